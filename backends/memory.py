@@ -1,0 +1,126 @@
+"""The in-process backend: the reference implementation of the contract.
+
+Single process only, so there is no pub/sub: ``store`` hands the message straight to the hub.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass, field
+
+from backends.base import (
+    Backend,
+    HistoryPage,
+    Recovery,
+    RoomSummary,
+    StoredMessage,
+    StoreResult,
+    utc_timestamp,
+)
+from rooms.errors import InvalidMessageId
+
+
+def parse_integer_id(message_id: str) -> int:
+    """Ids of the memory and SQL backends: a decimal integer, 0 meaning "before everything"."""
+    if not (0 < len(message_id) <= 19 and message_id.isascii() and message_id.isdigit()):
+        raise InvalidMessageId(f"not a message id: {message_id!r}")
+    return int(message_id)
+
+
+@dataclass
+class _Room:
+    ids: list[int] = field(default_factory=list)
+    messages: list[StoredMessage] = field(default_factory=list)
+    by_client_id: dict[str, StoredMessage] = field(default_factory=dict)
+    pruned_through: int = 0
+    total: int = 0
+
+
+class MemoryBackend(Backend):
+    kind = "memory"
+
+    def __init__(self, retain_per_room: int = 10000) -> None:
+        super().__init__()
+        self._retain = retain_per_room
+        self._rooms: dict[str, _Room] = {}
+        self._subscribed: set[str] = set()
+        self._next_id = itertools.count(1)
+        self._last_id = 0
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def health(self) -> None:
+        pass
+
+    async def ensure_room(self, room: str) -> None:
+        self._rooms.setdefault(room, _Room())
+
+    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
+        state = self._rooms.setdefault(room, _Room())
+        if client_id is not None and client_id in state.by_client_id:
+            return StoreResult(state.by_client_id[client_id], duplicate=True)
+        self._last_id = next(self._next_id)
+        stored = StoredMessage(str(self._last_id), room, handle, message, utc_timestamp(), client_id)
+        state.ids.append(self._last_id)
+        state.messages.append(stored)
+        state.total += 1
+        if client_id is not None:
+            state.by_client_id[client_id] = stored
+        self._prune(state)
+        if room in self._subscribed and self._target is not None:
+            self._target.deliver(stored)
+        return StoreResult(stored)
+
+    def _prune(self, state: _Room) -> None:
+        excess = len(state.messages) - self._retain
+        # Prune in chunks so a busy room does not shift its list on every message.
+        if self._retain <= 0 or excess < max(1, self._retain // 10):
+            return
+        for old in state.messages[:excess]:
+            if old.client_id is not None:
+                state.by_client_id.pop(old.client_id, None)
+        state.pruned_through = state.ids[excess - 1]
+        del state.messages[:excess]
+        del state.ids[:excess]
+
+    async def history(
+        self, room: str, limit: int, before: str | None = None, after: str | None = None
+    ) -> HistoryPage:
+        state = self._rooms.setdefault(room, _Room())
+        if after is not None:
+            start = bisect.bisect_right(state.ids, parse_integer_id(after))
+            page = state.messages[start : start + limit]
+            return HistoryPage(page, start + limit < len(state.ids))
+        end = len(state.ids) if before is None else bisect.bisect_left(state.ids, parse_integer_id(before))
+        start = max(0, end - limit)
+        return HistoryPage(state.messages[start:end], start > 0)
+
+    async def recovery(self, room: str, since: str) -> Recovery:
+        since_id = parse_integer_id(since)
+        state = self._rooms.setdefault(room, _Room())
+        if since_id > self._last_id:
+            # The client saw ids this process never issued: the store was reset under it.
+            return Recovery(gap=True, replay_after="0")
+        return Recovery(gap=since_id < state.pruned_through, replay_after=since)
+
+    async def subscribe(self, room: str) -> None:
+        self._subscribed.add(room)
+
+    async def unsubscribe(self, room: str) -> None:
+        self._subscribed.discard(room)
+
+    async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
+        active = [(label, state) for label, state in self._rooms.items() if state.total]
+        active.sort(key=lambda item: (-item[1].total, item[0]))
+        return [
+            RoomSummary(label, state.total, state.messages[-1].timestamp if state.messages else None)
+            for label, state in active[:limit]
+        ]
+
+    def id_key(self, message_id: str) -> tuple[int, ...]:
+        return (parse_integer_id(message_id),)

@@ -1,0 +1,1 @@
+"""rooms: a self-hosted real-time chat-room server."""

@@ -1,0 +1,61 @@
+"""Builds the Tornado application: routes, settings, and the one room hub every handler shares."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import tornado.web
+
+from backends.base import Backend
+from rooms import handlers
+from rooms.config import Config
+from rooms.hub import RoomHub
+from rooms.metrics import RoomsMetrics
+from rooms.protocol import LABEL_PATTERN, Limits
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def handler_options(config: Config) -> dict[str, Any]:
+    """The settings handlers read, flattened once so the hot path does no config lookups."""
+    limits = config.limits
+    return {
+        "page_size": config.history.page_size,
+        "limits": Limits(limits.max_handle_chars, limits.max_message_chars),
+        "max_frame_bytes": limits.max_frame_bytes,
+        "messages_per_second": limits.messages_per_second,
+        "burst": limits.burst,
+        "send_buffer_bytes": limits.send_buffer_bytes,
+        "allowed_origins": frozenset(handlers.normalize_origin(o) for o in config.server.allowed_origins),
+    }
+
+
+def make_app(config: Config, backend: Backend) -> tornado.web.Application:
+    """The application, with its hub at ``app.hub``. The backend is started by the caller."""
+    hub = RoomHub(backend, RoomsMetrics())
+    deps = {"hub": hub, "options": handler_options(config)}
+    label = f"({LABEL_PATTERN})"
+    routes = [
+        (r"/", handlers.HomeHandler, deps),
+        (r"/new/?", handlers.NewRoomHandler, deps),
+        (r"/healthz", handlers.HealthHandler, deps),
+        (r"/metrics", handlers.MetricsHandler, deps),
+        (rf"/api/rooms/([^/]+)/messages", handlers.MessagesApiHandler, deps),
+        (r"/chat/([^/]+)/?", handlers.ChatSocketHandler, deps),
+        (rf"/{label}", handlers.RoomRedirectHandler, deps),
+        (rf"/{label}/", handlers.RoomPageHandler, deps),
+    ]
+    app = tornado.web.Application(
+        routes,
+        template_path=os.path.join(PROJECT_ROOT, "templates"),
+        static_path=os.path.join(PROJECT_ROOT, "static"),
+        websocket_max_message_size=config.limits.max_frame_bytes,
+        websocket_ping_interval=config.server.ping_interval or None,
+        websocket_ping_timeout=config.server.ping_timeout,
+        default_handler_class=handlers.NotFoundHandler,
+        default_handler_args=deps,
+        compress_response=True,
+    )
+    app.hub = hub  # type: ignore[attr-defined]
+    return app

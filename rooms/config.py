@@ -1,0 +1,186 @@
+"""Configuration: one YAML file, environment overrides, command-line overrides, validated at start.
+
+Every error names the dotted key and the bad value, because the operator reading it has only that
+one line (and exit status 2) to go on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+import yaml
+
+from backends import url_scheme
+from rooms.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed_origins: list[str] = field(default_factory=list)
+    ping_interval: float = 20
+    ping_timeout: float = 30
+    shutdown_grace: float = 5
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    url: str = "memory://"
+    connect_timeout: float = 10
+    sqlite_synchronous: str = "full"
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    page_size: int = 50
+    retain_per_room: int = 10000
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_handle_chars: int = 32
+    max_message_chars: int = 4000
+    max_frame_bytes: int = 65536
+    messages_per_second: float = 5
+    burst: int = 20
+    send_buffer_bytes: int = 1048576
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+
+_SECTION_CLASSES = {
+    "server": ServerConfig,
+    "backend": BackendConfig,
+    "history": HistoryConfig,
+    "limits": LimitsConfig,
+}
+_CHOICES = {
+    "server.log_level": ("debug", "info", "warning", "error"),
+    "backend.sqlite_synchronous": ("full", "normal"),
+}
+# The smallest value each number may take; anything lower cannot work.
+_MINIMUM = {
+    "server.port": 0,
+    "server.ping_interval": 0,
+    "server.ping_timeout": 1,
+    "server.shutdown_grace": 0,
+    "backend.connect_timeout": 0,
+    "history.page_size": 1,
+    "history.retain_per_room": 0,
+    "limits.max_handle_chars": 1,
+    "limits.max_message_chars": 1,
+    "limits.max_frame_bytes": 128,
+    "limits.messages_per_second": 0.001,
+    "limits.burst": 1,
+    "limits.send_buffer_bytes": 1024,
+}
+_MAXIMUM = {"server.port": 65535, "history.page_size": 200}
+
+
+def load_config(
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the file (``path``, else ``ROOMS_CONFIG``, else ``config.yaml`` if it exists), then apply
+    ``ROOMS_BACKEND_URL``/``ROOMS_HOST``/``ROOMS_PORT``, then ``overrides`` (dotted key -> value)."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("ROOMS_CONFIG")
+    raw: Any = {}
+    if path is not None or os.path.exists("config.yaml"):
+        raw = _read_yaml(path or "config.yaml")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: the file must hold a mapping of sections, got {type(raw).__name__}")
+
+    merged: dict[str, dict[str, Any]] = {}
+    for section, values in raw.items():
+        if section not in _SECTION_CLASSES:
+            raise ConfigError(f"{section}: unknown key (known: {', '.join(_SECTION_CLASSES)})")
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}: must be a mapping of keys, got {values!r}")
+        merged[section] = dict(values)
+
+    env_keys = {"ROOMS_BACKEND_URL": "backend.url", "ROOMS_HOST": "server.host", "ROOMS_PORT": "server.port"}
+    for variable, key in env_keys.items():
+        if variable in environ:
+            section, name = key.split(".")
+            merged.setdefault(section, {})[name] = _from_environment(variable, key, environ[variable])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            section, name = key.split(".")
+            merged.setdefault(section, {})[name] = value
+
+    sections = {name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTION_CLASSES.items()}
+    config = Config(**sections)
+    url_scheme(config.backend.url)
+    return config
+
+
+def _read_yaml(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _from_environment(variable: str, key: str, value: str) -> Any:
+    if key != "server.port":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{key}: {variable}={value!r} is not a whole number") from None
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        key = f"{section}.{name}"
+        if name not in known:
+            raise ConfigError(f"{key}: unknown key (known in {section}: {', '.join(known)})")
+        checked[name] = _check_value(key, known[name].type, value)
+    return cls(**checked)
+
+
+def _check_value(key: str, declared: Any, value: Any) -> Any:
+    type_name = declared if isinstance(declared, str) else getattr(declared, "__name__", str(declared))
+    if type_name == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: {value!r} is not a whole number")
+    elif type_name == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: {value!r} is not a number")
+        value = float(value)
+    elif type_name == "str":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: {value!r} is not a non-empty string")
+        if key in _CHOICES and value.lower() not in _CHOICES[key]:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(_CHOICES[key])}")
+        if key in _CHOICES:
+            value = value.lower()
+    elif type_name == "list[str]":
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key}: {value!r} is not a list of strings")
+    if key in _MINIMUM and value < _MINIMUM[key]:
+        raise ConfigError(f"{key}: {value!r} is below the minimum {_MINIMUM[key]}")
+    if key in _MAXIMUM and value > _MAXIMUM[key]:
+        raise ConfigError(f"{key}: {value!r} is above the maximum {_MAXIMUM[key]}")
+    return value

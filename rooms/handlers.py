@@ -1,0 +1,268 @@
+"""Thin Tornado handlers: decode the request, call the room layer once, map the answer to the wire."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.web import HTTPError, RequestHandler
+from tornado.websocket import WebSocketHandler
+
+from rooms.errors import BackendUnavailable, InvalidMessageId, ProtocolError
+from rooms.hub import RoomHub
+from rooms.protocol import (
+    Limits,
+    decode_client_frame,
+    encode,
+    error_payload,
+    is_valid_label,
+    text_frame,
+    validate_client_object,
+)
+from rooms.ratelimit import TokenBucket
+from rooms.wordlist import random_label
+
+log = logging.getLogger(__name__)
+
+MAX_API_LIMIT = 200
+BUSIEST_ROOMS_SHOWN = 10
+
+
+class BaseHandler(RequestHandler):
+    def initialize(self, hub: RoomHub, options: dict[str, Any]) -> None:
+        self.hub = hub
+        self.options = options
+
+    def room_label(self, label: str) -> str:
+        if not is_valid_label(label):
+            raise HTTPError(404, reason="No such room")
+        return label
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.render("error.html", status_code=status_code, reason=self._reason)
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        raise HTTPError(404, reason="Not found")
+
+
+class HomeHandler(BaseHandler):
+    async def get(self) -> None:
+        try:
+            busiest = await self.hub.backend.busiest_rooms(BUSIEST_ROOMS_SHOWN)
+        except BackendUnavailable:
+            busiest = []
+        self.render("home.html", busiest=busiest, online=self.hub.online)
+
+
+class NewRoomHandler(BaseHandler):
+    def get(self) -> None:
+        self.redirect(f"/{random_label()}/", status=302)
+
+
+class RoomRedirectHandler(BaseHandler):
+    def get(self, label: str) -> None:
+        query = f"?{self.request.query}" if self.request.query else ""
+        self.redirect(f"/{self.room_label(label)}/{query}", permanent=True)
+
+
+class RoomPageHandler(BaseHandler):
+    async def get(self, label: str) -> None:
+        room = self.room_label(label)
+        try:
+            await self.hub.backend.ensure_room(room)
+            page = await self.hub.backend.history(room, self.options["page_size"])
+        except BackendUnavailable as exc:
+            raise HTTPError(503, reason="Storage unavailable", log_message=str(exc)) from None
+        newest_id = page.messages[-1].id if page.messages else "0"
+        self.render(
+            "room.html",
+            room=room,
+            messages=page.messages,
+            newest_id=newest_id,
+            limits=self.options["limits"],
+        )
+
+
+class JSONHandler(BaseHandler):
+    def write_json(self, payload: dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(encode(payload))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.write_json({"error": self._reason}, status_code)
+
+
+class MessagesApiHandler(JSONHandler):
+    async def get(self, label: str) -> None:
+        room = self.room_label(label)
+        limit = self._limit()
+        before = self.get_query_argument("before", None)
+        after = self.get_query_argument("after", None)
+        if before is not None and after is not None:
+            return self.write_json({"error": "give 'before' or 'after', not both"}, 400)
+        try:
+            for name, value in (("before", before), ("after", after)):
+                if value is not None:
+                    self._check_id(name, value)
+            await self.hub.backend.ensure_room(room)
+            page = await self.hub.backend.history(room, limit, before=before, after=after)
+        except BackendUnavailable as exc:
+            return self.write_json({"error": f"storage unavailable: {exc}"}, 503)
+        self.write_json(
+            {"room": room, "messages": [m.to_wire() for m in page.messages], "has_more": page.has_more}
+        )
+
+    def _limit(self) -> int:
+        raw = self.get_query_argument("limit", None)
+        if raw is None:
+            return int(self.options["page_size"])
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_API_LIMIT:
+            raise HTTPError(400, reason=f"'limit' must be a whole number from 1 to {MAX_API_LIMIT}")
+        return int(raw)
+
+    def _check_id(self, name: str, value: str) -> None:
+        try:
+            self.hub.backend.id_key(value)
+        except InvalidMessageId:
+            raise HTTPError(400, reason=f"'{name}' is not a message id: {value!r}") from None
+
+    async def post(self, label: str) -> None:
+        room = self.room_label(label)
+        if len(self.request.body) > self.options["max_frame_bytes"]:
+            return self.write_json({"error": "request body too large"}, 413)
+        try:
+            data = json.loads(self.request.body)
+        except ValueError as exc:
+            return self.write_json({"error": f"body is not valid JSON: {exc}"}, 400)
+        try:
+            message = validate_client_object(data, self.options["limits"])
+        except ProtocolError as exc:
+            return self.write_json({"error": exc.reason}, 400)
+        try:
+            result = await self.hub.post(room, message)
+        except BackendUnavailable as exc:
+            return self.write_json({"error": f"not stored, storage unavailable: {exc}"}, 503)
+        self.write_json(result.message.to_wire(), 200 if result.duplicate else 201)
+
+
+class HealthHandler(JSONHandler):
+    async def get(self) -> None:
+        kind = self.hub.backend.kind
+        try:
+            await self.hub.backend.health()
+        except BackendUnavailable as exc:
+            return self.write_json({"status": "unavailable", "backend": kind, "error": str(exc)}, 503)
+        self.write_json({"status": "ok", "backend": kind})
+
+
+class MetricsHandler(BaseHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(self.hub.metrics.exposition())
+
+
+class ChatSocketHandler(WebSocketHandler):
+    def initialize(self, hub: RoomHub, options: dict[str, Any]) -> None:
+        self.hub = hub
+        self.options = options
+        self.room = ""
+        self.since: str | None = None
+        self.joined = False
+
+    async def get(self, label: str) -> None:
+        if not is_valid_label(label):
+            raise HTTPError(404, reason="No such room")
+        since = self.get_query_argument("since", None) or None
+        if since is not None:
+            try:
+                self.hub.backend.id_key(since)
+            except InvalidMessageId:
+                raise HTTPError(400, reason="'since' is not a message id") from None
+        self.room, self.since = label, since
+        await super().get(label)
+
+    def check_origin(self, origin: str) -> bool:
+        """Called only for cross-origin handshakes (Tornado already let through the ones whose Origin is
+        this server's own Host). Browsers let any page open a WebSocket anywhere, so without this check a
+        page elsewhere could chat as its visitors; behind a reverse proxy that rewrites Host, the
+        operator lists the public origin in ``server.allowed_origins``."""
+        allowed: frozenset[str] = self.options["allowed_origins"]
+        return "*" in allowed or normalize_origin(origin) in allowed
+
+    async def open(self, label: str) -> None:
+        stream = self.ws_connection.stream  # type: ignore[union-attr]
+        # Past this many queued bytes a write raises, and the hub closes the socket with 1013.
+        stream.max_write_buffer_size = self.options["send_buffer_bytes"]
+        self.stream = stream
+        self.set_nodelay(True)
+        self.bucket = TokenBucket(self.options["messages_per_second"], self.options["burst"])
+        self.refused_in_a_row = 0
+        self.hub.metrics.connections.inc()
+        self.joined = True
+        try:
+            await self.hub.backend.ensure_room(self.room)
+            await self.hub.join(self, self.room, self.since)
+        except BackendUnavailable:
+            self.close(1013, "storage unavailable, try again later")
+
+    async def on_message(self, frame: str | bytes) -> None:
+        try:
+            message = decode_client_frame(frame, self.options["limits"])
+        except ProtocolError as exc:
+            return self.send_error(exc.code, exc.reason)
+        if not self.bucket.take():
+            self.refused_in_a_row += 1
+            if self.refused_in_a_row > self.options["burst"]:
+                self.hub.metrics.client_errors.labels("rate_limited").inc()
+                return self.close(1008, "rate limit exceeded")
+            return self.send_error("rate_limited", "too many messages; this one was not sent, slow down")
+        self.refused_in_a_row = 0
+        try:
+            result = await self.hub.post(self.room, message)
+        except BackendUnavailable:
+            return self.send_error("unavailable", "storage unavailable; this message was not sent")
+        if result.duplicate:
+            self.send_frames(text_frame(encode(result.message.to_wire())))
+
+    def send_error(self, code: str, reason: str) -> None:
+        self.hub.metrics.client_errors.labels(code).inc()
+        self.send_frames(text_frame(encode(error_payload(code, reason))))
+
+    def send_frames(self, data: bytes) -> None:
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return  # nothing may follow a close frame
+        try:
+            self.stream.write(data)
+        except StreamBufferFullError:
+            self._close_slow_reader()
+        except StreamClosedError:
+            pass
+
+    def _close_slow_reader(self) -> None:
+        self.hub.metrics.slow_clients_closed.inc()
+        self.hub.leave(self, self.room)
+        # The close frame must still fit in the buffer; Tornado aborts the stream if no reply comes.
+        self.stream.max_write_buffer_size = None
+        self.close(1013, "too slow to keep up; reconnect to resume")
+
+    def close_going_away(self) -> None:
+        self.close(1001, "server shutting down")
+
+    def on_close(self) -> None:
+        if self.joined:
+            self.joined = False
+            self.hub.metrics.connections.dec()
+            self.hub.leave(self, self.room)
+
+
+def normalize_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case, without a trailing slash or path."""
+    parts = urlsplit(origin.strip().lower())
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else origin.strip().lower()

@@ -1,0 +1,129 @@
+"""Start rooms: ``python server.py [--config PATH] [--host H] [--port N] [--backend URL]``.
+
+Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the backend cannot be reached within
+``backend.connect_timeout`` (a service manager may restart it), 2 for a configuration error (no restart
+mends it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+import tornado.httpserver
+
+from backends import create_backend
+from backends.base import Backend
+from rooms.app import make_app
+from rooms.config import Config, load_config
+from rooms.errors import BackendUnavailable, ConfigError
+
+log = logging.getLogger("rooms")
+
+EXIT_BACKEND_UNREACHABLE = 1
+EXIT_CONFIG_ERROR = 2
+RETRY_PAUSE_SECONDS = 0.5
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rooms", description="A self-hosted real-time chat-room server.")
+    parser.add_argument("--config", metavar="PATH", help="YAML config file (default: config.yaml, or $ROOMS_CONFIG)")
+    parser.add_argument("--host", help="address to listen on (server.host)")
+    parser.add_argument("--port", type=int, help="port to listen on (server.port)")
+    parser.add_argument("--backend", metavar="URL", help="where messages live (backend.url)")
+    return parser.parse_args(argv)
+
+
+async def start_backend(config: Config) -> Backend:
+    """Keep trying an unreachable backend for ``backend.connect_timeout`` seconds, then give up."""
+    deadline = time.monotonic() + config.backend.connect_timeout
+    while True:
+        backend = create_backend(
+            config.backend.url,
+            retain_per_room=config.history.retain_per_room,
+            **backend_extras(config),
+        )
+        try:
+            await backend.start()
+            return backend
+        except BackendUnavailable as exc:
+            await backend.close()
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("backend not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+
+def backend_extras(config: Config) -> dict[str, object]:
+    """Options only some backends take."""
+    if config.backend.url.lower().startswith("sqlite:"):
+        return {"synchronous": config.backend.sqlite_synchronous}
+    return {}
+
+
+async def serve(config: Config) -> None:
+    backend = await start_backend(config)
+    app = make_app(config, backend)
+    server = tornado.httpserver.HTTPServer(app, xheaders=True)
+    server.listen(config.server.port, config.server.host)
+    log.info(
+        "rooms listening on http://%s:%d/ (backend: %s)", config.server.host, config.server.port, backend.kind
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+
+    log.info("shutting down")
+    server.stop()
+    hub = app.hub  # type: ignore[attr-defined]
+    hub.close_all()
+    try:
+        await asyncio.wait_for(hub.wait_idle(), config.server.shutdown_grace)
+    except asyncio.TimeoutError:
+        log.warning("stores still in flight after %.0fs; closing anyway", config.server.shutdown_grace)
+    try:
+        # Give clients the moment to answer the 1001 close frames before their streams are cut.
+        await asyncio.wait_for(hub.wait_empty(), config.server.shutdown_grace)
+    except asyncio.TimeoutError:
+        log.info("some clients did not answer the close handshake in time")
+    await server.close_all_connections()
+    await backend.close()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(
+            args.config,
+            overrides={"server.host": args.host, "server.port": args.port, "backend.url": args.backend},
+        )
+    except ConfigError as exc:
+        print(f"rooms: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    logging.basicConfig(
+        level=config.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve(config))
+    except BackendUnavailable as exc:
+        print(f"rooms: backend unreachable after {config.backend.connect_timeout:g}s: {exc}", file=sys.stderr)
+        return EXIT_BACKEND_UNREACHABLE
+    except ConfigError as exc:
+        print(f"rooms: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except OSError as exc:
+        print(f"rooms: cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BACKEND_UNREACHABLE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
