@@ -153,6 +153,11 @@ class Backend(abc.ABC):
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
         """The rooms with the most messages, most first."""
 
+    def metrics_collectors(self) -> list[Any]:
+        """Extra Prometheus collectors (e.g. counters shared by every process); registered on the app's
+        registry at start. Most backends have none."""
+        return []
+
     @abc.abstractmethod
     def id_key(self, message_id: str) -> tuple[int, ...]:
         """A sortable key for an id this backend issues; raises ``InvalidMessageId`` for any other

@@ -33,7 +33,7 @@ def handler_options(config: Config) -> dict[str, Any]:
 
 def make_app(config: Config, backend: Backend) -> tornado.web.Application:
     """The application, with its hub at ``app.hub``. The backend is started by the caller."""
-    hub = RoomHub(backend, RoomsMetrics())
+    hub = RoomHub(backend, RoomsMetrics(backend.metrics_collectors()))
     deps = {"hub": hub, "options": handler_options(config)}
     label = f"({LABEL_PATTERN})"
     routes = [

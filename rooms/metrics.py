@@ -3,6 +3,8 @@ can live in one process."""
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
 
 # The *_created samples only double the exposition; scrapers do not need them.
@@ -10,8 +12,10 @@ disable_created_metrics()
 
 
 class RoomsMetrics:
-    def __init__(self) -> None:
+    def __init__(self, extra_collectors: Iterable[Any] = ()) -> None:
         self.registry = CollectorRegistry()
+        for collector in extra_collectors:
+            self.registry.register(collector)
         self.messages_stored = Counter(
             "rooms_messages_stored", "Messages stored by this process", registry=self.registry
         )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Awaitable, Callable, Iterator
+
+import pytest
+import tornado.ioloop
+import tornado.web
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from backends.base import Backend  # noqa: E402
+from rooms.app import make_app  # noqa: E402
+from rooms.config import Config, load_config  # noqa: E402
+from tests.factories import all_factories  # noqa: E402
+
+FACTORIES = all_factories()
+MakeBackend = Callable[..., Awaitable[Backend]]
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Every backend the contract suite knows; tests that take it run once per backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_backend(backend_name: str, io_loop: tornado.ioloop.IOLoop) -> Iterator[MakeBackend]:
+    """``await make_backend(retain_per_room=...)``: a started backend, closed and cleaned up afterwards."""
+    factory = FACTORIES[backend_name]()
+    made: list[Backend] = []
+
+    async def make(**options: Any) -> Backend:
+        options.setdefault("retain_per_room", 10000)
+        backend = await factory.create(**options)
+        made.append(backend)
+        return backend
+
+    yield make
+
+    async def cleanup() -> None:
+        for backend in made:
+            await backend.close()
+        await factory.dispose()
+
+    io_loop.run_sync(cleanup, timeout=30)
+
+
+def app_config(**sections: dict[str, Any]) -> Config:
+    """A config for tests: defaults plus the given sections' keys (no config file is read)."""
+    overrides = {f"{section}.{key}": value for section, keys in sections.items() for key, value in keys.items()}
+    return load_config(os.devnull, environ={}, overrides=overrides)
+
+
+@pytest.fixture
+def config() -> Config:
+    """Override in a test module (or parametrize) to change limits; defaults otherwise."""
+    return app_config()
+
+
+@pytest.fixture
+def app(config: Config, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.Application]:
+    """The application on the memory backend (fast and exact); the backends have the contract suite."""
+    factory = FACTORIES["memory"]()
+    backend = io_loop.run_sync(lambda: factory.create(retain_per_room=config.history.retain_per_room))
+    application = make_app(config, backend)
+    yield application
+    io_loop.run_sync(backend.close)
