@@ -85,12 +85,12 @@ async def serve(config: Config) -> None:
     hub.close_all()
     try:
         await asyncio.wait_for(hub.wait_idle(), config.server.shutdown_grace)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("stores still in flight after %.0fs; closing anyway", config.server.shutdown_grace)
     try:
         # Give clients the moment to answer the 1001 close frames before their streams are cut.
         await asyncio.wait_for(hub.wait_empty(), config.server.shutdown_grace)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.info("some clients did not answer the close handshake in time")
     await server.close_all_connections()
     await backend.close()

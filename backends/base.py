@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
@@ -92,7 +92,7 @@ class DeliveryTarget(Protocol):
 
 def utc_timestamp() -> str:
     """The server-set ISO 8601 UTC timestamp every backend stamps messages with."""
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Backend(abc.ABC):

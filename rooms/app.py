@@ -41,7 +41,7 @@ def make_app(config: Config, backend: Backend) -> tornado.web.Application:
         (r"/new/?", handlers.NewRoomHandler, deps),
         (r"/healthz", handlers.HealthHandler, deps),
         (r"/metrics", handlers.MetricsHandler, deps),
-        (rf"/api/rooms/([^/]+)/messages", handlers.MessagesApiHandler, deps),
+        (r"/api/rooms/([^/]+)/messages", handlers.MessagesApiHandler, deps),
         (r"/chat/([^/]+)/?", handlers.ChatSocketHandler, deps),
         (rf"/{label}", handlers.RoomRedirectHandler, deps),
         (rf"/{label}/", handlers.RoomPageHandler, deps),

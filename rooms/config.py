@@ -7,8 +7,9 @@ one line (and exit status 2) to go on.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

@@ -14,7 +14,6 @@ from tornado.websocket import WebSocketHandler
 from rooms.errors import BackendUnavailable, InvalidMessageId, ProtocolError
 from rooms.hub import RoomHub
 from rooms.protocol import (
-    Limits,
     decode_client_frame,
     encode,
     error_payload,

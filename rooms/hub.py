@@ -31,7 +31,7 @@ class Member(Protocol):
 
 
 class _RoomState:
-    __slots__ = ("live", "catching_up", "pending", "subscribed")
+    __slots__ = ("catching_up", "live", "pending", "subscribed")
 
     def __init__(self) -> None:
         self.live: set[Member] = set()

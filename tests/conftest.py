@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 import tornado.ioloop
