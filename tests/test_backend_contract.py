@@ -1,0 +1,255 @@
+"""The contract every backend keeps (backends/base.py), run against every factory in tests/factories/.
+
+A backend adds a factory there; it never copies a test from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from backends.base import Backend, StoredMessage
+from rooms.errors import InvalidMessageId
+
+
+class Recorder:
+    """A stand-in for the room hub that keeps what the backend delivers."""
+
+    def __init__(self) -> None:
+        self.delivered: list[StoredMessage] = []
+        self.gaps: list[str] = []
+        self.arrived = asyncio.Event()
+
+    def deliver(self, message: StoredMessage) -> None:
+        self.delivered.append(message)
+        self.arrived.set()
+
+    def gap(self, room: str) -> None:
+        self.gaps.append(room)
+
+    async def wait_for(self, count: int, timeout: float = 5) -> list[StoredMessage]:
+        async def enough() -> None:
+            while len(self.delivered) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.delivered
+
+
+async def subscribed_backend(make_backend, room: str, **options) -> tuple[Backend, Recorder]:
+    backend = await make_backend(**options)
+    recorder = Recorder()
+    backend.set_delivery_target(recorder)
+    await backend.subscribe(room)
+    return backend, recorder
+
+
+async def fill(backend: Backend, room: str, count: int, handle: str = "ann") -> list[StoredMessage]:
+    return [(await backend.store(room, handle, f"message {n}", None)).message for n in range(count)]
+
+
+@pytest.mark.gen_test
+async def test_store_returns_message_with_id_timestamp_and_fields(make_backend):
+    backend = await make_backend()
+    result = await backend.store("lobby", "ann", "hello", None)
+    message = result.message
+    assert not result.duplicate
+    assert (message.room, message.handle, message.message, message.client_id) == ("lobby", "ann", "hello", None)
+    assert isinstance(message.id, str) and message.id
+    assert message.timestamp.endswith("+00:00")
+
+
+@pytest.mark.gen_test
+async def test_ids_increase_in_store_order(make_backend):
+    backend = await make_backend()
+    stored = await fill(backend, "lobby", 5)
+    keys = [backend.id_key(m.id) for m in stored]
+    assert keys == sorted(keys) and len(set(keys)) == 5
+    assert all(backend.id_key("0") < key for key in keys)
+
+
+@pytest.mark.gen_test
+async def test_history_newest_n_oldest_first_with_has_more(make_backend):
+    backend = await make_backend()
+    stored = await fill(backend, "lobby", 7)
+    page = await backend.history("lobby", 3)
+    assert [m.id for m in page.messages] == [m.id for m in stored[4:]]
+    assert page.has_more
+    everything = await backend.history("lobby", 7)
+    assert [m.message for m in everything.messages] == [m.message for m in stored]
+    assert not everything.has_more
+
+
+@pytest.mark.gen_test
+async def test_history_before_and_after_page_through_a_room(make_backend):
+    backend = await make_backend()
+    stored = await fill(backend, "lobby", 7)
+    older = await backend.history("lobby", 3, before=stored[4].id)
+    assert [m.id for m in older.messages] == [m.id for m in stored[1:4]]
+    assert older.has_more
+    oldest = await backend.history("lobby", 3, before=stored[1].id)
+    assert [m.id for m in oldest.messages] == [stored[0].id] and not oldest.has_more
+    newer = await backend.history("lobby", 3, after=stored[1].id)
+    assert [m.id for m in newer.messages] == [m.id for m in stored[2:5]]
+    assert newer.has_more
+    newest = await backend.history("lobby", 3, after=stored[4].id)
+    assert [m.id for m in newest.messages] == [m.id for m in stored[5:]] and not newest.has_more
+    from_start = await backend.history("lobby", 2, after="0")
+    assert [m.id for m in from_start.messages] == [m.id for m in stored[:2]]
+
+
+@pytest.mark.gen_test
+async def test_rooms_are_isolated(make_backend):
+    backend = await make_backend()
+    await fill(backend, "one", 2)
+    await fill(backend, "two", 3)
+    assert len((await backend.history("one", 50)).messages) == 2
+    assert {m.room for m in (await backend.history("two", 50)).messages} == {"two"}
+    assert (await backend.history("empty", 50)).messages == []
+
+
+@pytest.mark.gen_test
+async def test_labels_are_case_sensitive(make_backend):
+    backend = await make_backend()
+    await backend.store("Lobby", "ann", "upper", None)
+    await backend.store("lobby", "ann", "lower", None)
+    assert [m.message for m in (await backend.history("Lobby", 10)).messages] == ["upper"]
+    assert [m.message for m in (await backend.history("lobby", 10)).messages] == ["lower"]
+
+
+@pytest.mark.gen_test
+async def test_stored_message_is_delivered_to_a_subscriber_after_store(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    stored = (await backend.store("lobby", "ann", "hi", "c-1")).message
+    delivered = await recorder.wait_for(1)
+    assert delivered == [stored]
+    assert stored.client_id == "c-1"
+
+
+@pytest.mark.gen_test
+async def test_delivery_order_is_history_order_under_concurrent_stores(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    results = await asyncio.gather(
+        *(backend.store("lobby", f"user{n % 5}", f"m{n}", None) for n in range(40))
+    )
+    delivered = await recorder.wait_for(40)
+    history = (await backend.history("lobby", 100)).messages
+    assert [m.id for m in delivered] == [m.id for m in history]
+    assert sorted(m.id for m in delivered) == sorted(r.message.id for r in results)
+    keys = [backend.id_key(m.id) for m in delivered]
+    assert keys == sorted(keys)
+
+
+@pytest.mark.gen_test
+async def test_unsubscribed_rooms_are_not_delivered_and_unsubscribe_is_idempotent(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    await backend.unsubscribe("lobby")
+    await backend.unsubscribe("lobby")
+    await backend.unsubscribe("never-subscribed")
+    await backend.store("other", "ann", "elsewhere", None)
+    await backend.store("lobby", "ann", "after unsubscribe", None)
+    await backend.subscribe("lobby")
+    await backend.subscribe("lobby")
+    marker = (await backend.store("lobby", "ann", "subscribed again", None)).message
+    delivered = await recorder.wait_for(1)
+    await asyncio.sleep(0.2)
+    assert recorder.delivered == [marker]
+    assert delivered[0].message == "subscribed again"
+
+
+@pytest.mark.gen_test
+async def test_resent_client_id_is_stored_once_per_room(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    first = await backend.store("lobby", "ann", "once", "abc")
+    again = await backend.store("lobby", "ann", "once", "abc")
+    assert not first.duplicate and again.duplicate
+    assert again.message == first.message
+    other_room = await backend.store("other", "ann", "once", "abc")
+    assert not other_room.duplicate
+    await recorder.wait_for(1)
+    await asyncio.sleep(0.2)
+    assert [m.id for m in recorder.delivered] == [first.message.id]
+    assert len((await backend.history("lobby", 10)).messages) == 1
+
+
+@pytest.mark.gen_test
+async def test_retention_prunes_oldest_messages(make_backend):
+    backend = await make_backend(retain_per_room=10)
+    stored = await fill(backend, "lobby", 60)
+    # Pruning may lag a little and may keep a few extra, never fewer than asked.
+    for _ in range(50):
+        kept = (await backend.history("lobby", 200)).messages
+        if len(kept) <= 20:
+            break
+        await asyncio.sleep(0.1)
+    assert 10 <= len(kept) <= 20
+    assert [m.id for m in kept] == [m.id for m in stored[-len(kept) :]]
+
+
+@pytest.mark.gen_test
+async def test_retain_zero_keeps_everything(make_backend):
+    backend = await make_backend(retain_per_room=0)
+    await fill(backend, "lobby", 30)
+    assert len((await backend.history("lobby", 200)).messages) == 30
+
+
+@pytest.mark.gen_test
+async def test_recovery_without_gap_replays_from_since(make_backend):
+    backend = await make_backend()
+    stored = await fill(backend, "lobby", 5)
+    recovery = await backend.recovery("lobby", stored[2].id)
+    assert not recovery.gap
+    assert recovery.replay_after == stored[2].id
+    assert not (await backend.recovery("lobby", "0")).gap
+
+
+@pytest.mark.gen_test
+async def test_recovery_reports_gap_when_history_was_pruned(make_backend):
+    backend = await make_backend(retain_per_room=5)
+    stored = await fill(backend, "lobby", 40)
+    for _ in range(50):
+        recovery = await backend.recovery("lobby", stored[0].id)
+        if recovery.gap:
+            break
+        await asyncio.sleep(0.1)
+    assert recovery.gap
+    assert not (await backend.recovery("lobby", stored[-1].id)).gap
+
+
+@pytest.mark.gen_test
+async def test_malformed_ids_are_refused(make_backend):
+    backend = await make_backend()
+    for bad in ["", "abc", "-1", "1.5", "1 ", "１２", "x" * 100]:
+        with pytest.raises(InvalidMessageId):
+            backend.id_key(bad)
+
+
+@pytest.mark.gen_test
+async def test_unicode_round_trips_exactly(make_backend):
+    backend = await make_backend()
+    text = "héllo 👋🏽 世界 \U0001f9d1\u200d\U0001f680 ‮rtl‬ tab\tnewline\n"
+    stored = (await backend.store("lobby", "Zoë 🚀", text, "ü-1")).message
+    read = (await backend.history("lobby", 1)).messages[0]
+    assert (read.handle, read.message, read.client_id) == ("Zoë 🚀", text, "ü-1")
+    assert read.message.encode() == text.encode()
+    assert read == stored
+
+
+@pytest.mark.gen_test
+async def test_busiest_rooms_orders_by_messages(make_backend):
+    backend = await make_backend()
+    await fill(backend, "quiet", 1)
+    await fill(backend, "busy", 4)
+    await fill(backend, "middle", 2)
+    await backend.ensure_room("empty")
+    busiest = await backend.busiest_rooms(2)
+    assert [(r.label, r.message_count) for r in busiest] == [("busy", 4), ("middle", 2)]
+
+
+@pytest.mark.gen_test
+async def test_health_passes_on_a_started_backend(make_backend):
+    backend = await make_backend()
+    await backend.health()
+    assert backend.kind in {"memory", "sqlite", "postgresql", "mysql", "redis"}
