@@ -1,0 +1,94 @@
+"""Config loading: defaults, file, environment and flag overrides, and every kind of error."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooms.config import load_config
+from rooms.errors import ConfigError
+
+
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "rooms.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def config_error(*args, **kwargs) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(*args, **kwargs)
+    return str(caught.value)
+
+
+def test_defaults_match_the_protocol(tmp_path):
+    config = load_config(write(tmp_path, ""), environ={})
+    assert (config.server.host, config.server.port, config.server.allowed_origins) == ("127.0.0.1", 8000, [])
+    assert config.backend.connect_timeout == 10
+    assert (config.history.page_size, config.history.retain_per_room) == (50, 10000)
+    limits = config.limits
+    assert (limits.max_handle_chars, limits.max_message_chars, limits.max_frame_bytes) == (32, 4000, 65536)
+    assert (limits.messages_per_second, limits.burst, limits.send_buffer_bytes) == (5, 20, 1048576)
+
+
+def test_shipped_config_yaml_loads_with_every_protocol_key():
+    config = load_config("config.yaml", environ={})
+    assert config.backend.url.startswith(("sqlite:", "memory:"))
+
+
+def test_file_values_are_used(tmp_path):
+    path = write(tmp_path, "server:\n  port: 9001\n  allowed_origins: [https://chat.example.com]\nlimits:\n  burst: 3\n")
+    config = load_config(path, environ={})
+    assert config.server.port == 9001 and config.limits.burst == 3
+    assert config.server.allowed_origins == ["https://chat.example.com"]
+
+
+def test_environment_overrides_file_and_flags_override_environment(tmp_path):
+    path = write(tmp_path, "server:\n  port: 9001\n  host: 0.0.0.0\n")
+    environ = {"ROOMS_PORT": "9002", "ROOMS_HOST": "::1", "ROOMS_BACKEND_URL": "memory://"}
+    config = load_config(path, environ=environ)
+    assert (config.server.port, config.server.host, config.backend.url) == (9002, "::1", "memory://")
+    config = load_config(path, environ=environ, overrides={"server.port": 9003, "server.host": None})
+    assert (config.server.port, config.server.host) == (9003, "::1")
+
+
+def test_rooms_config_variable_names_the_file(tmp_path):
+    path = write(tmp_path, "server:\n  port: 9004\n")
+    assert load_config(None, environ={"ROOMS_CONFIG": path}).server.port == 9004
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("server:\n  hots: x\n", "server.hots"),
+        ("servers:\n  host: x\n", "servers"),
+        ("server:\n  port: eighty\n", "server.port"),
+        ("server:\n  port: true\n", "server.port"),
+        ("server:\n  port: 70000\n", "server.port"),
+        ("server:\n  allowed_origins: https://x\n", "server.allowed_origins"),
+        ("backend:\n  url: ftp://x\n", "backend.url"),
+        ("backend:\n  url: 5\n", "backend.url"),
+        ("backend:\n  connect_timeout: soon\n", "backend.connect_timeout"),
+        ("history:\n  page_size: 0\n", "history.page_size"),
+        ("history:\n  retain_per_room: -1\n", "history.retain_per_room"),
+        ("limits:\n  burst: 1.5\n", "limits.burst"),
+        ("limits:\n  messages_per_second: fast\n", "limits.messages_per_second"),
+        ("limits: 7\n", "limits"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, text, named):
+    assert named in config_error(write(tmp_path, text), environ={})
+
+
+def test_bad_port_in_environment_names_the_key(tmp_path):
+    message = config_error(write(tmp_path, ""), environ={"ROOMS_PORT": "http"})
+    assert "server.port" in message and "ROOMS_PORT" in message
+
+
+def test_unknown_backend_scheme_from_environment(tmp_path):
+    assert "backend.url" in config_error(write(tmp_path, ""), environ={"ROOMS_BACKEND_URL": "mongodb://x"})
+
+
+def test_unreadable_file_and_bad_yaml_are_config_errors(tmp_path):
+    assert "cannot read" in config_error(str(tmp_path / "missing.yaml"), environ={})
+    assert "not valid YAML" in config_error(write(tmp_path, "server: [unclosed\n"), environ={})
+    assert "mapping" in config_error(write(tmp_path, "- a list\n"), environ={})

@@ -1,0 +1,134 @@
+"""The wire format: every bad input of PROTOCOL.md's table gets the answer it names."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from rooms.errors import ProtocolError
+from rooms.protocol import Limits, decode_client_frame, encode, is_valid_label, text_frame
+
+LIMITS = Limits(max_handle_chars=8, max_message_chars=20)
+
+
+def decode_error(frame: str | bytes) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        decode_client_frame(frame, LIMITS)
+    return caught.value
+
+
+def test_channels_example_frame_decodes():
+    message = decode_client_frame('{"handle": "ann", "message": "hello"}', LIMITS)
+    assert (message.handle, message.message, message.client_id) == ("ann", "hello", None)
+
+
+def test_type_message_and_client_id_are_accepted():
+    message = decode_client_frame('{"type": "message", "handle": "a", "message": "b", "client_id": "c1"}', LIMITS)
+    assert message.client_id == "c1"
+
+
+@pytest.mark.parametrize("frame", ["not json", "{", "", '{"handle": "a", "message": "b"} trailing'])
+def test_not_json_is_invalid_json(frame):
+    error = decode_error(frame)
+    assert error.code == "invalid_json"
+    assert "JSON" in error.reason
+
+
+@pytest.mark.parametrize("frame", ["[]", '"text"', "42", "null", "true"])
+def test_not_an_object_is_invalid_message(frame):
+    error = decode_error(frame)
+    assert error.code == "invalid_message" and "object" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"message": "hi"}, "handle"),
+        ({"handle": "ann"}, "message"),
+        ({"handle": 5, "message": "hi"}, "handle"),
+        ({"handle": "ann", "message": ["hi"]}, "message"),
+        ({"handle": "ann", "message": None}, "message"),
+        ({"handle": "ann", "message": "hi", "client_id": 7}, "client_id"),
+        ({"handle": "ann", "message": "hi", "client_id": ""}, "client_id"),
+        ({"handle": "ann", "message": "hi", "client_id": "x" * 65}, "client_id"),
+        ({"handle": "ann", "message": "hi", "type": "typing"}, "type"),
+    ],
+)
+def test_missing_or_mistyped_fields_are_named(payload, field):
+    error = decode_error(json.dumps(payload))
+    assert error.code == "invalid_message"
+    assert f"'{field}'" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("handle", "message", "field"),
+    [
+        ("", "hi", "handle"),
+        ("   ", "hi", "handle"),
+        ("ann", "", "message"),
+        ("ann", " \n\t", "message"),
+        ("a" * 9, "hi", "handle"),
+        ("ann", "m" * 21, "message"),
+        ("an\nn", "hi", "handle"),
+        ("an\x07n", "hi", "handle"),
+        ("ann", "nul\x00here", "message"),
+    ],
+)
+def test_empty_overlong_and_control_characters_are_refused(handle, message, field):
+    error = decode_error(json.dumps({"handle": handle, "message": message}))
+    assert error.code == "invalid_message"
+    assert f"'{field}'" in error.reason
+
+
+def test_lone_surrogate_is_refused():
+    error = decode_error('{"handle": "ann", "message": "bad \\ud800 half"}')
+    assert error.code == "invalid_message" and "'message'" in error.reason
+
+
+def test_limits_count_characters_not_bytes():
+    message = decode_client_frame(json.dumps({"handle": "🙂" * 8, "message": "é" * 20}), LIMITS)
+    assert message.handle == "🙂" * 8
+
+
+def test_message_keeps_newlines_and_surrounding_spaces():
+    message = decode_client_frame(json.dumps({"handle": "ann", "message": "  two\nlines "}), LIMITS)
+    assert message.message == "  two\nlines "
+
+
+def test_binary_frame_is_invalid_message():
+    error = decode_error(b'{"handle": "ann", "message": "hi"}')
+    assert error.code == "invalid_message" and "binary" in error.reason
+
+
+@pytest.mark.parametrize("label", ["a", "lobby", "Quiet-River_4821", "x" * 50])
+def test_valid_labels(label):
+    assert is_valid_label(label)
+
+
+@pytest.mark.parametrize("label", ["", "x" * 51, "has space", "dots.no", "ünï", "new", "api", "chat", "static",
+                                   "healthz", "metrics", "a/b"])
+def test_invalid_or_reserved_labels(label):
+    assert not is_valid_label(label)
+
+
+def test_reserved_labels_are_case_sensitive_like_every_label():
+    assert is_valid_label("New") and is_valid_label("API")
+
+
+def test_encode_is_compact_and_keeps_unicode():
+    assert encode({"a": "é <b>", "n": 1}) == '{"a":"é <b>","n":1}'
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_text_frame_header_lengths(size):
+    frame = text_frame("x" * size)
+    assert frame[0] == 0x81
+    if size < 126:
+        assert frame[1] == size and len(frame) == 2 + size
+    elif size <= 0xFFFF:
+        assert frame[1] == 126 and struct.unpack("!H", frame[2:4])[0] == size
+    else:
+        assert frame[1] == 127 and struct.unpack("!Q", frame[2:10])[0] == size
+    assert frame.endswith(b"x" * size)
