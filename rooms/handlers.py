@@ -214,22 +214,22 @@ class ChatSocketHandler(WebSocketHandler):
         try:
             message = decode_client_frame(frame, self.options["limits"])
         except ProtocolError as exc:
-            return self.send_error(exc.code, exc.reason)
+            return self.reply_error(exc.code, exc.reason)
         if not self.bucket.take():
             self.refused_in_a_row += 1
             if self.refused_in_a_row > self.options["burst"]:
                 self.hub.metrics.client_errors.labels("rate_limited").inc()
                 return self.close(1008, "rate limit exceeded")
-            return self.send_error("rate_limited", "too many messages; this one was not sent, slow down")
+            return self.reply_error("rate_limited", "too many messages; this one was not sent, slow down")
         self.refused_in_a_row = 0
         try:
             result = await self.hub.post(self.room, message)
         except BackendUnavailable:
-            return self.send_error("unavailable", "storage unavailable; this message was not sent")
+            return self.reply_error("unavailable", "storage unavailable; this message was not sent")
         if result.duplicate:
             self.send_frames(text_frame(encode(result.message.to_wire())))
 
-    def send_error(self, code: str, reason: str) -> None:
+    def reply_error(self, code: str, reason: str) -> None:
         self.hub.metrics.client_errors.labels(code).inc()
         self.send_frames(text_frame(encode(error_payload(code, reason))))
 
