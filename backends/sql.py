@@ -1,0 +1,257 @@
+"""The SQL backend: SQLite (the default), PostgreSQL and MySQL/MariaDB through peewee.
+
+peewee and its drivers block, so no query runs on the event loop. Worker threads each hold their own
+connection (peewee keeps one per thread):
+
+* **One writer thread** owns every write. It takes all the stores waiting at that moment, inserts them
+  in one transaction and commits (group commit: one fsync for the lot), and only then hands the batch
+  back to the loop, which delivers the messages in commit order and answers each sender. An acknowledged
+  message is a committed message, and one writer means SQLite never waits on its own file lock.
+* **Reader threads** serve history, recovery, busiest rooms and health beside the writer.
+* **A pruner thread** deletes what retention no longer keeps, in short transactions of its own, so no
+  sender waits for a prune.
+
+A query that fails drops its connection and raises ``BackendUnavailable``; the next query connects
+again, so the backend mends itself once the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import peewee
+
+from backends.base import Backend, HistoryPage, Recovery, RoomSummary, StoreResult, utc_timestamp
+from backends.memory import parse_integer_id
+from backends.sql_schema import build_schema, kind_of, open_database
+from backends.sql_store import NewMessage, NewRoom, SQLStore
+from rooms.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_BATCH = 500
+READER_THREADS = 2
+MAX_ID = 2**63 - 1  # ids are BIGINT; a larger one from a client lies past every message
+_STOP = object()
+
+_Pending = tuple[NewMessage | NewRoom, asyncio.Future[Any]]
+
+
+class SQLBackend(Backend):
+    def __init__(self, url: str, retain_per_room: int = 10000, synchronous: str = "full") -> None:
+        super().__init__()
+        self.kind = kind_of(url)
+        database = open_database(url, synchronous)
+        self._store = SQLStore(database, build_schema(database), self.kind, retain_per_room)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._prunes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._writer_done: asyncio.Future[None] | None = None
+        self._closed = False
+        self._known_rooms: set[str] = set()
+        self._subscribed: set[str] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for number in range(READER_THREADS):
+            self._spawn(f"rooms-sql-read-{number}", self._serve, self._reads)
+        await self._read("schema setup", self._store.prepare)
+        self._writer_done = self._loop.create_future()
+        self._spawn("rooms-sql-prune", self._serve, self._prunes)
+        self._spawn("rooms-sql-write", self._write_loop)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer_done is not None:
+            self._writes.put(_STOP)
+            await self._writer_done  # every store queued before close is committed (or failed) and answered
+            self._prunes.put(_STOP)
+        for _ in range(READER_THREADS):
+            self._reads.put(_STOP)
+        threads, self._threads = self._threads, []
+        await asyncio.to_thread(lambda: [thread.join() for thread in threads])
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        # Daemon threads: a backend that was never closed cannot keep the process alive.
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- the contract -----------------------------------------------------------------------------
+
+    async def health(self) -> None:
+        await self._read("health check", self._store.ping)
+
+    async def ensure_room(self, room: str) -> None:
+        if room not in self._known_rooms:
+            # Through the writer, like every write.
+            await self._enqueue(NewRoom(room))
+
+    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
+        result: StoreResult = await self._enqueue(NewMessage(room, handle, message, client_id, utc_timestamp()))
+        return result
+
+    async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
+        before_id = None if before is None else min(parse_integer_id(before), MAX_ID)
+        after_id = None if after is None else parse_integer_id(after)
+        if after_id is not None and after_id >= MAX_ID:
+            return HistoryPage([], False)
+        return await self._read("history read", lambda: self._store.history(room, limit, before_id, after_id))
+
+    async def recovery(self, room: str, since: str) -> Recovery:
+        since_id = parse_integer_id(since)
+        newest, pruned_through = await self._read("recovery read", lambda: self._store.room_bounds(room))
+        if since_id > newest:
+            # The client saw an id this room never had: the database was replaced under it.
+            return Recovery(gap=True, replay_after="0")
+        return Recovery(gap=since_id < pruned_through, replay_after=since)
+
+    async def subscribe(self, room: str) -> None:
+        self._subscribed.add(room)
+
+    async def unsubscribe(self, room: str) -> None:
+        self._subscribed.discard(room)
+
+    async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
+        return await self._read("busiest rooms read", lambda: self._store.busiest(limit))
+
+    def id_key(self, message_id: str) -> tuple[int, ...]:
+        return (parse_integer_id(message_id),)
+
+    # -- loop side ----------------------------------------------------------------------------------
+
+    async def _enqueue(self, request: NewMessage | NewRoom) -> Any:
+        if self._closed or self._loop is None or self._writer_done is None:
+            raise BackendUnavailable(f"the {self.kind} backend is not running")
+        future = self._loop.create_future()
+        self._writes.put((request, future))
+        return await future
+
+    async def _read(self, operation: str, query: Callable[[], T]) -> T:
+        """Run ``query`` on a reader thread; database errors come back as ``BackendUnavailable``."""
+        if self._closed or self._loop is None:
+            raise BackendUnavailable(f"the {self.kind} backend is not running")
+        future: asyncio.Future[T] = self._loop.create_future()
+
+        def job() -> None:
+            try:
+                result = self._guarded(operation, query)
+            except BaseException as exc:
+                self._call_on_loop(_settle_exception, future, exc)
+            else:
+                self._call_on_loop(_settle, future, result)
+
+        self._reads.put(job)
+        return await future
+
+    def _finish_batch(self, batch: list[_Pending], results: list[StoreResult | None]) -> None:
+        """On the loop, in commit order: deliver each new message, then answer its sender."""
+        for (request, future), result in zip(batch, results, strict=True):
+            self._known_rooms.add(request.room)
+            if result is not None and not result.duplicate and request.room in self._subscribed:
+                if self._target is not None:
+                    self._target.deliver(result.message)
+            _settle(future, result)
+
+    def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
+        for _, future in batch:
+            _settle_exception(future, BackendUnavailable(reason))
+
+    # -- worker threads -------------------------------------------------------------------------
+
+    def _call_on_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _serve(self, jobs: queue.SimpleQueue[Any]) -> None:
+        try:
+            while (job := jobs.get()) is not _STOP:
+                job()
+        finally:
+            self._drop_connection()
+
+    def _guarded(self, operation: str, query: Callable[[], T]) -> T:
+        try:
+            return query()
+        except (peewee.PeeweeException, OSError) as exc:
+            # The connection may be dead (server restarted, link cut): drop it, the next query reconnects.
+            self._drop_connection()
+            raise BackendUnavailable(f"{self.kind} {operation} failed: {_first_line(exc)}") from exc
+
+    def _drop_connection(self) -> None:
+        try:
+            self._store.db.close()
+        except Exception:
+            # A broken connection may fail even to close: forget it.
+            self._store.db.dispose()
+
+    def _write_loop(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[Any] = [self._writes.get()]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self._writes.get_nowait())
+                    except queue.Empty:
+                        break
+                if batch[-1] is _STOP:  # close() queues nothing after it
+                    batch.pop()
+                    stopping = True
+                if batch:
+                    self._commit(batch)
+        finally:
+            self._drop_connection()
+            if self._writer_done is not None:
+                self._call_on_loop(_settle, self._writer_done, None)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        requests = [request for request, _ in batch]
+        try:
+            results = self._guarded("write", lambda: self._store.write_batch(requests))
+        except BackendUnavailable as exc:
+            log.warning("a batch of %d writes failed: %s", len(batch), exc)
+            self._call_on_loop(self._fail_batch, batch, str(exc))
+            return
+        except Exception:
+            log.exception("a batch of %d writes failed unexpectedly", len(batch))
+            self._call_on_loop(self._fail_batch, batch, f"{self.kind} write failed")
+            return
+        self._call_on_loop(self._finish_batch, batch, results)
+        for room_id in self._store.rooms_due_for_pruning(results):
+            self._prunes.put(lambda room_id=room_id: self._prune(room_id))
+
+    def _prune(self, room_id: int) -> None:
+        try:
+            self._guarded("prune", lambda: self._store.prune_room(room_id))
+        except BackendUnavailable as exc:
+            log.warning("pruning room id %d failed: %s", room_id, exc)
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

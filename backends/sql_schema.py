@@ -1,0 +1,141 @@
+"""The SQL backend's schema and connections: one set of tables on SQLite, PostgreSQL and MySQL/MariaDB.
+
+Tables:
+
+* ``rooms``: one row per label (unique, compared byte for byte), with the running message count and
+  last activity the home page's busiest rooms are read from, and ``pruned_through``, the greatest id
+  retention has deleted, which tells a reconnecting client that history has a gap.
+* ``messages``: the message id is the table's increasing key; ``(room_id, id)`` makes "newest N",
+  "before id" and "after id" index range scans, and the unique ``(room_id, client_id)`` is the
+  ``client_id`` dedup that outlives the process.
+* ``schema_version``: one row, so a later release can migrate an existing file or database in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import peewee
+from playhouse import db_url
+
+from rooms.errors import ConfigError
+
+SCHEMA_VERSION = 1
+# URL scheme -> the kind /healthz reports (and the scheme playhouse.db_url knows it by).
+KINDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+SQLITE_BUSY_TIMEOUT_SECONDS = 5
+SERVER_CONNECT_TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The model classes of one database (MySQL needs its own table options, so each backend builds its own)."""
+
+    room: type[peewee.Model]
+    message: type[peewee.Model]
+    version: type[peewee.Model]
+
+    @property
+    def models(self) -> list[type[peewee.Model]]:
+        return [self.room, self.message, self.version]
+
+
+def kind_of(url: str) -> str:
+    return KINDS[urlsplit(url).scheme.lower()]
+
+
+def open_database(url: str, synchronous: str = "full") -> peewee.Database:
+    """A peewee database for ``url``; nothing connects until a query runs.
+
+    Each worker thread opens its own, so a connection is only ever used by the thread that made it.
+    """
+    parts = urlsplit(url)
+    kind = kind_of(url)
+    options: dict[str, Any] = {}
+    if kind == "sqlite":
+        if synchronous not in ("full", "normal"):
+            raise ConfigError(f"backend.sqlite_synchronous: {synchronous!r} is not one of full, normal")
+        # WAL lets readers run beside the one writer; FULL syncs the WAL at every commit, so an
+        # acknowledged message survives a power loss (NORMAL: it survives a crash of rooms only).
+        options["pragmas"] = {"journal_mode": "wal", "synchronous": synchronous.upper(), "foreign_keys": 1}
+        options["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
+        # Connections are closed at shutdown by the thread that stops the workers.
+        options["check_same_thread"] = False
+    else:
+        if "connect_timeout" not in parts.query:
+            options["connect_timeout"] = SERVER_CONNECT_TIMEOUT_SECONDS
+        if kind == "mysql":
+            # TEXT holds 65535 bytes; a long message of 4-byte characters must not fail its whole batch.
+            options["field_types"] = {"TEXT": "MEDIUMTEXT"}
+    normalized = kind + url[len(parts.scheme) :]
+    try:
+        return db_url.connect(normalized, unquote_password=True, unquote_user=True, **options)
+    except ValueError as exc:
+        raise ConfigError(f"backend.url: {exc}") from None
+
+
+def build_schema(database: peewee.Database) -> Schema:
+    """Model classes bound to ``database`` (queries on other threads pass their own connection)."""
+    # Labels and client ids are case- and accent-sensitive; MySQL's default collation is neither.
+    settings = (
+        ("DEFAULT CHARSET=utf8mb4", "COLLATE=utf8mb4_bin") if isinstance(database, peewee.MySQLDatabase) else None
+    )
+
+    class Room(peewee.Model):
+        label = peewee.CharField(max_length=50, unique=True)
+        created = peewee.CharField(max_length=40)
+        message_count = peewee.BigIntegerField(default=0, index=True)
+        last_active = peewee.CharField(max_length=40, null=True)
+        pruned_through = peewee.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "rooms"
+            table_settings = settings
+
+    class Message(peewee.Model):
+        id = peewee.BigAutoField()
+        # (room_id, id) and (room_id, client_id) both start with room_id: no index of its own.
+        room = peewee.ForeignKeyField(Room, on_delete="CASCADE", index=False)
+        handle = peewee.TextField()
+        message = peewee.TextField()
+        timestamp = peewee.CharField(max_length=40)
+        client_id = peewee.CharField(max_length=64, null=True)
+
+        class Meta:
+            table_name = "messages"
+            table_settings = settings
+            indexes = ((("room", "id"), False), (("room", "client_id"), True))
+
+    class SchemaVersion(peewee.Model):
+        version = peewee.IntegerField()
+
+        class Meta:
+            table_name = "schema_version"
+            table_settings = settings
+
+    schema = Schema(Room, Message, SchemaVersion)
+    for model in schema.models:
+        model._meta.set_database(database)
+    return schema
+
+
+def prepare_schema(database: peewee.Database, schema: Schema) -> int:
+    """Create the tables on an empty database, or check the version of existing ones; return the version.
+
+    A database written by a newer release is refused rather than guessed at.
+    """
+    with database.atomic():
+        database.create_tables(schema.models, safe=True)
+        row = schema.version.select(schema.version.version).tuples().first()
+        if row is None:
+            schema.version.insert(version=SCHEMA_VERSION).execute()
+            return SCHEMA_VERSION
+    found = int(row[0])
+    if found != SCHEMA_VERSION:
+        raise ConfigError(
+            f"backend.url: the database holds rooms schema version {found}; this release reads version"
+            f" {SCHEMA_VERSION} only"
+        )
+    return found

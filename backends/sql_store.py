@@ -1,0 +1,273 @@
+"""The SQL backend's queries: synchronous, run on its worker threads, never on the event loop.
+
+:class:`SQLStore` holds what the writer needs between batches (room ids, what is due for pruning);
+every method runs on the one thread its caller dedicates to it (see ``backends/sql.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from backends.base import HistoryPage, RoomSummary, StoredMessage, StoreResult, utc_timestamp
+from backends.sql_schema import Schema, prepare_schema
+
+PRUNE_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    room: str
+    handle: str
+    message: str
+    client_id: str | None
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewRoom:
+    room: str
+
+
+class SQLStore:
+    def __init__(self, database: peewee.Database, schema: Schema, kind: str, retain_per_room: int) -> None:
+        self.db = database
+        self.kind = kind
+        self._room, self._msg = schema.room, schema.message
+        self._schema = schema
+        self._retain = retain_per_room
+        self._prune_every = max(1, retain_per_room // 10)
+        # MySQL hands a multi-row INSERT consecutive ids when innodb_autoinc_lock_mode is 0 or 1;
+        # PostgreSQL and SQLite say which ids they gave with RETURNING.
+        self._consecutive_ids = False
+        # The writer and the pruner take turns on SQLite here, rather than at the file lock, whose busy
+        # handler sleeps; the servers lock rows, so they need no turns.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if kind == "sqlite" else contextlib.nullcontext()
+        )
+        # Writer thread only: label -> rooms.id (rooms are never deleted); messages since a room's last prune.
+        self._room_ids: dict[str, int] = {}
+        self._unpruned: dict[int, int] = {}
+
+    def prepare(self) -> None:
+        prepare_schema(self.db, self._schema)
+        if self.kind == "mysql":
+            mode = self.db.execute_sql("SELECT @@innodb_autoinc_lock_mode").fetchone()
+            self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
+
+    def ping(self) -> None:
+        self.db.execute_sql("SELECT 1").fetchone()
+
+    def _transaction(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._write_lock)
+        # Take SQLite's write lock at BEGIN rather than at the first INSERT.
+        stack.enter_context(self.db.atomic("IMMEDIATE") if self.kind == "sqlite" else self.db.atomic())
+        return stack
+
+    # -- writes (writer thread) ---------------------------------------------------------------
+
+    def write_batch(self, batch: list[NewMessage | NewRoom]) -> list[StoreResult | None]:
+        """Store a batch in one transaction; a result per request (``None`` for a room), in order."""
+        for attempt in range(2):
+            room_ids: dict[str, int] = {}
+            try:
+                with self._transaction():
+                    results = self._write(batch, room_ids)
+            except peewee.IntegrityError:
+                # Another process stored one of these client ids first, or a cached room id is stale.
+                if attempt:
+                    raise
+                self._room_ids.clear()
+                continue
+            self._room_ids.update(room_ids)  # only ids of committed rows are cached
+            return results
+        raise AssertionError("unreachable")
+
+    def _write(self, batch: list[NewMessage | NewRoom], room_ids: dict[str, int]) -> list[StoreResult | None]:
+        room_ids.update(self._resolve_rooms({request.room for request in batch}))
+        results: list[StoreResult | None] = [None] * len(batch)
+        stores = [(index, request) for index, request in enumerate(batch) if isinstance(request, NewMessage)]
+        earlier = self._stored_client_ids(room_ids, [request for _, request in stores])
+        fresh: list[tuple[int, NewMessage]] = []
+        first_in_batch: dict[tuple[str, str], int] = {}
+        repeats: list[tuple[int, int]] = []
+        for index, request in stores:
+            if request.client_id is not None:
+                key = (request.room, request.client_id)
+                if key in earlier:
+                    results[index] = StoreResult(earlier[key], duplicate=True)
+                    continue
+                if key in first_in_batch:
+                    repeats.append((index, first_in_batch[key]))
+                    continue
+                first_in_batch[key] = index
+            fresh.append((index, request))
+        ids = self._insert_messages([(room_ids[request.room], request) for _, request in fresh])
+        stored_per_room: Counter[int] = Counter()
+        last_active: dict[int, str] = {}
+        for (index, request), message_id in zip(fresh, ids, strict=True):
+            results[index] = StoreResult(
+                StoredMessage(
+                    str(message_id), request.room, request.handle, request.message, request.timestamp, request.client_id
+                )
+            )
+            stored_per_room[room_ids[request.room]] += 1
+            last_active[room_ids[request.room]] = request.timestamp
+        for index, first in repeats:
+            first_result = results[first]
+            assert first_result is not None
+            results[index] = StoreResult(first_result.message, duplicate=True)
+        room = self._room
+        for room_id, count in stored_per_room.items():
+            room.update(message_count=room.message_count + count, last_active=last_active[room_id]).where(
+                room.id == room_id
+            ).execute()
+        return results
+
+    def _resolve_rooms(self, labels: set[str]) -> dict[str, int]:
+        found = {label: self._room_ids[label] for label in labels if label in self._room_ids}
+        if labels - found.keys():
+            found.update(self._select_room_ids(labels - found.keys()))
+        missing = labels - found.keys()
+        if missing:
+            created = utc_timestamp()
+            rows = [{"label": label, "created": created} for label in sorted(missing)]
+            self._room.insert_many(rows).on_conflict_ignore().execute()
+            found.update(self._select_room_ids(missing))
+        return found
+
+    def _select_room_ids(self, labels: set[str]) -> dict[str, int]:
+        room = self._room
+        return dict(room.select(room.label, room.id).where(room.label.in_(sorted(labels))).tuples())
+
+    def _stored_client_ids(
+        self, room_ids: dict[str, int], stores: list[NewMessage]
+    ) -> dict[tuple[str, str], StoredMessage]:
+        with_client_id = [request for request in stores if request.client_id is not None]
+        if not with_client_id:
+            return {}
+        labels = {room_id: label for label, room_id in room_ids.items()}
+        msg = self._msg
+        rows = (
+            msg.select(msg.id, msg.room, msg.handle, msg.message, msg.timestamp, msg.client_id)
+            .where(
+                msg.room.in_(sorted({room_ids[request.room] for request in with_client_id}))
+                & msg.client_id.in_(sorted({request.client_id for request in with_client_id}))
+            )
+            .tuples()
+        )
+        found: dict[tuple[str, str], StoredMessage] = {}
+        for message_id, room_id, handle, text, stamp, client_id in rows:
+            label = labels[room_id]
+            found[(label, client_id)] = StoredMessage(str(message_id), label, handle, text, stamp, client_id)
+        return found
+
+    def _insert_messages(self, rows: list[tuple[int, NewMessage]]) -> list[int]:
+        """Insert in order; return the ids given, in the same order."""
+        if not rows:
+            return []
+        msg = self._msg
+        values = [
+            {
+                "room": room_id,
+                "handle": request.handle,
+                "message": request.message,
+                "timestamp": request.timestamp,
+                "client_id": request.client_id,
+            }
+            for room_id, request in rows
+        ]
+        if self.kind != "mysql":
+            # Ids are drawn in VALUES order; sorting makes no assumption about the order RETURNING uses.
+            return sorted(row[0] for row in msg.insert_many(values).returning(msg.id).tuples().execute())
+        if self._consecutive_ids:
+            first = int(msg.insert_many(values).execute())
+            return list(range(first, first + len(values)))
+        return [int(msg.insert(row).execute()) for row in values]
+
+    def rooms_due_for_pruning(self, results: list[StoreResult | None]) -> list[int]:
+        """After a committed batch: the rooms that grew by a tenth of what they keep since last pruned.
+
+        A room's first write after start counts as due, in case retention was lowered while stopped.
+        """
+        if self._retain <= 0:
+            return []
+        stored = Counter(
+            self._room_ids[result.message.room] for result in results if result is not None and not result.duplicate
+        )
+        due_rooms = []
+        for room_id, count in stored.items():
+            due = self._unpruned.get(room_id, self._prune_every) + count
+            self._unpruned[room_id] = 0 if due >= self._prune_every else due
+            if due >= self._prune_every:
+                due_rooms.append(room_id)
+        return due_rooms
+
+    # -- pruning (pruner thread) --------------------------------------------------------------
+
+    def prune_room(self, room_id: int) -> None:
+        """Delete what retention no longer keeps, in chunks, each its own short transaction."""
+        msg, room = self._msg, self._room
+        in_room = msg.room == room_id
+        cutoff = msg.select(msg.id).where(in_room).order_by(msg.id.desc()).offset(self._retain).limit(1).scalar()
+        if cutoff is None:
+            return
+        # Recorded before the rows go: a reconnecting client may hear of a gap a moment early, never late.
+        with self._transaction():
+            room.update(pruned_through=cutoff).where((room.id == room_id) & (room.pruned_through < cutoff)).execute()
+        while True:
+            older = msg.select(msg.id).where(in_room & (msg.id <= cutoff)).order_by(msg.id)
+            end = older.offset(PRUNE_CHUNK - 1).limit(1).scalar()
+            with self._transaction():
+                msg.delete().where(in_room & (msg.id <= (cutoff if end is None else end))).execute()
+            if end is None or end >= cutoff:
+                return
+
+    # -- reads (reader threads) -----------------------------------------------------------------
+
+    def history(self, label: str, limit: int, before_id: int | None, after_id: int | None) -> HistoryPage:
+        msg, room = self._msg, self._room
+        query = (
+            msg.select(msg.id, msg.handle, msg.message, msg.timestamp, msg.client_id)
+            .join(room)
+            .where(room.label == label)
+        )
+        if after_id is not None:
+            rows = list(query.where(msg.id > after_id).order_by(msg.id).limit(limit + 1).tuples())
+        else:
+            if before_id is not None:
+                query = query.where(msg.id < before_id)
+            rows = list(query.order_by(msg.id.desc()).limit(limit + 1).tuples())
+        has_more = len(rows) > limit
+        rows = rows[:limit] if after_id is not None else rows[:limit][::-1]
+        messages = [
+            StoredMessage(str(message_id), label, handle, text, stamp, client_id)
+            for message_id, handle, text, stamp, client_id in rows
+        ]
+        return HistoryPage(messages, has_more)
+
+    def room_bounds(self, label: str) -> tuple[int, int]:
+        """The room's newest id (retention always keeps it) and the greatest id pruned from it."""
+        msg, room = self._msg, self._room
+        row = room.select(room.id, room.pruned_through).where(room.label == label).tuples().first()
+        if row is None:
+            return 0, 0
+        newest = msg.select(peewee.fn.MAX(msg.id)).where(msg.room == row[0]).scalar()
+        return int(newest or 0), int(row[1])
+
+    def busiest(self, limit: int) -> list[RoomSummary]:
+        room = self._room
+        rows = (
+            room.select(room.label, room.message_count, room.last_active)
+            .where(room.message_count > 0)
+            .order_by(room.message_count.desc(), room.label)
+            .limit(limit)
+            .tuples()
+        )
+        return [RoomSummary(label, int(count), last_active) for label, count, last_active in rows]
