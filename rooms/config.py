@@ -30,7 +30,7 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    url: str = "memory://"
+    url: str = "sqlite:///rooms.db"
     connect_timeout: float = 10
     sqlite_synchronous: str = "full"
 
