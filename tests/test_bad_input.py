@@ -1,0 +1,179 @@
+"""Every bad input of PROTOCOL.md's table, over a real socket: the named answer, and the server keeps
+serving the sender and everyone else."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+
+import pytest
+
+from rooms.protocol import ClientMessage
+from tests.clients import assert_silent, connect, receive_json, send_json, wait_closed
+from tests.conftest import app_config
+
+
+@pytest.fixture
+def config():
+    return app_config(
+        limits={
+            "burst": 3,
+            "messages_per_second": 0.5,
+            "max_frame_bytes": 2048,
+            "max_handle_chars": 10,
+            "max_message_chars": 1200,
+            "send_buffer_bytes": 65536,
+        }
+    )
+
+
+async def assert_still_serving(ws, bystander) -> None:
+    await send_json(ws, {"handle": "ann", "message": "still here"})
+    assert (await receive_json(ws))["message"] == "still here"
+    assert (await receive_json(bystander))["message"] == "still here"
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    ("frame", "code", "mentions"),
+    [
+        ("this is not json", "invalid_json", "JSON"),
+        ('["a list"]', "invalid_message", "object"),
+        ('{"message": "no handle"}', "invalid_message", "'handle'"),
+        ('{"handle": "ann", "message": 12}', "invalid_message", "'message'"),
+        ('{"handle": "", "message": "hi"}', "invalid_message", "'handle'"),
+        ('{"handle": "ann", "message": ""}', "invalid_message", "'message'"),
+        ('{"handle": "a-very-long-handle", "message": "hi"}', "invalid_message", "'handle'"),
+        (json.dumps({"handle": "ann", "message": "x" * 1201}), "invalid_message", "'message'"),
+        ('{"handle": "an\\u0000n", "message": "hi"}', "invalid_message", "'handle'"),
+    ],
+)
+async def test_bad_frame_gets_named_error_and_socket_stays_open(http_server, http_port, frame, code, mentions):
+    ws, bystander = await connect(http_port, "lobby"), await connect(http_port, "lobby")
+    await ws.write_message(frame)
+    error = await receive_json(ws)
+    assert error["type"] == "error" and error["code"] == code
+    assert mentions in error["error"]
+    await assert_silent(bystander, 0.1)
+    await assert_still_serving(ws, bystander)
+
+
+@pytest.mark.gen_test
+async def test_binary_frame_is_invalid_message_and_socket_stays_open(http_server, http_port):
+    ws, bystander = await connect(http_port, "lobby"), await connect(http_port, "lobby")
+    await ws.write_message(b'{"handle": "ann", "message": "hi"}', binary=True)
+    assert (await receive_json(ws))["code"] == "invalid_message"
+    await assert_still_serving(ws, bystander)
+
+
+@pytest.mark.gen_test
+async def test_oversize_frame_closes_with_1009_and_others_keep_chatting(http_server, http_port):
+    big, bystander = await connect(http_port, "lobby"), await connect(http_port, "lobby")
+    await big.write_message(json.dumps({"handle": "ann", "message": "x" * 3000}))
+    assert await wait_closed(big) == 1009
+    await assert_still_serving(await connect(http_port, "lobby"), bystander)
+
+
+@pytest.mark.gen_test
+async def test_rate_limit_refuses_beyond_burst_without_storing(http_server, http_port, http_client):
+    ws = await connect(http_port, "lobby")
+    for n in range(4):
+        await send_json(ws, {"handle": "ann", "message": f"m{n}"})
+    replies = [await receive_json(ws) for _ in range(4)]
+    assert [r["type"] for r in replies] == ["message", "message", "message", "error"]
+    assert replies[3]["code"] == "rate_limited"
+    response = await http_client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages")
+    assert [m["message"] for m in json.loads(response.body)["messages"]] == ["m0", "m1", "m2"]
+
+
+@pytest.mark.gen_test
+async def test_sender_that_keeps_flooding_is_closed_with_1008(http_server, http_port):
+    ws = await connect(http_port, "flooded")
+    for n in range(12):
+        await send_json(ws, {"handle": "ann", "message": f"flood {n}"})
+    assert await wait_closed(ws) == 1008
+    await assert_still_serving(await connect(http_port, "flooded"), await connect(http_port, "flooded"))
+
+
+async def raw_handshake(port: int, path: str) -> socket.socket:
+    """A client that completes the handshake and then never reads: a small receive buffer makes it
+    fall behind at once."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        sock,
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await loop.sock_recv(sock, 1)
+    assert b" 101 " in response.split(b"\r\n")[0]
+    return sock
+
+
+async def read_until_close_frame(sock: socket.socket, timeout: float = 10) -> int:
+    """Read everything the server sent; the status code of its close frame."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        chunk = await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), timeout)
+        if not chunk:
+            break
+        data += chunk
+    offset = 0
+    while offset < len(data):
+        opcode, length = data[offset] & 0x0F, data[offset + 1] & 0x7F
+        offset += 2
+        if length == 126:
+            length = struct.unpack("!H", data[offset : offset + 2])[0]
+            offset += 2
+        elif length == 127:
+            length = struct.unpack("!Q", data[offset : offset + 8])[0]
+            offset += 8
+        if opcode == 0x8:
+            return int(struct.unpack("!H", data[offset : offset + 2])[0])
+        offset += length
+    raise AssertionError("no close frame before the connection ended")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_reader_that_stops_reading_is_closed_with_1013_and_others_get_everything(http_server, http_port, app):
+    stuck = await raw_handshake(http_port, "/chat/lobby/")
+    reader = await connect(http_port, "lobby")
+    while app.hub.online("lobby") < 2:
+        await asyncio.sleep(0.01)
+    text = "y" * 1000
+    count = 3000
+    for n in range(count):
+        await app.hub.post("lobby", ClientMessage("flood", f"{n} {text}"))
+        if n % 100 == 0:
+            await asyncio.sleep(0)
+    received = [await receive_json(reader) for _ in range(count)]
+    assert [int(m["message"].split()[0]) for m in received] == list(range(count))
+    assert app.hub.online("lobby") == 1
+    assert await read_until_close_frame(stuck) == 1013
+    stuck.close()
+
+
+@pytest.mark.gen_test
+async def test_handle_with_html_is_stored_verbatim_and_escaped_on_the_page(http_server, http_port, http_client):
+    ws = await connect(http_port, "lobby")
+    evil = {"handle": "<b>x</b>", "message": "<script>alert('x')</script> & \"q\""}
+    await send_json(ws, evil)
+    echoed = await receive_json(ws)
+    assert (echoed["handle"], echoed["message"]) == (evil["handle"], evil["message"])
+    page = (await http_client.fetch(f"http://127.0.0.1:{http_port}/lobby/")).body.decode()
+    assert "<script>alert" not in page and "<b>x</b>" not in page
+    assert "&lt;script&gt;alert(" in page and "&lt;b&gt;x&lt;/b&gt;" in page
