@@ -17,6 +17,15 @@ from rooms.protocol import LABEL_PATTERN, Limits
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+class StaticFiles(tornado.web.StaticFileHandler):
+    """Static files, with 404 (not Tornado's 403) for a directory such as ``/static/``: nothing is there."""
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        if os.path.isdir(absolute_path):
+            raise tornado.web.HTTPError(404)
+        return super().validate_absolute_path(root, absolute_path)
+
+
 def handler_options(config: Config) -> dict[str, Any]:
     """The settings handlers read, flattened once so the hot path does no config lookups."""
     limits = config.limits
@@ -50,6 +59,7 @@ def make_app(config: Config, backend: Backend) -> tornado.web.Application:
         routes,
         template_path=os.path.join(PROJECT_ROOT, "templates"),
         static_path=os.path.join(PROJECT_ROOT, "static"),
+        static_handler_class=StaticFiles,
         websocket_max_message_size=config.limits.max_frame_bytes,
         websocket_ping_interval=config.server.ping_interval or None,
         websocket_ping_timeout=config.server.ping_timeout,

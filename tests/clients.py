@@ -36,13 +36,14 @@ async def assert_silent(ws: WebSocketClientConnection, wait: float = 0.3) -> Non
     """Nothing more arrives for ``wait`` seconds."""
     try:
         frame = await asyncio.wait_for(ws.read_message(), wait)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"unexpected frame: {frame!r}")
 
 
 async def wait_closed(ws: WebSocketClientConnection, timeout: float = 5) -> int | None:
     """Read until the server closes the socket; the close code."""
+
     async def drain() -> None:
         while await ws.read_message() is not None:
             pass

@@ -15,7 +15,9 @@ from tests.conftest import app_config
 
 async def post(http_client, port: int, room: str, payload: dict) -> HTTPResponse:
     return await http_client.fetch(
-        f"http://127.0.0.1:{port}/api/rooms/{room}/messages", method="POST", body=json.dumps(payload),
+        f"http://127.0.0.1:{port}/api/rooms/{room}/messages",
+        method="POST",
+        body=json.dumps(payload),
         raise_error=False,
     )
 
@@ -58,7 +60,11 @@ async def test_trailing_slash_is_optional_on_the_socket_path(http_server, http_p
 async def test_concurrent_senders_see_one_order_which_is_history(http_server, http_port, http_client):
     clients = [await connect(http_port, "busy") for _ in range(4)]
     await asyncio.gather(
-        *(send_json(ws, {"handle": f"user{n}", "message": f"{n}-{i}"}) for n, ws in enumerate(clients) for i in range(10))
+        *(
+            send_json(ws, {"handle": f"user{n}", "message": f"{n}-{i}"})
+            for n, ws in enumerate(clients)
+            for i in range(10)
+        )
     )
     received = [[m["id"] for m in await receive_messages(ws, 40)] for ws in clients]
     assert all(order == received[0] for order in received)
