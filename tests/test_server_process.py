@@ -1,0 +1,67 @@
+"""``server.py`` as a real process: config errors, an unreachable backend, and clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import pytest
+
+from tests.clients import connect, receive_json, wait_closed
+from tests.processes import ServerProcess, free_port, run_server
+
+
+@pytest.mark.parametrize(
+    ("args", "config", "named"),
+    [
+        ((), "server:\n  hots: 0.0.0.0\n", "server.hots"),
+        ((), "server:\n  port: eighty\n", "server.port"),
+        ((), "limits:\n  burst: many\n", "limits.burst"),
+        (("--backend", "mongodb://localhost/x"), "", "backend.url"),
+        ((), "backend:\n  url: ftp://x\n", "backend.url"),
+        ((), "surprise: {}\n", "surprise"),
+    ],
+)
+def test_config_error_exits_2_with_one_line_naming_the_key(args, config, named):
+    result = run_server(*args, config=config)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0]
+
+
+def test_unreadable_config_file_exits_2():
+    result = run_server("--config", "/nonexistent/rooms.yaml")
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr
+
+
+def test_unreachable_backend_is_retried_then_exits_1():
+    port = free_port()
+    result = run_server(
+        "--backend", f"postgresql://postgres@127.0.0.1:{port}/test", config="backend:\n  connect_timeout: 1\n"
+    )
+    assert result.returncode == 1
+    assert "backend unreachable" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.gen_test(timeout=30)
+async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum):
+    server = ServerProcess()
+    try:
+        server.wait_healthy()
+        ws = await connect(server.port, "lobby")
+        await ws.write_message(json.dumps({"handle": "ann", "message": "before shutdown"}))
+        assert (await receive_json(ws))["message"] == "before shutdown"
+        server.process.send_signal(signum)
+        assert await wait_closed(ws, timeout=10) == 1001
+        for _ in range(100):
+            if server.process.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert server.process.returncode == 0
+        with pytest.raises(OSError):
+            await connect(server.port, "lobby")
+    finally:
+        server.stop()
