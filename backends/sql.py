@@ -148,7 +148,7 @@ class SQLBackend(Backend):
 
         def job() -> None:
             try:
-                result = self._guarded(operation, query)
+                result = self._guarded(operation, query, idempotent=True)
             except BaseException as exc:
                 self._call_on_loop(_settle_exception, future, exc)
             else:
@@ -182,22 +182,19 @@ class SQLBackend(Backend):
             while (job := jobs.get()) is not _STOP:
                 job()
         finally:
-            self._drop_connection()
+            self._store.drop_connection()
 
-    def _guarded(self, operation: str, query: Callable[[], T]) -> T:
+    def _guarded(self, operation: str, query: Callable[[], T], idempotent: bool = False) -> T:
+        reused_connection = not self._store.db.is_closed()
         try:
             return query()
         except (peewee.PeeweeException, OSError) as exc:
             # The connection may be dead (server restarted, link cut): drop it, the next query reconnects.
-            self._drop_connection()
+            self._store.drop_connection()
+            if idempotent and reused_connection and not isinstance(exc, peewee.IntegrityError):
+                # It may have died while idle; a read can simply be asked again on a new one.
+                return self._guarded(operation, query)
             raise BackendUnavailable(f"{self.kind} {operation} failed: {_first_line(exc)}") from exc
-
-    def _drop_connection(self) -> None:
-        try:
-            self._store.db.close()
-        except Exception:
-            # A broken connection may fail even to close: forget it.
-            self._store.db.dispose()
 
     def _write_loop(self) -> None:
         try:
@@ -215,7 +212,7 @@ class SQLBackend(Backend):
                 if batch:
                     self._commit(batch)
         finally:
-            self._drop_connection()
+            self._store.drop_connection()
             if self._writer_done is not None:
                 self._call_on_loop(_settle, self._writer_done, None)
 

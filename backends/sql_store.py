@@ -60,6 +60,14 @@ class SQLStore:
             mode = self.db.execute_sql("SELECT @@innodb_autoinc_lock_mode").fetchone()
             self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
 
+    def drop_connection(self) -> None:
+        """Close this thread's connection; the next query on the thread connects again."""
+        try:
+            self.db.close()
+        except Exception:
+            # A broken connection may fail even to close: forget it.
+            self.db.dispose()
+
     def ping(self) -> None:
         self.db.execute_sql("SELECT 1").fetchone()
 
@@ -74,20 +82,33 @@ class SQLStore:
 
     def write_batch(self, batch: list[NewMessage | NewRoom]) -> list[StoreResult | None]:
         """Store a batch in one transaction; a result per request (``None`` for a room), in order."""
-        for attempt in range(2):
+        retried_integrity = retried_connection = False
+        while True:
+            reused_connection = not self.db.is_closed()
             room_ids: dict[str, int] = {}
+            committing = False
             try:
                 with self._transaction():
                     results = self._write(batch, room_ids)
+                    committing = True
             except peewee.IntegrityError:
                 # Another process stored one of these client ids first, or a cached room id is stale.
-                if attempt:
+                if retried_integrity:
                     raise
+                retried_integrity = True
                 self._room_ids.clear()
+                continue
+            except (peewee.OperationalError, peewee.InterfaceError):
+                # A connection that died while idle (server restarted, link cut) fails before COMMIT, so
+                # nothing was stored: try once more on a new one. A failure at COMMIT may have stored the
+                # batch, and a fresh connection that fails means the server is down: no retry then.
+                if committing or not reused_connection or retried_connection:
+                    raise
+                retried_connection = True
+                self.drop_connection()
                 continue
             self._room_ids.update(room_ids)  # only ids of committed rows are cached
             return results
-        raise AssertionError("unreachable")
 
     def _write(self, batch: list[NewMessage | NewRoom], room_ids: dict[str, int]) -> list[StoreResult | None]:
         room_ids.update(self._resolve_rooms({request.room for request in batch}))

@@ -1,0 +1,160 @@
+"""The SQL backend keeps what it acknowledged: across a restart, and in the schema it leaves behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+
+import pytest
+
+from backends.sql import SQLBackend
+from backends.sql_schema import SCHEMA_VERSION, build_schema, open_database
+from rooms.errors import ConfigError
+from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
+
+FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def sql_factory(request, io_loop):
+    factory = FACTORIES[request.param]()
+    yield factory
+    io_loop.run_sync(factory.dispose, timeout=30)
+
+
+async def started(url: str, **options) -> SQLBackend:
+    backend = SQLBackend(url, **options)
+    await backend.start()
+    return backend
+
+
+def read_database(url: str, sql: str) -> list[tuple]:
+    database = open_database(url)
+    try:
+        return list(database.execute_sql(sql).fetchall())
+    finally:
+        database.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_history_dedup_and_counts_survive_a_restart(sql_factory):
+    url = sql_factory.new_url()
+    first = await started(url)
+    try:
+        stored = [(await first.store("lobby", "ann", f"m{n}", f"c-{n}")).message for n in range(5)]
+        await first.store("other", "bob", "elsewhere", None)
+    finally:
+        await first.close()
+
+    second = await started(url)
+    try:
+        assert (await second.history("lobby", 50)).messages == stored
+        resent = await second.store("lobby", "ann", "m0 again", "c-0")
+        assert resent.duplicate and resent.message == stored[0]
+        newer = (await second.store("lobby", "ann", "after restart", None)).message
+        assert second.id_key(newer.id) > second.id_key(stored[-1].id)
+        assert not (await second.recovery("lobby", stored[-1].id)).gap
+        busiest = await second.busiest_rooms(5)
+        assert [(room.label, room.message_count) for room in busiest] == [("lobby", 6), ("other", 1)]
+    finally:
+        await second.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_close_commits_every_store_queued_before_it(sql_factory):
+    url = sql_factory.new_url()
+    backend = await started(url)
+    stores = [asyncio.ensure_future(backend.store("lobby", "ann", f"m{n}", None)) for n in range(50)]
+    await asyncio.sleep(0)  # each store is queued for the writer by its first step
+    await backend.close()
+    assert all(store.done() for store in stores)
+    assert [store.result().message.message for store in stores] == [f"m{n}" for n in range(50)]
+    reopened = await started(url)
+    try:
+        assert [m.message for m in (await reopened.history("lobby", 100)).messages] == [f"m{n}" for n in range(50)]
+    finally:
+        await reopened.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_schema_is_created_on_an_empty_database_with_its_version_and_indexes(sql_factory):
+    url = sql_factory.new_url()
+    backend = await started(url)
+    await backend.close()
+    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    database = open_database(url)
+    try:
+        indexes = {tuple(index.columns): index.unique for index in database.get_indexes("messages")}
+        assert set(database.get_tables()) >= {"rooms", "messages", "schema_version"}
+    finally:
+        database.close()
+    assert indexes[("room_id", "id")] is False
+    assert indexes[("room_id", "client_id")] is True
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_database_of_a_newer_schema_version_is_refused(sql_factory):
+    url = sql_factory.new_url()
+    await (await started(url)).close()
+    database = open_database(url)
+    try:
+        schema = build_schema(database)
+        schema.version.update(version=SCHEMA_VERSION + 1).execute()
+    finally:
+        database.close()
+    backend = SQLBackend(url)
+    try:
+        with pytest.raises(ConfigError, match="schema version"):
+            await backend.start()
+    finally:
+        await backend.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_client_ids_differing_only_in_case_or_accent_are_different(sql_factory):
+    backend = await started(sql_factory.new_url())
+    try:
+        results = [await backend.store("lobby", "ann", text, text) for text in ("abc", "ABC", "über", "uber", "👋")]
+        assert not any(result.duplicate for result in results)
+        assert (await backend.store("lobby", "ann", "again", "👋")).duplicate
+        messages = (await backend.history("lobby", 10)).messages
+        assert [m.client_id for m in messages] == ["abc", "ABC", "über", "uber", "👋"]
+        assert messages[-1].message.encode() == "👋".encode()
+    finally:
+        await backend.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_mysql_tables_are_utf8mb4_with_binary_collation():
+    factory = MariaDBFactory()
+    try:
+        url = factory.new_url()
+        await (await started(url)).close()
+        rows = read_database(
+            url,
+            "SELECT table_name, table_collation FROM information_schema.tables"
+            " WHERE table_schema = DATABASE() ORDER BY table_name",
+        )
+        assert rows == [("messages", "utf8mb4_bin"), ("rooms", "utf8mb4_bin"), ("schema_version", "utf8mb4_bin")]
+    finally:
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sqlite_runs_in_wal_mode_with_the_configured_synchronous_level():
+    factory = SQLiteFactory()
+    try:
+        url = factory.new_url()
+        await (await started(url)).close()
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as plain:
+            assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # WAL stays with the file
+        for level, expected in (("full", 2), ("normal", 1)):
+            database = open_database(url, level)
+            try:
+                assert (database.synchronous, database.journal_mode) == (expected, "wal")
+                assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] > 0
+            finally:
+                database.close()
+    finally:
+        await factory.dispose()

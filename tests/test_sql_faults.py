@@ -1,0 +1,110 @@
+"""The SQL backend when its database goes away and comes back, through a loopback proxy the test cuts.
+
+The shared PostgreSQL and MariaDB keep running; only this test's path to them is cut.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+from backends.sql import SQLBackend
+from rooms.errors import BackendUnavailable
+from tests.factories.sql import MariaDBFactory, PostgreSQLFactory
+from tests.tcp_proxy import TCPProxy
+from tests.test_backend_contract import Recorder
+
+SERVERS = {"postgresql": (PostgreSQLFactory, 5432), "mysql": (MariaDBFactory, 3306)}
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+@pytest.mark.gen_test(timeout=60)
+async def test_cut_database_fails_senders_and_health_then_recovers_without_restart(kind):
+    factory_class, port = SERVERS[kind]
+    factory = factory_class()
+    proxy = await TCPProxy("127.0.0.1", port).start()
+    backend = SQLBackend(factory.new_url(port=proxy.port))
+    try:
+        await backend.start()
+        recorder = Recorder()
+        backend.set_delivery_target(recorder)
+        await backend.subscribe("lobby")
+        before = (await backend.store("lobby", "ann", "before", "c-1")).message
+        await backend.history("lobby", 10)  # a reader connection is open too
+
+        proxy.cut()
+        with pytest.raises(BackendUnavailable):
+            await backend.store("lobby", "ann", "while cut", "c-2")
+        with pytest.raises(BackendUnavailable) as health:
+            await backend.health()
+        assert kind in str(health.value)
+        with pytest.raises(BackendUnavailable):
+            await backend.history("lobby", 10)
+        with pytest.raises(BackendUnavailable):
+            await backend.store("lobby", "ann", "still cut", "c-3")
+
+        proxy.restore()
+        await backend.health()
+        after = (await backend.store("lobby", "ann", "after", "c-4")).message
+        resent = await backend.store("lobby", "ann", "before", "c-1")
+        assert resent.duplicate and resent.message == before
+        history = (await backend.history("lobby", 10)).messages
+        assert [m.message for m in history] == ["before", "after"]
+        await recorder.wait_for(2)
+        assert recorder.delivered == [before, after]
+    finally:
+        await backend.close()
+        await proxy.close()
+        await factory.dispose()
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+@pytest.mark.gen_test(timeout=60)
+async def test_idle_connections_killed_while_idle_do_not_fail_the_next_store(kind):
+    factory_class, port = SERVERS[kind]
+    factory = factory_class()
+    proxy = await TCPProxy("127.0.0.1", port).start()
+    backend = SQLBackend(factory.new_url(port=proxy.port))
+    try:
+        await backend.start()
+        await backend.store("lobby", "ann", "first", None)
+        await backend.history("lobby", 10)
+        proxy.cut()  # every open connection dies, as when the server restarts between two messages
+        proxy.restore()
+        await backend.store("lobby", "ann", "second", None)
+        assert [m.message for m in (await backend.history("lobby", 10)).messages] == ["first", "second"]
+        await backend.health()
+    finally:
+        await backend.close()
+        await proxy.close()
+        await factory.dispose()
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+@pytest.mark.gen_test(timeout=60)
+async def test_start_raises_unavailable_when_the_database_cannot_be_reached(kind):
+    factory_class, port = SERVERS[kind]
+    factory = factory_class()
+    proxy = await TCPProxy("127.0.0.1", port).start()
+    proxy.cut()
+    backend = SQLBackend(factory.new_url(port=proxy.port))
+    try:
+        with pytest.raises(BackendUnavailable, match=kind):
+            await backend.start()
+    finally:
+        await backend.close()
+        await proxy.close()
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_sqlite_start_raises_unavailable_when_the_file_cannot_be_opened():
+    with tempfile.TemporaryDirectory() as directory:
+        backend = SQLBackend(f"sqlite:///{os.path.join(directory, 'missing', 'rooms.db')}")
+        with pytest.raises(BackendUnavailable, match="sqlite"):
+            await backend.start()
+        await backend.close()
+        with pytest.raises(BackendUnavailable):
+            await backend.store("lobby", "ann", "after close", None)
