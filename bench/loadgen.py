@@ -1,0 +1,443 @@
+"""The benchmark's load generator: many WebSocket clients in one process, every frame checked.
+
+``python -m bench.loadgen --url ws://127.0.0.1:8000 --rooms 1 --clients 500 --senders 5 --window 10
+--duration 5 --server-pid PID`` prints one JSON object (see ``Run.result``).
+
+It runs as its own process, on picows (frame parsing in compiled code) and uvloop when installed, so
+that the server, not the load generator, is what is measured; its own CPU is reported next to the
+server's so a reader can tell when it was the bottleneck after all.
+
+Every message text is ``bench:<kind>:<sender>:<seq>:<sent_ns>``: ``m`` for measured messages, ``w``
+for warm-up ones, the sender's number and sequence number, and ``time.monotonic_ns()`` at sending.
+Send and receive happen in this one process, so latency is measured on one monotonic clock. Clients
+find the text with a byte search instead of a JSON parse, which works for any server that echoes the
+message field as JSON text (rooms and the baseline do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import sys
+import time
+from array import array
+from collections import Counter
+from typing import Any
+
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
+
+TEXT = WSMsgType.TEXT
+CLOSE = WSMsgType.CLOSE
+MARK = b"bench:"
+monotonic_ns = time.monotonic_ns
+
+
+class Run:
+    """Counters shared by every client of one run."""
+
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.options = options
+        self.latencies_ns = array("q")
+        self.received = 0
+        self.duplicated = 0
+        self.out_of_order = 0
+        self.ready = 0
+        self.last_delivery_ns = 0
+        self.sending = False
+        self.measuring = False
+        self.errors: Counter[str] = Counter()
+        self.close_codes: Counter[int] = Counter()
+        self.dropped_while_measuring = 0
+        self.gaps = 0
+        self.other_frames = 0
+
+
+class Client(WSListener):
+    """One WebSocket client; checks that every sender's messages arrive once each, in order."""
+
+    def __init__(self, run: Run, room: int) -> None:
+        super().__init__()
+        self.run = run
+        self.room = room
+        self.transport: WSTransport | None = None
+        self.ready = False
+        self.sender: Sender | None = None
+        # Per sender: the next sequence number expected, and numbers skipped that may still come late.
+        self.next_seq: dict[int, int] = {}
+        self.holes: dict[int, set[int]] = {}
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self.run.measuring:
+            self.run.dropped_while_measuring += 1
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type != TEXT:
+            if frame.msg_type == CLOSE:
+                code = frame.get_close_code()
+                self.run.close_codes[int(getattr(code, "value", code))] += 1
+                transport.send_close(WSCloseCode.OK)
+                transport.disconnect()
+            return
+        data = frame.get_payload_as_bytes()
+        start = data.find(MARK)
+        if start < 0:
+            self._other(data)
+            return
+        kind, sender, seq, sent_ns = data[start + 6 : data.find(b'"', start)].split(b":")
+        if kind != b"m":
+            if not self.ready:
+                self.ready = True
+                self.run.ready += 1
+            return
+        now = monotonic_ns()
+        number = int(sender)
+        number_seq = int(seq)
+        run = self.run
+        expected = self.next_seq.get(number, 0)
+        if number_seq == expected:
+            self.next_seq[number] = expected + 1
+        elif not self._unexpected(number, number_seq, expected):
+            return
+        run.received += 1
+        run.latencies_ns.append(now - int(sent_ns))
+        run.last_delivery_ns = now
+        if self.sender is not None and number == self.sender.number:
+            self.sender.on_echo()
+
+    def _unexpected(self, sender: int, seq: int, expected: int) -> bool:
+        """Account for a sequence number other than the next one; True if it is a first arrival."""
+        holes = self.holes.setdefault(sender, set())
+        if seq > expected:
+            holes.update(range(expected, seq))
+            self.next_seq[sender] = seq + 1
+            return True
+        if seq in holes:
+            holes.discard(seq)
+            self.run.out_of_order += 1
+            return True
+        self.run.duplicated += 1
+        return False
+
+    def _other(self, data: bytes) -> None:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            payload = {}
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == "error":
+            self.run.errors[str(payload.get("code"))] += 1
+            if self.sender is not None:
+                self.sender.on_rejected()
+        elif kind == "gap":
+            self.run.gaps += 1
+        else:
+            self.run.other_frames += 1
+
+
+class Sender:
+    """Sends measured messages through its client: ``window`` in flight, or at a fixed rate."""
+
+    def __init__(self, run: Run, client: Client, number: int) -> None:
+        self.run = run
+        self.client = client
+        self.number = number
+        self.seq = 0
+        self.in_flight = 0
+        self.rejected = 0
+        self.window: int = run.options.window
+        self.limit: int | None = run.options.messages
+        self.paced = run.options.rate is not None
+
+    @property
+    def accepted(self) -> int:
+        return self.seq - self.rejected
+
+    def done(self) -> bool:
+        return self.limit is not None and self.seq >= self.limit
+
+    def send_one(self) -> None:
+        transport = self.client.transport
+        if transport is None or transport.is_disconnected or self.done():
+            return
+        text = b'{"handle":"s%d","message":"bench:m:%d:%d:%d"}' % (self.number, self.number, self.seq, monotonic_ns())
+        transport.send(TEXT, text)
+        self.seq += 1
+        self.in_flight += 1
+
+    def fill_window(self) -> None:
+        while self.run.sending and self.in_flight < self.window and not self.done():
+            before = self.seq
+            self.send_one()
+            if self.seq == before:
+                return
+
+    def on_echo(self) -> None:
+        self.in_flight -= 1
+        if not self.paced:
+            self.fill_window()
+
+    def on_rejected(self) -> None:
+        self.rejected += 1
+        self.on_echo()
+
+    async def paced_loop(self, rate: float) -> None:
+        """Send at ``rate`` per second on an absolute schedule (a late tick does not shift later ones)."""
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / rate
+        due = loop.time() + random.random() * interval
+        while self.run.sending and not self.done():
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not self.run.sending:
+                return
+            self.send_one()
+            due += interval
+
+
+def room_url(options: argparse.Namespace, room: int, index: int) -> str:
+    base = options.url[(room * options.clients + index) % len(options.url)].rstrip("/")
+    return f"{base}/chat/{options.room_prefix}{room}/"
+
+
+async def connect_all(run: Run, clients: list[Client]) -> Counter[str]:
+    options = run.options
+    gate = asyncio.Semaphore(options.connect_concurrency)
+    failures: Counter[str] = Counter()
+
+    async def connect(client: Client, url: str) -> None:
+        async with gate:
+            try:
+                await ws_connect(
+                    lambda: client,
+                    url,
+                    websocket_handshake_timeout=options.handshake_timeout,
+                    read_buffer_init_size=4096,
+                    enable_auto_pong=True,
+                )
+            except Exception as exc:
+                failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
+
+    per_room = options.clients
+    await asyncio.gather(
+        *(connect(client, room_url(options, client.room, i % per_room)) for i, client in enumerate(clients))
+    )
+    return failures
+
+
+async def warm_up(run: Run, rooms: list[list[Client]], timeout: float) -> bool:
+    """Send warm-up messages until every connected client has received one.
+
+    A client that received a broadcast is surely in its room, so no measured message can be sent
+    before a receiver has joined (which would count as lost, though the server did nothing wrong).
+    """
+    connected = [[c for c in room if c.transport is not None and not c.transport.is_disconnected] for room in rooms]
+    total = sum(len(room) for room in connected)
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while run.ready < total and time.monotonic() < deadline:
+        for index, room in enumerate(connected):
+            if room and not all(client.ready for client in room):
+                text = b'{"handle":"warm","message":"bench:w:%d:%d:%d"}' % (index, attempt, monotonic_ns())
+                room[0].transport.send(TEXT, text)  # type: ignore[union-attr]
+        attempt += 1
+        for _ in range(25):
+            await asyncio.sleep(0.02)
+            if run.ready >= total:
+                break
+    return run.ready >= total
+
+
+def expected_deliveries(rooms: list[list[Client]], senders: list[Sender]) -> int:
+    accepted_per_room: Counter[int] = Counter()
+    for sender in senders:
+        accepted_per_room[sender.client.room] += sender.accepted
+    return sum(accepted_per_room[index] * sum(1 for c in room if c.ready) for index, room in enumerate(rooms))
+
+
+async def measure(run: Run, rooms: list[list[Client]], senders: list[Sender]) -> tuple[int, float]:
+    """Send for ``--duration`` seconds (or ``--messages`` each), then wait for the deliveries to land.
+
+    Returns the start time (ns) and the seconds spent waiting for the last deliveries.
+    """
+    options = run.options
+    run.measuring = True
+    run.sending = True
+    started = monotonic_ns()
+    tasks = []
+    if options.rate is not None:
+        tasks = [asyncio.ensure_future(sender.paced_loop(options.rate)) for sender in senders]
+    else:
+        for sender in senders:
+            sender.fill_window()
+    deadline = time.monotonic() + options.duration if options.duration else None
+    while not all(sender.done() for sender in senders):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+    run.sending = False
+    for task in tasks:
+        task.cancel()
+    drain_started = time.monotonic()
+    last_progress, last_received = drain_started, -1
+    while True:
+        complete = run.received >= expected_deliveries(rooms, senders) and not any(s.in_flight for s in senders)
+        now = time.monotonic()
+        if run.received != last_received:
+            last_progress, last_received = now, run.received
+        if complete or now - last_progress > options.drain_idle:
+            break
+        await asyncio.sleep(0.05)
+    run.measuring = False
+    return started, time.monotonic() - drain_started
+
+
+def percentile_ms(ordered: list[int], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] / 1e6, 3)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_load(options: argparse.Namespace) -> dict[str, Any]:
+    run = Run(options)
+    pids: list[int] = options.server_pid
+    rss_before = total_rss_kib(pids) if pids else None
+    rooms = [[Client(run, room) for _ in range(options.clients)] for room in range(options.rooms)]
+    senders: list[Sender] = []
+    for room in rooms:
+        for client in room[: options.senders]:
+            client.sender = Sender(run, client, len(senders))
+            senders.append(client.sender)
+    clients = [client for room in rooms for client in room]
+
+    connect_started = time.monotonic()
+    failures = await connect_all(run, clients)
+    connect_seconds = time.monotonic() - connect_started
+    connected = sum(1 for c in clients if c.transport is not None)
+    warm_started = time.monotonic()
+    all_ready = await warm_up(run, rooms, options.warmup_timeout) if connected else False
+    warmup_seconds = time.monotonic() - warm_started
+    await asyncio.sleep(options.settle)
+    rss_connected = total_rss_kib(pids) if pids else None
+
+    server_cpu_before = total_cpu_seconds(pids) if pids else 0.0
+    own_cpu_before = own_cpu_seconds()
+    started_ns, drain_seconds = await measure(run, rooms, senders)
+    server_cpu = (total_cpu_seconds(pids) - server_cpu_before) if pids else None
+    own_cpu = own_cpu_seconds() - own_cpu_before
+    rss_after = total_rss_kib(pids) if pids else None
+
+    expected = expected_deliveries(rooms, senders)
+    accepted = sum(sender.accepted for sender in senders)
+    elapsed = max(run.last_delivery_ns - started_ns, 1) / 1e9 if run.received else None
+    ordered = sorted(run.latencies_ns)
+    result: dict[str, Any] = {
+        "clients": len(clients),
+        "connected": connected,
+        "joined": run.ready,
+        "all_joined": all_ready,
+        "connect_failures": dict(failures.most_common(5)),
+        "connect_seconds": round(connect_seconds, 3),
+        "warmup_seconds": round(warmup_seconds, 3),
+        "sent": sum(sender.seq for sender in senders),
+        "accepted": accepted,
+        "errors": dict(run.errors),
+        "close_codes": {str(code): count for code, count in run.close_codes.items()},
+        "dropped": run.dropped_while_measuring,
+        "gaps": run.gaps,
+        "deliveries_expected": expected,
+        "deliveries_received": run.received,
+        "lost": expected - run.received,
+        "duplicated": run.duplicated,
+        "out_of_order": run.out_of_order,
+        "seconds": round(elapsed, 3) if elapsed else None,
+        "drain_seconds": round(drain_seconds, 3),
+        "deliveries_per_s": round(run.received / elapsed) if elapsed else None,
+        "acked_per_s": round(accepted / elapsed) if elapsed else None,
+        "latency_ms": {
+            "p50": percentile_ms(ordered, 0.50),
+            "p90": percentile_ms(ordered, 0.90),
+            "p99": percentile_ms(ordered, 0.99),
+            "max": round(ordered[-1] / 1e6, 3) if ordered else None,
+        },
+        "server_cpu_s": round(server_cpu, 3) if server_cpu is not None else None,
+        "server_cpu_us_per_delivery": (
+            round(server_cpu * 1e6 / run.received, 3) if server_cpu is not None and run.received else None
+        ),
+        "server_rss_kib": {"before": rss_before, "connected": rss_connected, "after": rss_after},
+        "server_kib_per_connection": (
+            round((rss_connected - rss_before) / connected, 2) if pids and connected else None  # type: ignore[operator]
+        ),
+        "loadgen_cpu_s": round(own_cpu, 3),
+        "loadgen_cpu_us_per_delivery": round(own_cpu * 1e6 / run.received, 3) if run.received else None,
+        "loadgen_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+    }
+    for client in clients:
+        if client.transport is not None:
+            client.transport.disconnect()
+    await asyncio.sleep(0.2)
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench.loadgen", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", action="append", required=True, help="ws://host:port of a server; repeat to spread")
+    parser.add_argument("--rooms", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=10, help="clients per room")
+    parser.add_argument("--senders", type=int, default=1, help="senders per room (the first clients of each room)")
+    pacing = parser.add_mutually_exclusive_group()
+    pacing.add_argument("--window", type=int, default=10, help="messages in flight per sender (default)")
+    pacing.add_argument("--rate", type=float, help="messages per second per sender, instead of a window")
+    parser.add_argument("--duration", type=float, default=0, help="seconds of sending (0: until --messages)")
+    parser.add_argument("--messages", type=int, help="messages per sender")
+    parser.add_argument("--server-pid", type=int, action="append", default=[], help="server process(es) to measure")
+    parser.add_argument("--room-prefix", default="bench")
+    parser.add_argument("--connect-concurrency", type=int, default=100)
+    parser.add_argument("--handshake-timeout", type=float, default=30)
+    parser.add_argument("--warmup-timeout", type=float, default=60)
+    parser.add_argument("--settle", type=float, default=0.5, help="pause after warm-up before reading RSS")
+    parser.add_argument("--drain-idle", type=float, default=5, help="stop waiting after this long with no delivery")
+    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
+    options = parser.parse_args(argv)
+    if not options.duration and options.messages is None:
+        options.messages = 0
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    raise_open_file_limit(options.rooms * options.clients + 1024)
+    use_uvloop = options.loop == "uvloop"
+    if options.loop == "auto":
+        try:
+            import uvloop
+
+            use_uvloop = True
+        except ImportError:
+            use_uvloop = False
+    if use_uvloop:
+        import uvloop
+
+        result = uvloop.run(run_load(options))
+    else:
+        result = asyncio.run(run_load(options))
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Renders a benchmark run as Markdown and puts it into BENCHMARKS.md between two markers.
+
+Only the part between the markers is generated; the prose around it (where the time goes, what was
+tried) is written by hand and kept across runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from bench.scenarios import Result, Results, Scenario, Target, ok
+
+START = "<!-- bench:results:start -->"
+END = "<!-- bench:results:end -->"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        total_kib = int(meminfo.readline().split()[1])
+    return {
+        "cpu": f"{model}, {os.cpu_count()} cores",
+        "memory": f"{total_kib / 1024 / 1024:.0f} GiB",
+        "kernel": f"{platform.system()} {platform.release()}",
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("tornado", "picows", "uvloop", "peewee", "redis"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "rooms", "backends", "server.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    found["rooms commit"] = commit.stdout.strip() + (" (+ local changes)" if dirty.stdout.strip() else "")
+    return found
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _mib(kib: int | None) -> str:
+    return "-" if kib is None else f"{kib / 1024:.0f}"
+
+
+def result_row(name: str, result: Result | None) -> str:
+    if result is None:
+        return f"| {name} | not run |" + " |" * 10
+    if not ok(result):
+        reason = result.get("skipped") or result.get("error")
+        return f"| {name} | {'skipped' if 'skipped' in result else 'failed'}: {reason} |" + " |" * 10
+    latency = result["latency_ms"]
+    rss = result["server_rss_kib"]
+    cells = [
+        name,
+        f"{result['joined']}/{result['clients']}",
+        f"{result['accepted']}",
+        f"{result['deliveries_received']}/{result['deliveries_expected']}",
+        f"{result['lost']}/{result['duplicated']}/{result['out_of_order']}",
+        f"{result['deliveries_per_s'] or 0:,}",
+        f"{result['acked_per_s'] or 0:,}",
+        " / ".join(_ms(latency[key]) for key in ("p50", "p90", "p99", "max")),
+        _ms(result["server_cpu_us_per_delivery"]),
+        _ms(result["loadgen_cpu_us_per_delivery"]),
+        f"{_mib(rss['before'])} / {_mib(rss['connected'])} / {_mib(rss['after'])}",
+        _ms(result["server_kib_per_connection"]),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = (
+    "| server | joined | messages | deliveries received/expected | lost/dup/ooo | deliveries/s | acked/s "
+    "| latency ms p50 / p90 / p99 / max | server CPU us/delivery | load gen CPU us/delivery "
+    "| server RSS MiB before / connected / after | KiB/conn |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def target_row(target: Target) -> str:
+    verdict = {True: "met", False: "**missed**", None: "not judged"}[target.met]
+    return f"| {target.what} | {target.measured} | {verdict} |"
+
+
+def render(
+    runs: list[tuple[Scenario, Results]],
+    command: str,
+    quick: bool,
+    started: str,
+    load_before: tuple[float, ...],
+    load_after: tuple[float, ...],
+    minutes: float,
+) -> str:
+    lines = [
+        START,
+        "## Results",
+        "",
+        f"Produced by `{command}` on {started}, in {minutes:.1f} minutes"
+        + (" (**quick run**: sizes only check that the tooling works)." if quick else "."),
+        "",
+    ]
+    lines += [f"- {key}: {value}" for key, value in machine().items()]
+    lines.append(
+        "- load average (1/5/15 min) before: "
+        + " ".join(f"{x:.2f}" for x in load_before)
+        + ", after: "
+        + " ".join(f"{x:.2f}" for x in load_after)
+    )
+    lines.append("- versions: " + ", ".join(f"{key} {value}" for key, value in versions().items()))
+    lines.append("")
+    all_targets: list[Target] = []
+    for scenario, results in runs:
+        lines += [f"### {scenario.title}", "", HEADER]
+        lines += [result_row(name, results.get(name)) for name in scenario.servers]
+        lines.append("")
+        commands = [(name, r["command"]) for name, r in results.items() if ok(r) and "command" in r]
+        if commands:
+            lines.append("Load generator: `" + commands[0][1] + "` (URL and PID per server).")
+            lines.append("")
+        targets = scenario.targets(results)
+        all_targets += targets
+        lines += ["| target | measured | verdict |", "|---|---|---|"]
+        lines += [target_row(target) for target in targets]
+        lines.append("")
+    met = sum(1 for t in all_targets if t.met)
+    missed = sum(1 for t in all_targets if t.met is False)
+    lines.append(f"Targets: {met} met, {missed} missed, {len(all_targets) - met - missed} not judged.")
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, section: str) -> None:
+    """Replace the generated section of ``path``, keeping everything around it."""
+    if path.exists():
+        text = path.read_text()
+        if START in text and END in text:
+            before, rest = text.split(START, 1)
+            after = rest.split(END, 1)[1].lstrip("\n")
+            path.write_text(before + section + ("\n" + after if after else ""))
+            return
+        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        return
+    path.write_text("# Benchmarks\n\n" + section)
+
+
+def announce(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

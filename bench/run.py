@@ -1,0 +1,142 @@
+"""Run every benchmark scenario side by side and write BENCHMARKS.md.
+
+``python -m bench.run`` runs them all (a few minutes on two cores) and rewrites the generated part of
+BENCHMARKS.md. ``--quick`` runs short versions to check the tooling. ``--only`` and ``--servers`` pick
+a subset; a subset is printed, and written only where ``--output`` says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.procstat import raise_open_file_limit
+from bench.report import ROOT, announce, render, write
+from bench.scenarios import SCENARIOS, Result, Results, Scenario
+from bench.servers import PYTHON, SERVERS, Unavailable, stop
+
+LOADGEN_TIMEOUT = 300
+OPEN_FILES = 20_000
+
+
+def loadgen_command(load: dict[str, Any], urls: list[str], pids: list[int], prefix: str) -> list[str]:
+    command = [PYTHON, "-m", "bench.loadgen"]
+    for url in urls:
+        command += ["--url", url]
+    for pid in pids:
+        command += ["--server-pid", str(pid)]
+    for key, value in load.items():
+        command += [f"--{key}", str(value)]
+    return [*command, "--room-prefix", prefix]
+
+
+def shown(command: list[str]) -> str:
+    """The command as a reader would type it: no interpreter path, placeholders for port and PID."""
+    words: list[str] = ["python"]
+    skip_next = ""
+    for word in command[1:]:
+        if skip_next:
+            words.append({"--url": "ws://127.0.0.1:PORT", "--server-pid": "PID"}.get(skip_next, word))
+            skip_next = ""
+            continue
+        if word in ("--url", "--server-pid"):
+            skip_next = word
+        words.append(word)
+    return shlex.join(words)
+
+
+def run_one(scenario: Scenario, server: str, quick: bool, workdir: Path) -> Result:
+    spec = SERVERS[server]
+    load = scenario.quick_load if quick else scenario.load
+    try:
+        started = spec.start(workdir)
+    except Unavailable as exc:
+        return {"skipped": str(exc)}
+    try:
+        # Labels unique per run: a store kept between runs (Redis, SQL) never mixes two runs' messages.
+        prefix = f"{scenario.name.replace('-', '')}{uuid.uuid4().hex[:8]}r"
+        command = loadgen_command(load, started.urls, started.pids, prefix)
+        try:
+            finished = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=LOADGEN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {"error": f"load generator did not finish within {LOADGEN_TIMEOUT}s"}
+        if finished.returncode != 0:
+            tail = finished.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            return {"error": f"load generator exited {finished.returncode}: {tail[0][:300]}"}
+        result: Result = json.loads(finished.stdout.decode().strip().splitlines()[-1])
+        result["command"] = shown(command)
+        for process in started.processes:
+            if process.poll() is not None:
+                result["error"] = f"server exited with status {process.returncode} during the run"
+        return result
+    finally:
+        stop(started)
+
+
+def summary(result: Result) -> str:
+    if "skipped" in result:
+        return f"skipped: {result['skipped']}"
+    if "error" in result:
+        return f"failed: {result['error']}"
+    latency = result["latency_ms"]
+    return (
+        f"{result['joined']}/{result['clients']} joined, {result['deliveries_received']}/"
+        f"{result['deliveries_expected']} delivered, lost {result['lost']}, {result['deliveries_per_s']}/s, "
+        f"p99 {latency['p99']} ms, server {result['server_cpu_us_per_delivery']} us/delivery, "
+        f"KiB/conn {result['server_kib_per_connection']}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs that only check the tooling")
+    parser.add_argument("--only", nargs="+", metavar="SCENARIO", choices=[s.name for s in SCENARIOS])
+    parser.add_argument("--servers", nargs="+", metavar="SERVER", choices=sorted(SERVERS))
+    parser.add_argument("--output", type=Path, help="where to write (default: BENCHMARKS.md for a full run)")
+    parser.add_argument("--json", type=Path, help="also write every raw result here")
+    args = parser.parse_args(argv)
+
+    raise_open_file_limit(OPEN_FILES)
+    subset = bool(args.only or args.servers)
+    output = args.output or (None if subset else ROOT / "BENCHMARKS.md")
+    command = shlex.join(["python", "-m", "bench.run", *(argv if argv is not None else sys.argv[1:])])
+    started_at = time.strftime("%Y-%m-%d %H:%M %Z")
+    load_before = os.getloadavg()
+    began = time.monotonic()
+    runs: list[tuple[Scenario, Results]] = []
+    with tempfile.TemporaryDirectory(prefix="rooms-bench-") as tmp:
+        for scenario in SCENARIOS:
+            if args.only and scenario.name not in args.only:
+                continue
+            names = [name for name in scenario.servers if not args.servers or name in args.servers]
+            if not names:
+                continue
+            results: Results = {}
+            for name in names:
+                announce(f"[{scenario.name}] {name} ...")
+                results[name] = run_one(scenario, name, args.quick, Path(tmp))
+                announce(f"[{scenario.name}] {name}: {summary(results[name])}")
+            runs.append((scenario, results))
+    minutes = (time.monotonic() - began) / 60
+    section = render(runs, command, args.quick, started_at, load_before, os.getloadavg(), minutes)
+    if args.json:
+        args.json.write_text(json.dumps({s.name: r for s, r in runs}, indent=1))
+    if output is None:
+        print(section)
+    else:
+        write(output, section)
+        announce(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""The benchmark's scenarios and the targets each one is judged by.
+
+Every scenario runs the load generator against several servers in one run, so that each figure can be
+read as a ratio to another measured minutes apart on the same machine. The sizes are chosen so that
+the whole run takes a few minutes on two cores; ``quick`` sizes only check that everything works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Result = dict[str, Any]
+Results = dict[str, Result]
+
+
+@dataclass(frozen=True)
+class Target:
+    what: str
+    measured: str
+    met: bool | None  # None: could not be judged (a server was skipped or failed)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    servers: tuple[str, ...]
+    load: dict[str, Any]
+    quick_load: dict[str, Any]
+    targets: Callable[[Results], list[Target]]
+
+
+def ok(result: Result | None) -> bool:
+    return result is not None and "error" not in result and "skipped" not in result
+
+
+def exact(result: Result) -> bool:
+    return result["lost"] == 0 and result["duplicated"] == 0 and result["out_of_order"] == 0
+
+
+def exact_target(name: str, results: Results) -> Target:
+    result = results.get(name)
+    if not ok(result):
+        return Target(f"{name}: 0 lost, 0 duplicated, 0 out of order", "not run", None)
+    assert result is not None
+    measured = f"{result['lost']} / {result['duplicated']} / {result['out_of_order']}"
+    return Target(f"{name}: 0 lost, 0 duplicated, 0 out of order", measured, exact(result))
+
+
+def ratio_target(
+    what: str,
+    results: Results,
+    name: str,
+    other: str,
+    key: Callable[[Result], float | None],
+    at_most: float | None = None,
+    at_least: float | None = None,
+    unit: str = "",
+) -> Target:
+    first, second = results.get(name), results.get(other)
+    if not (ok(first) and ok(second)):
+        return Target(what, "not run", None)
+    assert first is not None and second is not None
+    mine, theirs = key(first), key(second)
+    if mine is None or not theirs:
+        return Target(what, "no data", None)
+    ratio = mine / theirs
+    met = (at_most is None or ratio <= at_most) and (at_least is None or ratio >= at_least)
+    return Target(what, f"{mine:g}{unit} vs {theirs:g}{unit} = {ratio:.3f}x", met)
+
+
+def cpu(result: Result) -> float | None:
+    return result.get("server_cpu_us_per_delivery")
+
+
+def p99(result: Result) -> float | None:
+    return result["latency_ms"]["p99"]
+
+
+def acked(result: Result) -> float | None:
+    return result.get("acked_per_s")
+
+
+def fanout_targets(results: Results) -> list[Target]:
+    return [
+        ratio_target(
+            "rooms CPU per delivery <= 0.1x baseline", results, "rooms", "baseline", cpu, at_most=0.1, unit=" us"
+        ),
+        ratio_target("rooms p99 latency <= 0.1x baseline", results, "rooms", "baseline", p99, at_most=0.1, unit=" ms"),
+        exact_target("rooms", results),
+    ]
+
+
+def chatty_targets(results: Results) -> list[Target]:
+    rooms = results.get("rooms")
+    if ok(rooms):
+        assert rooms is not None
+        latency = Target("rooms p99 < 5 ms", f"{p99(rooms)} ms", (p99(rooms) or 0) < 5)
+        lost = Target("rooms 0 lost", str(rooms["lost"]), rooms["lost"] == 0)
+    else:
+        latency, lost = Target("rooms p99 < 5 ms", "not run", None), Target("rooms 0 lost", "not run", None)
+    return [
+        latency,
+        ratio_target("rooms CPU per delivery <= baseline", results, "rooms", "baseline", cpu, at_most=1.0, unit=" us"),
+        lost,
+    ]
+
+
+def idle_targets(results: Results) -> list[Target]:
+    return [
+        ratio_target(
+            "rooms memory per connection within 5% of baseline",
+            results,
+            "rooms",
+            "baseline",
+            lambda r: r.get("server_kib_per_connection"),
+            at_most=1.05,
+            unit=" KiB",
+        ),
+    ]
+
+
+def big_targets(results: Results) -> list[Target]:
+    targets = []
+    for name in ("rooms", "baseline"):
+        result = results.get(name)
+        what = f"{name}: 10,000 clients connect and each receives every broadcast"
+        if not ok(result):
+            targets.append(Target(what, "not run", None))
+            continue
+        assert result is not None
+        measured = (
+            f"{result['joined']}/{result['clients']} joined in {result['connect_seconds']:g}s, "
+            f"{result['deliveries_received']}/{result['deliveries_expected']} received, "
+            f"RSS {result['server_rss_kib']['connected'] / 1024:.0f} MiB"
+        )
+        targets.append(Target(what, measured, result["joined"] == result["clients"] == 10_000 and exact(result)))
+    return targets
+
+
+def backend_targets(results: Results) -> list[Target]:
+    return [
+        ratio_target(
+            f"{name} CPU per delivery <= 2x rooms (memory)", results, name, "rooms", cpu, at_most=2.0, unit=" us"
+        )
+        for name in ("rooms-sqlite", "rooms-postgresql", "rooms-redis")
+    ] + [exact_target(name, results) for name in ("rooms-sqlite", "rooms-postgresql", "rooms-redis")]
+
+
+def echo_targets(results: Results) -> list[Target]:
+    sqlite = results.get("rooms-sqlite")
+    if ok(sqlite):
+        assert sqlite is not None
+        latency = Target("rooms-sqlite p99 send-to-echo < 50 ms", f"{p99(sqlite)} ms", (p99(sqlite) or 0) < 50)
+    else:
+        latency = Target("rooms-sqlite p99 send-to-echo < 50 ms", "not run", None)
+    return [
+        ratio_target("rooms-sqlite acked/s >= 0.7x memory", results, "rooms-sqlite", "rooms", acked, at_least=0.7),
+        ratio_target(
+            "rooms-sqlite acked/s >= 2.5x commit-per-message baseline",
+            results,
+            "rooms-sqlite",
+            "baseline-sqlite-commit-each",
+            acked,
+            at_least=2.5,
+        ),
+        latency,
+        ratio_target(
+            "rooms-postgresql acked/s >= 0.5x memory", results, "rooms-postgresql", "rooms", acked, at_least=0.5
+        ),
+        ratio_target("rooms-mariadb acked/s >= 0.5x memory", results, "rooms-mariadb", "rooms", acked, at_least=0.5),
+    ] + [exact_target(name, results) for name in ("rooms-sqlite", "rooms-postgresql", "rooms-mariadb")]
+
+
+def redis_targets(results: Results) -> list[Target]:
+    return [
+        exact_target("rooms-redis-x2", results),
+        ratio_target(
+            "rooms-redis-x2 deliveries/s vs one memory process (reported, no target)",
+            results,
+            "rooms-redis-x2",
+            "rooms",
+            lambda r: r.get("deliveries_per_s"),
+        ),
+    ]
+
+
+FANOUT = {"rooms": 1, "clients": 500, "senders": 5, "window": 10}
+
+SCENARIOS: list[Scenario] = [
+    Scenario(
+        "fanout",
+        "Fan-out: 1 room, 500 clients, 5 senders, window of 10 in flight each",
+        ("baseline", "rooms", "baseline+uvloop", "rooms+uvloop"),
+        {**FANOUT, "duration": 8},
+        {**FANOUT, "duration": 2},
+        fanout_targets,
+    ),
+    Scenario(
+        "chatty",
+        "Chatty: 100 rooms x 10 clients, 2 senders per room at 5 msg/s",
+        ("baseline", "rooms", "baseline+uvloop", "rooms+uvloop"),
+        {"rooms": 100, "clients": 10, "senders": 2, "rate": 5, "duration": 10},
+        {"rooms": 100, "clients": 10, "senders": 2, "rate": 5, "duration": 3},
+        chatty_targets,
+    ),
+    Scenario(
+        "idle",
+        "Idle: 2,000 connections held (20 rooms x 100), no traffic",
+        ("baseline", "rooms", "rooms+uvloop"),
+        {"rooms": 20, "clients": 100, "senders": 0, "settle": 2},
+        {"rooms": 20, "clients": 100, "senders": 0, "settle": 1},
+        idle_targets,
+    ),
+    Scenario(
+        "big",
+        "Big: 10,000 connections in one room on one process, 3 broadcasts",
+        ("baseline", "rooms"),
+        {"rooms": 1, "clients": 10_000, "senders": 1, "window": 1, "messages": 3, "drain-idle": 20},
+        {"rooms": 1, "clients": 10_000, "senders": 1, "window": 1, "messages": 1, "drain-idle": 20},
+        big_targets,
+    ),
+    Scenario(
+        "fanout-backends",
+        "Fan-out on the persistent backends (as fan-out, rooms only)",
+        ("rooms", "rooms-sqlite", "rooms-postgresql", "rooms-redis"),
+        {**FANOUT, "duration": 6},
+        {**FANOUT, "duration": 2},
+        backend_targets,
+    ),
+    Scenario(
+        "echo",
+        "Acknowledged messages: 10 rooms x 5 clients, all 50 send with a window of 10",
+        ("rooms", "rooms-sqlite", "rooms-postgresql", "rooms-mariadb", "baseline-sqlite-commit-each"),
+        {"rooms": 10, "clients": 5, "senders": 5, "window": 10, "duration": 6},
+        {"rooms": 10, "clients": 5, "senders": 5, "window": 10, "duration": 2},
+        echo_targets,
+    ),
+    Scenario(
+        "redis-2proc",
+        "Two processes on one Redis: 1 room, 500 clients split across them, 5 senders",
+        ("rooms", "rooms-redis-x2"),
+        {**FANOUT, "duration": 6},
+        {**FANOUT, "duration": 2},
+        redis_targets,
+    ),
+]

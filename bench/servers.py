@@ -1,0 +1,210 @@
+"""The servers a benchmark scenario runs: the baseline and rooms on each backend, each as its own process.
+
+A server is started on a free loopback port with a config of its own in a temporary directory, waited
+for until its port accepts connections, and stopped with SIGTERM (then SIGKILL) afterwards. A server
+whose backend module is not there, or whose service does not answer, is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+BENCH_DATABASE = "rooms_bench"
+# Redis database number for benchmark runs, apart from the default one that tests and users share.
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/9"
+
+# rooms' own limits, raised so they do not throttle the load (the baseline has none at all).
+BENCH_LIMITS = {"messages_per_second": 1_000_000, "burst": 1_000_000, "send_buffer_bytes": 64 * 1024 * 1024}
+
+# Runs server.py on uvloop without changing it: the policy makes asyncio.run() create a uvloop loop.
+UVLOOP_LAUNCHER = (
+    "import runpy, sys, uvloop; uvloop.install(); sys.argv[0] = 'server.py'; "
+    "runpy.run_path('server.py', run_name='__main__')"
+)
+
+
+class Unavailable(Exception):
+    """The server cannot run here (module missing, service down); the message says why."""
+
+
+@dataclass
+class Started:
+    processes: list[subprocess.Popen[bytes]]
+    ports: list[int]
+    logs: list[Path]
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"ws://127.0.0.1:{port}" for port in self.ports]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server configuration: ``kind`` is "baseline" or "rooms"; ``backend`` a rooms backend URL."""
+
+    name: str
+    kind: str
+    backend: str = "memory://"
+    uvloop: bool = False
+    processes: int = 1
+    sqlite_commit_each: bool = False
+    prepare: Callable[[], None] | None = field(default=None, compare=False)
+
+    def check_available(self) -> None:
+        if self.uvloop and importlib.util.find_spec("uvloop") is None:
+            raise Unavailable("uvloop is not installed")
+        if self.kind != "rooms" or self.backend.startswith("memory:"):
+            return
+        scheme = self.backend.split(":", 1)[0]
+        module = "backends.redis_streams" if scheme.startswith("redis") else "backends.sql"
+        if not (ROOT / f"{module.replace('.', '/')}.py").exists():
+            raise Unavailable(f"{module} is not in this tree yet")
+        service = {"postgresql": 5432, "mysql": 3306, "redis": 6379}.get(scheme)
+        if service is not None and not port_open(service):
+            raise Unavailable(f"{scheme} does not answer on 127.0.0.1:{service}")
+
+    def start(self, workdir: Path) -> Started:
+        self.check_available()
+        if self.prepare is not None:
+            self.prepare()
+        processes, ports, logs = [], [], []
+        try:
+            for index in range(self.processes):
+                port = free_port()
+                log = workdir / f"{self.name}-{index}.log"
+                with open(log, "wb") as output:
+                    processes.append(
+                        subprocess.Popen(
+                            self._command(port, workdir, index),
+                            cwd=ROOT,
+                            stdout=output,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+                ports.append(port)
+                logs.append(log)
+            for process, port, log in zip(processes, ports, logs, strict=True):
+                wait_listening(process, port, log)
+        except BaseException:
+            stop(Started(processes, ports, logs))
+            raise
+        return Started(processes, ports, logs)
+
+    def _command(self, port: int, workdir: Path, index: int) -> list[str]:
+        if self.kind == "baseline":
+            command = [PYTHON, "-m", "bench.baseline_server", "--port", str(port)]
+            if self.uvloop:
+                command.append("--uvloop")
+            if self.sqlite_commit_each:
+                command += ["--sqlite", str(workdir / f"{self.name}.db")]
+            return command
+        backend = self.backend.replace("{workdir}", str(workdir))
+        config = {
+            "server": {"host": "127.0.0.1", "port": port, "log_level": "warning"},
+            "backend": {"url": backend, "connect_timeout": 5},
+            "limits": BENCH_LIMITS,
+        }
+        path = workdir / f"{self.name}-{index}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        if self.uvloop:
+            return [PYTHON, "-c", UVLOOP_LAUNCHER, "--config", str(path)]
+        return [PYTHON, "server.py", "--config", str(path)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_open(port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise Unavailable(f"server exited with status {process.returncode}: {tail[0][:200]}")
+        if port_open(port, timeout=0.2):
+            return
+        time.sleep(0.1)
+    raise Unavailable(f"server did not listen on port {port} within {START_TIMEOUT:.0f}s")
+
+
+def stop(started: Started) -> None:
+    for process in started.processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in started.processes:
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def fresh_sql_database(scheme: str) -> Callable[[], None]:
+    """Drop and create the benchmark's own database, so no run reads another's rows (or tests' tables)."""
+
+    def prepare() -> None:
+        if scheme == "postgresql":
+            import psycopg2
+
+            connection = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+            connection.autocommit = True
+        else:
+            import pymysql
+
+            connection = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
+                cursor.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+        finally:
+            connection.close()
+
+    return prepare
+
+
+POSTGRESQL_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
+MARIADB_URL = f"mysql://root@127.0.0.1:3306/{BENCH_DATABASE}"
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("baseline", "baseline"),
+        ServerSpec("baseline+uvloop", "baseline", uvloop=True),
+        ServerSpec("rooms", "rooms"),
+        ServerSpec("rooms+uvloop", "rooms", uvloop=True),
+        ServerSpec("baseline-sqlite-commit-each", "baseline", sqlite_commit_each=True),
+        ServerSpec("rooms-sqlite", "rooms", backend="sqlite:///{workdir}/rooms.db"),
+        ServerSpec("rooms-postgresql", "rooms", backend=POSTGRESQL_URL, prepare=fresh_sql_database("postgresql")),
+        ServerSpec("rooms-mariadb", "rooms", backend=MARIADB_URL, prepare=fresh_sql_database("mysql")),
+        ServerSpec("rooms-redis", "rooms", backend=BENCH_REDIS_URL),
+        ServerSpec("rooms-redis-x2", "rooms", backend=BENCH_REDIS_URL, processes=2),
+    )
+}
