@@ -275,6 +275,23 @@ def test_resent_message_already_stored_is_shown_once_and_leaves_the_outbox(new_c
     assert page.evaluate(f"localStorage.getItem('rooms:outbox:{room}')") is None
 
 
+def test_a_reader_who_scrolled_up_stays_put_and_others_follow_new_messages(new_context, server, room):
+    for n in range(40):
+        server.post(room, "ann", f"history {n}")
+    following = open_room(new_context(), server.url, room)
+    reading = open_room(new_context(), server.url, room)
+    at_bottom = "(log => log.scrollHeight - log.scrollTop - log.clientHeight < 2)(document.getElementById('log'))"
+    reading.evaluate("document.getElementById('log').scrollTop = 0")
+    server.post(room, "bob", "news")
+    for page in (following, reading):
+        expect(page.locator("#chat li .text").last).to_have_text("news")
+    assert following.evaluate(at_bottom)
+    assert reading.evaluate("document.getElementById('log').scrollTop") == 0
+    expect(reading.locator("#jump")).to_be_visible()
+    reading.click("#jump")
+    assert reading.evaluate(at_bottom)
+
+
 def test_home_page_checks_the_label_and_opens_the_room(new_context, server, room):
     page = new_context().new_page()
     page.goto(server.url + "/")
