@@ -7,7 +7,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.web import HTTPError, RequestHandler
 from tornado.websocket import WebSocketHandler
 
@@ -199,6 +199,8 @@ class ChatSocketHandler(WebSocketHandler):
         # Past this many queued bytes a write raises, and the hub closes the socket with 1013.
         stream.max_write_buffer_size = self.options["send_buffer_bytes"]
         self.stream = stream
+        # TLS streams must go through SSLIOStream.write (a partial SSL write has to be retried as is).
+        self.send_directly = type(stream) is IOStream
         self.set_nodelay(True)
         self.bucket = TokenBucket(self.options["messages_per_second"], self.options["burst"])
         self.refused_in_a_row = 0
@@ -237,8 +239,21 @@ class ChatSocketHandler(WebSocketHandler):
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return  # nothing may follow a close frame
+        stream = self.stream
+        if self.send_directly and not stream.writing():
+            # IOStream.write makes a Future, schedules its callback and slices its buffer for every call:
+            # in a big room that costs more than the send itself. With nothing queued, the socket takes
+            # the bytes straight away; only what it does not take is queued in the stream, and every later
+            # frame then queues behind it, so order holds and the send buffer bound still applies.
+            try:
+                sent = stream.socket.send(data)
+            except OSError:
+                sent = 0  # a full socket, or a dead one: the stream's own write handles both as always
+            if sent == len(data):
+                return
+            data = data[sent:]
         try:
-            self.stream.write(data)
+            stream.write(data)
         except StreamBufferFullError:
             self._close_slow_reader()
         except StreamClosedError:
