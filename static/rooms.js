@@ -49,7 +49,7 @@
   let countdownTimer = null;
   let retrySendTimer = null;
   // One outbox item at a time is on the wire: the server answers each frame in order, so an error reply
-  // belongs to the item in flight, and a burst of queued messages never trips the rate limit.
+  // belongs to the item in flight, and an item refused as too fast is sent again without reordering.
   let inFlight = null;
   let outbox = loadOutbox();
 
