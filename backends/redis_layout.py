@@ -1,0 +1,141 @@
+"""How rooms lays out its data in Redis: key names, the store script, and how entries become messages.
+
+Every key and channel starts with one prefix, so several deployments (or test runs) can share a Redis
+server. Pub/sub channels are global to the server (not per database number), which is why channels
+carry the prefix too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from backends.base import StoredMessage
+from rooms.errors import InvalidMessageId
+
+StreamId = tuple[int, int]
+ZERO_ID: StreamId = (0, 0)
+
+# A stream entry id as Redis issues it: milliseconds and a sequence number, both unsigned 64-bit,
+# written without leading zeros. "0" is the position before every message.
+_STREAM_ID = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})")
+_MAX_PART = 2**64 - 1
+
+
+def parse_stream_id(message_id: str) -> StreamId:
+    """The sortable key of a message id; ``InvalidMessageId`` for anything Redis would not issue."""
+    if message_id == "0":
+        return ZERO_ID
+    match = _STREAM_ID.fullmatch(message_id)
+    if match is None:
+        raise InvalidMessageId(f"not a message id: {message_id!r}")
+    ms, seq = int(match.group(1)), int(match.group(2))
+    if ms > _MAX_PART or seq > _MAX_PART:
+        raise InvalidMessageId(f"not a message id: {message_id!r}")
+    return ms, seq
+
+
+def format_stream_id(key: StreamId) -> str:
+    return f"{key[0]}-{key[1]}"
+
+
+class RedisKeys:
+    """Names of everything rooms keeps in Redis, under one prefix.
+
+    Labels cannot contain ``:``, so ``<prefix>cid:<room>:<client id>`` is unambiguous whatever the
+    client id holds.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.busiest = f"{prefix}busiest"  # sorted set: room -> messages ever stored
+        self.counters = f"{prefix}counters"  # hash: totals of every process, for /metrics
+        self.epoch = f"{prefix}epoch"  # a token that vanishes when Redis loses its data
+
+    def stream(self, room: str) -> str:
+        return f"{self.prefix}stream:{room}"
+
+    def channel(self, room: str) -> str:
+        return f"{self.prefix}room:{room}"
+
+    def room_of_channel(self, channel: str) -> str | None:
+        head = f"{self.prefix}room:"
+        return channel[len(head) :] if channel.startswith(head) else None
+
+    def client_id(self, room: str, client_id: str) -> str:
+        return f"{self.prefix}cid:{room}:{client_id}"
+
+    def attempt(self, token: str) -> str:
+        return f"{self.prefix}attempt:{token}"
+
+
+# Stores and publishes one message in a single atomic step, so every process sees the stream's order.
+#
+# KEYS: stream, dedup key, busiest, counters
+# ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
+#       retain (0 keeps all), trim mode ('=' or '~'), channel, room
+#
+# The dedup key is the client id's key, or for a message without one a short-lived key of this call's
+# attempt token. Either way a retry of the same call (the reply was lost, redis-py sent it again) finds
+# its own earlier store instead of storing twice. Its value is "<id> <attempt token>": a hit from
+# another attempt is a client's resend (status 1), a hit from this attempt is our own retry (status 2).
+# Returns {0, id} for a new message, {status, id, fields} for one stored before.
+STORE_SCRIPT = """
+local existing = redis.call('GET', KEYS[2])
+if existing then
+  local space = string.find(existing, ' ', 1, true)
+  local earlier = string.sub(existing, 1, space - 1)
+  local entries = redis.call('XRANGE', KEYS[1], earlier, earlier)
+  if #entries == 1 then
+    if string.sub(existing, space + 1) == ARGV[5] then
+      return {2, earlier, entries[1][2]}
+    end
+    redis.call('HINCRBY', KEYS[4], 'deduplicated', 1)
+    return {1, earlier, entries[1][2]}
+  end
+end
+local fields = {'h', ARGV[1], 'm', ARGV[2], 't', ARGV[3]}
+if ARGV[4] ~= '' then
+  fields[7] = 'c'
+  fields[8] = ARGV[4]
+end
+local id
+if ARGV[7] == '0' then
+  id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[8], ARGV[7], '*', unpack(fields))
+end
+redis.call('SET', KEYS[2], id .. ' ' .. ARGV[5], 'EX', ARGV[6])
+redis.call('ZINCRBY', KEYS[3], 1, ARGV[10])
+redis.call('HINCRBY', KEYS[4], 'stored', 1)
+redis.call('PUBLISH', ARGV[9], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}))
+return {0, id}
+"""
+
+
+def entry_message(room: str, entry_id: str, fields: dict[str, str]) -> StoredMessage:
+    """A stream entry (as redis-py returns it) as a message."""
+    return StoredMessage(entry_id, room, fields["h"], fields["m"], fields["t"], fields.get("c"))
+
+
+def flat_entry_message(room: str, entry_id: str, flat: list[str]) -> StoredMessage:
+    """A stream entry as a Lua script returns it (field, value, field, value...)."""
+    return entry_message(room, entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+def published_message(room: str, payload: str) -> StoredMessage:
+    """A message as the store script publishes it: a JSON array, client id '' for none."""
+    entry_id, handle, message, timestamp, client_id = json.loads(payload)
+    return StoredMessage(entry_id, room, handle, message, timestamp, client_id or None)
+
+
+def stream_facts(info: Any) -> tuple[StreamId, StreamId, bool]:
+    """From ``XINFO STREAM`` (or an error for a missing stream): the last id ever issued, the first
+    retained id, and whether entries were ever pruned from its head."""
+    if not isinstance(info, dict):
+        return ZERO_ID, ZERO_ID, False
+    first = info.get("first-entry")
+    first_id = parse_stream_id(first[0]) if first else ZERO_ID
+    pruned = int(info.get("entries-added", 0)) > int(info.get("length", 0))
+    return parse_stream_id(info["last-generated-id"]), first_id, pruned

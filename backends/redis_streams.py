@@ -1,0 +1,325 @@
+"""The Redis backend: several processes, on one host or many, share rooms, broadcast and history.
+
+Each room is one Redis Stream (``XADD ... MAXLEN``); the stream entry id is the message id. Storing
+and publishing are one Lua script, so the order of pub/sub is the order of the stream on every
+process. Fan-out goes through one pub/sub connection per process (``backends.redis_subscriber``),
+which refills from the stream after every reconnect. Needs Redis 7.0 or newer.
+
+URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
+options (``socket_timeout``, ``socket_connect_timeout``, ...) and these of ours:
+
+* ``key_prefix`` (default ``rooms:``): start of every key and channel, so deployments can share a Redis;
+* ``dedup_seconds`` (default 86400): how long a ``client_id`` is remembered for deduplication;
+* ``ping_interval`` (default 5): seconds of pub/sub silence before a PING; three unanswered pings
+  replace the connection.
+
+Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from backends.base import Backend, HistoryPage, Recovery, RoomSummary, StoredMessage, StoreResult, utc_timestamp
+from backends.redis_layout import (
+    STORE_SCRIPT,
+    ZERO_ID,
+    RedisKeys,
+    StreamId,
+    entry_message,
+    flat_entry_message,
+    format_stream_id,
+    parse_stream_id,
+    stream_facts,
+)
+from backends.redis_subscriber import StreamSubscriber, SubscriberStats, cancel_and_wait
+from rooms.errors import BackendUnavailable, ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "rooms:"
+DEFAULT_DEDUP_SECONDS = 86400
+DEFAULT_PING_INTERVAL = 5.0
+# A retried store call finds its own first attempt for this long (see STORE_SCRIPT).
+RETRY_WINDOW_SECONDS = 60
+# Below this, trim exactly: ``MAXLEN ~`` only drops whole stream nodes (100 entries by default), which
+# for a small retain_per_room would keep many times too many. Above it the slack is under 10%.
+APPROXIMATE_TRIM_FROM = 1000
+MAX_CONNECTIONS = 50
+MIN_REDIS_VERSION = (7, 0)
+# Bounded waits, so a store fails within seconds while Redis is away instead of hanging; a URL
+# option of the same name wins. Refused connections fail at once.
+CONNECTION_DEFAULTS: dict[str, Any] = {
+    "socket_timeout": 2.0,
+    "socket_connect_timeout": 2.0,
+    "decode_responses": True,
+}
+
+
+def _parse_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split our options off the URL's query; the rest is redis-py's."""
+    parts = urlsplit(url)
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in ("key_prefix", "dedup_seconds", "ping_interval"):
+            ours[name] = value
+        else:
+            theirs.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(theirs))), ours
+
+
+def _positive(name: str, raw: str | float | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise ConfigError(f"backend.url: {name} must be a positive number, got {raw!r}")
+    return value
+
+
+class RedisBackend(Backend):
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        retain_per_room: int = 10000,
+        key_prefix: str | None = None,
+        dedup_seconds: int | None = None,
+        ping_interval: float | None = None,
+    ) -> None:
+        super().__init__()
+        redis_url, options = _parse_url(url)
+        prefix = key_prefix if key_prefix is not None else options.get("key_prefix", DEFAULT_PREFIX)
+        if not prefix:
+            raise ConfigError("backend.url: key_prefix must not be empty")
+        self._keys = RedisKeys(prefix)
+        self._retain = str(max(0, retain_per_room))
+        self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
+        dedup = _positive("dedup_seconds", dedup_seconds or options.get("dedup_seconds"), DEFAULT_DEDUP_SECONDS)
+        self._dedup_seconds = int(dedup)
+        ping = ping_interval or options.get("ping_interval")
+        self._ping_interval = _positive("ping_interval", ping, DEFAULT_PING_INTERVAL)
+        retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2)
+        try:
+            pool = BlockingConnectionPool.from_url(
+                redis_url, max_connections=MAX_CONNECTIONS, timeout=5, retry=retry, **CONNECTION_DEFAULTS
+            )
+            # Only builds the pub/sub connection; the subscriber reconnects itself (no retry here).
+            self._pubsub_pool = ConnectionPool.from_url(redis_url, **CONNECTION_DEFAULTS)
+        except ValueError as exc:
+            raise ConfigError(f"backend.url: {exc}") from None
+        self._redis = Redis(connection_pool=pool)
+        self._store_script = self._redis.register_script(STORE_SCRIPT)
+        self._subscriber = StreamSubscriber(
+            self._redis, self._pubsub_pool.make_connection, self._keys, lambda: self._target, self._ping_interval
+        )
+        self._counters = ClusterCounters(self._subscriber.stats, lambda: self._subscriber.is_live)
+        self._refresher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            info = await self._redis.info("server")
+            version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
+            if version < MIN_REDIS_VERSION:
+                raise ConfigError(f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}")
+            await self._redis.script_load(STORE_SCRIPT)
+            await self._subscriber.start(timeout=5)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"Redis: {exc}") from None
+        self._refresher = asyncio.create_task(self._refresh_counters(), name="redis-counters")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._refresher is not None:
+            await cancel_and_wait(self._refresher)
+        await self._subscriber.close()
+        await self._redis.aclose(close_connection_pool=True)
+        await self._pubsub_pool.disconnect()
+
+    async def health(self) -> None:
+        if not self._subscriber.is_live:
+            raise BackendUnavailable(self._subscriber.down_reason)
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"Redis does not answer: {exc}") from None
+
+    async def ensure_room(self, room: str) -> None:
+        """Rooms need nothing in Redis until their first message."""
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
+        attempt = secrets.token_hex(8)
+        if client_id is not None:
+            dedup_key, ttl = self._keys.client_id(room, client_id), self._dedup_seconds
+        else:
+            dedup_key, ttl = self._keys.attempt(attempt), RETRY_WINDOW_SECONDS
+        timestamp = utc_timestamp()
+        keys = [self._keys.stream(room), dedup_key, self._keys.busiest, self._keys.counters]
+        args = [handle, message, timestamp, client_id or "", attempt, ttl, self._retain, self._trim]
+        try:
+            reply = await self._store_script(keys=keys, args=[*args, self._keys.channel(room), room])
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"message not stored: {exc}") from None
+        status, entry_id = int(reply[0]), str(reply[1])
+        if status == 0:
+            return StoreResult(StoredMessage(entry_id, room, handle, message, timestamp, client_id))
+        return StoreResult(flat_entry_message(room, entry_id, reply[2]), duplicate=status == 1)
+
+    async def history(
+        self, room: str, limit: int, before: str | None = None, after: str | None = None
+    ) -> HistoryPage:
+        stream = self._keys.stream(room)
+        try:
+            if after is not None:
+                start = parse_stream_id(after)
+                low = "-" if start == ZERO_ID else f"({format_stream_id(start)}"
+                entries = await self._redis.xrange(stream, low, "+", limit + 1)
+            else:
+                if before is not None:
+                    end = parse_stream_id(before)
+                    if end == ZERO_ID:
+                        return HistoryPage([], False)
+                    high = f"({format_stream_id(end)}"
+                else:
+                    high = "+"
+                entries = (await self._redis.xrevrange(stream, high, "-", limit + 1))[::-1]
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"history not read: {exc}") from None
+        has_more = len(entries) > limit
+        if has_more:
+            entries = entries[:limit] if after is not None else entries[1:]
+        return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)
+
+    async def recovery(self, room: str, since: str) -> Recovery:
+        since_key = parse_stream_id(since)
+        stream = self._keys.stream(room)
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.xinfo_stream(stream)
+            pipe.xrange(stream, since, since)
+            info, seen = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"history not read: {exc}") from None
+        for reply in (info, seen):
+            if isinstance(reply, Exception) and not _is_missing_stream(reply):
+                raise BackendUnavailable(f"history not read: {reply}")
+        last, first, pruned = stream_facts(info)
+        if since_key == ZERO_ID:
+            return Recovery(gap=pruned, replay_after=since)
+        if since_key < first and pruned:
+            # Pruning drops the stream's head, so only a client behind the first kept entry missed any.
+            return Recovery(gap=True, replay_after=since)
+        if since_key > last or not seen:
+            # The client saw a message this stream never held: Redis lost its data since.
+            return Recovery(gap=True, replay_after="0")
+        return Recovery(gap=False, replay_after=since)
+
+    # -- fan-out ---------------------------------------------------------------------------------
+
+    async def subscribe(self, room: str) -> None:
+        try:
+            start = await self._last_id(room)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"could not subscribe to room {room}: {exc}") from None
+        await self._subscriber.subscribe(room, start, timeout=5)
+
+    async def _last_id(self, room: str) -> StreamId:
+        newest = await self._redis.xrevrange(self._keys.stream(room), "+", "-", 1)
+        return parse_stream_id(newest[0][0]) if newest else ZERO_ID
+
+    async def unsubscribe(self, room: str) -> None:
+        await self._subscriber.unsubscribe(room)
+
+    # -- across processes ------------------------------------------------------------------------
+
+    async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
+        try:
+            ranked = await self._redis.zrevrange(self._keys.busiest, 0, limit - 1, withscores=True)
+            pipe = self._redis.pipeline(transaction=False)
+            for label, _ in ranked:
+                pipe.xrevrange(self._keys.stream(label), "+", "-", 1)
+            newest = await pipe.execute() if ranked else []
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"busiest rooms not read: {exc}") from None
+        rooms = [
+            RoomSummary(label, int(score), entries[0][1]["t"] if entries else None)
+            for (label, score), entries in zip(ranked, newest, strict=True)
+        ]
+        rooms.sort(key=lambda summary: (-summary.message_count, summary.label))
+        return rooms
+
+    def metrics_collectors(self) -> list[Any]:
+        return [self._counters]
+
+    async def _refresh_counters(self) -> None:
+        """Keep the cluster totals fresh in the background, so a scrape never waits on Redis."""
+        while True:
+            try:
+                self._counters.totals = await self._redis.hgetall(self._keys.counters)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.debug("cluster counters not refreshed: %s", exc)
+            except Exception:
+                log.exception("cluster counters not refreshed")
+            await asyncio.sleep(self._ping_interval)
+
+    def id_key(self, message_id: str) -> tuple[int, ...]:
+        return parse_stream_id(message_id)
+
+
+class ClusterCounters:
+    """Prometheus collector: totals of every process sharing this Redis (as of the last background
+    refresh, every ``ping_interval`` seconds), and this process's pub/sub health."""
+
+    def __init__(self, stats: SubscriberStats, is_live: Any) -> None:
+        self.totals: dict[str, str] = {}
+        self._stats = stats
+        self._is_live = is_live
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        for name, field, text in (
+            ("rooms_cluster_messages_stored", "stored", "Messages stored by every process on this Redis"),
+            ("rooms_cluster_messages_deduplicated", "deduplicated", "Resent messages every process answered"),
+        ):
+            yield CounterMetricFamily(name, text, value=int(self.totals.get(field, 0)))
+        stats = self._stats
+        live = 1.0 if self._is_live() else 0.0
+        yield GaugeMetricFamily("rooms_redis_pubsub_up", "1 while the pub/sub connection is live", value=live)
+        for name, value, text in (
+            ("rooms_redis_pubsub_sessions_lost", stats.sessions_lost, "Pub/sub connections lost and replaced"),
+            ("rooms_redis_caught_up_messages", stats.caught_up, "Messages read from streams on (re)subscribing"),
+            ("rooms_redis_gaps", stats.gaps, "Rooms told of a gap (pruned past, or Redis lost its data)"),
+            ("rooms_redis_resets", stats.resets, "Times Redis came back without its data"),
+        ):
+            yield CounterMetricFamily(name, text, value=value)
+
+
+def _is_missing_stream(error: Exception) -> bool:
+    return isinstance(error, ResponseError) and "no such key" in str(error).lower()

@@ -1,0 +1,312 @@
+"""The one pub/sub connection of a process: live messages for the rooms the hub subscribed to, with
+no gap and no duplicate across reconnects.
+
+Redis pub/sub forgets whatever it published while a subscriber was away. So each subscribed room
+keeps the id of the last message delivered, and every (re)subscription goes through the same path:
+SUBSCRIBE, wait for Redis to confirm it, read the room's stream after that id (XRANGE) and deliver it,
+and only then deliver live messages, dropping any whose id is not beyond the last delivered one.
+
+The connection is driven directly rather than through redis-py's ``PubSub``: ``PubSub`` reconnects
+and resubscribes on its own, and live messages arriving on such a silent reconnect would overtake the
+gap fill. Here every failure ends the session, and the next session starts from the top. The loop
+reads with a timeout (never a spinning zero timeout), sends its own PINGs when the connection has been
+quiet and restarts a session that stays silent, so a connection that died without an error (a dropped
+route, a stalled proxy) is replaced.
+
+Redis coming back empty (a restart without persistence) is noticed by the epoch token: a key each
+session reads, which vanishes with the data. The hub is then told ``gap`` for every subscribed room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from backends.base import DeliveryTarget, StoredMessage
+from backends.redis_layout import (
+    ZERO_ID,
+    RedisKeys,
+    StreamId,
+    entry_message,
+    format_stream_id,
+    parse_stream_id,
+    published_message,
+    stream_facts,
+)
+from rooms.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+READ_WAIT_SECONDS = 1.0  # how long one read waits before the loop looks at its clocks
+SILENT_PINGS = 3  # pings unanswered before the connection counts as dead
+CATCH_UP_PAGE = 500
+_RECONNECT_BACKOFF = ExponentialWithJitterBackoff(cap=2.0, base=0.1)
+
+
+class SubscriberStalled(Exception):
+    """The pub/sub connection stopped answering, or Redis lost its data: start a new session."""
+
+
+@dataclass
+class _Feed:
+    """One subscribed room: where its delivery stands."""
+
+    last: StreamId
+    live: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class SubscriberStats:
+    """Counted by this process, exposed on /metrics."""
+
+    sessions_lost: int = 0
+    caught_up: int = 0
+    gaps: int = 0
+    resets: int = 0
+
+
+class StreamSubscriber:
+    def __init__(
+        self,
+        commands: Redis,
+        connect: Callable[[], AbstractConnection],
+        keys: RedisKeys,
+        target: Callable[[], DeliveryTarget | None],
+        ping_interval: float,
+    ) -> None:
+        self._commands = commands
+        self._make_connection = connect
+        self._keys = keys
+        self._target = target
+        self._ping_interval = ping_interval
+        self._feeds: dict[str, _Feed] = {}
+        self._conn: AbstractConnection | None = None
+        # (Un)subscribes sent per room and not yet confirmed on this connection.
+        self._outstanding: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._epoch: str | None = None
+        self._live = asyncio.Event()
+        self.down_reason = "the pub/sub connection is not started"
+        self.stats = SubscriberStats()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, timeout: float) -> None:
+        """Begin the session loop; raise ``BackendUnavailable`` if no session is live within ``timeout``."""
+        await self._check_epoch()
+        self._task = asyncio.create_task(self._run(), name="redis-subscriber")
+        try:
+            await asyncio.wait_for(self._live.wait(), timeout)
+        except TimeoutError:
+            raise BackendUnavailable(self.down_reason) from None
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await cancel_and_wait(task)
+
+    @property
+    def is_live(self) -> bool:
+        return self._live.is_set()
+
+    # -- what the hub drives -------------------------------------------------------------------
+
+    async def subscribe(self, room: str, start: StreamId, timeout: float) -> None:
+        """Deliver ``room``'s messages after ``start`` (its stream's last id, read before this call)."""
+        feed = self._feeds.get(room)
+        if feed is None:
+            feed = self._feeds[room] = _Feed(start)
+            await self._send("SUBSCRIBE", room)
+        try:
+            await asyncio.wait_for(feed.ready.wait(), timeout)
+        except TimeoutError:
+            if self._feeds.get(room) is feed and not feed.live:
+                del self._feeds[room]
+                await self._send("UNSUBSCRIBE", room)
+            raise BackendUnavailable(f"could not subscribe to room {room}: {self.down_reason}") from None
+
+    async def unsubscribe(self, room: str) -> None:
+        feed = self._feeds.pop(room, None)
+        if feed is not None:
+            feed.ready.set()  # nobody may wait for a feed that is gone
+            await self._send("UNSUBSCRIBE", room)
+
+    async def _send(self, command: str, room: str) -> None:
+        # Without a connection, the next session (un)subscribes from ``_feeds``; a failed send ends this
+        # session, and the next one starts from ``_feeds`` too.
+        conn = self._conn
+        if conn is None:
+            return
+        self._outstanding[room] = self._outstanding.get(room, 0) + 1
+        try:
+            await conn.send_command(command, self._keys.channel(room), check_health=False)
+        except (RedisError, OSError) as exc:
+            log.warning("pub/sub %s for room %s failed: %s", command, room, exc)
+
+    # -- the session loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, SubscriberStalled) as exc:
+                self.down_reason = f"Redis pub/sub connection lost: {exc}"
+                log.warning("%s; reconnecting", self.down_reason)
+            except Exception as exc:  # the loop must outlive any bug in one session
+                self.down_reason = f"Redis pub/sub session failed: {exc!r}"
+                log.exception("Redis pub/sub session failed; reconnecting")
+            if self._live.is_set():
+                failures = 0
+                self.stats.sessions_lost += 1
+            self._live.clear()
+            failures += 1
+            await asyncio.sleep(_RECONNECT_BACKOFF.compute(failures))
+
+    async def _session(self) -> None:
+        conn = self._make_connection()
+        try:
+            await conn.connect()
+            await self._check_epoch()
+            # From here on a newly subscribed room sends its own SUBSCRIBE; the rooms known now go in one.
+            self._conn = conn
+            self._outstanding = dict.fromkeys(self._feeds, 1)
+            if self._feeds:
+                await conn.send_command("SUBSCRIBE", *map(self._keys.channel, self._feeds), check_health=False)
+            self._live.set()
+            log.info("Redis pub/sub connected (%d rooms)", len(self._feeds))
+            await self._read(conn)
+        finally:
+            self._conn = None
+            for feed in self._feeds.values():
+                feed.live = False
+                feed.ready.clear()
+            await conn.disconnect(nowait=True)
+
+    async def _read(self, conn: AbstractConnection) -> None:
+        loop = asyncio.get_running_loop()
+        wait = min(READ_WAIT_SECONDS, self._ping_interval)
+        heard = pinged = checked = loop.time()
+        while True:
+            reply = await conn.read_response(timeout=wait, push_request=True)
+            if reply is not None:
+                await self._handle(reply)
+                heard = loop.time()
+            now = loop.time()
+            if now - heard >= self._ping_interval * SILENT_PINGS:
+                raise SubscriberStalled(f"no answer to pings for {now - heard:.1f}s")
+            if now - heard >= self._ping_interval and now - pinged >= self._ping_interval:
+                pinged = now
+                await conn.send_command("PING", check_health=False)
+            if now - checked >= self._ping_interval:
+                # Redis may also lose its data without dropping us (FLUSHALL): check the epoch now and then.
+                checked = now
+                if await self._commands.get(self._keys.epoch) != self._epoch:
+                    raise SubscriberStalled("Redis lost its data")
+
+    async def _handle(self, reply: object) -> None:
+        # ["message", channel, data] or ["subscribe" | "unsubscribe", channel, count] (RESP3 pushes, or
+        # RESP2 arrays); a PING's answer is ["pong", ""] on a subscribed RESP2 connection, else "PONG".
+        if not isinstance(reply, list) or len(reply) != 3:
+            return
+        kind, channel, data = reply
+        room = self._keys.room_of_channel(channel)
+        if room is None:
+            return
+        feed = self._feeds.get(room)
+        if kind == "message":
+            if feed is not None and feed.live:
+                message = published_message(room, data)
+                key = parse_stream_id(message.id)
+                if key > feed.last:
+                    feed.last = key
+                    self._deliver(message)
+            return
+        if kind not in ("subscribe", "unsubscribe"):
+            return
+        outstanding = self._outstanding.pop(room, 1) - 1
+        if outstanding > 0:
+            # Another (un)subscribe for this room follows: only the last one says where it stands.
+            self._outstanding[room] = outstanding
+        elif kind == "subscribe" and feed is not None and not feed.live:
+            # Whatever was read for this room before now belonged to an earlier subscription, and the
+            # stream holds it: the catch-up delivers it in order.
+            await self._catch_up(room, feed)
+            feed.live = True
+            feed.ready.set()
+
+    async def _catch_up(self, room: str, feed: _Feed) -> None:
+        stream = self._keys.stream(room)
+        pipe = self._commands.pipeline(transaction=False)
+        pipe.xinfo_stream(stream)
+        pipe.xrange(stream, f"({format_stream_id(feed.last)}" if feed.last != ZERO_ID else "-", "+", CATCH_UP_PAGE)
+        info, entries = await pipe.execute(raise_on_error=False)
+        if isinstance(entries, Exception):
+            raise entries
+        if isinstance(info, Exception) and not _is_missing_stream(info):
+            raise info
+        _, first, pruned = stream_facts(info)
+        if pruned and feed.last < first:
+            # Pruned past what we last delivered (a very busy room while we were away): some are gone.
+            # (If ``feed.last`` itself was the last pruned entry nothing is missing; the store cannot
+            # tell, and an extra notice is the safe side.)
+            self._gap(room)
+        while entries:
+            for entry_id, fields in entries:
+                feed.last = parse_stream_id(entry_id)
+                self._deliver(entry_message(room, entry_id, fields))
+                self.stats.caught_up += 1
+            if len(entries) < CATCH_UP_PAGE:
+                break
+            entries = await self._commands.xrange(stream, f"({format_stream_id(feed.last)}", "+", CATCH_UP_PAGE)
+        # An unsubscribe while reading takes effect from here on; the messages above were already owed.
+
+    # -- Redis losing its data ---------------------------------------------------------------------
+
+    async def _check_epoch(self) -> None:
+        """Remember this Redis's epoch token; if it changed since the last session, the data we
+        delivered from is gone: tell the hub, and deliver the rooms again from their new beginning."""
+        fresh = secrets.token_hex(8)
+        current = await self._commands.set(self._keys.epoch, fresh, nx=True, get=True) or fresh
+        if self._epoch is not None and current != self._epoch:
+            log.warning("Redis came back without its data; telling %d rooms about the gap", len(self._feeds))
+            self.stats.resets += 1
+            for room, feed in self._feeds.items():
+                feed.last = ZERO_ID
+                self._gap(room)
+        self._epoch = current
+
+    def _deliver(self, message: StoredMessage) -> None:
+        target = self._target()
+        if target is not None:
+            target.deliver(message)
+
+    def _gap(self, room: str) -> None:
+        self.stats.gaps += 1
+        target = self._target()
+        if target is not None:
+            target.gap(room)
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it to end. A cancellation that meets a redis-py read timeout expiring
+    at the same moment can be turned into a ``TimeoutError`` (which the loops survive), so cancel
+    again until the task is really done."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+
+
+def _is_missing_stream(error: Exception) -> bool:
+    return isinstance(error, ResponseError) and "no such key" in str(error).lower()
