@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import time
 from dataclasses import dataclass, field
 
 from backends.base import (
@@ -45,8 +46,11 @@ class MemoryBackend(Backend):
         self._retain = retain_per_room
         self._rooms: dict[str, _Room] = {}
         self._subscribed: set[str] = set()
-        self._next_id = itertools.count(1)
-        self._last_id = 0
+        # Ids continue from the clock, so a client that saw an id of an earlier process (whose history
+        # is gone) is recognised by an id at or below this one, and never mistakes new ids for old ones.
+        self._first_id = time.time_ns() // 1000
+        self._next_id = itertools.count(self._first_id + 1)
+        self._last_id = self._first_id
 
     async def start(self) -> None:
         pass
@@ -103,7 +107,7 @@ class MemoryBackend(Backend):
     async def recovery(self, room: str, since: str) -> Recovery:
         since_id = parse_integer_id(since)
         state = self._rooms.setdefault(room, _Room())
-        if since_id > self._last_id:
+        if since_id > self._last_id or 0 < since_id <= self._first_id:
             # The client saw ids this process never issued: the store was reset under it.
             return Recovery(gap=True, replay_after="0")
         return Recovery(gap=since_id < state.pruned_through, replay_after=since)

@@ -62,7 +62,6 @@ def make_app(config: Config, backend: Backend) -> tornado.web.Application:
         static_handler_class=StaticFiles,
         websocket_max_message_size=config.limits.max_frame_bytes,
         websocket_ping_interval=config.server.ping_interval or None,
-        websocket_ping_timeout=config.server.ping_timeout,
         default_handler_class=handlers.NotFoundHandler,
         default_handler_args=deps,
         compress_response=True,

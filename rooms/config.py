@@ -23,7 +23,6 @@ class ServerConfig:
     port: int = 8000
     allowed_origins: list[str] = field(default_factory=list)
     ping_interval: float = 20
-    ping_timeout: float = 30
     shutdown_grace: float = 5
     log_level: str = "info"
 
@@ -73,7 +72,6 @@ _CHOICES = {
 _MINIMUM = {
     "server.port": 0,
     "server.ping_interval": 0,
-    "server.ping_timeout": 1,
     "server.shutdown_grace": 0,
     "backend.connect_timeout": 0,
     "history.page_size": 1,

@@ -54,7 +54,7 @@ class ServerProcess:
         with open(config_path, "w") as handle:
             handle.write(config)
         self.log_path = os.path.join(self.workdir.name, "server.log")
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "wb")
         command = [
             sys.executable, os.path.join(ROOT, "server.py"),
             "--config", config_path, "--port", str(self.port), "--backend", backend_url,

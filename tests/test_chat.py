@@ -224,3 +224,20 @@ class TestAllowedOrigins:
         with pytest.raises(HTTPClientError) as caught:
             await connect(http_port, "lobby", headers={"Origin": "https://chat.example.org"})
         assert caught.value.code == 403
+
+
+@pytest.mark.gen_test
+async def test_since_from_an_earlier_server_run_gets_gap_then_the_whole_room(http_server, http_port, app):
+    await app.hub.post("lobby", _client_message("after restart"))
+    # An id the memory backend of an earlier run handed out: its history is gone with that process.
+    ws = await connect(http_port, "lobby", since="1000")
+    assert await receive_json(ws) == {"type": "gap"}
+    assert (await receive_json(ws))["message"] == "after restart"
+
+
+@pytest.mark.gen_test
+async def test_since_beyond_every_id_gets_gap_then_the_whole_room(http_server, http_port, app):
+    stored = await app.hub.post("lobby", _client_message("only one"))
+    ws = await connect(http_port, "lobby", since=str(int(stored.message.id) + 10))
+    assert await receive_json(ws) == {"type": "gap"}
+    assert (await receive_json(ws))["message"] == "only one"

@@ -36,7 +36,9 @@ def test_shipped_config_yaml_loads_with_every_protocol_key():
 
 
 def test_file_values_are_used(tmp_path):
-    path = write(tmp_path, "server:\n  port: 9001\n  allowed_origins: [https://chat.example.com]\nlimits:\n  burst: 3\n")
+    path = write(
+        tmp_path, "server:\n  port: 9001\n  allowed_origins: [https://chat.example.com]\nlimits:\n  burst: 3\n"
+    )
     config = load_config(path, environ={})
     assert config.server.port == 9001 and config.limits.burst == 3
     assert config.server.allowed_origins == ["https://chat.example.com"]
