@@ -50,6 +50,7 @@ class SQLStore:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if kind == "sqlite" else contextlib.nullcontext()
         )
+        self._timestamp = "".join((self.db.quote[0], "timestamp", self.db.quote[1]))  # a keyword in some SQL
         # Writer thread only: label -> rooms.id (rooms are never deleted); messages since a room's last prune.
         self._room_ids: dict[str, int] = {}
         self._unpruned: dict[int, int] = {}
@@ -144,11 +145,8 @@ class SQLStore:
             first_result = results[first]
             assert first_result is not None
             results[index] = StoreResult(first_result.message, duplicate=True)
-        room = self._room
-        for room_id, count in stored_per_room.items():
-            room.update(message_count=room.message_count + count, last_active=last_active[room_id]).where(
-                room.id == room_id
-            ).execute()
+        if stored_per_room:
+            self._count_messages(stored_per_room, last_active)
         return results
 
     def _resolve_rooms(self, labels: set[str]) -> dict[str, int]:
@@ -167,24 +165,23 @@ class SQLStore:
         room = self._room
         return dict(room.select(room.label, room.id).where(room.label.in_(sorted(labels))).tuples())
 
+    # The three statements of every batch are written out rather than built by peewee's query builder,
+    # which costs more CPU per message than the database does (measured: see BENCHMARKS.md).
+
     def _stored_client_ids(
         self, room_ids: dict[str, int], stores: list[NewMessage]
     ) -> dict[tuple[str, str], StoredMessage]:
-        with_client_id = [request for request in stores if request.client_id is not None]
-        if not with_client_id:
+        wanted_rooms = sorted({room_ids[request.room] for request in stores if request.client_id is not None})
+        if not wanted_rooms:
             return {}
-        labels = {room_id: label for label, room_id in room_ids.items()}
-        msg = self._msg
-        rows = (
-            msg.select(msg.id, msg.room, msg.handle, msg.message, msg.timestamp, msg.client_id)
-            .where(
-                msg.room.in_(sorted({room_ids[request.room] for request in with_client_id}))
-                & msg.client_id.in_(sorted({request.client_id for request in with_client_id}))
-            )
-            .tuples()
+        wanted_ids = sorted({request.client_id for request in stores if request.client_id is not None})
+        sql = (
+            f"SELECT id, room_id, handle, message, {self._timestamp}, client_id FROM messages"
+            f" WHERE room_id IN ({self._params(len(wanted_rooms))}) AND client_id IN ({self._params(len(wanted_ids))})"
         )
+        labels = {room_id: label for label, room_id in room_ids.items()}
         found: dict[tuple[str, str], StoredMessage] = {}
-        for message_id, room_id, handle, text, stamp, client_id in rows:
+        for message_id, room_id, handle, text, stamp, client_id in self.db.execute_sql(sql, wanted_rooms + wanted_ids):
             label = labels[room_id]
             found[(label, client_id)] = StoredMessage(str(message_id), label, handle, text, stamp, client_id)
         return found
@@ -193,24 +190,39 @@ class SQLStore:
         """Insert in order; return the ids given, in the same order."""
         if not rows:
             return []
-        msg = self._msg
+        columns = f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id) VALUES "
+        row_params = f"({self._params(5)})"
         values = [
-            {
-                "room": room_id,
-                "handle": request.handle,
-                "message": request.message,
-                "timestamp": request.timestamp,
-                "client_id": request.client_id,
-            }
+            value
             for room_id, request in rows
+            for value in (room_id, request.handle, request.message, request.timestamp, request.client_id)
         ]
         if self.kind != "mysql":
             # Ids are drawn in VALUES order; sorting makes no assumption about the order RETURNING uses.
-            return sorted(row[0] for row in msg.insert_many(values).returning(msg.id).tuples().execute())
+            sql = columns + ", ".join([row_params] * len(rows)) + " RETURNING id"
+            return sorted(row[0] for row in self.db.execute_sql(sql, values))
         if self._consecutive_ids:
-            first = int(msg.insert_many(values).execute())
-            return list(range(first, first + len(values)))
-        return [int(msg.insert(row).execute()) for row in values]
+            first = int(self.db.execute_sql(columns + ", ".join([row_params] * len(rows)), values).lastrowid)
+            return list(range(first, first + len(rows)))
+        return [
+            int(self.db.execute_sql(columns + row_params, values[n : n + 5]).lastrowid)
+            for n in range(0, len(values), 5)
+        ]
+
+    def _count_messages(self, stored_per_room: Counter[int], last_active: dict[int, str]) -> None:
+        """One UPDATE for every room of the batch: its message count and last activity."""
+        room_ids = sorted(stored_per_room)
+        cases = " ".join(f"WHEN {self.db.param} THEN {self.db.param}" for _ in room_ids)
+        sql = (
+            f"UPDATE rooms SET message_count = message_count + CASE id {cases} END,"
+            f" last_active = CASE id {cases} END WHERE id IN ({self._params(len(room_ids))})"
+        )
+        params: list[Any] = [value for room_id in room_ids for value in (room_id, stored_per_room[room_id])]
+        params += [value for room_id in room_ids for value in (room_id, last_active[room_id])]
+        self.db.execute_sql(sql, [*params, *room_ids])
+
+    def _params(self, count: int) -> str:
+        return ", ".join([self.db.param] * count)
 
     def rooms_due_for_pruning(self, results: list[StoreResult | None]) -> list[int]:
         """After a committed batch: the rooms that grew by a tenth of what they keep since last pruned.

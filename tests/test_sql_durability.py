@@ -158,3 +158,21 @@ async def test_sqlite_runs_in_wal_mode_with_the_configured_synchronous_level():
                 database.close()
     finally:
         await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_mysql_without_consecutive_auto_increment_inserts_row_by_row_in_order():
+    # MySQL 8 defaults to innodb_autoinc_lock_mode=2, where a multi-row INSERT's ids may interleave with
+    # another session's; the backend then inserts a batch row by row. This MariaDB uses mode 1, so the
+    # test takes that path by hand.
+    factory = MariaDBFactory()
+    backend = await started(factory.new_url())
+    try:
+        backend._store._consecutive_ids = False
+        results = await asyncio.gather(*(backend.store("lobby", "ann", f"m{n}", f"c{n}") for n in range(20)))
+        history = (await backend.history("lobby", 50)).messages
+        assert history == [result.message for result in results]
+        assert [m.message for m in history] == [f"m{n}" for n in range(20)]
+    finally:
+        await backend.close()
+        await factory.dispose()
