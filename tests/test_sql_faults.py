@@ -5,13 +5,18 @@ The shared PostgreSQL and MariaDB keep running; only this test's path to them is
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from backends.sql import SQLBackend
+from rooms.app import make_app
 from rooms.errors import BackendUnavailable
+from tests.clients import connect, receive_json, send_json
+from tests.conftest import app_config
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory
 from tests.tcp_proxy import TCPProxy
 from tests.test_backend_contract import Recorder
@@ -108,3 +113,56 @@ async def test_sqlite_start_raises_unavailable_when_the_file_cannot_be_opened():
         await backend.close()
         with pytest.raises(BackendUnavailable):
             await backend.store("lobby", "ann", "after close", None)
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def proxied_server(request, io_loop):
+    """A SQL backend whose database is reached through a proxy the test cuts: (backend, proxy)."""
+    factory_class, port = SERVERS[request.param]
+    factory = factory_class()
+    proxy = io_loop.run_sync(TCPProxy("127.0.0.1", port).start)
+    backend = SQLBackend(factory.new_url(port=proxy.port))
+    io_loop.run_sync(backend.start)
+    yield request.param, backend, proxy
+
+    async def cleanup() -> None:
+        await backend.close()
+        await proxy.close()
+        await factory.dispose()
+
+    io_loop.run_sync(cleanup, timeout=30)
+
+
+@pytest.fixture
+def app(proxied_server):
+    """The application on the proxied SQL backend (this module's tests take the database away)."""
+    _, backend, _ = proxied_server
+    return make_app(app_config(), backend)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_server_keeps_running_while_the_database_is_away_and_serves_again_after(
+    proxied_server, http_server, http_port
+):
+    kind, _, proxy = proxied_server
+    client = AsyncHTTPClient()
+    socket_ = await connect(http_port, "lobby")
+    await send_json(socket_, {"handle": "ann", "message": "before", "client_id": "a"})
+    assert (await receive_json(socket_))["message"] == "before"
+
+    proxy.cut()
+    await send_json(socket_, {"handle": "ann", "message": "while away", "client_id": "b"})
+    refused = await receive_json(socket_)
+    assert (refused["type"], refused["code"]) == ("error", "unavailable")
+    health = await client.fetch(f"http://127.0.0.1:{http_port}/healthz", raise_error=False)
+    assert health.code == 503
+    body = json.loads(health.body)
+    assert body["backend"] == kind and kind in body["error"]
+
+    proxy.restore()
+    health = await client.fetch(f"http://127.0.0.1:{http_port}/healthz", raise_error=False)
+    assert health.code == 200
+    await send_json(socket_, {"handle": "ann", "message": "while away", "client_id": "b"})
+    echoed = await receive_json(socket_)
+    assert (echoed["message"], echoed["client_id"]) == ("while away", "b")
+    socket_.close()
