@@ -57,6 +57,8 @@ RETRY_WINDOW_SECONDS = 60
 # for a small retain_per_room would keep many times too many. Above it the slack is under 10%.
 APPROXIMATE_TRIM_FROM = 1000
 MAX_CONNECTIONS = 50
+# How long history of a subscribed room waits for pub/sub to deliver what it read (see wait_delivered).
+DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
 # Bounded waits, so a store fails within seconds while Redis is away instead of hanging; a URL
 # option of the same name wins. Refused connections fail at once.
@@ -211,6 +213,8 @@ class RedisBackend(Backend):
         has_more = len(entries) > limit
         if has_more:
             entries = entries[:limit] if after is not None else entries[1:]
+        if entries:
+            await self._subscriber.wait_delivered(room, parse_stream_id(entries[-1][0]), DELIVERY_WAIT_SECONDS)
         return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)
 
     async def recovery(self, room: str, since: str) -> Recovery:

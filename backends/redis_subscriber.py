@@ -62,6 +62,8 @@ class _Feed:
     last: StreamId
     live: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Readers of history waiting for delivery to reach an id (see ``wait_delivered``).
+    waiters: list[tuple[StreamId, asyncio.Future[None]]] = field(default_factory=list)
 
 
 @dataclass
@@ -138,7 +140,31 @@ class StreamSubscriber:
         feed = self._feeds.pop(room, None)
         if feed is not None:
             feed.ready.set()  # nobody may wait for a feed that is gone
+            _release(feed.waiters)
             await self._send("UNSUBSCRIBE", room)
+
+    async def wait_delivered(self, room: str, key: StreamId, timeout: float) -> None:
+        """Return once this process has delivered ``room``'s messages up to ``key``.
+
+        The stream shows a message a moment before pub/sub brings it here. The hub replays history to
+        a joining socket and then sends it live messages, dropping only what it delivered during the
+        replay; a message it read in history but is delivered after that would reach the socket twice.
+        So history of a subscribed room waits here until delivery has caught up with what it read
+        (microseconds: the message is already on its way). After ``timeout`` it goes on regardless.
+        """
+        feed = self._feeds.get(room)
+        if feed is None or feed.last >= key:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (key, waiter)
+        feed.waiters.append(entry)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            log.warning("room %s: delivery did not reach %s within %.0fs", room, format_stream_id(key), timeout)
+        finally:
+            if entry in feed.waiters:
+                feed.waiters.remove(entry)
 
     async def _send(self, command: str, room: str) -> None:
         # Without a connection, the next session (un)subscribes from ``_feeds``; a failed send ends this
@@ -230,8 +256,7 @@ class StreamSubscriber:
                 message = published_message(room, data)
                 key = parse_stream_id(message.id)
                 if key > feed.last:
-                    feed.last = key
-                    self._deliver(message)
+                    self._deliver(feed, key, message)
             return
         if kind not in ("subscribe", "unsubscribe"):
             return
@@ -264,8 +289,7 @@ class StreamSubscriber:
             self._gap(room)
         while entries:
             for entry_id, fields in entries:
-                feed.last = parse_stream_id(entry_id)
-                self._deliver(entry_message(room, entry_id, fields))
+                self._deliver(feed, parse_stream_id(entry_id), entry_message(room, entry_id, fields))
                 self.stats.caught_up += 1
             if len(entries) < CATCH_UP_PAGE:
                 break
@@ -284,19 +308,33 @@ class StreamSubscriber:
             self.stats.resets += 1
             for room, feed in self._feeds.items():
                 feed.last = ZERO_ID
+                _release(feed.waiters)  # the ids they wait for will never come
+                feed.waiters.clear()
                 self._gap(room)
         self._epoch = current
 
-    def _deliver(self, message: StoredMessage) -> None:
+    def _deliver(self, feed: _Feed, key: StreamId, message: StoredMessage) -> None:
+        feed.last = key
         target = self._target()
         if target is not None:
             target.deliver(message)
+        if feed.waiters:
+            reached = [entry for entry in feed.waiters if entry[0] <= key]
+            for entry in reached:
+                feed.waiters.remove(entry)
+            _release(reached)
 
     def _gap(self, room: str) -> None:
         self.stats.gaps += 1
         target = self._target()
         if target is not None:
             target.gap(room)
+
+
+def _release(waiters: list[tuple[StreamId, asyncio.Future[None]]]) -> None:
+    for _, waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 async def cancel_and_wait(task: asyncio.Task[None]) -> None:

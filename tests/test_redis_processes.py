@@ -1,0 +1,106 @@
+"""Several server.py processes on one Redis act as one server: one room, one order, one history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+
+from tests.clients import send_json
+from tests.processes import ServerProcess
+from tests.redis_support import (
+    FAST_CONFIG,
+    REDIS_URL,
+    Peer,
+    delete_prefix,
+    history_ids,
+    prefixed_url,
+    require_redis,
+    unique_prefix,
+    wait_healthy,
+)
+
+PROCESSES = 3
+CLIENTS_PER_PROCESS = 3
+MESSAGES_PER_SENDER = 10
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_clients_spread_over_processes_receive_every_message_in_one_order_that_history_agrees_with():
+    await require_redis()
+    prefix = unique_prefix()
+    servers = [ServerProcess(prefixed_url(REDIS_URL, prefix), config=FAST_CONFIG) for _ in range(PROCESSES)]
+    peers: list[Peer] = []
+    try:
+        await asyncio.gather(*(wait_healthy(server) for server in servers))
+        for number, server in enumerate(servers):
+            for client in range(CLIENTS_PER_PROCESS):
+                peers.append(await Peer.join(server.port, "lobby", f"p{number}c{client}"))
+        senders = peers[::CLIENTS_PER_PROCESS]  # the first client on each process
+
+        async def send_all(peer: Peer) -> None:
+            for n in range(MESSAGES_PER_SENDER):
+                await send_json(peer.ws, {"handle": peer.name, "message": f"{peer.name} {n}"})
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(send_all(sender) for sender in senders))
+        total = len(senders) * MESSAGES_PER_SENDER
+        await asyncio.gather(*(peer.wait_until(lambda p: len(p.messages()) >= total) for peer in peers))
+
+        order = [message["id"] for message in peers[0].messages()]
+        for peer in peers:
+            assert [message["id"] for message in peer.messages()] == order, peer.name
+            assert not [frame for frame in peer.frames if frame.get("type") != "message"]
+        sent = {f"{sender.name} {n}" for sender in senders for n in range(MESSAGES_PER_SENDER)}
+        assert {message["message"] for message in peers[0].messages()} == sent
+        for sender in senders:  # each sender's own messages in the order it sent them
+            own = [m["message"] for m in peers[0].messages() if m["handle"] == sender.name]
+            assert own == [f"{sender.name} {n}" for n in range(MESSAGES_PER_SENDER)]
+        for server in servers:
+            assert await history_ids(server.port, "lobby") == order
+    finally:
+        for peer in peers:
+            await peer.close()
+        for server in servers:
+            server.stop()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_busiest_rooms_and_cluster_counters_cover_every_process():
+    await require_redis()
+    prefix = unique_prefix()
+    url = prefixed_url(REDIS_URL, prefix, ping_interval=0.2)
+    servers = [ServerProcess(url, config=FAST_CONFIG) for _ in range(2)]
+    try:
+        await asyncio.gather(*(wait_healthy(server) for server in servers))
+        client = AsyncHTTPClient()
+        for server, count in ((servers[0], 3), (servers[1], 2)):
+            for n in range(count):
+                body = json.dumps({"handle": "ann", "message": f"hi {n}"})
+                response = await client.fetch(
+                    f"{server.base_url}/api/rooms/busy-room/messages", method="POST", body=body
+                )
+                assert response.code == 201
+
+        home = (await client.fetch(f"{servers[1].base_url}/")).body.decode()
+        assert "busy-room" in home
+
+        async def cluster_stored(server: ServerProcess) -> float:
+            text = (await client.fetch(f"{server.base_url}/metrics")).body.decode()
+            match = re.search(r"^rooms_cluster_messages_stored_total (\S+)$", text, re.MULTILINE)
+            return float(match.group(1)) if match else -1
+
+        for server in servers:  # refreshed in the background; wait for the next refresh
+            for _ in range(100):
+                if await cluster_stored(server) == 5:
+                    break
+                await asyncio.sleep(0.1)
+            assert await cluster_stored(server) == 5
+    finally:
+        for server in servers:
+            server.stop()
+        await delete_prefix(REDIS_URL, prefix)
