@@ -166,7 +166,8 @@ class SQLStore:
         return dict(room.select(room.label, room.id).where(room.label.in_(sorted(labels))).tuples())
 
     # The three statements of every batch are written out rather than built by peewee's query builder,
-    # which costs more CPU per message than the database does (measured: see BENCHMARKS.md).
+    # which cost more CPU per message than SQLite itself: measured in-process with 500 stores in flight,
+    # 88 us of CPU per message with the builder, 42 us written out (memory backend: 13 us).
 
     def _stored_client_ids(
         self, room_ids: dict[str, int], stores: list[NewMessage]
