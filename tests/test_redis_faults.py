@@ -1,0 +1,313 @@
+"""The Redis backend when Redis goes away, goes silent, or comes back empty.
+
+The shared Redis keeps running: a loopback proxy the test controls is cut between a server and Redis,
+and "Redis restarts empty" uses a private redis-server on a port of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+
+from backends.redis_streams import RedisBackend
+from rooms.errors import BackendUnavailable
+from tests.clients import send_json
+from tests.processes import ServerProcess
+from tests.redis_support import (
+    FAST_CONFIG,
+    REDIS_URL,
+    Peer,
+    PrivateRedis,
+    delete_prefix,
+    get_json,
+    history_ids,
+    prefixed_url,
+    require_redis,
+    unique_prefix,
+    wait_healthy,
+)
+from tests.tcp_proxy import TCPProxy
+from tests.test_backend_contract import Recorder
+
+REDIS_PORT = 6379
+
+
+class StallingProxy(TCPProxy):
+    """Also ``stall()``: connections open now stay open but carry nothing more (a route that died
+    without a reset); connections made later work."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        super().__init__(target_host, target_port)
+        self._stalled: set[asyncio.StreamWriter] = set()
+
+    def stall(self) -> None:
+        self._stalled = set(self._open)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if writer not in self._stalled:
+                    writer.write(data)
+                    await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._open.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 30) -> None:
+    """Wait for ``condition`` (driven by other tasks) to hold; a bound, not a measurement."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_cut_redis_fails_stores_and_health_promptly_then_recovers_without_restart():
+    await require_redis()
+    prefix = unique_prefix()
+    proxy = await TCPProxy("127.0.0.1", REDIS_PORT).start()
+    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", key_prefix=prefix)
+    writer = RedisBackend(REDIS_URL, key_prefix=prefix)
+    try:
+        await backend.start()
+        await writer.start()
+        recorder = Recorder()
+        backend.set_delivery_target(recorder)
+        await backend.subscribe("lobby")
+        before = (await backend.store("lobby", "ann", "before", "c-1")).message
+
+        proxy.cut()
+        with pytest.raises(BackendUnavailable):
+            await backend.store("lobby", "ann", "while cut", "c-2")
+        await eventually(lambda: not backend._subscriber.is_live)
+        with pytest.raises(BackendUnavailable, match="Redis"):
+            await backend.health()
+        with pytest.raises(BackendUnavailable):
+            await backend.history("lobby", 10)
+        during = (await writer.store("lobby", "bob", "stored elsewhere meanwhile", None)).message
+
+        proxy.restore()
+        await eventually(lambda: backend._subscriber.is_live)
+        await backend.health()
+        after = (await backend.store("lobby", "ann", "after", "c-3")).message
+        resent = await backend.store("lobby", "ann", "before", "c-1")
+        assert resent.duplicate and resent.message == before
+        await recorder.wait_for(3, timeout=20)
+        assert recorder.delivered == [before, during, after]
+        assert [m.id for m in (await backend.history("lobby", 10)).messages] == [before.id, during.id, after.id]
+    finally:
+        await backend.close()
+        await writer.close()
+        await proxy.close()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_start_raises_unavailable_when_redis_cannot_be_reached():
+    proxy = await TCPProxy("127.0.0.1", REDIS_PORT).start()
+    proxy.cut()
+    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", key_prefix=unique_prefix())
+    try:
+        with pytest.raises(BackendUnavailable, match="Redis"):
+            await backend.start()
+    finally:
+        await backend.close()
+        await proxy.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_silently_dead_subscriber_is_detected_by_pings_and_replaced_without_losing_messages():
+    await require_redis()
+    prefix = unique_prefix()
+    proxy = await StallingProxy("127.0.0.1", REDIS_PORT).start()
+    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", key_prefix=prefix, ping_interval=0.2)
+    writer = RedisBackend(REDIS_URL, key_prefix=prefix)
+    try:
+        await backend.start()
+        await writer.start()
+        recorder = Recorder()
+        backend.set_delivery_target(recorder)
+        await backend.subscribe("lobby")
+        first = (await writer.store("lobby", "ann", "first", None)).message
+        await recorder.wait_for(1)
+
+        proxy.stall()  # no error, no reset: the subscriber just stops hearing anything
+        second = (await writer.store("lobby", "ann", "second", None)).message
+        third = (await writer.store("lobby", "ann", "third", None)).message
+        await recorder.wait_for(3, timeout=30)
+        assert recorder.delivered == [first, second, third]
+        assert backend._subscriber.stats.sessions_lost >= 1
+    finally:
+        await backend.close()
+        await writer.close()
+        await proxy.close()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+class Sender:
+    """Sends one message at a time with a fresh client id and waits for its outcome: its own echo
+    (acknowledged) or an ``unavailable`` error."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.acked: list[str] = []
+        self.refused: list[str] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        number = 0
+        while not stop.is_set():
+            client_id = f"{self.peer.name}-{number}"
+            number += 1
+            mark = len(self.peer.frames)
+            await send_json(self.peer.ws, {"handle": self.peer.name, "message": client_id, "client_id": client_id})
+            await self.peer.wait_until(lambda peer, c=client_id, m=mark: self._outcome(c, m) is not None)
+            if self._outcome(client_id, mark) == "acked":
+                self.acked.append(client_id)
+                await asyncio.sleep(0.01)
+            else:
+                self.refused.append(client_id)
+                await asyncio.sleep(0.05)
+
+    def _outcome(self, client_id: str, mark: int) -> str | None:
+        for frame in self.peer.frames[mark:]:
+            if frame.get("type") == "message" and frame.get("client_id") == client_id:
+                return "acked"
+            if frame.get("type") == "error":
+                assert frame["code"] == "unavailable", frame
+                return "refused"
+        return None
+
+
+def metric(exposition: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", exposition, re.MULTILINE)
+    assert match, name
+    return float(match.group(1))
+
+
+async def all_messages(port: int, room: str) -> list[dict[str, Any]]:
+    ids = await history_ids(port, room)
+    messages: list[dict[str, Any]] = []
+    after = "0"
+    while len(messages) < len(ids):
+        _, page = await get_json(port, f"/api/rooms/{room}/messages?limit=200&after={after}")
+        messages += page["messages"]
+        after = messages[-1]["id"]
+    return messages
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_redis_cut_and_restored_under_ten_senders_loses_and_repeats_nothing():
+    """Process A reaches Redis through the proxy, process B directly. While A is cut, B's senders go on:
+    A's clients must get those from the stream once A is back, in order, exactly once."""
+    await require_redis()
+    prefix = unique_prefix()
+    proxy = await TCPProxy("127.0.0.1", REDIS_PORT).start()
+    cut_side = ServerProcess(prefixed_url(f"redis://127.0.0.1:{proxy.port}/0", prefix), config=FAST_CONFIG)
+    direct = ServerProcess(prefixed_url(REDIS_URL, prefix), config=FAST_CONFIG)
+    peers: list[Peer] = []
+    tasks: list[asyncio.Future[None]] = []
+    stop = asyncio.Event()
+    try:
+        await asyncio.gather(wait_healthy(cut_side), wait_healthy(direct))
+        for side, server in (("a", cut_side), ("b", direct)):
+            for number in range(7):  # 5 senders and 2 listeners on each process
+                peers.append(await Peer.join(server.port, "lobby", f"{side}{number}"))
+        senders = [Sender(peer) for peer in peers if int(peer.name[1:]) < 5]
+        cut_senders = [sender for sender in senders if sender.peer.name.startswith("a")]
+        direct_senders = [sender for sender in senders if sender.peer.name.startswith("b")]
+        tasks = [asyncio.ensure_future(sender.run(stop)) for sender in senders]
+
+        def acked(group: list[Sender]) -> int:
+            return sum(len(sender.acked) for sender in group)
+
+        await eventually(lambda: acked(senders) >= 40)
+        proxy.cut()
+        direct_before = acked(direct_senders)
+        await eventually(
+            lambda: all(len(s.refused) >= 3 for s in cut_senders) and acked(direct_senders) >= direct_before + 30
+        )
+        code, health = await get_json(cut_side.port, "/healthz")
+        assert code == 503 and health["backend"] == "redis" and health["error"]
+        proxy.restore()
+        marks = [len(sender.acked) for sender in senders]
+        await eventually(lambda: all(len(s.acked) >= mark + 5 for s, mark in zip(senders, marks, strict=True)))
+        stop.set()
+        await asyncio.gather(*tasks)
+
+        history = await all_messages(direct.port, "lobby")
+        order = [message["id"] for message in history]
+        assert await history_ids(cut_side.port, "lobby") == order
+        stored = collections.Counter(message.get("client_id") for message in history)
+        for sender in senders:
+            assert all(stored[client_id] == 1 for client_id in sender.acked), sender.peer.name
+            assert all(stored[client_id] <= 1 for client_id in sender.refused), sender.peer.name
+        assert all(sender.refused for sender in cut_senders)
+        assert not any(sender.refused for sender in direct_senders)
+        for peer in peers:
+            await peer.wait_until(lambda p: len(p.messages()) >= len(order))
+            assert [message["id"] for message in peer.messages()] == order, peer.name
+            assert all(frame.get("code") == "unavailable" for frame in peer.frames if frame["type"] != "message")
+        # A's clients got B's messages from the cut through A's catch-up from the stream.
+        metrics = (await AsyncHTTPClient().fetch(f"{cut_side.base_url}/metrics")).body.decode()
+        assert metric(metrics, "rooms_redis_pubsub_sessions_lost_total") >= 1
+        assert metric(metrics, "rooms_redis_caught_up_messages_total") >= 30
+        assert metric(metrics, "rooms_redis_gaps_total") == 0
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for peer in peers:
+            await peer.close()
+        cut_side.stop()
+        direct.stop()
+        await proxy.close()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_redis_restarting_empty_sends_gap_to_clients_and_to_a_client_resuming_from_before():
+    redis_server = await PrivateRedis().start()
+    server = ServerProcess(redis_server.url, config=FAST_CONFIG)
+    peers: list[Peer] = []
+    try:
+        await wait_healthy(server)
+        listener = await Peer.join(server.port, "lobby", "listener")
+        sender = await Peer.join(server.port, "lobby", "sender")
+        peers += [listener, sender]
+        await send_json(sender.ws, {"handle": "ann", "message": "before"})
+        await listener.wait_until(lambda p: len(p.messages()) == 1)
+        before_id = listener.messages()[0]["id"]
+
+        await redis_server.restart_empty()
+        for peer in peers:
+            await peer.wait_until(lambda p: {"type": "gap"} in p.frames, timeout=30)
+        await wait_healthy(server)
+        await send_json(sender.ws, {"handle": "ann", "message": "after"})
+        await listener.wait_until(lambda p: len(p.messages()) == 2)
+        assert [m["message"] for m in listener.messages()] == ["before", "after"]
+        assert listener.frames.index({"type": "gap"}) == 1
+        assert await history_ids(server.port, "lobby") == [listener.messages()[1]["id"]]
+
+        late = await Peer.join(server.port, "lobby", "late", since=before_id)
+        peers.append(late)
+        await late.wait_until(lambda p: len(p.messages()) == 1)
+        assert late.frames[0] == {"type": "gap"}
+        assert late.messages()[0]["message"] == "after"
+    finally:
+        for peer in peers:
+            await peer.close()
+        server.stop()
+        redis_server.remove()
