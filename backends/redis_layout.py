@@ -1,8 +1,8 @@
 """How rooms lays out its data in Redis: key names, the store script, and how entries become messages.
 
 Every key and channel starts with one prefix, so several deployments (or test runs) can share a Redis
-server. Pub/sub channels are global to the server (not per database number), which is why channels
-carry the prefix too.
+server. Pub/sub channels are global to the server, not per database number, so a channel's name also
+carries the database number: deployments kept apart by database number stay apart on pub/sub too.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ class RedisKeys:
     client id holds.
     """
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, db: int = 0) -> None:
         self.prefix = prefix
+        self._channel_head = f"{prefix}db{db}:room:"
         self.busiest = f"{prefix}busiest"  # sorted set: room -> messages ever stored
         self.counters = f"{prefix}counters"  # hash: totals of every process, for /metrics
         self.epoch = f"{prefix}epoch"  # a token that vanishes when Redis loses its data
@@ -57,10 +58,10 @@ class RedisKeys:
         return f"{self.prefix}stream:{room}"
 
     def channel(self, room: str) -> str:
-        return f"{self.prefix}room:{room}"
+        return f"{self._channel_head}{room}"
 
     def room_of_channel(self, channel: str) -> str | None:
-        head = f"{self.prefix}room:"
+        head = self._channel_head
         return channel[len(head) :] if channel.startswith(head) else None
 
     def client_id(self, room: str, client_id: str) -> str:

@@ -110,7 +110,6 @@ class RedisBackend(Backend):
         prefix = key_prefix if key_prefix is not None else options.get("key_prefix", DEFAULT_PREFIX)
         if not prefix:
             raise ConfigError("backend.url: key_prefix must not be empty")
-        self._keys = RedisKeys(prefix)
         self._retain = str(max(0, retain_per_room))
         self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
         dedup = _positive("dedup_seconds", dedup_seconds or options.get("dedup_seconds"), DEFAULT_DEDUP_SECONDS)
@@ -124,8 +123,11 @@ class RedisBackend(Backend):
             )
             # Only builds the pub/sub connection; the subscriber reconnects itself (no retry here).
             self._pubsub_pool = ConnectionPool.from_url(redis_url, **CONNECTION_DEFAULTS)
-        except ValueError as exc:
+            # redis-py hands unknown query options to the connection class; fail here, not at first use.
+            self._pubsub_pool.make_connection()
+        except (ValueError, TypeError) as exc:
             raise ConfigError(f"backend.url: {exc}") from None
+        self._keys = RedisKeys(prefix, int(pool.connection_kwargs.get("db", 0)))
         self._redis = Redis(connection_pool=pool)
         self._store_script = self._redis.register_script(STORE_SCRIPT)
         self._subscriber = StreamSubscriber(

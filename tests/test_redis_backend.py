@@ -1,0 +1,90 @@
+"""Redis backend behaviour beyond the shared contract: its URL options, its storage script, and keeping
+deployments apart."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as redis
+
+from backends.redis_layout import STORE_SCRIPT, RedisKeys
+from backends.redis_streams import RedisBackend
+from rooms.errors import ConfigError
+from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
+from tests.test_backend_contract import Recorder
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [("dedup_seconds=soon", "dedup_seconds"), ("ping_interval=0", "ping_interval"), ("key_prefix=", "key_prefix"),
+     ("no_such_option=1", "no_such_option")],
+)  # fmt: skip
+def test_bad_url_options_are_config_errors_naming_the_option(query, named):
+    with pytest.raises(ConfigError, match=named):
+        RedisBackend(f"{REDIS_URL}?{query}")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_key_prefix_in_the_url_places_every_key_under_it():
+    await require_redis()
+    prefix = unique_prefix()
+    backend = RedisBackend(f"{REDIS_URL}?key_prefix={prefix}&socket_timeout=3")
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await backend.start()
+        await backend.store("lobby", "ann", "hi", "c-1")
+        keys = {key async for key in client.scan_iter(match=f"{prefix}*")}
+        assert f"{prefix}stream:lobby" in keys and f"{prefix}cid:lobby:c-1" in keys
+    finally:
+        await backend.close()
+        await client.aclose()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not_a_duplicate():
+    """What a redis-py retry does when the first reply was lost: the same call, the same attempt token."""
+    await require_redis()
+    prefix = unique_prefix()
+    keys = RedisKeys(prefix)
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    script = client.register_script(STORE_SCRIPT)
+    try:
+        for dedup_key, client_id in ((keys.attempt("a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
+            call = {
+                "keys": [keys.stream("lobby"), dedup_key, keys.busiest, keys.counters],
+                "args": ["ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, "=", "ch", "lobby"],
+            }
+            first = await script(**call)
+            again = await script(**call)
+            assert first[0] == 0 and again[0] == 2 and again[1] == first[1]
+        resend = await script(keys=call["keys"], args=[*call["args"][:4], "a2", *call["args"][5:]])
+        assert resend[0] == 1 and resend[1] == first[1]  # another call with the same client id: a duplicate
+        assert await client.xlen(keys.stream("lobby")) == 2
+    finally:
+        await client.aclose()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_deployments_on_different_database_numbers_do_not_hear_each_other():
+    """Pub/sub channels are global to a Redis server; the channel names carry the database number."""
+    await require_redis()
+    prefix = unique_prefix()
+    backends = [RedisBackend(f"redis://127.0.0.1:6379/{db}", key_prefix=prefix) for db in (14, 15)]
+    recorders = [Recorder(), Recorder()]
+    try:
+        for backend, recorder in zip(backends, recorders, strict=True):
+            await backend.start()
+            backend.set_delivery_target(recorder)
+            await backend.subscribe("lobby")
+        stored = (await backends[0].store("lobby", "ann", "only in 14", None)).message
+        await recorders[0].wait_for(1)
+        await asyncio.sleep(0.2)
+        assert recorders[0].delivered == [stored] and recorders[1].delivered == []
+    finally:
+        for backend in backends:
+            await backend.close()
+        for db in (14, 15):
+            await delete_prefix(f"redis://127.0.0.1:6379/{db}", prefix)
