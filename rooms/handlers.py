@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
+from tornado.util import ObjectDict
 from tornado.web import HTTPError, RequestHandler
 from tornado.websocket import WebSocketHandler
 
@@ -195,6 +196,13 @@ class ChatSocketHandler(WebSocketHandler):
         return "*" in allowed or normalize_origin(origin) in allowed
 
     async def open(self, label: str) -> None:
+        # The handshake is over: the HTTP connection object (the stream is detached from it), the request
+        # headers (a browser's cookies and user agent run to kilobytes) and the template namespace are
+        # never used again, yet would stay in memory as long as the socket. The headers are emptied in
+        # place because Tornado's suspended WebSocketHandler.get still holds them.
+        self.request.connection = None
+        self.request.headers.clear()
+        self.ui = ObjectDict()
         stream = self.ws_connection.stream  # type: ignore[union-attr]
         # Past this many queued bytes a write raises, and the hub closes the socket with 1013.
         stream.max_write_buffer_size = self.options["send_buffer_bytes"]
