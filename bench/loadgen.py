@@ -1,17 +1,13 @@
 """The benchmark's load generator: many WebSocket clients in one process, every frame checked.
 
 ``python -m bench.loadgen --url ws://127.0.0.1:8000 --rooms 1 --clients 500 --senders 5 --window 10
---duration 5 --server-pid PID`` prints one JSON object (see ``Run.result``).
+--duration 5 --server-pid PID`` prints one JSON object (built at the end of ``run_load``).
 
 It runs as its own process, on picows (frame parsing in compiled code) and uvloop when installed, so
 that the server, not the load generator, is what is measured; its own CPU is reported next to the
-server's so a reader can tell when it was the bottleneck after all.
-
-Every message text is ``bench:<kind>:<sender>:<seq>:<sent_ns>``: ``m`` for measured messages, ``w``
-for warm-up ones, the sender's number and sequence number, and ``time.monotonic_ns()`` at sending.
-Send and receive happen in this one process, so latency is measured on one monotonic clock. Clients
-find the text with a byte search instead of a JSON parse, which works for any server that echoes the
-message field as JSON text (rooms and the baseline do).
+server's so a reader can tell when it was the bottleneck after all. Send and receive happen in this
+one process, so latency is measured on one monotonic clock (see ``bench.clients`` for the message
+format).
 """
 
 from __future__ import annotations
@@ -19,188 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import resource
 import sys
 import time
-from array import array
 from collections import Counter
 from typing import Any
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import ws_connect
 
+from bench.clients import TEXT, Client, Run, Sender, monotonic_ns
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
-
-TEXT = WSMsgType.TEXT
-CLOSE = WSMsgType.CLOSE
-MARK = b"bench:"
-monotonic_ns = time.monotonic_ns
-
-
-class Run:
-    """Counters shared by every client of one run."""
-
-    def __init__(self, options: argparse.Namespace) -> None:
-        self.options = options
-        self.latencies_ns = array("q")
-        self.received = 0
-        self.duplicated = 0
-        self.out_of_order = 0
-        self.ready = 0
-        self.last_delivery_ns = 0
-        self.sending = False
-        self.measuring = False
-        self.errors: Counter[str] = Counter()
-        self.close_codes: Counter[int] = Counter()
-        self.dropped_while_measuring = 0
-        self.gaps = 0
-        self.other_frames = 0
-
-
-class Client(WSListener):
-    """One WebSocket client; checks that every sender's messages arrive once each, in order."""
-
-    def __init__(self, run: Run, room: int) -> None:
-        super().__init__()
-        self.run = run
-        self.room = room
-        self.transport: WSTransport | None = None
-        self.ready = False
-        self.sender: Sender | None = None
-        # Per sender: the next sequence number expected, and numbers skipped that may still come late.
-        self.next_seq: dict[int, int] = {}
-        self.holes: dict[int, set[int]] = {}
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        if self.run.measuring:
-            self.run.dropped_while_measuring += 1
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type != TEXT:
-            if frame.msg_type == CLOSE:
-                code = frame.get_close_code()
-                self.run.close_codes[int(getattr(code, "value", code))] += 1
-                transport.send_close(WSCloseCode.OK)
-                transport.disconnect()
-            return
-        data = frame.get_payload_as_bytes()
-        start = data.find(MARK)
-        if start < 0:
-            self._other(data)
-            return
-        kind, sender, seq, sent_ns = data[start + 6 : data.find(b'"', start)].split(b":")
-        if kind != b"m":
-            if not self.ready:
-                self.ready = True
-                self.run.ready += 1
-            return
-        now = monotonic_ns()
-        number = int(sender)
-        number_seq = int(seq)
-        run = self.run
-        expected = self.next_seq.get(number, 0)
-        if number_seq == expected:
-            self.next_seq[number] = expected + 1
-        elif not self._unexpected(number, number_seq, expected):
-            return
-        run.received += 1
-        run.latencies_ns.append(now - int(sent_ns))
-        run.last_delivery_ns = now
-        if self.sender is not None and number == self.sender.number:
-            self.sender.on_echo()
-
-    def _unexpected(self, sender: int, seq: int, expected: int) -> bool:
-        """Account for a sequence number other than the next one; True if it is a first arrival."""
-        holes = self.holes.setdefault(sender, set())
-        if seq > expected:
-            holes.update(range(expected, seq))
-            self.next_seq[sender] = seq + 1
-            return True
-        if seq in holes:
-            holes.discard(seq)
-            self.run.out_of_order += 1
-            return True
-        self.run.duplicated += 1
-        return False
-
-    def _other(self, data: bytes) -> None:
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            payload = {}
-        kind = payload.get("type") if isinstance(payload, dict) else None
-        if kind == "error":
-            self.run.errors[str(payload.get("code"))] += 1
-            if self.sender is not None:
-                self.sender.on_rejected()
-        elif kind == "gap":
-            self.run.gaps += 1
-        else:
-            self.run.other_frames += 1
-
-
-class Sender:
-    """Sends measured messages through its client: ``window`` in flight, or at a fixed rate."""
-
-    def __init__(self, run: Run, client: Client, number: int) -> None:
-        self.run = run
-        self.client = client
-        self.number = number
-        self.seq = 0
-        self.in_flight = 0
-        self.rejected = 0
-        self.window: int = run.options.window
-        self.limit: int | None = run.options.messages
-        self.paced = run.options.rate is not None
-
-    @property
-    def accepted(self) -> int:
-        return self.seq - self.rejected
-
-    def done(self) -> bool:
-        return self.limit is not None and self.seq >= self.limit
-
-    def send_one(self) -> None:
-        transport = self.client.transport
-        if transport is None or transport.is_disconnected or self.done():
-            return
-        text = b'{"handle":"s%d","message":"bench:m:%d:%d:%d"}' % (self.number, self.number, self.seq, monotonic_ns())
-        transport.send(TEXT, text)
-        self.seq += 1
-        self.in_flight += 1
-
-    def fill_window(self) -> None:
-        while self.run.sending and self.in_flight < self.window and not self.done():
-            before = self.seq
-            self.send_one()
-            if self.seq == before:
-                return
-
-    def on_echo(self) -> None:
-        self.in_flight -= 1
-        if not self.paced:
-            self.fill_window()
-
-    def on_rejected(self) -> None:
-        self.rejected += 1
-        self.on_echo()
-
-    async def paced_loop(self, rate: float) -> None:
-        """Send at ``rate`` per second on an absolute schedule (a late tick does not shift later ones)."""
-        loop = asyncio.get_running_loop()
-        interval = 1.0 / rate
-        due = loop.time() + random.random() * interval
-        while self.run.sending and not self.done():
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if not self.run.sending:
-                return
-            self.send_one()
-            due += interval
 
 
 def room_url(options: argparse.Namespace, room: int, index: int) -> str:

@@ -131,9 +131,14 @@ def render(
         lines += [f"### {scenario.title}", "", HEADER]
         lines += [result_row(name, results.get(name)) for name in scenario.servers]
         lines.append("")
+        for name, result in results.items():
+            for key, values in result.get("rounds", {}).items():
+                lines.append(f"{name}: median of {len(values)} rounds by {key} ({', '.join(map(str, values))}).")
+        if any("rounds" in result for result in results.values()):
+            lines.append("")
         commands = [(name, r["command"]) for name, r in results.items() if ok(r) and "command" in r]
         if commands:
-            lines.append("Load generator: `" + commands[0][1] + "` (URL and PID per server).")
+            lines.append("Load generator: `" + commands[0][1] + "` (port, PID and a fresh room prefix per server).")
             lines.append("")
         targets = scenario.targets(results)
         all_targets += targets

@@ -39,16 +39,19 @@ def loadgen_command(load: dict[str, Any], urls: list[str], pids: list[int], pref
     return [*command, "--room-prefix", prefix]
 
 
+PLACEHOLDERS = {"--url": "ws://127.0.0.1:PORT", "--server-pid": "PID", "--room-prefix": "PREFIX"}
+
+
 def shown(command: list[str]) -> str:
     """The command as a reader would type it: no interpreter path, placeholders for port and PID."""
     words: list[str] = ["python"]
     skip_next = ""
     for word in command[1:]:
         if skip_next:
-            words.append({"--url": "ws://127.0.0.1:PORT", "--server-pid": "PID"}.get(skip_next, word))
+            words.append(PLACEHOLDERS[skip_next])
             skip_next = ""
             continue
-        if word in ("--url", "--server-pid"):
+        if word in PLACEHOLDERS:
             skip_next = word
         words.append(word)
     return shlex.join(words)
@@ -80,6 +83,18 @@ def run_one(scenario: Scenario, server: str, quick: bool, workdir: Path) -> Resu
         return result
     finally:
         stop(started)
+
+
+def median_round(scenario: Scenario, rounds: list[Result]) -> Result:
+    """The round whose ``scenario.median_of`` is the median, with every round's value beside it."""
+    measured = [r for r in rounds if r.get(scenario.median_of) is not None]
+    if not measured:
+        return rounds[-1]
+    measured.sort(key=lambda r: r[scenario.median_of])
+    kept = dict(measured[(len(measured) - 1) // 2])
+    if len(rounds) > 1:
+        kept["rounds"] = {scenario.median_of: [r[scenario.median_of] for r in measured]}
+    return kept
 
 
 def summary(result: Result) -> str:
@@ -120,12 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             names = [name for name in scenario.servers if not args.servers or name in args.servers]
             if not names:
                 continue
-            results: Results = {}
-            for name in names:
-                announce(f"[{scenario.name}] {name} ...")
-                results[name] = run_one(scenario, name, args.quick, Path(tmp))
-                announce(f"[{scenario.name}] {name}: {summary(results[name])}")
-            runs.append((scenario, results))
+            rounds: dict[str, list[Result]] = {name: [] for name in names}
+            for _ in range(scenario.repeat):
+                for name in names:
+                    announce(f"[{scenario.name}] {name} ...")
+                    rounds[name].append(run_one(scenario, name, args.quick, Path(tmp)))
+                    announce(f"[{scenario.name}] {name}: {summary(rounds[name][-1])}")
+            runs.append((scenario, {name: median_round(scenario, kept) for name, kept in rounds.items()}))
     minutes = (time.monotonic() - began) / 60
     section = render(runs, command, args.quick, started_at, load_before, os.getloadavg(), minutes)
     if args.json:

@@ -30,6 +30,9 @@ class Scenario:
     load: dict[str, Any]
     quick_load: dict[str, Any]
     targets: Callable[[Results], list[Target]]
+    # Rounds per server, alternating between servers; the round with the median of ``median_of`` is kept.
+    repeat: int = 1
+    median_of: str = "server_cpu_us_per_delivery"
 
 
 def ok(result: Result | None) -> bool:
@@ -213,6 +216,9 @@ SCENARIOS: list[Scenario] = [
         {"rooms": 20, "clients": 100, "senders": 0, "settle": 2},
         {"rooms": 20, "clients": 100, "senders": 0, "settle": 1},
         idle_targets,
+        # RSS growth per connection moves by about 1 KiB from run to run (allocator state).
+        repeat=5,
+        median_of="server_kib_per_connection",
     ),
     Scenario(
         "big",
