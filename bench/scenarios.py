@@ -230,8 +230,8 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "fanout-backends",
-        "Fan-out on the persistent backends (as fan-out, rooms only)",
-        ("rooms", "rooms-sqlite", "rooms-postgresql", "rooms-redis"),
+        "Fan-out on the persistent backends (as fan-out)",
+        ("baseline", "rooms", "rooms-sqlite", "rooms-postgresql", "rooms-redis"),
         {**FANOUT, "duration": 6},
         {**FANOUT, "duration": 2},
         backend_targets,
