@@ -182,6 +182,7 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
         "close_codes": {str(code): count for code, count in run.close_codes.items()},
         "dropped": run.dropped_while_measuring,
         "gaps": run.gaps,
+        "unrecognised_frames": run.other_frames,
         "deliveries_expected": expected,
         "deliveries_received": run.received,
         "lost": expected - run.received,
