@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -70,6 +71,9 @@ async def serve(config: Config) -> None:
     app = make_app(config, backend)
     server = tornado.httpserver.HTTPServer(app, xheaders=True)
     server.listen(config.server.port, config.server.host)
+    # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out
+    # of the garbage collector's full passes, which otherwise pause every client to rescan it.
+    gc.freeze()
     log.info(
         "rooms listening on http://%s:%d/ (backend: %s)", config.server.host, config.server.port, backend.kind
     )

@@ -99,6 +99,10 @@ class Backend(abc.ABC):
     """The one contract every store implements. See the module docstring for its guarantees."""
 
     kind: str = "abstract"
+    #: True when stores started one after another, without waiting for each, are stored, delivered
+    #: and answered in the order they were started. A socket then keeps several of its messages in
+    #: flight at once (on SQL they share a commit) instead of waiting for each before reading the next.
+    pipelines_stores: bool = False
 
     def __init__(self) -> None:
         self._target: DeliveryTarget | None = None

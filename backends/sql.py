@@ -45,6 +45,8 @@ _Pending = tuple[NewMessage | NewRoom, asyncio.Future[Any]]
 
 
 class SQLBackend(Backend):
+    pipelines_stores = True  # one writer thread takes the queue in order and settles a batch in order
+
     def __init__(self, url: str, retain_per_room: int = 10000, synchronous: str = "full") -> None:
         super().__init__()
         self.kind = kind_of(url)

@@ -15,7 +15,7 @@ from typing import Any
 import peewee
 
 from backends.base import HistoryPage, RoomSummary, StoredMessage, StoreResult, utc_timestamp
-from backends.sql_schema import Schema, prepare_schema
+from backends.sql_schema import Schema, counts_by_trigger, prepare_schema
 
 PRUNE_CHUNK = 500
 
@@ -50,6 +50,9 @@ class SQLStore:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if kind == "sqlite" else contextlib.nullcontext()
         )
+        # SQLite stores a batch in one statement, committed on its own (its trigger keeps the room counts);
+        # the servers run a transaction of an INSERT and an UPDATE.
+        self._one_statement = counts_by_trigger(database)
         self._timestamp = "".join((self.db.quote[0], "timestamp", self.db.quote[1]))  # a keyword in some SQL
         # Writer thread only: label -> rooms.id (rooms are never deleted); messages since a room's last prune.
         self._room_ids: dict[str, int] = {}
@@ -75,8 +78,8 @@ class SQLStore:
     def _transaction(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
         stack.enter_context(self._write_lock)
-        # Take SQLite's write lock at BEGIN rather than at the first INSERT.
-        stack.enter_context(self.db.atomic("IMMEDIATE") if self.kind == "sqlite" else self.db.atomic())
+        if not self._one_statement:
+            stack.enter_context(self.db.atomic())
         return stack
 
     # -- writes (writer thread) ---------------------------------------------------------------
@@ -145,7 +148,7 @@ class SQLStore:
             first_result = results[first]
             assert first_result is not None
             results[index] = StoreResult(first_result.message, duplicate=True)
-        if stored_per_room:
+        if stored_per_room and not self._one_statement:
             self._count_messages(stored_per_room, last_active)
         return results
 
@@ -198,12 +201,19 @@ class SQLStore:
             for room_id, request in rows
             for value in (room_id, request.handle, request.message, request.timestamp, request.client_id)
         ]
-        if self.kind != "mysql":
+        all_rows = columns + ", ".join([row_params] * len(rows))
+        if self.kind == "sqlite":
+            # The one writer holds the write lock, and each row of an INSERT takes the largest rowid plus
+            # one, so the ids are consecutive up to the last one. (RETURNING would step row by row, and
+            # each step gives the GIL away and waits to get it back from the event loop.)
+            last = int(self.db.execute_sql(all_rows, values).lastrowid)
+            return list(range(last - len(rows) + 1, last + 1))
+        if self.kind == "postgresql":
             # Ids are drawn in VALUES order; sorting makes no assumption about the order RETURNING uses.
-            sql = columns + ", ".join([row_params] * len(rows)) + " RETURNING id"
-            return sorted(row[0] for row in self.db.execute_sql(sql, values))
+            return sorted(row[0] for row in self.db.execute_sql(all_rows + " RETURNING id", values))
         if self._consecutive_ids:
-            first = int(self.db.execute_sql(columns + ", ".join([row_params] * len(rows)), values).lastrowid)
+            # MySQL reports the first id of a multi-row INSERT.
+            first = int(self.db.execute_sql(all_rows, values).lastrowid)
             return list(range(first, first + len(rows)))
         return [
             int(self.db.execute_sql(columns + row_params, values[n : n + 5]).lastrowid)

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=6)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--raw", type=Path, help="keep py-spy's folded stacks here")
+    parser.add_argument(
+        "--gil", action="store_true", help="sample only the thread holding the GIL (where threads contend for it)"
+    )
     args = parser.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     with tempfile.TemporaryDirectory(prefix="rooms-profile-") as tmp:
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             load = {**scenario.load, "duration": args.duration}
             sampler = subprocess.Popen(
                 [py_spy, "record", "--pid", str(started.pids[0]), "--rate", str(args.rate), "--format", "raw",
-                 "--output", str(folded), "--nonblocking", "--duration", str(int(args.duration) + 4)],
+                 "--output", str(folded), "--nonblocking", "--duration", str(int(args.duration) + 4),
+                 *(["--gil"] if args.gil else [])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             finished = subprocess.run(

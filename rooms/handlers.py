@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,9 +14,11 @@ from tornado.util import ObjectDict
 from tornado.web import HTTPError, RequestHandler
 from tornado.websocket import WebSocketHandler
 
+from backends.base import StoreResult
 from rooms.errors import BackendUnavailable, InvalidMessageId, ProtocolError
 from rooms.hub import RoomHub
 from rooms.protocol import (
+    ClientMessage,
     decode_client_frame,
     encode,
     error_payload,
@@ -29,6 +33,9 @@ log = logging.getLogger(__name__)
 
 MAX_API_LIMIT = 200
 BUSIEST_ROOMS_SHOWN = 10
+# Messages one socket may have waiting for a commit at once (on backends that pipeline stores); past
+# this, its next frame is not read until one is answered, so a fast sender is held back, not buffered.
+MAX_STORES_IN_FLIGHT = 32
 
 
 class BaseHandler(RequestHandler):
@@ -212,6 +219,8 @@ class ChatSocketHandler(WebSocketHandler):
         self.set_nodelay(True)
         self.bucket = TokenBucket(self.options["messages_per_second"], self.options["burst"])
         self.refused_in_a_row = 0
+        self.stores_in_flight: set[asyncio.Future[StoreResult]] = set()
+        self.pipelines_stores = self.hub.backend.pipelines_stores
         self.hub.metrics.connections.inc()
         self.joined = True
         try:
@@ -220,24 +229,72 @@ class ChatSocketHandler(WebSocketHandler):
         except BackendUnavailable:
             self.close(1013, "storage unavailable, try again later")
 
-    async def on_message(self, frame: str | bytes) -> None:
+    def on_message(self, frame: str | bytes) -> Awaitable[None] | None:
+        # A plain method: Tornado wraps a coroutine in a Task and a Future of its own for every frame,
+        # and reads nothing more until it ends. What this returns is awaited only when it must wait.
         try:
             message = decode_client_frame(frame, self.options["limits"])
         except ProtocolError as exc:
-            return self.reply_error(exc.code, exc.reason)
+            return self._reply_error_in_turn(exc.code, exc.reason)
         if not self.bucket.take():
-            self.refused_in_a_row += 1
-            if self.refused_in_a_row > self.options["burst"]:
-                self.hub.metrics.client_errors.labels("rate_limited").inc()
-                return self.close(1008, "rate limit exceeded")
-            return self.reply_error("rate_limited", "too many messages; this one was not sent, slow down")
+            return self._refuse_in_turn()
         self.refused_in_a_row = 0
+        if not self.pipelines_stores:
+            return self._store_and_answer(message)
+        # The next frame is read while this one is stored, so a socket's messages can share a commit;
+        # the backend answers them in the order they were sent.
+        store = asyncio.ensure_future(self.hub.post(self.room, message))
+        self.stores_in_flight.add(store)
+        store.add_done_callback(self._store_answered)
+        if len(self.stores_in_flight) >= MAX_STORES_IN_FLIGHT:
+            return asyncio.wait(self.stores_in_flight, return_when=asyncio.FIRST_COMPLETED)
+        return None
+
+    async def _store_and_answer(self, message: ClientMessage) -> None:
         try:
             result = await self.hub.post(self.room, message)
         except BackendUnavailable:
             return self.reply_error("unavailable", "storage unavailable; this message was not sent")
+        self._answer(result)
+
+    def _store_answered(self, store: asyncio.Future[StoreResult]) -> None:
+        self.stores_in_flight.discard(store)
+        error = store.exception()
+        if error is None:
+            self._answer(store.result())
+        elif isinstance(error, BackendUnavailable):
+            self.reply_error("unavailable", "storage unavailable; this message was not sent")
+        else:
+            log.error("storing a message failed", exc_info=error)
+            self.close(1011, "internal error")
+
+    def _answer(self, result: StoreResult) -> None:
+        # A new message reaches its sender through the room's broadcast; a resent one only here.
         if result.duplicate:
             self.send_frames(text_frame(encode(result.message.to_wire())))
+
+    def _reply_error_in_turn(self, code: str, reason: str) -> Awaitable[None] | None:
+        """Replies keep the order of the frames they answer: an error waits for the messages before it."""
+        if not self.stores_in_flight:
+            return self.reply_error(code, reason)
+        return self._reply_error_after_earlier_messages(code, reason)
+
+    async def _reply_error_after_earlier_messages(self, code: str, reason: str) -> None:
+        await asyncio.wait(self.stores_in_flight)
+        self.reply_error(code, reason)
+
+    def _refuse_in_turn(self) -> Awaitable[None] | None:
+        self.refused_in_a_row += 1
+        if self.refused_in_a_row <= self.options["burst"]:
+            return self._reply_error_in_turn("rate_limited", "too many messages; this one was not sent, slow down")
+        self.hub.metrics.client_errors.labels("rate_limited").inc()
+        if not self.stores_in_flight:
+            return self.close(1008, "rate limit exceeded")
+        return self._close_after_earlier_messages(1008, "rate limit exceeded")
+
+    async def _close_after_earlier_messages(self, code: int, reason: str) -> None:
+        await asyncio.wait(self.stores_in_flight)
+        self.close(code, reason)
 
     def reply_error(self, code: str, reason: str) -> None:
         self.hub.metrics.client_errors.labels(code).inc()

@@ -104,9 +104,13 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
+# json.dumps with options builds a new encoder at every call; one made here serves every message.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(payload: dict[str, Any]) -> str:
     """Compact JSON, UTF-8 as is: the one encoding every reply and broadcast uses."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(payload)
 
 
 def error_payload(code: str, reason: str) -> dict[str, str]:

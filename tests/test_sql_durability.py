@@ -112,6 +112,48 @@ async def test_a_database_of_a_newer_schema_version_is_refused(sql_factory):
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_a_version_1_database_is_migrated_in_place_and_keeps_its_history_and_counts(sql_factory):
+    url = sql_factory.new_url()
+    long_ago = "2026-01-01T00:00:00+00:00"
+    database = open_database(url)
+    try:
+        schema = build_schema(database)
+        database.create_tables(schema.models)
+        schema.version.insert(version=1).execute()
+        lobby = schema.room.create(label="lobby", created=long_ago, message_count=1, last_active=long_ago)
+        schema.message.create(room=lobby, handle="ann", message="before", timestamp=long_ago)
+    finally:
+        database.close()
+    backend = await started(url)
+    try:
+        stored = [await backend.store("lobby", "bob", f"after {n}", None) for n in range(3)]
+        assert [m.message for m in (await backend.history("lobby", 10)).messages] == [
+            "before",
+            "after 0",
+            "after 1",
+            "after 2",
+        ]
+        [summary] = await backend.busiest_rooms(10)
+        assert (summary.label, summary.message_count) == ("lobby", 4)
+        assert summary.last_active == stored[-1].message.timestamp
+    finally:
+        await backend.close()
+    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_room_counts_stay_exact_when_many_stores_share_a_batch(sql_factory):
+    backend = await started(sql_factory.new_url())
+    try:
+        rooms = ["alpha", "beta", "gamma"]
+        await asyncio.gather(*(backend.store(rooms[n % 3], "ann", f"m{n}", None) for n in range(300)))
+        busiest = await backend.busiest_rooms(10)
+        assert sorted((r.label, r.message_count) for r in busiest) == [("alpha", 100), ("beta", 100), ("gamma", 100)]
+    finally:
+        await backend.close()
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_client_ids_differing_only_in_case_or_accent_are_different(sql_factory):
     backend = await started(sql_factory.new_url())
     try:
