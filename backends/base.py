@@ -16,6 +16,7 @@ A backend stores messages, reads history and pushes each newly stored message to
 from __future__ import annotations
 
 import abc
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -133,6 +134,14 @@ class Backend(abc.ABC):
 
         Raises ``BackendUnavailable`` when it could not be stored: the message was then not delivered.
         """
+
+    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
+        """``store``, started now; its answer comes as a Future (the caller need not be a coroutine).
+
+        On a backend that ``pipelines_stores``, stores started one after another are answered in that
+        order. This default runs ``store`` in a Task; a backend may answer more directly.
+        """
+        return asyncio.ensure_future(self.store(room, handle, message, client_id))
 
     @abc.abstractmethod
     async def history(

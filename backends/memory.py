@@ -5,6 +5,7 @@ Single process only, so there is no pub/sub: ``store`` hands the message straigh
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import time
@@ -80,6 +81,15 @@ class MemoryBackend(Backend):
         self._rooms.setdefault(room, _Room())
 
     async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
+        return self._store_now(room, handle, message, client_id)
+
+    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
+        # Stored (and delivered) before this returns: the Future is only the answer.
+        future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        future.set_result(self._store_now(room, handle, message, client_id))
+        return future
+
+    def _store_now(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
         state = self._rooms.setdefault(room, _Room())
         if client_id is not None and client_id in state.by_client_id:
             return StoreResult(StoredMessage(*state.by_client_id[client_id]), duplicate=True)

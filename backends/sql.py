@@ -36,7 +36,7 @@ from rooms.errors import BackendUnavailable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_BATCH = 500
+MAX_BATCH = 500  # a batch may pass it by what one loop iteration queued
 READER_THREADS = 2
 MAX_ID = 2**63 - 1  # ids are BIGINT; a larger one from a client lies past every message
 _STOP = object()
@@ -53,7 +53,10 @@ class SQLBackend(Backend):
         database = open_database(url, synchronous)
         self._store = SQLStore(database, build_schema(database), self.kind, retain_per_room)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
+        # writer thread, which then competes once for the GIL, rather than once per message).
         self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._outbox: list[_Pending] = []
         self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._prunes: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -78,6 +81,7 @@ class SQLBackend(Backend):
             return
         self._closed = True
         if self._writer_done is not None:
+            self._hand_over()
             self._writes.put(_STOP)
             await self._writer_done  # every store queued before close is committed (or failed) and answered
             self._prunes.put(_STOP)
@@ -100,11 +104,14 @@ class SQLBackend(Backend):
     async def ensure_room(self, room: str) -> None:
         if room not in self._known_rooms:
             # Through the writer, like every write.
-            await self._enqueue(NewRoom(room))
+            await self._queue_write(NewRoom(room))
 
     async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
-        result: StoreResult = await self._enqueue(NewMessage(room, handle, message, client_id, utc_timestamp()))
-        return result
+        return await self.store_soon(room, handle, message, client_id)
+
+    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
+        # The writer's own Future, settled in queue order: no Task per message.
+        return self._queue_write(NewMessage(room, handle, message, client_id, utc_timestamp()))
 
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         before_id = None if before is None else min(parse_integer_id(before), MAX_ID)
@@ -135,12 +142,15 @@ class SQLBackend(Backend):
 
     # -- loop side ----------------------------------------------------------------------------------
 
-    async def _enqueue(self, request: NewMessage | NewRoom) -> Any:
-        if self._closed or self._loop is None or self._writer_done is None:
-            raise BackendUnavailable(f"the {self.kind} backend is not running")
-        future = self._loop.create_future()
-        self._writes.put((request, future))
-        return await future
+    def _queue_write(self, request: NewMessage | NewRoom) -> asyncio.Future[Any]:
+        future = asyncio.get_running_loop().create_future()
+        if self._closed or self._writer_done is None:
+            future.set_exception(BackendUnavailable(f"the {self.kind} backend is not running"))
+        else:
+            if not self._outbox:
+                future.get_loop().call_soon(self._hand_over)
+            self._outbox.append((request, future))
+        return future
 
     async def _read(self, operation: str, query: Callable[[], T]) -> T:
         """Run ``query`` on a reader thread; database errors come back as ``BackendUnavailable``."""
@@ -158,6 +168,11 @@ class SQLBackend(Backend):
 
         self._reads.put(job)
         return await future
+
+    def _hand_over(self) -> None:
+        if self._outbox:
+            self._writes.put(self._outbox)
+            self._outbox = []
 
     def _finish_batch(self, batch: list[_Pending], results: list[StoreResult | None]) -> None:
         """On the loop, in commit order: deliver each new message, then answer its sender."""
@@ -202,15 +217,19 @@ class SQLBackend(Backend):
         try:
             stopping = False
             while not stopping:
-                batch: list[Any] = [self._writes.get()]
-                while len(batch) < MAX_BATCH:
+                batch: list[_Pending] = []
+                handed = self._writes.get()
+                while True:
+                    if handed is _STOP:  # close() queues nothing after it
+                        stopping = True
+                        break
+                    batch += handed
+                    if len(batch) >= MAX_BATCH:
+                        break
                     try:
-                        batch.append(self._writes.get_nowait())
+                        handed = self._writes.get_nowait()
                     except queue.Empty:
                         break
-                if batch[-1] is _STOP:  # close() queues nothing after it
-                    batch.pop()
-                    stopping = True
                 if batch:
                     self._commit(batch)
         finally:

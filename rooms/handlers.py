@@ -243,11 +243,11 @@ class ChatSocketHandler(WebSocketHandler):
             return self._store_and_answer(message)
         # The next frame is read while this one is stored, so a socket's messages can share a commit;
         # the backend answers them in the order they were sent.
-        store = asyncio.ensure_future(self.hub.post(self.room, message))
+        store = self.hub.post_soon(self.room, message)
         self.stores_in_flight.add(store)
         store.add_done_callback(self._store_answered)
         if len(self.stores_in_flight) >= MAX_STORES_IN_FLIGHT:
-            return asyncio.wait(self.stores_in_flight, return_when=asyncio.FIRST_COMPLETED)
+            return self._stores_answered(asyncio.FIRST_COMPLETED)
         return None
 
     async def _store_and_answer(self, message: ClientMessage) -> None:
@@ -271,7 +271,7 @@ class ChatSocketHandler(WebSocketHandler):
     def _answer(self, result: StoreResult) -> None:
         # A new message reaches its sender through the room's broadcast; a resent one only here.
         if result.duplicate:
-            self.send_frames(text_frame(encode(result.message.to_wire())))
+            self.hub.send_in_turn(self, self.room, text_frame(encode(result.message.to_wire())))
 
     def _reply_error_in_turn(self, code: str, reason: str) -> Awaitable[None] | None:
         """Replies keep the order of the frames they answer: an error waits for the messages before it."""
@@ -280,7 +280,7 @@ class ChatSocketHandler(WebSocketHandler):
         return self._reply_error_after_earlier_messages(code, reason)
 
     async def _reply_error_after_earlier_messages(self, code: str, reason: str) -> None:
-        await asyncio.wait(self.stores_in_flight)
+        await self._stores_answered(asyncio.ALL_COMPLETED)
         self.reply_error(code, reason)
 
     def _refuse_in_turn(self) -> Awaitable[None] | None:
@@ -293,12 +293,17 @@ class ChatSocketHandler(WebSocketHandler):
         return self._close_after_earlier_messages(1008, "rate limit exceeded")
 
     async def _close_after_earlier_messages(self, code: int, reason: str) -> None:
-        await asyncio.wait(self.stores_in_flight)
+        await self._stores_answered(asyncio.ALL_COMPLETED)
         self.close(code, reason)
+
+    async def _stores_answered(self, return_when: str) -> None:
+        # Checked when this runs: the set may have emptied since the frame was read.
+        if self.stores_in_flight:
+            await asyncio.wait(set(self.stores_in_flight), return_when=return_when)
 
     def reply_error(self, code: str, reason: str) -> None:
         self.hub.metrics.client_errors.labels(code).inc()
-        self.send_frames(text_frame(encode(error_payload(code, reason))))
+        self.hub.send_in_turn(self, self.room, text_frame(encode(error_payload(code, reason))))
 
     def send_frames(self, data: bytes) -> None:
         connection = self.ws_connection

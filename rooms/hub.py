@@ -58,19 +58,40 @@ class RoomHub:
 
     async def post(self, room: str, message: ClientMessage) -> StoreResult:
         """Store a message; the backend then delivers it back here (and to every other process)."""
-        self._in_flight += 1
-        self._idle.clear()
+        self._started_store()
         try:
             result = await self.backend.store(room, message.handle, message.message, message.client_id)
         finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
+            self._finished_store()
+        self._count(result)
+        return result
+
+    def post_soon(self, room: str, message: ClientMessage) -> asyncio.Future[StoreResult]:
+        """``post`` without a coroutine, for backends that ``pipelines_stores``: the answer comes as a Future."""
+        self._started_store()
+        store = self.backend.store_soon(room, message.handle, message.message, message.client_id)
+        store.add_done_callback(self._stored)
+        return store
+
+    def _stored(self, store: asyncio.Future[StoreResult]) -> None:
+        self._finished_store()
+        if not store.cancelled() and store.exception() is None:
+            self._count(store.result())
+
+    def _started_store(self) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+
+    def _finished_store(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._idle.set()
+
+    def _count(self, result: StoreResult) -> None:
         if result.duplicate:
             self.metrics.messages_deduplicated.inc()
         else:
             self.metrics.messages_stored.inc()
-        return result
 
     async def wait_idle(self) -> None:
         """Return once no store is in flight (shutdown waits here so every acknowledged message is stored)."""
@@ -187,6 +208,14 @@ class RoomHub:
             # more frames per system call. An idle loop turns over in microseconds, so latency barely moves.
             loop = asyncio.get_running_loop()
             loop.call_soon(loop.call_soon, self._flush)
+
+    def send_in_turn(self, member: Member, room: str, data: bytes) -> None:
+        """Send frames to one member after the room's broadcasts already waiting here: a sender hears of
+        its earlier messages before the reply to a later frame (a resent message, an error)."""
+        state = self._rooms.get(room)
+        if state is not None:
+            self._flush_room(state)
+        member.send_frames(data)
 
     def gap(self, room: str) -> None:
         state = self._rooms.get(room)

@@ -81,12 +81,12 @@ async def test_a_resent_client_id_among_pipelined_messages_is_stored_once_and_an
     ann = await connect(http_port, "lobby")
     frames = [
         json.dumps({"handle": "ann", "message": "first", "client_id": "c-1"}),
-        json.dumps({"handle": "ann", "message": "first", "client_id": "c-1"}),
         json.dumps({"handle": "ann", "message": "second", "client_id": "c-2"}),
+        json.dumps({"handle": "ann", "message": "first", "client_id": "c-1"}),
     ]
     send_without_waiting(ann, frames)
     replies = [await receive_json(ann) for _ in range(3)]
-    assert [(r["message"], r["client_id"]) for r in replies] == [("first", "c-1"), ("first", "c-1"), ("second", "c-2")]
-    assert replies[0]["id"] == replies[1]["id"]
+    assert [(r["message"], r["client_id"]) for r in replies] == [("first", "c-1"), ("second", "c-2"), ("first", "c-1")]
+    assert replies[0]["id"] == replies[2]["id"]
     response = await http_client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages")
     assert [m["message"] for m in json.loads(response.body)["messages"]] == ["first", "second"]
