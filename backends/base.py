@@ -19,11 +19,11 @@ import abc
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
+# Made for every message on the hot path, so named tuples: a third of a frozen dataclass's cost to build.
+class StoredMessage(NamedTuple):
     """A message as history holds it; ``id`` is opaque to clients and unique in its room."""
 
     id: str
@@ -48,8 +48,7 @@ class StoredMessage:
         return wire
 
 
-@dataclass(frozen=True, slots=True)
-class StoreResult:
+class StoreResult(NamedTuple):
     message: StoredMessage
     duplicate: bool = False
 

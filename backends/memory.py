@@ -37,11 +37,11 @@ _TIMESTAMP = 4
 
 
 def _row(message: StoredMessage) -> _Row:
-    return (message.id, message.room, message.handle, message.message, message.timestamp, message.client_id)
+    return tuple(message)  # type: ignore[return-value]
 
 
 def _messages(rows: list[_Row]) -> list[StoredMessage]:
-    return [StoredMessage(*row) for row in rows]
+    return list(map(StoredMessage._make, rows))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import contextlib
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import peewee
 
@@ -20,8 +20,7 @@ from backends.sql_schema import Schema, counts_by_trigger, prepare_schema
 PRUNE_CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+class NewMessage(NamedTuple):
     room: str
     handle: str
     message: str

@@ -11,7 +11,7 @@ import re
 import struct
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rooms.errors import ProtocolError
 
@@ -34,8 +34,7 @@ class Limits:
     max_message_chars: int = 4000
 
 
-@dataclass(frozen=True, slots=True)
-class ClientMessage:
+class ClientMessage(NamedTuple):
     handle: str
     message: str
     client_id: str | None = None
