@@ -99,10 +99,6 @@ class Backend(abc.ABC):
     """The one contract every store implements. See the module docstring for its guarantees."""
 
     kind: str = "abstract"
-    #: True when stores started one after another, without waiting for each, are stored, delivered
-    #: and answered in the order they were started. A socket then keeps several of its messages in
-    #: flight at once (on SQL they share a commit) instead of waiting for each before reading the next.
-    pipelines_stores: bool = False
 
     def __init__(self) -> None:
         self._target: DeliveryTarget | None = None
@@ -128,19 +124,19 @@ class Backend(abc.ABC):
         """Make the room exist (rooms are created by their first visit)."""
 
     @abc.abstractmethod
-    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
-        """Store a message, stamping its id and timestamp, then deliver it to subscribed processes.
-
-        Raises ``BackendUnavailable`` when it could not be stored: the message was then not delivered.
-        """
-
     def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
-        """``store``, started now; its answer comes as a Future (the caller need not be a coroutine).
+        """Start storing a message, stamping its id and timestamp; it is delivered to subscribed
+        processes once stored. The answer comes as a Future, so the caller need not wait for it before
+        starting the next: stores started one after another are stored, delivered and answered in the
+        order they were started (a socket keeps several of its messages in flight that way).
 
-        On a backend that ``pipelines_stores``, stores started one after another are answered in that
-        order. This default runs ``store`` in a Task; a backend may answer more directly.
+        The Future fails with ``BackendUnavailable`` when the message could not be stored: it was then
+        not delivered.
         """
-        return asyncio.ensure_future(self.store(room, handle, message, client_id))
+
+    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
+        """``store_soon``, waited for."""
+        return await self.store_soon(room, handle, message, client_id)
 
     @abc.abstractmethod
     async def history(

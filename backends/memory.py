@@ -55,7 +55,6 @@ class _Room:
 
 class MemoryBackend(Backend):
     kind = "memory"
-    pipelines_stores = True  # a store finishes in the step that starts it
 
     def __init__(self, retain_per_room: int = 10000) -> None:
         super().__init__()
@@ -79,9 +78,6 @@ class MemoryBackend(Backend):
 
     async def ensure_room(self, room: str) -> None:
         self._rooms.setdefault(room, _Room())
-
-    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
-        return self._store_now(room, handle, message, client_id)
 
     def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
         # Stored (and delivered) before this returns: the Future is only the answer.

@@ -19,17 +19,18 @@ Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from backends.base import Backend, HistoryPage, Recovery, RoomSummary, StoredMessage, StoreResult, utc_timestamp
 from backends.redis_layout import (
@@ -57,6 +58,7 @@ RETRY_WINDOW_SECONDS = 60
 # for a small retain_per_room would keep many times too many. Above it the slack is under 10%.
 APPROXIMATE_TRIM_FROM = 1000
 MAX_CONNECTIONS = 50
+MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
 # How long history of a subscribed room waits for pub/sub to deliver what it read (see wait_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
@@ -94,6 +96,29 @@ def _positive(name: str, raw: str | float | None, default: float) -> float:
     return value
 
 
+class _StoreCall(NamedTuple):
+    room: str
+    handle: str
+    message: str
+    client_id: str | None
+    timestamp: str
+    # Lets a retried call find its own first attempt (see STORE_SCRIPT).
+    attempt: str = ""
+
+    def result(self, reply: list[Any]) -> StoreResult:
+        status, entry_id = int(reply[0]), str(reply[1])
+        if status == 0:
+            return StoreResult(
+                StoredMessage(entry_id, self.room, self.handle, self.message, self.timestamp, self.client_id)
+            )
+        return StoreResult(flat_entry_message(self.room, entry_id, reply[2]), duplicate=status == 1)
+
+
+def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
 class RedisBackend(Backend):
     kind = "redis"
 
@@ -129,7 +154,9 @@ class RedisBackend(Backend):
             raise ConfigError(f"backend.url: {exc}") from None
         self._keys = RedisKeys(prefix, int(pool.connection_kwargs.get("db", 0)))
         self._redis = Redis(connection_pool=pool)
-        self._store_script = self._redis.register_script(STORE_SCRIPT)
+        self._store_sha = hashlib.sha1(STORE_SCRIPT.encode()).hexdigest()
+        self._store_queue: list[tuple[_StoreCall, asyncio.Future[StoreResult]]] = []
+        self._store_sender: asyncio.Task[None] | None = None
         self._subscriber = StreamSubscriber(
             self._redis, self._pubsub_pool.make_connection, self._keys, lambda: self._target, self._ping_interval
         )
@@ -155,6 +182,8 @@ class RedisBackend(Backend):
         if self._closed:
             return
         self._closed = True
+        if self._store_sender is not None:
+            await asyncio.wait([self._store_sender])  # every store queued before close is answered
         if self._refresher is not None:
             await cancel_and_wait(self._refresher)
         await self._subscriber.close()
@@ -174,23 +203,75 @@ class RedisBackend(Backend):
 
     # -- messages --------------------------------------------------------------------------------
 
-    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
-        attempt = secrets.token_hex(8)
-        if client_id is not None:
-            dedup_key, ttl = self._keys.client_id(room, client_id), self._dedup_seconds
-        else:
-            dedup_key, ttl = self._keys.attempt(attempt), RETRY_WINDOW_SECONDS
-        timestamp = utc_timestamp()
-        keys = [self._keys.stream(room), dedup_key, self._keys.busiest, self._keys.counters]
-        args = [handle, message, timestamp, client_id or "", attempt, ttl, self._retain, self._trim]
+    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
+        future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        if self._closed:
+            future.set_exception(BackendUnavailable("the Redis backend is closed"))
+            return future
+        call = _StoreCall(room, handle, message, client_id, utc_timestamp(), secrets.token_hex(8))
+        self._store_queue.append((call, future))
+        if self._store_sender is None:
+            self._store_sender = asyncio.create_task(self._send_stores(), name="redis-stores")
+        return future
+
+    async def _send_stores(self) -> None:
+        """Send what is queued as one pipeline, wait for its replies, repeat while stores are queued.
+
+        One pipeline at a time, on one connection: Redis runs the scripts in the order they were
+        queued, so a socket's messages keep their order however many are in flight. A retried pipeline
+        stores nothing twice (each call's attempt token, see STORE_SCRIPT).
+        """
         try:
-            reply = await self._store_script(keys=keys, args=[*args, self._keys.channel(room), room])
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"message not stored: {exc}") from None
-        status, entry_id = int(reply[0]), str(reply[1])
-        if status == 0:
-            return StoreResult(StoredMessage(entry_id, room, handle, message, timestamp, client_id))
-        return StoreResult(flat_entry_message(room, entry_id, reply[2]), duplicate=status == 1)
+            while self._store_queue:
+                batch = self._store_queue[:MAX_STORE_PIPELINE]
+                del self._store_queue[:MAX_STORE_PIPELINE]
+                try:
+                    replies = await self._run_store_scripts([call for call, _ in batch])
+                except (RedisError, OSError) as exc:
+                    for _, future in batch:
+                        _settle_exception(future, BackendUnavailable(f"message not stored: {exc}"))
+                    continue
+                for (call, future), reply in zip(batch, replies, strict=True):
+                    if isinstance(reply, Exception):
+                        _settle_exception(future, BackendUnavailable(f"message not stored: {reply}"))
+                    elif not future.done():
+                        future.set_result(call.result(reply))
+        finally:
+            self._store_sender = None
+
+    async def _run_store_scripts(self, calls: list[_StoreCall]) -> list[Any]:
+        for attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for call in calls:
+                keys, args = self._script_arguments(call)
+                pipe.evalsha(self._store_sha, len(keys), *keys, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
+                return replies
+            # Redis restarted and forgot the script: load it and send the batch again (the calls that did
+            # run find their own first attempt).
+            await self._redis.script_load(STORE_SCRIPT)
+        raise AssertionError("unreachable")
+
+    def _script_arguments(self, call: _StoreCall) -> tuple[list[str], list[Any]]:
+        if call.client_id is not None:
+            dedup_key, ttl = self._keys.client_id(call.room, call.client_id), self._dedup_seconds
+        else:
+            dedup_key, ttl = self._keys.attempt(call.attempt), RETRY_WINDOW_SECONDS
+        keys = [self._keys.stream(call.room), dedup_key, self._keys.busiest, self._keys.counters]
+        args = [
+            call.handle,
+            call.message,
+            call.timestamp,
+            call.client_id or "",
+            call.attempt,
+            ttl,
+            self._retain,
+            self._trim,
+            self._keys.channel(call.room),
+            call.room,
+        ]
+        return keys, args
 
     async def history(
         self, room: str, limit: int, before: str | None = None, after: str | None = None

@@ -45,8 +45,6 @@ _Pending = tuple[NewMessage | NewRoom, asyncio.Future[Any]]
 
 
 class SQLBackend(Backend):
-    pipelines_stores = True  # one writer thread takes the queue in order and settles a batch in order
-
     def __init__(self, url: str, retain_per_room: int = 10000, synchronous: str = "full") -> None:
         super().__init__()
         self.kind = kind_of(url)
@@ -105,9 +103,6 @@ class SQLBackend(Backend):
         if room not in self._known_rooms:
             # Through the writer, like every write.
             await self._queue_write(NewRoom(room))
-
-    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
-        return await self.store_soon(room, handle, message, client_id)
 
     def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
         # The writer's own Future, settled in queue order: no Task per message.

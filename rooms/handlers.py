@@ -18,7 +18,6 @@ from backends.base import StoreResult
 from rooms.errors import BackendUnavailable, InvalidMessageId, ProtocolError
 from rooms.hub import RoomHub
 from rooms.protocol import (
-    ClientMessage,
     decode_client_frame,
     encode,
     error_payload,
@@ -33,8 +32,8 @@ log = logging.getLogger(__name__)
 
 MAX_API_LIMIT = 200
 BUSIEST_ROOMS_SHOWN = 10
-# Messages one socket may have waiting for a commit at once (on backends that pipeline stores); past
-# this, its next frame is not read until one is answered, so a fast sender is held back, not buffered.
+# Messages one socket may have waiting to be stored at once; past this, its next frame is not read
+# until one is answered, so a fast sender is held back, not buffered.
 MAX_STORES_IN_FLIGHT = 32
 
 
@@ -220,7 +219,6 @@ class ChatSocketHandler(WebSocketHandler):
         self.bucket = TokenBucket(self.options["messages_per_second"], self.options["burst"])
         self.refused_in_a_row = 0
         self.stores_in_flight: set[asyncio.Future[StoreResult]] = set()
-        self.pipelines_stores = self.hub.backend.pipelines_stores
         self.hub.metrics.connections.inc()
         self.joined = True
         try:
@@ -239,23 +237,14 @@ class ChatSocketHandler(WebSocketHandler):
         if not self.bucket.take():
             return self._refuse_in_turn()
         self.refused_in_a_row = 0
-        if not self.pipelines_stores:
-            return self._store_and_answer(message)
-        # The next frame is read while this one is stored, so a socket's messages can share a commit;
-        # the backend answers them in the order they were sent.
+        # The next frame is read while this one is stored, so a socket's messages can share a commit
+        # or a Redis pipeline; the backend answers them in the order they were sent.
         store = self.hub.post_soon(self.room, message)
         self.stores_in_flight.add(store)
         store.add_done_callback(self._store_answered)
         if len(self.stores_in_flight) >= MAX_STORES_IN_FLIGHT:
             return self._stores_answered(asyncio.FIRST_COMPLETED)
         return None
-
-    async def _store_and_answer(self, message: ClientMessage) -> None:
-        try:
-            result = await self.hub.post(self.room, message)
-        except BackendUnavailable:
-            return self.reply_error("unavailable", "storage unavailable; this message was not sent")
-        self._answer(result)
 
     def _store_answered(self, store: asyncio.Future[StoreResult]) -> None:
         self.stores_in_flight.discard(store)

@@ -67,7 +67,7 @@ class RoomHub:
         return result
 
     def post_soon(self, room: str, message: ClientMessage) -> asyncio.Future[StoreResult]:
-        """``post`` without a coroutine, for backends that ``pipelines_stores``: the answer comes as a Future."""
+        """``post`` without a coroutine: the answer comes as a Future, and posts keep the order they were made in."""
         self._started_store()
         store = self.backend.store_soon(room, message.handle, message.message, message.client_id)
         store.add_done_callback(self._stored)

@@ -70,6 +70,26 @@ async def test_ids_increase_in_store_order(make_backend):
     assert all(backend.id_key("0") < key for key in keys)
 
 
+@pytest.mark.gen_test(timeout=20)
+async def test_stores_started_together_are_stored_delivered_and_answered_in_start_order(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    answered: list[int] = []
+    stores = []
+    for n in range(120):
+        store = backend.store_soon("lobby", "ann", f"m{n}", f"c{n % 100}")  # the last 20 are resends
+        store.add_done_callback(lambda _, n=n: answered.append(n))
+        stores.append(store)
+    results = await asyncio.gather(*stores)
+    assert answered == list(range(120))
+    assert [r.duplicate for r in results] == [False] * 100 + [True] * 20
+    assert [r.message.id for r in results[100:]] == [r.message.id for r in results[:20]]
+    keys = [backend.id_key(r.message.id) for r in results[:100]]
+    assert keys == sorted(keys) and len(set(keys)) == 100
+    delivered = await recorder.wait_for(100)
+    assert [m.message for m in delivered] == [f"m{n}" for n in range(100)]
+    assert [m.message for m in (await backend.history("lobby", 200)).messages] == [f"m{n}" for n in range(100)]
+
+
 @pytest.mark.gen_test
 async def test_history_newest_n_oldest_first_with_has_more(make_backend):
     backend = await make_backend()
