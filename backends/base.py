@@ -9,6 +9,10 @@ A backend stores messages, reads history and pushes each newly stored message to
   and ids increase in that order (compare them with :meth:`Backend.id_key`, never as strings).
 * **At most once per client id.** A message carrying a ``client_id`` already stored in its room is
   not stored or delivered again; ``store`` returns the earlier message with ``duplicate=True``.
+* **History never runs ahead of delivery.** For a room this process is subscribed to, ``history``
+  returns only messages already delivered here: the hub replays history to a joining socket, then
+  sends it the live messages newer than those, so a message read first and delivered later would
+  reach that socket twice.
 * **Subscriptions are the hub's.** The room hub decides which rooms this process listens to;
   ``subscribe`` and ``unsubscribe`` are idempotent and safe to repeat.
 """

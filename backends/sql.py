@@ -54,7 +54,7 @@ class SQLBackend(Backend):
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
         self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._outbox: list[_Pending] = []
+        self._outbox: list[_Pending | Callable[[], None]] = []
         self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._prunes: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -113,7 +113,14 @@ class SQLBackend(Backend):
         after_id = None if after is None else parse_integer_id(after)
         if after_id is not None and after_id >= MAX_ID:
             return HistoryPage([], False)
-        return await self._read("history read", lambda: self._store.history(room, limit, before_id, after_id))
+        return await self._read(
+            "history read",
+            lambda: self._store.history(room, limit, before_id, after_id),
+            # A subscribed room's history is read in turn with the writes, after the writer has handed
+            # every batch it committed to the loop: it never shows a message not yet delivered here,
+            # which the hub's replay to a joining socket would otherwise send twice.
+            in_turn_with_writes=room in self._subscribed,
+        )
 
     async def recovery(self, room: str, since: str) -> Recovery:
         since_id = parse_integer_id(since)
@@ -142,13 +149,16 @@ class SQLBackend(Backend):
         if self._closed or self._writer_done is None:
             future.set_exception(BackendUnavailable(f"the {self.kind} backend is not running"))
         else:
-            if not self._outbox:
-                future.get_loop().call_soon(self._hand_over)
-            self._outbox.append((request, future))
+            self._queue_in_turn((request, future))
         return future
 
-    async def _read(self, operation: str, query: Callable[[], T]) -> T:
-        """Run ``query`` on a reader thread; database errors come back as ``BackendUnavailable``."""
+    def _queue_in_turn(self, entry: _Pending | Callable[[], None]) -> None:
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._hand_over)
+        self._outbox.append(entry)
+
+    async def _read(self, operation: str, query: Callable[[], T], in_turn_with_writes: bool = False) -> T:
+        """Run ``query`` on a reader thread (or the writer's); database errors come back as ``BackendUnavailable``."""
         if self._closed or self._loop is None:
             raise BackendUnavailable(f"the {self.kind} backend is not running")
         future: asyncio.Future[T] = self._loop.create_future()
@@ -161,7 +171,10 @@ class SQLBackend(Backend):
             else:
                 self._call_on_loop(_settle, future, result)
 
-        self._reads.put(job)
+        if in_turn_with_writes and self._writer_done is not None:
+            self._queue_in_turn(job)
+        else:
+            self._reads.put(job)
         return await future
 
     def _hand_over(self) -> None:
@@ -212,7 +225,7 @@ class SQLBackend(Backend):
         try:
             stopping = False
             while not stopping:
-                batch: list[_Pending] = []
+                batch: list[_Pending | Callable[[], None]] = []
                 handed = self._writes.get()
                 while True:
                     if handed is _STOP:  # close() queues nothing after it
@@ -226,11 +239,24 @@ class SQLBackend(Backend):
                     except queue.Empty:
                         break
                 if batch:
-                    self._commit(batch)
+                    self._run_in_order(batch)
         finally:
             self._store.drop_connection()
             if self._writer_done is not None:
                 self._call_on_loop(_settle, self._writer_done, None)
+
+    def _run_in_order(self, batch: list[_Pending | Callable[[], None]]) -> None:
+        writes: list[_Pending] = []
+        for entry in batch:
+            if callable(entry):  # a read in turn: what was queued before it is committed and handed over first
+                if writes:
+                    self._commit(writes)
+                    writes = []
+                entry()
+            else:
+                writes.append(entry)
+        if writes:
+            self._commit(writes)
 
     def _commit(self, batch: list[_Pending]) -> None:
         requests = [request for request, _ in batch]
