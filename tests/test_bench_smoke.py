@@ -7,60 +7,26 @@ room exactly once, in order, and that the figures the benchmark relies on are th
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.processes import ROOT, ServerProcess
 
 
 @pytest.fixture
-def rooms_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+def rooms_server() -> Iterator[tuple[str, int]]:
     """A rooms process on the memory backend with its rate limit raised, as the benchmark runs it."""
-    port = free_port()
-    config = tmp_path / "rooms.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "server": {"host": "127.0.0.1", "port": port, "log_level": "warning"},
-                "backend": {"url": "memory://"},
-                "limits": {"messages_per_second": 100_000, "burst": 100_000},
-            }
-        )
-    )
-    process = subprocess.Popen([sys.executable, "server.py", "--config", str(config)], cwd=ROOT)
+    config = {"server": {"log_level": "warning"}, "limits": {"messages_per_second": 100_000, "burst": 100_000}}
+    server = ServerProcess("memory://", config=yaml.safe_dump(config))
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, "rooms exited at start"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "rooms did not listen in time"
-                time.sleep(0.05)
-        yield f"ws://127.0.0.1:{port}", process.pid
+        server.wait_healthy()
+        yield f"ws://127.0.0.1:{server.port}", server.process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def test_load_generator_sees_every_message_once_in_order(rooms_server: tuple[str, int]) -> None:

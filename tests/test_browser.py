@@ -9,22 +9,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from typing import IO
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.processes import ServerProcess, free_port
+
 # Without the background-networking flags Chromium keeps dialling out, which a closed network refuses.
 CHROMIUM_FLAGS = [
     "--headless",
@@ -39,8 +32,6 @@ CHROMIUM_FLAGS = [
 WAIT_MS = 15_000
 # After a server restart the page waits out its backoff (a few seconds at most for the first tries).
 RECONNECT_WAIT_MS = 40_000
-STARTUP_SECONDS = 20
-STOP_SECONDS = 10
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -55,59 +46,26 @@ def chromium_executable() -> str:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RoomsServer:
-    """``python server.py`` on a fixed port with the memory backend; can be stopped and started again."""
+    """``server.py`` on a fixed port with the memory backend; can be stopped and started again."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.output: IO[bytes] | None = None
+        self.process: ServerProcess | None = None
 
     def start(self) -> None:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ROOMS_")}
-        self.output = tempfile.TemporaryFile()
-        command = [sys.executable, "server.py", "--config", os.devnull, "--host", "127.0.0.1",
-                   "--port", str(self.port), "--backend", "memory://"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"server.py exited with {self.process.returncode}: {self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as reply:
-                    if reply.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"server.py did not answer /healthz within {STARTUP_SECONDS}s")
+        self.process = ServerProcess("memory://", port=self.port)
+        try:
+            self.process.wait_healthy()
+        except AssertionError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(STOP_SECONDS)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(STOP_SECONDS)
+            self.process.stop()
             self.process = None
-        if self.output is not None:
-            self.output.close()
-            self.output = None
-
-    def log(self) -> str:
-        if self.output is None:
-            return ""
-        self.output.seek(0)
-        return self.output.read().decode("utf-8", "replace")[-4000:]
 
     def post(self, room: str, handle: str, message: str, client_id: str | None = None) -> None:
         fields = {"handle": handle, "message": message}

@@ -4,47 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from backends.sql import SQLBackend
 from tests.clients import connect
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
+from tests.processes import ServerProcess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
-STARTUP_SECONDS = 20
 SENT = 300
 KILL_AFTER_ECHOES = 200
 # Rate limits out of the way: this test is about durability, one socket sends as fast as it can.
 CONFIG = "limits:\n  messages_per_second: 100000\n  burst: 100000\nhistory:\n  retain_per_room: 0\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_healthy(process: subprocess.Popen[bytes], port: int) -> None:
-    client = AsyncHTTPClient()
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server.py exited with {process.returncode}"
-        try:
-            await client.fetch(f"http://127.0.0.1:{port}/healthz", request_timeout=1)
-            return
-        except (HTTPClientError, OSError):
-            await asyncio.sleep(0.05)
-    pytest.fail(f"server.py did not answer /healthz within {STARTUP_SECONDS}s")
 
 
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
@@ -52,15 +25,10 @@ async def wait_healthy(process: subprocess.Popen[bytes], port: int) -> None:
 async def test_every_echoed_message_survives_kill_9_of_the_server(kind):
     factory = FACTORIES[kind]()
     url = factory.new_url()
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ROOMS_")}
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
-        config.write(CONFIG)
-    command = [sys.executable, "server.py", "--config", config.name, "--port", str(port), "--backend", url]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = ServerProcess(url, config=CONFIG)
     try:
-        await wait_healthy(process, port)
-        socket_ = await connect(port, "durable")
+        server.wait_healthy()
+        socket_ = await connect(server.port, "durable")
         for n in range(SENT):
             await socket_.write_message(json.dumps({"handle": "ann", "message": f"m{n} 👋", "client_id": f"c{n}"}))
         echoed = []
@@ -68,8 +36,8 @@ async def test_every_echoed_message_survives_kill_9_of_the_server(kind):
             frame = await asyncio.wait_for(socket_.read_message(), 10)
             assert frame is not None
             echoed.append(json.loads(frame))
-        process.send_signal(signal.SIGKILL)  # with the rest of the messages still in flight
-        process.wait(10)
+        server.process.send_signal(signal.SIGKILL)  # with the rest of the messages still in flight
+        server.process.wait(10)
         socket_.close()
 
         backend = SQLBackend(url)
@@ -91,8 +59,5 @@ async def test_every_echoed_message_survives_kill_9_of_the_server(kind):
         assert [m.client_id for m in stored] == [f"c{n}" for n in range(len(stored))]
         assert len(stored) >= KILL_AFTER_ECHOES
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        os.unlink(config.name)
+        server.stop()
         await factory.dispose()
