@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 import tornado.httpserver
 
@@ -101,6 +102,17 @@ async def serve(config: Config) -> None:
     log.info("stopped")
 
 
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``server.event_loop``: asyncio's own loop (None), or uvloop's, which must be installed."""
+    if name != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise ConfigError("server.event_loop: uvloop is not installed (pip install uvloop)") from None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -108,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             args.config,
             overrides={"server.host": args.host, "server.port": args.port, "backend.url": args.backend},
         )
+        loop_factory = event_loop_factory(config.server.event_loop)
     except ConfigError as exc:
         print(f"rooms: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -116,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(serve(config))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(config))
     except BackendUnavailable as exc:
         print(f"rooms: backend unreachable after {config.backend.connect_timeout:g}s: {exc}", file=sys.stderr)
         return EXIT_BACKEND_UNREACHABLE

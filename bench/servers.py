@@ -30,12 +30,6 @@ BENCH_REDIS_URL = "redis://127.0.0.1:6379/9"
 # rooms' own limits, raised so they do not throttle the load (the baseline has none at all).
 BENCH_LIMITS = {"messages_per_second": 1_000_000, "burst": 1_000_000, "send_buffer_bytes": 64 * 1024 * 1024}
 
-# Runs server.py on uvloop without changing it: the policy makes asyncio.run() create a uvloop loop.
-UVLOOP_LAUNCHER = (
-    "import runpy, sys, uvloop; uvloop.install(); sys.argv[0] = 'server.py'; "
-    "runpy.run_path('server.py', run_name='__main__')"
-)
-
 
 class Unavailable(Exception):
     """The server cannot run here (module missing, service down); the message says why."""
@@ -118,14 +112,17 @@ class ServerSpec:
             return command
         backend = self.backend.replace("{workdir}", str(workdir))
         config = {
-            "server": {"host": "127.0.0.1", "port": port, "log_level": "warning"},
+            "server": {
+                "host": "127.0.0.1",
+                "port": port,
+                "log_level": "warning",
+                "event_loop": "uvloop" if self.uvloop else "asyncio",
+            },
             "backend": {"url": backend, "connect_timeout": 5},
             "limits": BENCH_LIMITS,
         }
         path = workdir / f"{self.name}-{index}.yaml"
         path.write_text(yaml.safe_dump(config))
-        if self.uvloop:
-            return [PYTHON, "-c", UVLOOP_LAUNCHER, "--config", str(path)]
         return [PYTHON, "server.py", "--config", str(path)]
 
 

@@ -25,6 +25,7 @@ class ServerConfig:
     ping_interval: float = 20
     shutdown_grace: float = 5
     log_level: str = "info"
+    event_loop: str = "asyncio"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ _SECTION_CLASSES = {
 }
 _CHOICES = {
     "server.log_level": ("debug", "info", "warning", "error"),
+    "server.event_loop": ("asyncio", "uvloop"),
     "backend.sqlite_synchronous": ("full", "normal"),
 }
 # The smallest value each number may take; anything lower cannot work.

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 
 import pytest
 
+from rooms.errors import ConfigError
+from server import event_loop_factory
 from tests.clients import connect, receive_json, wait_closed
 from tests.processes import ServerProcess, free_port, run_server
 
@@ -21,6 +24,7 @@ from tests.processes import ServerProcess, free_port, run_server
         (("--backend", "mongodb://localhost/x"), "", "backend.url"),
         ((), "backend:\n  url: ftp://x\n", "backend.url"),
         ((), "surprise: {}\n", "surprise"),
+        ((), "server:\n  event_loop: trio\n", "server.event_loop"),
     ],
 )
 def test_config_error_exits_2_with_one_line_naming_the_key(args, config, named):
@@ -28,6 +32,13 @@ def test_config_error_exits_2_with_one_line_naming_the_key(args, config, named):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0]
+
+
+def test_uvloop_asked_for_but_not_installed_is_a_config_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # what an import finds when the package is missing
+    with pytest.raises(ConfigError, match=r"server\.event_loop: uvloop is not installed"):
+        event_loop_factory("uvloop")
+    assert event_loop_factory("asyncio") is None
 
 
 def test_unreadable_config_file_exits_2():
@@ -45,10 +56,11 @@ def test_unreachable_backend_is_retried_then_exits_1():
     assert "backend unreachable" in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 @pytest.mark.gen_test(timeout=30)
-async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum):
-    server = ServerProcess()
+async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum, event_loop):
+    server = ServerProcess(config=f"server:\n  event_loop: {event_loop}\n")
     try:
         server.wait_healthy()
         ws = await connect(server.port, "lobby")
