@@ -77,7 +77,7 @@ class MemoryBackend(Backend):
         pass
 
     async def ensure_room(self, room: str) -> None:
-        self._rooms.setdefault(room, _Room())
+        self._room(room)
 
     def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
         # Stored (and delivered) before this returns: the Future is only the answer.
@@ -86,7 +86,7 @@ class MemoryBackend(Backend):
         return future
 
     def _store_now(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
-        state = self._rooms.setdefault(room, _Room())
+        state = self._room(room)
         if client_id is not None and client_id in state.by_client_id:
             return StoreResult(StoredMessage(*state.by_client_id[client_id]), duplicate=True)
         self._last_id = next(self._next_id)
@@ -101,6 +101,12 @@ class MemoryBackend(Backend):
         if room in self._subscribed and self._target is not None:
             self._target.deliver(stored)
         return StoreResult(stored)
+
+    def _room(self, room: str) -> _Room:
+        state = self._rooms.get(room)
+        if state is None:  # not setdefault: that would build a _Room for every message
+            state = self._rooms[room] = _Room()
+        return state
 
     def _prune(self, state: _Room) -> None:
         excess = len(state.rows) - self._retain
@@ -117,7 +123,7 @@ class MemoryBackend(Backend):
     async def history(
         self, room: str, limit: int, before: str | None = None, after: str | None = None
     ) -> HistoryPage:
-        state = self._rooms.setdefault(room, _Room())
+        state = self._room(room)
         if after is not None:
             start = bisect.bisect_right(state.ids, parse_integer_id(after))
             return HistoryPage(_messages(state.rows[start : start + limit]), start + limit < len(state.ids))
@@ -127,7 +133,7 @@ class MemoryBackend(Backend):
 
     async def recovery(self, room: str, since: str) -> Recovery:
         since_id = parse_integer_id(since)
-        state = self._rooms.setdefault(room, _Room())
+        state = self._room(room)
         if since_id > self._last_id or 0 < since_id <= self._first_id:
             # The client saw ids this process never issued: the store was reset under it.
             return Recovery(gap=True, replay_after="0")
