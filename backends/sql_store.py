@@ -34,6 +34,9 @@ class NewRoom:
 
 
 class SQLStore:
+    # The batch UPDATE's "WHEN <room id> THEN <value>"; rooms' drivers write the values into the statement.
+    count_case = last_active_case = "WHEN {p} THEN {p}"
+
     def __init__(self, database: peewee.Database, schema: Schema, kind: str, retain_per_room: int) -> None:
         self.db = database
         self.kind = kind
@@ -222,10 +225,11 @@ class SQLStore:
     def _count_messages(self, stored_per_room: Counter[int], last_active: dict[int, str]) -> None:
         """One UPDATE for every room of the batch: its message count and last activity."""
         room_ids = sorted(stored_per_room)
-        cases = " ".join(f"WHEN {self.db.param} THEN {self.db.param}" for _ in room_ids)
+        counts = " ".join(self.count_case.format(p=self.db.param) for _ in room_ids)
+        times = " ".join(self.last_active_case.format(p=self.db.param) for _ in room_ids)
         sql = (
-            f"UPDATE rooms SET message_count = message_count + CASE id {cases} END,"
-            f" last_active = CASE id {cases} END WHERE id IN ({self._params(len(room_ids))})"
+            f"UPDATE rooms SET message_count = message_count + CASE id {counts} END,"
+            f" last_active = CASE id {times} END WHERE id IN ({self._params(len(room_ids))})"
         )
         params: list[Any] = [value for room_id in room_ids for value in (room_id, stored_per_room[room_id])]
         params += [value for room_id in room_ids for value in (room_id, last_active[room_id])]

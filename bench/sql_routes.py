@@ -28,7 +28,6 @@ import json
 import statistics
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -82,20 +81,11 @@ async def run_threads(url: str, total: int, in_flight: int) -> dict[str, Any]:
 
 
 class AsyncpgStore(SQLStore):
-    """asyncpg sends parameters typed, and takes an untyped one in ``CASE id WHEN $1 THEN $2`` for
-    text; psycopg2 (rooms' driver) writes them into the statement. The same UPDATE, with the casts."""
+    """asyncpg sends parameters typed, and takes an untyped one in ``CASE id WHEN $1 THEN $2`` for text;
+    psycopg2 (rooms' driver) writes them into the statement. The same UPDATE, with the casts."""
 
-    def _count_messages(self, stored_per_room: Counter[int], last_active: dict[int, str]) -> None:
-        room_ids = sorted(stored_per_room)
-        cases = " ".join("WHEN %s::bigint THEN %s::bigint" for _ in room_ids)
-        texts = " ".join("WHEN %s::bigint THEN %s::text" for _ in room_ids)
-        sql = (
-            f"UPDATE rooms SET message_count = message_count + CASE id {cases} END,"
-            f" last_active = CASE id {texts} END WHERE id IN ({self._params(len(room_ids))})"
-        )
-        params: list[Any] = [value for room_id in room_ids for value in (room_id, stored_per_room[room_id])]
-        params += [value for room_id in room_ids for value in (room_id, last_active[room_id])]
-        self.db.execute_sql(sql, [*params, *room_ids])
+    count_case = "WHEN {p}::bigint THEN {p}::bigint"
+    last_active_case = "WHEN {p}::bigint THEN {p}::text"
 
 
 async def run_pwasyncio(database: peewee.Database, kind: str, total: int, in_flight: int) -> dict[str, Any]:

@@ -248,6 +248,8 @@ class ChatSocketHandler(WebSocketHandler):
 
     def _store_answered(self, store: asyncio.Future[StoreResult]) -> None:
         self.stores_in_flight.discard(store)
+        if store.cancelled():
+            return
         error = store.exception()
         if error is None:
             self._answer(store.result())

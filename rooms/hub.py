@@ -58,37 +58,23 @@ class RoomHub:
 
     async def post(self, room: str, message: ClientMessage) -> StoreResult:
         """Store a message; the backend then delivers it back here (and to every other process)."""
-        self._started_store()
-        try:
-            result = await self.backend.store(room, message.handle, message.message, message.client_id)
-        finally:
-            self._finished_store()
-        self._count(result)
-        return result
+        return await self.post_soon(room, message)
 
     def post_soon(self, room: str, message: ClientMessage) -> asyncio.Future[StoreResult]:
-        """``post`` without a coroutine: the answer comes as a Future, and posts keep the order they were made in."""
-        self._started_store()
+        """``post`` without waiting: the answer comes as a Future, and posts keep the order they were made in."""
+        self._in_flight += 1
+        self._idle.clear()
         store = self.backend.store_soon(room, message.handle, message.message, message.client_id)
         store.add_done_callback(self._stored)
         return store
 
     def _stored(self, store: asyncio.Future[StoreResult]) -> None:
-        self._finished_store()
-        if not store.cancelled() and store.exception() is None:
-            self._count(store.result())
-
-    def _started_store(self) -> None:
-        self._in_flight += 1
-        self._idle.clear()
-
-    def _finished_store(self) -> None:
         self._in_flight -= 1
         if not self._in_flight:
             self._idle.set()
-
-    def _count(self, result: StoreResult) -> None:
-        if result.duplicate:
+        if store.cancelled() or store.exception() is not None:
+            return
+        if store.result().duplicate:
             self.metrics.messages_deduplicated.inc()
         else:
             self.metrics.messages_stored.inc()
