@@ -11,6 +11,7 @@ from backends.base import Backend
 from rooms import handlers
 from rooms.config import Config
 from rooms.hub import RoomHub
+from rooms.keepalive import Keepalive
 from rooms.metrics import RoomsMetrics
 from rooms.protocol import LABEL_PATTERN, Limits
 
@@ -37,6 +38,7 @@ def handler_options(config: Config) -> dict[str, Any]:
         "burst": limits.burst,
         "send_buffer_bytes": limits.send_buffer_bytes,
         "allowed_origins": frozenset(handlers.normalize_origin(o) for o in config.server.allowed_origins),
+        "keepalive": Keepalive(config.server.ping_interval) if config.server.ping_interval else None,
     }
 
 
@@ -61,7 +63,6 @@ def make_app(config: Config, backend: Backend) -> tornado.web.Application:
         static_path=os.path.join(PROJECT_ROOT, "static"),
         static_handler_class=StaticFiles,
         websocket_max_message_size=config.limits.max_frame_bytes,
-        websocket_ping_interval=config.server.ping_interval or None,
         default_handler_class=handlers.NotFoundHandler,
         default_handler_args=deps,
         compress_response=True,

@@ -17,6 +17,7 @@ from tornado.websocket import WebSocketHandler
 from backends.base import StoreResult
 from rooms.errors import BackendUnavailable, InvalidMessageId, ProtocolError
 from rooms.hub import RoomHub
+from rooms.keepalive import Keepalive
 from rooms.protocol import (
     decode_client_frame,
     encode,
@@ -221,6 +222,10 @@ class ChatSocketHandler(WebSocketHandler):
         self.stores_in_flight: set[asyncio.Future[StoreResult]] = set()
         self.hub.metrics.connections.inc()
         self.joined = True
+        self.awaiting_pong = False
+        keepalive: Keepalive | None = self.options["keepalive"]
+        if keepalive is not None:
+            keepalive.add(self)
         try:
             await self.hub.backend.ensure_room(self.room)
             await self.hub.join(self, self.room, self.since)
@@ -327,6 +332,19 @@ class ChatSocketHandler(WebSocketHandler):
         self.stream.max_write_buffer_size = None
         self.close(1013, "too slow to keep up; reconnect to resume")
 
+    def keepalive_visit(self) -> None:
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return
+        if self.awaiting_pong:
+            self.close(reason="ping timed out")
+            return
+        self.awaiting_pong = True
+        self.send_frames(PING_FRAME)
+
+    def on_pong(self, data: bytes) -> None:
+        self.awaiting_pong = False
+
     def close_going_away(self) -> None:
         self.close(1001, "server shutting down")
 
@@ -335,6 +353,12 @@ class ChatSocketHandler(WebSocketHandler):
             self.joined = False
             self.hub.metrics.connections.dec()
             self.hub.leave(self, self.room)
+            keepalive: Keepalive | None = self.options["keepalive"]
+            if keepalive is not None:
+                keepalive.discard(self)
+
+
+PING_FRAME = b"\x89\x00"  # FIN, opcode 9 (ping), unmasked, no payload
 
 
 def normalize_origin(origin: str) -> str:
