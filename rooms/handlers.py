@@ -192,7 +192,19 @@ class ChatSocketHandler(WebSocketHandler):
             except InvalidMessageId:
                 raise HTTPError(400, reason="'since' is not a message id") from None
         self.room, self.since = label, since
-        await super().get(label)
+        # In the room before the handshake is answered: a client that has connected misses nothing sent
+        # after that. Storage that cannot be reached is told after the handshake, as a 1013 close.
+        self.storage_error: BackendUnavailable | None = None
+        try:
+            await self.hub.backend.ensure_room(label)
+            await self.hub.join(self, label)
+        except BackendUnavailable as exc:
+            self.storage_error = exc
+        try:
+            await super().get(label)
+        finally:
+            # A refused or failed handshake never opens, and so never closes; leaving twice is harmless.
+            self.hub.leave(self, label)
 
     def check_origin(self, origin: str) -> bool:
         """Called only for cross-origin handshakes (Tornado already let through the ones whose Origin is
@@ -227,8 +239,9 @@ class ChatSocketHandler(WebSocketHandler):
         if keepalive is not None:
             keepalive.add(self)
         try:
-            await self.hub.backend.ensure_room(self.room)
-            await self.hub.join(self, self.room, self.since)
+            if self.storage_error is not None:
+                raise self.storage_error
+            await self.hub.go_live(self, self.room, self.since)
         except BackendUnavailable:
             self.close(1013, "storage unavailable, try again later")
 

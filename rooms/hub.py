@@ -85,8 +85,10 @@ class RoomHub:
 
     # -- membership -----------------------------------------------------------------------------
 
-    async def join(self, member: Member, room: str, since: str | None) -> None:
-        """Add a socket to a room; with ``since``, first replay what it missed, with no gap or duplicate."""
+    async def join(self, member: Member, room: str) -> None:
+        """Add a socket to a room: every message stored once this returns reaches it, held back until
+        ``go_live``. A socket joins before its handshake is answered, so a client that has connected
+        misses nothing sent after that, whatever it was told to wait for."""
         state = self._rooms.get(room)
         if state is None:
             state = self._rooms[room] = _RoomState()
@@ -94,6 +96,17 @@ class RoomHub:
         state.catching_up[member] = []
         try:
             await self._subscribed(room, state)
+        except BaseException:
+            self.leave(member, room)
+            raise
+
+    async def go_live(self, member: Member, room: str, since: str | None) -> None:
+        """With ``since``, first replay what the socket missed; then send what was held back since ``join``
+        (no gap, no duplicate) and deliver live from here on."""
+        state = self._rooms.get(room)
+        if state is None or member not in state.catching_up:
+            return  # it left before its handshake was over
+        try:
             last_sent = await self._replay(member, room, since) if since is not None else None
         except BaseException:
             self.leave(member, room)

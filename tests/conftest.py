@@ -70,3 +70,16 @@ def app(config: Config, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.
     application = make_app(config, backend)
     yield application
     io_loop.run_sync(backend.close)
+
+
+@pytest.fixture
+def app_on_each_backend(
+    backend_name: str, config: Config, io_loop: tornado.ioloop.IOLoop
+) -> Iterator[tornado.web.Application]:
+    """The application on every backend in turn: a module runs its end-to-end tests on each with
+    ``app = app_on_each_backend`` as its ``app`` fixture."""
+    factory = FACTORIES[backend_name]()
+    backend = io_loop.run_sync(lambda: factory.create(retain_per_room=config.history.retain_per_room))
+    yield make_app(config, backend)
+    io_loop.run_sync(backend.close)
+    io_loop.run_sync(factory.dispose)

@@ -6,28 +6,20 @@ Runs on every backend: on SQL several of a socket's messages then share one comm
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import tornado.ioloop
 import tornado.web
 
-from rooms.app import make_app
 from rooms.config import Config
 from rooms.handlers import MAX_STORES_IN_FLIGHT
 from tests.clients import assert_silent, connect, receive_json, receive_messages
-from tests.conftest import FACTORIES, app_config
-
-pytestmark = pytest.mark.parametrize("store_backend", sorted(FACTORIES))
+from tests.conftest import app_config
 
 
 @pytest.fixture
-def app(store_backend: str, config: Config, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.Application]:
-    factory = FACTORIES[store_backend]()
-    backend = io_loop.run_sync(lambda: factory.create(retain_per_room=config.history.retain_per_room))
-    yield make_app(config, backend)
-    io_loop.run_sync(backend.close)
-    io_loop.run_sync(factory.dispose)
+def app(app_on_each_backend: tornado.web.Application) -> tornado.web.Application:
+    return app_on_each_backend
 
 
 @pytest.fixture
@@ -44,7 +36,7 @@ def send_without_waiting(ws, frames: list[str]) -> None:
 
 @pytest.mark.gen_test(timeout=20)
 async def test_messages_sent_back_to_back_are_echoed_once_each_in_order_and_are_history(
-    store_backend, app, http_server, http_port, http_client
+    backend_name, app, http_server, http_port, http_client
 ):
     count = 3 * MAX_STORES_IN_FLIGHT  # more than one socket may have in flight, so reading pauses
     ann, bob = await connect(http_port, "lobby"), await connect(http_port, "lobby")
@@ -60,7 +52,7 @@ async def test_messages_sent_back_to_back_are_echoed_once_each_in_order_and_are_
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_an_error_is_answered_after_the_messages_sent_before_it(store_backend, http_server, http_port):
+async def test_an_error_is_answered_after_the_messages_sent_before_it(backend_name, http_server, http_port):
     ann = await connect(http_port, "lobby")
     good = [json.dumps({"handle": "ann", "message": f"m{n}"}) for n in range(5)]
     send_without_waiting(ann, [*good, "not json", json.dumps({"handle": "ann", "message": "after"})])
@@ -74,7 +66,7 @@ async def test_an_error_is_answered_after_the_messages_sent_before_it(store_back
 
 @pytest.mark.gen_test(timeout=20)
 async def test_a_resent_client_id_among_pipelined_messages_is_stored_once_and_answered_in_turn(
-    store_backend, http_server, http_port, http_client
+    backend_name, http_server, http_port, http_client
 ):
     ann = await connect(http_port, "lobby")
     frames = [

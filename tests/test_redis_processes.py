@@ -104,3 +104,28 @@ async def test_busiest_rooms_and_cluster_counters_cover_every_process():
         for server in servers:
             server.stop()
         await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_client_receives_what_is_sent_on_another_process_right_after_it_connected():
+    await require_redis()
+    prefix = unique_prefix()
+    servers = [ServerProcess(prefixed_url(REDIS_URL, prefix), config=FAST_CONFIG) for _ in range(2)]
+    peers: list[Peer] = []
+    try:
+        await asyncio.gather(*(wait_healthy(server) for server in servers))
+        for number in range(15):  # fresh rooms: neither process serves them yet
+            room = f"fresh-{number}"
+            ann = await Peer.join(servers[0].port, room, "ann", since=None)
+            bob = await Peer.join(servers[1].port, room, "bob", since=None)
+            peers += [ann, bob]
+            await send_json(ann.ws, {"handle": "ann", "message": f"hello {number}"})
+            for peer in (ann, bob):
+                await peer.wait_until(lambda p: len(p.messages()) == 1, timeout=5)
+                assert peer.messages()[0]["message"] == f"hello {number}"
+    finally:
+        for peer in peers:
+            await peer.close()
+        for server in servers:
+            server.stop()
+        await delete_prefix(REDIS_URL, prefix)
