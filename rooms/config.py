@@ -114,6 +114,8 @@ def load_config(
         if not isinstance(values, dict):
             raise ConfigError(f"{section}: must be a mapping of keys, got {values!r}")
         merged[section] = dict(values)
+    # The file must be valid on its own: a flag or variable that overrides a wrong key does not mend the file.
+    _build_config(merged)
 
     env_keys = {"ROOMS_BACKEND_URL": "backend.url", "ROOMS_HOST": "server.host", "ROOMS_PORT": "server.port"}
     for variable, key in env_keys.items():
@@ -124,7 +126,10 @@ def load_config(
         if value is not None:
             section, name = key.split(".")
             merged.setdefault(section, {})[name] = value
+    return _build_config(merged)
 
+
+def _build_config(merged: dict[str, dict[str, Any]]) -> Config:
     sections = {name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTION_CLASSES.items()}
     config = Config(**sections)
     url_scheme(config.backend.url)

@@ -53,6 +53,18 @@ def test_environment_overrides_file_and_flags_override_environment(tmp_path):
     assert (config.server.port, config.server.host) == (9003, "::1")
 
 
+@pytest.mark.parametrize(
+    ("text", "environ", "overrides", "key"),
+    [
+        ("server:\n  port: abc\n", {}, {"server.port": 9005}, "server.port"),
+        ("server:\n  port: abc\n", {"ROOMS_PORT": "9005"}, {}, "server.port"),
+        ("backend:\n  url: ftp://x\n", {}, {"backend.url": "memory://"}, "backend.url"),
+    ],
+)
+def test_a_wrong_key_in_the_file_is_an_error_even_when_overridden(tmp_path, text, environ, overrides, key):
+    assert key in config_error(write(tmp_path, text), environ=environ, overrides=overrides)
+
+
 def test_rooms_config_variable_names_the_file(tmp_path):
     path = write(tmp_path, "server:\n  port: 9004\n")
     assert load_config(None, environ={"ROOMS_CONFIG": path}).server.port == 9004
