@@ -56,7 +56,8 @@ async def start_backend(config: Config) -> Backend:
             await backend.close()
             if time.monotonic() >= deadline:
                 raise
-            log.warning("backend not reachable yet (%s); retrying", exc)
+            # Debug only: the contract is one line on stderr when the server gives up.
+            log.debug("backend not reachable yet (%s); retrying", exc)
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
 

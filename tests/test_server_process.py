@@ -53,7 +53,15 @@ def test_unreachable_backend_is_retried_then_exits_1():
         "--backend", f"postgresql://postgres@127.0.0.1:{port}/test", config="backend:\n  connect_timeout: 1\n"
     )
     assert result.returncode == 1
-    assert "backend unreachable" in result.stderr.strip().splitlines()[-1]
+    [line] = result.stderr.strip().splitlines()  # one readable line, and only that
+    assert "backend unreachable" in line
+    debug = run_server(
+        "--backend",
+        f"postgresql://postgres@127.0.0.1:{port}/test",
+        config="backend:\n  connect_timeout: 1\nserver:\n  log_level: debug\n",
+    )
+    assert debug.returncode == 1
+    assert "retrying" in debug.stderr
 
 
 @pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
