@@ -142,7 +142,8 @@ class MessagesApiHandler(JSONHandler):
     async def post(self, label: str) -> None:
         room = self.room_label(label)
         if len(self.request.body) > self.options["max_frame_bytes"]:
-            return self.write_json({"error": "request body too large"}, 413)
+            limit = self.options["max_frame_bytes"]
+            return self.write_json({"error": f"request body too large: over {limit} bytes"}, 400)
         try:
             data = json.loads(self.request.body)
         except ValueError as exc:
@@ -155,7 +156,10 @@ class MessagesApiHandler(JSONHandler):
             result = await self.hub.post(room, message)
         except BackendUnavailable as exc:
             return self.write_json({"error": f"not stored, storage unavailable: {exc}"}, 503)
-        self.write_json(result.message.to_wire(), 200 if result.duplicate else 201)
+        if result.duplicate:
+            # The answer the first request had, as idempotency keys elsewhere do, marked as a replay.
+            self.set_header("Idempotent-Replayed", "true")
+        self.write_json(result.message.to_wire(), 201)
 
 
 class HealthHandler(JSONHandler):

@@ -100,8 +100,10 @@ async def test_post_with_resent_client_id_returns_the_stored_message(http_server
     payload = '{"handle": "bot", "message": "once", "client_id": "p-1"}'
     first = await post(http_client, http_port, "/api/rooms/lobby/messages", payload)
     again = await post(http_client, http_port, "/api/rooms/lobby/messages", payload)
-    assert (first.code, again.code) == (201, 200)
+    assert (first.code, again.code) == (201, 201)
     assert body(first) == body(again)
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
 
 
 @pytest.mark.gen_test
@@ -115,6 +117,7 @@ async def test_post_with_resent_client_id_returns_the_stored_message(http_server
         ('{"handle": "bot", "message": 5}', "message"),
         ('{"handle": "bot", "message": "' + "x" * 4001 + '"}', "message"),
         (b"\xff\xfe", "JSON"),
+        ('{"handle": "bot", "message": "' + "x" * 70_000 + '"}', "too large"),
     ],
 )
 async def test_post_bad_input_is_400_naming_the_problem(http_server, http_port, http_client, payload, mentions):
