@@ -59,11 +59,17 @@ class NotFoundHandler(BaseHandler):
 
 class HomeHandler(BaseHandler):
     async def get(self) -> None:
+        # The open-a-room form submits here as ?room=<label> where the page's script does not run.
+        typed = self.get_query_argument("room", None)
+        if typed is not None and is_valid_label(typed):
+            return self.redirect(f"/{typed}/", status=302)
+        if typed is not None:
+            self.set_status(400)
         try:
             busiest = await self.hub.backend.busiest_rooms(BUSIEST_ROOMS_SHOWN)
         except BackendUnavailable:
             busiest = []
-        self.render("home.html", busiest=busiest, online=self.hub.online)
+        self.render("home.html", busiest=busiest, online=self.hub.online, typed=typed)
 
 
 class NewRoomHandler(BaseHandler):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from html.parser import HTMLParser
+from urllib.parse import urlencode
 
 import pytest
 from tornado.httpclient import HTTPResponse
@@ -82,6 +83,19 @@ async def test_home_page_has_the_open_form_and_the_new_room_button(http_client, 
     assert page.ids["room-label"]["pattern"] == r"[A-Za-z0-9_\-]{1,50}"
     assert any(form.get("action") == "/new" for form in page.tags["form"])
     assert "No one has said anything yet" in response.body.decode()
+
+
+@pytest.mark.gen_test
+async def test_the_open_form_works_without_javascript(http_client, base_url):
+    opened = await http_client.fetch(base_url + "/?room=lobby", follow_redirects=False, raise_error=False)
+    assert (opened.code, opened.headers["Location"]) == (302, "/lobby/")
+    for typed in ("no spaces", "chat", "<b>x</b>"):
+        refused = await http_client.fetch(base_url + "/?" + urlencode({"room": typed}), raise_error=False)
+        assert refused.code == 400
+        page = outline(refused)
+        assert "is not a room name" in refused.body.decode()
+        assert page.ids["room-label"]["value"] == typed
+    assert "<b>x</b>" not in refused.body.decode()
 
 
 @pytest.mark.gen_test
