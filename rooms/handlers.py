@@ -384,7 +384,17 @@ class ChatSocketHandler(WebSocketHandler):
 PING_FRAME = b"\x89\x00"  # FIN, opcode 9 (ping), unmasked, no payload
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def normalize_origin(origin: str) -> str:
-    """``scheme://host[:port]`` in lower case, without a trailing slash or path."""
+    """``scheme://host[:port]`` in lower case, without a trailing slash or path, or the scheme's own port."""
     parts = urlsplit(origin.strip().lower())
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else origin.strip().lower()
+    if not (parts.scheme and parts.netloc):
+        return origin.strip().lower()
+    try:
+        default_port = parts.port is not None and parts.port == DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a port that is not a number: compared as written
+        default_port = False
+    netloc = parts.netloc.rsplit(":", 1)[0] if default_port else parts.netloc
+    return f"{parts.scheme}://{netloc}"

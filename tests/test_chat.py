@@ -214,8 +214,9 @@ class TestAllowedOrigins:
         return app_config(server={"allowed_origins": ["https://Chat.Example.com/"]})
 
     @pytest.mark.gen_test
-    async def test_listed_origin_is_allowed(self, http_server, http_port):
-        ws = await connect(http_port, "lobby", headers={"Origin": "https://chat.example.com"})
+    @pytest.mark.parametrize("origin", ["https://chat.example.com", "https://chat.example.com:443"])
+    async def test_listed_origin_is_allowed(self, http_server, http_port, origin):
+        ws = await connect(http_port, "lobby", headers={"Origin": origin})
         await send_json(ws, {"handle": "ann", "message": "via proxy"})
         assert (await receive_json(ws))["message"] == "via proxy"
 
@@ -223,6 +224,9 @@ class TestAllowedOrigins:
     async def test_unlisted_origin_is_still_refused(self, http_server, http_port):
         with pytest.raises(HTTPClientError) as caught:
             await connect(http_port, "lobby", headers={"Origin": "https://chat.example.org"})
+        assert caught.value.code == 403
+        with pytest.raises(HTTPClientError) as caught:
+            await connect(http_port, "lobby", headers={"Origin": "https://chat.example.com:8443"})
         assert caught.value.code == 403
 
 
