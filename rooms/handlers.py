@@ -71,6 +71,8 @@ class HomeHandler(BaseHandler):
             busiest = []
         self.render("home.html", busiest=busiest, online=self.hub.online, typed=typed)
 
+    head = get
+
 
 class NewRoomHandler(BaseHandler):
     def get(self) -> None:
@@ -99,6 +101,8 @@ class RoomPageHandler(BaseHandler):
             newest_id=newest_id,
             limits=self.options["limits"],
         )
+
+    head = get
 
 
 class JSONHandler(BaseHandler):
@@ -176,6 +180,8 @@ class HealthHandler(JSONHandler):
         except BackendUnavailable as exc:
             return self.write_json({"status": "unavailable", "backend": kind, "error": str(exc)}, 503)
         self.write_json({"status": "ok", "backend": kind})
+
+    head = get  # uptime monitors often ask with HEAD
 
 
 class MetricsHandler(BaseHandler):

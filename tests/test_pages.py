@@ -86,6 +86,14 @@ async def test_home_page_has_the_open_form_and_the_new_room_button(http_client, 
 
 
 @pytest.mark.gen_test
+@pytest.mark.parametrize("path", ["/", "/lobby/", "/healthz"])
+async def test_head_answers_like_get_without_a_body(http_client, base_url, path):
+    response = await http_client.fetch(base_url + path, method="HEAD")
+    assert response.code == 200
+    assert response.body == b""
+
+
+@pytest.mark.gen_test
 async def test_the_open_form_works_without_javascript(http_client, base_url):
     opened = await http_client.fetch(base_url + "/?room=lobby", follow_redirects=False, raise_error=False)
     assert (opened.code, opened.headers["Location"]) == (302, "/lobby/")
