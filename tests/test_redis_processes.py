@@ -28,6 +28,14 @@ CLIENTS_PER_PROCESS = 3
 MESSAGES_PER_SENDER = 10
 
 
+async def tear_down(peers: list[Peer], servers: list[ServerProcess], prefix: str) -> None:
+    for peer in peers:
+        await peer.close()
+    for server in servers:
+        server.stop()
+    await delete_prefix(REDIS_URL, prefix)
+
+
 @pytest.mark.gen_test(timeout=90)
 async def test_clients_spread_over_processes_receive_every_message_in_one_order_that_history_agrees_with():
     await require_redis()
@@ -62,11 +70,7 @@ async def test_clients_spread_over_processes_receive_every_message_in_one_order_
         for server in servers:
             assert await history_ids(server.port, "lobby") == order
     finally:
-        for peer in peers:
-            await peer.close()
-        for server in servers:
-            server.stop()
-        await delete_prefix(REDIS_URL, prefix)
+        await tear_down(peers, servers, prefix)
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -124,8 +128,4 @@ async def test_a_client_receives_what_is_sent_on_another_process_right_after_it_
                 await peer.wait_until(lambda p: len(p.messages()) == 1, timeout=5)
                 assert peer.messages()[0]["message"] == f"hello {number}"
     finally:
-        for peer in peers:
-            await peer.close()
-        for server in servers:
-            server.stop()
-        await delete_prefix(REDIS_URL, prefix)
+        await tear_down(peers, servers, prefix)
