@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 
@@ -72,6 +73,23 @@ async def test_binary_frame_is_invalid_message_and_socket_stays_open(http_server
     await ws.write_message(b'{"handle": "ann", "message": "hi"}', binary=True)
     assert (await receive_json(ws))["code"] == "invalid_message"
     await assert_still_serving(ws, bystander)
+
+
+@pytest.mark.gen_test
+async def test_text_frame_that_is_not_utf8_fails_only_its_own_connection(http_server, http_port):
+    bystander = await connect(http_port, "lobby")
+    sock = await raw_handshake(http_port, "/chat/lobby/")
+    payload = b'{"handle": "ann", "message": "\xff\xfe"}'
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[n % 4] for n, byte in enumerate(payload))
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(sock, bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    received = b""
+    while chunk := await asyncio.wait_for(loop.sock_recv(sock, 4096), 5):
+        received += chunk
+    assert b"error" not in received  # failed, as RFC 6455 says, not answered
+    sock.close()
+    await assert_still_serving(await connect(http_port, "lobby"), bystander)
 
 
 @pytest.mark.gen_test
