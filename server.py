@@ -89,13 +89,15 @@ async def serve(config: Config) -> None:
     server.stop()
     hub = app.hub  # type: ignore[attr-defined]
     hub.close_all()
+    # One grace period for both waits: the stores in flight, then the close handshakes.
+    deadline = loop.time() + config.server.shutdown_grace
     try:
         await asyncio.wait_for(hub.wait_idle(), config.server.shutdown_grace)
     except TimeoutError:
         log.warning("stores still in flight after %.0fs; closing anyway", config.server.shutdown_grace)
     try:
         # Give clients the moment to answer the 1001 close frames before their streams are cut.
-        await asyncio.wait_for(hub.wait_empty(), config.server.shutdown_grace)
+        await asyncio.wait_for(hub.wait_empty(), max(0.0, deadline - loop.time()))
     except TimeoutError:
         log.info("some clients did not answer the close handshake in time")
     await server.close_all_connections()

@@ -10,8 +10,8 @@ options (``socket_timeout``, ``socket_connect_timeout``, ...) and these of ours:
 
 * ``key_prefix`` (default ``rooms:``): start of every key and channel, so deployments can share a Redis;
 * ``dedup_seconds`` (default 86400): how long a ``client_id`` is remembered for deduplication;
-* ``ping_interval`` (default 5): seconds of pub/sub silence before a PING; three unanswered pings
-  replace the connection.
+* ``ping_interval`` (default 5): seconds of pub/sub silence before a PING; silence for three times
+  this (two PINGs unanswered) replaces the connection.
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
 """

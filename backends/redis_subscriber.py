@@ -46,7 +46,7 @@ from rooms.errors import BackendUnavailable
 log = logging.getLogger(__name__)
 
 READ_WAIT_SECONDS = 1.0  # how long one read waits before the loop looks at its clocks
-SILENT_PINGS = 3  # pings unanswered before the connection counts as dead
+SILENT_PINGS = 3  # ping intervals of silence (two PINGs unanswered) before the connection counts as dead
 CATCH_UP_PAGE = 500
 _RECONNECT_BACKOFF = ExponentialWithJitterBackoff(cap=2.0, base=0.1)
 

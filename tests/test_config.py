@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import fields
+
 import pytest
+import yaml
 
 from rooms.config import load_config
 from rooms.errors import ConfigError
@@ -23,16 +27,27 @@ def config_error(*args, **kwargs) -> str:
 def test_defaults_match_the_protocol(tmp_path):
     config = load_config(write(tmp_path, ""), environ={})
     assert (config.server.host, config.server.port, config.server.allowed_origins) == ("127.0.0.1", 8000, [])
-    assert config.backend.connect_timeout == 10
+    assert (config.backend.url, config.backend.connect_timeout) == ("sqlite:///rooms.db", 10)
     assert (config.history.page_size, config.history.retain_per_room) == (50, 10000)
     limits = config.limits
     assert (limits.max_handle_chars, limits.max_message_chars, limits.max_frame_bytes) == (32, 4000, 65536)
     assert (limits.messages_per_second, limits.burst, limits.send_buffer_bytes) == (5, 20, 1048576)
 
 
-def test_shipped_config_yaml_loads_with_every_protocol_key():
-    config = load_config("config.yaml", environ={})
-    assert config.backend.url.startswith(("sqlite:", "memory:"))
+def test_shipped_config_yaml_lists_every_key_with_its_default():
+    with open("config.yaml", encoding="utf-8") as handle:
+        shipped = yaml.safe_load(handle)
+    defaults = load_config(os.devnull, environ={})
+    for section, cls in (
+        ("server", type(defaults.server)),
+        ("backend", type(defaults.backend)),
+        ("history", type(defaults.history)),
+        ("limits", type(defaults.limits)),
+    ):
+        assert set(shipped[section]) == {field.name for field in fields(cls)}, section
+        for key, value in shipped[section].items():
+            assert getattr(getattr(defaults, section), key) == value, f"{section}.{key}"
+    assert shipped["backend"]["url"] == "sqlite:///rooms.db"
 
 
 def test_file_values_are_used(tmp_path):
@@ -87,6 +102,11 @@ def test_rooms_config_variable_names_the_file(tmp_path):
         ("limits:\n  burst: 1.5\n", "limits.burst"),
         ("limits:\n  messages_per_second: fast\n", "limits.messages_per_second"),
         ("limits: 7\n", "limits"),
+        ("server:\n  log_level: loud\n", "server.log_level"),
+        ("server:\n  event_loop: trio\n", "server.event_loop"),
+        ("server:\n  ping_interval: -1\n", "server.ping_interval"),
+        ("server:\n  shutdown_grace: later\n", "server.shutdown_grace"),
+        ("backend:\n  sqlite_synchronous: always\n", "backend.sqlite_synchronous"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, text, named):

@@ -11,7 +11,7 @@ import pytest
 
 from rooms.errors import ConfigError
 from server import event_loop_factory
-from tests.clients import connect, receive_json, wait_closed
+from tests.clients import connect, raw_handshake, receive_json, wait_closed
 from tests.processes import ServerProcess, free_port, run_server
 
 
@@ -68,20 +68,24 @@ def test_unreachable_backend_is_retried_then_exits_1():
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 @pytest.mark.gen_test(timeout=30)
 async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum, event_loop):
-    server = ServerProcess(config=f"server:\n  event_loop: {event_loop}\n")
+    server = ServerProcess(config=f"server:\n  event_loop: {event_loop}\n  shutdown_grace: 2\n")
     try:
         server.wait_healthy()
         ws = await connect(server.port, "lobby")
+        # A peer that never answers the close frame keeps the server in its shutdown grace a while.
+        silent = await raw_handshake(server.port, "/chat/lobby/")
         await ws.write_message(json.dumps({"handle": "ann", "message": "before shutdown"}))
         assert (await receive_json(ws))["message"] == "before shutdown"
         server.process.send_signal(signum)
         assert await wait_closed(ws, timeout=10) == 1001
+        assert server.process.poll() is None  # still shutting down, and already refusing newcomers
+        with pytest.raises(OSError):
+            await connect(server.port, "lobby")
         for _ in range(100):
             if server.process.poll() is not None:
                 break
             await asyncio.sleep(0.1)
         assert server.process.returncode == 0
-        with pytest.raises(OSError):
-            await connect(server.port, "lobby")
+        silent.close()
     finally:
         server.stop()
