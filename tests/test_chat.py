@@ -9,6 +9,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import websocket_connect
 
+from rooms import hub as hub_module
 from tests.clients import assert_silent, connect, receive_json, receive_messages, send_json
 from tests.conftest import app_config
 
@@ -245,3 +246,33 @@ async def test_since_beyond_every_id_gets_gap_then_the_whole_room(http_server, h
     ws = await connect(http_port, "lobby", since=str(int(stored.message.id) + 10))
     assert await receive_json(ws) == {"type": "gap"}
     assert (await receive_json(ws))["message"] == "only one"
+
+
+@pytest.mark.gen_test
+async def test_compression_is_not_negotiated_so_every_socket_gets_the_same_frame_bytes(http_server, http_port):
+    offering = await websocket_connect(
+        HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/"), compression_options={}
+    )
+    assert offering.headers.get("Sec-WebSocket-Extensions") is None
+    await send_json(offering, {"handle": "ann", "message": "plain"})
+    assert (await receive_json(offering))["message"] == "plain"
+
+
+@pytest.mark.gen_test
+async def test_a_broadcast_is_encoded_and_framed_once_for_the_whole_room(http_server, http_port, app, monkeypatch):
+    sockets = [await connect(http_port, "lobby") for _ in range(5)]
+    calls = {"encode": 0, "text_frame": 0}
+
+    def counted(name, original):
+        def call(*args):
+            calls[name] += 1
+            return original(*args)
+
+        return call
+
+    monkeypatch.setattr(hub_module, "encode", counted("encode", hub_module.encode))
+    monkeypatch.setattr(hub_module, "text_frame", counted("text_frame", hub_module.text_frame))
+    await app.hub.post("lobby", _client_message("to all five"))
+    for ws in sockets:
+        assert (await receive_json(ws))["message"] == "to all five"
+    assert calls == {"encode": 1, "text_frame": 1}

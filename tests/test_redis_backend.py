@@ -88,3 +88,24 @@ async def test_deployments_on_different_database_numbers_do_not_hear_each_other(
             await backend.close()
         for db in (14, 15):
             await delete_prefix(f"redis://127.0.0.1:6379/{db}", prefix)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_client_id_is_stored_once_whichever_process_gets_it_and_is_forgotten_after_dedup_seconds():
+    await require_redis()
+    prefix = unique_prefix()
+    first, second = (RedisBackend(REDIS_URL, key_prefix=prefix, dedup_seconds=600) for _ in range(2))
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await first.start()
+        await second.start()
+        stored = await first.store("lobby", "ann", "hi", "c-1")
+        resent = await second.store("lobby", "ann", "hi", "c-1")
+        assert not stored.duplicate and resent.duplicate and resent.message == stored.message
+        assert 0 < await client.ttl(RedisKeys(prefix).client_id("lobby", "c-1")) <= 600
+        assert [m.id for m in (await second.history("lobby", 10)).messages] == [stored.message.id]
+    finally:
+        await first.close()
+        await second.close()
+        await client.aclose()
+        await delete_prefix(REDIS_URL, prefix)

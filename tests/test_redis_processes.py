@@ -7,8 +7,10 @@ import json
 import re
 
 import pytest
+import redis.asyncio as redis
 from tornado.httpclient import AsyncHTTPClient
 
+from backends.redis_layout import RedisKeys
 from tests.clients import send_json
 from tests.processes import ServerProcess
 from tests.redis_support import (
@@ -129,3 +131,37 @@ async def test_a_client_receives_what_is_sent_on_another_process_right_after_it_
                 assert peer.messages()[0]["message"] == f"hello {number}"
     finally:
         await tear_down(peers, servers, prefix)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_process_is_subscribed_to_a_room_while_it_has_a_socket_there_and_not_after():
+    await require_redis()
+    prefix = unique_prefix()
+    server = ServerProcess(prefixed_url(REDIS_URL, prefix), config=FAST_CONFIG)
+    channel = RedisKeys(prefix).channel("lobby")
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+
+    async def subscribers() -> int:
+        return dict(await client.pubsub_numsub(channel))[channel]
+
+    async def eventually_subscribers(count: int) -> None:
+        for _ in range(100):
+            if await subscribers() == count:
+                return
+            await asyncio.sleep(0.05)
+        assert await subscribers() == count
+
+    peers: list[Peer] = []
+    try:
+        await wait_healthy(server)
+        assert await subscribers() == 0
+        peers = [await Peer.join(server.port, "lobby", name) for name in ("ann", "bob")]
+        assert await subscribers() == 1  # one subscriber connection per process, whatever the sockets
+        await peers.pop().close()
+        await asyncio.sleep(0.2)
+        assert await subscribers() == 1
+        await peers.pop().close()
+        await eventually_subscribers(0)
+    finally:
+        await client.aclose()
+        await tear_down(peers, [server], prefix)

@@ -15,7 +15,7 @@ from tornado.httpclient import AsyncHTTPClient
 from backends.sql import SQLBackend
 from rooms.app import make_app
 from rooms.errors import BackendUnavailable
-from tests.clients import connect, receive_json, send_json
+from tests.clients import connect, receive_json, send_json, wait_closed
 from tests.conftest import app_config
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory
 from tests.tcp_proxy import TCPProxy
@@ -158,6 +158,14 @@ async def test_server_keeps_running_while_the_database_is_away_and_serves_again_
     assert health.code == 503
     body = json.loads(health.body)
     assert body["backend"] == kind and kind in body["error"]
+    page = await client.fetch(f"http://127.0.0.1:{http_port}/lobby/", raise_error=False)
+    assert page.code == 503
+    api = await client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages", raise_error=False)
+    assert api.code == 503 and "unavailable" in json.loads(api.body)["error"]
+    # A socket that needs the database to join (a room new to this process, or a replay) is closed with 1013.
+    for room, since in (("never-seen", None), ("lobby", "0")):
+        late = await connect(http_port, room, since=since)
+        assert await wait_closed(late) == 1013
 
     proxy.restore()
     health = await client.fetch(f"http://127.0.0.1:{http_port}/healthz", raise_error=False)
