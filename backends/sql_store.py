@@ -278,19 +278,26 @@ class SQLStore:
 
     # -- reads (reader threads) -----------------------------------------------------------------
 
-    def history(self, label: str, limit: int, before_id: int | None, after_id: int | None) -> HistoryPage:
-        msg, room = self._msg, self._room
-        query = (
-            msg.select(msg.id, msg.handle, msg.message, msg.timestamp, msg.client_id)
-            .join(room)
-            .where(room.label == label)
-        )
+    def history_query(self, room_id: int, limit: int, before_id: int | None, after_id: int | None) -> peewee.Select:
+        """Up to ``limit`` rows: the oldest after ``after_id``, else the newest (before ``before_id``)."""
+        msg = self._msg
+        query = msg.select(msg.id, msg.handle, msg.message, msg.timestamp, msg.client_id).where(msg.room == room_id)
         if after_id is not None:
-            rows = list(query.where(msg.id > after_id).order_by(msg.id).limit(limit + 1).tuples())
-        else:
-            if before_id is not None:
-                query = query.where(msg.id < before_id)
-            rows = list(query.order_by(msg.id.desc()).limit(limit + 1).tuples())
+            return query.where(msg.id > after_id).order_by(msg.id).limit(limit)
+        if before_id is not None:
+            query = query.where(msg.id < before_id)
+        return query.order_by(msg.id.desc()).limit(limit)
+
+    def history(self, label: str, limit: int, before_id: int | None, after_id: int | None) -> HistoryPage:
+        # The room's id first, then its messages by that id: the planner then knows which room it reads
+        # and walks its (room_id, id) index. Joined on the label instead, PostgreSQL may walk every room's
+        # messages newest first and filter, which for a quiet room beside a busy one reads nearly all.
+        room = self._room
+        room_id = room.select(room.id).where(room.label == label).scalar()
+        if room_id is None:
+            return HistoryPage([], False)
+        # One row more than asked for tells whether more exist in that direction.
+        rows = list(self.history_query(room_id, limit + 1, before_id, after_id).tuples())
         has_more = len(rows) > limit
         rows = rows[:limit] if after_id is not None else rows[:limit][::-1]
         messages = [

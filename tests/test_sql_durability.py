@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from backends.sql import SQLBackend
-from backends.sql_schema import SCHEMA_VERSION, build_schema, open_database
+from backends.sql_schema import SCHEMA_VERSION, build_schema, kind_of, open_database
+from backends.sql_store import SQLStore
 from rooms.errors import ConfigError
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
 
@@ -218,3 +219,49 @@ async def test_mysql_without_consecutive_auto_increment_inserts_row_by_row_in_or
     finally:
         await backend.close()
         await factory.dispose()
+
+
+def query_plan(database, kind: str, sql: str, params: list) -> list[str]:
+    """What the database says it will do for ``sql``, a line per step."""
+    if kind == "sqlite":
+        return [row[-1] for row in database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+    rows = database.execute_sql(f"EXPLAIN {sql}", params).fetchall()
+    if kind == "postgresql":
+        return [row[0] for row in rows]
+    # MySQL/MariaDB: a row per table; "type" ALL is a full scan, range/ref/eq_ref/const use an index.
+    return [f"{row[1]} {row[2]} type={row[3]} key={row[5]}" for row in rows]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_history_reads_are_index_range_scans_not_table_scans(sql_factory):
+    # A quiet room's messages on either side of a busy room's many: reading the quiet room along the
+    # table's own order (by id alone) would step through nearly all of the busy room's.
+    url = sql_factory.new_url()
+    backend = await started(url)
+    try:
+        await asyncio.gather(*(backend.store_soon("quiet", "ann", f"q{n}", None) for n in range(30)))
+        await asyncio.gather(*(backend.store_soon("busy", "bob", f"b{n}", None) for n in range(6000)))
+        await asyncio.gather(*(backend.store_soon("quiet", "ann", f"q{n}", None) for n in range(30, 60)))
+    finally:
+        await backend.close()
+    kind = kind_of(url)
+    database = open_database(url)
+    try:
+        database.execute_sql("ANALYZE TABLE messages, rooms" if kind == "mysql" else "ANALYZE")
+        store = SQLStore(database, build_schema(database), kind, retain_per_room=0)
+        [(quiet_id,)] = database.execute_sql("SELECT id FROM rooms WHERE label = 'quiet'").fetchall()
+        quiet_ids = [row[0] for row in database.execute_sql(f"SELECT id FROM messages WHERE room_id = {quiet_id}")]
+        assert max(quiet_ids) - min(quiet_ids) > 6000  # the busy room's ids lie between
+        for before_id, after_id in ((None, None), (max(quiet_ids) - 10, None), (None, min(quiet_ids) + 10)):
+            sql, params = store.history_query(quiet_id, 51, before_id, after_id).sql()
+            text = "\n".join(query_plan(database, kind, sql, params))
+            if kind == "sqlite":
+                assert "SCAN messages" not in text and "USING INDEX message_room_id_id" in text, text
+            elif kind == "postgresql":
+                assert "Seq Scan on messages" not in text and "message_room_id_id" in text, text
+            else:
+                assert "type=ALL" not in text and "key=message_room_id_id" in text, text
+        page = store.history("quiet", 50, None, None)
+        assert [m.message for m in page.messages] == [f"q{n}" for n in range(10, 60)] and page.has_more
+    finally:
+        database.close()
