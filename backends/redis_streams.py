@@ -157,6 +157,8 @@ class RedisBackend(Backend):
         self._store_sha = hashlib.sha1(STORE_SCRIPT.encode()).hexdigest()
         self._store_queue: list[tuple[_StoreCall, asyncio.Future[StoreResult]]] = []
         self._store_sender: asyncio.Task[None] | None = None
+        # Answers go out batch after batch, each once this process has delivered what the batch stored.
+        self._answering: asyncio.Future[None] | None = None
         self._subscriber = StreamSubscriber(
             self._redis, self._pubsub_pool.make_connection, self._keys, lambda: self._target, self._ping_interval
         )
@@ -184,6 +186,8 @@ class RedisBackend(Backend):
         self._closed = True
         if self._store_sender is not None:
             await asyncio.wait([self._store_sender])  # every store queued before close is answered
+        if self._answering is not None:
+            await self._answering
         if self._refresher is not None:
             await cancel_and_wait(self._refresher)
         await self._subscriber.close()
@@ -225,19 +229,44 @@ class RedisBackend(Backend):
             while self._store_queue:
                 batch = self._store_queue[:MAX_STORE_PIPELINE]
                 del self._store_queue[:MAX_STORE_PIPELINE]
+                outcomes: list[tuple[asyncio.Future[StoreResult], StoreResult | BaseException]]
                 try:
                     replies = await self._run_store_scripts([call for call, _ in batch])
                 except (RedisError, OSError) as exc:
-                    for _, future in batch:
-                        _settle_exception(future, BackendUnavailable(f"message not stored: {exc}"))
-                    continue
-                for (call, future), reply in zip(batch, replies, strict=True):
-                    if isinstance(reply, Exception):
-                        _settle_exception(future, BackendUnavailable(f"message not stored: {reply}"))
-                    elif not future.done():
-                        future.set_result(call.result(reply))
+                    outcomes = [(future, BackendUnavailable(f"message not stored: {exc}")) for _, future in batch]
+                else:
+                    outcomes = [
+                        (future, BackendUnavailable(f"message not stored: {reply}"))
+                        if isinstance(reply, Exception)
+                        else (future, call.result(reply))
+                        for (call, future), reply in zip(batch, replies, strict=True)
+                    ]
+                self._answering = asyncio.ensure_future(self._answer_once_delivered(self._answering, outcomes))
         finally:
             self._store_sender = None
+
+    async def _answer_once_delivered(
+        self,
+        earlier: asyncio.Future[None] | None,
+        outcomes: list[tuple[asyncio.Future[StoreResult], StoreResult | BaseException]],
+    ) -> None:
+        """Answer a batch's senders after the earlier batches, and once this process has delivered what
+        the batch stored. The script's reply can overtake its pub/sub message, and a sender must hear of
+        its message through the room's broadcast before any later reply (an error, a resent duplicate)."""
+        if earlier is not None:
+            await asyncio.wait([earlier])  # how it ended is its own batch's concern
+        newest: dict[str, StreamId] = {}
+        for _, outcome in outcomes:
+            if isinstance(outcome, StoreResult) and not outcome.duplicate:
+                key = parse_stream_id(outcome.message.id)
+                newest[outcome.message.room] = max(key, newest.get(outcome.message.room, key))
+        for room, key in newest.items():
+            await self._subscriber.wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
+        for future, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                _settle_exception(future, outcome)
+            elif not future.done():
+                future.set_result(outcome)
 
     async def _run_store_scripts(self, calls: list[_StoreCall]) -> list[Any]:
         for attempt in range(2):
