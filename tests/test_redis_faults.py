@@ -64,12 +64,15 @@ class StallingProxy(TCPProxy):
                 writer.transport.abort()
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 30) -> None:
-    """Wait for ``condition`` (driven by other tasks) to hold; a bound, not a measurement."""
+async def eventually(
+    condition: Callable[[], bool], timeout: float = 30, state: Callable[[], object] = lambda: None
+) -> None:
+    """Wait for ``condition`` (driven by other tasks) to hold; a bound, not a measurement. ``state``
+    says what stood instead when it did not."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
-        assert loop.time() < deadline, "condition not reached"
+        assert loop.time() < deadline, f"condition not reached: {state()}"
         await asyncio.sleep(0.02)
 
 
@@ -232,17 +235,26 @@ async def test_redis_cut_and_restored_under_ten_senders_loses_and_repeats_nothin
         def acked(group: list[Sender]) -> int:
             return sum(len(sender.acked) for sender in group)
 
-        await eventually(lambda: acked(senders) >= 40)
+        def state() -> dict[str, object]:
+            return {
+                sender.peer.name: (len(sender.acked), len(sender.refused), task.done() and repr(task.exception()))
+                for sender, task in zip(senders, tasks, strict=True)
+            }
+
+        await eventually(lambda: acked(senders) >= 40, state=state)
         proxy.cut()
         direct_before = acked(direct_senders)
         await eventually(
-            lambda: all(len(s.refused) >= 3 for s in cut_senders) and acked(direct_senders) >= direct_before + 30
+            lambda: all(len(s.refused) >= 3 for s in cut_senders) and acked(direct_senders) >= direct_before + 30,
+            state=state,
         )
         code, health = await get_json(cut_side.port, "/healthz")
         assert code == 503 and health["backend"] == "redis" and health["error"]
         proxy.restore()
         marks = [len(sender.acked) for sender in senders]
-        await eventually(lambda: all(len(s.acked) >= mark + 5 for s, mark in zip(senders, marks, strict=True)))
+        await eventually(
+            lambda: all(len(s.acked) >= mark + 5 for s, mark in zip(senders, marks, strict=True)), state=state
+        )
         stop.set()
         await asyncio.gather(*tasks)
 
