@@ -88,7 +88,7 @@ class RoomHub:
     async def join(self, member: Member, room: str) -> None:
         """Add a socket to a room: every message stored once this returns reaches it, held back until
         ``go_live``. A socket joins before its handshake is answered, so a client that has connected
-        misses nothing sent after that, whatever it was told to wait for."""
+        misses nothing sent after that."""
         state = self._rooms.get(room)
         if state is None:
             state = self._rooms[room] = _RoomState()
