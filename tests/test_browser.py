@@ -6,9 +6,11 @@ skip with the reason when it is missing, and fail under ``CI=true``, where it mu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import threading
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.processes import ServerProcess, free_port
+from tests.tcp_proxy import TCPProxy
 
 # Without the background-networking flags Chromium keeps dialling out, which a closed network refuses.
 CHROMIUM_FLAGS = [
@@ -75,6 +78,37 @@ class RoomsServer:
         request = urllib.request.Request(f"{self.url}/api/rooms/{room}/messages", data=body, method="POST")
         with urllib.request.urlopen(request, timeout=10) as reply:
             assert reply.status == 201
+
+
+async def _call(function: Callable[[], None]) -> None:
+    function()
+
+
+class ProxyThread:
+    """A TCPProxy in front of the server, on an event loop of its own thread (these tests are synchronous):
+    cutting it drops the page's socket while the server, and the room's history, keep running."""
+
+    def __init__(self, target_port: int) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._proxy: TCPProxy = self._run(TCPProxy("127.0.0.1", target_port).start())
+        self.url = f"http://127.0.0.1:{self._proxy.port}"
+
+    def _run(self, coroutine):  # type: ignore[no-untyped-def]
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    def cut(self) -> None:
+        self._run(_call(self._proxy.cut))
+
+    def restore(self) -> None:
+        self._run(_call(self._proxy.restore))
+
+    def close(self) -> None:
+        self._run(self._proxy.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +334,44 @@ def test_message_written_while_server_is_down_is_sent_once_it_is_back(new_contex
         assert writer.evaluate(f"localStorage.getItem('rooms:outbox:{room}')") is None
     finally:
         restartable.stop()
+
+
+def test_a_page_whose_connection_drops_resumes_with_no_gap_and_no_duplicate(new_context, server, room):
+    """The server keeps running (and keeps the room's history) while the page's path to it is cut."""
+    proxy = ProxyThread(server.port)
+    try:
+        reader = open_room(new_context(), proxy.url, room)
+        server.post(room, "ann", "one")
+        expect(reader.locator("#chat li .text")).to_have_text(["one"], timeout=WAIT_MS)
+
+        proxy.cut()
+        expect(reader.locator("#status")).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+        server.post(room, "ann", "two")
+        server.post(room, "bob", "three")
+        proxy.restore()
+
+        expect(reader.locator("#status")).to_have_attribute("data-state", "live", timeout=RECONNECT_WAIT_MS)
+        expect(reader.locator("#chat li .text")).to_have_text(["one", "two", "three"], timeout=WAIT_MS)
+        server.post(room, "bob", "four")
+        expect(reader.locator("#chat li .text")).to_have_text(["one", "two", "three", "four"], timeout=WAIT_MS)
+        expect(reader.locator("#gap-notice")).to_be_hidden()
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/{room}/"])
+def test_pages_fit_a_phone_screen_and_the_room_works_there(browser, server, room, path):
+    context = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True)
+    context.set_default_timeout(WAIT_MS)
+    try:
+        server.post(room, "ann", "a message long enough to wrap " + "word " * 40 + "and-an-unbroken-" * 8)
+        page = context.new_page()
+        page.goto(server.url + path.format(room=room))
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        if path != "/":
+            expect(page.locator("#status")).to_have_attribute("data-state", "live")
+            send(page, "bob", "from a phone")
+            expect(page.locator("#chat li .text").last).to_have_text("from a phone")
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
