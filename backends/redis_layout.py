@@ -21,6 +21,7 @@ ZERO_ID: StreamId = (0, 0)
 # written without leading zeros. "0" is the position before every message.
 _STREAM_ID = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})")
 _MAX_PART = 2**64 - 1
+MAX_ID: StreamId = (_MAX_PART, _MAX_PART)  # no entry lies after it
 
 
 def parse_stream_id(message_id: str) -> StreamId:

@@ -34,6 +34,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from backends.base import Backend, HistoryPage, Recovery, RoomSummary, StoredMessage, StoreResult, utc_timestamp
 from backends.redis_layout import (
+    MAX_ID,
     STORE_SCRIPT,
     ZERO_ID,
     RedisKeys,
@@ -309,6 +310,8 @@ class RedisBackend(Backend):
         try:
             if after is not None:
                 start = parse_stream_id(after)
+                if start == MAX_ID:
+                    return HistoryPage([], False)
                 low = "-" if start == ZERO_ID else f"({format_stream_id(start)}"
                 entries = await self._redis.xrange(stream, low, "+", limit + 1)
             else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -23,6 +22,7 @@ from rooms.protocol import (
     encode,
     error_payload,
     is_valid_label,
+    load_json,
     text_frame,
     validate_client_object,
 )
@@ -155,11 +155,7 @@ class MessagesApiHandler(JSONHandler):
             limit = self.options["max_frame_bytes"]
             return self.write_json({"error": f"request body too large: over {limit} bytes"}, 400)
         try:
-            data = json.loads(self.request.body)
-        except ValueError as exc:
-            return self.write_json({"error": f"body is not valid JSON: {exc}"}, 400)
-        try:
-            message = validate_client_object(data, self.options["limits"])
+            message = validate_client_object(load_json(self.request.body), self.options["limits"])
         except ProtocolError as exc:
             return self.write_json({"error": exc.reason}, 400)
         try:

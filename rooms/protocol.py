@@ -44,11 +44,17 @@ def decode_client_frame(frame: str | bytes, limits: Limits) -> ClientMessage:
     """Parse one text frame into a :class:`ClientMessage` or raise :class:`ProtocolError`."""
     if isinstance(frame, bytes):
         raise ProtocolError("invalid_message", "binary frames are not accepted; send JSON text")
+    return validate_client_object(load_json(frame), limits)
+
+
+def load_json(text: str | bytes) -> Any:
+    """Decode JSON from a client; anything that is not (nesting too deep included) is ``invalid_json``."""
     try:
-        data = json.loads(frame)
+        return json.loads(text)
     except ValueError as exc:
         raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from None
-    return validate_client_object(data, limits)
+    except RecursionError:
+        raise ProtocolError("invalid_json", "not valid JSON here: nested too deeply") from None
 
 
 def validate_client_object(data: Any, limits: Limits) -> ClientMessage:

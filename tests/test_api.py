@@ -118,6 +118,8 @@ async def test_post_with_resent_client_id_returns_the_stored_message(http_server
         ('{"handle": "bot", "message": "' + "x" * 4001 + '"}', "message"),
         (b"\xff\xfe", "JSON"),
         ('{"handle": "bot", "message": "' + "x" * 70_000 + '"}', "too large"),
+        ("[" * 20_000 + "]" * 20_000, "nested too deeply"),
+        ('{"handle": "bot", "message": "hi", "extra": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
     ],
 )
 async def test_post_bad_input_is_400_naming_the_problem(http_server, http_port, http_client, payload, mentions):

@@ -276,3 +276,13 @@ async def test_a_broadcast_is_encoded_and_framed_once_for_the_whole_room(http_se
     for ws in sockets:
         assert (await receive_json(ws))["message"] == "to all five"
     assert calls == {"encode": 1, "text_frame": 1}
+
+
+@pytest.mark.gen_test
+async def test_json_nested_too_deeply_is_invalid_json_and_the_socket_stays_open(http_server, http_port):
+    ws = await connect(http_port, "lobby")
+    await ws.write_message("[" * 20_000 + "]" * 20_000)
+    error = await receive_json(ws)
+    assert (error["type"], error["code"]) == ("error", "invalid_json")
+    await send_json(ws, {"handle": "ann", "message": "still here"})
+    assert (await receive_json(ws))["message"] == "still here"

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 
+from backends.base import HistoryPage
 from backends.redis_layout import STORE_SCRIPT, RedisKeys
 from backends.redis_streams import RedisBackend
 from rooms.errors import ConfigError
@@ -108,4 +109,20 @@ async def test_a_client_id_is_stored_once_whichever_process_gets_it_and_is_forgo
         await first.close()
         await second.close()
         await client.aclose()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_history_around_the_largest_possible_id_is_empty_after_it_and_everything_before_it():
+    await require_redis()
+    prefix = unique_prefix()
+    backend = RedisBackend(REDIS_URL, key_prefix=prefix)
+    largest = f"{2**64 - 1}-{2**64 - 1}"
+    try:
+        await backend.start()
+        stored = await backend.store("lobby", "ann", "hi", None)
+        assert await backend.history("lobby", 10, after=largest) == HistoryPage([], False)
+        assert [m.id for m in (await backend.history("lobby", 10, before=largest)).messages] == [stored.message.id]
+    finally:
+        await backend.close()
         await delete_prefix(REDIS_URL, prefix)
