@@ -88,13 +88,16 @@ async def serve(config: Config) -> None:
     log.info("shutting down")
     server.stop()
     hub = app.hub  # type: ignore[attr-defined]
-    hub.close_all()
+    # New messages are refused (their senders told so); those in flight are stored and broadcast, so
+    # every sender has heard of each message it sent, one way or the other, before its socket closes.
+    hub.stop_accepting()
     # One grace period for both waits: the stores in flight, then the close handshakes.
     deadline = loop.time() + config.server.shutdown_grace
     try:
         await asyncio.wait_for(hub.wait_idle(), config.server.shutdown_grace)
     except TimeoutError:
         log.warning("stores still in flight after %.0fs; closing anyway", config.server.shutdown_grace)
+    hub.close_all()
     try:
         # Give clients the moment to answer the 1001 close frames before their streams are cut.
         await asyncio.wait_for(hub.wait_empty(), max(0.0, deadline - loop.time()))

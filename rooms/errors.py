@@ -30,5 +30,9 @@ class BackendUnavailable(RoomsError):
     """The store cannot be reached or refused the operation; the caller may try again later."""
 
 
+class ShuttingDown(BackendUnavailable):
+    """The server is stopping and takes no new messages; the client sends again once it is back."""
+
+
 class InvalidMessageId(RoomsError):
     """A message id given by a client is not of the form this backend issues."""

@@ -14,7 +14,7 @@ from tornado.web import HTTPError, RequestHandler
 from tornado.websocket import WebSocketHandler
 
 from backends.base import StoreResult
-from rooms.errors import BackendUnavailable, InvalidMessageId, ProtocolError
+from rooms.errors import BackendUnavailable, InvalidMessageId, ProtocolError, ShuttingDown
 from rooms.hub import RoomHub
 from rooms.keepalive import Keepalive
 from rooms.protocol import (
@@ -283,6 +283,8 @@ class ChatSocketHandler(WebSocketHandler):
         error = store.exception()
         if error is None:
             self._answer(store.result())
+        elif isinstance(error, ShuttingDown):
+            self.reply_error("unavailable", str(error))
         elif isinstance(error, BackendUnavailable):
             self.reply_error("unavailable", "storage unavailable; this message was not sent")
         else:

@@ -12,6 +12,7 @@ import logging
 from typing import Protocol
 
 from backends.base import Backend, StoredMessage, StoreResult
+from rooms.errors import ShuttingDown
 from rooms.metrics import RoomsMetrics
 from rooms.protocol import GAP, ClientMessage, encode, text_frame
 
@@ -50,6 +51,7 @@ class RoomHub:
         self._unsubscribing: dict[str, asyncio.Future[None]] = {}
         self._flush_scheduled = False
         self._in_flight = 0
+        self._accepting = True
         self._idle = asyncio.Event()
         self._idle.set()
         backend.set_delivery_target(self)
@@ -62,6 +64,10 @@ class RoomHub:
 
     def post_soon(self, room: str, message: ClientMessage) -> asyncio.Future[StoreResult]:
         """``post`` without waiting: the answer comes as a Future, and posts keep the order they were made in."""
+        if not self._accepting:
+            refused: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+            refused.set_exception(ShuttingDown("the server is shutting down; this message was not sent"))
+            return refused
         self._in_flight += 1
         self._idle.clear()
         store = self.backend.store_soon(room, message.handle, message.message, message.client_id)
@@ -78,6 +84,10 @@ class RoomHub:
             self.metrics.messages_deduplicated.inc()
         else:
             self.metrics.messages_stored.inc()
+
+    def stop_accepting(self) -> None:
+        """Refuse new posts (shutdown): what is already in flight is still stored and delivered."""
+        self._accepting = False
 
     async def wait_idle(self) -> None:
         """Return once no store is in flight (shutdown waits here so every acknowledged message is stored)."""
@@ -178,6 +188,7 @@ class RoomHub:
         return len(state.live) + len(state.catching_up) if state else 0
 
     def close_all(self) -> None:
+        self._flush()  # nothing may follow a close frame: the broadcasts waiting to go out go first
         for state in list(self._rooms.values()):
             for member in [*state.live, *state.catching_up]:
                 member.close_going_away()

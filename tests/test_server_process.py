@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import sqlite3
 import sys
 
 import pytest
@@ -87,5 +89,33 @@ async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum, eve
             await asyncio.sleep(0.1)
         assert server.process.returncode == 0
         silent.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_message_sent_as_sigterm_arrives_is_echoed_and_stored_or_refused_never_stored_unheard():
+    server = ServerProcess("sqlite:///rooms.db", config="limits:\n  messages_per_second: 100000\n  burst: 100000\n")
+    try:
+        server.wait_healthy()
+        ws = await connect(server.port, "lobby")
+        for n in range(300):
+            ws.write_message(json.dumps({"handle": "ann", "message": f"m{n}"}))
+        server.process.send_signal(signal.SIGTERM)
+        echoed: list[str] = []
+        while (frame := await ws.read_message()) is not None:
+            reply = json.loads(frame)
+            if reply["type"] == "message":
+                echoed.append(reply["message"])
+            else:
+                assert reply["code"] == "unavailable" and "shutting down" in reply["error"], reply
+        assert ws.close_code == 1001
+        assert server.process.wait(timeout=20) == 0
+        database = sqlite3.connect(os.path.join(server.workdir.name, "rooms.db"))
+        try:
+            stored = [row[0] for row in database.execute("SELECT message FROM messages ORDER BY id")]
+        finally:
+            database.close()
+        assert stored == echoed  # nothing stored that its sender did not hear of before the close
     finally:
         server.stop()
