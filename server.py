@@ -89,7 +89,7 @@ async def serve(config: Config) -> None:
     server.stop()
     hub = app.hub  # type: ignore[attr-defined]
     # New messages are refused (their senders told so); those in flight are stored and broadcast, so
-    # every sender has heard of each message it sent, one way or the other, before its socket closes.
+    # every stored message reaches its sender before its socket closes.
     hub.stop_accepting()
     # One grace period for both waits: the stores in flight, then the close handshakes.
     deadline = loop.time() + config.server.shutdown_grace

@@ -12,6 +12,7 @@ from backends.base import HistoryPage
 from backends.redis_layout import STORE_SCRIPT, RedisKeys
 from backends.redis_streams import RedisBackend
 from rooms.errors import ConfigError
+from tests.factories.redis import RedisFactory
 from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
 from tests.test_backend_contract import Recorder
 
@@ -93,36 +94,34 @@ async def test_deployments_on_different_database_numbers_do_not_hear_each_other(
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_client_id_is_stored_once_whichever_process_gets_it_and_is_forgotten_after_dedup_seconds():
-    await require_redis()
-    prefix = unique_prefix()
-    first, second = (RedisBackend(REDIS_URL, key_prefix=prefix, dedup_seconds=600) for _ in range(2))
+    factory = RedisFactory()  # two backends on one prefix: two processes of one deployment
     client = redis.from_url(REDIS_URL, decode_responses=True)
+    first = second = None
     try:
-        await first.start()
-        await second.start()
+        first = await factory.create(dedup_seconds=600)
+        second = await factory.create(dedup_seconds=600)
         stored = await first.store("lobby", "ann", "hi", "c-1")
         resent = await second.store("lobby", "ann", "hi", "c-1")
         assert not stored.duplicate and resent.duplicate and resent.message == stored.message
-        assert 0 < await client.ttl(RedisKeys(prefix).client_id("lobby", "c-1")) <= 600
+        assert 0 < await client.ttl(RedisKeys(factory.prefix).client_id("lobby", "c-1")) <= 600
         assert [m.id for m in (await second.history("lobby", 10)).messages] == [stored.message.id]
     finally:
-        await first.close()
-        await second.close()
+        for backend in (first, second):
+            if backend is not None:
+                await backend.close()
         await client.aclose()
-        await delete_prefix(REDIS_URL, prefix)
+        await factory.dispose()
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_history_around_the_largest_possible_id_is_empty_after_it_and_everything_before_it():
-    await require_redis()
-    prefix = unique_prefix()
-    backend = RedisBackend(REDIS_URL, key_prefix=prefix)
+    factory = RedisFactory()
+    backend = await factory.create()
     largest = f"{2**64 - 1}-{2**64 - 1}"
     try:
-        await backend.start()
         stored = await backend.store("lobby", "ann", "hi", None)
         assert await backend.history("lobby", 10, after=largest) == HistoryPage([], False)
         assert [m.id for m in (await backend.history("lobby", 10, before=largest)).messages] == [stored.message.id]
     finally:
         await backend.close()
-        await delete_prefix(REDIS_URL, prefix)
+        await factory.dispose()
