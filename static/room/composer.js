@@ -1,0 +1,88 @@
+// The form under the log: checks what was typed, sends on Enter (Shift+Enter makes a new line), grows the
+// message field with its text, and remembers the handle for every room.
+import * as storage from "./storage.js";
+
+const HANDLE_KEY = "rooms:handle";
+
+export class Composer {
+  // send(handle, message) is called with each message that passed the checks.
+  constructor(form, send) {
+    this.send = send;
+    this.handleInput = document.getElementById("handle");
+    this.messageInput = document.getElementById("message");
+    this.error = document.getElementById("form-error");
+
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.messageInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    this.messageInput.addEventListener("input", () => this.fitMessageInput());
+    this.handleInput.addEventListener("input", () => {
+      if (this.handleInput.value.trim()) storage.save(HANDLE_KEY, this.handleInput.value.trim());
+    });
+    this.handleInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.isComposing) {
+        event.preventDefault();
+        this.messageInput.focus();
+      }
+    });
+    // Keep the focus (and a phone's keyboard) in the message field when Send is tapped.
+    document.getElementById("send").addEventListener("mousedown", (event) => event.preventDefault());
+
+    this.handleInput.value = this.handleInput.value || storage.load(HANDLE_KEY) || "";
+  }
+
+  // The name field while there is no name; else the message field, unless a touch keyboard would pop up.
+  focus() {
+    if (!this.handleInput.value) this.handleInput.focus();
+    else if (window.matchMedia("(pointer: fine)").matches) this.messageInput.focus();
+  }
+
+  showError(text) {
+    this.error.textContent = text;
+    this.error.hidden = !text;
+  }
+
+  // A message the server will never accept goes back into the field for editing, unless the reader has
+  // started typing another one.
+  giveBack(message) {
+    if (!this.messageInput.value) this.messageInput.value = message;
+  }
+
+  submit() {
+    const handle = this.handleInput.value.trim();
+    const message = this.messageInput.value;
+    const problem = this.problem(handle, message);
+    if (problem) {
+      const [field, text] = problem;
+      this.showError(text);
+      field.focus();
+      return;
+    }
+    this.showError("");
+    this.handleInput.value = handle;
+    storage.save(HANDLE_KEY, handle);
+    this.messageInput.value = "";
+    this.fitMessageInput();
+    this.send(handle, message);
+  }
+
+  // What keeps this message from being sent, if anything: the field to fix, and why.
+  problem(handle, message) {
+    if (!handle.trim()) return [this.handleInput, "Choose a name first."];
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(handle)) return [this.handleInput, "A name cannot contain control characters."];
+    if (!message.trim()) return [this.messageInput, "Type a message first."];
+    return null;
+  }
+
+  fitMessageInput() {
+    this.messageInput.style.height = "auto";
+    this.messageInput.style.height = this.messageInput.scrollHeight + "px";
+  }
+}

@@ -1,0 +1,62 @@
+// One message item. Its markup is written once, in templates/message.html: the server renders the history
+// with it, and the page carries a blank copy in <template id="message-template"> that messageItem() clones.
+//
+// What a person typed goes in with textContent, never as HTML: the server hands back handles and messages
+// exactly as they were sent.
+
+// A message that follows one by the same handle within this long drops its header, as chat apps do.
+const GROUP_WITHIN_MS = 5 * 60 * 1000;
+
+const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const dayAndTime = new Intl.DateTimeFormat(undefined, {
+  weekday: "short", day: "numeric", month: "short", hour: "numeric", minute: "2-digit",
+});
+const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+
+// A filled clone of the template's item; without an id (an item not stored yet) it has no data-id.
+export function messageItem(template, { id, handle, message, timestamp }) {
+  const item = template.content.firstElementChild.cloneNode(true);
+  if (id === undefined) item.removeAttribute("data-id");
+  else item.dataset.id = id;
+  item.querySelector(".handle").textContent = handle;
+  const timeEl = item.querySelector("time");
+  timeEl.setAttribute("datetime", timestamp);
+  timeEl.textContent = timestamp;
+  item.querySelector(".text").textContent = message;
+  return item;
+}
+
+// Rewrites a <time> (the server writes UTC) in the reader's own time zone, with the full date on hover.
+export function localTime(timeEl) {
+  const when = new Date(timeEl.getAttribute("datetime"));
+  if (Number.isNaN(when.getTime())) return;
+  const today = new Date();
+  const sameDay = when.toDateString() === today.toDateString();
+  timeEl.textContent = sameDay ? timeOnly.format(when) : dayAndTime.format(when);
+  timeEl.title = fullDate.format(when);
+}
+
+// For an item already in its list: local time, a colour per handle, and grouping with the item before it.
+export function decorate(item) {
+  const handleEl = item.querySelector(".handle");
+  const timeEl = item.querySelector("time");
+  item.dataset.handle = handleEl.textContent;
+  item.dataset.time = timeEl.getAttribute("datetime");
+  item.style.setProperty("--hue", String(handleHue(handleEl.textContent)));
+  localTime(timeEl);
+  groupWithPrevious(item);
+}
+
+function handleHue(handle) {
+  let hash = 0;
+  for (const ch of handle) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return hash % 360;
+}
+
+function groupWithPrevious(item) {
+  const prev = item.previousElementSibling;
+  if (!prev) return;
+  const sameHandle = prev.dataset.handle === item.dataset.handle;
+  const gap = Date.parse(item.dataset.time) - Date.parse(prev.dataset.time);
+  item.classList.toggle("cont", sameHandle && gap >= 0 && gap < GROUP_WITHIN_MS);
+}
