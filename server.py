@@ -20,9 +20,10 @@ import tornado.httpserver
 
 from backends import create_backend
 from backends.base import Backend
+from backends.errors import BackendConfigError, BackendUnavailable
 from rooms.app import make_app
 from rooms.config import Config, load_config
-from rooms.errors import BackendUnavailable, ConfigError
+from rooms.errors import ConfigError
 
 log = logging.getLogger("rooms")
 
@@ -44,11 +45,7 @@ async def start_backend(config: Config) -> Backend:
     """Keep trying an unreachable backend for ``backend.connect_timeout`` seconds, then give up."""
     deadline = time.monotonic() + config.backend.connect_timeout
     while True:
-        backend = create_backend(
-            config.backend.url,
-            retain_per_room=config.history.retain_per_room,
-            **backend_extras(config),
-        )
+        backend = create_backend(config.backend_options())
         try:
             await backend.start()
             return backend
@@ -59,13 +56,6 @@ async def start_backend(config: Config) -> Backend:
             # Debug only: the contract is one line on stderr when the server gives up.
             log.debug("backend not reachable yet (%s); retrying", exc)
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
-
-
-def backend_extras(config: Config) -> dict[str, object]:
-    """Options only some backends take."""
-    if config.backend.url.lower().startswith("sqlite:"):
-        return {"synchronous": config.backend.sqlite_synchronous}
-    return {}
 
 
 async def serve(config: Config) -> None:
@@ -87,7 +77,7 @@ async def serve(config: Config) -> None:
 
     log.info("shutting down")
     server.stop()
-    hub = app.hub  # type: ignore[attr-defined]
+    hub = app.hub
     # New messages are refused (their senders told so); those in flight are stored and broadcast, so
     # every stored message reaches its sender before its socket closes.
     hub.stop_accepting()
@@ -140,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailable as exc:
         print(f"rooms: backend unreachable after {config.backend.connect_timeout:g}s: {exc}", file=sys.stderr)
         return EXIT_BACKEND_UNREACHABLE
-    except ConfigError as exc:
+    except (ConfigError, BackendConfigError) as exc:
         print(f"rooms: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except OSError as exc:

@@ -9,12 +9,13 @@ A backend stores messages, reads history and pushes each newly stored message to
   and ids increase in that order (compare them with :meth:`Backend.id_key`, never as strings).
 * **At most once per client id.** A message carrying a ``client_id`` already stored in its room is
   not stored or delivered again; ``store`` returns the earlier message with ``duplicate=True``.
-* **History never runs ahead of delivery.** For a room this process is subscribed to, ``history``
-  returns only messages already delivered here: the hub replays history to a joining socket, then
-  sends it the live messages newer than those, so a message read first and delivered later would
-  reach that socket twice.
+* **Reads are plain reads.** ``history`` and ``replay`` show what is stored, which may run a moment
+  ahead of what has been delivered here; the room hub, which knows what it delivered, holds a joining
+  socket until delivery has caught up with what it replayed.
 * **Subscriptions are the hub's.** The room hub decides which rooms this process listens to;
   ``subscribe`` and ``unsubscribe`` are idempotent and safe to repeat.
+* **Storage grows with messages only.** A room is written with its first message; reading a room
+  that has none stores nothing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,22 @@ import abc
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol, Self
+
+from prometheus_client.registry import Collector
 
 
-# Made for every message on the hot path, so named tuples: a third of a frozen dataclass's cost to build.
+# Both are made for every message on the hot path, so named tuples: a third of a frozen dataclass's cost.
+class NewMessage(NamedTuple):
+    """A message on its way in, as the wire module decoded it and the server stamped it."""
+
+    room: str
+    handle: str
+    message: str
+    client_id: str | None
+    timestamp: str
+
+
 class StoredMessage(NamedTuple):
     """A message as history holds it; ``id`` is opaque to clients and unique in its room."""
 
@@ -36,20 +49,6 @@ class StoredMessage(NamedTuple):
     message: str
     timestamp: str
     client_id: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON object PROTOCOL.md sends for a message (``client_id`` only when the sender set one)."""
-        wire: dict[str, Any] = {
-            "type": "message",
-            "id": self.id,
-            "room": self.room,
-            "handle": self.handle,
-            "message": self.message,
-            "timestamp": self.timestamp,
-        }
-        if self.client_id is not None:
-            wire["client_id"] = self.client_id
-        return wire
 
 
 class StoreResult(NamedTuple):
@@ -66,15 +65,18 @@ class HistoryPage:
 
 
 @dataclass(frozen=True, slots=True)
-class Recovery:
-    """Where a reconnecting client's replay starts.
+class Replay:
+    """What a client that last saw an id missed: the first page of it, oldest first.
 
-    ``gap`` is true when history no longer holds every message after the client's id (pruned, or the
-    store was reset); replay then starts at ``replay_after``, which may be earlier than the client's id.
+    ``gap`` is true when history no longer holds every message after that id (pruned, or the store was
+    reset under the client). ``after`` is the id the page starts after: the client's, or ``"0"`` where
+    the store was reset and the page starts at the room's first message. ``page.has_more``: the rest
+    follows through ``history(after=<the page's last id>)``.
     """
 
     gap: bool
-    replay_after: str
+    after: str
+    page: HistoryPage
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,16 @@ class RoomSummary:
     label: str
     message_count: int
     last_active: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    """What a backend is built from: the ``backend`` section of the config and the history retention.
+    Each backend reads the options it knows; nothing outside ``backends/`` looks at them."""
+
+    url: str
+    retain_per_room: int = 10000
+    sqlite_synchronous: str = "full"
 
 
 class DeliveryTarget(Protocol):
@@ -95,7 +107,7 @@ class DeliveryTarget(Protocol):
 
 
 def utc_timestamp() -> str:
-    """The server-set ISO 8601 UTC timestamp every backend stamps messages with."""
+    """The server-set ISO 8601 UTC timestamp a message is stamped with on its way in."""
     return datetime.now(UTC).isoformat()
 
 
@@ -106,6 +118,11 @@ class Backend(abc.ABC):
 
     def __init__(self) -> None:
         self._target: DeliveryTarget | None = None
+
+    @classmethod
+    @abc.abstractmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        """Build the backend from the config; raise ``BackendConfigError`` naming the bad option."""
 
     def set_delivery_target(self, target: DeliveryTarget) -> None:
         """Registered once by the room hub before ``start``; every delivery goes there."""
@@ -124,23 +141,19 @@ class Backend(abc.ABC):
         """Return if the store answers now; raise ``BackendUnavailable`` with the reason otherwise."""
 
     @abc.abstractmethod
-    async def ensure_room(self, room: str) -> None:
-        """Make the room exist (rooms are created by their first visit)."""
-
-    @abc.abstractmethod
-    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
-        """Start storing a message, stamping its id and timestamp; it is delivered to subscribed
-        processes once stored. The answer comes as a Future, so the caller need not wait for it before
-        starting the next: stores started one after another are stored, delivered and answered in the
-        order they were started (a socket keeps several of its messages in flight that way).
+    def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
+        """Start storing a message, giving it its id; it is delivered to subscribed processes once
+        stored. The answer comes as a Future, so the caller need not wait for it before starting the
+        next: stores started one after another are stored, delivered and answered in the order they were
+        started (a socket keeps several of its messages in flight that way).
 
         The Future fails with ``BackendUnavailable`` when the message could not be stored: it was then
         not delivered.
         """
 
-    async def store(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
+    async def store(self, message: NewMessage) -> StoreResult:
         """``store_soon``, waited for."""
-        return await self.store_soon(room, handle, message, client_id)
+        return await self.store_soon(message)
 
     @abc.abstractmethod
     async def history(
@@ -150,12 +163,18 @@ class Backend(abc.ABC):
         the oldest newer than ``after``. Ids are validated by :meth:`id_key` first."""
 
     @abc.abstractmethod
-    async def recovery(self, room: str, since: str) -> Recovery:
-        """Whether a client that last saw ``since`` can be replayed without a gap, and from where."""
+    async def replay(self, room: str, since: str, limit: int) -> Replay:
+        """What a client that last saw ``since`` missed, in one read of the store: whether history
+        still holds all of it, and its first ``limit`` messages."""
 
     @abc.abstractmethod
-    async def subscribe(self, room: str) -> None:
-        """Start delivering ``room``'s new messages to this process; idempotent."""
+    async def subscribe(self, room: str) -> str:
+        """Start delivering ``room``'s new messages to this process; idempotent.
+
+        Returns the id delivery starts after: from the moment this returns, every message of the room
+        with a greater id is still to be delivered here, and none with that id or a smaller one is (it
+        was delivered before this returned, or never will be). The hub holds a joining socket on it.
+        """
 
     @abc.abstractmethod
     async def unsubscribe(self, room: str) -> None:
@@ -165,7 +184,7 @@ class Backend(abc.ABC):
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
         """The rooms with the most messages, most first."""
 
-    def metrics_collectors(self) -> list[Any]:
+    def metrics_collectors(self) -> list[Collector]:
         """Extra Prometheus collectors (e.g. counters shared by every process); registered on the app's
         registry at start. Most backends have none."""
         return []

@@ -11,33 +11,25 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
+from typing import Self
+
 from backends.base import (
     Backend,
+    BackendOptions,
     HistoryPage,
-    Recovery,
+    NewMessage,
+    Replay,
     RoomSummary,
     StoredMessage,
     StoreResult,
-    utc_timestamp,
 )
-from rooms.errors import InvalidMessageId
-
-
-def parse_integer_id(message_id: str) -> int:
-    """Ids of the memory and SQL backends: a decimal integer, 0 meaning "before everything"."""
-    if not (0 < len(message_id) <= 19 and message_id.isascii() and message_id.isdigit()):
-        raise InvalidMessageId(f"not a message id: {message_id!r}")
-    return int(message_id)
+from backends.ids import parse_integer_id
 
 
 # History is kept as plain tuples of strings, which the garbage collector stops tracking: as objects,
 # a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
 _Row = tuple[str, str, str, str, str, str | None]
 _TIMESTAMP = 4
-
-
-def _row(message: StoredMessage) -> _Row:
-    return tuple(message)  # type: ignore[return-value]
 
 
 def _messages(rows: list[_Row]) -> list[StoredMessage]:
@@ -67,6 +59,10 @@ class MemoryBackend(Backend):
         self._next_id = itertools.count(self._first_id + 1)
         self._last_id = self._first_id
 
+    @classmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        return cls(retain_per_room=options.retain_per_room)
+
     async def start(self) -> None:
         pass
 
@@ -76,22 +72,22 @@ class MemoryBackend(Backend):
     async def health(self) -> None:
         pass
 
-    async def ensure_room(self, room: str) -> None:
-        self._room(room)
-
-    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
+    def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
         # Stored (and delivered) before this returns: the Future is only the answer.
         future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
-        future.set_result(self._store_now(room, handle, message, client_id))
+        future.set_result(self._store_now(message))
         return future
 
-    def _store_now(self, room: str, handle: str, message: str, client_id: str | None) -> StoreResult:
-        state = self._room(room)
+    def _store_now(self, message: NewMessage) -> StoreResult:
+        room, client_id = message.room, message.client_id
+        state = self._rooms.get(room)
+        if state is None:  # not setdefault: that would build a _Room for every message
+            state = self._rooms[room] = _Room()
         if client_id is not None and client_id in state.by_client_id:
-            return StoreResult(StoredMessage(*state.by_client_id[client_id]), duplicate=True)
+            return StoreResult(StoredMessage._make(state.by_client_id[client_id]), duplicate=True)
         self._last_id = next(self._next_id)
-        stored = StoredMessage(str(self._last_id), room, handle, message, utc_timestamp(), client_id)
-        row = _row(stored)
+        row: _Row = (str(self._last_id), room, message.handle, message.message, message.timestamp, client_id)
+        stored = StoredMessage._make(row)
         state.ids.append(self._last_id)
         state.rows.append(row)
         state.total += 1
@@ -101,12 +97,6 @@ class MemoryBackend(Backend):
         if room in self._subscribed and self._target is not None:
             self._target.deliver(stored)
         return StoreResult(stored)
-
-    def _room(self, room: str) -> _Room:
-        state = self._rooms.get(room)
-        if state is None:  # not setdefault: that would build a _Room for every message
-            state = self._rooms[room] = _Room()
-        return state
 
     def _prune(self, state: _Room) -> None:
         excess = len(state.rows) - self._retain
@@ -123,7 +113,9 @@ class MemoryBackend(Backend):
     async def history(
         self, room: str, limit: int, before: str | None = None, after: str | None = None
     ) -> HistoryPage:
-        state = self._room(room)
+        return self._history(self._rooms.get(room) or _Room(), limit, before, after)
+
+    def _history(self, state: _Room, limit: int, before: str | None, after: str | None) -> HistoryPage:
         if after is not None:
             start = bisect.bisect_right(state.ids, parse_integer_id(after))
             return HistoryPage(_messages(state.rows[start : start + limit]), start + limit < len(state.ids))
@@ -131,16 +123,17 @@ class MemoryBackend(Backend):
         start = max(0, end - limit)
         return HistoryPage(_messages(state.rows[start:end]), start > 0)
 
-    async def recovery(self, room: str, since: str) -> Recovery:
+    async def replay(self, room: str, since: str, limit: int) -> Replay:
         since_id = parse_integer_id(since)
-        state = self._room(room)
+        state = self._rooms.get(room) or _Room()
         if since_id > self._last_id or 0 < since_id <= self._first_id:
             # The client saw ids this process never issued: the store was reset under it.
-            return Recovery(gap=True, replay_after="0")
-        return Recovery(gap=since_id < state.pruned_through, replay_after=since)
+            return Replay(gap=True, after="0", page=self._history(state, limit, None, "0"))
+        return Replay(gap=since_id < state.pruned_through, after=since, page=self._history(state, limit, None, since))
 
-    async def subscribe(self, room: str) -> None:
+    async def subscribe(self, room: str) -> str:
         self._subscribed.add(room)
+        return str(self._last_id)  # stores deliver as they store: all up to here is delivered already
 
     async def unsubscribe(self, room: str) -> None:
         self._subscribed.discard(room)

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from backends.base import StoredMessage
-from rooms.errors import InvalidMessageId
+from backends.errors import InvalidMessageId
 
 StreamId = tuple[int, int]
 ZERO_ID: StreamId = (0, 0)

@@ -22,8 +22,8 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,7 +32,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from backends.base import Backend, HistoryPage, Recovery, RoomSummary, StoredMessage, StoreResult, utc_timestamp
+from backends.base import (
+    Backend,
+    BackendOptions,
+    HistoryPage,
+    NewMessage,
+    Replay,
+    RoomSummary,
+    StoredMessage,
+    StoreResult,
+)
+from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis_layout import (
     MAX_ID,
     STORE_SCRIPT,
@@ -46,7 +56,6 @@ from backends.redis_layout import (
     stream_facts,
 )
 from backends.redis_subscriber import StreamSubscriber, SubscriberStats, cancel_and_wait
-from rooms.errors import BackendUnavailable, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,7 @@ RETRY_WINDOW_SECONDS = 60
 APPROXIMATE_TRIM_FROM = 1000
 MAX_CONNECTIONS = 50
 MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
-# How long history of a subscribed room waits for pub/sub to deliver what it read (see wait_delivered).
+# How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
 # Bounded waits, so a store fails within seconds while Redis is away instead of hanging; a URL
@@ -93,26 +102,23 @@ def _positive(name: str, raw: str | float | None, default: float) -> float:
     except ValueError:
         value = 0
     if not value > 0:
-        raise ConfigError(f"backend.url: {name} must be a positive number, got {raw!r}")
+        raise BackendConfigError(f"backend.url: {name} must be a positive number, got {raw!r}")
     return value
 
 
-class _StoreCall(NamedTuple):
-    room: str
-    handle: str
-    message: str
-    client_id: str | None
-    timestamp: str
-    # Lets a retried call find its own first attempt (see STORE_SCRIPT).
-    attempt: str = ""
+# A message to store and its attempt token, which lets a retried call find its own first attempt
+# (see STORE_SCRIPT).
+_StoreCall = tuple[NewMessage, str]
+_Outcome = tuple[asyncio.Future[StoreResult], StoreResult | BaseException]
 
-    def result(self, reply: list[Any]) -> StoreResult:
-        status, entry_id = int(reply[0]), str(reply[1])
-        if status == 0:
-            return StoreResult(
-                StoredMessage(entry_id, self.room, self.handle, self.message, self.timestamp, self.client_id)
-            )
-        return StoreResult(flat_entry_message(self.room, entry_id, reply[2]), duplicate=status == 1)
+
+def _store_result(message: NewMessage, reply: list[Any]) -> StoreResult:
+    status, entry_id = int(reply[0]), str(reply[1])
+    if status == 0:
+        return StoreResult(
+            StoredMessage(entry_id, message.room, message.handle, message.message, message.timestamp, message.client_id)
+        )
+    return StoreResult(flat_entry_message(message.room, entry_id, reply[2]), duplicate=status == 1)
 
 
 def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
@@ -135,7 +141,7 @@ class RedisBackend(Backend):
         redis_url, options = _parse_url(url)
         prefix = key_prefix if key_prefix is not None else options.get("key_prefix", DEFAULT_PREFIX)
         if not prefix:
-            raise ConfigError("backend.url: key_prefix must not be empty")
+            raise BackendConfigError("backend.url: key_prefix must not be empty")
         self._retain = str(max(0, retain_per_room))
         self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
         dedup = _positive("dedup_seconds", dedup_seconds or options.get("dedup_seconds"), DEFAULT_DEDUP_SECONDS)
@@ -148,11 +154,13 @@ class RedisBackend(Backend):
                 redis_url, max_connections=MAX_CONNECTIONS, timeout=5, retry=retry, **CONNECTION_DEFAULTS
             )
             # Only builds the pub/sub connection; the subscriber reconnects itself (no retry here).
-            self._pubsub_pool = ConnectionPool.from_url(redis_url, **CONNECTION_DEFAULTS)
+            # RESP3, so that the stream can be read on it too, in turn with what it is pushed (see
+            # StreamSubscriber.subscribe).
+            self._pubsub_pool = ConnectionPool.from_url(redis_url, protocol=3, **CONNECTION_DEFAULTS)
             # redis-py hands unknown query options to the connection class; fail here, not at first use.
             self._pubsub_pool.make_connection()
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"backend.url: {exc}") from None
+            raise BackendConfigError(f"backend.url: {exc}") from None
         self._keys = RedisKeys(prefix, int(pool.connection_kwargs.get("db", 0)))
         self._redis = Redis(connection_pool=pool)
         self._store_sha = hashlib.sha1(STORE_SCRIPT.encode()).hexdigest()
@@ -167,6 +175,10 @@ class RedisBackend(Backend):
         self._refresher: asyncio.Task[None] | None = None
         self._closed = False
 
+    @classmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        return cls(options.url, options.retain_per_room)
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -174,7 +186,7 @@ class RedisBackend(Backend):
             info = await self._redis.info("server")
             version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
             if version < MIN_REDIS_VERSION:
-                raise ConfigError(f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}")
+                raise BackendConfigError(f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}")
             await self._redis.script_load(STORE_SCRIPT)
             await self._subscriber.start(timeout=5)
         except (RedisError, OSError) as exc:
@@ -203,18 +215,14 @@ class RedisBackend(Backend):
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"Redis does not answer: {exc}") from None
 
-    async def ensure_room(self, room: str) -> None:
-        """Rooms need nothing in Redis until their first message."""
-
     # -- messages --------------------------------------------------------------------------------
 
-    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
+    def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
         future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
         if self._closed:
             future.set_exception(BackendUnavailable("the Redis backend is closed"))
             return future
-        call = _StoreCall(room, handle, message, client_id, utc_timestamp(), secrets.token_hex(8))
-        self._store_queue.append((call, future))
+        self._store_queue.append(((message, secrets.token_hex(8)), future))
         if self._store_sender is None:
             self._store_sender = asyncio.create_task(self._send_stores(), name="redis-stores")
         return future
@@ -230,7 +238,7 @@ class RedisBackend(Backend):
             while self._store_queue:
                 batch = self._store_queue[:MAX_STORE_PIPELINE]
                 del self._store_queue[:MAX_STORE_PIPELINE]
-                outcomes: list[tuple[asyncio.Future[StoreResult], StoreResult | BaseException]]
+                outcomes: list[_Outcome]
                 try:
                     replies = await self._run_store_scripts([call for call, _ in batch])
                 except (RedisError, OSError) as exc:
@@ -239,7 +247,7 @@ class RedisBackend(Backend):
                     outcomes = [
                         (future, BackendUnavailable(f"message not stored: {reply}"))
                         if isinstance(reply, Exception)
-                        else (future, call.result(reply))
+                        else (future, _store_result(call[0], reply))
                         for (call, future), reply in zip(batch, replies, strict=True)
                     ]
                 self._answering = asyncio.ensure_future(self._answer_once_delivered(self._answering, outcomes))
@@ -249,7 +257,7 @@ class RedisBackend(Backend):
     async def _answer_once_delivered(
         self,
         earlier: asyncio.Future[None] | None,
-        outcomes: list[tuple[asyncio.Future[StoreResult], StoreResult | BaseException]],
+        outcomes: list[_Outcome],
     ) -> None:
         """Answer a batch's senders after the earlier batches, and once this process has delivered what
         the batch stored. The script's reply can overtake its pub/sub message, and a sender must hear of
@@ -283,23 +291,24 @@ class RedisBackend(Backend):
             await self._redis.script_load(STORE_SCRIPT)
         raise AssertionError("unreachable")
 
-    def _script_arguments(self, call: _StoreCall) -> tuple[list[str], list[Any]]:
-        if call.client_id is not None:
-            dedup_key, ttl = self._keys.client_id(call.room, call.client_id), self._dedup_seconds
+    def _script_arguments(self, call: _StoreCall) -> tuple[list[str], list[str | int]]:
+        message, attempt = call
+        if message.client_id is not None:
+            dedup_key, ttl = self._keys.client_id(message.room, message.client_id), self._dedup_seconds
         else:
-            dedup_key, ttl = self._keys.attempt(call.attempt), RETRY_WINDOW_SECONDS
-        keys = [self._keys.stream(call.room), dedup_key, self._keys.busiest, self._keys.counters]
-        args = [
-            call.handle,
-            call.message,
-            call.timestamp,
-            call.client_id or "",
-            call.attempt,
+            dedup_key, ttl = self._keys.attempt(attempt), RETRY_WINDOW_SECONDS
+        keys = [self._keys.stream(message.room), dedup_key, self._keys.busiest, self._keys.counters]
+        args: list[str | int] = [
+            message.handle,
+            message.message,
+            message.timestamp,
+            message.client_id or "",
+            attempt,
             ttl,
             self._retain,
             self._trim,
-            self._keys.channel(call.room),
-            call.room,
+            self._keys.channel(message.room),
+            message.room,
         ]
         return keys, args
 
@@ -313,61 +322,52 @@ class RedisBackend(Backend):
                 if start == MAX_ID:
                     return HistoryPage([], False)
                 low = "-" if start == ZERO_ID else f"({format_stream_id(start)}"
-                entries = await self._redis.xrange(stream, low, "+", limit + 1)
-            else:
-                if before is not None:
-                    end = parse_stream_id(before)
-                    if end == ZERO_ID:
-                        return HistoryPage([], False)
-                    high = f"({format_stream_id(end)}"
-                else:
-                    high = "+"
-                entries = (await self._redis.xrevrange(stream, high, "-", limit + 1))[::-1]
+                return _page(room, await self._redis.xrange(stream, low, "+", limit + 1), limit)
+            high = "+"
+            if before is not None:
+                end = parse_stream_id(before)
+                if end == ZERO_ID:
+                    return HistoryPage([], False)
+                high = f"({format_stream_id(end)}"
+            return _page(room, await self._redis.xrevrange(stream, high, "-", limit + 1), limit, newest_first=True)
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"history not read: {exc}") from None
-        has_more = len(entries) > limit
-        if has_more:
-            entries = entries[:limit] if after is not None else entries[1:]
-        if entries:
-            await self._subscriber.wait_delivered(room, parse_stream_id(entries[-1][0]), DELIVERY_WAIT_SECONDS)
-        return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)
 
-    async def recovery(self, room: str, since: str) -> Recovery:
+    async def replay(self, room: str, since: str, limit: int) -> Replay:
+        """One round trip: the stream's facts, the entry ``since`` names, and the page after it."""
         since_key = parse_stream_id(since)
         stream = self._keys.stream(room)
+        # Nothing lies after MAX_ID, and Redis refuses an interval starting past it.
+        after = {ZERO_ID: "-", MAX_ID: "+"}.get(since_key, f"({format_stream_id(since_key)}")
         try:
             pipe = self._redis.pipeline(transaction=False)
             pipe.xinfo_stream(stream)
             pipe.xrange(stream, since, since)
-            info, seen = await pipe.execute(raise_on_error=False)
+            pipe.xrange(stream, after, "+", limit + 1)
+            replies = await pipe.execute(raise_on_error=False)
+            for reply in replies:
+                if isinstance(reply, Exception) and not _is_missing_stream(reply):
+                    raise BackendUnavailable(f"history not read: {reply}")
+            info, seen, entries = replies
+            last, first, pruned = stream_facts(info)
+            if since_key == ZERO_ID:
+                return Replay(gap=pruned, after=since, page=_page(room, entries, limit))
+            if since_key < first and pruned:
+                # Pruning drops the stream's head, so only a client behind the first kept entry missed any.
+                return Replay(gap=True, after=since, page=_page(room, entries, limit))
+            if since_key <= last and seen:
+                return Replay(gap=False, after=since, page=_page(room, entries, limit))
+            # The client saw a message this stream never held: Redis lost its data since. What it holds
+            # now is read from the start (a second round trip, on this rare path only).
+            entries = await self._redis.xrange(stream, "-", "+", limit + 1)
+            return Replay(gap=True, after="0", page=_page(room, entries, limit))
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"history not read: {exc}") from None
-        for reply in (info, seen):
-            if isinstance(reply, Exception) and not _is_missing_stream(reply):
-                raise BackendUnavailable(f"history not read: {reply}")
-        last, first, pruned = stream_facts(info)
-        if since_key == ZERO_ID:
-            return Recovery(gap=pruned, replay_after=since)
-        if since_key < first and pruned:
-            # Pruning drops the stream's head, so only a client behind the first kept entry missed any.
-            return Recovery(gap=True, replay_after=since)
-        if since_key > last or not seen:
-            # The client saw a message this stream never held: Redis lost its data since.
-            return Recovery(gap=True, replay_after="0")
-        return Recovery(gap=False, replay_after=since)
 
     # -- fan-out ---------------------------------------------------------------------------------
 
-    async def subscribe(self, room: str) -> None:
-        try:
-            start = await self._last_id(room)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"could not subscribe to room {room}: {exc}") from None
-        await self._subscriber.subscribe(room, start, timeout=5)
-
-    async def _last_id(self, room: str) -> StreamId:
-        newest = await self._redis.xrevrange(self._keys.stream(room), "+", "-", 1)
-        return parse_stream_id(newest[0][0]) if newest else ZERO_ID
+    async def subscribe(self, room: str) -> str:
+        return format_stream_id(await self._subscriber.subscribe(room, timeout=5))
 
     async def unsubscribe(self, room: str) -> None:
         await self._subscriber.unsubscribe(room)
@@ -438,6 +438,19 @@ class ClusterCounters:
             ("rooms_redis_resets", stats.resets, "Times Redis came back without its data"),
         ):
             yield CounterMetricFamily(name, text, value=value)
+
+
+def _page(room: str, entries: Any, limit: int, newest_first: bool = False) -> HistoryPage:
+    """Entries read with one more than ``limit`` as a page, oldest first (``newest_first``: read with
+    XREVRANGE, so the extra entry is the oldest)."""
+    if not isinstance(entries, list):  # the stream does not exist
+        return HistoryPage([], False)
+    if newest_first:
+        entries = entries[::-1]
+    has_more = len(entries) > limit
+    if has_more:
+        entries = entries[1:] if newest_first else entries[:limit]
+    return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)
 
 
 def _is_missing_stream(error: Exception) -> bool:

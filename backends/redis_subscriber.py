@@ -2,9 +2,12 @@
 no gap and no duplicate across reconnects.
 
 Redis pub/sub forgets whatever it published while a subscriber was away. So each subscribed room
-keeps the id of the last message delivered, and every (re)subscription goes through the same path:
-SUBSCRIBE, wait for Redis to confirm it, read the room's stream after that id (XRANGE) and deliver it,
-and only then deliver live messages, dropping any whose id is not beyond the last delivered one.
+keeps the id of the last message delivered. A room's first subscription reads where its stream ends
+on the pub/sub connection itself (RESP3), right behind the SUBSCRIBE: Redis answers in turn with what it
+pushes, so every message pushed before that answer lies at or before the end it names, and every later
+one beyond it, and the room is live after one round trip. A resubscription after a reconnect SUBSCRIBEs,
+waits for Redis to confirm it, reads the room's stream after the last delivered id (XRANGE) and delivers
+it, and only then delivers live messages, dropping any whose id is not beyond the last delivered one.
 
 The connection is driven directly rather than through redis-py's ``PubSub``: ``PubSub`` reconnects
 and resubscribes on its own, and live messages arriving on such a silent reconnect would overtake the
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,7 +45,7 @@ from backends.redis_layout import (
     published_message,
     stream_facts,
 )
-from rooms.errors import BackendUnavailable
+from backends.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +63,12 @@ class SubscriberStalled(Exception):
 class _Feed:
     """One subscribed room: where its delivery stands."""
 
-    last: StreamId
+    last: StreamId = ZERO_ID
+    # Whether ``last`` is known: false until the first subscription has read where the stream ended.
+    anchored: bool = False
     live: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    # Readers of history waiting for delivery to reach an id (see ``wait_delivered``).
+    # Answers waiting for delivery to reach an id (see ``wait_delivered``).
     waiters: list[tuple[StreamId, asyncio.Future[None]]] = field(default_factory=list)
 
 
@@ -94,6 +100,8 @@ class StreamSubscriber:
         self._conn: AbstractConnection | None = None
         # (Un)subscribes sent per room and not yet confirmed on this connection.
         self._outstanding: dict[str, int] = {}
+        # The rooms whose stream end was asked for on this connection, in the order of the answers.
+        self._anchors: deque[tuple[str, _Feed]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._epoch: str | None = None
         self._live = asyncio.Event()
@@ -122,12 +130,13 @@ class StreamSubscriber:
 
     # -- what the hub drives -------------------------------------------------------------------
 
-    async def subscribe(self, room: str, start: StreamId, timeout: float) -> None:
-        """Deliver ``room``'s messages after ``start`` (its stream's last id, read before this call)."""
+    async def subscribe(self, room: str, timeout: float) -> StreamId:
+        """Deliver ``room``'s new messages; return the id delivery starts after (see Backend.subscribe)."""
         feed = self._feeds.get(room)
         if feed is None:
-            feed = self._feeds[room] = _Feed(start)
+            feed = self._feeds[room] = _Feed()
             await self._send("SUBSCRIBE", room)
+            await self._ask_anchor(room, feed)
         try:
             await asyncio.wait_for(feed.ready.wait(), timeout)
         except TimeoutError:
@@ -135,6 +144,7 @@ class StreamSubscriber:
                 del self._feeds[room]
                 await self._send("UNSUBSCRIBE", room)
             raise BackendUnavailable(f"could not subscribe to room {room}: {self.down_reason}") from None
+        return feed.last
 
     async def unsubscribe(self, room: str) -> None:
         feed = self._feeds.pop(room, None)
@@ -146,11 +156,10 @@ class StreamSubscriber:
     async def wait_delivered(self, room: str, key: StreamId, timeout: float) -> None:
         """Return once this process has delivered ``room``'s messages up to ``key``.
 
-        The stream shows a message a moment before pub/sub brings it here. The hub replays history to
-        a joining socket and then sends it live messages, dropping only what it delivered during the
-        replay; a message it read in history but is delivered after that would reach the socket twice.
-        So history of a subscribed room waits here until delivery has caught up with what it read
-        (microseconds: the message is already on its way). After ``timeout`` it goes on regardless.
+        The store script's reply can reach this process a moment before its pub/sub message, and a
+        sender must hear of its message through the room's broadcast before any later reply to it (an
+        error, a resent duplicate). So a batch's answers wait here until delivery has caught up with what
+        it stored (microseconds: the message is already on its way). After ``timeout`` they go regardless.
         """
         feed = self._feeds.get(room)
         if feed is None or feed.last >= key:
@@ -165,6 +174,28 @@ class StreamSubscriber:
         finally:
             if entry in feed.waiters:
                 feed.waiters.remove(entry)
+
+    async def _ask_anchor(self, room: str, feed: _Feed) -> None:
+        """Ask, behind the room's SUBSCRIBE on the same connection, where its stream ends now."""
+        conn = self._conn
+        if conn is None:
+            return  # the next session asks
+        self._anchors.append((room, feed))
+        try:
+            await conn.send_command("XREVRANGE", self._keys.stream(room), "+", "-", "COUNT", 1, check_health=False)
+        except (RedisError, OSError) as exc:
+            log.warning("pub/sub stream end for room %s not asked: %s", room, exc)
+
+    def _anchor(self, entries: list[object]) -> None:
+        room, feed = self._anchors.popleft()
+        if self._feeds.get(room) is not feed:
+            return  # unsubscribed meanwhile
+        if entries:
+            entry = entries[0]
+            assert isinstance(entry, list)
+            feed.last = max(feed.last, parse_stream_id(entry[0]))
+        feed.anchored = feed.live = True
+        feed.ready.set()
 
     async def _send(self, command: str, room: str) -> None:
         # Without a connection, the next session (un)subscribes from ``_feeds``; a failed send ends this
@@ -208,8 +239,12 @@ class StreamSubscriber:
             # From here on a newly subscribed room sends its own SUBSCRIBE; the rooms known now go in one.
             self._conn = conn
             self._outstanding = dict.fromkeys(self._feeds, 1)
+            self._anchors.clear()
             if self._feeds:
                 await conn.send_command("SUBSCRIBE", *map(self._keys.channel, self._feeds), check_health=False)
+            for room, feed in list(self._feeds.items()):
+                if not feed.anchored:
+                    await self._ask_anchor(room, feed)
             self._live.set()
             log.info("Redis pub/sub connected (%d rooms)", len(self._feeds))
             await self._read(conn)
@@ -242,8 +277,11 @@ class StreamSubscriber:
                     raise SubscriberStalled("Redis lost its data")
 
     async def _handle(self, reply: object) -> None:
-        # ["message", channel, data] or ["subscribe" | "unsubscribe", channel, count] (RESP3 pushes, or
-        # RESP2 arrays); a PING's answer is ["pong", ""] on a subscribed RESP2 connection, else "PONG".
+        # Pushes: ["message", channel, data] or ["subscribe" | "unsubscribe", channel, count]. Answers: a
+        # stream end asked for (XREVRANGE ... COUNT 1: a list of at most one entry), or a PING's "PONG".
+        if isinstance(reply, list) and len(reply) <= 1:
+            self._anchor(reply)
+            return
         if not isinstance(reply, list) or len(reply) != 3:
             return
         kind, channel, data = reply
@@ -265,6 +303,10 @@ class StreamSubscriber:
             # Another (un)subscribe for this room follows: only the last one says where it stands.
             self._outstanding[room] = outstanding
         elif kind == "subscribe" and feed is not None and not feed.live:
+            if not feed.anchored:
+                # Pushed from here on; the stream end asked for next says where delivery started.
+                feed.live = True
+                return
             # Whatever was read for this room before now belonged to an earlier subscription, and the
             # stream holds it: the catch-up delivers it in order.
             await self._catch_up(room, feed)

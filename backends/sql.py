@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import peewee
 
-from backends.base import Backend, HistoryPage, Recovery, RoomSummary, StoreResult, utc_timestamp
-from backends.memory import parse_integer_id
+from backends.base import Backend, BackendOptions, HistoryPage, NewMessage, Replay, RoomSummary, StoreResult
+from backends.errors import BackendUnavailable
+from backends.ids import parse_integer_id
 from backends.sql_schema import build_schema, kind_of, open_database
-from backends.sql_store import NewMessage, NewRoom, SQLStore
-from rooms.errors import BackendUnavailable
+from backends.sql_store import SQLStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ READER_THREADS = 2
 MAX_ID = 2**63 - 1  # ids are BIGINT; a larger one from a client lies past every message
 _STOP = object()
 
-_Pending = tuple[NewMessage | NewRoom, asyncio.Future[Any]]
+_Pending = tuple[NewMessage, asyncio.Future[StoreResult]]
+_Job = Callable[[], None]
 
 
 class SQLBackend(Backend):
@@ -53,15 +55,20 @@ class SQLBackend(Backend):
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
-        self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._outbox: list[_Pending | Callable[[], None]] = []
-        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._prunes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writes: queue.SimpleQueue[list[_Pending] | object] = queue.SimpleQueue()
+        self._outbox: list[_Pending] = []
+        self._reads: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._prunes: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._writer_done: asyncio.Future[None] | None = None
         self._closed = False
-        self._known_rooms: set[str] = set()
         self._subscribed: set[str] = set()
+        # The greatest id the loop has delivered (or, for rooms nobody here listens to, passed over).
+        self._finished_through = 0
+
+    @classmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        return cls(options.url, options.retain_per_room, options.sqlite_synchronous)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -88,7 +95,7 @@ class SQLBackend(Backend):
         threads, self._threads = self._threads, []
         await asyncio.to_thread(lambda: [thread.join() for thread in threads])
 
-    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         # Daemon threads: a backend that was never closed cannot keep the process alive.
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
@@ -99,39 +106,32 @@ class SQLBackend(Backend):
     async def health(self) -> None:
         await self._read("health check", self._store.ping)
 
-    async def ensure_room(self, room: str) -> None:
-        if room not in self._known_rooms:
-            # Through the writer, like every write.
-            await self._queue_write(NewRoom(room))
-
-    def store_soon(self, room: str, handle: str, message: str, client_id: str | None) -> asyncio.Future[StoreResult]:
+    def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
         # The writer's own Future, settled in queue order: no Task per message.
-        return self._queue_write(NewMessage(room, handle, message, client_id, utc_timestamp()))
+        future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        if self._closed or self._writer_done is None:
+            future.set_exception(BackendUnavailable(f"the {self.kind} backend is not running"))
+            return future
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._hand_over)
+        self._outbox.append((message, future))
+        return future
 
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         before_id = None if before is None else min(parse_integer_id(before), MAX_ID)
         after_id = None if after is None else parse_integer_id(after)
         if after_id is not None and after_id >= MAX_ID:
             return HistoryPage([], False)
-        return await self._read(
-            "history read",
-            lambda: self._store.history(room, limit, before_id, after_id),
-            # A subscribed room's history is read in turn with the writes, after the writer has handed
-            # every batch it committed to the loop: it never shows a message not yet delivered here,
-            # which the hub's replay to a joining socket would otherwise send twice.
-            in_turn_with_writes=room in self._subscribed,
-        )
+        return await self._read("history read", lambda: self._store.history(room, limit, before_id, after_id))
 
-    async def recovery(self, room: str, since: str) -> Recovery:
-        since_id = parse_integer_id(since)
-        newest, pruned_through = await self._read("recovery read", lambda: self._store.room_bounds(room))
-        if since_id > newest:
-            # The client saw an id this room never had: the database was replaced under it.
-            return Recovery(gap=True, replay_after="0")
-        return Recovery(gap=since_id < pruned_through, replay_after=since)
+    async def replay(self, room: str, since: str, limit: int) -> Replay:
+        since_id = min(parse_integer_id(since), MAX_ID)
+        return await self._read("replay read", lambda: self._store.replay(room, since_id, limit))
 
-    async def subscribe(self, room: str) -> None:
+    async def subscribe(self, room: str) -> str:
         self._subscribed.add(room)
+        # Ids increase in commit order across rooms, and batches are finished on the loop in that order.
+        return str(self._finished_through)
 
     async def unsubscribe(self, room: str) -> None:
         self._subscribed.discard(room)
@@ -144,21 +144,8 @@ class SQLBackend(Backend):
 
     # -- loop side ----------------------------------------------------------------------------------
 
-    def _queue_write(self, request: NewMessage | NewRoom) -> asyncio.Future[Any]:
-        future = asyncio.get_running_loop().create_future()
-        if self._closed or self._writer_done is None:
-            future.set_exception(BackendUnavailable(f"the {self.kind} backend is not running"))
-        else:
-            self._queue_in_turn((request, future))
-        return future
-
-    def _queue_in_turn(self, entry: _Pending | Callable[[], None]) -> None:
-        if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._hand_over)
-        self._outbox.append(entry)
-
-    async def _read(self, operation: str, query: Callable[[], T], in_turn_with_writes: bool = False) -> T:
-        """Run ``query`` on a reader thread (or the writer's); database errors come back as ``BackendUnavailable``."""
+    async def _read(self, operation: str, query: Callable[[], T]) -> T:
+        """Run ``query`` on a reader thread; database errors come back as ``BackendUnavailable``."""
         if self._closed or self._loop is None:
             raise BackendUnavailable(f"the {self.kind} backend is not running")
         future: asyncio.Future[T] = self._loop.create_future()
@@ -171,10 +158,7 @@ class SQLBackend(Backend):
             else:
                 self._call_on_loop(_settle, future, result)
 
-        if in_turn_with_writes and self._writer_done is not None:
-            self._queue_in_turn(job)
-        else:
-            self._reads.put(job)
+        self._reads.put(job)
         return await future
 
     def _hand_over(self) -> None:
@@ -182,13 +166,14 @@ class SQLBackend(Backend):
             self._writes.put(self._outbox)
             self._outbox = []
 
-    def _finish_batch(self, batch: list[_Pending], results: list[StoreResult | None]) -> None:
+    def _finish_batch(self, batch: list[_Pending], results: list[StoreResult]) -> None:
         """On the loop, in commit order: deliver each new message, then answer its sender."""
+        target = self._target
         for (request, future), result in zip(batch, results, strict=True):
-            self._known_rooms.add(request.room)
-            if result is not None and not result.duplicate and request.room in self._subscribed:
-                if self._target is not None:
-                    self._target.deliver(result.message)
+            if not result.duplicate:
+                self._finished_through = int(result.message.id)
+                if target is not None and request.room in self._subscribed:
+                    target.deliver(result.message)
             _settle(future, result)
 
     def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
@@ -202,9 +187,9 @@ class SQLBackend(Backend):
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
             self._loop.call_soon_threadsafe(callback, *args)
 
-    def _serve(self, jobs: queue.SimpleQueue[Any]) -> None:
+    def _serve(self, jobs: queue.SimpleQueue[_Job | object]) -> None:
         try:
-            while (job := jobs.get()) is not _STOP:
+            while callable(job := jobs.get()):
                 job()
         finally:
             self._store.drop_connection()
@@ -225,10 +210,10 @@ class SQLBackend(Backend):
         try:
             stopping = False
             while not stopping:
-                batch: list[_Pending | Callable[[], None]] = []
+                batch: list[_Pending] = []
                 handed = self._writes.get()
                 while True:
-                    if handed is _STOP:  # close() queues nothing after it
+                    if not isinstance(handed, list):  # _STOP: close() queues nothing after it
                         stopping = True
                         break
                     batch += handed
@@ -239,24 +224,11 @@ class SQLBackend(Backend):
                     except queue.Empty:
                         break
                 if batch:
-                    self._run_in_order(batch)
+                    self._commit(batch)
         finally:
             self._store.drop_connection()
             if self._writer_done is not None:
                 self._call_on_loop(_settle, self._writer_done, None)
-
-    def _run_in_order(self, batch: list[_Pending | Callable[[], None]]) -> None:
-        writes: list[_Pending] = []
-        for entry in batch:
-            if callable(entry):  # a read in turn: what was queued before it is committed and handed over first
-                if writes:
-                    self._commit(writes)
-                    writes = []
-                entry()
-            else:
-                writes.append(entry)
-        if writes:
-            self._commit(writes)
 
     def _commit(self, batch: list[_Pending]) -> None:
         requests = [request for request, _ in batch]
@@ -272,7 +244,7 @@ class SQLBackend(Backend):
             return
         self._call_on_loop(self._finish_batch, batch, results)
         for room_id in self._store.rooms_due_for_pruning(results):
-            self._prunes.put(lambda room_id=room_id: self._prune(room_id))
+            self._prunes.put(functools.partial(self._prune, room_id))
 
     def _prune(self, room_id: int) -> None:
         try:

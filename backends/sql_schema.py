@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import peewee
 from playhouse import db_url
 
-from rooms.errors import ConfigError
+from backends.errors import BackendConfigError
 
 SCHEMA_VERSION = 2
 # URL scheme -> the kind /healthz reports (and the scheme playhouse.db_url knows it by).
@@ -58,7 +58,7 @@ def open_database(url: str, synchronous: str = "full") -> peewee.Database:
     options: dict[str, Any] = {}
     if kind == "sqlite":
         if synchronous not in ("full", "normal"):
-            raise ConfigError(f"backend.sqlite_synchronous: {synchronous!r} is not one of full, normal")
+            raise BackendConfigError(f"backend.sqlite_synchronous: {synchronous!r} is not one of full, normal")
         # WAL lets readers run beside the one writer; FULL syncs the WAL at every commit, so an
         # acknowledged message survives a power loss (NORMAL: it survives a crash of rooms only).
         options["pragmas"] = {"journal_mode": "wal", "synchronous": synchronous.upper(), "foreign_keys": 1}
@@ -75,7 +75,7 @@ def open_database(url: str, synchronous: str = "full") -> peewee.Database:
     try:
         return db_url.connect(normalized, unquote_password=True, unquote_user=True, **options)
     except ValueError as exc:
-        raise ConfigError(f"backend.url: {exc}") from None
+        raise BackendConfigError(f"backend.url: {exc}") from None
 
 
 def build_schema(database: peewee.Database) -> Schema:
@@ -138,7 +138,7 @@ def prepare_schema(database: peewee.Database, schema: Schema) -> int:
         else:
             found = int(row[0])
         if found > SCHEMA_VERSION:
-            raise ConfigError(
+            raise BackendConfigError(
                 f"backend.url: the database holds rooms schema version {found}; this release reads up to"
                 f" version {SCHEMA_VERSION}"
             )

@@ -9,28 +9,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import peewee
 
-from backends.base import HistoryPage, RoomSummary, StoredMessage, StoreResult, utc_timestamp
+from backends.base import HistoryPage, NewMessage, Replay, RoomSummary, StoredMessage, StoreResult, utc_timestamp
 from backends.sql_schema import Schema, counts_by_trigger, prepare_schema
 
 PRUNE_CHUNK = 500
-
-
-class NewMessage(NamedTuple):
-    room: str
-    handle: str
-    message: str
-    client_id: str | None
-    timestamp: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewRoom:
-    room: str
 
 
 class SQLStore:
@@ -86,8 +72,8 @@ class SQLStore:
 
     # -- writes (writer thread) ---------------------------------------------------------------
 
-    def write_batch(self, batch: list[NewMessage | NewRoom]) -> list[StoreResult | None]:
-        """Store a batch in one transaction; a result per request (``None`` for a room), in order."""
+    def write_batch(self, batch: list[NewMessage]) -> list[StoreResult]:
+        """Store a batch in one transaction; a result per message, in order."""
         retried_integrity = retried_connection = False
         while True:
             reused_connection = not self.db.is_closed()
@@ -116,15 +102,14 @@ class SQLStore:
             self._room_ids.update(room_ids)  # only ids of committed rows are cached
             return results
 
-    def _write(self, batch: list[NewMessage | NewRoom], room_ids: dict[str, int]) -> list[StoreResult | None]:
+    def _write(self, batch: list[NewMessage], room_ids: dict[str, int]) -> list[StoreResult]:
         room_ids.update(self._resolve_rooms({request.room for request in batch}))
         results: list[StoreResult | None] = [None] * len(batch)
-        stores = [(index, request) for index, request in enumerate(batch) if isinstance(request, NewMessage)]
-        earlier = self._stored_client_ids(room_ids, [request for _, request in stores])
+        earlier = self._stored_client_ids(room_ids, batch)
         fresh: list[tuple[int, NewMessage]] = []
         first_in_batch: dict[tuple[str, str], int] = {}
         repeats: list[tuple[int, int]] = []
-        for index, request in stores:
+        for index, request in enumerate(batch):
             if request.client_id is not None:
                 key = (request.room, request.client_id)
                 if key in earlier:
@@ -152,7 +137,7 @@ class SQLStore:
             results[index] = StoreResult(first_result.message, duplicate=True)
         if stored_per_room and not self._one_statement:
             self._count_messages(stored_per_room, last_active)
-        return results
+        return [result for result in results if result is not None]
 
     def _resolve_rooms(self, labels: set[str]) -> dict[str, int]:
         found = {label: self._room_ids[label] for label in labels if label in self._room_ids}
@@ -238,16 +223,14 @@ class SQLStore:
     def _params(self, count: int) -> str:
         return ", ".join([self.db.param] * count)
 
-    def rooms_due_for_pruning(self, results: list[StoreResult | None]) -> list[int]:
+    def rooms_due_for_pruning(self, results: list[StoreResult]) -> list[int]:
         """After a committed batch: the rooms that grew by a tenth of what they keep since last pruned.
 
         A room's first write after start counts as due, in case retention was lowered while stopped.
         """
         if self._retain <= 0:
             return []
-        stored = Counter(
-            self._room_ids[result.message.room] for result in results if result is not None and not result.duplicate
-        )
+        stored = Counter(self._room_ids[result.message.room] for result in results if not result.duplicate)
         due_rooms = []
         for room_id, count in stored.items():
             due = self._unpruned.get(room_id, self._prune_every) + count
@@ -305,6 +288,15 @@ class SQLStore:
             for message_id, handle, text, stamp, client_id in rows
         ]
         return HistoryPage(messages, has_more)
+
+    def replay(self, label: str, since_id: int, limit: int) -> Replay:
+        """What a client that last saw ``since_id`` missed; the room's bounds and its first page, on one
+        thread and connection."""
+        newest, pruned_through = self.room_bounds(label)
+        if since_id > newest:
+            # The client saw an id this room never had: the database was replaced under it.
+            return Replay(gap=True, after="0", page=self.history(label, limit, None, 0))
+        return Replay(gap=since_id < pruned_through, after=str(since_id), page=self.history(label, limit, None, since_id))
 
     def room_bounds(self, label: str) -> tuple[int, int]:
         """The room's newest id (retention always keeps it) and the greatest id pruned from it."""

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from backends import url_scheme
+from backends.base import BackendOptions
+from backends.errors import BackendConfigError
 from rooms.errors import ConfigError
 
 
@@ -57,6 +59,14 @@ class Config:
     backend: BackendConfig = field(default_factory=BackendConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+    def backend_options(self) -> BackendOptions:
+        """What the chosen backend is built from; it reads the options it knows itself."""
+        return BackendOptions(
+            url=self.backend.url,
+            retain_per_room=self.history.retain_per_room,
+            sqlite_synchronous=self.backend.sqlite_synchronous,
+        )
 
 
 _SECTION_CLASSES = {
@@ -132,7 +142,10 @@ def load_config(
 def _build_config(merged: dict[str, dict[str, Any]]) -> Config:
     sections = {name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTION_CLASSES.items()}
     config = Config(**sections)
-    url_scheme(config.backend.url)
+    try:
+        url_scheme(config.backend.url)
+    except BackendConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return config
 
 

@@ -1,78 +1,87 @@
-"""The room layer: every way in (socket, HTTP POST) stores through here, and every stored message
-comes back out through here to this process's sockets.
+"""The room layer: the one door between the handlers and the backend.
 
-Fan-out is built for big rooms: each message is encoded to JSON and framed once, and all the frames a
-room produces within one event-loop iteration go to each socket in a single write.
+Every way in (socket, HTTP POST) posts through here under the same rate policy, every read (the room
+page, the API, a socket's replay from ``since``) goes through here, and every stored message comes back
+out through the local fan-out to this process's sockets. No handler touches the backend.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import Protocol
 
-from backends.base import Backend, StoredMessage, StoreResult
-from rooms.errors import ShuttingDown
+from backends.base import Backend, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
+from rooms.errors import RateLimited, ShuttingDown
+from rooms.fanout import LocalFanout, Member
+from rooms.frames import text_frame
 from rooms.metrics import RoomsMetrics
-from rooms.protocol import GAP, ClientMessage, encode, text_frame
-
-log = logging.getLogger(__name__)
+from rooms.protocol import GAP, encode_message
+from rooms.ratelimit import RatePolicy, TokenBucket
 
 REPLAY_PAGE = 200
-
-
-class Member(Protocol):
-    """What the hub needs of a socket in a room."""
-
-    def send_frames(self, data: bytes) -> None:
-        """Write complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
-
-    def close_going_away(self) -> None:
-        """Close with 1001 because the server is shutting down."""
-
-
-class _RoomState:
-    __slots__ = ("catching_up", "live", "pending", "subscribed")
-
-    def __init__(self) -> None:
-        self.live: set[Member] = set()
-        # Members still replaying history: live messages wait here until the replay has caught up.
-        self.catching_up: dict[Member, list[StoredMessage]] = {}
-        self.pending: list[bytes] = []
-        self.subscribed: asyncio.Future[None] | None = None
+BUSIEST_ROOMS_SHOWN = 10
 
 
 class RoomHub:
-    def __init__(self, backend: Backend, metrics: RoomsMetrics) -> None:
-        self.backend = backend
+    def __init__(self, backend: Backend, metrics: RoomsMetrics, rates: RatePolicy, page_size: int) -> None:
+        self._backend = backend
         self.metrics = metrics
-        self._rooms: dict[str, _RoomState] = {}
-        self._dirty: list[_RoomState] = []
-        self._unsubscribing: dict[str, asyncio.Future[None]] = {}
-        self._flush_scheduled = False
+        self.rates = rates
+        self.page_size = page_size
+        self.fanout = LocalFanout(backend, metrics)
         self._in_flight = 0
         self._accepting = True
         self._idle = asyncio.Event()
         self._idle.set()
-        backend.set_delivery_target(self)
 
-    # -- the way in ---------------------------------------------------------------------------
+    @property
+    def backend_kind(self) -> str:
+        return self._backend.kind
 
-    async def post(self, room: str, message: ClientMessage) -> StoreResult:
-        """Store a message; the backend then delivers it back here (and to every other process)."""
-        return await self.post_soon(room, message)
+    # -- reads ----------------------------------------------------------------------------------
 
-    def post_soon(self, room: str, message: ClientMessage) -> asyncio.Future[StoreResult]:
-        """``post`` without waiting: the answer comes as a Future, and posts keep the order they were made in."""
+    def id_key(self, message_id: str) -> tuple[int, ...]:
+        """A sortable key for a message id; ``InvalidMessageId`` unless it is of the form this store issues."""
+        return self._backend.id_key(message_id)
+
+    async def page(self, room: str) -> HistoryPage:
+        """The room page's history: the newest ``history.page_size`` messages."""
+        return await self._backend.history(room, self.page_size)
+
+    async def history(self, room: str, limit: int, before: str | None, after: str | None) -> HistoryPage:
+        for message_id in (before, after):
+            if message_id is not None:
+                self.id_key(message_id)
+        return await self._backend.history(room, limit, before=before, after=after)
+
+    async def busiest_rooms(self) -> list[RoomSummary]:
+        return await self._backend.busiest_rooms(BUSIEST_ROOMS_SHOWN)
+
+    async def health(self) -> None:
+        """Raise ``BackendUnavailable`` with the reason unless the store answers now."""
+        await self._backend.health()
+
+    # -- the way in -----------------------------------------------------------------------------
+
+    def post_soon(self, message: NewMessage, bucket: TokenBucket) -> asyncio.Future[StoreResult]:
+        """Store a message; the backend then delivers it to every process's sockets of its room.
+
+        ``RateLimited`` is raised at once when ``bucket`` is empty; the answer comes as a Future, and posts
+        keep the order they were made in, so a socket need not wait for one before reading the next.
+        """
+        if not bucket.take():
+            raise RateLimited("too many messages; this one was not sent, slow down")
         if not self._accepting:
             refused: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
             refused.set_exception(ShuttingDown("the server is shutting down; this message was not sent"))
             return refused
         self._in_flight += 1
         self._idle.clear()
-        store = self.backend.store_soon(room, message.handle, message.message, message.client_id)
+        store = self._backend.store_soon(message)
         store.add_done_callback(self._stored)
         return store
+
+    async def post(self, message: NewMessage, bucket: TokenBucket) -> StoreResult:
+        return await self.post_soon(message, bucket)
 
     def _stored(self, store: asyncio.Future[StoreResult]) -> None:
         self._in_flight -= 1
@@ -85,6 +94,56 @@ class RoomHub:
         else:
             self.metrics.messages_stored.inc()
 
+    # -- sockets --------------------------------------------------------------------------------
+
+    async def join(self, member: Member, room: str) -> None:
+        """Hold a socket in its room before its handshake is answered: once this returns it misses
+        nothing; ``go_live`` then lets it hear."""
+        await self.fanout.join(member, room)
+
+    async def go_live(self, member: Member, room: str, since: str | None) -> None:
+        """With ``since``, first replay what the socket missed; then send it what was held back since
+        ``join`` (no gap, no duplicate) and deliver to it live from here on."""
+        seen_through: str | None = None
+        try:
+            if since is not None:
+                seen_through = await self._replay(member, room, since)
+        except BaseException:
+            self.leave(member, room)
+            raise
+        self.fanout.go_live(member, room, seen_through)
+
+    async def _replay(self, member: Member, room: str, since: str) -> str:
+        """Send the socket what it missed after ``since``; the last id it then has."""
+        replay = await self._backend.replay(room, since, REPLAY_PAGE)
+        if replay.gap:
+            member.send_frames(text_frame(GAP))
+        page, seen_through = replay.page, replay.after
+        while page.messages and self.fanout.is_held(member, room):  # a replay stops when its socket goes
+            member.send_frames(b"".join(text_frame(encode_message(message)) for message in page.messages))
+            seen_through = page.messages[-1].id
+            if not page.has_more:
+                break
+            page = await self._backend.history(room, REPLAY_PAGE, after=seen_through)
+        if seen_through != replay.after:
+            await self.fanout.delivered_through(room, seen_through)
+        return seen_through
+
+    def leave(self, member: Member, room: str) -> None:
+        self.fanout.leave(member, room)
+
+    def online(self, room: str) -> int:
+        return self.fanout.online(room)
+
+    def send_in_turn(self, member: Member, room: str, data: bytes) -> None:
+        self.fanout.send_in_turn(member, room, data)
+
+    def encoded(self, message: StoredMessage) -> str:
+        """A stored message's JSON: the broadcast's own, if this process just broadcast it."""
+        return self.fanout.encoded(message)
+
+    # -- shutdown -------------------------------------------------------------------------------
+
     def stop_accepting(self) -> None:
         """Refuse new posts (shutdown): what is already in flight is still stored and delivered."""
         self._accepting = False
@@ -93,163 +152,8 @@ class RoomHub:
         """Return once no store is in flight (shutdown waits here so every acknowledged message is stored)."""
         await self._idle.wait()
 
-    # -- membership -----------------------------------------------------------------------------
-
-    async def join(self, member: Member, room: str) -> None:
-        """Add a socket to a room: every message stored once this returns reaches it, held back until
-        ``go_live``. A socket joins before its handshake is answered, so a client that has connected
-        misses nothing sent after that."""
-        state = self._rooms.get(room)
-        if state is None:
-            state = self._rooms[room] = _RoomState()
-            self.metrics.active_rooms.inc()
-        state.catching_up[member] = []
-        try:
-            await self._subscribed(room, state)
-        except BaseException:
-            self.leave(member, room)
-            raise
-
-    async def go_live(self, member: Member, room: str, since: str | None) -> None:
-        """With ``since``, first replay what the socket missed; then send what was held back since ``join``
-        (no gap, no duplicate) and deliver live from here on."""
-        state = self._rooms.get(room)
-        if state is None or member not in state.catching_up:
-            return  # it left before its handshake was over
-        try:
-            last_sent = await self._replay(member, room, since) if since is not None else None
-        except BaseException:
-            self.leave(member, room)
-            raise
-        if member not in state.catching_up:
-            return  # it left while replaying
-        # Frames queued before this point were addressed to the members live then, not to this one.
-        self._flush_room(state)
-        backlog = state.catching_up.pop(member)
-        if last_sent is not None:
-            last_key = self.backend.id_key(last_sent)
-            backlog = [message for message in backlog if self.backend.id_key(message.id) > last_key]
-        if backlog:
-            member.send_frames(b"".join(text_frame(encode(message.to_wire())) for message in backlog))
-        state.live.add(member)
-
-    async def _subscribed(self, room: str, state: _RoomState) -> None:
-        # Every joiner waits for the one subscription, so none goes live before messages can arrive.
-        if state.subscribed is None:
-            state.subscribed = asyncio.ensure_future(self._subscribe_after_unsubscribe(room))
-        try:
-            await asyncio.shield(state.subscribed)
-        except Exception:
-            state.subscribed = None
-            raise
-
-    async def _subscribe_after_unsubscribe(self, room: str) -> None:
-        leaving = self._unsubscribing.get(room)
-        if leaving is not None:
-            await leaving
-        await self.backend.subscribe(room)
-
-    async def _replay(self, member: Member, room: str, since: str) -> str:
-        recovery = await self.backend.recovery(room, since)
-        if recovery.gap:
-            member.send_frames(text_frame(encode(GAP)))
-        cursor = recovery.replay_after
-        while True:
-            page = await self.backend.history(room, REPLAY_PAGE, after=cursor)
-            if page.messages:
-                member.send_frames(b"".join(text_frame(encode(message.to_wire())) for message in page.messages))
-                cursor = page.messages[-1].id
-            if not page.has_more:
-                return cursor
-
-    def leave(self, member: Member, room: str) -> None:
-        state = self._rooms.get(room)
-        if state is None:
-            return
-        state.live.discard(member)
-        state.catching_up.pop(member, None)
-        if state.live or state.catching_up:
-            return
-        del self._rooms[room]
-        self.metrics.active_rooms.dec()
-        if state.subscribed is not None and room not in self._unsubscribing:
-            self._unsubscribing[room] = asyncio.ensure_future(self._unsubscribe(room))
-
-    async def _unsubscribe(self, room: str) -> None:
-        try:
-            await self.backend.unsubscribe(room)
-        except Exception:
-            log.warning("unsubscribing from room %s failed", room, exc_info=True)
-        finally:
-            del self._unsubscribing[room]
-
-    def online(self, room: str) -> int:
-        state = self._rooms.get(room)
-        return len(state.live) + len(state.catching_up) if state else 0
-
     def close_all(self) -> None:
-        self._flush()  # nothing may follow a close frame: the broadcasts waiting to go out go first
-        for state in list(self._rooms.values()):
-            for member in [*state.live, *state.catching_up]:
-                member.close_going_away()
+        self.fanout.close_all()
 
-    async def wait_empty(self, poll_seconds: float = 0.05) -> None:
-        """Return once every socket has left (after ``close_all``, when the close handshakes are done)."""
-        while self._rooms:
-            await asyncio.sleep(poll_seconds)
-
-    # -- the way out (DeliveryTarget) ----------------------------------------------------------
-
-    def deliver(self, message: StoredMessage) -> None:
-        state = self._rooms.get(message.room)
-        if state is None:
-            return
-        for backlog in state.catching_up.values():
-            backlog.append(message)
-        if not state.live:
-            return
-        if not state.pending:
-            self._dirty.append(state)
-        state.pending.append(text_frame(encode(message.to_wire())))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            # Flush one loop iteration later than the next: the callbacks of the next iteration's reads
-            # (other senders' frames that arrived meanwhile) then join this batch, so a busy room writes
-            # more frames per system call. An idle loop turns over in microseconds, so latency barely moves.
-            loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, self._flush)
-
-    def send_in_turn(self, member: Member, room: str, data: bytes) -> None:
-        """Send frames to one member after the room's broadcasts already waiting here: a sender hears of
-        its earlier messages before the reply to a later frame (a resent message, an error)."""
-        state = self._rooms.get(room)
-        if state is not None:
-            self._flush_room(state)
-        member.send_frames(data)
-
-    def gap(self, room: str) -> None:
-        state = self._rooms.get(room)
-        if state is None:
-            return
-        self._flush_room(state)
-        frame = text_frame(encode(GAP))
-        for member in [*state.live, *state.catching_up]:
-            member.send_frames(frame)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, []
-        for state in dirty:
-            self._flush_room(state)
-
-    def _flush_room(self, state: _RoomState) -> None:
-        if not state.pending:
-            return
-        data = b"".join(state.pending) if len(state.pending) > 1 else state.pending[0]
-        count = len(state.pending)
-        state.pending = []
-        # A member may leave (and so change the set) when a write fails.
-        members = list(state.live)
-        for member in members:
-            member.send_frames(data)
-        self.metrics.deliveries.inc(count * len(members))
+    async def wait_empty(self) -> None:
+        await self.fanout.wait_empty()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rooms.protocol import ClientMessage
+from tests.messages import post as post_message
 
 
 async def get(http_client, port: int, path: str):
@@ -18,7 +18,7 @@ async def post(http_client, port: int, path: str, body: str | bytes):
 
 
 async def fill(app, room: str, count: int) -> list[str]:
-    return [(await app.hub.post(room, ClientMessage("ann", f"m{n}"))).message.id for n in range(count)]
+    return [(await post_message(app.hub, room, "ann", f"m{n}")).message.id for n in range(count)]
 
 
 def body(response) -> dict:

@@ -10,7 +10,8 @@ import asyncio
 import pytest
 
 from backends.base import Backend, StoredMessage
-from rooms.errors import InvalidMessageId
+from backends.errors import InvalidMessageId
+from tests.messages import store, store_soon
 
 
 class Recorder:
@@ -47,13 +48,13 @@ async def subscribed_backend(make_backend, room: str, **options) -> tuple[Backen
 
 
 async def fill(backend: Backend, room: str, count: int, handle: str = "ann") -> list[StoredMessage]:
-    return [(await backend.store(room, handle, f"message {n}", None)).message for n in range(count)]
+    return [(await store(backend, room, handle, f"message {n}", None)).message for n in range(count)]
 
 
 @pytest.mark.gen_test
 async def test_store_returns_message_with_id_timestamp_and_fields(make_backend):
     backend = await make_backend()
-    result = await backend.store("lobby", "ann", "hello", None)
+    result = await store(backend, "lobby", "ann", "hello", None)
     message = result.message
     assert not result.duplicate
     assert (message.room, message.handle, message.message, message.client_id) == ("lobby", "ann", "hello", None)
@@ -76,7 +77,7 @@ async def test_stores_started_together_are_stored_delivered_and_answered_in_star
     answered: list[int] = []
     stores = []
     for n in range(120):
-        store = backend.store_soon("lobby", "ann", f"m{n}", f"c{n % 100}")  # the last 20 are resends
+        store = store_soon(backend, "lobby", "ann", f"m{n}", f"c{n % 100}")  # the last 20 are resends
         store.add_done_callback(lambda _, n=n: answered.append(n))
         stores.append(store)
     results = await asyncio.gather(*stores)
@@ -91,19 +92,21 @@ async def test_stores_started_together_are_stored_delivered_and_answered_in_star
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_history_of_a_subscribed_room_shows_only_messages_already_delivered_here(make_backend):
-    # The hub replays history to a joining socket and then sends it live deliveries newer than what it
-    # replayed: a message read in history but delivered afterwards would reach that socket twice.
-    backend, recorder = await subscribed_backend(make_backend, "lobby")
-    stores = []
-    for round_ in range(30):
-        stores += [backend.store_soon("lobby", "ann", f"r{round_} m{n}", None) for n in range(20)]
-        for _ in range(3):
-            page = await backend.history("lobby", 200)
-            delivered = {m.id for m in recorder.delivered}
-            assert [m.id for m in page.messages if m.id not in delivered] == []
-            await asyncio.sleep(0)
-    await asyncio.gather(*stores)
+async def test_subscribe_returns_where_delivery_starts_while_stores_go_on(make_backend):
+    # The hub holds a joining socket on it: every message after the returned id is still to be delivered,
+    # and none at or before it is delivered once subscribe has returned.
+    backend = await make_backend()
+    recorder = Recorder()
+    backend.set_delivery_target(recorder)
+    await fill(backend, "lobby", 5)
+    stores = [store_soon(backend, "lobby", "ann", f"m{n}", None) for n in range(200)]
+    await asyncio.sleep(0)
+    start = backend.id_key(await backend.subscribe("lobby"))
+    delivered_before_return = len(recorder.delivered)
+    results = await asyncio.gather(*stores)
+    after_start = [r.message.id for r in results if backend.id_key(r.message.id) > start]
+    await recorder.wait_for(delivered_before_return + len(after_start))
+    assert [m.id for m in recorder.delivered[delivered_before_return:]] == after_start
 
 
 @pytest.mark.gen_test
@@ -149,8 +152,8 @@ async def test_rooms_are_isolated(make_backend):
 @pytest.mark.gen_test
 async def test_labels_are_case_sensitive(make_backend):
     backend = await make_backend()
-    await backend.store("Lobby", "ann", "upper", None)
-    await backend.store("lobby", "ann", "lower", None)
+    await store(backend, "Lobby", "ann", "upper", None)
+    await store(backend, "lobby", "ann", "lower", None)
     assert [m.message for m in (await backend.history("Lobby", 10)).messages] == ["upper"]
     assert [m.message for m in (await backend.history("lobby", 10)).messages] == ["lower"]
 
@@ -158,7 +161,7 @@ async def test_labels_are_case_sensitive(make_backend):
 @pytest.mark.gen_test
 async def test_stored_message_is_delivered_to_a_subscriber_after_store(make_backend):
     backend, recorder = await subscribed_backend(make_backend, "lobby")
-    stored = (await backend.store("lobby", "ann", "hi", "c-1")).message
+    stored = (await store(backend, "lobby", "ann", "hi", "c-1")).message
     delivered = await recorder.wait_for(1)
     assert delivered == [stored]
     assert stored.client_id == "c-1"
@@ -168,7 +171,7 @@ async def test_stored_message_is_delivered_to_a_subscriber_after_store(make_back
 async def test_delivery_order_is_history_order_under_concurrent_stores(make_backend):
     backend, recorder = await subscribed_backend(make_backend, "lobby")
     results = await asyncio.gather(
-        *(backend.store("lobby", f"user{n % 5}", f"m{n}", None) for n in range(40))
+        *(store(backend, "lobby", f"user{n % 5}", f"m{n}", None) for n in range(40))
     )
     delivered = await recorder.wait_for(40)
     history = (await backend.history("lobby", 100)).messages
@@ -184,11 +187,11 @@ async def test_unsubscribed_rooms_are_not_delivered_and_unsubscribe_is_idempoten
     await backend.unsubscribe("lobby")
     await backend.unsubscribe("lobby")
     await backend.unsubscribe("never-subscribed")
-    await backend.store("other", "ann", "elsewhere", None)
-    await backend.store("lobby", "ann", "after unsubscribe", None)
+    await store(backend, "other", "ann", "elsewhere", None)
+    await store(backend, "lobby", "ann", "after unsubscribe", None)
     await backend.subscribe("lobby")
     await backend.subscribe("lobby")
-    marker = (await backend.store("lobby", "ann", "subscribed again", None)).message
+    marker = (await store(backend, "lobby", "ann", "subscribed again", None)).message
     delivered = await recorder.wait_for(1)
     await asyncio.sleep(0.2)
     assert recorder.delivered == [marker]
@@ -198,11 +201,11 @@ async def test_unsubscribed_rooms_are_not_delivered_and_unsubscribe_is_idempoten
 @pytest.mark.gen_test
 async def test_resent_client_id_is_stored_once_per_room(make_backend):
     backend, recorder = await subscribed_backend(make_backend, "lobby")
-    first = await backend.store("lobby", "ann", "once", "abc")
-    again = await backend.store("lobby", "ann", "once", "abc")
+    first = await store(backend, "lobby", "ann", "once", "abc")
+    again = await store(backend, "lobby", "ann", "once", "abc")
     assert not first.duplicate and again.duplicate
     assert again.message == first.message
-    other_room = await backend.store("other", "ann", "once", "abc")
+    other_room = await store(backend, "other", "ann", "once", "abc")
     assert not other_room.duplicate
     await recorder.wait_for(1)
     await asyncio.sleep(0.2)
@@ -232,26 +235,31 @@ async def test_retain_zero_keeps_everything(make_backend):
 
 
 @pytest.mark.gen_test
-async def test_recovery_without_gap_replays_from_since(make_backend):
+async def test_replay_without_gap_is_what_followed_since(make_backend):
     backend = await make_backend()
     stored = await fill(backend, "lobby", 5)
-    recovery = await backend.recovery("lobby", stored[2].id)
-    assert not recovery.gap
-    assert recovery.replay_after == stored[2].id
-    assert not (await backend.recovery("lobby", "0")).gap
+    replay = await backend.replay("lobby", stored[2].id, 10)
+    assert (replay.gap, replay.after, replay.page.has_more) == (False, stored[2].id, False)
+    assert replay.page.messages == stored[3:]
+    first = await backend.replay("lobby", stored[0].id, 2)
+    assert (first.page.messages, first.page.has_more) == (stored[1:3], True)
+    whole = await backend.replay("lobby", "0", 10)
+    assert (whole.gap, whole.page.messages) == (False, stored)
+    assert (await backend.replay("lobby", stored[-1].id, 10)).page.messages == []
 
 
 @pytest.mark.gen_test
-async def test_recovery_reports_gap_when_history_was_pruned(make_backend):
+async def test_replay_reports_gap_when_history_was_pruned(make_backend):
     backend = await make_backend(retain_per_room=5)
     stored = await fill(backend, "lobby", 40)
     for _ in range(50):
-        recovery = await backend.recovery("lobby", stored[0].id)
-        if recovery.gap:
+        replay = await backend.replay("lobby", stored[0].id, 200)
+        if replay.gap:
             break
         await asyncio.sleep(0.1)
-    assert recovery.gap
-    assert not (await backend.recovery("lobby", stored[-1].id)).gap
+    assert replay.gap
+    assert replay.page.messages[-1] == stored[-1]
+    assert not (await backend.replay("lobby", stored[-1].id, 200)).gap
 
 
 @pytest.mark.gen_test
@@ -266,7 +274,7 @@ async def test_malformed_ids_are_refused(make_backend):
 async def test_unicode_round_trips_exactly(make_backend):
     backend = await make_backend()
     text = "héllo 👋🏽 世界 \U0001f9d1\u200d\U0001f680 ‮rtl‬ tab\tnewline\n"
-    stored = (await backend.store("lobby", "Zoë 🚀", text, "ü-1")).message
+    stored = (await store(backend, "lobby", "Zoë 🚀", text, "ü-1")).message
     read = (await backend.history("lobby", 1)).messages[0]
     assert (read.handle, read.message, read.client_id) == ("Zoë 🚀", text, "ü-1")
     assert read.message.encode() == text.encode()
@@ -279,7 +287,8 @@ async def test_busiest_rooms_orders_by_messages(make_backend):
     await fill(backend, "quiet", 1)
     await fill(backend, "busy", 4)
     await fill(backend, "middle", 2)
-    await backend.ensure_room("empty")
+    await backend.history("only-read", 10)  # reading a room stores nothing
+    assert "only-read" not in [r.label for r in await backend.busiest_rooms(10)]
     busiest = await backend.busiest_rooms(2)
     assert [(r.label, r.message_count) for r in busiest] == [("busy", 4), ("middle", 2)]
 

@@ -9,7 +9,6 @@ import os
 
 import pytest
 
-from rooms.protocol import ClientMessage
 from tests.clients import (
     assert_silent,
     connect,
@@ -20,6 +19,7 @@ from tests.clients import (
     wait_closed,
 )
 from tests.conftest import app_config
+from tests.messages import post
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ async def test_reader_that_stops_reading_is_closed_with_1013_and_others_get_ever
     text = "y" * 1000
     count = 3000
     for n in range(count):
-        await app.hub.post("lobby", ClientMessage("flood", f"{n} {text}"))
+        await post(app.hub, "lobby", "flood", f"{n} {text}")
         if n % 100 == 0:
             await asyncio.sleep(0)
     received = [await receive_json(reader) for _ in range(count)]

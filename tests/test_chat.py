@@ -9,9 +9,10 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import websocket_connect
 
-from rooms import hub as hub_module
+from rooms import fanout as fanout_module
 from tests.clients import assert_silent, connect, receive_json, receive_messages, send_json
 from tests.conftest import app_config
+from tests.messages import post as post_message
 
 
 async def post(http_client, port: int, room: str, payload: dict) -> HTTPResponse:
@@ -137,7 +138,7 @@ async def test_since_has_no_gap_or_duplicate_while_messages_keep_arriving(http_s
 
     async def keep_sending() -> None:
         for n in range(60):
-            result = await app.hub.post(room, _client_message(f"m{n}"))
+            result = await post_message(app.hub, room, "tester", f"m{n}")
             sent.append(result.message.id)
             await asyncio.sleep(0.005)
 
@@ -156,15 +157,9 @@ async def test_since_has_no_gap_or_duplicate_while_messages_keep_arriving(http_s
 @pytest.mark.gen_test
 async def test_since_zero_replays_the_whole_room(http_server, http_port, app):
     for n in range(3):
-        await app.hub.post("lobby", _client_message(f"m{n}"))
+        await post_message(app.hub, "lobby", "tester", f"m{n}")
     ws = await connect(http_port, "lobby", since="0")
     assert [m["message"] for m in await receive_messages(ws, 3)] == ["m0", "m1", "m2"]
-
-
-def _client_message(text: str):
-    from rooms.protocol import ClientMessage
-
-    return ClientMessage("tester", text)
 
 
 @pytest.mark.gen_test
@@ -233,7 +228,7 @@ class TestAllowedOrigins:
 
 @pytest.mark.gen_test
 async def test_since_from_an_earlier_server_run_gets_gap_then_the_whole_room(http_server, http_port, app):
-    await app.hub.post("lobby", _client_message("after restart"))
+    await post_message(app.hub, "lobby", "tester", "after restart")
     # An id the memory backend of an earlier run handed out: its history is gone with that process.
     ws = await connect(http_port, "lobby", since="1000")
     assert await receive_json(ws) == {"type": "gap"}
@@ -242,7 +237,7 @@ async def test_since_from_an_earlier_server_run_gets_gap_then_the_whole_room(htt
 
 @pytest.mark.gen_test
 async def test_since_beyond_every_id_gets_gap_then_the_whole_room(http_server, http_port, app):
-    stored = await app.hub.post("lobby", _client_message("only one"))
+    stored = await post_message(app.hub, "lobby", "tester", "only one")
     ws = await connect(http_port, "lobby", since=str(int(stored.message.id) + 10))
     assert await receive_json(ws) == {"type": "gap"}
     assert (await receive_json(ws))["message"] == "only one"
@@ -261,7 +256,7 @@ async def test_compression_is_not_negotiated_so_every_socket_gets_the_same_frame
 @pytest.mark.gen_test
 async def test_a_broadcast_is_encoded_and_framed_once_for_the_whole_room(http_server, http_port, app, monkeypatch):
     sockets = [await connect(http_port, "lobby") for _ in range(5)]
-    calls = {"encode": 0, "text_frame": 0}
+    calls = {"encode_message": 0, "text_frame": 0}
 
     def counted(name, original):
         def call(*args):
@@ -270,12 +265,12 @@ async def test_a_broadcast_is_encoded_and_framed_once_for_the_whole_room(http_se
 
         return call
 
-    monkeypatch.setattr(hub_module, "encode", counted("encode", hub_module.encode))
-    monkeypatch.setattr(hub_module, "text_frame", counted("text_frame", hub_module.text_frame))
-    await app.hub.post("lobby", _client_message("to all five"))
+    monkeypatch.setattr(fanout_module, "encode_message", counted("encode_message", fanout_module.encode_message))
+    monkeypatch.setattr(fanout_module, "text_frame", counted("text_frame", fanout_module.text_frame))
+    await post_message(app.hub, "lobby", "tester", "to all five")
     for ws in sockets:
         assert (await receive_json(ws))["message"] == "to all five"
-    assert calls == {"encode": 1, "text_frame": 1}
+    assert calls == {"encode_message": 1, "text_frame": 1}
 
 
 @pytest.mark.gen_test

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from rooms.protocol import ClientMessage
 from tests.clients import connect, raw_handshake, receive_json
 from tests.conftest import app_config
+from tests.messages import post
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def test_peer_that_never_answers_pings_is_dropped(http_server, http_port, 
 async def test_live_client_answers_pings_and_stays(http_server, http_port, app):
     ws = await connect(http_port, "lobby")
     await asyncio.sleep(1)
-    await app.hub.post("lobby", ClientMessage("ann", "still connected"))
+    await post(app.hub, "lobby", "ann", "still connected")
     assert (await receive_json(ws))["message"] == "still connected"
 
 
@@ -50,7 +50,7 @@ async def test_clients_vanishing_mid_broadcast_log_no_errors(http_server, http_p
     while app.hub.online("lobby") < 31:
         await asyncio.sleep(0.01)
     for n in range(200):
-        await app.hub.post("lobby", ClientMessage("ann", f"m{n} " + "z" * 500))
+        await post(app.hub, "lobby", "ann", f"m{n} " + "z" * 500)
         if n % 7 == 0 and leavers:
             leavers.pop().close()  # gone without a close handshake, with frames still queued for it
             await asyncio.sleep(0)

@@ -12,7 +12,7 @@ import tornado.ioloop
 import tornado.web
 
 from rooms.config import Config
-from rooms.handlers import MAX_STORES_IN_FLIGHT
+from rooms.session import MAX_STORES_IN_FLIGHT
 from tests.clients import assert_silent, connect, receive_json, receive_messages
 from tests.conftest import app_config
 
@@ -44,7 +44,7 @@ async def test_messages_sent_back_to_back_are_echoed_once_each_in_order_and_are_
     for ws in (ann, bob):
         received = await receive_messages(ws, count)
         assert [m["message"] for m in received] == [f"m{n}" for n in range(count)]
-        keys = [app.hub.backend.id_key(m["id"]) for m in received]
+        keys = [app.hub.id_key(m["id"]) for m in received]
         assert keys == sorted(set(keys))
     await assert_silent(ann)
     response = await http_client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages?limit=200")

@@ -7,25 +7,25 @@ import struct
 
 import pytest
 
-from rooms.errors import ProtocolError
-from rooms.protocol import Limits, decode_client_frame, encode, is_valid_label, text_frame
+from rooms.frames import text_frame
+from rooms.protocol import Limits, ProtocolError, decode_client_frame, encode, is_valid_label
 
 LIMITS = Limits(max_handle_chars=8, max_message_chars=20)
 
 
 def decode_error(frame: str | bytes) -> ProtocolError:
     with pytest.raises(ProtocolError) as caught:
-        decode_client_frame(frame, LIMITS)
+        decode_client_frame(frame, "lobby", LIMITS)
     return caught.value
 
 
 def test_channels_example_frame_decodes():
-    message = decode_client_frame('{"handle": "ann", "message": "hello"}', LIMITS)
+    message = decode_client_frame('{"handle": "ann", "message": "hello"}', "lobby", LIMITS)
     assert (message.handle, message.message, message.client_id) == ("ann", "hello", None)
 
 
 def test_type_message_and_client_id_are_accepted():
-    message = decode_client_frame('{"type": "message", "handle": "a", "message": "b", "client_id": "c1"}', LIMITS)
+    message = decode_client_frame('{"type": "message", "handle": "a", "message": "b", "client_id": "c1"}', "lobby", LIMITS)
     assert message.client_id == "c1"
 
 
@@ -88,12 +88,12 @@ def test_lone_surrogate_is_refused():
 
 
 def test_limits_count_characters_not_bytes():
-    message = decode_client_frame(json.dumps({"handle": "🙂" * 8, "message": "é" * 20}), LIMITS)
+    message = decode_client_frame(json.dumps({"handle": "🙂" * 8, "message": "é" * 20}), "lobby", LIMITS)
     assert message.handle == "🙂" * 8
 
 
 def test_message_keeps_newlines_and_surrounding_spaces():
-    message = decode_client_frame(json.dumps({"handle": "ann", "message": "  two\nlines "}), LIMITS)
+    message = decode_client_frame(json.dumps({"handle": "ann", "message": "  two\nlines "}), "lobby", LIMITS)
     assert message.message == "  two\nlines "
 
 

@@ -11,10 +11,11 @@ import redis.asyncio as redis
 from backends.base import HistoryPage
 from backends.redis_layout import STORE_SCRIPT, RedisKeys
 from backends.redis_streams import RedisBackend
-from rooms.errors import ConfigError
+from backends.errors import BackendConfigError
 from tests.factories.redis import RedisFactory
 from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
 from tests.test_backend_contract import Recorder
+from tests.messages import store
 
 
 @pytest.mark.parametrize(
@@ -23,7 +24,7 @@ from tests.test_backend_contract import Recorder
      ("no_such_option=1", "no_such_option")],
 )  # fmt: skip
 def test_bad_url_options_are_config_errors_naming_the_option(query, named):
-    with pytest.raises(ConfigError, match=named):
+    with pytest.raises(BackendConfigError, match=named):
         RedisBackend(f"{REDIS_URL}?{query}")
 
 
@@ -35,7 +36,7 @@ async def test_key_prefix_in_the_url_places_every_key_under_it():
     client = redis.from_url(REDIS_URL, decode_responses=True)
     try:
         await backend.start()
-        await backend.store("lobby", "ann", "hi", "c-1")
+        await store(backend, "lobby", "ann", "hi", "c-1")
         keys = {key async for key in client.scan_iter(match=f"{prefix}*")}
         assert f"{prefix}stream:lobby" in keys and f"{prefix}cid:lobby:c-1" in keys
     finally:
@@ -81,7 +82,7 @@ async def test_deployments_on_different_database_numbers_do_not_hear_each_other(
             await backend.start()
             backend.set_delivery_target(recorder)
             await backend.subscribe("lobby")
-        stored = (await backends[0].store("lobby", "ann", "only in 14", None)).message
+        stored = (await store(backends[0], "lobby", "ann", "only in 14", None)).message
         await recorders[0].wait_for(1)
         await asyncio.sleep(0.2)
         assert recorders[0].delivered == [stored] and recorders[1].delivered == []
@@ -100,8 +101,8 @@ async def test_a_client_id_is_stored_once_whichever_process_gets_it_and_is_forgo
     try:
         first = await factory.create(dedup_seconds=600)
         second = await factory.create(dedup_seconds=600)
-        stored = await first.store("lobby", "ann", "hi", "c-1")
-        resent = await second.store("lobby", "ann", "hi", "c-1")
+        stored = await store(first, "lobby", "ann", "hi", "c-1")
+        resent = await store(second, "lobby", "ann", "hi", "c-1")
         assert not stored.duplicate and resent.duplicate and resent.message == stored.message
         assert 0 < await client.ttl(RedisKeys(factory.prefix).client_id("lobby", "c-1")) <= 600
         assert [m.id for m in (await second.history("lobby", 10)).messages] == [stored.message.id]
@@ -119,7 +120,7 @@ async def test_history_around_the_largest_possible_id_is_empty_after_it_and_ever
     backend = await factory.create()
     largest = f"{2**64 - 1}-{2**64 - 1}"
     try:
-        stored = await backend.store("lobby", "ann", "hi", None)
+        stored = await store(backend, "lobby", "ann", "hi", None)
         assert await backend.history("lobby", 10, after=largest) == HistoryPage([], False)
         assert [m.id for m in (await backend.history("lobby", 10, before=largest)).messages] == [stored.message.id]
     finally:

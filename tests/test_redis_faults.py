@@ -17,7 +17,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from backends.redis_streams import RedisBackend
-from rooms.errors import BackendUnavailable
+from backends.errors import BackendUnavailable
 from tests.clients import send_json
 from tests.processes import ServerProcess
 from tests.redis_support import (
@@ -35,6 +35,7 @@ from tests.redis_support import (
 )
 from tests.tcp_proxy import TCPProxy
 from tests.test_backend_contract import Recorder
+from tests.messages import store
 
 REDIS_PORT = 6379
 
@@ -89,23 +90,23 @@ async def test_cut_redis_fails_stores_and_health_promptly_then_recovers_without_
         recorder = Recorder()
         backend.set_delivery_target(recorder)
         await backend.subscribe("lobby")
-        before = (await backend.store("lobby", "ann", "before", "c-1")).message
+        before = (await store(backend, "lobby", "ann", "before", "c-1")).message
 
         proxy.cut()
         with pytest.raises(BackendUnavailable):
-            await backend.store("lobby", "ann", "while cut", "c-2")
+            await store(backend, "lobby", "ann", "while cut", "c-2")
         await eventually(lambda: not backend._subscriber.is_live)
         with pytest.raises(BackendUnavailable, match="Redis"):
             await backend.health()
         with pytest.raises(BackendUnavailable):
             await backend.history("lobby", 10)
-        during = (await writer.store("lobby", "bob", "stored elsewhere meanwhile", None)).message
+        during = (await store(writer, "lobby", "bob", "stored elsewhere meanwhile", None)).message
 
         proxy.restore()
         await eventually(lambda: backend._subscriber.is_live)
         await backend.health()
-        after = (await backend.store("lobby", "ann", "after", "c-3")).message
-        resent = await backend.store("lobby", "ann", "before", "c-1")
+        after = (await store(backend, "lobby", "ann", "after", "c-3")).message
+        resent = await store(backend, "lobby", "ann", "before", "c-1")
         assert resent.duplicate and resent.message == before
         await recorder.wait_for(3, timeout=20)
         assert recorder.delivered == [before, during, after]
@@ -143,12 +144,12 @@ async def test_silently_dead_subscriber_is_detected_by_pings_and_replaced_withou
         recorder = Recorder()
         backend.set_delivery_target(recorder)
         await backend.subscribe("lobby")
-        first = (await writer.store("lobby", "ann", "first", None)).message
+        first = (await store(writer, "lobby", "ann", "first", None)).message
         await recorder.wait_for(1)
 
         proxy.stall()  # no error, no reset: the subscriber just stops hearing anything
-        second = (await writer.store("lobby", "ann", "second", None)).message
-        third = (await writer.store("lobby", "ann", "third", None)).message
+        second = (await store(writer, "lobby", "ann", "second", None)).message
+        third = (await store(writer, "lobby", "ann", "third", None)).message
         await recorder.wait_for(3, timeout=30)
         assert recorder.delivered == [first, second, third]
         assert backend._subscriber.stats.sessions_lost >= 1

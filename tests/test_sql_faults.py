@@ -14,12 +14,13 @@ from tornado.httpclient import AsyncHTTPClient
 
 from backends.sql import SQLBackend
 from rooms.app import make_app
-from rooms.errors import BackendUnavailable
+from backends.errors import BackendUnavailable
 from tests.clients import connect, receive_json, send_json, wait_closed
 from tests.conftest import app_config
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory
 from tests.tcp_proxy import TCPProxy
 from tests.test_backend_contract import Recorder
+from tests.messages import store
 
 SERVERS = {"postgresql": (PostgreSQLFactory, 5432), "mysql": (MariaDBFactory, 3306)}
 
@@ -36,24 +37,24 @@ async def test_cut_database_fails_senders_and_health_then_recovers_without_resta
         recorder = Recorder()
         backend.set_delivery_target(recorder)
         await backend.subscribe("lobby")
-        before = (await backend.store("lobby", "ann", "before", "c-1")).message
+        before = (await store(backend, "lobby", "ann", "before", "c-1")).message
         await backend.history("lobby", 10)  # a reader connection is open too
 
         proxy.cut()
         with pytest.raises(BackendUnavailable):
-            await backend.store("lobby", "ann", "while cut", "c-2")
+            await store(backend, "lobby", "ann", "while cut", "c-2")
         with pytest.raises(BackendUnavailable) as health:
             await backend.health()
         assert kind in str(health.value)
         with pytest.raises(BackendUnavailable):
             await backend.history("lobby", 10)
         with pytest.raises(BackendUnavailable):
-            await backend.store("lobby", "ann", "still cut", "c-3")
+            await store(backend, "lobby", "ann", "still cut", "c-3")
 
         proxy.restore()
         await backend.health()
-        after = (await backend.store("lobby", "ann", "after", "c-4")).message
-        resent = await backend.store("lobby", "ann", "before", "c-1")
+        after = (await store(backend, "lobby", "ann", "after", "c-4")).message
+        resent = await store(backend, "lobby", "ann", "before", "c-1")
         assert resent.duplicate and resent.message == before
         history = (await backend.history("lobby", 10)).messages
         assert [m.message for m in history] == ["before", "after"]
@@ -74,11 +75,11 @@ async def test_idle_connections_killed_while_idle_do_not_fail_the_next_store(kin
     backend = SQLBackend(factory.new_url(port=proxy.port))
     try:
         await backend.start()
-        await backend.store("lobby", "ann", "first", None)
+        await store(backend, "lobby", "ann", "first", None)
         await backend.history("lobby", 10)
         proxy.cut()  # every open connection dies, as when the server restarts between two messages
         proxy.restore()
-        await backend.store("lobby", "ann", "second", None)
+        await store(backend, "lobby", "ann", "second", None)
         assert [m.message for m in (await backend.history("lobby", 10)).messages] == ["first", "second"]
         await backend.health()
     finally:
@@ -112,7 +113,7 @@ async def test_sqlite_start_raises_unavailable_when_the_file_cannot_be_opened():
             await backend.start()
         await backend.close()
         with pytest.raises(BackendUnavailable):
-            await backend.store("lobby", "ann", "after close", None)
+            await store(backend, "lobby", "ann", "after close", None)
 
 
 @pytest.fixture(params=sorted(SERVERS))
@@ -162,10 +163,11 @@ async def test_server_keeps_running_while_the_database_is_away_and_serves_again_
     assert page.code == 503
     api = await client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages", raise_error=False)
     assert api.code == 503 and "unavailable" in json.loads(api.body)["error"]
-    # A socket that needs the database to join (a room new to this process, or a replay) is closed with 1013.
-    for room, since in (("never-seen", None), ("lobby", "0")):
-        late = await connect(http_port, room, since=since)
-        assert await wait_closed(late) == 1013
+    # A socket that needs the database to join (a replay) is closed with 1013; one that needs nothing of
+    # it joins, and hears what is stored once it is back.
+    late = await connect(http_port, "lobby", since="0")
+    assert await wait_closed(late) == 1013
+    newcomer = await connect(http_port, "never-seen")
 
     proxy.restore()
     health = await client.fetch(f"http://127.0.0.1:{http_port}/healthz", raise_error=False)
@@ -173,4 +175,7 @@ async def test_server_keeps_running_while_the_database_is_away_and_serves_again_
     await send_json(socket_, {"handle": "ann", "message": "while away", "client_id": "b"})
     echoed = await receive_json(socket_)
     assert (echoed["message"], echoed["client_id"]) == ("while away", "b")
+    await send_json(newcomer, {"handle": "bob", "message": "back"})
+    assert (await receive_json(newcomer))["message"] == "back"
+    newcomer.close()
     socket_.close()

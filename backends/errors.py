@@ -1,0 +1,19 @@
+"""The errors a backend raises: part of the backend contract, free of the web layer and of ``rooms/``."""
+
+from __future__ import annotations
+
+
+class BackendError(Exception):
+    """Base of every error a backend raises on purpose."""
+
+
+class BackendUnavailable(BackendError):
+    """The store cannot be reached or refused the operation; the caller may try again later."""
+
+
+class BackendConfigError(BackendError):
+    """The backend's URL or options cannot be used; no restart will mend it (exit status 2)."""
+
+
+class InvalidMessageId(BackendError):
+    """A message id given by a client is not of the form this backend issues."""

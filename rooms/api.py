@@ -1,0 +1,77 @@
+"""The JSON API (a room's messages), health and metrics."""
+
+from __future__ import annotations
+
+from tornado.web import HTTPError
+
+from backends.errors import BackendUnavailable, InvalidMessageId
+from rooms.errors import RateLimited, ShuttingDown
+from rooms.http import JSONHandler, RoomsHandler, room_label
+from rooms.protocol import ProtocolError, load_json, message_payload, validate_client_object
+
+MAX_API_LIMIT = 200
+
+
+class MessagesApiHandler(JSONHandler):
+    async def get(self, label: str) -> None:
+        room = room_label(label)
+        limit = self._limit()
+        before = self.get_query_argument("before", None)
+        after = self.get_query_argument("after", None)
+        if before is not None and after is not None:
+            return self.write_json({"error": "give 'before' or 'after', not both"}, 400)
+        try:
+            page = await self.hub.history(room, limit, before, after)
+        except InvalidMessageId:
+            name, value = ("before", before) if before is not None else ("after", after)
+            return self.write_json({"error": f"'{name}' is not a message id: {value!r}"}, 400)
+        except BackendUnavailable as exc:
+            return self.write_json({"error": f"storage unavailable: {exc}"}, 503)
+        self.write_json({"room": room, "messages": [message_payload(m) for m in page.messages], "has_more": page.has_more})
+
+    def _limit(self) -> int:
+        raw = self.get_query_argument("limit", None)
+        if raw is None:
+            return self.hub.page_size
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_API_LIMIT:
+            raise HTTPError(400, reason=f"'limit' must be a whole number from 1 to {MAX_API_LIMIT}")
+        return int(raw)
+
+    async def post(self, label: str) -> None:
+        room = room_label(label)
+        if len(self.request.body) > self.site.max_frame_bytes:
+            limit = self.site.max_frame_bytes
+            return self.write_json({"error": f"request body too large: over {limit} bytes"}, 400)
+        try:
+            message = validate_client_object(load_json(self.request.body), room, self.site.limits)
+            result = await self.hub.post(message, self.hub.rates.for_address(self.request.remote_ip or ""))
+        except ProtocolError as exc:
+            return self.write_json({"error": exc.reason}, 400)
+        except RateLimited as exc:
+            return self.write_json({"error": str(exc)}, 429)
+        except ShuttingDown as exc:
+            return self.write_json({"error": str(exc)}, 503)
+        except BackendUnavailable as exc:
+            return self.write_json({"error": f"not stored, storage unavailable: {exc}"}, 503)
+        if result.duplicate:
+            # The answer the first request had, as idempotency keys elsewhere do, marked as a replay.
+            self.set_header("Idempotent-Replayed", "true")
+        self.write_encoded(self.hub.encoded(result.message), 201)
+
+
+class HealthHandler(JSONHandler):
+    async def get(self) -> None:
+        kind = self.hub.backend_kind
+        try:
+            await self.hub.health()
+        except BackendUnavailable as exc:
+            return self.write_json({"status": "unavailable", "backend": kind, "error": str(exc)}, 503)
+        self.write_json({"status": "ok", "backend": kind})
+
+    head = get  # uptime monitors often ask with HEAD
+
+
+class MetricsHandler(RoomsHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(self.hub.metrics.exposition())

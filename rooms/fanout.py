@@ -1,0 +1,264 @@
+"""Local fan-out: the sockets of this process in each room, and the messages the backend delivers to them.
+
+Built for big rooms: each message is encoded to JSON and framed once, and all the frames a room produces
+within one event-loop iteration go to each socket in a single write.
+
+A socket joins before its handshake is answered and is *held* until it goes live: what is delivered
+meanwhile waits in its backlog, so a client that has connected misses nothing. A socket that replays
+history first goes live only once delivery here has caught up with the last message it replayed (a
+store's read can run a moment ahead of its delivery), and its backlog then skips what it replayed: no
+gap and no duplicate, with no help from the backend's reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from backends.base import Backend, StoredMessage
+from rooms.frames import text_frame
+from rooms.metrics import RoomsMetrics
+from rooms.protocol import GAP, encode_message
+
+log = logging.getLogger(__name__)
+
+# How long a socket that replayed history waits for delivery to reach what it replayed before it goes
+# live regardless (the message is normally already on its way: microseconds).
+DELIVERY_WAIT_SECONDS = 2.0
+
+IdKey = tuple[int, ...]
+
+
+class Member(Protocol):
+    """What the fan-out needs of a socket in a room."""
+
+    def send_frames(self, data: bytes) -> None:
+        """Write complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
+
+    def close_going_away(self) -> None:
+        """Close with 1001 because the server is shutting down."""
+
+
+class _RoomState:
+    __slots__ = (
+        "anchor",
+        "catching_up",
+        "last_delivered",
+        "last_encoded",
+        "live",
+        "pending",
+        "subscribed",
+        "waiting",
+    )
+
+    def __init__(self) -> None:
+        self.live: set[Member] = set()
+        # Members not live yet: what is delivered meanwhile waits here.
+        self.catching_up: dict[Member, list[StoredMessage]] = {}
+        self.pending: list[bytes] = []
+        self.subscribed: asyncio.Future[None] | None = None
+        # Delivery here has passed every id up to the greater of these two.
+        self.anchor: IdKey = (0,)
+        self.last_delivered: str | None = None
+        self.last_encoded = ("", "")  # the id and JSON of the message last broadcast to live members
+        # Replays waiting for delivery to reach an id.
+        self.waiting: list[tuple[IdKey, asyncio.Future[None]]] = []
+
+
+class LocalFanout:
+    """The backend's delivery target in this process, and the only place that writes to sockets."""
+
+    def __init__(self, backend: Backend, metrics: RoomsMetrics) -> None:
+        self._backend = backend
+        self._metrics = metrics
+        self._rooms: dict[str, _RoomState] = {}
+        self._dirty: list[_RoomState] = []
+        self._unsubscribing: dict[str, asyncio.Future[None]] = {}
+        self._flush_scheduled = False
+        backend.set_delivery_target(self)
+
+    # -- membership -----------------------------------------------------------------------------
+
+    async def join(self, member: Member, room: str) -> None:
+        """Hold a socket in a room: every message delivered from the moment this returns reaches it,
+        kept back until ``go_live``."""
+        state = self._rooms.get(room)
+        if state is None:
+            state = self._rooms[room] = _RoomState()
+            self._metrics.active_rooms.inc()
+        state.catching_up[member] = []
+        try:
+            await self._subscribed(room, state)
+        except BaseException:
+            self.leave(member, room)
+            raise
+
+    def is_held(self, member: Member, room: str) -> bool:
+        state = self._rooms.get(room)
+        return state is not None and member in state.catching_up
+
+    async def delivered_through(self, room: str, message_id: str) -> None:
+        """Return once delivery here has passed ``message_id`` (or after ``DELIVERY_WAIT_SECONDS``)."""
+        state = self._rooms.get(room)
+        key = self._backend.id_key(message_id)
+        if state is None or key <= self._through(state):
+            return
+        entry = (key, asyncio.get_running_loop().create_future())
+        state.waiting.append(entry)
+        try:
+            await asyncio.wait_for(entry[1], DELIVERY_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("room %s: delivery did not reach %s within %.0fs", room, message_id, DELIVERY_WAIT_SECONDS)
+        finally:
+            if entry in state.waiting:
+                state.waiting.remove(entry)
+
+    def go_live(self, member: Member, room: str, seen_through: str | None) -> None:
+        """Send a held socket what was delivered while it was held, past ``seen_through`` (the last id it
+        has, if any), and deliver to it live from here on."""
+        state = self._rooms.get(room)
+        if state is None or member not in state.catching_up:
+            return  # it left meanwhile
+        # Frames queued before this point were addressed to the members live then, not to this one.
+        self._flush_room(state)
+        backlog = state.catching_up.pop(member)
+        if seen_through is not None:
+            seen = self._backend.id_key(seen_through)
+            backlog = [message for message in backlog if self._backend.id_key(message.id) > seen]
+        if backlog:
+            member.send_frames(b"".join(text_frame(encode_message(message)) for message in backlog))
+        state.live.add(member)
+
+    def leave(self, member: Member, room: str) -> None:
+        state = self._rooms.get(room)
+        if state is None:
+            return
+        state.live.discard(member)
+        state.catching_up.pop(member, None)
+        if state.live or state.catching_up:
+            return
+        del self._rooms[room]
+        self._metrics.active_rooms.dec()
+        if state.subscribed is not None and room not in self._unsubscribing:
+            self._unsubscribing[room] = asyncio.ensure_future(self._unsubscribe(room))
+
+    def online(self, room: str) -> int:
+        state = self._rooms.get(room)
+        return len(state.live) + len(state.catching_up) if state else 0
+
+    def close_all(self) -> None:
+        self._flush()  # nothing may follow a close frame: the broadcasts waiting to go out go first
+        for state in list(self._rooms.values()):
+            for member in [*state.live, *state.catching_up]:
+                member.close_going_away()
+
+    async def wait_empty(self, poll_seconds: float = 0.05) -> None:
+        """Return once every socket has left (after ``close_all``, when the close handshakes are done)."""
+        while self._rooms:
+            await asyncio.sleep(poll_seconds)
+
+    async def _subscribed(self, room: str, state: _RoomState) -> None:
+        # Every joiner waits for the one subscription, so none goes live before messages can arrive.
+        if state.subscribed is None:
+            state.subscribed = asyncio.ensure_future(self._subscribe_after_unsubscribe(room, state))
+        try:
+            await asyncio.shield(state.subscribed)
+        except Exception:
+            state.subscribed = None
+            raise
+
+    async def _subscribe_after_unsubscribe(self, room: str, state: _RoomState) -> None:
+        leaving = self._unsubscribing.get(room)
+        if leaving is not None:
+            await leaving
+        state.anchor = max(state.anchor, self._backend.id_key(await self._backend.subscribe(room)))
+
+    async def _unsubscribe(self, room: str) -> None:
+        try:
+            await self._backend.unsubscribe(room)
+        except Exception:
+            log.warning("unsubscribing from room %s failed", room, exc_info=True)
+        finally:
+            del self._unsubscribing[room]
+
+    def _through(self, state: _RoomState) -> IdKey:
+        if state.last_delivered is None:
+            return state.anchor
+        return max(state.anchor, self._backend.id_key(state.last_delivered))
+
+    # -- the way out (DeliveryTarget) ----------------------------------------------------------
+
+    def deliver(self, message: StoredMessage) -> None:
+        state = self._rooms.get(message.room)
+        if state is None:
+            return
+        state.last_delivered = message.id
+        for backlog in state.catching_up.values():
+            backlog.append(message)
+        if state.waiting:
+            self._release_waiting(state, self._backend.id_key(message.id))
+        if not state.live:
+            return
+        if not state.pending:
+            self._dirty.append(state)
+        encoded = encode_message(message)
+        state.last_encoded = (message.id, encoded)
+        state.pending.append(text_frame(encoded))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # Flush one loop iteration later than the next: the callbacks of the next iteration's reads
+            # (other senders' frames that arrived meanwhile) then join this batch, so a busy room writes
+            # more frames per system call. An idle loop turns over in microseconds, so latency barely moves.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._flush)
+
+    def gap(self, room: str) -> None:
+        state = self._rooms.get(room)
+        if state is None:
+            return
+        self._flush_room(state)
+        self._release_waiting(state, None)  # the ids they wait for may never come
+        frame = text_frame(GAP)
+        for member in [*state.live, *state.catching_up]:
+            member.send_frames(frame)
+
+    def encoded(self, message: StoredMessage) -> str:
+        """``message``'s JSON, encoded once: the broadcast's, when it was the room's last one here."""
+        state = self._rooms.get(message.room)
+        if state is not None and state.last_encoded[0] == message.id:
+            return state.last_encoded[1]
+        return encode_message(message)
+
+    def send_in_turn(self, member: Member, room: str, data: bytes) -> None:
+        """Send frames to one member after the room's broadcasts already waiting here: a sender hears of
+        its earlier messages before the reply to a later frame (a resent message, an error)."""
+        state = self._rooms.get(room)
+        if state is not None:
+            self._flush_room(state)
+        member.send_frames(data)
+
+    def _release_waiting(self, state: _RoomState, reached: IdKey | None) -> None:
+        for entry in list(state.waiting):
+            if reached is None or entry[0] <= reached:
+                state.waiting.remove(entry)
+                if not entry[1].done():
+                    entry[1].set_result(None)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for state in dirty:
+            self._flush_room(state)
+
+    def _flush_room(self, state: _RoomState) -> None:
+        if not state.pending:
+            return
+        data = b"".join(state.pending) if len(state.pending) > 1 else state.pending[0]
+        count = len(state.pending)
+        state.pending = []
+        # A member may leave (and so change the set) when a write fails.
+        members = list(state.live)
+        for member in members:
+            member.send_frames(data)
+        self._metrics.deliveries.inc(count * len(members))

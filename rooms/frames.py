@@ -1,0 +1,67 @@
+"""Server-to-client WebSocket frames, built once and written straight to a socket.
+
+Server frames are never masked, so one frame's bytes can be written to every client of a room: the
+broadcast builds each frame once instead of once per socket, and writes it with as little as it can.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
+
+PING_FRAME = b"\x89\x00"  # FIN, opcode 9 (ping), unmasked, no payload
+
+
+def text_frame(payload: str) -> bytes:
+    """A complete unmasked, uncompressed WebSocket text frame (RFC 6455 5.2)."""
+    data = payload.encode("utf-8")
+    length = len(data)
+    if length < 126:
+        header = struct.pack("!BB", 0x81, length)
+    elif length <= 0xFFFF:
+        header = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, length)
+    return header + data
+
+
+class FrameWriter:
+    """Writes complete frames to one socket's stream, behind anything Tornado itself queued there.
+
+    Past ``max_buffered`` bytes waiting to be sent, the peer is too slow: ``on_overflow`` is called once
+    and the frame dropped (the caller closes the socket).
+    """
+
+    __slots__ = ("_direct", "_on_overflow", "_stream")
+
+    def __init__(self, stream: IOStream, max_buffered: int, on_overflow: Callable[[], None]) -> None:
+        stream.max_write_buffer_size = max_buffered
+        self._stream = stream
+        # TLS streams must go through SSLIOStream.write (a partial SSL write has to be retried as is).
+        self._direct = type(stream) is IOStream
+        self._on_overflow = on_overflow
+
+    def write(self, data: bytes) -> None:
+        stream = self._stream
+        if self._direct and not stream.writing():
+            # IOStream.write makes a Future, schedules its callback and slices its buffer for every call:
+            # in a big room that costs more than the send itself. With nothing queued, the socket takes
+            # the bytes straight away; only what it does not take is queued in the stream, and every later
+            # frame then queues behind it, so order holds and the send buffer bound still applies.
+            try:
+                sent = stream.socket.send(data)
+            except OSError:
+                sent = 0  # a full socket, or a dead one: the stream's own write handles both as always
+            if sent == len(data):
+                return
+            data = data[sent:]
+        try:
+            stream.write(data)
+        except StreamBufferFullError:
+            # The close frame must still fit in the buffer; Tornado aborts the stream if no reply comes.
+            stream.max_write_buffer_size = None
+            self._on_overflow()
+        except StreamClosedError:
+            pass

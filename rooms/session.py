@@ -1,0 +1,119 @@
+"""One socket's conversation with its room, free of Tornado: what a frame from the client becomes.
+
+A frame is decoded, posted through the room layer (which applies the rate policy) and answered. The
+next frame is read while this one is stored, so a socket's messages can share a commit or a Redis
+pipeline; every reply still keeps the order of the frames it answers (an error waits for the messages
+sent before it), and a socket with too many stores in flight is not read until one is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from backends.base import StoreResult
+from backends.errors import BackendUnavailable
+from rooms.errors import RateLimited, ShuttingDown
+from rooms.frames import text_frame
+from rooms.hub import RoomHub
+from rooms.protocol import CloseCode, ErrorCode, Limits, ProtocolError, decode_client_frame, encode_error, encode_message
+
+log = logging.getLogger(__name__)
+
+# Messages one socket may have waiting to be stored at once; past this, its next frame is not read
+# until one is answered, so a fast sender is held back, not buffered.
+MAX_STORES_IN_FLIGHT = 32
+
+
+class Socket(Protocol):
+    """What a session needs of its socket."""
+
+    def send_frames(self, data: bytes) -> None:
+        """Write complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
+
+    def close_going_away(self) -> None:
+        """Close with 1001 because the server is shutting down."""
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Send a close frame."""
+
+
+class SocketSession:
+    __slots__ = ("_bucket", "_hub", "_limits", "_max_refused", "_refused_in_a_row", "_room", "_socket", "_stores")
+
+    def __init__(self, hub: RoomHub, room: str, socket: Socket, limits: Limits, max_refused: int) -> None:
+        self._hub = hub
+        self._room = room
+        self._socket = socket
+        self._limits = limits
+        self._bucket = hub.rates.for_connection()
+        # Refused for rate in a row, past which the socket is closed: a client that keeps on flooding.
+        self._max_refused = max_refused
+        self._refused_in_a_row = 0
+        self._stores: set[asyncio.Future[StoreResult]] = set()
+
+    def receive(self, frame: str | bytes) -> Awaitable[None] | None:
+        """Handle one frame; what it returns must be awaited before the next frame is read."""
+        try:
+            message = decode_client_frame(frame, self._room, self._limits)
+            store = self._hub.post_soon(message, self._bucket)
+        except ProtocolError as exc:
+            return self._reply_error_in_turn(exc.code, exc.reason)
+        except RateLimited as exc:
+            return self._refuse_in_turn(str(exc))
+        self._refused_in_a_row = 0
+        self._stores.add(store)
+        store.add_done_callback(self._store_answered)
+        if len(self._stores) >= MAX_STORES_IN_FLIGHT:
+            return self._stores_answered(asyncio.FIRST_COMPLETED)
+        return None
+
+    def _store_answered(self, store: asyncio.Future[StoreResult]) -> None:
+        self._stores.discard(store)
+        if store.cancelled():
+            return
+        error = store.exception()
+        if error is None:
+            result = store.result()
+            # A new message reaches its sender through the room's broadcast; a resent one only here.
+            if result.duplicate:
+                self._hub.send_in_turn(self._socket, self._room, text_frame(encode_message(result.message)))
+        elif isinstance(error, ShuttingDown):
+            self.reply_error(ErrorCode.UNAVAILABLE, str(error))
+        elif isinstance(error, BackendUnavailable):
+            self.reply_error(ErrorCode.UNAVAILABLE, "storage unavailable; this message was not sent")
+        else:
+            log.error("storing a message failed", exc_info=error)
+            self._socket.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _reply_error_in_turn(self, code: ErrorCode, reason: str) -> Awaitable[None] | None:
+        """Replies keep the order of the frames they answer: an error waits for the messages before it."""
+        if not self._stores:
+            self.reply_error(code, reason)
+            return None
+        return self._after_earlier_messages(lambda: self.reply_error(code, reason))
+
+    def _refuse_in_turn(self, reason: str) -> Awaitable[None] | None:
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row <= self._max_refused:
+            return self._reply_error_in_turn(ErrorCode.RATE_LIMITED, reason)
+        self._hub.metrics.client_errors.labels(ErrorCode.RATE_LIMITED).inc()
+        if not self._stores:
+            self._socket.close(CloseCode.POLICY, "rate limit exceeded")
+            return None
+        return self._after_earlier_messages(lambda: self._socket.close(CloseCode.POLICY, "rate limit exceeded"))
+
+    async def _after_earlier_messages(self, then: Callable[[], None]) -> None:
+        await self._stores_answered(asyncio.ALL_COMPLETED)
+        then()
+
+    async def _stores_answered(self, return_when: str) -> None:
+        # Checked when this runs: the set may have emptied since the frame was read.
+        if self._stores:
+            await asyncio.wait(set(self._stores), return_when=return_when)
+
+    def reply_error(self, code: ErrorCode, reason: str) -> None:
+        self._hub.metrics.client_errors.labels(code).inc()
+        self._hub.send_in_turn(self._socket, self._room, text_frame(encode_error(code, reason)))

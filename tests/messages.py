@@ -1,0 +1,33 @@
+"""Messages for tests: built as the wire module builds them, stored straight or posted through the room layer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from backends.base import Backend, NewMessage, StoreResult, utc_timestamp
+from rooms.hub import RoomHub
+from rooms.ratelimit import TokenBucket
+
+
+def new_message(room: str, handle: str, text: str, client_id: str | None = None) -> NewMessage:
+    return NewMessage(room, handle, text, client_id, utc_timestamp())
+
+
+def store_soon(
+    backend: Backend, room: str, handle: str, text: str, client_id: str | None = None
+) -> asyncio.Future[StoreResult]:
+    return backend.store_soon(new_message(room, handle, text, client_id))
+
+
+async def store(backend: Backend, room: str, handle: str, text: str, client_id: str | None = None) -> StoreResult:
+    return await backend.store(new_message(room, handle, text, client_id))
+
+
+def unlimited() -> TokenBucket:
+    """A sender no rate limit holds back: tests that fill a room are not testing the limit."""
+    return TokenBucket(rate=1e9, burst=10**9)
+
+
+async def post(hub: RoomHub, room: str, handle: str, text: str, client_id: str | None = None) -> StoreResult:
+    """Through the room layer, as a socket or the API posts, without the rate limit."""
+    return await hub.post(new_message(room, handle, text, client_id), unlimited())
