@@ -66,9 +66,7 @@ async def serve(config: Config) -> None:
     # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out
     # of the garbage collector's full passes, which otherwise pause every client to rescan it.
     gc.freeze()
-    log.info(
-        "rooms listening on http://%s:%d/ (backend: %s)", config.server.host, config.server.port, backend.kind
-    )
+    log.info("rooms listening on http://%s:%d/ (backend: %s)", config.server.host, config.server.port, backend.kind)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

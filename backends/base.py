@@ -156,9 +156,7 @@ class Backend(abc.ABC):
         return await self.store_soon(message)
 
     @abc.abstractmethod
-    async def history(
-        self, room: str, limit: int, before: str | None = None, after: str | None = None
-    ) -> HistoryPage:
+    async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         """Up to ``limit`` messages, oldest first: the newest (optionally older than ``before``), or
         the oldest newer than ``after``. Ids are validated by :meth:`id_key` first."""
 

@@ -10,7 +10,6 @@ import bisect
 import itertools
 import time
 from dataclasses import dataclass, field
-
 from typing import Self
 
 from backends.base import (
@@ -24,7 +23,6 @@ from backends.base import (
     StoreResult,
 )
 from backends.ids import parse_integer_id
-
 
 # History is kept as plain tuples of strings, which the garbage collector stops tracking: as objects,
 # a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
@@ -110,9 +108,7 @@ class MemoryBackend(Backend):
         del state.rows[:excess]
         del state.ids[:excess]
 
-    async def history(
-        self, room: str, limit: int, before: str | None = None, after: str | None = None
-    ) -> HistoryPage:
+    async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         return self._history(self._rooms.get(room) or _Room(), limit, before, after)
 
     def _history(self, state: _Room, limit: int, before: str | None, after: str | None) -> HistoryPage:

@@ -22,11 +22,12 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Iterator
-from typing import Any, Self
+from collections.abc import Iterator
+from typing import Any, Self, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -158,7 +159,7 @@ class RedisBackend(Backend):
             # StreamSubscriber.subscribe).
             self._pubsub_pool = ConnectionPool.from_url(redis_url, protocol=3, **CONNECTION_DEFAULTS)
             # redis-py hands unknown query options to the connection class; fail here, not at first use.
-            self._pubsub_pool.make_connection()
+            self._pubsub_pool.make_connection()  # type: ignore[no-untyped-call]
         except (ValueError, TypeError) as exc:
             raise BackendConfigError(f"backend.url: {exc}") from None
         self._keys = RedisKeys(prefix, int(pool.connection_kwargs.get("db", 0)))
@@ -186,7 +187,9 @@ class RedisBackend(Backend):
             info = await self._redis.info("server")
             version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
             if version < MIN_REDIS_VERSION:
-                raise BackendConfigError(f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}")
+                raise BackendConfigError(
+                    f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}"
+                )
             await self._redis.script_load(STORE_SCRIPT)
             await self._subscriber.start(timeout=5)
         except (RedisError, OSError) as exc:
@@ -312,9 +315,7 @@ class RedisBackend(Backend):
         ]
         return keys, args
 
-    async def history(
-        self, room: str, limit: int, before: str | None = None, after: str | None = None
-    ) -> HistoryPage:
+    async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         stream = self._keys.stream(room)
         try:
             if after is not None:
@@ -376,7 +377,9 @@ class RedisBackend(Backend):
 
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
         try:
-            ranked = await self._redis.zrevrange(self._keys.busiest, 0, limit - 1, withscores=True)
+            ranked = cast(
+                list[tuple[str, float]], await self._redis.zrevrange(self._keys.busiest, 0, limit - 1, withscores=True)
+            )
             pipe = self._redis.pipeline(transaction=False)
             for label, _ in ranked:
                 pipe.xrevrange(self._keys.stream(label), "+", "-", 1)
@@ -390,14 +393,14 @@ class RedisBackend(Backend):
         rooms.sort(key=lambda summary: (-summary.message_count, summary.label))
         return rooms
 
-    def metrics_collectors(self) -> list[Any]:
+    def metrics_collectors(self) -> list[Collector]:
         return [self._counters]
 
     async def _refresh_counters(self) -> None:
         """Keep the cluster totals fresh in the background, so a scrape never waits on Redis."""
         while True:
             try:
-                self._counters.totals = await self._redis.hgetall(self._keys.counters)
+                self._counters.totals = cast(dict[str, str], await self._redis.hgetall(self._keys.counters))
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:

@@ -35,6 +35,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from backends.base import DeliveryTarget, StoredMessage
+from backends.errors import BackendUnavailable
 from backends.redis_layout import (
     ZERO_ID,
     RedisKeys,
@@ -45,7 +46,6 @@ from backends.redis_layout import (
     published_message,
     stream_facts,
 )
-from backends.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class StreamSubscriber:
     async def _session(self) -> None:
         conn = self._make_connection()
         try:
-            await conn.connect()
+            await conn.connect()  # type: ignore[no-untyped-call]
             await self._check_epoch()
             # From here on a newly subscribed room sends its own SUBSCRIBE; the rooms known now go in one.
             self._conn = conn
@@ -344,7 +344,8 @@ class StreamSubscriber:
         """Remember this Redis's epoch token; if it changed since the last session, the data we
         delivered from is gone: tell the hub, and deliver the rooms again from their new beginning."""
         fresh = secrets.token_hex(8)
-        current = await self._commands.set(self._keys.epoch, fresh, nx=True, get=True) or fresh
+        earlier = await self._commands.set(self._keys.epoch, fresh, nx=True, get=True)
+        current = earlier if isinstance(earlier, str) else fresh
         if self._epoch is not None and current != self._epoch:
             log.warning("Redis came back without its data; telling %d rooms about the gap", len(self._feeds))
             self.stats.resets += 1

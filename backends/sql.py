@@ -93,7 +93,7 @@ class SQLBackend(Backend):
         for _ in range(READER_THREADS):
             self._reads.put(_STOP)
         threads, self._threads = self._threads, []
-        await asyncio.to_thread(lambda: [thread.join() for thread in threads])
+        await asyncio.to_thread(_join_all, threads)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         # Daemon threads: a backend that was never closed cannot keep the process alive.
@@ -251,6 +251,11 @@ class SQLBackend(Backend):
             self._guarded("prune", lambda: self._store.prune_room(room_id))
         except BackendUnavailable as exc:
             log.warning("pruning room id %d failed: %s", room_id, exc)
+
+
+def _join_all(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:

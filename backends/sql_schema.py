@@ -14,9 +14,9 @@ Tables:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import peewee
@@ -31,13 +31,64 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 5
 SERVER_CONNECT_TIMEOUT_SECONDS = 5
 
 
+class Cursor(Protocol):
+    """The DB-API cursor ``execute`` returns, as far as rooms uses it."""
+
+    @property
+    def lastrowid(self) -> int: ...
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]: ...
+
+
+def execute(database: peewee.Database, sql: str, params: Sequence[object] = ()) -> Cursor:
+    """peewee's ``execute_sql``, typed (peewee's own stubs leave it untyped)."""
+    cursor: Cursor = database.execute_sql(sql, list(params))  # type: ignore[no-untyped-call]
+    return cursor
+
+
+def select_rows(query: peewee.Select) -> list[tuple[Any, ...]]:
+    """A query's rows as tuples."""
+    return list(query.tuples())
+
+
+class RoomTable(peewee.Model):
+    """The columns of ``rooms``; each database gets a subclass bound to it (see ``build_schema``)."""
+
+    id = peewee.AutoField()
+    label = peewee.CharField(max_length=50, unique=True)
+    created = peewee.CharField(max_length=40)
+    message_count = peewee.BigIntegerField(default=0, index=True)
+    last_active = peewee.CharField(max_length=40, null=True)
+    pruned_through = peewee.BigIntegerField(default=0)
+
+
+class MessageTable(peewee.Model):
+    """The columns of ``messages``."""
+
+    id = peewee.BigAutoField()
+    # (room_id, id) and (room_id, client_id) both start with room_id: no index of its own.
+    room = peewee.ForeignKeyField(RoomTable, on_delete="CASCADE", index=False)
+    handle = peewee.TextField()
+    message = peewee.TextField()
+    timestamp = peewee.CharField(max_length=40)
+    client_id = peewee.CharField(max_length=64, null=True)
+
+
+class VersionTable(peewee.Model):
+    """The one row of ``schema_version``."""
+
+    version = peewee.IntegerField()
+
+
 @dataclass(frozen=True)
 class Schema:
     """The model classes of one database (MySQL needs its own table options, so each backend builds its own)."""
 
-    room: type[peewee.Model]
-    message: type[peewee.Model]
-    version: type[peewee.Model]
+    room: type[RoomTable]
+    message: type[MessageTable]
+    version: type[VersionTable]
 
     @property
     def models(self) -> list[type[peewee.Model]]:
@@ -73,9 +124,10 @@ def open_database(url: str, synchronous: str = "full") -> peewee.Database:
             options["field_types"] = {"TEXT": "MEDIUMTEXT"}
     normalized = kind + url[len(parts.scheme) :]
     try:
-        return db_url.connect(normalized, unquote_password=True, unquote_user=True, **options)
+        database: peewee.Database = db_url.connect(normalized, unquote_password=True, unquote_user=True, **options)
     except ValueError as exc:
         raise BackendConfigError(f"backend.url: {exc}") from None
+    return database
 
 
 def build_schema(database: peewee.Database) -> Schema:
@@ -85,34 +137,20 @@ def build_schema(database: peewee.Database) -> Schema:
         ("DEFAULT CHARSET=utf8mb4", "COLLATE=utf8mb4_bin") if isinstance(database, peewee.MySQLDatabase) else None
     )
 
-    class Room(peewee.Model):
-        label = peewee.CharField(max_length=50, unique=True)
-        created = peewee.CharField(max_length=40)
-        message_count = peewee.BigIntegerField(default=0, index=True)
-        last_active = peewee.CharField(max_length=40, null=True)
-        pruned_through = peewee.BigIntegerField(default=0)
-
+    class Room(RoomTable):
         class Meta:
             table_name = "rooms"
             table_settings = settings
 
-    class Message(peewee.Model):
-        id = peewee.BigAutoField()
-        # (room_id, id) and (room_id, client_id) both start with room_id: no index of its own.
+    class Message(MessageTable):
         room = peewee.ForeignKeyField(Room, on_delete="CASCADE", index=False)
-        handle = peewee.TextField()
-        message = peewee.TextField()
-        timestamp = peewee.CharField(max_length=40)
-        client_id = peewee.CharField(max_length=64, null=True)
 
         class Meta:
             table_name = "messages"
             table_settings = settings
             indexes = ((("room", "id"), False), (("room", "client_id"), True))
 
-    class SchemaVersion(peewee.Model):
-        version = peewee.IntegerField()
-
+    class SchemaVersion(VersionTable):
         class Meta:
             table_name = "schema_version"
             table_settings = settings
@@ -161,10 +199,11 @@ def _migrate_to_2(database: peewee.Database) -> None:
     servers keep one UPDATE per batch (row by row, a trigger would update a room's row once per message).
     """
     if counts_by_trigger(database):
-        database.execute_sql(
-            'CREATE TRIGGER IF NOT EXISTS messages_count_in_room AFTER INSERT ON messages BEGIN'
+        execute(
+            database,
+            "CREATE TRIGGER IF NOT EXISTS messages_count_in_room AFTER INSERT ON messages BEGIN"
             ' UPDATE rooms SET message_count = message_count + 1, last_active = NEW."timestamp"'
-            " WHERE id = NEW.room_id; END"
+            " WHERE id = NEW.room_id; END",
         )
 
 

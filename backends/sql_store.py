@@ -14,7 +14,7 @@ from typing import Any
 import peewee
 
 from backends.base import HistoryPage, NewMessage, Replay, RoomSummary, StoredMessage, StoreResult, utc_timestamp
-from backends.sql_schema import Schema, counts_by_trigger, prepare_schema
+from backends.sql_schema import Schema, counts_by_trigger, execute, prepare_schema, select_rows
 
 PRUNE_CHUNK = 500
 
@@ -49,7 +49,7 @@ class SQLStore:
     def prepare(self) -> None:
         prepare_schema(self.db, self._schema)
         if self.kind == "mysql":
-            mode = self.db.execute_sql("SELECT @@innodb_autoinc_lock_mode").fetchone()
+            mode = execute(self.db, "SELECT @@innodb_autoinc_lock_mode").fetchone()
             self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
 
     def drop_connection(self) -> None:
@@ -61,7 +61,7 @@ class SQLStore:
             self.db.dispose()
 
     def ping(self) -> None:
-        self.db.execute_sql("SELECT 1").fetchone()
+        execute(self.db, "SELECT 1").fetchone()
 
     def _transaction(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
@@ -153,7 +153,8 @@ class SQLStore:
 
     def _select_room_ids(self, labels: set[str]) -> dict[str, int]:
         room = self._room
-        return dict(room.select(room.label, room.id).where(room.label.in_(sorted(labels))).tuples())
+        query = room.select(room.label, room.id).where(room.label.in_(sorted(labels)))
+        return {str(label): int(room_id) for label, room_id in select_rows(query)}
 
     # The three statements of every batch are written out rather than built by peewee's query builder,
     # which cost more CPU per message than SQLite itself: measured in-process with 500 stores in flight,
@@ -172,7 +173,7 @@ class SQLStore:
         )
         labels = {room_id: label for label, room_id in room_ids.items()}
         found: dict[tuple[str, str], StoredMessage] = {}
-        for message_id, room_id, handle, text, stamp, client_id in self.db.execute_sql(sql, wanted_rooms + wanted_ids):
+        for message_id, room_id, handle, text, stamp, client_id in execute(self.db, sql, [*wanted_rooms, *wanted_ids]):
             label = labels[room_id]
             found[(label, client_id)] = StoredMessage(str(message_id), label, handle, text, stamp, client_id)
         return found
@@ -193,18 +194,17 @@ class SQLStore:
             # The one writer holds the write lock, and each row of an INSERT takes the largest rowid plus
             # one, so the ids are consecutive up to the last one. (RETURNING would step row by row, and
             # each step gives the GIL away and waits to get it back from the event loop.)
-            last = int(self.db.execute_sql(all_rows, values).lastrowid)
+            last = int(execute(self.db, all_rows, values).lastrowid)
             return list(range(last - len(rows) + 1, last + 1))
         if self.kind == "postgresql":
             # Ids are drawn in VALUES order; sorting makes no assumption about the order RETURNING uses.
-            return sorted(row[0] for row in self.db.execute_sql(all_rows + " RETURNING id", values))
+            return sorted(row[0] for row in execute(self.db, all_rows + " RETURNING id", values))
         if self._consecutive_ids:
             # MySQL reports the first id of a multi-row INSERT.
-            first = int(self.db.execute_sql(all_rows, values).lastrowid)
+            first = int(execute(self.db, all_rows, values).lastrowid)
             return list(range(first, first + len(rows)))
         return [
-            int(self.db.execute_sql(columns + row_params, values[n : n + 5]).lastrowid)
-            for n in range(0, len(values), 5)
+            int(execute(self.db, columns + row_params, values[n : n + 5]).lastrowid) for n in range(0, len(values), 5)
         ]
 
     def _count_messages(self, stored_per_room: Counter[int], last_active: dict[int, str]) -> None:
@@ -218,7 +218,7 @@ class SQLStore:
         )
         params: list[Any] = [value for room_id in room_ids for value in (room_id, stored_per_room[room_id])]
         params += [value for room_id in room_ids for value in (room_id, last_active[room_id])]
-        self.db.execute_sql(sql, [*params, *room_ids])
+        execute(self.db, sql, [*params, *room_ids])
 
     def _params(self, count: int) -> str:
         return ", ".join([self.db.param] * count)
@@ -296,7 +296,9 @@ class SQLStore:
         if since_id > newest:
             # The client saw an id this room never had: the database was replaced under it.
             return Replay(gap=True, after="0", page=self.history(label, limit, None, 0))
-        return Replay(gap=since_id < pruned_through, after=str(since_id), page=self.history(label, limit, None, since_id))
+        return Replay(
+            gap=since_id < pruned_through, after=str(since_id), page=self.history(label, limit, None, since_id)
+        )
 
     def room_bounds(self, label: str) -> tuple[int, int]:
         """The room's newest id (retention always keeps it) and the greatest id pruned from it."""
@@ -309,11 +311,10 @@ class SQLStore:
 
     def busiest(self, limit: int) -> list[RoomSummary]:
         room = self._room
-        rows = (
+        query = (
             room.select(room.label, room.message_count, room.last_active)
             .where(room.message_count > 0)
             .order_by(room.message_count.desc(), room.label)
             .limit(limit)
-            .tuples()
         )
-        return [RoomSummary(label, int(count), last_active) for label, count, last_active in rows]
+        return [RoomSummary(label, int(count), last_active) for label, count, last_active in select_rows(query)]

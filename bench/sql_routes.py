@@ -34,10 +34,10 @@ from typing import Any
 
 import peewee
 
-from backends.base import StoreResult, utc_timestamp
+from backends.base import NewMessage, StoreResult, utc_timestamp
 from backends.sql import SQLBackend
 from backends.sql_schema import build_schema, prepare_schema
-from backends.sql_store import NewMessage, SQLStore
+from backends.sql_store import SQLStore
 from bench.servers import BENCH_DATABASE, POSTGRESQL_URL, fresh_sql_database
 
 ROOMS = 10
@@ -75,7 +75,11 @@ async def run_threads(url: str, total: int, in_flight: int) -> dict[str, Any]:
     backend = SQLBackend(url, retain_per_room=0)
     await backend.start()
     try:
-        return await drive(lambda room, text: backend.store_soon(room, "ann", text, None), total, in_flight)
+
+        def store_soon(room: str, text: str) -> asyncio.Future[StoreResult]:
+            return backend.store_soon(NewMessage(room, "ann", text, None, utc_timestamp()))
+
+        return await drive(store_soon, total, in_flight)
     finally:
         await backend.close()
 

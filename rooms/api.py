@@ -27,7 +27,9 @@ class MessagesApiHandler(JSONHandler):
             return self.write_json({"error": f"'{name}' is not a message id: {value!r}"}, 400)
         except BackendUnavailable as exc:
             return self.write_json({"error": f"storage unavailable: {exc}"}, 503)
-        self.write_json({"room": room, "messages": [message_payload(m) for m in page.messages], "has_more": page.has_more})
+        self.write_json(
+            {"room": room, "messages": [message_payload(m) for m in page.messages], "has_more": page.has_more}
+        )
 
     def _limit(self) -> int:
         raw = self.get_query_argument("limit", None)

@@ -90,7 +90,9 @@ def validate_client_object(data: Any, room: str, limits: Limits) -> NewMessage:
         if name not in data:
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field '{name}' is missing")
         if not isinstance(data[name], str):
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field '{name}' must be a string, got {_json_type(data[name])}")
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE, f"field '{name}' must be a string, got {_json_type(data[name])}"
+            )
     handle: str = data["handle"]
     message: str = data["message"]
     _check_text("handle", handle, limits.max_handle_chars)
@@ -100,7 +102,9 @@ def validate_client_object(data: Any, room: str, limits: Limits) -> NewMessage:
     client_id = data.get("client_id")
     if client_id is not None:
         if not isinstance(client_id, str):
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field 'client_id' must be a string, got {_json_type(client_id)}")
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE, f"field 'client_id' must be a string, got {_json_type(client_id)}"
+            )
         if not 1 <= len(client_id) <= 64:
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'client_id' must be 1 to 64 characters")
         if _UNSTORABLE.search(client_id) or any(unicodedata.category(char) == "Cc" for char in client_id):

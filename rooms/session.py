@@ -18,7 +18,15 @@ from backends.errors import BackendUnavailable
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.frames import text_frame
 from rooms.hub import RoomHub
-from rooms.protocol import CloseCode, ErrorCode, Limits, ProtocolError, decode_client_frame, encode_error, encode_message
+from rooms.protocol import (
+    CloseCode,
+    ErrorCode,
+    Limits,
+    ProtocolError,
+    decode_client_frame,
+    encode_error,
+    encode_message,
+)
 
 log = logging.getLogger(__name__)
 

@@ -68,7 +68,7 @@ class ChatSocketHandler(WebSocketHandler):
         self.request.connection = None
         self.request.headers.clear()
         self.ui = ObjectDict()
-        assert self.ws_connection is not None
+        assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
         self.set_nodelay(True)
         self.session = SocketSession(self.hub, self.room, self, self.site.limits, self.site.burst)
