@@ -7,7 +7,7 @@ connection (peewee keeps one per thread):
   in one transaction and commits (group commit: one fsync for the lot), and only then hands the batch
   back to the loop, which delivers the messages in commit order and answers each sender. An acknowledged
   message is a committed message, and one writer means SQLite never waits on its own file lock.
-* **Reader threads** serve history, recovery, busiest rooms and health beside the writer.
+* **Reader threads** serve history, replays, busiest rooms and health beside the writer, never behind it.
 * **A pruner thread** deletes what retention no longer keeps, in short transactions of its own, so no
   sender waits for a prune.
 
