@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from backends.base import StoredMessage
 from backends.errors import InvalidMessageId
 
@@ -141,3 +143,8 @@ def stream_facts(info: Any) -> tuple[StreamId, StreamId, bool]:
     first_id = parse_stream_id(first[0]) if first else ZERO_ID
     pruned = int(info.get("entries-added", 0)) > int(info.get("length", 0))
     return parse_stream_id(info["last-generated-id"]), first_id, pruned
+
+
+def is_missing_stream(error: Exception) -> bool:
+    """Whether a stream command failed only because the room has no stream yet."""
+    return isinstance(error, ResponseError) and "no such key" in str(error).lower()

@@ -6,12 +6,7 @@ process. Fan-out goes through one pub/sub connection per process (``backends.red
 which refills from the stream after every reconnect. Needs Redis 7.0 or newer.
 
 URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
-options (``socket_timeout``, ``socket_connect_timeout``, ...) and these of ours:
-
-* ``key_prefix`` (default ``rooms:``): start of every key and channel, so deployments can share a Redis;
-* ``dedup_seconds`` (default 86400): how long a ``client_id`` is remembered for deduplication;
-* ``ping_interval`` (default 5): seconds of pub/sub silence before a PING; silence for three times
-  this (two PINGs unanswered) replaces the connection.
+options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``).
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
 """
@@ -22,16 +17,13 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterator
 from typing import Any, Self, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError
 
 from backends.base import (
     Backend,
@@ -53,16 +45,16 @@ from backends.redis_layout import (
     entry_message,
     flat_entry_message,
     format_stream_id,
+    is_missing_stream,
     parse_stream_id,
     stream_facts,
 )
-from backends.redis_subscriber import StreamSubscriber, SubscriberStats, cancel_and_wait
+from backends.redis_metrics import ClusterCounters
+from backends.redis_options import parse_redis_url
+from backends.redis_subscriber import StreamSubscriber, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "rooms:"
-DEFAULT_DEDUP_SECONDS = 86400
-DEFAULT_PING_INTERVAL = 5.0
 # A retried store call finds its own first attempt for this long (see STORE_SCRIPT).
 RETRY_WINDOW_SECONDS = 60
 # Below this, trim exactly: ``MAXLEN ~`` only drops whole stream nodes (100 entries by default), which
@@ -80,31 +72,6 @@ CONNECTION_DEFAULTS: dict[str, Any] = {
     "socket_connect_timeout": 2.0,
     "decode_responses": True,
 }
-
-
-def _parse_url(url: str) -> tuple[str, dict[str, str]]:
-    """Split our options off the URL's query; the rest is redis-py's."""
-    parts = urlsplit(url)
-    ours: dict[str, str] = {}
-    theirs: list[tuple[str, str]] = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in ("key_prefix", "dedup_seconds", "ping_interval"):
-            ours[name] = value
-        else:
-            theirs.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(theirs))), ours
-
-
-def _positive(name: str, raw: str | float | None, default: float) -> float:
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0
-    if not value > 0:
-        raise BackendConfigError(f"backend.url: {name} must be a positive number, got {raw!r}")
-    return value
 
 
 # A message to store and its attempt token, which lets a retried call find its own first attempt
@@ -139,16 +106,12 @@ class RedisBackend(Backend):
         ping_interval: float | None = None,
     ) -> None:
         super().__init__()
-        redis_url, options = _parse_url(url)
-        prefix = key_prefix if key_prefix is not None else options.get("key_prefix", DEFAULT_PREFIX)
-        if not prefix:
-            raise BackendConfigError("backend.url: key_prefix must not be empty")
+        options = parse_redis_url(url, key_prefix, dedup_seconds, ping_interval)
+        redis_url = options.redis_url
         self._retain = str(max(0, retain_per_room))
         self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
-        dedup = _positive("dedup_seconds", dedup_seconds or options.get("dedup_seconds"), DEFAULT_DEDUP_SECONDS)
-        self._dedup_seconds = int(dedup)
-        ping = ping_interval or options.get("ping_interval")
-        self._ping_interval = _positive("ping_interval", ping, DEFAULT_PING_INTERVAL)
+        self._dedup_seconds = options.dedup_seconds
+        self._ping_interval = options.ping_interval
         retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2)
         try:
             pool = BlockingConnectionPool.from_url(
@@ -162,7 +125,7 @@ class RedisBackend(Backend):
             self._pubsub_pool.make_connection()  # type: ignore[no-untyped-call]
         except (ValueError, TypeError) as exc:
             raise BackendConfigError(f"backend.url: {exc}") from None
-        self._keys = RedisKeys(prefix, int(pool.connection_kwargs.get("db", 0)))
+        self._keys = RedisKeys(options.key_prefix, int(pool.connection_kwargs.get("db", 0)))
         self._redis = Redis(connection_pool=pool)
         self._store_sha = hashlib.sha1(STORE_SCRIPT.encode()).hexdigest()
         self._store_queue: list[tuple[_StoreCall, asyncio.Future[StoreResult]]] = []
@@ -347,7 +310,7 @@ class RedisBackend(Backend):
             pipe.xrange(stream, after, "+", limit + 1)
             replies = await pipe.execute(raise_on_error=False)
             for reply in replies:
-                if isinstance(reply, Exception) and not _is_missing_stream(reply):
+                if isinstance(reply, Exception) and not is_missing_stream(reply):
                     raise BackendUnavailable(f"history not read: {reply}")
             info, seen, entries = replies
             last, first, pruned = stream_facts(info)
@@ -413,36 +376,6 @@ class RedisBackend(Backend):
         return parse_stream_id(message_id)
 
 
-class ClusterCounters:
-    """Prometheus collector: totals of every process sharing this Redis (as of the last background
-    refresh, every ``ping_interval`` seconds), and this process's pub/sub health."""
-
-    def __init__(self, stats: SubscriberStats, is_live: Any) -> None:
-        self.totals: dict[str, str] = {}
-        self._stats = stats
-        self._is_live = is_live
-
-    def describe(self) -> Iterator[Metric]:
-        return self.collect()
-
-    def collect(self) -> Iterator[Metric]:
-        for name, field, text in (
-            ("rooms_cluster_messages_stored", "stored", "Messages stored by every process on this Redis"),
-            ("rooms_cluster_messages_deduplicated", "deduplicated", "Resent messages every process answered"),
-        ):
-            yield CounterMetricFamily(name, text, value=int(self.totals.get(field, 0)))
-        stats = self._stats
-        live = 1.0 if self._is_live() else 0.0
-        yield GaugeMetricFamily("rooms_redis_pubsub_up", "1 while the pub/sub connection is live", value=live)
-        for name, value, text in (
-            ("rooms_redis_pubsub_sessions_lost", stats.sessions_lost, "Pub/sub connections lost and replaced"),
-            ("rooms_redis_caught_up_messages", stats.caught_up, "Messages read from streams on (re)subscribing"),
-            ("rooms_redis_gaps", stats.gaps, "Rooms told of a gap (pruned past, or Redis lost its data)"),
-            ("rooms_redis_resets", stats.resets, "Times Redis came back without its data"),
-        ):
-            yield CounterMetricFamily(name, text, value=value)
-
-
 def _page(room: str, entries: Any, limit: int, newest_first: bool = False) -> HistoryPage:
     """Entries read with one more than ``limit`` as a page, oldest first (``newest_first``: read with
     XREVRANGE, so the extra entry is the oldest)."""
@@ -454,7 +387,3 @@ def _page(room: str, entries: Any, limit: int, newest_first: bool = False) -> Hi
     if has_more:
         entries = entries[1:] if newest_first else entries[:limit]
     return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)
-
-
-def _is_missing_stream(error: Exception) -> bool:
-    return isinstance(error, ResponseError) and "no such key" in str(error).lower()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from backends.base import DeliveryTarget, StoredMessage
 from backends.errors import BackendUnavailable
@@ -42,6 +42,7 @@ from backends.redis_layout import (
     StreamId,
     entry_message,
     format_stream_id,
+    is_missing_stream,
     parse_stream_id,
     published_message,
     stream_facts,
@@ -321,7 +322,7 @@ class StreamSubscriber:
         info, entries = await pipe.execute(raise_on_error=False)
         if isinstance(entries, Exception):
             raise entries
-        if isinstance(info, Exception) and not _is_missing_stream(info):
+        if isinstance(info, Exception) and not is_missing_stream(info):
             raise info
         _, first, pruned = stream_facts(info)
         if pruned and feed.last < first:
@@ -387,7 +388,3 @@ async def cancel_and_wait(task: asyncio.Task[None]) -> None:
     while not task.done():
         task.cancel()
         await asyncio.wait([task], timeout=0.1)
-
-
-def _is_missing_stream(error: Exception) -> bool:
-    return isinstance(error, ResponseError) and "no such key" in str(error).lower()

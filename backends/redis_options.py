@@ -1,0 +1,59 @@
+"""The Redis backend's own options, read off the query string of ``backend.url`` (the rest is redis-py's).
+
+* ``key_prefix`` (default ``rooms:``): start of every key and channel, so deployments can share a Redis;
+* ``dedup_seconds`` (default 86400): how long a ``client_id`` is remembered for deduplication;
+* ``ping_interval`` (default 5): seconds of pub/sub silence before a PING; silence for three times
+  this (two PINGs unanswered) replaces the connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from backends.errors import BackendConfigError
+
+DEFAULT_PREFIX = "rooms:"
+DEFAULT_DEDUP_SECONDS = 86400
+DEFAULT_PING_INTERVAL = 5.0
+OURS = ("key_prefix", "dedup_seconds", "ping_interval")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    redis_url: str  # the URL without our options, for redis-py
+    key_prefix: str
+    dedup_seconds: int
+    ping_interval: float
+
+
+def parse_redis_url(
+    url: str, key_prefix: str | None = None, dedup_seconds: int | None = None, ping_interval: float | None = None
+) -> RedisOptions:
+    """Our options from the URL; an argument given here wins over the URL's."""
+    parts = urlsplit(url)
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in OURS:
+            ours[name] = value
+        else:
+            theirs.append((name, value))
+    prefix = key_prefix if key_prefix is not None else ours.get("key_prefix", DEFAULT_PREFIX)
+    if not prefix:
+        raise BackendConfigError("backend.url: key_prefix must not be empty")
+    dedup = _positive("dedup_seconds", dedup_seconds or ours.get("dedup_seconds"), DEFAULT_DEDUP_SECONDS)
+    ping = _positive("ping_interval", ping_interval or ours.get("ping_interval"), DEFAULT_PING_INTERVAL)
+    return RedisOptions(urlunsplit(parts._replace(query=urlencode(theirs))), prefix, int(dedup), ping)
+
+
+def _positive(name: str, raw: str | float | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise BackendConfigError(f"backend.url: {name} must be a positive number, got {raw!r}")
+    return value
