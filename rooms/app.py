@@ -7,17 +7,17 @@ import os
 import tornado.web
 
 from backends.base import Backend
-from rooms.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.config import Config
-from rooms.http import NotFoundHandler, SiteOptions
+from rooms.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
+from rooms.handlers.base import NotFoundHandler, SiteOptions
+from rooms.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
+from rooms.handlers.socket import ChatSocketHandler
 from rooms.hub import RoomHub
 from rooms.keepalive import Keepalive
 from rooms.metrics import RoomsMetrics
 from rooms.origins import AllowedOrigins
-from rooms.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
 from rooms.protocol import LABEL_PATTERN, Limits
 from rooms.ratelimit import RatePolicy
-from rooms.socket import ChatSocketHandler
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,7 +7,7 @@ import os
 from tornado.web import HTTPError, StaticFileHandler
 
 from backends.errors import BackendUnavailable
-from rooms.http import RoomsHandler, room_label
+from rooms.handlers.base import RoomsHandler, room_label
 from rooms.protocol import is_valid_label
 from rooms.wordlist import random_label
 

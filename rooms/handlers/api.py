@@ -6,7 +6,7 @@ from tornado.web import HTTPError
 
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.errors import RateLimited, ShuttingDown
-from rooms.http import JSONHandler, RoomsHandler, room_label
+from rooms.handlers.base import JSONHandler, RoomsHandler, room_label
 from rooms.protocol import ProtocolError, load_json, message_payload, validate_client_object
 
 MAX_API_LIMIT = 200

@@ -10,7 +10,7 @@ from tornado.websocket import WebSocketHandler
 
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.frames import PING_FRAME, FrameWriter
-from rooms.http import SiteOptions, allowed_methods, room_label
+from rooms.handlers.base import SiteOptions, allowed_methods, room_label
 from rooms.hub import RoomHub
 from rooms.protocol import CloseCode
 from rooms.session import SocketSession
