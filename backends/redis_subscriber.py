@@ -188,6 +188,9 @@ class StreamSubscriber:
             log.warning("pub/sub stream end for room %s not asked: %s", room, exc)
 
     def _anchor(self, entries: list[object]) -> None:
+        if not self._anchors:
+            log.warning("pub/sub: an answer nobody asked for: %r", entries)
+            return
         room, feed = self._anchors.popleft()
         if self._feeds.get(room) is not feed:
             return  # unsubscribed meanwhile
