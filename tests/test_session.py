@@ -1,0 +1,88 @@
+"""The socket session without a socket: what frames become, in the order they were sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from backends.memory import MemoryBackend
+from rooms.hub import RoomHub
+from rooms.metrics import RoomsMetrics
+from rooms.protocol import Limits
+from rooms.ratelimit import RatePolicy
+from rooms.session import SocketSession
+
+
+class FakeSocket:
+    """Keeps what the session sends; decodes the frames (unmasked text frames with short payloads)."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, object]] = []
+        self.closed: tuple[int | None, str | None] | None = None
+
+    def send_frames(self, data: bytes) -> None:
+        while data:
+            length = data[1] & 0x7F
+            offset = 2
+            if length == 126:
+                length, offset = int.from_bytes(data[2:4], "big"), 4
+            self.frames.append(json.loads(data[offset : offset + length]))
+            data = data[offset + length :]
+
+    def close_going_away(self) -> None:
+        self.close(1001, "going away")
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+async def session(burst: int = 20) -> tuple[SocketSession, FakeSocket]:
+    backend = MemoryBackend()
+    await backend.start()
+    hub = RoomHub(backend, RoomsMetrics(), RatePolicy(messages_per_second=0.001, burst=burst), page_size=50)
+    socket = FakeSocket()
+    await hub.join(socket, "lobby")
+    await hub.go_live(socket, "lobby", None)
+    return SocketSession(hub, "lobby", socket, Limits(), max_refused=burst), socket
+
+
+async def receive_all(handler: SocketSession, frames: list[str | bytes]) -> None:
+    """As Tornado reads: the next frame only once what ``receive`` returned is done."""
+    for frame in frames:
+        wait = handler.receive(frame)
+        if wait is not None:
+            await wait
+    for _ in range(5):  # the fan-out flushes two loop iterations after a delivery
+        await asyncio.sleep(0)
+
+
+@pytest.mark.gen_test
+async def test_messages_and_errors_are_answered_in_the_order_sent():
+    handler, socket = await session()
+    frames: list[str | bytes] = [
+        json.dumps({"handle": "ann", "message": "one"}),
+        "not json",
+        b"binary",
+        json.dumps({"handle": "ann", "message": "two", "client_id": "c"}),
+        json.dumps({"handle": "ann", "message": "two again", "client_id": "c"}),
+    ]
+    await receive_all(handler, frames)
+    assert [(f["type"], f.get("message") or f.get("code")) for f in socket.frames] == [
+        ("message", "one"),
+        ("error", "invalid_json"),
+        ("error", "invalid_message"),
+        ("message", "two"),
+        ("message", "two"),  # the resend, answered to its sender alone with what was stored
+    ]
+    assert socket.closed is None
+
+
+@pytest.mark.gen_test
+async def test_over_the_rate_is_refused_then_closed_with_1008_if_it_keeps_on():
+    handler, socket = await session(burst=3)
+    await receive_all(handler, [json.dumps({"handle": "ann", "message": f"m{n}"}) for n in range(7)])
+    kinds = [f.get("message") or f.get("code") for f in socket.frames]
+    assert kinds == ["m0", "m1", "m2", "rate_limited", "rate_limited", "rate_limited"]
+    assert socket.closed == (1008, "rate limit exceeded")
