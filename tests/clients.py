@@ -8,10 +8,14 @@ import json
 import os
 import socket
 import struct
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+CLOSE, PING = 0x8, 0x9  # WebSocket opcodes (RFC 6455 5.2)
 
 
 async def connect(
@@ -36,13 +40,23 @@ async def receive_messages(ws: WebSocketClientConnection, count: int, timeout: f
     return [await receive_json(ws, timeout) for _ in range(count)]
 
 
-async def assert_silent(ws: WebSocketClientConnection, wait: float = 0.3) -> None:
-    """Nothing more arrives for ``wait`` seconds."""
-    try:
-        frame = await asyncio.wait_for(ws.read_message(), wait)
-    except TimeoutError:
-        return
-    raise AssertionError(f"unexpected frame: {frame!r}")
+def said_by(ws: WebSocketClientConnection) -> Callable[[str], Awaitable[None]]:
+    """``text`` -> that text sent into the room by ``ws`` (as the marker's sender)."""
+    return lambda text: send_json(ws, {"handle": "marker", "message": text})
+
+
+async def assert_next_is_marker(
+    ws: WebSocketClientConnection, send: Callable[[str], Awaitable[object]] | None = None
+) -> dict[str, Any]:
+    """Nothing more was on its way to ``ws``: a marker sent into its room now (by ``send``, given the marker's
+    text: another socket of the room, the API, the hub; by default ``ws`` itself) is the very next frame it
+    receives. A socket's frames arrive in the order they were sent, so anything due before would come
+    first. The marker as received."""
+    text = f"marker {uuid.uuid4().hex}"
+    await (send or said_by(ws))(text)
+    frame = await receive_json(ws)
+    assert (frame.get("type"), frame.get("message")) == ("message", text), f"unexpected frame: {frame!r}"
+    return frame
 
 
 async def wait_closed(ws: WebSocketClientConnection, timeout: float = 5) -> int | None:
@@ -79,18 +93,31 @@ async def raw_handshake(port: int, path: str) -> socket.socket:
     return sock
 
 
-async def read_until_close_frame(sock: socket.socket, timeout: float = 10) -> int:
-    """Read everything the server sent; the status code of its close frame."""
+async def read_until_closed(sock: socket.socket, timeout: float = 10) -> list[tuple[int, bytes]]:
+    """Every frame the server sent until it ended the connection, as (opcode, payload)."""
     loop = asyncio.get_running_loop()
     data = b""
     deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        chunk = await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), timeout)
-        if not chunk:
-            break
+    while chunk := await _receive_before(sock, deadline, data):
         data += chunk
+    return _frames(data)
+
+
+async def _receive_before(sock: socket.socket, deadline: float, received: bytes) -> bytes:
+    loop = asyncio.get_running_loop()
+    try:
+        return await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), deadline - loop.time())
+    except TimeoutError:
+        frames = _frames(received)
+        raise AssertionError(
+            f"the server did not end the connection; the last of its {len(frames)} frames: {frames[-3:]}"
+        ) from None
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    frames = []
     offset = 0
-    while offset < len(data):
+    while offset < len(data):  # server frames are never masked
         opcode, length = data[offset] & 0x0F, data[offset + 1] & 0x7F
         offset += 2
         if length == 126:
@@ -99,7 +126,14 @@ async def read_until_close_frame(sock: socket.socket, timeout: float = 10) -> in
         elif length == 127:
             length = struct.unpack("!Q", data[offset : offset + 8])[0]
             offset += 8
-        if opcode == 0x8:
-            return int(struct.unpack("!H", data[offset : offset + 2])[0])
+        frames.append((opcode, data[offset : offset + length]))
         offset += length
+    return frames
+
+
+async def read_until_close_frame(sock: socket.socket, timeout: float = 10) -> int:
+    """Read everything the server sent; the status code of its close frame."""
+    for opcode, payload in await read_until_closed(sock, timeout):
+        if opcode == CLOSE:
+            return int(struct.unpack("!H", payload[:2])[0])
     raise AssertionError("no close frame before the connection ended")

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
@@ -20,6 +21,7 @@ from tests.clients import connect
 from tests.factories import service_unreachable
 from tests.factories.redis import REDIS_URL, delete_prefix, unique_prefix
 from tests.processes import ServerProcess, free_port
+from tests.waiting import eventually
 
 # Senders in these tests go faster than a person; the rate limit is tested elsewhere.
 FAST_CONFIG = "limits:\n  messages_per_second: 1000\n  burst: 1000\n"
@@ -35,6 +37,17 @@ async def require_redis(url: str = REDIS_URL) -> None:
         service_unreachable(f"Redis at {url}", str(exc))
     finally:
         await client.aclose()
+
+
+def redis_address(url: str = REDIS_URL) -> tuple[str, int]:
+    """Where a proxy in front of the Redis of ``url`` forwards to."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def through_proxy(port: int, url: str = REDIS_URL) -> str:
+    """``url`` (its database, without credentials) reached through a local proxy on ``port``."""
+    return urlsplit(url)._replace(netloc=f"127.0.0.1:{port}").geturl()
 
 
 def prefixed_url(url: str, prefix: str, **options: Any) -> str:
@@ -53,19 +66,16 @@ async def get_json(port: int, path: str) -> tuple[int, dict[str, Any]]:
 
 async def wait_healthy(server: ServerProcess, timeout: float = 20) -> None:
     """Poll /healthz from the event loop (a blocking wait would also stop a proxy running on it)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
+
+    async def healthy() -> bool:
         if server.process.poll() is not None:
             raise AssertionError(f"server.py exited with {server.process.returncode}:\n{server.log()}")
         try:
-            code, _ = await get_json(server.port, "/healthz")
-            if code == 200:
-                return
+            return (await get_json(server.port, "/healthz"))[0] == 200
         except OSError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"server.py did not become healthy within {timeout}s:\n{server.log()}")
+            return False
+
+    await eventually(healthy, timeout, interval=0.05, message=lambda: f"server.py healthy:\n{server.log()}")
 
 
 async def history_ids(port: int, room: str) -> list[str]:
@@ -142,16 +152,18 @@ class PrivateRedis:
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.from_url(self.url)
+
+        async def answers() -> bool:
+            try:
+                return bool(await client.ping())
+            except (redis.RedisError, OSError):
+                return False
+
         try:
-            for _ in range(200):
-                try:
-                    await client.ping()
-                    return self
-                except (redis.RedisError, OSError):
-                    await asyncio.sleep(0.05)
+            await eventually(answers, timeout=10, interval=0.05, message=f"private redis-server on {self.port}")
         finally:
             await client.aclose()
-        raise AssertionError(f"private redis-server on {self.port} did not start")
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -2,6 +2,8 @@
 
 Runs on the test's event loop: ``cut()`` closes every forwarded connection and answers new ones by
 closing them at once (what a client sees while a server restarts); ``restore()`` forwards again.
+``stall()`` keeps the connections open now, but they carry nothing more (a route that died without a
+reset); connections made later work.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class TCPProxy:
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stalled: set[asyncio.StreamWriter] = set()
         self._cut = False
 
     async def start(self) -> TCPProxy:
@@ -32,6 +35,9 @@ class TCPProxy:
 
     def restore(self) -> None:
         self._cut = False
+
+    def stall(self) -> None:
+        self._stalled = set(self._open)
 
     async def close(self) -> None:
         self.cut()
@@ -63,8 +69,9 @@ class TCPProxy:
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if writer not in self._stalled:
+                    writer.write(data)
+                    await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:

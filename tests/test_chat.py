@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import websocket_connect
 
 from rooms import fanout as fanout_module
-from tests.clients import assert_silent, connect, receive_json, receive_messages, send_json
+from tests.clients import assert_next_is_marker, connect, receive_json, receive_messages, send_json
 from tests.conftest import app_config
 from tests.messages import post as post_message
 
@@ -48,7 +49,7 @@ async def test_rooms_are_isolated(http_server, http_port):
     ann, bob = await connect(http_port, "one"), await connect(http_port, "two")
     await send_json(ann, {"handle": "ann", "message": "only in one"})
     assert (await receive_json(ann))["room"] == "one"
-    await assert_silent(bob)
+    await assert_next_is_marker(bob)
 
 
 @pytest.mark.gen_test
@@ -95,9 +96,9 @@ async def test_resent_client_id_is_stored_once_and_answered_to_the_sender_alone(
     assert await receive_json(reader) == first
     await send_json(sender, frame)
     assert await receive_json(sender) == first
-    await assert_silent(reader)
+    marker = await assert_next_is_marker(reader)
     response = await http_client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages")
-    assert [m["message"] for m in json.loads(response.body)["messages"]] == ["exactly once"]
+    assert [m["message"] for m in json.loads(response.body)["messages"]] == ["exactly once", marker["message"]]
 
 
 @pytest.mark.gen_test
@@ -109,7 +110,7 @@ async def test_resent_client_id_after_reconnect_is_stored_once(http_server, http
     second_socket = await connect(http_port, "lobby", since=original["id"])
     await send_json(second_socket, {"handle": "ann", "message": "hi", "client_id": "again"})
     assert await receive_json(second_socket) == original
-    await assert_silent(second_socket)
+    await assert_next_is_marker(second_socket)
 
 
 @pytest.mark.gen_test
@@ -128,7 +129,7 @@ async def test_since_replays_what_was_missed_then_goes_live(http_server, http_po
     assert [m["message"] for m in replayed] == ["missed 0", "missed 1", "missed 2"]
     await send_json(writer, {"handle": "w", "message": "live"})
     assert (await receive_json(back))["message"] == "live"
-    await assert_silent(back)
+    await assert_next_is_marker(back)
 
 
 @pytest.mark.gen_test
@@ -151,7 +152,7 @@ async def test_since_has_no_gap_or_duplicate_while_messages_keep_arriving(http_s
     await sender
     rest = await receive_messages(resumed, len(sent) - sent.index(seen[0]) - 1)
     assert seen + [m["id"] for m in rest] == sent[sent.index(seen[0]) :]
-    await assert_silent(resumed)
+    await assert_next_is_marker(resumed, partial(post_message, app.hub, room, "marker"))
 
 
 @pytest.mark.gen_test
@@ -245,9 +246,7 @@ async def test_since_beyond_every_id_gets_gap_then_the_whole_room(http_server, h
 
 @pytest.mark.gen_test
 async def test_compression_is_not_negotiated_so_every_socket_gets_the_same_frame_bytes(http_server, http_port):
-    offering = await websocket_connect(
-        HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/"), compression_options={}
-    )
+    offering = await websocket_connect(HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/"), compression_options={})
     assert offering.headers.get("Sec-WebSocket-Extensions") is None
     await send_json(offering, {"handle": "ann", "message": "plain"})
     assert (await receive_json(offering))["message"] == "plain"

@@ -13,7 +13,7 @@ import tornado.web
 
 from rooms.config import Config
 from rooms.session import MAX_STORES_IN_FLIGHT
-from tests.clients import assert_silent, connect, receive_json, receive_messages
+from tests.clients import assert_next_is_marker, connect, receive_json, receive_messages
 from tests.conftest import app_config
 
 
@@ -46,9 +46,10 @@ async def test_messages_sent_back_to_back_are_echoed_once_each_in_order_and_are_
         assert [m["message"] for m in received] == [f"m{n}" for n in range(count)]
         keys = [app.hub.id_key(m["id"]) for m in received]
         assert keys == sorted(set(keys))
-    await assert_silent(ann)
+    marker = await assert_next_is_marker(ann)
     response = await http_client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages?limit=200")
-    assert [m["message"] for m in json.loads(response.body)["messages"]] == [f"m{n}" for n in range(count)]
+    stored = [m["message"] for m in json.loads(response.body)["messages"]]
+    assert stored == [*(f"m{n}" for n in range(count)), marker["message"]]
 
 
 @pytest.mark.gen_test(timeout=20)

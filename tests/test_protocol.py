@@ -25,7 +25,8 @@ def test_channels_example_frame_decodes():
 
 
 def test_type_message_and_client_id_are_accepted():
-    message = decode_client_frame('{"type": "message", "handle": "a", "message": "b", "client_id": "c1"}', "lobby", LIMITS)
+    frame = '{"type": "message", "handle": "a", "message": "b", "client_id": "c1"}'
+    message = decode_client_frame(frame, "lobby", LIMITS)
     assert message.client_id == "c1"
 
 
@@ -107,8 +108,9 @@ def test_valid_labels(label):
     assert is_valid_label(label)
 
 
-@pytest.mark.parametrize("label", ["", "x" * 51, "has space", "dots.no", "ünï", "new", "api", "chat", "static",
-                                   "healthz", "metrics", "a/b"])
+@pytest.mark.parametrize(
+    "label", ["", "x" * 51, "has space", "dots.no", "ünï", "new", "api", "chat", "static", "healthz", "metrics", "a/b"]
+)
 def test_invalid_or_reserved_labels(label):
     assert not is_valid_label(label)
 

@@ -3,19 +3,19 @@ deployments apart."""
 
 from __future__ import annotations
 
-import asyncio
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as redis
 
 from backends.base import HistoryPage
+from backends.errors import BackendConfigError
 from backends.redis_layout import STORE_SCRIPT, RedisKeys
 from backends.redis_streams import RedisBackend
-from backends.errors import BackendConfigError
 from tests.factories.redis import RedisFactory
+from tests.messages import store
 from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
 from tests.test_backend_contract import Recorder
-from tests.messages import store
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,8 @@ async def test_deployments_on_different_database_numbers_do_not_hear_each_other(
     """Pub/sub channels are global to a Redis server; the channel names carry the database number."""
     await require_redis()
     prefix = unique_prefix()
-    backends = [RedisBackend(f"redis://127.0.0.1:6379/{db}", key_prefix=prefix) for db in (14, 15)]
+    urls = [urlsplit(REDIS_URL)._replace(path=f"/{db}").geturl() for db in (14, 15)]
+    backends = [RedisBackend(url, key_prefix=prefix) for url in urls]
     recorders = [Recorder(), Recorder()]
     try:
         for backend, recorder in zip(backends, recorders, strict=True):
@@ -84,13 +85,16 @@ async def test_deployments_on_different_database_numbers_do_not_hear_each_other(
             await backend.subscribe("lobby")
         stored = (await store(backends[0], "lobby", "ann", "only in 14", None)).message
         await recorders[0].wait_for(1)
-        await asyncio.sleep(0.2)
-        assert recorders[0].delivered == [stored] and recorders[1].delivered == []
+        # Redis sends a subscriber what is published in the order published: 14's message, had it reached
+        # 15's subscriber, would come before this marker.
+        marker = (await store(backends[1], "lobby", "ann", "only in 15", None)).message
+        await recorders[1].wait_for(1)
+        assert recorders[0].delivered == [stored] and recorders[1].delivered == [marker]
     finally:
         for backend in backends:
             await backend.close()
-        for db in (14, 15):
-            await delete_prefix(f"redis://127.0.0.1:6379/{db}", prefix)
+        for url in urls:
+            await delete_prefix(url, prefix)
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -1,4 +1,5 @@
-"""The Redis backend when Redis goes away, goes silent, or comes back empty.
+"""The Redis backend when Redis goes away under several processes, goes silent, or comes back empty (the
+outage every store shares is in test_store_outage.py).
 
 The shared Redis keeps running: a loopback proxy the test controls is cut between a server and Redis,
 and "Redis restarts empty" uses a private redis-server on a port of its own.
@@ -8,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from backends.redis_streams import RedisBackend
-from backends.errors import BackendUnavailable
 from tests.clients import send_json
+from tests.messages import store
 from tests.processes import ServerProcess
 from tests.redis_support import (
     FAST_CONFIG,
@@ -29,114 +28,23 @@ from tests.redis_support import (
     get_json,
     history_ids,
     prefixed_url,
+    redis_address,
     require_redis,
+    through_proxy,
     unique_prefix,
     wait_healthy,
 )
 from tests.tcp_proxy import TCPProxy
 from tests.test_backend_contract import Recorder
-from tests.messages import store
-
-REDIS_PORT = 6379
-
-
-class StallingProxy(TCPProxy):
-    """Also ``stall()``: connections open now stay open but carry nothing more (a route that died
-    without a reset); connections made later work."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        super().__init__(target_host, target_port)
-        self._stalled: set[asyncio.StreamWriter] = set()
-
-    def stall(self) -> None:
-        self._stalled = set(self._open)
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                if writer not in self._stalled:
-                    writer.write(data)
-                    await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            self._open.discard(writer)
-            with contextlib.suppress(Exception):
-                writer.transport.abort()
-
-
-async def eventually(
-    condition: Callable[[], bool], timeout: float = 30, state: Callable[[], object] = lambda: None
-) -> None:
-    """Wait for ``condition`` (driven by other tasks) to hold; a bound, not a measurement. ``state``
-    says what stood instead when it did not."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, f"condition not reached: {state()}"
-        await asyncio.sleep(0.02)
-
-
-@pytest.mark.gen_test(timeout=60)
-async def test_cut_redis_fails_stores_and_health_promptly_then_recovers_without_restart():
-    await require_redis()
-    prefix = unique_prefix()
-    proxy = await TCPProxy("127.0.0.1", REDIS_PORT).start()
-    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", key_prefix=prefix)
-    writer = RedisBackend(REDIS_URL, key_prefix=prefix)
-    try:
-        await backend.start()
-        await writer.start()
-        recorder = Recorder()
-        backend.set_delivery_target(recorder)
-        await backend.subscribe("lobby")
-        before = (await store(backend, "lobby", "ann", "before", "c-1")).message
-
-        proxy.cut()
-        with pytest.raises(BackendUnavailable):
-            await store(backend, "lobby", "ann", "while cut", "c-2")
-        await eventually(lambda: not backend._subscriber.is_live)
-        with pytest.raises(BackendUnavailable, match="Redis"):
-            await backend.health()
-        with pytest.raises(BackendUnavailable):
-            await backend.history("lobby", 10)
-        during = (await store(writer, "lobby", "bob", "stored elsewhere meanwhile", None)).message
-
-        proxy.restore()
-        await eventually(lambda: backend._subscriber.is_live)
-        await backend.health()
-        after = (await store(backend, "lobby", "ann", "after", "c-3")).message
-        resent = await store(backend, "lobby", "ann", "before", "c-1")
-        assert resent.duplicate and resent.message == before
-        await recorder.wait_for(3, timeout=20)
-        assert recorder.delivered == [before, during, after]
-        assert [m.id for m in (await backend.history("lobby", 10)).messages] == [before.id, during.id, after.id]
-    finally:
-        await backend.close()
-        await writer.close()
-        await proxy.close()
-        await delete_prefix(REDIS_URL, prefix)
-
-
-@pytest.mark.gen_test(timeout=60)
-async def test_start_raises_unavailable_when_redis_cannot_be_reached():
-    proxy = await TCPProxy("127.0.0.1", REDIS_PORT).start()
-    proxy.cut()
-    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", key_prefix=unique_prefix())
-    try:
-        with pytest.raises(BackendUnavailable, match="Redis"):
-            await backend.start()
-    finally:
-        await backend.close()
-        await proxy.close()
+from tests.waiting import eventually
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_silently_dead_subscriber_is_detected_by_pings_and_replaced_without_losing_messages():
     await require_redis()
     prefix = unique_prefix()
-    proxy = await StallingProxy("127.0.0.1", REDIS_PORT).start()
-    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", key_prefix=prefix, ping_interval=0.2)
+    proxy = await TCPProxy(*redis_address()).start()
+    backend = RedisBackend(through_proxy(proxy.port), key_prefix=prefix, ping_interval=0.2)
     writer = RedisBackend(REDIS_URL, key_prefix=prefix)
     try:
         await backend.start()
@@ -217,8 +125,8 @@ async def test_redis_cut_and_restored_under_ten_senders_loses_and_repeats_nothin
     A's clients must get those from the stream once A is back, in order, exactly once."""
     await require_redis()
     prefix = unique_prefix()
-    proxy = await TCPProxy("127.0.0.1", REDIS_PORT).start()
-    cut_side = ServerProcess(prefixed_url(f"redis://127.0.0.1:{proxy.port}/0", prefix), config=FAST_CONFIG)
+    proxy = await TCPProxy(*redis_address()).start()
+    cut_side = ServerProcess(prefixed_url(through_proxy(proxy.port), prefix), config=FAST_CONFIG)
     direct = ServerProcess(prefixed_url(REDIS_URL, prefix), config=FAST_CONFIG)
     peers: list[Peer] = []
     tasks: list[asyncio.Future[None]] = []
@@ -242,19 +150,22 @@ async def test_redis_cut_and_restored_under_ten_senders_loses_and_repeats_nothin
                 for sender, task in zip(senders, tasks, strict=True)
             }
 
-        await eventually(lambda: acked(senders) >= 40, state=state)
+        await eventually(lambda: acked(senders) >= 40, timeout=30, message=state)
         proxy.cut()
         direct_before = acked(direct_senders)
         await eventually(
             lambda: all(len(s.refused) >= 3 for s in cut_senders) and acked(direct_senders) >= direct_before + 30,
-            state=state,
+            timeout=30,
+            message=state,
         )
         code, health = await get_json(cut_side.port, "/healthz")
         assert code == 503 and health["backend"] == "redis" and health["error"]
         proxy.restore()
         marks = [len(sender.acked) for sender in senders]
         await eventually(
-            lambda: all(len(s.acked) >= mark + 5 for s, mark in zip(senders, marks, strict=True)), state=state
+            lambda: all(len(s.acked) >= mark + 5 for s, mark in zip(senders, marks, strict=True)),
+            timeout=30,
+            message=state,
         )
         stop.set()
         await asyncio.gather(*tasks)

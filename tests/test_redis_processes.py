@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from functools import partial
 
 import pytest
 import redis.asyncio as redis
@@ -24,6 +25,7 @@ from tests.redis_support import (
     unique_prefix,
     wait_healthy,
 )
+from tests.waiting import eventually
 
 PROCESSES = 3
 CLIENTS_PER_PROCESS = 3
@@ -95,17 +97,13 @@ async def test_busiest_rooms_and_cluster_counters_cover_every_process():
         home = (await client.fetch(f"{servers[1].base_url}/")).body.decode()
         assert "busy-room" in home
 
-        async def cluster_stored(server: ServerProcess) -> float:
+        async def counted_all_five(server: ServerProcess) -> bool:
             text = (await client.fetch(f"{server.base_url}/metrics")).body.decode()
             match = re.search(r"^rooms_cluster_messages_stored_total (\S+)$", text, re.MULTILINE)
-            return float(match.group(1)) if match else -1
+            return match is not None and float(match.group(1)) == 5
 
         for server in servers:  # refreshed in the background; wait for the next refresh
-            for _ in range(100):
-                if await cluster_stored(server) == 5:
-                    break
-                await asyncio.sleep(0.1)
-            assert await cluster_stored(server) == 5
+            await eventually(partial(counted_all_five, server), interval=0.1)
     finally:
         for server in servers:
             server.stop()
@@ -144,12 +142,12 @@ async def test_a_process_is_subscribed_to_a_room_while_it_has_a_socket_there_and
     async def subscribers() -> int:
         return dict(await client.pubsub_numsub(channel))[channel]
 
-    async def eventually_subscribers(count: int) -> None:
-        for _ in range(100):
-            if await subscribers() == count:
-                return
-            await asyncio.sleep(0.05)
-        assert await subscribers() == count
+    async def unsubscribed() -> bool:
+        return await subscribers() == 0
+
+    async def one_socket_open() -> bool:
+        text = (await AsyncHTTPClient().fetch(f"{server.base_url}/metrics")).body.decode()
+        return float(re.search(r"^rooms_connections (\S+)$", text, re.MULTILINE).group(1)) == 1
 
     peers: list[Peer] = []
     try:
@@ -158,10 +156,14 @@ async def test_a_process_is_subscribed_to_a_room_while_it_has_a_socket_there_and
         peers = [await Peer.join(server.port, "lobby", name) for name in ("ann", "bob")]
         assert await subscribers() == 1  # one subscriber connection per process, whatever the sockets
         await peers.pop().close()
-        await asyncio.sleep(0.2)
+        await eventually(one_socket_open, message="the process saw bob go")
+        # The room is still subscribed once bob has gone: a marker through pub/sub still reaches ann.
+        body = json.dumps({"handle": "marker", "message": "still subscribed"})
+        await AsyncHTTPClient().fetch(f"{server.base_url}/api/rooms/lobby/messages", method="POST", body=body)
+        await peers[0].wait_until(lambda p: [m["message"] for m in p.messages()] == ["still subscribed"], timeout=5)
         assert await subscribers() == 1
         await peers.pop().close()
-        await eventually_subscribers(0)
+        await eventually(unsubscribed)
     finally:
         await client.aclose()
         await tear_down(peers, [server], prefix)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from rooms.errors import ConfigError
 from server import event_loop_factory
 from tests.clients import connect, raw_handshake, receive_json, wait_closed
 from tests.processes import ServerProcess, free_port, run_server
+from tests.waiting import eventually
 
 
 @pytest.mark.parametrize(
@@ -83,10 +83,7 @@ async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum, eve
         assert server.process.poll() is None  # still shutting down, and already refusing newcomers
         with pytest.raises(OSError):
             await connect(server.port, "lobby")
-        for _ in range(100):
-            if server.process.poll() is not None:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: server.process.poll() is not None, interval=0.1, message="server.py exited")
         assert server.process.returncode == 0
         silent.close()
     finally:

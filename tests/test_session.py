@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -13,6 +12,8 @@ from rooms.metrics import RoomsMetrics
 from rooms.protocol import Limits
 from rooms.ratelimit import RatePolicy
 from rooms.session import SocketSession
+from tests.messages import post
+from tests.waiting import eventually
 
 
 class FakeSocket:
@@ -38,14 +39,14 @@ class FakeSocket:
         self.closed = (code, reason)
 
 
-async def session(burst: int = 20) -> tuple[SocketSession, FakeSocket]:
+async def session(burst: int = 20) -> tuple[SocketSession, FakeSocket, RoomHub]:
     backend = MemoryBackend()
     await backend.start()
     hub = RoomHub(backend, RoomsMetrics(), RatePolicy(messages_per_second=0.001, burst=burst), page_size=50)
     socket = FakeSocket()
     await hub.join(socket, "lobby")
     await hub.go_live(socket, "lobby", None)
-    return SocketSession(hub, "lobby", socket, Limits(), max_refused=burst), socket
+    return SocketSession(hub, "lobby", socket, Limits(), max_refused=burst), socket, hub
 
 
 async def receive_all(handler: SocketSession, frames: list[str | bytes]) -> None:
@@ -54,13 +55,21 @@ async def receive_all(handler: SocketSession, frames: list[str | bytes]) -> None
         wait = handler.receive(frame)
         if wait is not None:
             await wait
-    for _ in range(5):  # the fan-out flushes two loop iterations after a delivery
-        await asyncio.sleep(0)
+
+
+async def sent_back(hub: RoomHub, socket: FakeSocket, count: int) -> list[dict[str, object]]:
+    """The ``count`` frames the session sent, and nothing more: once they are in, a marker posted to the
+    room is the next frame (frames reach a socket in the order sent)."""
+    await eventually(lambda: len(socket.frames) >= count, timeout=3, message=lambda: socket.frames)
+    await post(hub, "lobby", "marker", "marker")
+    await eventually(lambda: len(socket.frames) > count, timeout=3)
+    assert socket.frames[count]["message"] == "marker", socket.frames[count:]
+    return socket.frames[:count]
 
 
 @pytest.mark.gen_test
 async def test_messages_and_errors_are_answered_in_the_order_sent():
-    handler, socket = await session()
+    handler, socket, hub = await session()
     frames: list[str | bytes] = [
         json.dumps({"handle": "ann", "message": "one"}),
         "not json",
@@ -69,7 +78,7 @@ async def test_messages_and_errors_are_answered_in_the_order_sent():
         json.dumps({"handle": "ann", "message": "two again", "client_id": "c"}),
     ]
     await receive_all(handler, frames)
-    assert [(f["type"], f.get("message") or f.get("code")) for f in socket.frames] == [
+    assert [(f["type"], f.get("message") or f.get("code")) for f in await sent_back(hub, socket, 5)] == [
         ("message", "one"),
         ("error", "invalid_json"),
         ("error", "invalid_message"),
@@ -81,8 +90,8 @@ async def test_messages_and_errors_are_answered_in_the_order_sent():
 
 @pytest.mark.gen_test
 async def test_over_the_rate_is_refused_then_closed_with_1008_if_it_keeps_on():
-    handler, socket = await session(burst=3)
+    handler, socket, hub = await session(burst=3)
     await receive_all(handler, [json.dumps({"handle": "ann", "message": f"m{n}"}) for n in range(7)])
-    kinds = [f.get("message") or f.get("code") for f in socket.frames]
+    kinds = [f.get("message") or f.get("code") for f in await sent_back(hub, socket, 6)]
     assert kinds == ["m0", "m1", "m2", "rate_limited", "rate_limited", "rate_limited"]
     assert socket.closed == (1008, "rate limit exceeded")
