@@ -9,7 +9,8 @@ Tables:
   "before id" and "after id" index range scans, and the unique ``(room_id, client_id)`` is the
   ``client_id`` dedup that outlives the process.
 * ``schema_version``: one row, so a later release can migrate an existing file or database in place
-  (``MIGRATIONS``). Version 2: on SQLite, a trigger keeps the rooms' message counts.
+  (``MIGRATIONS``). Version 2: on SQLite, a trigger keeps the rooms' message counts. Version 3: on
+  MySQL, client ids compare trailing spaces too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from playhouse import db_url
 
 from backends.errors import BackendConfigError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # URL scheme -> the kind /healthz reports (and the scheme playhouse.db_url knows it by).
 KINDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
@@ -207,4 +208,30 @@ def _migrate_to_2(database: peewee.Database) -> None:
         )
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _migrate_to_2}
+# Binary collations that compare trailing spaces (utf8mb4_bin pads them away): MariaDB's, then MySQL 8's.
+NO_PAD_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
+
+
+def _migrate_to_3(database: peewee.Database) -> None:
+    """MySQL compares client ids byte for byte, trailing spaces included.
+
+    ``utf8mb4_bin`` is a PAD SPACE collation: its unique index took ``"c1 "`` for ``"c1"``, while the
+    dedup lookup (compared in Python) did not, so storing the second failed its whole batch. Every other
+    backend tells them apart, as the wire format does.
+    """
+    if not isinstance(database, peewee.MySQLDatabase):
+        return
+    names = ", ".join(f"'{name}'" for name in NO_PAD_COLLATIONS)
+    found = {row[0] for row in execute(database, f"SHOW COLLATION WHERE Collation IN ({names})")}
+    collation = next((name for name in NO_PAD_COLLATIONS if name in found), None)
+    if collation is None:
+        raise BackendConfigError(
+            "backend.url: this MySQL server has no binary NO PAD collation (MariaDB 10.2+, MySQL 8)"
+        )
+    execute(
+        database,
+        f"ALTER TABLE messages MODIFY client_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE {collation} NULL",
+    )
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _migrate_to_2, 3: _migrate_to_3}
