@@ -304,7 +304,8 @@ class RedisBackend(Backend):
         # Nothing lies after MAX_ID, and Redis refuses an interval starting past it.
         after = {ZERO_ID: "-", MAX_ID: "+"}.get(since_key, f"({format_stream_id(since_key)}")
         try:
-            pipe = self._redis.pipeline(transaction=False)
+            # One transaction: a trim by another process's store cannot fall between the facts and the page.
+            pipe = self._redis.pipeline(transaction=True)
             pipe.xinfo_stream(stream)
             pipe.xrange(stream, since, since)
             pipe.xrange(stream, after, "+", limit + 1)

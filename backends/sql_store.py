@@ -290,15 +290,18 @@ class SQLStore:
         return HistoryPage(messages, has_more)
 
     def replay(self, label: str, since_id: int, limit: int) -> Replay:
-        """What a client that last saw ``since_id`` missed; the room's bounds and its first page, on one
-        thread and connection."""
+        """What a client that last saw ``since_id`` missed, on one thread and connection.
+
+        The page is read before the room's bounds: a prune records how far it goes before it deletes, so
+        one that commits between the two reads shows in the bounds (a gap), never as a page that misses
+        messages with no gap.
+        """
+        page = self.history(label, limit, None, since_id)
         newest, pruned_through = self.room_bounds(label)
         if since_id > newest:
             # The client saw an id this room never had: the database was replaced under it.
             return Replay(gap=True, after="0", page=self.history(label, limit, None, 0))
-        return Replay(
-            gap=since_id < pruned_through, after=str(since_id), page=self.history(label, limit, None, since_id)
-        )
+        return Replay(gap=since_id < pruned_through, after=str(since_id), page=page)
 
     def room_bounds(self, label: str) -> tuple[int, int]:
         """The room's newest id (retention always keeps it) and the greatest id pruned from it."""
