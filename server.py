@@ -61,7 +61,7 @@ async def start_backend(config: Config) -> Backend:
 async def serve(config: Config) -> None:
     backend = await start_backend(config)
     app = make_app(config, backend)
-    server = tornado.httpserver.HTTPServer(app, xheaders=True)
+    server = tornado.httpserver.HTTPServer(app)
     server.listen(config.server.port, config.server.host)
     # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out
     # of the garbage collector's full passes, which otherwise pause every client to rescan it.

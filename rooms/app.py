@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from backends.base import Backend
+from rooms.addresses import ClientAddresses
 from rooms.config import Config
 from rooms.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.handlers.base import NotFoundHandler, SiteOptions
@@ -27,6 +30,7 @@ class RoomsApplication(tornado.web.Application):
 
     def __init__(self, config: Config, backend: Backend) -> None:
         limits = config.limits
+        self.addresses = ClientAddresses(config.server.trusted_proxies)
         self.hub = RoomHub(
             backend,
             RoomsMetrics(backend.metrics_collectors()),
@@ -63,6 +67,11 @@ class RoomsApplication(tornado.web.Application):
             default_handler_args=deps,
             compress_response=True,
         )
+
+    def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
+        # Every request learns its client's address once, here, before any handler or log line uses it.
+        request.remote_ip = self.addresses.of(request)
+        return super().find_handler(request, **kwargs)
 
 
 def make_app(config: Config, backend: Backend) -> RoomsApplication:

@@ -6,6 +6,7 @@ one line (and exit status 2) to go on.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -18,12 +19,20 @@ from backends.base import BackendOptions
 from backends.errors import BackendConfigError
 from rooms.errors import ConfigError
 
+LOOPBACK = ("127.0.0.1/8", "::1")
+# An address sends over all its sockets and POSTs what several sockets would: PROTOCOL.md's defaults.
+ADDRESS_RATE_FACTOR = 4
+ADDRESS_BURST_FACTOR = 3
+
 
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     allowed_origins: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
+    trusted_proxies: list[str] = field(default_factory=lambda: list(LOOPBACK))
+    metrics_allowed: list[str] = field(default_factory=lambda: list(LOOPBACK))
     ping_interval: float = 20
     shutdown_grace: float = 5
     log_level: str = "info"
@@ -41,6 +50,7 @@ class BackendConfig:
 class HistoryConfig:
     page_size: int = 50
     retain_per_room: int = 10000
+    expire_after_days: float = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,21 @@ class LimitsConfig:
     messages_per_second: float = 5
     burst: int = 20
     send_buffer_bytes: int = 1048576
+    connections_per_address: int = 50
+    # None: derived from the per-connection limit (PROTOCOL.md's defaults), see the properties below.
+    address_messages_per_second: float | None = None
+    address_burst: int | None = None
+    new_rooms_per_hour: int = 60
+
+    @property
+    def address_rate(self) -> float:
+        if self.address_messages_per_second is None:
+            return self.messages_per_second * ADDRESS_RATE_FACTOR
+        return self.address_messages_per_second
+
+    @property
+    def address_bucket(self) -> int:
+        return self.burst * ADDRESS_BURST_FACTOR if self.address_burst is None else self.address_burst
 
 
 @dataclass(frozen=True)
@@ -94,7 +119,14 @@ _MINIMUM = {
     "limits.messages_per_second": 0.001,
     "limits.burst": 1,
     "limits.send_buffer_bytes": 1024,
+    "limits.connections_per_address": 1,
+    "limits.address_messages_per_second": 0.001,
+    "limits.address_burst": 1,
+    "limits.new_rooms_per_hour": 1,
+    "history.expire_after_days": 0,
 }
+# Lists of addresses or networks (``10.0.0.0/8``), checked at start so a typo is not a silent hole.
+_NETWORK_LISTS = ("server.trusted_proxies", "server.metrics_allowed")
 _MAXIMUM = {"server.port": 65535, "history.page_size": 200}
 
 
@@ -181,6 +213,10 @@ def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
 
 def _check_value(key: str, declared: Any, value: Any) -> Any:
     type_name = declared if isinstance(declared, str) else getattr(declared, "__name__", str(declared))
+    if type_name.endswith(" | None"):
+        if value is None:
+            return None
+        type_name = type_name.removesuffix(" | None")
     if type_name == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: {value!r} is not a whole number")
@@ -198,6 +234,12 @@ def _check_value(key: str, declared: Any, value: Any) -> Any:
     elif type_name == "list[str]":
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ConfigError(f"{key}: {value!r} is not a list of strings")
+        if key in _NETWORK_LISTS:
+            for item in value:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ConfigError(f"{key}: {item!r} is not an IP address or network") from None
     if key in _MINIMUM and value < _MINIMUM[key]:
         raise ConfigError(f"{key}: {value!r} is below the minimum {_MINIMUM[key]}")
     if key in _MAXIMUM and value > _MAXIMUM[key]:
