@@ -61,6 +61,7 @@ async def start_backend(config: Config) -> Backend:
 async def serve(config: Config) -> None:
     backend = await start_backend(config)
     app = make_app(config, backend)
+    app.hub.start()
     server = tornado.httpserver.HTTPServer(app)
     server.listen(config.server.port, config.server.host)
     # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out

@@ -38,6 +38,8 @@ class NewMessage(NamedTuple):
     message: str
     client_id: str | None
     timestamp: str
+    # The sender's client address (its key for per-address limits); empty for none, e.g. an operator's tool.
+    sender: str = ""
 
 
 class StoredMessage(NamedTuple):
@@ -94,6 +96,20 @@ class BackendOptions:
     url: str
     retain_per_room: int = 10000
     sqlite_synchronous: str = "full"
+    quota: AddressQuota | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddressQuota:
+    """What one client address may store, counted where the store can tell (see ``QuotaExceeded``).
+
+    Every backend refuses a first message in a room with no history past ``new_rooms_per_hour``; a
+    backend that several processes share (Redis) also counts the address's messages across them.
+    """
+
+    new_rooms_per_hour: int
+    messages_per_second: float
+    burst: int
 
 
 class DeliveryTarget(Protocol):
@@ -181,6 +197,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
         """The rooms with the most messages, most first."""
+
+    @abc.abstractmethod
+    async def expire_rooms(self, idle_since: str) -> int:
+        """Remove every room whose newest message is stamped before ``idle_since`` (a timestamp as
+        ``utc_timestamp`` makes), with all its history and bookkeeping; how many were removed. A message
+        stored meanwhile keeps its room. A room removed is new again: its next message is its first."""
 
     def metrics_collectors(self) -> list[Collector]:
         """Extra Prometheus collectors (e.g. counters shared by every process); registered on the app's

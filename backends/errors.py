@@ -17,3 +17,7 @@ class BackendConfigError(BackendError):
 
 class InvalidMessageId(BackendError):
     """A message id given by a client is not of the form this backend issues."""
+
+
+class QuotaExceeded(BackendError):
+    """A message's sender is over its address's quota (``AddressQuota``); the message was not stored."""

@@ -10,9 +10,10 @@ import bisect
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Final, Self
 
 from backends.base import (
+    AddressQuota,
     Backend,
     BackendOptions,
     HistoryPage,
@@ -22,12 +23,14 @@ from backends.base import (
     StoredMessage,
     StoreResult,
 )
+from backends.errors import QuotaExceeded
 from backends.ids import parse_integer_id
+from backends.quota import NewRoomQuota
 
 # History is kept as plain tuples of strings, which the garbage collector stops tracking: as objects,
 # a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
 _Row = tuple[str, str, str, str, str, str | None]
-_TIMESTAMP = 4
+_TIMESTAMP: Final = 4
 
 
 def _messages(rows: list[_Row]) -> list[StoredMessage]:
@@ -46,9 +49,10 @@ class _Room:
 class MemoryBackend(Backend):
     kind = "memory"
 
-    def __init__(self, retain_per_room: int = 10000) -> None:
+    def __init__(self, retain_per_room: int = 10000, quota: AddressQuota | None = None) -> None:
         super().__init__()
         self._retain = retain_per_room
+        self._new_rooms = NewRoomQuota(quota)
         self._rooms: dict[str, _Room] = {}
         self._subscribed: set[str] = set()
         # Ids continue from the clock, so a client that saw an id of an earlier process (whose history
@@ -59,7 +63,7 @@ class MemoryBackend(Backend):
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
-        return cls(retain_per_room=options.retain_per_room)
+        return cls(retain_per_room=options.retain_per_room, quota=options.quota)
 
     async def start(self) -> None:
         pass
@@ -73,13 +77,17 @@ class MemoryBackend(Backend):
     def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
         # Stored (and delivered) before this returns: the Future is only the answer.
         future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
-        future.set_result(self._store_now(message))
+        try:
+            future.set_result(self._store_now(message))
+        except QuotaExceeded as exc:
+            future.set_exception(exc)
         return future
 
     def _store_now(self, message: NewMessage) -> StoreResult:
         room, client_id = message.room, message.client_id
         state = self._rooms.get(room)
         if state is None:  # not setdefault: that would build a _Room for every message
+            self._new_rooms.charge(message.sender)
             state = self._rooms[room] = _Room()
         if client_id is not None and client_id in state.by_client_id:
             return StoreResult(StoredMessage._make(state.by_client_id[client_id]), duplicate=True)
@@ -141,6 +149,14 @@ class MemoryBackend(Backend):
             RoomSummary(label, state.total, state.rows[-1][_TIMESTAMP] if state.rows else None)
             for label, state in active[:limit]
         ]
+
+    async def expire_rooms(self, idle_since: str) -> int:
+        idle = [
+            label for label, state in self._rooms.items() if not state.rows or state.rows[-1][_TIMESTAMP] < idle_since
+        ]
+        for label in idle:
+            del self._rooms[label]
+        return len(idle)
 
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return (parse_integer_id(message_id),)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -56,6 +57,7 @@ class RedisKeys:
         self.busiest = f"{prefix}busiest"  # sorted set: room -> messages ever stored
         self.counters = f"{prefix}counters"  # hash: totals of every process, for /metrics
         self.epoch = f"{prefix}epoch"  # a token that vanishes when Redis loses its data
+        self.active = f"{prefix}active"  # sorted set: room -> its newest message's time (Unix seconds)
 
     def stream(self, room: str) -> str:
         return f"{self.prefix}stream:{room}"
@@ -73,19 +75,42 @@ class RedisKeys:
     def attempt(self, token: str) -> str:
         return f"{self.prefix}attempt:{token}"
 
+    def sent_by(self, address: str) -> str:
+        """Hash: the token bucket of an address's messages, shared by every process."""
+        return f"{self.prefix}quota:messages:{address}"
+
+    def rooms_made_by(self, address: str) -> str:
+        """Hash: the token bucket of the rooms an address may still create."""
+        return f"{self.prefix}quota:rooms:{address}"
+
 
 # Stores and publishes one message in a single atomic step, so every process sees the stream's order.
 #
-# KEYS: stream, dedup key, busiest, counters
+# KEYS: stream, dedup key, busiest, counters, active, the sender's message bucket, its new-room bucket
 # ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
-#       retain (0 keeps all), trim mode ('=' or '~'), channel, room
+#       retain (0 keeps all), trim mode ('=' or '~'), channel, room, the timestamp in Unix seconds,
+#       sender ('' for none), its messages per second, its burst, its new rooms per hour (0: no limit)
 #
 # The dedup key is the client id's key, or for a message without one a short-lived key of this call's
 # attempt token. Either way a retry of the same call (the reply was lost, redis-py sent it again) finds
 # its own earlier store instead of storing twice. Its value is "<id> <attempt token>": a hit from
 # another attempt is a client's resend (status 1), a hit from this attempt is our own retry (status 2).
+# A sender's quota is checked after the dedup key, so a resend is always answered, and charged only when
+# the message is stored: status 3, over its messages; status 4, over its new rooms (nothing stored).
 # Returns {0, id} for a new message, {status, id, fields} for one stored before.
+OVER_MESSAGE_QUOTA = 3
+OVER_ROOM_QUOTA = 4
 STORE_SCRIPT = """
+local function level(key, rate, burst, now)
+  local state = redis.call('HMGET', key, 't', 'u')
+  local tokens = tonumber(state[1])
+  if not tokens then return burst end
+  return math.min(burst, tokens + (now - tonumber(state[2])) * rate)
+end
+local function spend(key, tokens, rate, burst, now)
+  redis.call('HSET', key, 't', tostring(tokens - 1), 'u', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+end
 local existing = redis.call('GET', KEYS[2])
 if existing then
   local space = string.find(existing, ' ', 1, true)
@@ -98,6 +123,21 @@ if existing then
     redis.call('HINCRBY', KEYS[4], 'deduplicated', 1)
     return {1, earlier, entries[1][2]}
   end
+end
+if ARGV[12] ~= '' then
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+  local rate, burst, rooms = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+  local messages = level(KEYS[6], rate, burst, now)
+  if messages < 1 then return {3} end
+  local new_room = rooms > 0 and redis.call('EXISTS', KEYS[1]) == 0
+  local made
+  if new_room then
+    made = level(KEYS[7], rooms / 3600, rooms, now)
+    if made < 1 then return {4} end
+    spend(KEYS[7], made, rooms / 3600, rooms, now)
+  end
+  spend(KEYS[6], messages, rate, burst, now)
 end
 local fields = {'h', ARGV[1], 'm', ARGV[2], 't', ARGV[3]}
 if ARGV[4] ~= '' then
@@ -112,6 +152,7 @@ else
 end
 redis.call('SET', KEYS[2], id .. ' ' .. ARGV[5], 'EX', ARGV[6])
 redis.call('ZINCRBY', KEYS[3], 1, ARGV[10])
+redis.call('ZADD', KEYS[5], ARGV[11], ARGV[10])
 redis.call('HINCRBY', KEYS[4], 'stored', 1)
 redis.call('PUBLISH', ARGV[9], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}))
 return {0, id}
@@ -148,3 +189,22 @@ def stream_facts(info: Any) -> tuple[StreamId, StreamId, bool]:
 def is_missing_stream(error: Exception) -> bool:
     """Whether a stream command failed only because the room has no stream yet."""
     return isinstance(error, ResponseError) and "no such key" in str(error).lower()
+
+
+# Removes one idle room, if it is still idle: a message stored since keeps it.
+# KEYS: active, busiest, stream. ARGV: room, idle since (Unix seconds).
+EXPIRE_SCRIPT = """
+local newest = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if newest and tonumber(newest) < tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[3])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def unix_seconds(timestamp: str) -> str:
+    """A message's ISO 8601 timestamp as the score of its room in the ``active`` set."""
+    return repr(datetime.fromisoformat(timestamp).timestamp())

@@ -26,6 +26,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from backends.base import (
+    AddressQuota,
     Backend,
     BackendOptions,
     HistoryPage,
@@ -35,9 +36,12 @@ from backends.base import (
     StoredMessage,
     StoreResult,
 )
-from backends.errors import BackendConfigError, BackendUnavailable
+from backends.errors import BackendConfigError, BackendUnavailable, QuotaExceeded
 from backends.redis_layout import (
+    EXPIRE_SCRIPT,
     MAX_ID,
+    OVER_MESSAGE_QUOTA,
+    OVER_ROOM_QUOTA,
     STORE_SCRIPT,
     ZERO_ID,
     RedisKeys,
@@ -48,6 +52,7 @@ from backends.redis_layout import (
     is_missing_stream,
     parse_stream_id,
     stream_facts,
+    unix_seconds,
 )
 from backends.redis_metrics import ClusterCounters
 from backends.redis_options import parse_redis_url
@@ -62,6 +67,7 @@ RETRY_WINDOW_SECONDS = 60
 APPROXIMATE_TRIM_FROM = 1000
 MAX_CONNECTIONS = 50
 MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
+EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
@@ -80,8 +86,13 @@ _StoreCall = tuple[NewMessage, str]
 _Outcome = tuple[asyncio.Future[StoreResult], StoreResult | BaseException]
 
 
-def _store_result(message: NewMessage, reply: list[Any]) -> StoreResult:
-    status, entry_id = int(reply[0]), str(reply[1])
+def _store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded:
+    status = int(reply[0])
+    if status == OVER_MESSAGE_QUOTA:
+        return QuotaExceeded("too many messages from this address; slow down")
+    if status == OVER_ROOM_QUOTA:
+        return QuotaExceeded("too many new rooms from this address")
+    entry_id = str(reply[1])
     if status == 0:
         return StoreResult(
             StoredMessage(entry_id, message.room, message.handle, message.message, message.timestamp, message.client_id)
@@ -104,8 +115,13 @@ class RedisBackend(Backend):
         key_prefix: str | None = None,
         dedup_seconds: int | None = None,
         ping_interval: float | None = None,
+        quota: AddressQuota | None = None,
     ) -> None:
         super().__init__()
+        self._quota = quota
+        self._quota_args: list[str | int] = (
+            [repr(quota.messages_per_second), quota.burst, quota.new_rooms_per_hour] if quota else ["0", 0, 0]
+        )
         options = parse_redis_url(url, key_prefix, dedup_seconds, ping_interval)
         redis_url = options.redis_url
         self._retain = str(max(0, retain_per_room))
@@ -141,7 +157,7 @@ class RedisBackend(Backend):
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
-        return cls(options.url, options.retain_per_room)
+        return cls(options.url, options.retain_per_room, quota=options.quota)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -263,7 +279,15 @@ class RedisBackend(Backend):
             dedup_key, ttl = self._keys.client_id(message.room, message.client_id), self._dedup_seconds
         else:
             dedup_key, ttl = self._keys.attempt(attempt), RETRY_WINDOW_SECONDS
-        keys = [self._keys.stream(message.room), dedup_key, self._keys.busiest, self._keys.counters]
+        keys = [
+            self._keys.stream(message.room),
+            dedup_key,
+            self._keys.busiest,
+            self._keys.counters,
+            self._keys.active,
+            self._keys.sent_by(message.sender),
+            self._keys.rooms_made_by(message.sender),
+        ]
         args: list[str | int] = [
             message.handle,
             message.message,
@@ -275,6 +299,9 @@ class RedisBackend(Backend):
             self._trim,
             self._keys.channel(message.room),
             message.room,
+            unix_seconds(message.timestamp),
+            message.sender if self._quota is not None else "",
+            *self._quota_args,
         ]
         return keys, args
 
@@ -372,6 +399,33 @@ class RedisBackend(Backend):
             except Exception:
                 log.exception("cluster counters not refreshed")
             await asyncio.sleep(self._ping_interval)
+
+    async def expire_rooms(self, idle_since: str) -> int:
+        cutoff = unix_seconds(idle_since)
+        removed = 0
+        try:
+            await self._note_activity_of_older_rooms()
+            while idle := cast(
+                list[str], await self._redis.zrangebyscore(self._keys.active, "-inf", f"({cutoff}", 0, EXPIRE_CHUNK)
+            ):
+                pipe = self._redis.pipeline(transaction=False)
+                for room in idle:
+                    keys = [self._keys.active, self._keys.busiest, self._keys.stream(room)]
+                    pipe.eval(EXPIRE_SCRIPT, len(keys), *keys, room, cutoff)
+                removed += sum(int(reply) for reply in await pipe.execute())
+                if len(idle) < EXPIRE_CHUNK:
+                    break
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"idle rooms not removed: {exc}") from None
+        return removed
+
+    async def _note_activity_of_older_rooms(self) -> None:
+        """Rooms stored in before the ``active`` set was kept: their newest entry's time, from its id."""
+        for room in cast(list[str], await self._redis.zdiff([self._keys.busiest, self._keys.active])):
+            newest = cast(list[tuple[str, Any]], await self._redis.xrevrange(self._keys.stream(room), "+", "-", 1))
+            if newest:
+                seconds = parse_stream_id(newest[0][0])[0] / 1000
+                await self._redis.zadd(self._keys.active, {room: seconds}, nx=True)
 
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return parse_stream_id(message_id)

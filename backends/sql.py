@@ -28,11 +28,20 @@ from typing import Any, Self, TypeVar
 
 import peewee
 
-from backends.base import Backend, BackendOptions, HistoryPage, NewMessage, Replay, RoomSummary, StoreResult
-from backends.errors import BackendUnavailable
+from backends.base import (
+    AddressQuota,
+    Backend,
+    BackendOptions,
+    HistoryPage,
+    NewMessage,
+    Replay,
+    RoomSummary,
+    StoreResult,
+)
+from backends.errors import BackendUnavailable, QuotaExceeded
 from backends.ids import parse_integer_id
 from backends.sql_schema import build_schema, kind_of, open_database
-from backends.sql_store import SQLStore
+from backends.sql_store import SQLStore, StoreOutcome
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +56,13 @@ _Job = Callable[[], None]
 
 
 class SQLBackend(Backend):
-    def __init__(self, url: str, retain_per_room: int = 10000, synchronous: str = "full") -> None:
+    def __init__(
+        self, url: str, retain_per_room: int = 10000, synchronous: str = "full", quota: AddressQuota | None = None
+    ) -> None:
         super().__init__()
         self.kind = kind_of(url)
         database = open_database(url, synchronous)
-        self._store = SQLStore(database, build_schema(database), self.kind, retain_per_room)
+        self._store = SQLStore(database, build_schema(database), self.kind, retain_per_room, quota)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
@@ -68,7 +79,7 @@ class SQLBackend(Backend):
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
-        return cls(options.url, options.retain_per_room, options.sqlite_synchronous)
+        return cls(options.url, options.retain_per_room, options.sqlite_synchronous, options.quota)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -139,6 +150,10 @@ class SQLBackend(Backend):
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
         return await self._read("busiest rooms read", lambda: self._store.busiest(limit))
 
+    async def expire_rooms(self, idle_since: str) -> int:
+        # On the pruner's thread: like a prune, it deletes in transactions of its own, beside the writer.
+        return await self._run_on(self._prunes, "expiry", lambda: self._store.expire_rooms(idle_since), False)
+
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return (parse_integer_id(message_id),)
 
@@ -146,19 +161,24 @@ class SQLBackend(Backend):
 
     async def _read(self, operation: str, query: Callable[[], T]) -> T:
         """Run ``query`` on a reader thread; database errors come back as ``BackendUnavailable``."""
+        return await self._run_on(self._reads, operation, query, idempotent=True)
+
+    async def _run_on(
+        self, jobs: queue.SimpleQueue[_Job | object], operation: str, query: Callable[[], T], idempotent: bool
+    ) -> T:
         if self._closed or self._loop is None:
             raise BackendUnavailable(f"the {self.kind} backend is not running")
         future: asyncio.Future[T] = self._loop.create_future()
 
         def job() -> None:
             try:
-                result = self._guarded(operation, query, idempotent=True)
+                result = self._guarded(operation, query, idempotent)
             except BaseException as exc:
                 self._call_on_loop(_settle_exception, future, exc)
             else:
                 self._call_on_loop(_settle, future, result)
 
-        self._reads.put(job)
+        jobs.put(job)
         return await future
 
     def _hand_over(self) -> None:
@@ -166,10 +186,13 @@ class SQLBackend(Backend):
             self._writes.put(self._outbox)
             self._outbox = []
 
-    def _finish_batch(self, batch: list[_Pending], results: list[StoreResult]) -> None:
+    def _finish_batch(self, batch: list[_Pending], results: list[StoreOutcome]) -> None:
         """On the loop, in commit order: deliver each new message, then answer its sender."""
         target = self._target
         for (request, future), result in zip(batch, results, strict=True):
+            if isinstance(result, QuotaExceeded):
+                _settle_exception(future, result)
+                continue
             if not result.duplicate:
                 self._finished_through = int(result.message.id)
                 if target is not None and request.room in self._subscribed:

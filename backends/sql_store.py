@@ -13,17 +13,40 @@ from typing import Any
 
 import peewee
 
-from backends.base import HistoryPage, NewMessage, Replay, RoomSummary, StoredMessage, StoreResult, utc_timestamp
+from backends.base import (
+    AddressQuota,
+    HistoryPage,
+    NewMessage,
+    Replay,
+    RoomSummary,
+    StoredMessage,
+    StoreResult,
+    utc_timestamp,
+)
+from backends.errors import QuotaExceeded
+from backends.quota import NewRoomQuota
 from backends.sql_schema import Schema, counts_by_trigger, execute, prepare_schema, select_rows
 
 PRUNE_CHUNK = 500
+EXPIRE_CHUNK = 500
+# Room ids the writer keeps; past this it starts again (one SELECT per room of its next batches).
+MAX_CACHED_ROOMS = 10_000
+# What a batch's message came to: stored (or found stored), or refused for its sender's quota.
+StoreOutcome = StoreResult | QuotaExceeded
 
 
 class SQLStore:
     # The batch UPDATE's "WHEN <room id> THEN <value>"; rooms' drivers write the values into the statement.
     count_case = last_active_case = "WHEN {p} THEN {p}"
 
-    def __init__(self, database: peewee.Database, schema: Schema, kind: str, retain_per_room: int) -> None:
+    def __init__(
+        self,
+        database: peewee.Database,
+        schema: Schema,
+        kind: str,
+        retain_per_room: int,
+        quota: AddressQuota | None = None,
+    ) -> None:
         self.db = database
         self.kind = kind
         self._room, self._msg = schema.room, schema.message
@@ -42,9 +65,13 @@ class SQLStore:
         # the servers run a transaction of an INSERT and an UPDATE.
         self._one_statement = counts_by_trigger(database)
         self._timestamp = "".join((self.db.quote[0], "timestamp", self.db.quote[1]))  # a keyword in some SQL
-        # Writer thread only: label -> rooms.id (rooms are never deleted); messages since a room's last prune.
+        # Writer thread only: label -> rooms.id; messages since a room's last prune. Both are forgotten when
+        # they grow past MAX_CACHED_ROOMS or rooms were removed (``expire_rooms`` counts removals).
         self._room_ids: dict[str, int] = {}
         self._unpruned: dict[int, int] = {}
+        self._removals = 0
+        self._removals_seen = 0
+        self._new_rooms = NewRoomQuota(quota)
 
     def prepare(self) -> None:
         prepare_schema(self.db, self._schema)
@@ -72,8 +99,12 @@ class SQLStore:
 
     # -- writes (writer thread) ---------------------------------------------------------------
 
-    def write_batch(self, batch: list[NewMessage]) -> list[StoreResult]:
+    def write_batch(self, batch: list[NewMessage]) -> list[StoreOutcome]:
         """Store a batch in one transaction; a result per message, in order."""
+        if self._removals != self._removals_seen or len(self._room_ids) > MAX_CACHED_ROOMS:
+            self._removals_seen = self._removals
+            self._room_ids.clear()
+            self._unpruned.clear()
         retried_integrity = retried_connection = False
         while True:
             reused_connection = not self.db.is_closed()
@@ -102,14 +133,17 @@ class SQLStore:
             self._room_ids.update(room_ids)  # only ids of committed rows are cached
             return results
 
-    def _write(self, batch: list[NewMessage], room_ids: dict[str, int]) -> list[StoreResult]:
-        room_ids.update(self._resolve_rooms({request.room for request in batch}))
-        results: list[StoreResult | None] = [None] * len(batch)
+    def _write(self, batch: list[NewMessage], room_ids: dict[str, int]) -> list[StoreOutcome]:
+        refused = self._resolve_rooms(batch, room_ids)
+        results: list[StoreOutcome | None] = [None] * len(batch)
         earlier = self._stored_client_ids(room_ids, batch)
         fresh: list[tuple[int, NewMessage]] = []
         first_in_batch: dict[tuple[str, str], int] = {}
         repeats: list[tuple[int, int]] = []
         for index, request in enumerate(batch):
+            if index in refused:
+                results[index] = refused[index]
+                continue
             if request.client_id is not None:
                 key = (request.room, request.client_id)
                 if key in earlier:
@@ -133,23 +167,37 @@ class SQLStore:
             last_active[room_ids[request.room]] = request.timestamp
         for index, first in repeats:
             first_result = results[first]
-            assert first_result is not None
+            assert isinstance(first_result, StoreResult)
             results[index] = StoreResult(first_result.message, duplicate=True)
         if stored_per_room and not self._one_statement:
             self._count_messages(stored_per_room, last_active)
         return [result for result in results if result is not None]
 
-    def _resolve_rooms(self, labels: set[str]) -> dict[str, int]:
-        found = {label: self._room_ids[label] for label in labels if label in self._room_ids}
-        if labels - found.keys():
-            found.update(self._select_room_ids(labels - found.keys()))
-        missing = labels - found.keys()
-        if missing:
+    def _resolve_rooms(self, batch: list[NewMessage], room_ids: dict[str, int]) -> dict[int, QuotaExceeded]:
+        """Fill ``room_ids`` for the batch's rooms, writing the new ones whose senders may make them; the
+        messages refused for it, by their index in the batch."""
+        labels = {request.room for request in batch}
+        room_ids.update((label, self._room_ids[label]) for label in labels if label in self._room_ids)
+        if labels - room_ids.keys():
+            room_ids.update(self._select_room_ids(labels - room_ids.keys()))
+        missing = labels - room_ids.keys()
+        refused: dict[int, QuotaExceeded] = {}
+        if not missing:
+            return refused
+        admitted: set[str] = set()
+        for index, request in enumerate(batch):
+            if request.room in missing and request.room not in admitted:
+                try:
+                    self._new_rooms.charge(request.sender)
+                    admitted.add(request.room)
+                except QuotaExceeded as exc:
+                    refused[index] = exc
+        if admitted:
             created = utc_timestamp()
-            rows = [{"label": label, "created": created} for label in sorted(missing)]
+            rows = [{"label": label, "created": created} for label in sorted(admitted)]
             self._room.insert_many(rows).on_conflict_ignore().execute()
-            found.update(self._select_room_ids(missing))
-        return found
+            room_ids.update(self._select_room_ids(admitted))
+        return refused
 
     def _select_room_ids(self, labels: set[str]) -> dict[str, int]:
         room = self._room
@@ -223,14 +271,18 @@ class SQLStore:
     def _params(self, count: int) -> str:
         return ", ".join([self.db.param] * count)
 
-    def rooms_due_for_pruning(self, results: list[StoreResult]) -> list[int]:
+    def rooms_due_for_pruning(self, results: list[StoreOutcome]) -> list[int]:
         """After a committed batch: the rooms that grew by a tenth of what they keep since last pruned.
 
         A room's first write after start counts as due, in case retention was lowered while stopped.
         """
         if self._retain <= 0:
             return []
-        stored = Counter(self._room_ids[result.message.room] for result in results if not result.duplicate)
+        stored = Counter(
+            self._room_ids[result.message.room]
+            for result in results
+            if isinstance(result, StoreResult) and not result.duplicate
+        )
         due_rooms = []
         for room_id, count in stored.items():
             due = self._unpruned.get(room_id, self._prune_every) + count
@@ -258,6 +310,23 @@ class SQLStore:
                 msg.delete().where(in_room & (msg.id <= (cutoff if end is None else end))).execute()
             if end is None or end >= cutoff:
                 return
+
+    def expire_rooms(self, idle_since: str) -> int:
+        """Delete the rooms whose newest message is older than ``idle_since``, each with its messages in a
+        transaction of its own that checks again, so a message stored meanwhile keeps its room."""
+        msg, room = self._msg, self._room
+        removed = 0
+        while True:
+            idle = room.select(room.id).where(room.last_active < idle_since).order_by(room.id).limit(EXPIRE_CHUNK)
+            room_ids = [int(row[0]) for row in select_rows(idle)]
+            for room_id in room_ids:
+                with self._transaction():
+                    if room.delete().where((room.id == room_id) & (room.last_active < idle_since)).execute():
+                        msg.delete().where(msg.room == room_id).execute()
+                        removed += 1
+                self._removals += 1  # the writer forgets its room ids before its next batch
+            if len(room_ids) < EXPIRE_CHUNK:
+                return removed
 
     # -- reads (reader threads) -----------------------------------------------------------------
 

@@ -22,6 +22,9 @@ from rooms.origins import AllowedOrigins
 from rooms.protocol import LABEL_PATTERN, Limits
 from rooms.ratelimit import RatePolicy
 
+FRAMES_PER_MESSAGE = 10
+MIN_FRAMES_PER_SECOND = 100
+MIN_FRAMES_BURST = 1000
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -34,8 +37,15 @@ class RoomsApplication(tornado.web.Application):
         self.hub = RoomHub(
             backend,
             RoomsMetrics(backend.metrics_collectors()),
-            RatePolicy(limits.messages_per_second, limits.burst),
+            RatePolicy(
+                limits.messages_per_second,
+                limits.burst,
+                limits.address_rate,
+                limits.address_bucket,
+                limits.connections_per_address,
+            ),
             config.history.page_size,
+            config.history.expire_after_days,
         )
         site = SiteOptions(
             limits=Limits(limits.max_handle_chars, limits.max_message_chars),
@@ -44,6 +54,10 @@ class RoomsApplication(tornado.web.Application):
             send_buffer_bytes=limits.send_buffer_bytes,
             allowed_origins=AllowedOrigins(config.server.allowed_origins),
             keepalive=Keepalive(config.server.ping_interval) if config.server.ping_interval else None,
+            # Far above what the message limits let through (pings, pongs and a close included), and
+            # still a bound on frames that carry nothing (pings, empty continuations) or only errors.
+            frames_per_second=max(MIN_FRAMES_PER_SECOND, FRAMES_PER_MESSAGE * limits.messages_per_second),
+            frames_burst=max(MIN_FRAMES_BURST, FRAMES_PER_MESSAGE * limits.burst),
         )
         deps = {"hub": self.hub, "site": site}
         label = f"({LABEL_PATTERN})"

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from backends import url_scheme
-from backends.base import BackendOptions
+from backends.base import AddressQuota, BackendOptions
 from backends.errors import BackendConfigError
 from rooms.errors import ConfigError
 
@@ -91,6 +91,7 @@ class Config:
             url=self.backend.url,
             retain_per_room=self.history.retain_per_room,
             sqlite_synchronous=self.backend.sqlite_synchronous,
+            quota=AddressQuota(self.limits.new_rooms_per_hour, self.limits.address_rate, self.limits.address_bucket),
         )
 
 

@@ -8,22 +8,33 @@ out through the local fan-out to this process's sockets. No handler touches the 
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
 
 from backends.base import Backend, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
+from backends.errors import BackendUnavailable
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.fanout import LocalFanout, Member
 from rooms.frames import text_frame
 from rooms.metrics import RoomsMetrics
 from rooms.protocol import GAP, encode_message
-from rooms.ratelimit import RatePolicy, TokenBucket
+from rooms.ratelimit import RatePolicy, Sender
+
+log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 200
+MIN_EXPIRY_INTERVAL = 1.0
+MAX_EXPIRY_INTERVAL = 3600.0
 BUSIEST_ROOMS_SHOWN = 10
 
 
 class RoomHub:
-    def __init__(self, backend: Backend, metrics: RoomsMetrics, rates: RatePolicy, page_size: int) -> None:
+    def __init__(
+        self, backend: Backend, metrics: RoomsMetrics, rates: RatePolicy, page_size: int, expire_after_days: float = 0
+    ) -> None:
         self._backend = backend
+        self._expire_after = timedelta(days=expire_after_days)
+        self._expiry: asyncio.Task[None] | None = None
         self.metrics = metrics
         self.rates = rates
         self.page_size = page_size
@@ -62,13 +73,15 @@ class RoomHub:
 
     # -- the way in -----------------------------------------------------------------------------
 
-    def post_soon(self, message: NewMessage, bucket: TokenBucket) -> asyncio.Future[StoreResult]:
+    def post_soon(self, message: NewMessage, sender: Sender) -> asyncio.Future[StoreResult]:
         """Store a message; the backend then delivers it to every process's sockets of its room.
 
-        ``RateLimited`` is raised at once when ``bucket`` is empty; the answer comes as a Future, and posts
-        keep the order they were made in, so a socket need not wait for one before reading the next.
+        ``RateLimited`` is raised at once when one of the sender's buckets is empty; the store may still
+        refuse it with ``QuotaExceeded`` (new rooms, and the address's rate across processes). The answer
+        comes as a Future, and posts keep the order they were made in, so a socket need not wait for one
+        before reading the next.
         """
-        if not bucket.take():
+        if not sender.take():
             raise RateLimited("too many messages; this one was not sent, slow down")
         if not self._accepting:
             refused: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
@@ -80,8 +93,8 @@ class RoomHub:
         store.add_done_callback(self._stored)
         return store
 
-    async def post(self, message: NewMessage, bucket: TokenBucket) -> StoreResult:
-        return await self.post_soon(message, bucket)
+    async def post(self, message: NewMessage, sender: Sender) -> StoreResult:
+        return await self.post_soon(message, sender)
 
     def _stored(self, store: asyncio.Future[StoreResult]) -> None:
         self._in_flight -= 1
@@ -144,6 +157,28 @@ class RoomHub:
         """A stored message's JSON: the broadcast's own, if this process just broadcast it."""
         return self.fanout.encoded(message)
 
+    # -- expiry ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start removing idle rooms, if ``history.expire_after_days`` asks for it (on the running loop)."""
+        if self._expire_after and self._expiry is None:
+            self._expiry = asyncio.create_task(self._expire_idle_rooms(), name="rooms-expiry")
+
+    async def _expire_idle_rooms(self) -> None:
+        # Checked several times per period, so a room goes at most a small fraction past its time.
+        interval = min(MAX_EXPIRY_INTERVAL, max(MIN_EXPIRY_INTERVAL, self._expire_after.total_seconds() / 24))
+        while True:
+            await asyncio.sleep(interval)
+            idle_since = (datetime.now(UTC) - self._expire_after).isoformat()
+            try:
+                removed = await self._backend.expire_rooms(idle_since)
+            except BackendUnavailable as exc:
+                log.warning("idle rooms not removed, will try again: %s", exc)
+                continue
+            if removed:
+                self.metrics.rooms_expired.inc(removed)
+                log.info("removed %d rooms with no message since %s", removed, idle_since)
+
     # -- shutdown -------------------------------------------------------------------------------
 
     def stop_accepting(self) -> None:
@@ -155,6 +190,8 @@ class RoomHub:
         await self._idle.wait()
 
     def close_all(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         self.fanout.close_all()
 
     async def wait_empty(self) -> None:

@@ -36,6 +36,16 @@ class RoomsMetrics:
             "Sockets closed with 1013 for falling behind the send buffer",
             registry=self.registry,
         )
+        self.rooms_expired = Counter(
+            "rooms_rooms_expired",
+            "Rooms removed with their history for having no message for history.expire_after_days",
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "rooms_connections_refused",
+            "Handshakes refused with 429: their address held limits.connections_per_address sockets",
+            registry=self.registry,
+        )
         self.connections = Gauge("rooms_connections", "Open WebSockets on this process", registry=self.registry)
         self.active_rooms = Gauge(
             "rooms_active_rooms", "Rooms with at least one socket on this process", registry=self.registry

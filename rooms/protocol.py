@@ -62,11 +62,11 @@ class Limits:
     max_message_chars: int = 4000
 
 
-def decode_client_frame(frame: str | bytes, room: str, limits: Limits) -> NewMessage:
+def decode_client_frame(frame: str | bytes, room: str, limits: Limits, sender: str = "") -> NewMessage:
     """Parse one text frame into a message for ``room``, stamped now, or raise :class:`ProtocolError`."""
     if isinstance(frame, bytes):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "binary frames are not accepted; send JSON text")
-    return validate_client_object(load_json(frame), room, limits)
+    return validate_client_object(load_json(frame), room, limits, sender)
 
 
 def load_json(text: str | bytes) -> Any:
@@ -79,7 +79,7 @@ def load_json(text: str | bytes) -> Any:
         raise ProtocolError(ErrorCode.INVALID_JSON, "not valid JSON here: nested too deeply") from None
 
 
-def validate_client_object(data: Any, room: str, limits: Limits) -> NewMessage:
+def validate_client_object(data: Any, room: str, limits: Limits, sender: str = "") -> NewMessage:
     """Check a decoded JSON value against the contract (shared by the socket and the HTTP API)."""
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"expected a JSON object, got {_json_type(data)}")
@@ -109,7 +109,7 @@ def validate_client_object(data: Any, room: str, limits: Limits) -> NewMessage:
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'client_id' must be 1 to 64 characters")
         if _UNSTORABLE.search(client_id) or any(unicodedata.category(char) == "Cc" for char in client_id):
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'client_id' must not contain control characters")
-    return NewMessage(room, handle, message, client_id, utc_timestamp())
+    return NewMessage(room, handle, message, client_id, utc_timestamp(), sender)
 
 
 def _check_text(name: str, value: str, max_chars: int) -> None:

@@ -1,9 +1,17 @@
-"""The rate policy every way in shares: token buckets, one per socket and one per address for POSTs."""
+"""The rate policy every way in shares: token buckets per socket and per client address, and how many
+sockets an address holds open.
+
+An address's bucket is shared by all its sockets and POSTs, and outlives them: reconnecting does not
+refill it.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
+
+from rooms.addresses import limit_key
 
 
 class TokenBucket:
@@ -19,42 +27,95 @@ class TokenBucket:
 
     def take(self) -> bool:
         """Spend one token if there is one; False means the caller is over the limit."""
-        now = time.monotonic()
-        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
-        self._updated = now
-        if self._tokens >= 1:
+        if self.has_token(time.monotonic()):
             self._tokens -= 1
             return True
         return False
 
+    def has_token(self, now: float) -> bool:
+        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        return self._tokens >= 1
 
-# An address sends over HTTP what several sockets would; PROTOCOL.md's defaults for an address.
-ADDRESS_RATE_FACTOR = 4
-ADDRESS_BURST_FACTOR = 3
-# Buckets of the addresses seen last; an address pushed out starts again with a full bucket.
-MAX_ADDRESSES = 10000
+    def spend(self) -> None:
+        self._tokens -= 1
+
+
+# Buckets of the addresses seen last. An address pushed out starts again with a full bucket, which takes
+# this many other addresses sending in between: far more than one host has.
+MAX_ADDRESSES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who posts: the address key the limits count by, and the buckets a post must take a token from."""
+
+    address: str
+    buckets: tuple[TokenBucket, ...]
+
+    def take(self) -> bool:
+        """Spend a token of every bucket, or of none: a refused post costs the sender nothing."""
+        now = time.monotonic()
+        if not all([bucket.has_token(now) for bucket in self.buckets]):
+            return False
+        for bucket in self.buckets:
+            bucket.spend()
+        return True
 
 
 class RatePolicy:
-    """How fast a sender may post: a socket has a bucket of its own, and the POSTs of one address share
-    one, so an HTTP client cannot escape the limit by making a request per message."""
+    """How fast a sender may post and how many sockets an address may hold."""
 
-    def __init__(self, messages_per_second: float, burst: int) -> None:
+    def __init__(
+        self,
+        messages_per_second: float,
+        burst: int,
+        address_messages_per_second: float,
+        address_burst: int,
+        connections_per_address: int,
+    ) -> None:
         self._rate = messages_per_second
         self._burst = burst
+        self._address_rate = address_messages_per_second
+        self._address_burst = address_burst
+        self._max_connections = connections_per_address
         self._by_address: OrderedDict[str, TokenBucket] = OrderedDict()
+        # Only addresses with a socket open: an entry goes when its last socket closes.
+        self._connections: dict[str, int] = {}
 
-    def for_connection(self) -> TokenBucket:
-        return TokenBucket(self._rate, self._burst)
+    def for_connection(self, address: str) -> Sender:
+        """A socket's sender: its own bucket and its address's."""
+        key = limit_key(address)
+        return Sender(key, (TokenBucket(self._rate, self._burst), self._address_bucket(key)))
 
-    def for_address(self, address: str) -> TokenBucket:
-        bucket = self._by_address.get(address)
+    def for_request(self, address: str) -> Sender:
+        """An HTTP request's sender: its address's bucket, which the address's sockets share."""
+        key = limit_key(address)
+        return Sender(key, (self._address_bucket(key),))
+
+    def _address_bucket(self, key: str) -> TokenBucket:
+        bucket = self._by_address.get(key)
         if bucket is None:
-            bucket = self._by_address[address] = TokenBucket(
-                self._rate * ADDRESS_RATE_FACTOR, self._burst * ADDRESS_BURST_FACTOR
-            )
+            bucket = self._by_address[key] = TokenBucket(self._address_rate, self._address_burst)
             if len(self._by_address) > MAX_ADDRESSES:
                 self._by_address.popitem(last=False)
         else:
-            self._by_address.move_to_end(address)
+            self._by_address.move_to_end(key)
         return bucket
+
+    def open_connection(self, address: str) -> bool:
+        """Count a socket of ``address`` as open; False (and nothing counted) when it holds its limit."""
+        key = limit_key(address)
+        held = self._connections.get(key, 0)
+        if held >= self._max_connections:
+            return False
+        self._connections[key] = held + 1
+        return True
+
+    def close_connection(self, address: str) -> None:
+        key = limit_key(address)
+        held = self._connections.get(key, 0) - 1
+        if held > 0:
+            self._connections[key] = held
+        else:
+            self._connections.pop(key, None)

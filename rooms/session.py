@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from backends.base import StoreResult
-from backends.errors import BackendUnavailable
+from backends.errors import BackendUnavailable, QuotaExceeded
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.frames import text_frame
 from rooms.hub import RoomHub
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 # Messages one socket may have waiting to be stored at once; past this, its next frame is not read
 # until one is answered, so a fast sender is held back, not buffered.
 MAX_STORES_IN_FLIGHT = 32
+# More than ``limits.burst`` invalid frames within this many seconds closes the socket (1008): a client
+# that keeps sending them is broken or hostile, and each costs an error frame to answer.
+INVALID_FRAMES_WINDOW = 10.0
 
 
 class Socket(Protocol):
@@ -49,25 +54,40 @@ class Socket(Protocol):
 
 
 class SocketSession:
-    __slots__ = ("_bucket", "_hub", "_limits", "_max_refused", "_refused_in_a_row", "_room", "_socket", "_stores")
+    __slots__ = (
+        "_hub",
+        "_invalid_times",
+        "_limits",
+        "_max_refused",
+        "_refused_in_a_row",
+        "_room",
+        "_sender",
+        "_socket",
+        "_stores",
+    )
 
-    def __init__(self, hub: RoomHub, room: str, socket: Socket, limits: Limits, max_refused: int) -> None:
+    def __init__(
+        self, hub: RoomHub, room: str, socket: Socket, limits: Limits, max_refused: int, address: str = ""
+    ) -> None:
         self._hub = hub
         self._room = room
         self._socket = socket
         self._limits = limits
-        self._bucket = hub.rates.for_connection()
+        self._sender = hub.rates.for_connection(address)
         # Refused for rate in a row, past which the socket is closed: a client that keeps on flooding.
         self._max_refused = max_refused
         self._refused_in_a_row = 0
+        self._invalid_times: deque[float] | None = None
         self._stores: set[asyncio.Future[StoreResult]] = set()
 
     def receive(self, frame: str | bytes) -> Awaitable[None] | None:
         """Handle one frame; what it returns must be awaited before the next frame is read."""
         try:
-            message = decode_client_frame(frame, self._room, self._limits)
-            store = self._hub.post_soon(message, self._bucket)
+            message = decode_client_frame(frame, self._room, self._limits, self._sender.address)
+            store = self._hub.post_soon(message, self._sender)
         except ProtocolError as exc:
+            if self._too_many_invalid():
+                return self._close_in_turn("too many invalid frames")
             return self._reply_error_in_turn(exc.code, exc.reason)
         except RateLimited as exc:
             return self._refuse_in_turn(str(exc))
@@ -88,6 +108,8 @@ class SocketSession:
             # A new message reaches its sender through the room's broadcast; a resent one only here.
             if result.duplicate:
                 self._hub.send_in_turn(self._socket, self._room, text_frame(encode_message(result.message)))
+        elif isinstance(error, QuotaExceeded):
+            self.reply_error(ErrorCode.RATE_LIMITED, f"{error}; this message was not sent")
         elif isinstance(error, ShuttingDown):
             self.reply_error(ErrorCode.UNAVAILABLE, str(error))
         elif isinstance(error, BackendUnavailable):
@@ -108,10 +130,22 @@ class SocketSession:
         if self._refused_in_a_row <= self._max_refused:
             return self._reply_error_in_turn(ErrorCode.RATE_LIMITED, reason)
         self._hub.metrics.client_errors.labels(ErrorCode.RATE_LIMITED).inc()
+        return self._close_in_turn("rate limit exceeded")
+
+    def _too_many_invalid(self) -> bool:
+        """Whether this invalid frame is one more than ``burst`` within ``INVALID_FRAMES_WINDOW`` seconds."""
+        if self._invalid_times is None:  # most sockets never send one: no deque for them
+            self._invalid_times = deque(maxlen=self._max_refused + 1)
+        now = time.monotonic()
+        self._invalid_times.append(now)
+        return len(self._invalid_times) > self._max_refused and now - self._invalid_times[0] <= INVALID_FRAMES_WINDOW
+
+    def _close_in_turn(self, reason: str) -> Awaitable[None] | None:
+        """Close with 1008 once the messages sent before are answered."""
         if not self._stores:
-            self._socket.close(CloseCode.POLICY, "rate limit exceeded")
+            self._socket.close(CloseCode.POLICY, reason)
             return None
-        return self._after_earlier_messages(lambda: self._socket.close(CloseCode.POLICY, "rate limit exceeded"))
+        return self._after_earlier_messages(lambda: self._socket.close(CloseCode.POLICY, reason))
 
     async def _after_earlier_messages(self, then: Callable[[], None]) -> None:
         await self._stores_answered(asyncio.ALL_COMPLETED)

@@ -56,6 +56,12 @@ def app_config(**sections: dict[str, Any]) -> Config:
     return load_config(os.devnull, environ={}, overrides=overrides)
 
 
+def backend_settings(config: Config) -> dict[str, Any]:
+    """What a test's backend takes from the test's config, as ``server.py`` would build it."""
+    options = config.backend_options()
+    return {"retain_per_room": options.retain_per_room, "quota": options.quota}
+
+
 @pytest.fixture
 def config() -> Config:
     """Override in a test module (or parametrize) to change limits; defaults otherwise."""
@@ -66,7 +72,7 @@ def config() -> Config:
 def app(config: Config, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.Application]:
     """The application on the memory backend (fast and exact); the backends have the contract suite."""
     factory = FACTORIES["memory"]()
-    backend = io_loop.run_sync(lambda: factory.create(retain_per_room=config.history.retain_per_room))
+    backend = io_loop.run_sync(lambda: factory.create(**backend_settings(config)))
     application = make_app(config, backend)
     yield application
     io_loop.run_sync(backend.close)
@@ -79,7 +85,7 @@ def app_on_each_backend(
     """The application on every backend in turn: a module runs its end-to-end tests on each with
     ``app = app_on_each_backend`` as its ``app`` fixture."""
     factory = FACTORIES[backend_name]()
-    backend = io_loop.run_sync(lambda: factory.create(retain_per_room=config.history.retain_per_room))
+    backend = io_loop.run_sync(lambda: factory.create(**backend_settings(config)))
     yield make_app(config, backend)
     io_loop.run_sync(backend.close)
     io_loop.run_sync(factory.dispose)

@@ -6,7 +6,7 @@ import asyncio
 
 from backends.base import Backend, NewMessage, StoreResult, utc_timestamp
 from rooms.hub import RoomHub
-from rooms.ratelimit import TokenBucket
+from rooms.ratelimit import Sender, TokenBucket
 
 
 def new_message(room: str, handle: str, text: str, client_id: str | None = None) -> NewMessage:
@@ -23,9 +23,9 @@ async def store(backend: Backend, room: str, handle: str, text: str, client_id: 
     return await backend.store(new_message(room, handle, text, client_id))
 
 
-def unlimited() -> TokenBucket:
+def unlimited() -> Sender:
     """A sender no rate limit holds back: tests that fill a room are not testing the limit."""
-    return TokenBucket(rate=1e9, burst=10**9)
+    return Sender("", (TokenBucket(rate=1e9, burst=10**9),))
 
 
 async def post(hub: RoomHub, room: str, handle: str, text: str, client_id: str | None = None) -> StoreResult:

@@ -56,8 +56,14 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
     try:
         for dedup_key, client_id in ((keys.attempt("a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
             call = {
-                "keys": [keys.stream("lobby"), dedup_key, keys.busiest, keys.counters],
-                "args": ["ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, "=", "ch", "lobby"],
+                "keys": [
+                    *(keys.stream("lobby"), dedup_key, keys.busiest, keys.counters, keys.active),
+                    *(keys.sent_by(""), keys.rooms_made_by("")),
+                ],
+                "args": [
+                    *("ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, "=", "ch", "lobby"),
+                    *("1767225600.0", "", "0", 0, 0),
+                ],
             }
             first = await script(**call)
             again = await script(**call)

@@ -167,3 +167,37 @@ async def test_a_process_is_subscribed_to_a_room_while_it_has_a_socket_there_and
     finally:
         await client.aclose()
         await tear_down(peers, [server], prefix)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_address_has_one_message_and_new_room_quota_across_processes():
+    """Each process alone would let through 4 messages and 2 new rooms: together they do, no more."""
+    await require_redis()
+    prefix = unique_prefix()
+    config = (
+        "limits:\n  messages_per_second: 100\n  burst: 100\n"
+        "  address_messages_per_second: 0.001\n  address_burst: 4\n  new_rooms_per_hour: 2\n"
+    )
+    servers = [ServerProcess(prefixed_url(REDIS_URL, prefix), config=config) for _ in range(2)]
+    client = AsyncHTTPClient()
+
+    async def post(server: ServerProcess, room: str) -> int:
+        response = await client.fetch(
+            f"{server.base_url}/api/rooms/{room}/messages",
+            method="POST",
+            body=json.dumps({"handle": "ann", "message": "hi"}),
+            headers={"Content-Type": "application/json"},
+            raise_error=False,
+        )
+        return response.code
+
+    try:
+        await asyncio.gather(*(wait_healthy(server) for server in servers))
+        assert [await post(servers[0], "first"), await post(servers[1], "second")] == [201, 201]
+        # Two rooms made: a third is refused on either process, and the refusal costs no message.
+        assert [await post(servers[0], "third"), await post(servers[1], "third")] == [429, 429]
+        answers = [await post(servers[n % 2], "first") for n in range(4)]
+        assert answers == [201, 201, 429, 429]
+        assert len(await history_ids(servers[0].port, "first")) == 3
+    finally:
+        await tear_down([], servers, prefix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import sqlite3
 import sys
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from rooms.errors import ConfigError
 from server import event_loop_factory
@@ -114,5 +116,38 @@ async def test_a_message_sent_as_sigterm_arrives_is_echoed_and_stored_or_refused
         finally:
             database.close()
         assert stored == echoed  # nothing stored that its sender did not hear of before the close
+    finally:
+        server.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_room_idle_past_expire_after_days_is_removed_with_its_history_and_a_busy_one_is_kept():
+    # 0.00003 days is 2.6 s: the server checks every second at the least.
+    server = ServerProcess("sqlite:///rooms.db", config="history:\n  expire_after_days: 0.00003\n")
+    try:
+        server.wait_healthy()
+        client = AsyncHTTPClient()
+        base = f"{server.base_url}/api/rooms"
+
+        async def post(room: str) -> None:
+            body = json.dumps({"handle": "ann", "message": "hi"})
+            await client.fetch(
+                f"{base}/{room}/messages", method="POST", body=body, headers={"Content-Type": "application/json"}
+            )
+
+        async def count(room: str) -> int:
+            return len(json.loads((await client.fetch(f"{base}/{room}/messages")).body)["messages"])
+
+        await post("idle")
+        await post("busy")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while await count("idle") and loop.time() < deadline:
+            await post("busy")  # a message a second keeps this room
+            await asyncio.sleep(1)
+        assert await count("idle") == 0
+        assert await count("busy") >= 2
+        rows = sqlite3.connect(os.path.join(server.workdir.name, "rooms.db")).execute("SELECT label FROM rooms")
+        assert [label for (label,) in rows] == ["busy"]
     finally:
         server.stop()

@@ -42,7 +42,12 @@ class FakeSocket:
 async def session(burst: int = 20) -> tuple[SocketSession, FakeSocket, RoomHub]:
     backend = MemoryBackend()
     await backend.start()
-    hub = RoomHub(backend, RoomsMetrics(), RatePolicy(messages_per_second=0.001, burst=burst), page_size=50)
+    hub = RoomHub(
+        backend,
+        RoomsMetrics(),
+        RatePolicy(0.001, burst, address_messages_per_second=1000, address_burst=1000, connections_per_address=1),
+        page_size=50,
+    )
     socket = FakeSocket()
     await hub.join(socket, "lobby")
     await hub.go_live(socket, "lobby", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tornado.web import HTTPError
 
-from backends.errors import BackendUnavailable, InvalidMessageId
+from backends.errors import BackendUnavailable, InvalidMessageId, QuotaExceeded
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.handlers.base import JSONHandler, RoomsHandler, room_label
 from rooms.protocol import ProtocolError, load_json, message_payload, validate_client_object
@@ -45,11 +45,12 @@ class MessagesApiHandler(JSONHandler):
             limit = self.site.max_frame_bytes
             return self.write_json({"error": f"request body too large: over {limit} bytes"}, 400)
         try:
-            message = validate_client_object(load_json(self.request.body), room, self.site.limits)
-            result = await self.hub.post(message, self.hub.rates.for_address(self.request.remote_ip or ""))
+            sender = self.hub.rates.for_request(self.request.remote_ip or "")
+            message = validate_client_object(load_json(self.request.body), room, self.site.limits, sender.address)
+            result = await self.hub.post(message, sender)
         except ProtocolError as exc:
             return self.write_json({"error": exc.reason}, 400)
-        except RateLimited as exc:
+        except (RateLimited, QuotaExceeded) as exc:
             return self.write_json({"error": str(exc)}, 429)
         except ShuttingDown as exc:
             return self.write_json({"error": str(exc)}, 503)

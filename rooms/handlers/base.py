@@ -11,6 +11,7 @@ from rooms.hub import RoomHub
 from rooms.keepalive import Keepalive
 from rooms.origins import AllowedOrigins
 from rooms.protocol import Limits, encode, is_valid_label
+from rooms.ratelimit import TokenBucket
 
 # Methods a handler may implement, in the order ``Allow`` lists them.
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -26,6 +27,12 @@ class SiteOptions:
     send_buffer_bytes: int
     allowed_origins: AllowedOrigins
     keepalive: Keepalive | None
+    frames_per_second: float
+    frames_burst: int
+
+    def frame_budget(self) -> TokenBucket:
+        """A socket's bucket for the frames it sends, of every kind."""
+        return TokenBucket(self.frames_per_second, self.frames_burst)
 
 
 def allowed_methods(handler: RequestHandler) -> str:

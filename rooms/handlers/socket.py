@@ -4,16 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from tornado.iostream import StreamClosedError
 from tornado.util import ObjectDict
 from tornado.web import HTTPError
-from tornado.websocket import WebSocketHandler
+from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13, _WebSocketParams
 
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.frames import PING_FRAME, FrameWriter
 from rooms.handlers.base import SiteOptions, allowed_methods, room_label
 from rooms.hub import RoomHub
 from rooms.protocol import CloseCode
+from rooms.ratelimit import TokenBucket
 from rooms.session import SocketSession
+
+
+class FrameBudgetProtocol(WebSocketProtocol13):
+    """Tornado's protocol, charging every frame read (pings and empty continuations included) to a
+    bucket: one that sends frames faster than any client needs is closed with 1008 and read no further."""
+
+    def __init__(self, handler: WebSocketHandler, params: _WebSocketParams, frames: TokenBucket) -> None:
+        super().__init__(handler, False, params)
+        self._frames = frames
+
+    async def _receive_frame(self) -> None:
+        if self._frames.take():
+            return await super()._receive_frame()
+        self.close(CloseCode.POLICY, "too many frames")
+        assert self.stream is not None  # reading: the stream is there
+        await self.stream.write(b"")  # resolves once the close frame is written (or the stream is gone)
+        raise StreamClosedError()  # ends Tornado's read loop, which aborts the stream and calls on_close
 
 
 class ChatSocketHandler(WebSocketHandler):
@@ -24,6 +43,7 @@ class ChatSocketHandler(WebSocketHandler):
         self.since: str | None = None
         self.joined = False
         self.storage_error: BackendUnavailable | None = None
+        self.address = ""
 
     def options(self, *labels: str) -> None:
         for label in labels:
@@ -40,18 +60,52 @@ class ChatSocketHandler(WebSocketHandler):
                 self.hub.id_key(since)
             except InvalidMessageId:
                 raise HTTPError(400, reason="'since' is not a message id") from None
-        self.room, self.since = room, since
+        if not self._is_acceptable_handshake():
+            # Tornado's own checks answer it (400 or 403) without anything joined or held for it.
+            return await super().get(label)
+        address = self.request.remote_ip or ""
+        if not self.hub.rates.open_connection(address):
+            self.hub.metrics.connections_refused.inc()
+            raise HTTPError(429, reason="too many connections from this address")
+        self.room, self.since, self.address = room, since, address
         # In the room before the handshake is answered: a client that has connected misses nothing sent
         # after that. Storage that cannot be reached is told after the handshake, as a 1013 close.
         try:
-            await self.hub.join(self, room)
-        except BackendUnavailable as exc:
-            self.storage_error = exc
-        try:
+            try:
+                await self.hub.join(self, room)
+            except BackendUnavailable as exc:
+                self.storage_error = exc
             await super().get(label)
         finally:
             # A refused or failed handshake never opens, and so never closes; leaving twice is harmless.
             self.hub.leave(self, room)
+            if not self.joined:
+                self._release_address()
+
+    def _is_acceptable_handshake(self) -> bool:
+        """What Tornado checks before it upgrades: a WebSocket upgrade, from an allowed origin."""
+        headers = self.request.headers
+        return (
+            headers.get("Upgrade", "").lower() == "websocket"
+            and "upgrade" in (part.strip().lower() for part in headers.get("Connection", "").split(","))
+            and self._check_cross_origin(self.check_origin) is None
+        )
+
+    def _release_address(self) -> None:
+        if self.address:
+            self.hub.rates.close_connection(self.address)
+            self.address = ""
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            return None  # Tornado answers 426 with the version it speaks
+        params = _WebSocketParams(
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            max_message_size=self.max_message_size,
+            compression_options=self.get_compression_options(),
+        )
+        return FrameBudgetProtocol(self, params, self.site.frame_budget())
 
     def check_origin(self, origin: str) -> bool:
         """Called only for cross-origin handshakes (Tornado already let through the ones whose Origin is
@@ -71,7 +125,7 @@ class ChatSocketHandler(WebSocketHandler):
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
         self.set_nodelay(True)
-        self.session = SocketSession(self.hub, self.room, self, self.site.limits, self.site.burst)
+        self.session = SocketSession(self.hub, self.room, self, self.site.limits, self.site.burst, self.address)
         self.hub.metrics.connections.inc()
         self.joined = True
         self.awaiting_pong = False
@@ -117,6 +171,7 @@ class ChatSocketHandler(WebSocketHandler):
         self.close(CloseCode.GOING_AWAY, "server shutting down")
 
     def on_close(self) -> None:
+        self._release_address()
         if self.joined:
             self.joined = False
             self.hub.metrics.connections.dec()
