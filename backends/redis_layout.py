@@ -14,8 +14,8 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from backends.base import StoredMessage
-from backends.errors import InvalidMessageId
+from backends.base import HistoryPage, NewMessage, StoredMessage, StoreResult
+from backends.errors import InvalidMessageId, QuotaExceeded
 
 StreamId = tuple[int, int]
 ZERO_ID: StreamId = (0, 0)
@@ -191,20 +191,33 @@ def is_missing_stream(error: Exception) -> bool:
     return isinstance(error, ResponseError) and "no such key" in str(error).lower()
 
 
-# Removes one idle room, if it is still idle: a message stored since keeps it.
-# KEYS: active, busiest, stream. ARGV: room, idle since (Unix seconds).
-EXPIRE_SCRIPT = """
-local newest = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if newest and tonumber(newest) < tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[3])
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
-end
-return 0
-"""
-
-
 def unix_seconds(timestamp: str) -> str:
     """A message's ISO 8601 timestamp as the score of its room in the ``active`` set."""
     return repr(datetime.fromisoformat(timestamp).timestamp())
+
+
+def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded:
+    status = int(reply[0])
+    if status == OVER_MESSAGE_QUOTA:
+        return QuotaExceeded("too many messages from this address; slow down")
+    if status == OVER_ROOM_QUOTA:
+        return QuotaExceeded("too many new rooms from this address")
+    entry_id = str(reply[1])
+    if status == 0:
+        return StoreResult(
+            StoredMessage(entry_id, message.room, message.handle, message.message, message.timestamp, message.client_id)
+        )
+    return StoreResult(flat_entry_message(message.room, entry_id, reply[2]), duplicate=status == 1)
+
+
+def page_of_entries(room: str, entries: Any, limit: int, newest_first: bool = False) -> HistoryPage:
+    """Entries read with one more than ``limit`` as a page, oldest first (``newest_first``: read with
+    XREVRANGE, so the extra entry is the oldest)."""
+    if not isinstance(entries, list):  # the stream does not exist
+        return HistoryPage([], False)
+    if newest_first:
+        entries = entries[::-1]
+    has_more = len(entries) > limit
+    if has_more:
+        entries = entries[1:] if newest_first else entries[:limit]
+    return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)

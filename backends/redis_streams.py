@@ -33,24 +33,21 @@ from backends.base import (
     NewMessage,
     Replay,
     RoomSummary,
-    StoredMessage,
     StoreResult,
 )
-from backends.errors import BackendConfigError, BackendUnavailable, QuotaExceeded
+from backends.errors import BackendConfigError, BackendUnavailable
+from backends.redis_expiry import expire_idle_rooms
 from backends.redis_layout import (
-    EXPIRE_SCRIPT,
     MAX_ID,
-    OVER_MESSAGE_QUOTA,
-    OVER_ROOM_QUOTA,
     STORE_SCRIPT,
     ZERO_ID,
     RedisKeys,
     StreamId,
-    entry_message,
-    flat_entry_message,
     format_stream_id,
     is_missing_stream,
+    page_of_entries,
     parse_stream_id,
+    store_result,
     stream_facts,
     unix_seconds,
 )
@@ -67,7 +64,6 @@ RETRY_WINDOW_SECONDS = 60
 APPROXIMATE_TRIM_FROM = 1000
 MAX_CONNECTIONS = 50
 MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
-EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
@@ -84,20 +80,6 @@ CONNECTION_DEFAULTS: dict[str, Any] = {
 # (see STORE_SCRIPT).
 _StoreCall = tuple[NewMessage, str]
 _Outcome = tuple[asyncio.Future[StoreResult], StoreResult | BaseException]
-
-
-def _store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded:
-    status = int(reply[0])
-    if status == OVER_MESSAGE_QUOTA:
-        return QuotaExceeded("too many messages from this address; slow down")
-    if status == OVER_ROOM_QUOTA:
-        return QuotaExceeded("too many new rooms from this address")
-    entry_id = str(reply[1])
-    if status == 0:
-        return StoreResult(
-            StoredMessage(entry_id, message.room, message.handle, message.message, message.timestamp, message.client_id)
-        )
-    return StoreResult(flat_entry_message(message.room, entry_id, reply[2]), duplicate=status == 1)
 
 
 def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
@@ -229,7 +211,7 @@ class RedisBackend(Backend):
                     outcomes = [
                         (future, BackendUnavailable(f"message not stored: {reply}"))
                         if isinstance(reply, Exception)
-                        else (future, _store_result(call[0], reply))
+                        else (future, store_result(call[0], reply))
                         for (call, future), reply in zip(batch, replies, strict=True)
                     ]
                 self._answering = asyncio.ensure_future(self._answer_once_delivered(self._answering, outcomes))
@@ -313,14 +295,16 @@ class RedisBackend(Backend):
                 if start == MAX_ID:
                     return HistoryPage([], False)
                 low = "-" if start == ZERO_ID else f"({format_stream_id(start)}"
-                return _page(room, await self._redis.xrange(stream, low, "+", limit + 1), limit)
+                return page_of_entries(room, await self._redis.xrange(stream, low, "+", limit + 1), limit)
             high = "+"
             if before is not None:
                 end = parse_stream_id(before)
                 if end == ZERO_ID:
                     return HistoryPage([], False)
                 high = f"({format_stream_id(end)}"
-            return _page(room, await self._redis.xrevrange(stream, high, "-", limit + 1), limit, newest_first=True)
+            return page_of_entries(
+                room, await self._redis.xrevrange(stream, high, "-", limit + 1), limit, newest_first=True
+            )
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"history not read: {exc}") from None
 
@@ -343,16 +327,16 @@ class RedisBackend(Backend):
             info, seen, entries = replies
             last, first, pruned = stream_facts(info)
             if since_key == ZERO_ID:
-                return Replay(gap=pruned, after=since, page=_page(room, entries, limit))
+                return Replay(gap=pruned, after=since, page=page_of_entries(room, entries, limit))
             if since_key < first and pruned:
                 # Pruning drops the stream's head, so only a client behind the first kept entry missed any.
-                return Replay(gap=True, after=since, page=_page(room, entries, limit))
+                return Replay(gap=True, after=since, page=page_of_entries(room, entries, limit))
             if since_key <= last and seen:
-                return Replay(gap=False, after=since, page=_page(room, entries, limit))
+                return Replay(gap=False, after=since, page=page_of_entries(room, entries, limit))
             # The client saw a message this stream never held: Redis lost its data since. What it holds
             # now is read from the start (a second round trip, on this rare path only).
             entries = await self._redis.xrange(stream, "-", "+", limit + 1)
-            return Replay(gap=True, after="0", page=_page(room, entries, limit))
+            return Replay(gap=True, after="0", page=page_of_entries(room, entries, limit))
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"history not read: {exc}") from None
 
@@ -401,44 +385,10 @@ class RedisBackend(Backend):
             await asyncio.sleep(self._ping_interval)
 
     async def expire_rooms(self, idle_since: str) -> int:
-        cutoff = unix_seconds(idle_since)
-        removed = 0
         try:
-            await self._note_activity_of_older_rooms()
-            while idle := cast(
-                list[str], await self._redis.zrangebyscore(self._keys.active, "-inf", f"({cutoff}", 0, EXPIRE_CHUNK)
-            ):
-                pipe = self._redis.pipeline(transaction=False)
-                for room in idle:
-                    keys = [self._keys.active, self._keys.busiest, self._keys.stream(room)]
-                    pipe.eval(EXPIRE_SCRIPT, len(keys), *keys, room, cutoff)
-                removed += sum(int(reply) for reply in await pipe.execute())
-                if len(idle) < EXPIRE_CHUNK:
-                    break
+            return await expire_idle_rooms(self._redis, self._keys, idle_since)
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"idle rooms not removed: {exc}") from None
-        return removed
-
-    async def _note_activity_of_older_rooms(self) -> None:
-        """Rooms stored in before the ``active`` set was kept: their newest entry's time, from its id."""
-        for room in cast(list[str], await self._redis.zdiff([self._keys.busiest, self._keys.active])):
-            newest = cast(list[tuple[str, Any]], await self._redis.xrevrange(self._keys.stream(room), "+", "-", 1))
-            if newest:
-                seconds = parse_stream_id(newest[0][0])[0] / 1000
-                await self._redis.zadd(self._keys.active, {room: seconds}, nx=True)
 
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return parse_stream_id(message_id)
-
-
-def _page(room: str, entries: Any, limit: int, newest_first: bool = False) -> HistoryPage:
-    """Entries read with one more than ``limit`` as a page, oldest first (``newest_first``: read with
-    XREVRANGE, so the extra entry is the oldest)."""
-    if not isinstance(entries, list):  # the stream does not exist
-        return HistoryPage([], False)
-    if newest_first:
-        entries = entries[::-1]
-    has_more = len(entries) > limit
-    if has_more:
-        entries = entries[1:] if newest_first else entries[:limit]
-    return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)
