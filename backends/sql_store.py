@@ -317,11 +317,13 @@ class SQLStore:
         msg, room = self._msg, self._room
         removed = 0
         while True:
-            idle = room.select(room.id).where(room.last_active < idle_since).order_by(room.id).limit(EXPIRE_CHUNK)
+            # A room with no last activity was written by a version of rooms that stored rooms on visiting.
+            is_idle = (room.last_active < idle_since) | room.last_active.is_null()
+            idle = room.select(room.id).where(is_idle).order_by(room.id).limit(EXPIRE_CHUNK)
             room_ids = [int(row[0]) for row in select_rows(idle)]
             for room_id in room_ids:
                 with self._transaction():
-                    if room.delete().where((room.id == room_id) & (room.last_active < idle_since)).execute():
+                    if room.delete().where((room.id == room_id) & is_idle).execute():
                         msg.delete().where(msg.room == room_id).execute()
                         removed += 1
                 self._removals += 1  # the writer forgets its room ids before its next batch
