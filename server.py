@@ -16,14 +16,13 @@ import sys
 import time
 from collections.abc import Callable
 
-import tornado.httpserver
-
 from backends import create_backend
 from backends.base import Backend
 from backends.errors import BackendConfigError, BackendUnavailable
 from rooms.app import make_app
 from rooms.config import Config, load_config
 from rooms.errors import ConfigError
+from rooms.httpserver import make_http_server
 
 log = logging.getLogger("rooms")
 
@@ -61,7 +60,7 @@ async def start_backend(config: Config) -> Backend:
 async def serve(config: Config) -> None:
     backend = await start_backend(config)
     app = make_app(config, backend)
-    server = tornado.httpserver.HTTPServer(app)
+    server = make_http_server(app)
     server.listen(config.server.port, config.server.host)
     # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out
     # of the garbage collector's full passes, which otherwise pause every client to rescan it.
