@@ -23,6 +23,7 @@ from rooms.app import make_app
 from rooms.config import Config, load_config
 from rooms.errors import ConfigError
 from rooms.httpserver import make_http_server
+from rooms.lograte import limit_repeated_lines
 
 log = logging.getLogger("rooms")
 
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        limit_repeated_lines(handler)
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))
