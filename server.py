@@ -16,14 +16,14 @@ import sys
 import time
 from collections.abc import Callable
 
-import tornado.httpserver
-
 from backends import create_backend
 from backends.base import Backend
 from backends.errors import BackendConfigError, BackendUnavailable
 from rooms.app import make_app
 from rooms.config import Config, load_config
 from rooms.errors import ConfigError
+from rooms.httpserver import make_http_server
+from rooms.lograte import limit_repeated_lines
 
 log = logging.getLogger("rooms")
 
@@ -62,7 +62,7 @@ async def serve(config: Config) -> None:
     backend = await start_backend(config)
     app = make_app(config, backend)
     app.hub.start()
-    server = tornado.httpserver.HTTPServer(app)
+    server = make_http_server(app)
     server.listen(config.server.port, config.server.host)
     # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out
     # of the garbage collector's full passes, which otherwise pause every client to rescan it.
@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        limit_repeated_lines(handler)
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+import tornado.httpserver
 import tornado.ioloop
 import tornado.web
 
@@ -16,6 +17,7 @@ if ROOT not in sys.path:
 from backends.base import Backend  # noqa: E402
 from rooms.app import make_app  # noqa: E402
 from rooms.config import Config, load_config  # noqa: E402
+from rooms.httpserver import make_http_server  # noqa: E402
 from tests.factories import all_factories  # noqa: E402
 
 FACTORIES = all_factories()
@@ -89,3 +91,15 @@ def app_on_each_backend(
     yield make_app(config, backend)
     io_loop.run_sync(backend.close)
     io_loop.run_sync(factory.dispose)
+
+
+@pytest.fixture
+def http_server(
+    request: pytest.FixtureRequest, io_loop: tornado.ioloop.IOLoop, _unused_port: Any
+) -> Iterator[tornado.httpserver.HTTPServer]:
+    """pytest-tornado's fixture, serving the app with the HTTP server ``server.py`` uses."""
+    server = make_http_server(request.getfixturevalue(request.config.option.app_fixture))
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=request.config.option.async_test_timeout)

@@ -10,6 +10,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTUP_SECONDS = 20
@@ -47,7 +48,13 @@ def run_server(*args: str, config: str = "", timeout: float = 30, env: dict[str,
 class ServerProcess:
     """``server.py`` started in a temporary working directory; ``stop()`` leaves nothing behind."""
 
-    def __init__(self, backend_url: str = "memory://", config: str = "", port: int | None = None) -> None:
+    def __init__(
+        self,
+        backend_url: str = "memory://",
+        config: str = "",
+        port: int | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.workdir = tempfile.TemporaryDirectory()
         config_path = os.path.join(self.workdir.name, "rooms.yaml")
@@ -60,7 +67,12 @@ class ServerProcess:
             "--config", config_path, "--port", str(self.port), "--backend", backend_url,
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, cwd=self.workdir.name, env=clean_environment(), stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            cwd=self.workdir.name,
+            env=clean_environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
 
     @property
