@@ -10,13 +10,13 @@ from tornado.websocket import WebSocketHandler
 
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.frames import PING_FRAME, FrameWriter
-from rooms.handlers.base import SiteOptions, allowed_methods, room_label
+from rooms.handlers.base import SafeHeaders, SiteOptions, allowed_methods, room_label
 from rooms.hub import RoomHub
 from rooms.protocol import CloseCode
 from rooms.session import SocketSession
 
 
-class ChatSocketHandler(WebSocketHandler):
+class ChatSocketHandler(SafeHeaders, WebSocketHandler):
     def initialize(self, hub: RoomHub, site: SiteOptions) -> None:
         self.hub = hub
         self.site = site
