@@ -9,16 +9,16 @@ import tornado.httputil
 import tornado.web
 
 from backends.base import Backend
-from rooms.addresses import ClientAddresses
+from rooms.addresses import AddressList, ClientAddresses
 from rooms.config import Config
 from rooms.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
-from rooms.handlers.base import NotFoundHandler, SiteOptions
+from rooms.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
 from rooms.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
 from rooms.handlers.socket import ChatSocketHandler
 from rooms.hub import RoomHub
 from rooms.keepalive import Keepalive
 from rooms.metrics import RoomsMetrics
-from rooms.origins import AllowedOrigins
+from rooms.origins import AllowedHosts, AllowedOrigins
 from rooms.protocol import LABEL_PATTERN, Limits
 from rooms.ratelimit import RatePolicy
 
@@ -34,6 +34,7 @@ class RoomsApplication(tornado.web.Application):
     def __init__(self, config: Config, backend: Backend) -> None:
         limits = config.limits
         self.addresses = ClientAddresses(config.server.trusted_proxies)
+        self.allowed_hosts = AllowedHosts(config.server.allowed_hosts)
         self.hub = RoomHub(
             backend,
             RoomsMetrics(backend.metrics_collectors()),
@@ -53,13 +54,15 @@ class RoomsApplication(tornado.web.Application):
             burst=limits.burst,
             send_buffer_bytes=limits.send_buffer_bytes,
             allowed_origins=AllowedOrigins(config.server.allowed_origins),
+            metrics_allowed=AddressList(config.server.metrics_allowed),
             keepalive=Keepalive(config.server.ping_interval) if config.server.ping_interval else None,
             # Far above what the message limits let through (pings, pongs and a close included), and
             # still a bound on frames that carry nothing (pings, empty continuations) or only errors.
             frames_per_second=max(MIN_FRAMES_PER_SECOND, FRAMES_PER_MESSAGE * limits.messages_per_second),
             frames_burst=max(MIN_FRAMES_BURST, FRAMES_PER_MESSAGE * limits.burst),
         )
-        deps = {"hub": self.hub, "site": site}
+        deps: dict[str, object] = {"hub": self.hub, "site": site}
+        self.deps = deps
         label = f"({LABEL_PATTERN})"
         routes: list[tuple[str, type[tornado.web.RequestHandler], dict[str, object]]] = [
             (r"/", HomeHandler, deps),
@@ -85,6 +88,9 @@ class RoomsApplication(tornado.web.Application):
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
         # Every request learns its client's address once, here, before any handler or log line uses it.
         request.remote_ip = self.addresses.of(request)
+        # Here, before routing, so that no route (pages, API, socket, static files) can miss it.
+        if not self.allowed_hosts.allow(request.host):
+            return self.get_handler_delegate(request, UnknownHostHandler, self.deps)
         return super().find_handler(request, **kwargs)
 
 

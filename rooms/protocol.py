@@ -22,6 +22,13 @@ _FIELDS = ("handle", "message")
 # Surrogates cannot be encoded to UTF-8 and NUL is refused by PostgreSQL: refusing both here gives
 # every backend the same answer.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_ASCII_INVISIBLE = "".join(map(chr, range(0x21))) + "\x7f"  # white space and controls
+_ASCII_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# Letters (or symbols) that draw nothing: a text of them alone looks empty, and a handle of them is no name.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Scripts whose letters look alike ("а" is Cyrillic): one handle may use one of them, so that "аdmin" is
+# not taken for "admin". Other scripts mix freely (Japanese writes kanji and kana together).
+_LOOKALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK"})
 
 
 def is_valid_label(label: str) -> bool:
@@ -93,12 +100,8 @@ def validate_client_object(data: Any, room: str, limits: Limits, sender: str = "
             raise ProtocolError(
                 ErrorCode.INVALID_MESSAGE, f"field '{name}' must be a string, got {_json_type(data[name])}"
             )
-    handle: str = data["handle"]
-    message: str = data["message"]
-    _check_text("handle", handle, limits.max_handle_chars)
-    _check_text("message", message, limits.max_message_chars)
-    if any(unicodedata.category(char) == "Cc" for char in handle):
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'handle' must not contain control characters")
+    handle = _check_handle(data["handle"], limits.max_handle_chars)
+    message = _check_text("message", data["message"], limits.max_message_chars)
     client_id = data.get("client_id")
     if client_id is not None:
         if not isinstance(client_id, str):
@@ -112,13 +115,64 @@ def validate_client_object(data: Any, room: str, limits: Limits, sender: str = "
     return NewMessage(room, handle, message, client_id, utc_timestamp(), sender)
 
 
-def _check_text(name: str, value: str, max_chars: int) -> None:
-    if not value.strip():
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field '{name}' must not be empty")
+def _check_text(name: str, value: str, max_chars: int) -> str:
+    """The text as stored, in NFC (so that texts that look the same are the same), or ``ProtocolError``;
+    its length is counted in NFC too."""
+    if value.isascii():  # most text: NFC already, and only white space and controls draw nothing
+        visible = bool(value.strip(_ASCII_INVISIBLE))
+        unstorable = "\x00" in value
+    else:
+        value = unicodedata.normalize("NFC", value)
+        visible = any(_is_visible(char) for char in value)
+        unstorable = _UNSTORABLE.search(value) is not None
+    if not visible:
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, f"field '{name}' must not be empty: it needs a visible character"
+        )
     if len(value) > max_chars:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field '{name}' is longer than {max_chars} characters")
-    if _UNSTORABLE.search(value):
+    if unstorable:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field '{name}' contains NUL or an unpaired surrogate")
+    return value
+
+
+def _check_handle(handle: str, max_chars: int) -> str:
+    """A handle is also a name others go by: no controls, and nothing that makes one look like another
+    (bidi overrides reversing it, zero-width characters, a Cyrillic letter among Latin ones)."""
+    handle = _check_text("handle", handle, max_chars)
+    if handle.isascii():
+        if _ASCII_CONTROL.search(handle):
+            raise _control_in_handle()
+        return handle
+    scripts: set[str] = set()
+    for char in handle:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            raise _control_in_handle()
+        if category == "Cf":
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"field 'handle' must not contain format characters (bidi controls, zero-width characters): "
+                f"U+{ord(char):04X}",
+            )
+        if category[0] == "L":
+            script = unicodedata.name(char, "").partition(" ")[0]
+            if script in _LOOKALIKE_SCRIPTS:
+                scripts.add(script)
+    if len(scripts) > 1:
+        named = " and ".join(sorted(script.title() for script in scripts))
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, f"field 'handle' mixes scripts ({named}) whose letters look alike; use one"
+        )
+    return handle
+
+
+def _is_visible(char: str) -> bool:
+    return unicodedata.category(char)[0] not in "ZCM" and char not in _BLANK_LETTERS
+
+
+def _control_in_handle() -> ProtocolError:
+    return ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'handle' must not contain control characters")
 
 
 def _json_type(value: Any) -> str:

@@ -57,6 +57,10 @@ async def assert_still_serving(ws, bystander) -> None:
         ('{"handle": "a-very-long-handle", "message": "hi"}', "invalid_message", "'handle'"),
         (json.dumps({"handle": "ann", "message": "x" * 1201}), "invalid_message", "'message'"),
         ('{"handle": "an\\u0000n", "message": "hi"}', "invalid_message", "'handle'"),
+        ('{"handle": "\\u202eann", "message": "hi"}', "invalid_message", "'handle'"),
+        ('{"handle": "\\u0430dmin", "message": "hi"}', "invalid_message", "'handle' mixes scripts"),
+        ('{"handle": "\\u3164", "message": "hi"}', "invalid_message", "'handle'"),
+        ('{"handle": "ann", "message": "\\u200b\\u200b"}', "invalid_message", "'message'"),
     ],
 )
 async def test_bad_frame_gets_named_error_and_socket_stays_open(http_server, http_port, frame, code, mentions):

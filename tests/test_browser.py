@@ -75,7 +75,12 @@ class RoomsServer:
         if client_id is not None:
             fields["client_id"] = client_id
         body = json.dumps(fields).encode()
-        request = urllib.request.Request(f"{self.url}/api/rooms/{room}/messages", data=body, method="POST")
+        request = urllib.request.Request(
+            f"{self.url}/api/rooms/{room}/messages",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as reply:
             assert reply.status == 201
 
@@ -204,6 +209,23 @@ def test_markup_in_handle_and_message_renders_as_text(new_context, server, room)
             assert page.evaluate("document.body.dataset.xss") is None
             page.reload()
             expect(page.locator("#status")).to_have_attribute("data-state", "live")
+
+
+def test_pages_run_under_their_content_security_policy_and_isolate_right_to_left_text(new_context, server, room):
+    context = new_context()
+    violations: list[str] = []
+    context.on("console", lambda line: violations.append(line.text) if "Content Security Policy" in line.text else None)
+    home = context.new_page()
+    home.goto(f"{server.url}/")
+    home.fill("#room-label", room)
+    home.press("#room-label", "Enter")
+    expect(home.locator("#status")).to_have_attribute("data-state", "live")  # the socket, under connect-src
+    send(home, "\u05d3\u05e0\u05d4", "\u05e9\u05dc\u05d5\u05dd 42")
+    item = home.locator("#chat li")
+    expect(item.locator(".text")).to_have_text("\u05e9\u05dc\u05d5\u05dd 42")
+    for part in (".handle", ".text"):
+        assert item.locator(part).get_attribute("dir") == "auto"
+    assert violations == []
 
 
 def test_reload_keeps_the_handle(new_context, server, room):

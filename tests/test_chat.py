@@ -21,6 +21,7 @@ async def post(http_client, port: int, room: str, payload: dict) -> HTTPResponse
         f"http://127.0.0.1:{port}/api/rooms/{room}/messages",
         method="POST",
         body=json.dumps(payload),
+        headers={"Content-Type": "application/json"},
         raise_error=False,
     )
 

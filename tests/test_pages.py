@@ -67,7 +67,10 @@ def outline(response: HTTPResponse) -> PageOutline:
 
 async def post(http_client, base_url: str, room: str, handle: str, message: str) -> dict:
     response = await http_client.fetch(
-        f"{base_url}/api/rooms/{room}/messages", method="POST", body=json.dumps({"handle": handle, "message": message})
+        f"{base_url}/api/rooms/{room}/messages",
+        method="POST",
+        body=json.dumps({"handle": handle, "message": message}),
+        headers={"Content-Type": "application/json"},
     )
     assert response.code == 201
     return json.loads(response.body)
@@ -172,3 +175,13 @@ async def test_unknown_page_renders_the_error_page(http_client, base_url):
     body = response.body.decode()
     assert response.code == 404
     assert "404" in body and "Not found" in body and 'href="/"' in body
+
+
+@pytest.mark.gen_test
+async def test_handles_and_messages_are_shown_isolated_in_their_own_direction(http_client, base_url):
+    await post(http_client, base_url, "lobby", "\u05d3\u05e0\u05d4", "\u202eright to left")
+    page = outline(await http_client.fetch(base_url + "/lobby/"))
+    handles = [tag for tag in page.tags["span"] if tag.get("class") == "handle"]
+    texts = [tag for tag in page.tags["div"] if tag.get("class") == "text"]
+    assert len(handles) == len(texts) == 2  # the message, and the blank the script clones for live ones
+    assert all(tag.get("dir") == "auto" for tag in handles + texts)

@@ -98,6 +98,61 @@ def test_message_keeps_newlines_and_surrounding_spaces():
     assert message.message == "  two\nlines "
 
 
+def decode(handle: str, message: str = "hi"):
+    return decode_client_frame(json.dumps({"handle": handle, "message": message}), "lobby", LIMITS)
+
+
+@pytest.mark.parametrize("handle", ["\u202eann", "ann\u2066", "a\u200bnn", "\ufeffann", "an\u00adn", "a\u200dn"])
+def test_format_characters_in_a_handle_are_refused(handle):
+    error = decode_error(json.dumps({"handle": handle, "message": "hi"}))
+    assert error.code == "invalid_message"
+    assert "'handle'" in error.reason and "format characters" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("handle", "message", "field"),
+    [
+        ("\u3164", "hi", "handle"),  # HANGUL FILLER, a letter that draws nothing
+        ("\u115f\u1160", "hi", "handle"),
+        ("\uffa0", "hi", "handle"),
+        ("\u0301", "hi", "handle"),  # a combining mark alone
+        ("\u3000", "hi", "handle"),
+        ("ann", "\u200b", "message"),
+        ("ann", "\u200b\u200d \u2028", "message"),
+        ("ann", "\u3164\u2800", "message"),
+        ("ann", "\u0301\u0302", "message"),
+        ("ann", "\u202e\u202c\n", "message"),
+    ],
+)
+def test_a_handle_or_message_with_nothing_visible_is_refused(handle, message, field):
+    error = decode_error(json.dumps({"handle": handle, "message": message}))
+    assert error.code == "invalid_message"
+    assert f"field '{field}' must not be empty" in error.reason
+
+
+@pytest.mark.parametrize("handle", ["\u0430dmin", "p\u0430ypal", "\u0391nn", "\u0410nn\u0430"])
+def test_a_handle_mixing_lookalike_scripts_is_refused(handle):
+    error = decode_error(json.dumps({"handle": handle, "message": "hi"}))
+    assert error.code == "invalid_message" and error.reason.startswith("field 'handle' mixes scripts")
+
+
+@pytest.mark.parametrize(
+    "handle", ["ann", "\u0410\u043d\u043d\u0430", "\u03a9\u03bc\u03ad\u03b3\u03b1", "山田", "ann_42", "Zoë", "ann 山"]
+)
+def test_handles_in_one_script_are_taken(handle):
+    assert decode(handle).handle == handle
+
+
+def test_messages_may_hold_format_characters_and_mix_scripts():
+    text = "\U0001f469\u200d\U0001f4bb \u0430dmin \u202eabc"  # a ZWJ emoji, Cyrillic among Latin, an override
+    assert decode_client_frame(json.dumps({"handle": "ann", "message": text}), "lobby", Limits(8, 40)).message == text
+
+
+def test_handle_and_message_are_stored_in_nfc_and_counted_so():
+    message = decode("e\u0301" * 8, "cafe\u0301")  # 16 code points, 8 in NFC: within the limit
+    assert (message.handle, message.message) == ("\u00e9" * 8, "caf\u00e9")
+
+
 def test_binary_frame_is_invalid_message():
     error = decode_error(b'{"handle": "ann", "message": "hi"}')
     assert error.code == "invalid_message" and "binary" in error.reason

@@ -30,6 +30,7 @@ from tests.waiting import eventually
 PROCESSES = 3
 CLIENTS_PER_PROCESS = 3
 MESSAGES_PER_SENDER = 10
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 async def tear_down(peers: list[Peer], servers: list[ServerProcess], prefix: str) -> None:
@@ -90,7 +91,7 @@ async def test_busiest_rooms_and_cluster_counters_cover_every_process():
             for n in range(count):
                 body = json.dumps({"handle": "ann", "message": f"hi {n}"})
                 response = await client.fetch(
-                    f"{server.base_url}/api/rooms/busy-room/messages", method="POST", body=body
+                    f"{server.base_url}/api/rooms/busy-room/messages", method="POST", body=body, headers=JSON_TYPE
                 )
                 assert response.code == 201
 
@@ -159,7 +160,9 @@ async def test_a_process_is_subscribed_to_a_room_while_it_has_a_socket_there_and
         await eventually(one_socket_open, message="the process saw bob go")
         # The room is still subscribed once bob has gone: a marker through pub/sub still reaches ann.
         body = json.dumps({"handle": "marker", "message": "still subscribed"})
-        await AsyncHTTPClient().fetch(f"{server.base_url}/api/rooms/lobby/messages", method="POST", body=body)
+        await AsyncHTTPClient().fetch(
+            f"{server.base_url}/api/rooms/lobby/messages", method="POST", body=body, headers=JSON_TYPE
+        )
         await peers[0].wait_until(lambda p: [m["message"] for m in p.messages()] == ["still subscribed"], timeout=5)
         assert await subscribers() == 1
         await peers.pop().close()

@@ -2,7 +2,7 @@
 
 Whatever a client sends, the answer is a message that keeps the contract or a ``ProtocolError`` with a code
 of the table (``invalid_json``, ``invalid_message``), never another exception; valid input decodes to exactly
-what was sent; what the server sends is compact JSON that reads back as ``message_payload``.
+what was sent, in NFC; what the server sends is compact JSON that reads back as ``message_payload``.
 """
 
 from __future__ import annotations
@@ -62,8 +62,16 @@ edge_text = st.sampled_from(
         "\U0001f680",
         "ann\x7f",
         "ann\n",
-        "\u200b",  # zero width space: not white space
+        "\u200b",  # zero width space: not white space, yet invisible
         "\u202eann",
+        "ann\u2066",
+        "\u3164",  # a letter that draws nothing
+        "\u0301",  # a combining mark alone
+        "e\u0301",  # NFC makes it one character
+        "\u0430dmin",  # a Cyrillic a among Latin letters
+        "\u0410\u043d\u043d\u0430",  # Cyrillic alone
+        "\u03b1\u03b2",  # Greek alone
+        "\U0001f469\u200d\U0001f4bb",  # an emoji sequence joined by ZWJ (a format character)
         "x" * 8,
         "x" * 9,
         "x" * 20,
@@ -81,12 +89,41 @@ field_text = st.one_of(
     edge_text,
 )
 
+# The rules of README and PROTOCOL.md for text, written out independently of rooms/protocol.py.
+BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+LOOKALIKE_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK"}
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def has_visible(text: str) -> bool:
+    """Not only white space, controls, format characters, combining marks alone or blank letters."""
+    return any(unicodedata.category(char)[0] not in "ZCM" and char not in BLANK_LETTERS for char in text)
+
+
+def lookalike_scripts(text: str) -> set[str]:
+    letters = (char for char in text if unicodedata.category(char).startswith("L"))
+    return {unicodedata.name(char, "").split(" ")[0] for char in letters} & LOOKALIKE_SCRIPTS
+
+
+def handle_problem(text: str) -> bool:
+    """Beyond the rules for any text: no control or format character, one of the look-alike scripts."""
+    return any(unicodedata.category(char) in ("Cc", "Cf") for char in text) or len(lookalike_scripts(text)) > 1
+
+
 # Text the rules accept, for the round trip and to keep near-valid objects near.
-handle_char = st.characters(exclude_categories=("Cs", "Cc"))
+handle_char = st.characters(exclude_categories=("Cs", "Cc", "Cf"))
 message_char = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
-valid_handles = st.text(handle_char, min_size=1, max_size=LIMITS.max_handle_chars).filter(str.strip)
-valid_messages = st.text(message_char, min_size=1, max_size=LIMITS.max_message_chars).filter(str.strip)
-valid_client_ids = st.none() | st.text(handle_char, min_size=1, max_size=64)
+client_id_char = st.characters(exclude_categories=("Cs", "Cc"))
+valid_handles = st.text(handle_char, min_size=1, max_size=LIMITS.max_handle_chars).filter(
+    lambda text: text == nfc(text) and has_visible(text) and not handle_problem(text)
+)
+valid_messages = st.text(message_char, min_size=1, max_size=LIMITS.max_message_chars).filter(
+    lambda text: text == nfc(text) and has_visible(text)
+)
+valid_client_ids = st.none() | st.text(client_id_char, min_size=1, max_size=64)
 
 
 def near(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -143,10 +180,11 @@ def assert_keeps_contract(message: NewMessage) -> None:
     assert message.room == ROOM
     for text, limit in ((message.handle, LIMITS.max_handle_chars), (message.message, LIMITS.max_message_chars)):
         assert isinstance(text, str)
-        assert text.strip(), "empty after strip"
+        assert has_visible(text), "nothing visible"
+        assert text == nfc(text), "not stored in NFC"
         assert len(text) <= limit
         assert not has_unstorable(text)
-    assert not any(unicodedata.category(char) == "Cc" for char in message.handle)
+    assert not handle_problem(message.handle)
     if message.client_id is not None:
         assert isinstance(message.client_id, str)
         assert 1 <= len(message.client_id) <= 64
@@ -188,12 +226,13 @@ def expected_error(data: Any) -> str | None:
     for name in ("handle", "message"):
         if not isinstance(data.get(name), str):
             return name
+    # The handle is checked whole before the message; lengths are counted in NFC, as stored.
     for name, limit in (("handle", LIMITS.max_handle_chars), ("message", LIMITS.max_message_chars)):
-        text = data[name]
-        if not text.strip() or len(text) > limit or has_unstorable(text):
+        text = nfc(data[name])
+        if not has_visible(text) or len(text) > limit or has_unstorable(text):
             return name
-    if any(unicodedata.category(char) == "Cc" for char in data["handle"]):
-        return "handle"
+        if name == "handle" and handle_problem(text):
+            return name
     client_id = data.get("client_id")
     if client_id is not None and (
         not isinstance(client_id, str)
@@ -256,8 +295,8 @@ def test_near_valid_objects_are_accepted_exactly_when_the_rules_say(data, ensure
     if problem is None:
         assert isinstance(outcome, NewMessage), f"refused a valid message: {outcome}"
         assert (outcome.handle, outcome.message, outcome.client_id) == (
-            sent["handle"],
-            sent["message"],
+            nfc(sent["handle"]),
+            nfc(sent["message"]),
             sent.get("client_id"),
         )
     else:

@@ -1,12 +1,15 @@
-"""What every HTTP handler shares: its dependencies, room labels, error pages and ``OPTIONS``."""
+"""What every HTTP handler shares: its dependencies, room labels, error pages, ``OPTIONS`` and the
+headers every response carries."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http.client import responses
 from typing import Any
 
 from tornado.web import HTTPError, RequestHandler
 
+from rooms.addresses import AddressList
 from rooms.hub import RoomHub
 from rooms.keepalive import Keepalive
 from rooms.origins import AllowedOrigins
@@ -15,6 +18,21 @@ from rooms.ratelimit import TokenBucket
 
 # Methods a handler may implement, in the order ``Allow`` lists them.
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+# The pages load nothing but their own files, run no inline script, cannot be framed (clickjacking)
+# and send forms and sockets only home; so even markup that slipped through escaping would do nothing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# On every response, not only the pages: they cost a few bytes where they do nothing, and so an error,
+# a redirect or a page added later cannot go out without them. nosniff keeps a browser from running JSON
+# or a text/plain answer as a script or a page.
+SAFETY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,7 @@ class SiteOptions:
     burst: int
     send_buffer_bytes: int
     allowed_origins: AllowedOrigins
+    metrics_allowed: AddressList
     keepalive: Keepalive | None
     frames_per_second: float
     frames_burst: int
@@ -47,7 +66,28 @@ def room_label(label: str) -> str:
     return label
 
 
-class RoomsHandler(RequestHandler):
+def error_text(status_code: int, **kwargs: Any) -> str:
+    """What an error answer says: the ``HTTPError``'s own reason, else the status's name. Not the reason
+    Tornado keeps for the status line, which it replaces with "Unknown" when the text holds a ``<`` or
+    anything beyond Latin-1."""
+    error = kwargs["exc_info"][1] if "exc_info" in kwargs else None
+    if isinstance(error, HTTPError) and error.reason:
+        return str(error.reason)
+    return responses.get(status_code, "Error")
+
+
+class SafeHeaders(RequestHandler):
+    """The headers of every response, whichever handler sends it (pages, API, static files, the socket's
+    handshake, errors), and no ``Server`` header: naming Tornado and its version only helps someone
+    looking for servers with a known hole. ``clear()`` calls this, so an error answer keeps them too."""
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        for name, value in SAFETY_HEADERS.items():
+            self.set_header(name, value)
+
+
+class RoomsHandler(SafeHeaders):
     """Dependencies come through the route: the room layer and the site's options."""
 
     def initialize(self, hub: RoomHub, site: SiteOptions) -> None:
@@ -62,12 +102,26 @@ class RoomsHandler(RequestHandler):
         self.finish()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.render("error.html", status_code=status_code, reason=self._reason)
+        self.render("error.html", status_code=status_code, reason=error_text(status_code, **kwargs))
 
 
 class NotFoundHandler(RoomsHandler):
     def prepare(self) -> None:
-        raise HTTPError(404, reason="Not found")
+        raise not_found()
+
+
+class UnknownHostHandler(RoomsHandler):
+    """Every request whose Host is not one of ``server.allowed_hosts``. A page served under a name the
+    site does not own is one a DNS-rebinding attacker's name points here, with the attacker's origin: it
+    could read the answers and speak to the socket as a same-origin page."""
+
+    def prepare(self) -> None:
+        raise HTTPError(400, reason="Unknown host")
+
+
+def not_found() -> HTTPError:
+    """What any unknown route answers; a route that is not for everyone answers it too, telling nothing."""
+    return HTTPError(404, reason="Not found")
 
 
 class JSONHandler(RoomsHandler):
@@ -80,4 +134,4 @@ class JSONHandler(RoomsHandler):
         self.finish(json_text)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.write_json({"error": self._reason}, status_code)
+        self.write_json({"error": error_text(status_code, **kwargs)}, status_code)

@@ -7,7 +7,7 @@ import os
 from tornado.web import HTTPError, StaticFileHandler
 
 from backends.errors import BackendUnavailable
-from rooms.handlers.base import RoomsHandler, room_label
+from rooms.handlers.base import RoomsHandler, SafeHeaders, room_label
 from rooms.protocol import is_valid_label
 from rooms.wordlist import random_label
 
@@ -53,7 +53,7 @@ class RoomPageHandler(RoomsHandler):
     head = get
 
 
-class StaticFiles(StaticFileHandler):
+class StaticFiles(SafeHeaders, StaticFileHandler):
     """Static files, with 404 (not Tornado's 403) for a directory such as ``/static/``: nothing is there."""
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:

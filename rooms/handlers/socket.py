@@ -11,7 +11,7 @@ from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProt
 
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.frames import PING_FRAME, FrameWriter
-from rooms.handlers.base import SiteOptions, allowed_methods, room_label
+from rooms.handlers.base import SafeHeaders, SiteOptions, allowed_methods, room_label
 from rooms.hub import RoomHub
 from rooms.protocol import CloseCode
 from rooms.ratelimit import TokenBucket
@@ -35,7 +35,7 @@ class FrameBudgetProtocol(WebSocketProtocol13):
         raise StreamClosedError()  # ends Tornado's read loop, which aborts the stream and calls on_close
 
 
-class ChatSocketHandler(WebSocketHandler):
+class ChatSocketHandler(SafeHeaders, WebSocketHandler):
     def initialize(self, hub: RoomHub, site: SiteOptions) -> None:
         self.hub = hub
         self.site = site
