@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
+from tornado.iostream import IOStream, SSLIOStream, StreamBufferFullError, StreamClosedError
 
 PING_FRAME = b"\x89\x00"  # FIN, opcode 9 (ping), unmasked, no payload
 
@@ -40,7 +40,7 @@ class FrameWriter:
         stream.max_write_buffer_size = max_buffered
         self._stream = stream
         # TLS streams must go through SSLIOStream.write (a partial SSL write has to be retried as is).
-        self._direct = type(stream) is IOStream
+        self._direct = not isinstance(stream, SSLIOStream)
         self._on_overflow = on_overflow
 
     def write(self, data: bytes) -> None:
