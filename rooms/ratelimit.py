@@ -56,8 +56,9 @@ class Sender:
     def take(self) -> bool:
         """Spend a token of every bucket, or of none: a refused post costs the sender nothing."""
         now = time.monotonic()
-        if not all([bucket.has_token(now) for bucket in self.buckets]):
-            return False
+        for bucket in self.buckets:
+            if not bucket.has_token(now):
+                return False
         for bucket in self.buckets:
             bucket.spend()
         return True

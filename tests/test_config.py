@@ -32,6 +32,21 @@ def test_defaults_match_the_protocol(tmp_path):
     limits = config.limits
     assert (limits.max_handle_chars, limits.max_message_chars, limits.max_frame_bytes) == (32, 4000, 65536)
     assert (limits.messages_per_second, limits.burst, limits.send_buffer_bytes) == (5, 20, 1048576)
+    assert (limits.connections_per_address, limits.new_rooms_per_hour) == (50, 60)
+    assert (limits.address_rate, limits.address_bucket) == (20, 60)  # 4 x and 3 x the per-connection limit
+    assert config.history.expire_after_days == 0
+    assert (config.server.allowed_hosts, config.server.trusted_proxies) == ([], ["127.0.0.1/8", "::1"])
+    assert config.server.metrics_allowed == ["127.0.0.1/8", "::1"]
+
+
+def test_address_limits_follow_the_connection_limits_unless_set(tmp_path):
+    derived = load_config(write(tmp_path, "limits:\n  messages_per_second: 2\n  burst: 5\n"), environ={})
+    assert (derived.limits.address_rate, derived.limits.address_bucket) == (8, 15)
+    text = "limits:\n  burst: 5\n  address_messages_per_second: 1\n  address_burst: 7\n"
+    chosen = load_config(write(tmp_path, text), environ={})
+    assert (chosen.limits.address_rate, chosen.limits.address_bucket) == (1, 7)
+    quota = chosen.backend_options().quota
+    assert quota is not None and (quota.messages_per_second, quota.burst, quota.new_rooms_per_hour) == (1, 7, 60)
 
 
 def test_shipped_config_yaml_lists_every_key_with_its_default():

@@ -29,6 +29,12 @@ from tests.waiting import eventually
         ((), "backend:\n  url: ftp://x\n", "backend.url"),
         ((), "surprise: {}\n", "surprise"),
         ((), "server:\n  event_loop: trio\n", "server.event_loop"),
+        ((), "server:\n  trusted_proxies: [10.0.0.300]\n", "server.trusted_proxies"),
+        ((), "server:\n  metrics_allowed: [everyone]\n", "server.metrics_allowed"),
+        ((), "limits:\n  connections_per_address: 0\n", "limits.connections_per_address"),
+        ((), "limits:\n  address_burst: lots\n", "limits.address_burst"),
+        ((), "limits:\n  new_rooms_per_hour: 0\n", "limits.new_rooms_per_hour"),
+        ((), "history:\n  expire_after_days: -1\n", "history.expire_after_days"),
     ],
 )
 def test_config_error_exits_2_with_one_line_naming_the_key(args, config, named):

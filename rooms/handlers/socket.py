@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
+from typing import Any
 
 from tornado.iostream import StreamClosedError
 from tornado.util import ObjectDict
@@ -26,9 +27,13 @@ class FrameBudgetProtocol(WebSocketProtocol13):
         super().__init__(handler, False, params)
         self._frames = frames
 
-    async def _receive_frame(self) -> None:
+    def _receive_frame(self) -> Coroutine[Any, Any, None]:
+        # Not a coroutine itself: the read loop awaits Tornado's own, with no frame more per frame read.
         if self._frames.take():
-            return await super()._receive_frame()
+            return super()._receive_frame()
+        return self._refuse()
+
+    async def _refuse(self) -> None:
         self.close(CloseCode.POLICY, "too many frames")
         assert self.stream is not None  # reading: the stream is there
         await self.stream.write(b"")  # resolves once the close frame is written (or the stream is gone)
@@ -116,11 +121,12 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
 
     async def open(self, label: str) -> None:
         # The handshake is over: the HTTP connection object (the stream is detached from it), the request
-        # headers (a browser's cookies and user agent run to kilobytes) and the template namespace are
+        # and response headers (a browser's cookies and user agent run to kilobytes) and the template namespace are
         # never used again, yet would stay in memory as long as the socket. The headers are emptied in
         # place because Tornado's suspended WebSocketHandler.get still holds them.
         self.request.connection = None
         self.request.headers.clear()
+        self._headers.clear()  # the response's, sent with the 101
         self.ui = ObjectDict()
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
