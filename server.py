@@ -20,10 +20,11 @@ from backends import create_backend
 from backends.base import Backend
 from backends.errors import BackendConfigError, BackendUnavailable
 from rooms.app import make_app
-from rooms.config import Config, load_config
+from rooms.config import Config, describe, load_config
 from rooms.errors import ConfigError
 from rooms.httpserver import make_http_server
 from rooms.lograte import limit_repeated_lines
+from rooms.systemd import Notifier, listening_sockets
 
 log = logging.getLogger("rooms")
 
@@ -38,6 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", help="address to listen on (server.host)")
     parser.add_argument("--port", type=int, help="port to listen on (server.port)")
     parser.add_argument("--backend", metavar="URL", help="where messages live (backend.url)")
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="print the resolved config (secrets masked) and exit 0, or exit 2 naming the bad key; starts nothing",
+    )
     return parser.parse_args(argv)
 
 
@@ -59,15 +65,25 @@ async def start_backend(config: Config) -> Backend:
 
 
 async def serve(config: Config) -> None:
+    systemd = Notifier()
     backend = await start_backend(config)
     app = make_app(config, backend)
     app.hub.start()
     server = make_http_server(app)
-    server.listen(config.server.port, config.server.host)
+    activated = listening_sockets()
+    if activated:
+        server.add_sockets(activated)
+    else:
+        server.listen(config.server.port, config.server.host)
     # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out
     # of the garbage collector's full passes, which otherwise pause every client to rescan it.
     gc.freeze()
-    log.info("rooms listening on http://%s:%d/ (backend: %s)", config.server.host, config.server.port, backend.kind)
+    if activated:
+        log.info("rooms serving %d sockets from systemd (backend: %s)", len(activated), backend.kind)
+    else:
+        log.info("rooms listening on http://%s:%d/ (backend: %s)", config.server.host, config.server.port, backend.kind)
+    systemd.ready(app.hub.status())
+    systemd.start_watchdog(app.hub.status)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -75,6 +91,7 @@ async def serve(config: Config) -> None:
     await stopping.wait()
 
     log.info("shutting down")
+    systemd.stopping()
     server.stop()
     hub = app.hub
     # New messages are refused (their senders told so); those in flight are stored and broadcast, so
@@ -94,6 +111,7 @@ async def serve(config: Config) -> None:
         log.info("some clients did not answer the close handshake in time")
     await server.close_all_connections()
     await backend.close()
+    systemd.close()
     log.info("stopped")
 
 
@@ -119,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"rooms: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    if args.check_config:
+        try:
+            create_backend(config.backend_options())  # checks the backend's own options; connects to nothing
+        except BackendConfigError as exc:
+            print(f"rooms: config error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+        print(describe(config), end="")
+        return 0
     logging.basicConfig(
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

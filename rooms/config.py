@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -246,3 +247,28 @@ def _check_value(key: str, declared: Any, value: Any) -> Any:
     if key in _MAXIMUM and value > _MAXIMUM[key]:
         raise ConfigError(f"{key}: {value!r} is above the maximum {_MAXIMUM[key]}")
     return value
+
+
+SECRET_WORDS = ("secret", "token", "password")
+MASK = "********"
+
+
+def describe(config: Config) -> str:
+    """The resolved config as YAML, with secrets masked: what ``--check-config`` prints."""
+    sections = asdict(config)
+    for values in sections.values():
+        for key, value in values.items():
+            if isinstance(value, str) and any(word in key for word in SECRET_WORDS) and value:
+                values[key] = MASK
+    sections["backend"]["url"] = _mask_url(config.backend.url)
+    return yaml.safe_dump(sections, sort_keys=False, default_flow_style=False)
+
+
+def _mask_url(url: str) -> str:
+    """A URL's password replaced by the mask (``redis://:pw@host`` and ``postgresql://u:pw@host`` alike)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))

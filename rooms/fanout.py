@@ -147,6 +147,11 @@ class LocalFanout:
         state = self._rooms.get(room)
         return len(state.live) + len(state.catching_up) if state else 0
 
+    def counts(self) -> tuple[int, int]:
+        """Sockets and rooms with a socket here."""
+        sockets = sum(len(state.live) + len(state.catching_up) for state in self._rooms.values())
+        return sockets, len(self._rooms)
+
     def close_all(self) -> None:
         self._flush()  # nothing may follow a close frame: the broadcasts waiting to go out go first
         for state in list(self._rooms.values()):

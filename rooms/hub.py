@@ -150,6 +150,11 @@ class RoomHub:
     def online(self, room: str) -> int:
         return self.fanout.online(room)
 
+    def status(self) -> str:
+        """One line on how this process is doing (systemd's ``STATUS=``, read in ``systemctl status``)."""
+        sockets, rooms = self.fanout.counts()
+        return f"{sockets} sockets in {rooms} rooms, backend {self.backend_kind}"
+
     def send_in_turn(self, member: Member, room: str, data: bytes) -> None:
         self.fanout.send_in_turn(member, room, data)
 
