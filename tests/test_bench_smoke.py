@@ -48,3 +48,24 @@ def test_load_generator_sees_every_message_once_in_order(rooms_server: tuple[str
     assert result["server_cpu_us_per_delivery"] is not None
     assert result["server_rss_kib"]["connected"] > 0
     assert set(result["latency_ms"]) == {"p50", "p90", "p99", "max"}
+
+
+def test_the_soak_runs_briefly_and_reports_its_curve(tmp_path):
+    """A smoke run of the soak (seconds, not the hour it is meant for): it drives every kind of churn
+    against a real process, samples its RSS and draws the curve; the hour's verdict is not asserted."""
+    result_path, plot_path = tmp_path / "soak.json", tmp_path / "soak.png"
+    short = ["--minutes", "0.3", "--sample-seconds", "3", "--clients", "8", "--stalled", "1"]
+    subprocess.run(
+        [sys.executable, "-m", "bench.soak", *short, "--json", str(result_path), "--plot", str(plot_path)],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    result = json.loads(result_path.read_text())
+    assert result["exit_status"] == 0
+    assert len(result["samples"]) >= 4
+    churn = result["churn"]
+    assert churn["connects"] > 0 and churn["messages"] > 0 and churn["replays"] > 0
+    assert churn["bad_frames"] > 0 and churn["stalled_readers"] > 0
+    assert churn["failures"] == {}
+    assert plot_path.read_bytes().startswith(b"\x89PNG")
