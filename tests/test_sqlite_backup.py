@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -250,6 +251,40 @@ def test_a_backup_is_one_self_contained_file_in_delete_mode(tmp_path: Path) -> N
     finally:
         database.close()
     assert stored_messages(tmp_path / "out" / "backup.db") == ["one", "two", "three"]
+
+
+def test_a_backup_of_many_steps_finishes_while_another_connection_keeps_committing(tmp_path: Path) -> None:
+    live = tmp_path / "live.db"
+    make_rooms_database(live, ["x" * 4000] * 2000)  # about 2000 pages: several steps of the copy
+    writing = threading.Event()
+    stop = threading.Event()
+
+    def write_all_the_time() -> None:
+        writer = sqlite3.connect(live, isolation_level=None)
+        try:
+            while not stop.is_set():
+                writer.execute("INSERT INTO messages (message) VALUES ('late')")
+                writing.set()
+        finally:
+            writer.close()
+
+    writer = threading.Thread(target=write_all_the_time)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        # Without one read transaction over the copy, each commit between two steps would restart it.
+        copier = threading.Thread(target=sqlite_backup.backup, args=(str(live), str(tmp_path / "backup.db")))
+        copier.start()
+        copier.join(30)
+        finished = not copier.is_alive()
+    finally:
+        stop.set()
+        writer.join()
+    copier.join()
+    assert finished, "the backup did not finish while a writer kept committing"
+    copied = stored_messages(tmp_path / "backup.db")
+    assert copied[:2000] == ["x" * 4000] * 2000 and set(copied[2000:]) <= {"late"}
+    assert len(copied) < len(stored_messages(live))  # a snapshot from its start, not what came after
 
 
 def test_backup_of_a_missing_database_creates_nothing(tmp_path: Path) -> None:
