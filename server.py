@@ -1,5 +1,7 @@
 """Start rooms: ``python server.py [--config PATH] [--host H] [--port N] [--backend URL]``.
 
+``--backup PATH`` / ``--restore PATH`` copy the SQLite database out or back instead (backends/sqlite_backup.py).
+
 Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the backend cannot be reached within
 ``backend.connect_timeout`` (a service manager may restart it), 2 for a configuration error (no restart
 mends it).
@@ -16,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from backends import create_backend
+from backends import create_backend, sqlite_backup
 from backends.base import Backend
 from backends.errors import BackendConfigError, BackendUnavailable
 from rooms.app import make_app
@@ -39,11 +41,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", help="address to listen on (server.host)")
     parser.add_argument("--port", type=int, help="port to listen on (server.port)")
     parser.add_argument("--backend", metavar="URL", help="where messages live (backend.url)")
-    parser.add_argument(
+    once = parser.add_mutually_exclusive_group()
+    once.add_argument(
         "--check-config",
         action="store_true",
         help="print the resolved config (secrets masked) and exit 0, or exit 2 naming the bad key; starts nothing",
     )
+    once.add_argument("--backup", metavar="PATH", help="copy the SQLite database to PATH (rooms may run); exit")
+    once.add_argument("--restore", metavar="PATH", help="put the backup at PATH in place (rooms stopped); exit")
     return parser.parse_args(argv)
 
 
@@ -145,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG_ERROR
         print(describe(config), end="")
         return 0
+    if args.backup is not None or args.restore is not None:
+        return sqlite_backup.run(config.backend.url, backup_to=args.backup, restore_from=args.restore)
     logging.basicConfig(
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
