@@ -8,7 +8,12 @@ A backend stores messages, reads history and pushes each newly stored message to
 * **One order per room.** Every process receives a room's messages in the order of its history,
   and ids increase in that order (compare them with :meth:`Backend.id_key`, never as strings).
 * **At most once per client id.** A message carrying a ``client_id`` already stored in its room is
-  not stored or delivered again; ``store`` returns the earlier message with ``duplicate=True``.
+  not stored or delivered again; ``store`` returns the earlier message with ``duplicate=True``. If a
+  moderator deleted that message, the resend is refused with ``MessageDeleted``: it is not stored again.
+* **Deleted means gone.** ``delete_message`` removes a message from ``history`` and ``replay`` on every
+  process, and tells every process subscribed to its room (``DeliveryTarget.deleted``), after that
+  message's own delivery. A deletion is not a gap: replays and reconnects report none for it, and ids
+  keep increasing past a deleted one, the newest included.
 * **Reads are plain reads.** ``history`` and ``replay`` show what is stored, which may run a moment
   ahead of what has been delivered here; the room hub, which knows what it delivered, holds a joining
   socket until delivery has caught up with what it replayed.
@@ -19,16 +24,20 @@ A backend stores messages, reads history and pushes each newly stored message to
   (someone is typing) to the other processes in the room. Neither is stored with messages, both may be
   lost; a process that dies leaves presence within the store's expiry. A single-process store needs
   neither: the defaults here are exact for it.
-* **Storage grows with messages only.** A room is written with its first message; reading a room
-  that has none stores nothing.
+* **Moderation is shared.** Bans and room locks are stored for every process; after a change on any of
+  them, every process (the one that made it included) is told ``DeliveryTarget.moderation_changed`` and
+  reads them again. Expired bans are never answered and do not stay in storage.
+* **Storage grows with messages and moderators' actions only.** A room is written with its first
+  message; reading a room that has none stores nothing; locking a room stores the lock, not the room.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol, Self
 
 from prometheus_client.registry import Collector
@@ -81,6 +90,42 @@ def combined_presence(shares: list[RoomPresence]) -> RoomPresence:
 class StoreResult(NamedTuple):
     message: StoredMessage
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """A moderator's ban: of a ``handle`` or of a client ``address`` (exactly one of the two), in one
+    ``room`` or (``None``) in every room. ``id`` is issued by the store; ``created`` and ``expires`` are
+    ISO 8601 in UTC with microseconds (so they sort as text), ``expires`` ``None`` meaning until lifted."""
+
+    id: str
+    handle: str | None
+    address: str | None
+    room: str | None
+    reason: str
+    created: str
+    expires: str | None
+
+
+def ban_timestamp(moment: datetime) -> str:
+    """A ban's ``created`` or ``expires``: always with microseconds, so that timestamps compare as text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def check_ban(handle: str | None, address: str | None, seconds: float | None) -> None:
+    """Refuse (``ValueError``) a ban that names neither or both of a handle and an address, or whose
+    ``seconds`` is not a positive number: a caller's mistake, never a client's input reaching the store."""
+    if (handle is None) == (address is None) or handle == "" or address == "":
+        raise ValueError("a ban names exactly one of a handle and an address")
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"a ban's seconds must be a positive number, not {seconds!r}")
+
+
+def ban_term(seconds: float | None, now: datetime | None = None) -> tuple[str, str | None]:
+    """``created`` and ``expires`` of a ban made ``now`` for ``seconds`` (``None``: until lifted)."""
+    moment = now or datetime.now(UTC)
+    expires = None if seconds is None else ban_timestamp(moment + timedelta(seconds=seconds))
+    return ban_timestamp(moment), expires
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +196,14 @@ class DeliveryTarget(Protocol):
 
     def presence_changed(self, room: str) -> None:
         """Another process's share of ``room``'s presence changed (or expired): read it again."""
+
+    def deleted(self, room: str, message_id: str) -> None:
+        """A moderator deleted a message of ``room``, a room this process is subscribed to (on any
+        process; this one included). Comes after that message's ``deliver``, if it was delivered here."""
+
+    def moderation_changed(self) -> None:
+        """Bans or room locks changed on some process (this one included), or notices of such changes
+        may have been missed (a reconnect): read ``bans`` and ``locked_rooms`` again."""
 
 
 def utc_timestamp() -> str:
@@ -226,8 +279,55 @@ class Backend(abc.ABC):
         """Stop delivering ``room``'s messages to this process; idempotent."""
 
     @abc.abstractmethod
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        """Delete a message of ``room``; ``False`` when the room holds no such message (never stored,
+        pruned, or deleted already). The id is validated by :meth:`id_key` first (``InvalidMessageId``).
+
+        From the moment this returns, ``history`` and ``replay`` never return the message, on any
+        process. Every process subscribed to the room (this one included) is told through
+        ``DeliveryTarget.deleted``, after that message's own delivery there. The deletion leaves no gap:
+        a replay or reconnect from before or at the deleted id reports none, and ids go on increasing
+        past it even when it was the room's newest. The room's message count (``busiest_rooms``) drops
+        by one; its last activity (and so its expiry) stays that of its newest message ever stored.
+
+        A later ``store`` of the same ``client_id`` in the room is refused with ``MessageDeleted``: it is
+        not stored again (the sender learns that a moderator removed it), for as long as the store would
+        have found the message itself a duplicate.
+        """
+
+    @abc.abstractmethod
+    async def add_ban(
+        self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str
+    ) -> Ban:
+        """Store a ban of ``handle`` or ``address`` (exactly one; see :func:`check_ban`, ``ValueError``)
+        in ``room`` (``None``: every room) for ``seconds`` (``None``: until lifted), and tell every
+        process (``moderation_changed``). Expired bans are removed from storage here at the latest.
+        Times are the store's clock (Redis: the server's, which every process shares)."""
+
+    @abc.abstractmethod
+    async def bans(self) -> list[Ban]:
+        """The bans in force now, oldest first. An expired ban is never answered, and is removed from
+        storage here at the latest, so storage does not grow with bans that ran out."""
+
+    @abc.abstractmethod
+    async def lift_ban(self, ban_id: str) -> bool:
+        """Remove a ban and tell every process (``moderation_changed``); ``False`` (and nobody told) if
+        no ban in force has that id: unknown, lifted already, or expired."""
+
+    @abc.abstractmethod
+    async def set_locked(self, room: str, locked: bool) -> None:
+        """Lock or unlock ``room``; idempotent. A change tells every process (``moderation_changed``);
+        setting what already holds tells nobody. Locking stores the lock only, never a room row: a room
+        with no messages stays one (``busiest_rooms``, expiry, the new-room quota)."""
+
+    @abc.abstractmethod
+    async def locked_rooms(self) -> frozenset[str]:
+        """The labels of the rooms locked now."""
+
+    @abc.abstractmethod
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
-        """The rooms with the most messages, most first."""
+        """The rooms with the most messages (stored and not deleted by a moderator; pruned ones count),
+        most first."""
 
     @abc.abstractmethod
     async def expire_rooms(self, idle_since: str) -> int:

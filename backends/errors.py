@@ -21,3 +21,7 @@ class InvalidMessageId(BackendError):
 
 class QuotaExceeded(BackendError):
     """A message's sender is over its address's quota (``AddressQuota``); the message was not stored."""
+
+
+class MessageDeleted(BackendError):
+    """A message's ``client_id`` names a message a moderator deleted: it was not stored again."""

@@ -1,6 +1,7 @@
 """The in-process backend: the reference implementation of the contract.
 
-Single process only, so there is no pub/sub: ``store`` hands the message straight to the hub.
+Single process only, so there is no pub/sub: ``store`` hands the message straight to the hub, and
+``delete_message`` its deletion; a moderation change is told on the loop's next turn.
 """
 
 from __future__ import annotations
@@ -10,27 +11,31 @@ import bisect
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Final, Self
+from datetime import UTC, datetime
+from typing import Self
 
 from backends.base import (
     AddressQuota,
     Backend,
     BackendOptions,
+    Ban,
     HistoryPage,
     NewMessage,
     Replay,
     RoomSummary,
     StoredMessage,
     StoreResult,
+    ban_term,
+    ban_timestamp,
+    check_ban,
 )
-from backends.errors import QuotaExceeded
+from backends.errors import MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
 from backends.quota import NewRoomQuota
 
 # History is kept as plain tuples of strings, which the garbage collector stops tracking: as objects,
 # a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
 _Row = tuple[str, str, str, str, str, str | None]
-_TIMESTAMP: Final = 4
 
 
 def _messages(rows: list[_Row]) -> list[StoredMessage]:
@@ -42,8 +47,12 @@ class _Room:
     ids: list[int] = field(default_factory=list)
     rows: list[_Row] = field(default_factory=list)
     by_client_id: dict[str, _Row] = field(default_factory=dict)
+    # The client ids of messages a moderator deleted, and the id each had: a resend is refused while the
+    # message would still have been retained (pruning drops them as it drops ``by_client_id``'s).
+    deleted_client_ids: dict[str, int] = field(default_factory=dict)
     pruned_through: int = 0
-    total: int = 0
+    total: int = 0  # messages stored and not deleted, pruned ones included (busiest rooms)
+    last_active: str = ""  # the timestamp of the newest message ever stored, deleted or not
 
 
 class MemoryBackend(Backend):
@@ -60,6 +69,9 @@ class MemoryBackend(Backend):
         self._first_id = time.time_ns() // 1000
         self._next_id = itertools.count(self._first_id + 1)
         self._last_id = self._first_id
+        self._bans: dict[str, Ban] = {}  # in the order made: oldest first
+        self._ban_ids = itertools.count(1)
+        self._locked: set[str] = set()
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
@@ -79,7 +91,7 @@ class MemoryBackend(Backend):
         future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
         try:
             future.set_result(self._store_now(message))
-        except QuotaExceeded as exc:
+        except (QuotaExceeded, MessageDeleted) as exc:
             future.set_exception(exc)
         return future
 
@@ -91,12 +103,15 @@ class MemoryBackend(Backend):
             state = self._rooms[room] = _Room()
         if client_id is not None and client_id in state.by_client_id:
             return StoreResult(StoredMessage._make(state.by_client_id[client_id]), duplicate=True)
+        if client_id is not None and client_id in state.deleted_client_ids:
+            raise MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
         self._last_id = next(self._next_id)
         row: _Row = (str(self._last_id), room, message.handle, message.message, message.timestamp, client_id)
         stored = StoredMessage._make(row)
         state.ids.append(self._last_id)
         state.rows.append(row)
         state.total += 1
+        state.last_active = message.timestamp
         if client_id is not None:
             state.by_client_id[client_id] = row
         self._prune(state)
@@ -115,6 +130,12 @@ class MemoryBackend(Backend):
         state.pruned_through = state.ids[excess - 1]
         del state.rows[:excess]
         del state.ids[:excess]
+        if state.deleted_client_ids:
+            state.deleted_client_ids = {
+                client_id: message_id
+                for client_id, message_id in state.deleted_client_ids.items()
+                if message_id > state.pruned_through
+            }
 
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         return self._history(self._rooms.get(room) or _Room(), limit, before, after)
@@ -145,18 +166,80 @@ class MemoryBackend(Backend):
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
         active = [(label, state) for label, state in self._rooms.items() if state.total]
         active.sort(key=lambda item: (-item[1].total, item[0]))
-        return [
-            RoomSummary(label, state.total, state.rows[-1][_TIMESTAMP] if state.rows else None)
-            for label, state in active[:limit]
-        ]
+        return [RoomSummary(label, state.total, state.last_active) for label, state in active[:limit]]
 
     async def expire_rooms(self, idle_since: str) -> int:
-        idle = [
-            label for label, state in self._rooms.items() if not state.rows or state.rows[-1][_TIMESTAMP] < idle_since
-        ]
+        idle = [label for label, state in self._rooms.items() if state.last_active < idle_since]
         for label in idle:
             del self._rooms[label]
         return len(idle)
 
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return (parse_integer_id(message_id),)
+
+    # -- moderation -------------------------------------------------------------------------------
+
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        key = parse_integer_id(message_id)
+        state = self._rooms.get(room)
+        if state is None:
+            return False
+        index = bisect.bisect_left(state.ids, key)
+        if index == len(state.ids) or state.ids[index] != key:
+            return False
+        row = state.rows.pop(index)
+        del state.ids[index]
+        state.total -= 1
+        client_id = row[-1]
+        if client_id is not None:
+            del state.by_client_id[client_id]
+            state.deleted_client_ids[client_id] = key
+        # Delivered as it is deleted, as messages are as they are stored: after the message itself.
+        if room in self._subscribed and self._target is not None:
+            self._target.deleted(room, message_id)
+        return True
+
+    async def add_ban(
+        self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str
+    ) -> Ban:
+        check_ban(handle, address, seconds)
+        self._drop_expired_bans()
+        created, expires = ban_term(seconds)
+        ban = Ban(str(next(self._ban_ids)), handle, address, room, reason, created, expires)
+        self._bans[ban.id] = ban
+        self._moderation_changed()
+        return ban
+
+    async def bans(self) -> list[Ban]:
+        self._drop_expired_bans()
+        return list(self._bans.values())
+
+    async def lift_ban(self, ban_id: str) -> bool:
+        self._drop_expired_bans()
+        if self._bans.pop(ban_id, None) is None:
+            return False
+        self._moderation_changed()
+        return True
+
+    async def set_locked(self, room: str, locked: bool) -> None:
+        if locked == (room in self._locked):
+            return
+        if locked:
+            self._locked.add(room)
+        else:
+            self._locked.discard(room)
+        self._moderation_changed()
+
+    async def locked_rooms(self) -> frozenset[str]:
+        return frozenset(self._locked)
+
+    def _drop_expired_bans(self) -> None:
+        now = ban_timestamp(datetime.now(UTC))
+        expired = [ban.id for ban in self._bans.values() if ban.expires is not None and ban.expires <= now]
+        for ban_id in expired:
+            del self._bans[ban_id]
+
+    def _moderation_changed(self) -> None:
+        # On the loop's next turn, as a store's pub/sub notice would come: never inside the caller's call.
+        if self._target is not None:
+            asyncio.get_running_loop().call_soon(self._target.moderation_changed)
