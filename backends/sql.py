@@ -9,7 +9,8 @@ connection (peewee keeps one per thread):
   message is a committed message, and one writer means SQLite never waits on its own file lock.
 * **Reader threads** serve history, replays, busiest rooms and health beside the writer, never behind it.
 * **A pruner thread** deletes what retention no longer keeps, in short transactions of its own, so no
-  sender waits for a prune.
+  sender waits for a prune. Moderators' writes (a deletion, a ban, a lock) and the reads of bans, which
+  drop the expired ones, run there too: rare, and never in a sender's way.
 
 A query that fails drops its connection and raises ``BackendUnavailable``; the next query connects
 again, so the backend mends itself once the database is back.
@@ -24,6 +25,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
 import peewee
@@ -32,13 +34,17 @@ from backends.base import (
     AddressQuota,
     Backend,
     BackendOptions,
+    Ban,
     HistoryPage,
     NewMessage,
     Replay,
     RoomSummary,
     StoreResult,
+    ban_term,
+    ban_timestamp,
+    check_ban,
 )
-from backends.errors import BackendUnavailable, QuotaExceeded
+from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
 from backends.sql_schema import build_schema, kind_of, open_database
 from backends.sql_store import SQLStore, StoreOutcome
@@ -76,6 +82,8 @@ class SQLBackend(Backend):
         self._subscribed: set[str] = set()
         # The greatest id the loop has delivered (or, for rooms nobody here listens to, passed over).
         self._finished_through = 0
+        # Deletions of messages whose batch the loop has not finished yet: (id, room), told once it has.
+        self._deletions_due: list[tuple[int, str]] = []
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
@@ -157,6 +165,55 @@ class SQLBackend(Backend):
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return (parse_integer_id(message_id),)
 
+    # -- moderation -------------------------------------------------------------------------------
+
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        key = parse_integer_id(message_id)
+        if not 0 < key <= MAX_ID:
+            return False
+        if not await self._moderate("deletion", lambda: self._store.delete_message(room, key)):
+            return False
+        # The writer commits a batch before the loop delivers it, and a deletion can be read and made in
+        # between: it is told after its message, once the loop has finished that batch.
+        self._deletions_due.append((key, room))
+        self._tell_deletions(self._finished_through)
+        return True
+
+    async def add_ban(
+        self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str
+    ) -> Ban:
+        check_ban(handle, address, seconds)
+        created, expires = ban_term(seconds)
+        ban = await self._moderate("ban", lambda: self._store.add_ban(handle, address, room, reason, created, expires))
+        self._moderation_changed()
+        return ban
+
+    async def bans(self) -> list[Ban]:
+        return await self._moderate("bans read", lambda: self._store.bans(_now()))
+
+    async def lift_ban(self, ban_id: str) -> bool:
+        if not (ban_id.isascii() and ban_id.isdigit() and 0 < int(ban_id) <= MAX_ID):
+            return False  # not an id this store issues
+        lifted = await self._moderate("ban lift", lambda: self._store.lift_ban(int(ban_id), _now()))
+        if lifted:
+            self._moderation_changed()
+        return lifted
+
+    async def set_locked(self, room: str, locked: bool) -> None:
+        if await self._moderate("lock", lambda: self._store.set_locked(room, locked)):
+            self._moderation_changed()
+
+    async def locked_rooms(self) -> frozenset[str]:
+        return await self._read("locks read", self._store.locked_rooms)
+
+    async def _moderate(self, operation: str, query: Callable[[], T]) -> T:
+        # On the pruner's thread: a write in a transaction of its own, beside the writer.
+        return await self._run_on(self._prunes, operation, query, idempotent=False)
+
+    def _moderation_changed(self) -> None:
+        if self._target is not None and self._loop is not None:
+            self._loop.call_soon(self._target.moderation_changed)
+
     # -- loop side ----------------------------------------------------------------------------------
 
     async def _read(self, operation: str, query: Callable[[], T]) -> T:
@@ -190,7 +247,7 @@ class SQLBackend(Backend):
         """On the loop, in commit order: deliver each new message, then answer its sender."""
         target = self._target
         for (request, future), result in zip(batch, results, strict=True):
-            if isinstance(result, QuotaExceeded):
+            if isinstance(result, (QuotaExceeded, MessageDeleted)):
                 _settle_exception(future, result)
                 continue
             if not result.duplicate:
@@ -198,10 +255,23 @@ class SQLBackend(Backend):
                 if target is not None and request.room in self._subscribed:
                     target.deliver(result.message)
             _settle(future, result)
+        if self._deletions_due:
+            self._tell_deletions(self._finished_through)
 
     def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
         for _, future in batch:
             _settle_exception(future, BackendUnavailable(reason))
+        if self._deletions_due:
+            # A batch that failed at COMMIT may have stored what it is never to deliver: nothing to wait for.
+            self._tell_deletions(None)
+
+    def _tell_deletions(self, through: int | None) -> None:
+        """Tell the deletions of messages delivered (or passed over) up to ``through`` (``None``: all)."""
+        due = [entry for entry in self._deletions_due if through is None or entry[0] <= through]
+        self._deletions_due = [entry for entry in self._deletions_due if entry not in due]
+        for message_id, room in due:
+            if self._target is not None and room in self._subscribed:
+                self._target.deleted(room, str(message_id))
 
     # -- worker threads -------------------------------------------------------------------------
 
@@ -274,6 +344,10 @@ class SQLBackend(Backend):
             self._guarded("prune", lambda: self._store.prune_room(room_id))
         except BackendUnavailable as exc:
             log.warning("pruning room id %d failed: %s", room_id, exc)
+
+
+def _now() -> str:
+    return ban_timestamp(datetime.now(UTC))
 
 
 def _join_all(threads: list[threading.Thread]) -> None:

@@ -7,10 +7,15 @@ Tables:
   retention has deleted, which tells a reconnecting client that history has a gap.
 * ``messages``: the message id is the table's increasing key; ``(room_id, id)`` makes "newest N",
   "before id" and "after id" index range scans, and the unique ``(room_id, client_id)`` is the
-  ``client_id`` dedup that outlives the process.
+  ``client_id`` dedup that outlives the process. A message a moderator deleted stays as a tombstone
+  (``deleted`` 1, its handle and text emptied) until retention prunes it: see ``_migrate_to_4``.
+* ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
+  deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
+  ``rooms``, so that locking a room never writes the room itself.
 * ``schema_version``: one row, so a later release can migrate an existing file or database in place
   (``MIGRATIONS``). Version 2: on SQLite, a trigger keeps the rooms' message counts. Version 3: on
-  MySQL, client ids compare trailing spaces too.
+  MySQL, client ids compare trailing spaces too. Version 4: moderation (``messages.deleted``, ``bans``,
+  ``locked_rooms``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from playhouse import db_url
 
 from backends.errors import BackendConfigError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # URL scheme -> the kind /healthz reports (and the scheme playhouse.db_url knows it by).
 KINDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
@@ -37,6 +42,12 @@ class Cursor(Protocol):
 
     @property
     def lastrowid(self) -> int: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def description(self) -> Sequence[Sequence[Any]]: ...
 
     def fetchone(self) -> tuple[Any, ...] | None: ...
 
@@ -75,6 +86,27 @@ class MessageTable(peewee.Model):
     message = peewee.TextField()
     timestamp = peewee.CharField(max_length=40)
     client_id = peewee.CharField(max_length=64, null=True)
+    # 1: a moderator deleted it. A default in the table itself, as the writer's INSERT does not name it.
+    deleted = peewee.SmallIntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
+
+
+class BanTable(peewee.Model):
+    """The columns of ``bans``: exactly one of ``handle`` and ``address``; ``room`` NULL for every room.
+    ``created`` and ``expires`` are ISO 8601 UTC with microseconds, so they compare as text."""
+
+    id = peewee.AutoField()
+    handle = peewee.TextField(null=True)
+    address = peewee.TextField(null=True)
+    room = peewee.CharField(max_length=50, null=True)
+    reason = peewee.TextField()
+    created = peewee.CharField(max_length=40)
+    expires = peewee.CharField(max_length=40, null=True)
+
+
+class LockTable(peewee.Model):
+    """The columns of ``locked_rooms``."""
+
+    label = peewee.CharField(max_length=50, primary_key=True)
 
 
 class VersionTable(peewee.Model):
@@ -90,10 +122,12 @@ class Schema:
     room: type[RoomTable]
     message: type[MessageTable]
     version: type[VersionTable]
+    ban: type[BanTable]
+    lock: type[LockTable]
 
     @property
     def models(self) -> list[type[peewee.Model]]:
-        return [self.room, self.message, self.version]
+        return [self.room, self.message, self.version, self.ban, self.lock]
 
 
 def kind_of(url: str) -> str:
@@ -156,7 +190,17 @@ def build_schema(database: peewee.Database) -> Schema:
             table_name = "schema_version"
             table_settings = settings
 
-    schema = Schema(Room, Message, SchemaVersion)
+    class Ban(BanTable):
+        class Meta:
+            table_name = "bans"
+            table_settings = settings
+
+    class Lock(LockTable):
+        class Meta:
+            table_name = "locked_rooms"
+            table_settings = settings
+
+    schema = Schema(Room, Message, SchemaVersion, Ban, Lock)
     for model in schema.models:
         model._meta.set_database(database)
     return schema
@@ -165,8 +209,10 @@ def build_schema(database: peewee.Database) -> Schema:
 def prepare_schema(database: peewee.Database, schema: Schema) -> int:
     """Create the tables on an empty database, or migrate existing ones in place; return the version.
 
-    An empty database gets version 1's tables and then every migration, the same path an existing
-    database takes. A database written by a newer release is refused rather than guessed at.
+    Tables missing are created as this release has them (an empty database gets them all, an older one
+    the tables added since), and then every migration runs from the version found, the same path for
+    both: so each migration is written to find its change made already. A database written by a newer
+    release is refused rather than guessed at.
     """
     with database.atomic():
         database.create_tables(schema.models, safe=True)
@@ -234,4 +280,19 @@ def _migrate_to_3(database: peewee.Database) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _migrate_to_2, 3: _migrate_to_3}
+def _migrate_to_4(database: peewee.Database) -> None:
+    """Moderation: ``messages.deleted`` marks a message a moderator deleted (``bans`` and
+    ``locked_rooms`` are new tables, made by ``prepare_schema``).
+
+    A deleted message stays as a tombstone rather than going: SQLite gives a new row the table's largest
+    rowid plus one, so deleting the newest message would issue its id again, to a message every client
+    that saw the deleted one would take for seen. The tombstone also keeps the room's newest id (a replay
+    from the deleted id is no reset) and its ``client_id`` (a resend is refused, not stored again).
+    Retention prunes tombstones with the messages around them.
+    """
+    cursor = execute(database, "SELECT * FROM messages WHERE 1 = 0")
+    if "deleted" not in {str(column[0]).lower() for column in cursor.description}:
+        execute(database, "ALTER TABLE messages ADD COLUMN deleted SMALLINT NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
