@@ -14,11 +14,11 @@ from backends.redis_layout import RedisKeys, parse_stream_id, unix_seconds
 EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
 
 # Removes one idle room, if it is still idle: a message stored since keeps it.
-# KEYS: active, busiest, stream. ARGV: room, idle since (Unix seconds).
+# KEYS: active, busiest, stream, deleted set. ARGV: room, idle since (Unix seconds).
 EXPIRE_SCRIPT = """
 local newest = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if newest and tonumber(newest) < tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[3])
+  redis.call('DEL', KEYS[3], KEYS[4])
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
@@ -35,7 +35,7 @@ async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> i
     while idle := cast(list[str], await redis.zrangebyscore(keys.active, "-inf", f"({cutoff}", 0, EXPIRE_CHUNK)):
         pipe = redis.pipeline(transaction=False)
         for room in idle:
-            room_keys = [keys.active, keys.busiest, keys.stream(room)]
+            room_keys = [keys.active, keys.busiest, keys.stream(room), keys.deleted(room)]
             pipe.eval(EXPIRE_SCRIPT, len(room_keys), *room_keys, room, cutoff)
         removed += sum(int(reply) for reply in await pipe.execute())
         if len(idle) < EXPIRE_CHUNK:

@@ -15,7 +15,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from backends.base import HistoryPage, NewMessage, StoredMessage, StoreResult
-from backends.errors import InvalidMessageId, QuotaExceeded
+from backends.errors import InvalidMessageId, MessageDeleted, QuotaExceeded
 
 StreamId = tuple[int, int]
 ZERO_ID: StreamId = (0, 0)
@@ -54,10 +54,15 @@ class RedisKeys:
     def __init__(self, prefix: str, db: int = 0) -> None:
         self.prefix = prefix
         self._channel_head = f"{prefix}db{db}:room:"
+        # Pub/sub: a notice after every change of bans or locks (see ``backends.redis_moderation``).
+        self.moderation_channel = f"{prefix}db{db}:moderation"
         self.busiest = f"{prefix}busiest"  # sorted set: room -> messages ever stored
         self.counters = f"{prefix}counters"  # hash: totals of every process, for /metrics
         self.epoch = f"{prefix}epoch"  # a token that vanishes when Redis loses its data
         self.active = f"{prefix}active"  # sorted set: room -> its newest message's time (Unix seconds)
+        self.bans = f"{prefix}bans"  # hash: ban id -> "<created us> <expires us or -> <json>"
+        self.ban_ids = f"{prefix}ban-ids"  # the last ban id issued
+        self.locked = f"{prefix}locked"  # set: the labels of the locked rooms
 
     def stream(self, room: str) -> str:
         return f"{self.prefix}stream:{room}"
@@ -68,6 +73,11 @@ class RedisKeys:
     def room_of_channel(self, channel: str) -> str | None:
         head = self._channel_head
         return channel[len(head) :] if channel.startswith(head) else None
+
+    def deleted(self, room: str) -> str:
+        """Sorted set: the ids of the room's messages a moderator deleted, each scored by its deletion's
+        number in the room (1, 2, ...), so that its size is how many were deleted."""
+        return f"{self.prefix}deleted:{room}"
 
     def presence(self, room: str) -> str:
         """Hash: each process's share of the room's presence (see ``backends.redis_presence``)."""
@@ -90,7 +100,8 @@ class RedisKeys:
 
 # Stores and publishes one message in a single atomic step, so every process sees the stream's order.
 #
-# KEYS: stream, dedup key, busiest, counters, active, the sender's message bucket, its new-room bucket
+# KEYS: stream, dedup key, busiest, counters, active, the sender's message bucket, its new-room bucket,
+#       the room's deleted set
 # ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
 #       retain (0 keeps all), trim mode ('=' or '~'), channel, room, the timestamp in Unix seconds,
 #       sender ('' for none), its messages per second, its burst, its new rooms per hour (0: no limit)
@@ -99,11 +110,13 @@ class RedisKeys:
 # attempt token. Either way a retry of the same call (the reply was lost, redis-py sent it again) finds
 # its own earlier store instead of storing twice. Its value is "<id> <attempt token>": a hit from
 # another attempt is a client's resend (status 1), a hit from this attempt is our own retry (status 2).
+# A hit on a message a moderator deleted stores nothing (status 5); on one pruned, the message is new.
 # A sender's quota is checked after the dedup key, so a resend is always answered, and charged only when
 # the message is stored: status 3, over its messages; status 4, over its new rooms (nothing stored).
 # Returns {0, id} for a new message, {status, id, fields} for one stored before.
 OVER_MESSAGE_QUOTA = 3
 OVER_ROOM_QUOTA = 4
+DELETED_BEFORE = 5
 STORE_SCRIPT = """
 local function level(key, rate, burst, now)
   local state = redis.call('HMGET', key, 't', 'u')
@@ -127,6 +140,7 @@ if existing then
     redis.call('HINCRBY', KEYS[4], 'deduplicated', 1)
     return {1, earlier, entries[1][2]}
   end
+  if redis.call('ZSCORE', KEYS[8], earlier) then return {5} end
 end
 if ARGV[12] ~= '' then
   local clock = redis.call('TIME')
@@ -179,14 +193,16 @@ def published_message(room: str, payload: str) -> StoredMessage:
     return StoredMessage(entry_id, room, handle, message, timestamp, client_id or None)
 
 
-def stream_facts(info: Any) -> tuple[StreamId, StreamId, bool]:
-    """From ``XINFO STREAM`` (or an error for a missing stream): the last id ever issued, the first
-    retained id, and whether entries were ever pruned from its head."""
+def stream_facts(info: Any, deletions: int) -> tuple[StreamId, StreamId, bool]:
+    """From ``XINFO STREAM`` (or an error for a missing stream) and the number of entries moderators
+    deleted (the size of the room's deleted set, read in the same transaction): the last id ever issued,
+    the first retained id, and whether entries were ever pruned from its head. Entries added and not in
+    the stream were pruned or deleted, and only pruning is a gap."""
     if not isinstance(info, dict):
         return ZERO_ID, ZERO_ID, False
     first = info.get("first-entry")
     first_id = parse_stream_id(first[0]) if first else ZERO_ID
-    pruned = int(info.get("entries-added", 0)) > int(info.get("length", 0))
+    pruned = int(info.get("entries-added", 0)) > int(info.get("length", 0)) + deletions
     return parse_stream_id(info["last-generated-id"]), first_id, pruned
 
 
@@ -200,8 +216,10 @@ def unix_seconds(timestamp: str) -> str:
     return repr(datetime.fromisoformat(timestamp).timestamp())
 
 
-def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded:
+def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded | MessageDeleted:
     status = int(reply[0])
+    if status == DELETED_BEFORE:
+        return MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
     if status == OVER_MESSAGE_QUOTA:
         return QuotaExceeded("too many messages from this address; slow down")
     if status == OVER_ROOM_QUOTA:

@@ -9,7 +9,8 @@ presence keeps nothing once nobody is in the room.
 
 Signals and presence notices ride on the room's pub/sub channel, beside its messages (which the store
 script publishes as JSON arrays): ``!<origin> <signal>`` and ``?<origin>``, where ``origin`` names the
-process that sent it, so none hears its own.
+process that sent it, so none hears its own. (Moderators' deletions ride there too, as ``-<n> <id>``:
+see ``backends.redis_moderation``.)
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Each room is one Redis Stream (``XADD ... MAXLEN``); the stream entry id is the message id. Storing
 and publishing are one Lua script, so the order of pub/sub is the order of the stream on every
 process. Fan-out goes through one pub/sub connection per process (``backends.redis_subscriber``),
-which refills from the stream after every reconnect. Needs Redis 7.0 or newer.
+which refills from the stream after every reconnect. Reads of history are ``backends.redis_reads``;
+deleting messages, bans and locks are ``backends.redis_moderation``. Needs Redis 7.0 or newer.
 
 URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
 options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``).
@@ -29,6 +30,7 @@ from backends.base import (
     AddressQuota,
     Backend,
     BackendOptions,
+    Ban,
     HistoryPage,
     NewMessage,
     Replay,
@@ -39,22 +41,19 @@ from backends.base import (
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis_expiry import expire_idle_rooms
 from backends.redis_layout import (
-    MAX_ID,
     STORE_SCRIPT,
-    ZERO_ID,
     RedisKeys,
     StreamId,
     format_stream_id,
-    is_missing_stream,
-    page_of_entries,
     parse_stream_id,
     store_result,
-    stream_facts,
     unix_seconds,
 )
 from backends.redis_metrics import ClusterCounters
+from backends.redis_moderation import RedisModeration
 from backends.redis_options import parse_redis_url
 from backends.redis_presence import RedisPresence
+from backends.redis_reads import read_history, read_replay
 from backends.redis_subscriber import StreamSubscriber, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -133,6 +132,7 @@ class RedisBackend(Backend):
         # Answers go out batch after batch, each once this process has delivered what the batch stored.
         self._answering: asyncio.Future[None] | None = None
         self._presence = RedisPresence(self._redis, self._keys, lambda: self._target, options.presence_ttl)
+        self._moderation = RedisModeration(self._redis, self._keys)
         self._subscriber = StreamSubscriber(
             self._redis,
             self._pubsub_pool.make_connection,
@@ -279,6 +279,7 @@ class RedisBackend(Backend):
             self._keys.active,
             self._keys.sent_by(message.sender),
             self._keys.rooms_made_by(message.sender),
+            self._keys.deleted(message.room),
         ]
         args: list[str | int] = [
             message.handle,
@@ -298,57 +299,10 @@ class RedisBackend(Backend):
         return keys, args
 
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
-        stream = self._keys.stream(room)
-        try:
-            if after is not None:
-                start = parse_stream_id(after)
-                if start == MAX_ID:
-                    return HistoryPage([], False)
-                low = "-" if start == ZERO_ID else f"({format_stream_id(start)}"
-                return page_of_entries(room, await self._redis.xrange(stream, low, "+", limit + 1), limit)
-            high = "+"
-            if before is not None:
-                end = parse_stream_id(before)
-                if end == ZERO_ID:
-                    return HistoryPage([], False)
-                high = f"({format_stream_id(end)}"
-            return page_of_entries(
-                room, await self._redis.xrevrange(stream, high, "-", limit + 1), limit, newest_first=True
-            )
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"history not read: {exc}") from None
+        return await read_history(self._redis, self._keys, room, limit, before, after)
 
     async def replay(self, room: str, since: str, limit: int) -> Replay:
-        """One round trip: the stream's facts, the entry ``since`` names, and the page after it."""
-        since_key = parse_stream_id(since)
-        stream = self._keys.stream(room)
-        # Nothing lies after MAX_ID, and Redis refuses an interval starting past it.
-        after = {ZERO_ID: "-", MAX_ID: "+"}.get(since_key, f"({format_stream_id(since_key)}")
-        try:
-            # One transaction: a trim by another process's store cannot fall between the facts and the page.
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.xinfo_stream(stream)
-            pipe.xrange(stream, since, since)
-            pipe.xrange(stream, after, "+", limit + 1)
-            replies = await pipe.execute(raise_on_error=False)
-            for reply in replies:
-                if isinstance(reply, Exception) and not is_missing_stream(reply):
-                    raise BackendUnavailable(f"history not read: {reply}")
-            info, seen, entries = replies
-            last, first, pruned = stream_facts(info)
-            if since_key == ZERO_ID:
-                return Replay(gap=pruned, after=since, page=page_of_entries(room, entries, limit))
-            if since_key < first and pruned:
-                # Pruning drops the stream's head, so only a client behind the first kept entry missed any.
-                return Replay(gap=True, after=since, page=page_of_entries(room, entries, limit))
-            if since_key <= last and seen:
-                return Replay(gap=False, after=since, page=page_of_entries(room, entries, limit))
-            # The client saw a message this stream never held: Redis lost its data since. What it holds
-            # now is read from the start (a second round trip, on this rare path only).
-            entries = await self._redis.xrange(stream, "-", "+", limit + 1)
-            return Replay(gap=True, after="0", page=page_of_entries(room, entries, limit))
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"history not read: {exc}") from None
+        return await read_replay(self._redis, self._keys, room, since, limit)
 
     # -- fan-out ---------------------------------------------------------------------------------
 
@@ -408,3 +362,25 @@ class RedisBackend(Backend):
 
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return parse_stream_id(message_id)
+
+    # -- moderation (backends.redis_moderation) ----------------------------------------------------
+
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        return await self._moderation.delete_message(room, message_id)
+
+    async def add_ban(
+        self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str
+    ) -> Ban:
+        return await self._moderation.add_ban(handle, address, room, seconds, reason)
+
+    async def bans(self) -> list[Ban]:
+        return await self._moderation.bans()
+
+    async def lift_ban(self, ban_id: str) -> bool:
+        return await self._moderation.lift_ban(ban_id)
+
+    async def set_locked(self, room: str, locked: bool) -> None:
+        await self._moderation.set_locked(room, locked)
+
+    async def locked_rooms(self) -> frozenset[str]:
+        return await self._moderation.locked_rooms()

@@ -18,6 +18,11 @@ route, a stalled proxy) is replaced.
 
 Redis coming back empty (a restart without persistence) is noticed by the epoch token: a key each
 session reads, which vanishes with the data. The hub is then told ``gap`` for every subscribed room.
+
+Moderators' deletions come the same way as messages (``backends.redis_moderation``): live on the room's
+channel, and on a resubscription the ones numbered past the last heard, read with the catch-up. Every
+session also listens to the moderation channel; a session after the first tells the hub
+``moderation_changed`` once it listens, since notices may have gone by while it was away.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from backends.redis_layout import (
     published_message,
     stream_facts,
 )
+from backends.redis_moderation import ANCHOR_SCRIPT, DELETION_MARK, parse_deletion
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,8 @@ class _Feed:
     """One subscribed room: where its delivery stands."""
 
     last: StreamId = ZERO_ID
+    # The number (in the room) of the last deletion told or known of when subscribing.
+    deletions: int = 0
     # Whether ``last`` is known: false until the first subscription has read where the stream ended.
     anchored: bool = False
     live: bool = False
@@ -107,6 +115,7 @@ class StreamSubscriber:
         self._anchors: deque[tuple[str, _Feed]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._epoch: str | None = None
+        self._moderation_heard = asyncio.Event()  # set once a session listens to the moderation channel
         self._live = asyncio.Event()
         self.down_reason = "the pub/sub connection is not started"
         self.stats = SubscriberStats()
@@ -114,11 +123,12 @@ class StreamSubscriber:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, timeout: float) -> None:
-        """Begin the session loop; raise ``BackendUnavailable`` if no session is live within ``timeout``."""
+        """Begin the session loop; raise ``BackendUnavailable`` if no session is live within ``timeout``.
+        Once this returns, every moderation notice reaches this process."""
         await self._check_epoch()
         self._task = asyncio.create_task(self._run(), name="redis-subscriber")
         try:
-            await asyncio.wait_for(self._live.wait(), timeout)
+            await asyncio.wait_for(self._moderation_heard.wait(), timeout)
         except TimeoutError:
             raise BackendUnavailable(self.down_reason) from None
 
@@ -184,22 +194,23 @@ class StreamSubscriber:
         if conn is None:
             return  # the next session asks
         self._anchors.append((room, feed))
+        keys = (self._keys.stream(room), self._keys.deleted(room))
         try:
-            await conn.send_command("XREVRANGE", self._keys.stream(room), "+", "-", "COUNT", 1, check_health=False)
+            await conn.send_command("EVAL", ANCHOR_SCRIPT, 2, *keys, check_health=False)
         except (RedisError, OSError) as exc:
             log.warning("pub/sub stream end for room %s not asked: %s", room, exc)
 
-    def _anchor(self, entries: list[object]) -> None:
+    def _anchor(self, answer: list[object]) -> None:
         if not self._anchors:
-            log.warning("pub/sub: an answer nobody asked for: %r", entries)
+            log.warning("pub/sub: an answer nobody asked for: %r", answer)
             return
         room, feed = self._anchors.popleft()
         if self._feeds.get(room) is not feed:
             return  # unsubscribed meanwhile
-        if entries:
-            entry = entries[0]
-            assert isinstance(entry, list)
-            feed.last = max(feed.last, parse_stream_id(entry[0]))
+        last, deletions = answer
+        if last:
+            feed.last = max(feed.last, parse_stream_id(str(last)))
+        feed.deletions = max(feed.deletions, int(str(deletions)))
         feed.anchored = feed.live = True
         feed.ready.set()
 
@@ -246,8 +257,8 @@ class StreamSubscriber:
             self._conn = conn
             self._outstanding = dict.fromkeys(self._feeds, 1)
             self._anchors.clear()
-            if self._feeds:
-                await conn.send_command("SUBSCRIBE", *map(self._keys.channel, self._feeds), check_health=False)
+            channels = [self._keys.moderation_channel, *map(self._keys.channel, self._feeds)]
+            await conn.send_command("SUBSCRIBE", *channels, check_health=False)
             for room, feed in list(self._feeds.items()):
                 if not feed.anchored:
                     await self._ask_anchor(room, feed)
@@ -284,18 +295,25 @@ class StreamSubscriber:
 
     async def _handle(self, reply: object) -> None:
         # Pushes: ["message", channel, data] or ["subscribe" | "unsubscribe", channel, count]. Answers: a
-        # stream end asked for (XREVRANGE ... COUNT 1: a list of at most one entry), or a PING's "PONG".
-        if isinstance(reply, list) and len(reply) <= 1:
+        # stream end asked for (ANCHOR_SCRIPT: [last id, deletions]), or a PING's "PONG".
+        if isinstance(reply, list) and len(reply) == 2:
             self._anchor(reply)
             return
         if not isinstance(reply, list) or len(reply) != 3:
             return
         kind, channel, data = reply
+        if channel == self._keys.moderation_channel:
+            self._moderation_notice(kind)
+            return
         room = self._keys.room_of_channel(channel)
         if room is None:
             return
         feed = self._feeds.get(room)
         if kind == "message":
+            if data.startswith(DELETION_MARK):
+                if feed is not None:
+                    self._deleted(room, feed, *parse_deletion(data))
+                return
             if not data.startswith("["):  # not a message: a signal or presence notice
                 if feed is not None:
                     self._on_signal(room, data)
@@ -323,17 +341,40 @@ class StreamSubscriber:
             feed.live = True
             feed.ready.set()
 
+    def _moderation_notice(self, kind: str) -> None:
+        target = self._target()
+        if kind == "message":
+            if target is not None:
+                target.moderation_changed()
+        elif kind == "subscribe":
+            if self._moderation_heard.is_set() and target is not None:
+                target.moderation_changed()  # what changed while no session listened
+            self._moderation_heard.set()
+
+    def _deleted(self, room: str, feed: _Feed, number: int, message_id: str) -> None:
+        # Numbers only grow: one at or below the last told was read by a catch-up already.
+        if number <= feed.deletions:
+            return
+        feed.deletions = number
+        target = self._target()
+        if target is not None:
+            target.deleted(room, message_id)
+
     async def _catch_up(self, room: str, feed: _Feed) -> None:
-        stream = self._keys.stream(room)
-        pipe = self._commands.pipeline(transaction=False)
+        stream, deleted = self._keys.stream(room), self._keys.deleted(room)
+        # One transaction: the deletions counted are those the stream's facts know of.
+        pipe = self._commands.pipeline(transaction=True)
         pipe.xinfo_stream(stream)
+        pipe.zcard(deleted)
         pipe.xrange(stream, f"({format_stream_id(feed.last)}" if feed.last != ZERO_ID else "-", "+", CATCH_UP_PAGE)
-        info, entries = await pipe.execute(raise_on_error=False)
-        if isinstance(entries, Exception):
-            raise entries
+        pipe.zrangebyscore(deleted, f"({feed.deletions}", "+inf", withscores=True)
+        info, deletions, entries, missed = await pipe.execute(raise_on_error=False)
+        for reply in (deletions, entries, missed):
+            if isinstance(reply, Exception):
+                raise reply
         if isinstance(info, Exception) and not is_missing_stream(info):
             raise info
-        _, first, pruned = stream_facts(info)
+        _, first, pruned = stream_facts(info, int(deletions))
         if pruned and feed.last < first:
             # Pruned past what we last delivered (a very busy room while we were away): some are gone.
             # (If ``feed.last`` itself was the last pruned entry nothing is missing; the store cannot
@@ -346,6 +387,10 @@ class StreamSubscriber:
             if len(entries) < CATCH_UP_PAGE:
                 break
             entries = await self._commands.xrange(stream, f"({format_stream_id(feed.last)}", "+", CATCH_UP_PAGE)
+        # Deletions made while this process was away, after the messages (a message deleted meanwhile was
+        # not read above; one delivered before it went away is told of now).
+        for message_id, number in missed:
+            self._deleted(room, feed, int(number), str(message_id))
         # An unsubscribe while reading takes effect from here on; the messages above were already owed.
 
     # -- Redis losing its data ---------------------------------------------------------------------
@@ -361,6 +406,7 @@ class StreamSubscriber:
             self.stats.resets += 1
             for room, feed in self._feeds.items():
                 feed.last = ZERO_ID
+                feed.deletions = 0
                 _release(feed.waiters)  # the ids they wait for will never come
                 feed.waiters.clear()
                 self._gap(room)
