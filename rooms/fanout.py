@@ -227,6 +227,18 @@ class LocalFanout:
         for member in [*state.live, *state.catching_up]:
             member.send_frames(frame)
 
+    def deleted(self, room: str, message_id: str) -> None:
+        """A moderator deleted a message: write the room's broadcasts waiting here first (so that a
+        deletion told next reaches each socket after the message), and keep the message from the
+        sockets still held, which have not been sent it yet."""
+        state = self._rooms.get(room)
+        if state is None:
+            return
+        self._flush_room(state)
+        for member, backlog in state.catching_up.items():
+            if any(message.id == message_id for message in backlog):
+                state.catching_up[member] = [message for message in backlog if message.id != message_id]
+
     def encoded(self, message: StoredMessage) -> str:
         """``message``'s JSON, encoded once: the broadcast's, when it was the room's last one here."""
         state = self._rooms.get(message.room)

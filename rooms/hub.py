@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from backends.base import Backend, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
@@ -30,14 +31,15 @@ BUSIEST_ROOMS_SHOWN = 10
 
 
 class _Delivery:
-    """The backend's delivery target: messages and gaps go to the fan-out, presence and signals to the
-    room signals."""
+    """The backend's delivery target: messages and gaps go to the fan-out, presence, signals and
+    deletions to the room signals, moderation changes to the hub."""
 
-    __slots__ = ("_fanout", "_signals")
+    __slots__ = ("_fanout", "_moderation_changed", "_signals")
 
-    def __init__(self, fanout: LocalFanout, signals: RoomSignals) -> None:
+    def __init__(self, fanout: LocalFanout, signals: RoomSignals, moderation_changed: Callable[[], None]) -> None:
         self._fanout = fanout
         self._signals = signals
+        self._moderation_changed = moderation_changed
 
     def deliver(self, message: StoredMessage) -> None:
         self._fanout.deliver(message)
@@ -50,6 +52,15 @@ class _Delivery:
 
     def presence_changed(self, room: str) -> None:
         self._signals.presence_changed(room)
+
+    def deleted(self, room: str, message_id: str) -> None:
+        # The fan-out first: its broadcasts waiting to go out (the deleted message among them, maybe) must
+        # reach the sockets before the deletion does.
+        self._fanout.deleted(room, message_id)
+        self._signals.deleted(room, message_id)
+
+    def moderation_changed(self) -> None:
+        self._moderation_changed()
 
 
 class RoomHub:
@@ -64,7 +75,7 @@ class RoomHub:
         self.page_size = page_size
         self.fanout = LocalFanout(backend, metrics)
         self.signals = RoomSignals(backend)
-        backend.set_delivery_target(_Delivery(self.fanout, self.signals))
+        backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
         self._in_flight = 0
         self._accepting = True
         self._idle = asyncio.Event()
@@ -73,6 +84,11 @@ class RoomHub:
     @property
     def backend_kind(self) -> str:
         return self._backend.kind
+
+    def moderation_changed(self) -> None:
+        """Bans or room locks changed on some process (or notices of it may have been missed): the place
+        where the room layer is to read ``Backend.bans`` and ``Backend.locked_rooms`` again. Nothing
+        enforces them yet, so there is nothing to read."""
 
     # -- reads ----------------------------------------------------------------------------------
 

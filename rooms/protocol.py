@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     INVALID_MESSAGE = "invalid_message"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
+    FORBIDDEN = "forbidden"  # a moderator's decision stands in the way (PROTOCOL.md, "Moderation")
 
 
 class Feature(StrEnum):
@@ -277,6 +278,11 @@ def encode_presence(presence: RoomPresence) -> str:
 
 def encode_typing(handle: str) -> str:
     return _ENCODER.encode({"type": "typing", "handle": handle})
+
+
+def encode_delete(message_id: str) -> str:
+    """A moderator deleted the message ``message_id`` (for the sockets that asked for ``deletes``)."""
+    return _ENCODER.encode({"type": "delete", "id": message_id})
 
 
 GAP = encode({"type": "gap"})

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from backends.base import NewMessage, StoreResult
-from backends.errors import BackendUnavailable, QuotaExceeded
+from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.frames import text_frame
 from rooms.hub import RoomHub
@@ -138,6 +138,8 @@ class SocketSession:
                 self._hub.send_in_turn(self._socket, self._room, text_frame(encode_message(result.message)))
         elif isinstance(error, QuotaExceeded):
             self.reply_error(ErrorCode.RATE_LIMITED, f"{error}; this message was not sent")
+        elif isinstance(error, MessageDeleted):
+            self.reply_error(ErrorCode.FORBIDDEN, str(error))
         elif isinstance(error, ShuttingDown):
             self.reply_error(ErrorCode.UNAVAILABLE, str(error))
         elif isinstance(error, BackendUnavailable):

@@ -10,6 +10,9 @@ it joined, changed or not.
 Typing is relayed, never stored: to this process's sockets that asked for it (never to the typist) and,
 through the backend, to the other processes. The typing frames of one loop iteration go to each socket in
 one write.
+
+A moderator's deletion comes from the backend (every process hears of it) and goes out at once to the
+room's sockets that asked for ``deletes``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from backends.base import MAX_PRESENCE_HANDLES, Backend, RoomPresence
 from backends.errors import BackendUnavailable
 from rooms.fanout import Member
 from rooms.frames import text_frame
-from rooms.protocol import Feature, encode_presence, encode_typing
+from rooms.protocol import Feature, encode_delete, encode_presence, encode_typing
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ RETRY_SECONDS = 2.0
 class _Room:
     __slots__ = (
         "again",
+        "deleters",
         "fresh",
         "handles",
         "last_frame",
@@ -56,6 +60,7 @@ class _Room:
         self.listeners: set[Member] = set()  # asked for presence
         self.fresh: set[Member] = set()  # asked for presence and have not been sent it yet
         self.typists: set[Member] = set()  # asked for typing
+        self.deleters: set[Member] = set()  # asked for deletes
         self.recorded: RoomPresence | None = None  # this process's share, as the backend last recorded it
         self.last_frame: bytes | None = None
         self.last_tick = -math.inf
@@ -88,6 +93,8 @@ class RoomSignals:
             state.fresh.add(member)
         if Feature.TYPING in features:
             state.typists.add(member)
+        if Feature.DELETES in features:
+            state.deleters.add(member)
         self._schedule(state, room)
 
     def announce(self, member: Member, room: str, handle: str) -> None:
@@ -115,6 +122,7 @@ class RoomSignals:
         state.listeners.discard(member)
         state.fresh.discard(member)
         state.typists.discard(member)
+        state.deleters.discard(member)
         self._schedule(state, room)
 
     def typing(self, member: Member, room: str, handle: str) -> None:
@@ -137,6 +145,15 @@ class RoomSignals:
         state = self._rooms.get(room)
         if state is not None:
             self._schedule(state, room)
+
+    def deleted(self, room: str, message_id: str) -> None:
+        """A moderator deleted a message of ``room``: tell the sockets here that asked for ``deletes``."""
+        state = self._rooms.get(room)
+        if state is None or not state.deleters:
+            return
+        frame = text_frame(encode_delete(message_id))
+        for member in list(state.deleters):
+            member.send_frames(frame)
 
     # -- typing -----------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import logging
 
 from tornado.web import HTTPError, stream_request_body
 
-from backends.errors import BackendUnavailable, InvalidMessageId, QuotaExceeded
+from backends.errors import BackendUnavailable, InvalidMessageId, MessageDeleted, QuotaExceeded
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.handlers.base import JSONHandler, RoomsHandler, not_found, room_label
 from rooms.origins import origin_matches_host
@@ -111,6 +111,8 @@ class MessagesApiHandler(JSONHandler):
             return self.write_json({"error": exc.reason}, 400)
         except (RateLimited, QuotaExceeded) as exc:
             return self.write_json({"error": str(exc)}, 429)
+        except MessageDeleted as exc:
+            return self.write_json({"error": str(exc)}, 403)
         except ShuttingDown as exc:
             return self.write_json({"error": str(exc)}, 503)
         except BackendUnavailable as exc:
