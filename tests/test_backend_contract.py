@@ -10,8 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backends.base import AddressQuota, Backend, NewMessage, Replay, RoomPresence, StoredMessage, utc_timestamp
-from backends.errors import InvalidMessageId, QuotaExceeded
+from backends.base import (
+    AddressQuota,
+    Backend,
+    Ban,
+    NewMessage,
+    Replay,
+    RoomPresence,
+    StoredMessage,
+    utc_timestamp,
+)
+from backends.errors import InvalidMessageId, MessageDeleted, QuotaExceeded
 from tests.messages import store, store_soon
 from tests.waiting import eventually
 
@@ -24,11 +33,23 @@ class Recorder:
         self.gaps: list[str] = []
         self.signals: list[tuple[str, str]] = []
         self.presence_changes: list[str] = []
+        self.deletions: list[tuple[str, str]] = []
+        self.moderation_changes = 0
+        # Deliveries and deletions in the order they came: ("deliver" | "deleted", room, id).
+        self.events: list[tuple[str, str, str]] = []
         self.arrived = asyncio.Event()
 
     def deliver(self, message: StoredMessage) -> None:
         self.delivered.append(message)
+        self.events.append(("deliver", message.room, message.id))
         self.arrived.set()
+
+    def deleted(self, room: str, message_id: str) -> None:
+        self.deletions.append((room, message_id))
+        self.events.append(("deleted", room, message_id))
+
+    def moderation_changed(self) -> None:
+        self.moderation_changes += 1
 
     def gap(self, room: str) -> None:
         self.gaps.append(room)
@@ -369,3 +390,254 @@ async def test_presence_of_one_process_is_its_share_and_goes_when_it_has_none(ma
     # A process hears neither its own signals nor its own presence notices: it delivers those itself.
     assert recorder.signals == [] and recorder.presence_changes == []
     assert recorder.delivered == []
+
+
+# -- moderation: deleting messages ---------------------------------------------------------------------
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_deleted_message_is_gone_from_history_and_replay_and_its_deletion_is_delivered_after_it(
+    make_backend,
+):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    stored = await fill(backend, "lobby", 5)
+    gone = stored[2]
+    assert await backend.delete_message("lobby", gone.id)
+    kept = [stored[0], stored[1], stored[3], stored[4]]
+    assert (await backend.history("lobby", 10)).messages == kept
+    assert (await backend.history("lobby", 2, before=stored[3].id)).messages == stored[:2]
+    assert (await backend.history("lobby", 1, after=stored[1].id)).messages == [stored[3]]
+    for since, expected in (("0", kept), (stored[1].id, stored[3:]), (gone.id, stored[3:])):
+        replay = await backend.replay("lobby", since, 10)
+        assert (replay.gap, replay.after, replay.page.messages) == (False, since, expected)
+    await eventually(lambda: recorder.deletions == [("lobby", gone.id)])
+    assert recorder.events.index(("deliver", "lobby", gone.id)) < recorder.events.index(("deleted", "lobby", gone.id))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_deleting_what_is_not_there_is_false_and_an_invalid_id_is_refused(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    [message] = await fill(backend, "lobby", 1)
+    [elsewhere] = await fill(backend, "other", 1)
+    assert not await backend.delete_message("never-written", message.id)  # ids are per room
+    assert not await backend.delete_message("lobby", "0")
+    assert await backend.delete_message("lobby", message.id)
+    assert not await backend.delete_message("lobby", message.id)  # once only
+    for bad in ("", "abc", "-1", "1 ", "x" * 100):
+        with pytest.raises(InvalidMessageId):
+            await backend.delete_message("lobby", bad)
+    assert (await backend.history("other", 10)).messages == [elsewhere]
+    await eventually(lambda: recorder.deletions)
+    marker = (await store(backend, "lobby", "ann", "marker", None)).message  # told after any deletion due
+    await recorder.wait_for(2)
+    assert recorder.deletions == [("lobby", message.id)]
+    assert recorder.events[-1] == ("deliver", "lobby", marker.id)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_deleting_the_newest_message_keeps_ids_increasing_and_replays_whole(make_backend):
+    backend = await make_backend()
+    recorder = Recorder()
+    backend.set_delivery_target(recorder)
+    stored = await fill(backend, "lobby", 3)
+    newest = stored[-1]
+    assert await backend.delete_message("lobby", newest.id)
+    # A room first subscribed now starts delivery at or after the deleted id, not before it: nothing to
+    # wait for up to there.
+    start = await backend.subscribe("lobby")
+    assert backend.id_key(start) >= backend.id_key(newest.id)
+    later = (await store(backend, "lobby", "ann", "after the deletion", None)).message
+    assert backend.id_key(later.id) > backend.id_key(newest.id)
+    await recorder.wait_for(1)
+    assert recorder.delivered == [later]
+    for since in (newest.id, stored[1].id):
+        replay = await backend.replay("lobby", since, 10)
+        assert (replay.gap, replay.after, replay.page.messages) == (False, since, [later])
+    assert (await backend.history("lobby", 10)).messages == [*stored[:2], later]
+    assert (await backend.history("lobby", 10, after=newest.id)).messages == [later]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_deletions_are_not_taken_for_pruning(make_backend):
+    # Five kept: deleting two leaves room for two more before anything is pruned, and no replay is a gap.
+    backend = await make_backend(retain_per_room=5)
+    stored = await fill(backend, "lobby", 5)
+    for message in stored[:2]:
+        assert await backend.delete_message("lobby", message.id)
+    stored += await fill(backend, "lobby", 2)
+    kept = stored[2:]
+    for since in ("0", stored[0].id, stored[1].id, stored[2].id):
+        replay = await backend.replay("lobby", since, 10)
+        assert not replay.gap, since
+        assert replay.page.messages == [m for m in kept if backend.id_key(m.id) > backend.id_key(since)]
+    assert (await backend.history("lobby", 10)).messages == kept
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_resent_client_id_of_a_deleted_message_is_refused_and_not_stored_again(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    first = (await store(backend, "lobby", "ann", "spam", "c-1")).message
+    assert await backend.delete_message("lobby", first.id)
+    with pytest.raises(MessageDeleted):
+        await store(backend, "lobby", "ann", "spam", "c-1")
+    # Refused in a batch too, beside stores that go through; the client id stays free in other rooms.
+    resend, fresh = store_soon(backend, "lobby", "ann", "spam", "c-1"), store_soon(backend, "lobby", "ann", "ok", "c-2")
+    with pytest.raises(MessageDeleted):
+        await resend
+    fresh_message = (await fresh).message
+    elsewhere = await store(backend, "other", "ann", "spam", "c-1")
+    assert not elsewhere.duplicate
+    assert (await backend.history("lobby", 10)).messages == [fresh_message]
+    await recorder.wait_for(2)
+    assert [m.id for m in recorder.delivered] == [first.id, fresh_message.id]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_deleted_messages_leave_the_room_counts_but_not_its_last_activity(make_backend):
+    backend = await make_backend()
+    await backend.store(NewMessage("kept", "ann", "long ago", None, stamped(10)))
+    recent = (await backend.store(NewMessage("kept", "ann", "just now", None, utc_timestamp()))).message
+    busy = await fill(backend, "busy", 3)
+    [only] = await fill(backend, "emptied", 1)
+    assert await backend.delete_message("busy", busy[0].id)
+    assert await backend.delete_message("emptied", only.id)
+    assert await backend.delete_message("kept", recent.id)
+    summaries = {summary.label: summary for summary in await backend.busiest_rooms(10)}
+    assert {label: summary.message_count for label, summary in summaries.items()} == {"busy": 2, "kept": 1}
+    assert summaries["busy"].last_active is not None
+    # The room's newest message ever stored, deleted or not, is what keeps it from expiring.
+    assert await backend.expire_rooms(stamped(7)) == 0
+    assert [m.message for m in (await backend.history("kept", 10)).messages] == ["long ago"]
+
+
+# -- moderation: bans and locks ------------------------------------------------------------------------
+
+
+def parsed(timestamp: str) -> datetime:
+    moment = datetime.fromisoformat(timestamp)
+    assert moment.utcoffset() == timedelta(0)
+    return moment
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_bans_by_handle_or_address_in_a_room_or_everywhere_are_listed_oldest_first(make_backend):
+    backend = await make_backend()
+    before = datetime.now(UTC) - timedelta(seconds=5)  # a store's clock (Redis's) may differ a little
+    made = [
+        await backend.add_ban("spammer", None, None, None, ""),
+        await backend.add_ban(None, "203.0.113.7", "lobby", 3600, "flooding"),
+        await backend.add_ban("Zoë 🚀", None, "other", 60.5, "répété"),
+        await backend.add_ban(None, "2001:db8::1", None, None, "abuse"),
+    ]
+    assert [(b.handle, b.address, b.room, b.reason) for b in made] == [
+        ("spammer", None, None, ""),
+        (None, "203.0.113.7", "lobby", "flooding"),
+        ("Zoë 🚀", None, "other", "répété"),
+        (None, "2001:db8::1", None, "abuse"),
+    ]
+    assert len({ban.id for ban in made}) == 4 and all(isinstance(ban.id, str) and ban.id for ban in made)
+    for ban in made:
+        assert before <= parsed(ban.created) <= datetime.now(UTC) + timedelta(seconds=5)
+    assert made[0].expires is None and made[3].expires is None
+    assert parsed(made[1].expires) - parsed(made[1].created) == timedelta(seconds=3600)
+    assert parsed(made[2].expires) - parsed(made[2].created) == timedelta(seconds=60.5)
+    assert await backend.bans() == made
+
+
+@pytest.mark.gen_test
+async def test_a_ban_names_exactly_one_of_a_handle_and_an_address_for_positive_seconds(make_backend):
+    backend = await make_backend()
+    for handle, address, seconds in (
+        (None, None, None),
+        ("ann", "203.0.113.7", None),
+        ("", None, None),
+        ("ann", None, 0),
+        ("ann", None, -1),
+        ("ann", None, float("nan")),
+    ):
+        with pytest.raises(ValueError):
+            await backend.add_ban(handle, address, None, seconds, "")
+    assert await backend.bans() == []
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_expired_ban_is_not_in_force_and_cannot_be_lifted(make_backend):
+    backend = await make_backend()
+    short = await backend.add_ban("ann", None, None, 0.5, "cool down")
+    lasting = await backend.add_ban("bob", None, None, None, "")
+    assert await backend.bans() == [short, lasting]
+    await eventually(lambda: _bans_are(backend, [lasting]), timeout=5, interval=0.1)
+    assert not await backend.lift_ban(short.id)
+    assert await backend.bans() == [lasting]
+
+
+async def _bans_are(backend: Backend, expected: list[Ban]) -> bool:
+    return await backend.bans() == expected
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_lifted_ban_is_gone_and_lifting_an_unknown_one_is_false(make_backend):
+    backend = await make_backend()
+    first = await backend.add_ban("ann", None, "lobby", None, "")
+    second = await backend.add_ban(None, "198.51.100.2", None, 30, "")
+    assert await backend.lift_ban(first.id)
+    assert await backend.bans() == [second]
+    assert not await backend.lift_ban(first.id)
+    for unknown in ("", "abc", "999999999", "-1", "1.5"):
+        assert not await backend.lift_ban(unknown)
+    assert await backend.bans() == [second]
+    third = await backend.add_ban("ann", None, None, None, "again")
+    assert third.id not in (first.id, second.id)  # ids are not issued twice
+    assert await backend.bans() == [second, third]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_rooms_are_locked_and_unlocked_idempotently(make_backend):
+    backend = await make_backend()
+    assert await backend.locked_rooms() == frozenset()
+    await backend.set_locked("lobby", True)
+    await backend.set_locked("Lobby", True)  # labels are case-sensitive
+    await backend.set_locked("lobby", True)
+    assert await backend.locked_rooms() == {"lobby", "Lobby"}
+    await backend.set_locked("lobby", False)
+    await backend.set_locked("lobby", False)
+    await backend.set_locked("never-locked", False)
+    assert await backend.locked_rooms() == {"Lobby"}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_locking_a_room_stores_the_lock_and_not_the_room(make_backend):
+    backend = await make_backend(quota=AddressQuota(new_rooms_per_hour=1, messages_per_second=1000, burst=1000))
+    await backend.set_locked("locked", True)
+    assert await backend.busiest_rooms(10) == []
+    assert (await backend.history("locked", 10)).messages == []
+    # The address's one new room goes elsewhere: the locked room is still new, so its first message is
+    # a new room past the quota.
+    await backend.store(NewMessage("first", "ann", "hi", None, utc_timestamp(), "203.0.113.1"))
+    with pytest.raises(QuotaExceeded):
+        await backend.store(NewMessage("locked", "ann", "hi", None, utc_timestamp(), "203.0.113.1"))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_every_moderation_change_is_told_and_nothing_else(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    ban = await backend.add_ban("ann", None, None, None, "")
+    await eventually(lambda: recorder.moderation_changes == 1)
+    assert await backend.lift_ban(ban.id)
+    await eventually(lambda: recorder.moderation_changes == 2)
+    await backend.set_locked("lobby", True)
+    await eventually(lambda: recorder.moderation_changes == 3)
+    # What changes nothing tells nobody: notices come in order, so a change made after them comes next.
+    assert not await backend.lift_ban(ban.id)
+    await backend.set_locked("lobby", True)
+    await backend.set_locked("other", False)
+    await backend.bans()
+    await backend.locked_rooms()
+    await backend.set_locked("lobby", False)
+    await eventually(lambda: recorder.moderation_changes >= 4)
+    await asyncio.sleep(0.2)
+    assert recorder.moderation_changes == 4
+    [message] = await fill(backend, "lobby", 1)
+    assert await backend.delete_message("lobby", message.id)
+    await eventually(lambda: recorder.deletions)
+    assert recorder.moderation_changes == 4  # a deletion is told as a deletion

@@ -144,6 +144,41 @@ async def test_a_version_1_database_is_migrated_in_place_and_keeps_its_history_a
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_a_version_3_database_gains_moderation_in_place(sql_factory):
+    url = sql_factory.new_url()
+    await (await started(url)).close()
+    database = open_database(url)
+    try:  # back to what version 3 left: no tombstones, no moderation tables
+        database.execute_sql("DROP TABLE bans")
+        database.execute_sql("DROP TABLE locked_rooms")
+        database.execute_sql("ALTER TABLE messages DROP COLUMN deleted")
+        database.execute_sql("UPDATE schema_version SET version = 3")
+        schema = build_schema(database)
+        lobby = schema.room.create(label="lobby", created="2026-01-01T00:00:00+00:00", message_count=1)
+        timestamp = f"{database.quote[0]}timestamp{database.quote[1]}"  # a keyword in some SQL
+        database.execute_sql(
+            f"INSERT INTO messages (room_id, handle, message, {timestamp}, client_id) VALUES"
+            f" ({', '.join([database.param] * 5)})",
+            [lobby.id, "ann", "from version 3", "2026-01-01T00:00:00+00:00", "c-old"],
+        )
+    finally:
+        database.close()
+    backend = await started(url)
+    try:
+        [old] = (await backend.history("lobby", 10)).messages
+        newer = (await store(backend, "lobby", "bob", "after", None)).message
+        assert await backend.delete_message("lobby", old.id)
+        assert (await backend.history("lobby", 10)).messages == [newer]
+        ban = await backend.add_ban("ann", None, None, None, "")
+        await backend.set_locked("lobby", True)
+        assert (await backend.bans(), await backend.locked_rooms()) == ([ban], {"lobby"})
+    finally:
+        await backend.close()
+    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert read_database(url, "SELECT deleted FROM messages ORDER BY id") == [(1,), (0,)]
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_room_counts_stay_exact_when_many_stores_share_a_batch(sql_factory):
     backend = await started(sql_factory.new_url())
     try:
@@ -180,7 +215,9 @@ async def test_mysql_tables_are_utf8mb4_with_binary_collation():
             "SELECT table_name, table_collation FROM information_schema.tables"
             " WHERE table_schema = DATABASE() ORDER BY table_name",
         )
-        assert rows == [("messages", "utf8mb4_bin"), ("rooms", "utf8mb4_bin"), ("schema_version", "utf8mb4_bin")]
+        assert rows == [
+            (table, "utf8mb4_bin") for table in ("bans", "locked_rooms", "messages", "rooms", "schema_version")
+        ]
     finally:
         await factory.dispose()
 

@@ -1,8 +1,10 @@
-"""Storage grows with messages only: reading any number of labels, every way a client can, stores nothing,
-and what the process keeps per room or per address goes when its sockets go."""
+"""Storage grows with messages and moderators' actions only: reading any number of labels, every way a
+client can, stores nothing, what the process keeps per room or per address goes when its sockets go, and
+bans that ran out do not stay."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -66,3 +68,34 @@ async def test_reading_labels_every_way_stores_nothing_and_sockets_leave_nothing
     await receive_json(ws)
     ws.close()
     assert await rooms_in_store(backend) > before
+
+
+async def bans_in_store(backend) -> int:
+    """Bans the store holds, in force or not."""
+    if isinstance(backend, MemoryBackend):
+        return len(backend._bans)
+    if isinstance(backend, SQLBackend):
+        return await backend._read("count", lambda: backend._store._ban.select().count())
+    assert isinstance(backend, RedisBackend)
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return int(await client.hlen(backend._keys.bans))
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_expired_bans_leave_storage_at_the_next_read_or_ban(make_backend):
+    backend = await make_backend()
+    lasting = await backend.add_ban("ann", None, None, None, "")
+    for n in range(3):
+        await backend.add_ban(f"short{n}", None, "lobby", 0.2, "")
+    assert await bans_in_store(backend) == 4
+    await asyncio.sleep(0.3)
+    assert await backend.bans() == [lasting]
+    assert await bans_in_store(backend) == 1
+    await backend.add_ban(None, "203.0.113.5", None, 0.2, "")
+    await asyncio.sleep(0.3)
+    newer = await backend.add_ban("bob", None, None, None, "")
+    assert await bans_in_store(backend) == 2  # the one that ran out went as the next was made
+    assert await backend.bans() == [lasting, newer]
