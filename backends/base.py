@@ -14,6 +14,11 @@ A backend stores messages, reads history and pushes each newly stored message to
   socket until delivery has caught up with what it replayed.
 * **Subscriptions are the hub's.** The room hub decides which rooms this process listens to;
   ``subscribe`` and ``unsubscribe`` are idempotent and safe to repeat.
+* **Presence and signals are not history.** ``presence`` records this process's share of a room's
+  presence and answers the room's presence on every process; ``relay`` passes an ephemeral signal
+  (someone is typing) to the other processes in the room. Neither is stored with messages, both may be
+  lost; a process that dies leaves presence within the store's expiry. A single-process store needs
+  neither: the defaults here are exact for it.
 * **Storage grows with messages only.** A room is written with its first message; reading a room
   that has none stores nothing.
 """
@@ -51,6 +56,26 @@ class StoredMessage(NamedTuple):
     message: str
     timestamp: str
     client_id: str | None = None
+
+
+# A room's presence lists at most this many handles (PROTOCOL.md): the first ones, sorted.
+MAX_PRESENCE_HANDLES = 100
+
+
+class RoomPresence(NamedTuple):
+    """Who is in a room: its open sockets, and the distinct handles they announced, sorted (at most
+    ``MAX_PRESENCE_HANDLES``). The same shape serves for one process's share and for the whole room."""
+
+    online: int
+    handles: tuple[str, ...]
+
+
+def combined_presence(shares: list[RoomPresence]) -> RoomPresence:
+    """The room's presence from every process's share of it."""
+    handles: set[str] = set()
+    for share in shares:
+        handles.update(share.handles)
+    return RoomPresence(sum(share.online for share in shares), tuple(sorted(handles)[:MAX_PRESENCE_HANDLES]))
 
 
 class StoreResult(NamedTuple):
@@ -120,6 +145,12 @@ class DeliveryTarget(Protocol):
 
     def gap(self, room: str) -> None:
         """Messages of ``room`` may have been lost by the store (e.g. it came back empty)."""
+
+    def signal(self, room: str, signal: str) -> None:
+        """Another process relayed ``signal`` (see ``Backend.relay``) in a room this process is subscribed to."""
+
+    def presence_changed(self, room: str) -> None:
+        """Another process's share of ``room``'s presence changed (or expired): read it again."""
 
 
 def utc_timestamp() -> str:
@@ -203,6 +234,19 @@ class Backend(abc.ABC):
         """Remove every room whose newest message is stamped before ``idle_since`` (a timestamp as
         ``utc_timestamp`` makes), with all its history and bookkeeping; how many were removed. A message
         stored meanwhile keeps its room. A room removed is new again: its next message is its first."""
+
+    async def presence(self, room: str, share: RoomPresence, changed: bool) -> RoomPresence:
+        """Record ``share``, this process's part of the room's presence (``online`` 0: it has none), and
+        answer the room's presence across every process. ``changed``: the share differs from the last one
+        recorded, so the other processes in the room are told to read it again (``presence_changed``).
+        Raises ``BackendUnavailable`` when the store cannot be reached. One process: the share is the room."""
+        return share
+
+    def relay(self, room: str, signal: str) -> None:
+        """Pass ``signal`` to every other process subscribed to ``room`` (its ``DeliveryTarget.signal``):
+        at most once, unordered, never stored, and dropped rather than queued without bound. This process
+        delivers its own signals itself. One process: there is nobody to tell."""
+        return None
 
     def metrics_collectors(self) -> list[Collector]:
         """Extra Prometheus collectors (e.g. counters shared by every process); registered on the app's

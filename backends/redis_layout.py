@@ -69,6 +69,10 @@ class RedisKeys:
         head = self._channel_head
         return channel[len(head) :] if channel.startswith(head) else None
 
+    def presence(self, room: str) -> str:
+        """Hash: each process's share of the room's presence (see ``backends.redis_presence``)."""
+        return f"{self.prefix}presence:{room}"
+
     def client_id(self, room: str, client_id: str) -> str:
         return f"{self.prefix}cid:{room}:{client_id}"
 

@@ -3,7 +3,9 @@
 * ``key_prefix`` (default ``rooms:``): start of every key and channel, so deployments can share a Redis;
 * ``dedup_seconds`` (default 86400): how long a ``client_id`` is remembered for deduplication;
 * ``ping_interval`` (default 5): seconds of pub/sub silence before a PING; silence for three times
-  this (two PINGs unanswered) replaces the connection.
+  this (two PINGs unanswered) replaces the connection;
+* ``presence_ttl`` (default 30): seconds a process's share of a room's presence outlives its last
+  refresh (it refreshes every third of this), so a process that died leaves presence within it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from backends.errors import BackendConfigError
 DEFAULT_PREFIX = "rooms:"
 DEFAULT_DEDUP_SECONDS = 86400
 DEFAULT_PING_INTERVAL = 5.0
-OURS = ("key_prefix", "dedup_seconds", "ping_interval")
+DEFAULT_PRESENCE_TTL = 30.0
+OURS = ("key_prefix", "dedup_seconds", "ping_interval", "presence_ttl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class RedisOptions:
     key_prefix: str
     dedup_seconds: int
     ping_interval: float
+    presence_ttl: float
 
 
 def parse_redis_url(
@@ -44,7 +48,8 @@ def parse_redis_url(
         raise BackendConfigError("backend.url: key_prefix must not be empty")
     dedup = _positive("dedup_seconds", dedup_seconds or ours.get("dedup_seconds"), DEFAULT_DEDUP_SECONDS)
     ping = _positive("ping_interval", ping_interval or ours.get("ping_interval"), DEFAULT_PING_INTERVAL)
-    return RedisOptions(urlunsplit(parts._replace(query=urlencode(theirs))), prefix, int(dedup), ping)
+    presence_ttl = _positive("presence_ttl", ours.get("presence_ttl"), DEFAULT_PRESENCE_TTL)
+    return RedisOptions(urlunsplit(parts._replace(query=urlencode(theirs))), prefix, int(dedup), ping, presence_ttl)
 
 
 def _positive(name: str, raw: str | float | None, default: float) -> float:

@@ -32,6 +32,7 @@ from backends.base import (
     HistoryPage,
     NewMessage,
     Replay,
+    RoomPresence,
     RoomSummary,
     StoreResult,
 )
@@ -53,6 +54,7 @@ from backends.redis_layout import (
 )
 from backends.redis_metrics import ClusterCounters
 from backends.redis_options import parse_redis_url
+from backends.redis_presence import RedisPresence
 from backends.redis_subscriber import StreamSubscriber, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -130,8 +132,14 @@ class RedisBackend(Backend):
         self._store_sender: asyncio.Task[None] | None = None
         # Answers go out batch after batch, each once this process has delivered what the batch stored.
         self._answering: asyncio.Future[None] | None = None
+        self._presence = RedisPresence(self._redis, self._keys, lambda: self._target, options.presence_ttl)
         self._subscriber = StreamSubscriber(
-            self._redis, self._pubsub_pool.make_connection, self._keys, lambda: self._target, self._ping_interval
+            self._redis,
+            self._pubsub_pool.make_connection,
+            self._keys,
+            lambda: self._target,
+            self._ping_interval,
+            self._presence.received,
         )
         self._counters = ClusterCounters(self._subscriber.stats, lambda: self._subscriber.is_live)
         self._refresher: asyncio.Task[None] | None = None
@@ -152,6 +160,7 @@ class RedisBackend(Backend):
                     f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}"
                 )
             await self._redis.script_load(STORE_SCRIPT)
+            await self._presence.start()
             await self._subscriber.start(timeout=5)
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"Redis: {exc}") from None
@@ -167,6 +176,7 @@ class RedisBackend(Backend):
             await self._answering
         if self._refresher is not None:
             await cancel_and_wait(self._refresher)
+        await self._presence.close()
         await self._subscriber.close()
         await self._redis.aclose(close_connection_pool=True)
         await self._pubsub_pool.disconnect()
@@ -367,6 +377,12 @@ class RedisBackend(Backend):
         ]
         rooms.sort(key=lambda summary: (-summary.message_count, summary.label))
         return rooms
+
+    async def presence(self, room: str, share: RoomPresence, changed: bool) -> RoomPresence:
+        return await self._presence.record(room, share, changed)
+
+    def relay(self, room: str, signal: str) -> None:
+        self._presence.relay(room, signal)
 
     def metrics_collectors(self) -> list[Collector]:
         return [self._counters]

@@ -91,12 +91,14 @@ class StreamSubscriber:
         keys: RedisKeys,
         target: Callable[[], DeliveryTarget | None],
         ping_interval: float,
+        on_signal: Callable[[str, str], None],
     ) -> None:
         self._commands = commands
         self._make_connection = connect
         self._keys = keys
         self._target = target
         self._ping_interval = ping_interval
+        self._on_signal = on_signal
         self._feeds: dict[str, _Feed] = {}
         self._conn: AbstractConnection | None = None
         # (Un)subscribes sent per room and not yet confirmed on this connection.
@@ -294,6 +296,10 @@ class StreamSubscriber:
             return
         feed = self._feeds.get(room)
         if kind == "message":
+            if not data.startswith("["):  # not a message: a signal or presence notice
+                if feed is not None:
+                    self._on_signal(room, data)
+                return
             if feed is not None and feed.live:
                 message = published_message(room, data)
                 key = parse_stream_id(message.id)

@@ -76,7 +76,6 @@ class LocalFanout:
         self._dirty: list[_RoomState] = []
         self._unsubscribing: dict[str, asyncio.Future[None]] = {}
         self._flush_scheduled = False
-        backend.set_delivery_target(self)
 
     # -- membership -----------------------------------------------------------------------------
 

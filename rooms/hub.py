@@ -17,8 +17,9 @@ from rooms.errors import RateLimited, ShuttingDown
 from rooms.fanout import LocalFanout, Member
 from rooms.frames import text_frame
 from rooms.metrics import RoomsMetrics
-from rooms.protocol import GAP, encode_message
+from rooms.protocol import GAP, Feature, encode_message
 from rooms.ratelimit import RatePolicy, Sender
+from rooms.signals import RoomSignals
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,29 @@ REPLAY_PAGE = 200
 MIN_EXPIRY_INTERVAL = 1.0
 MAX_EXPIRY_INTERVAL = 3600.0
 BUSIEST_ROOMS_SHOWN = 10
+
+
+class _Delivery:
+    """The backend's delivery target: messages and gaps go to the fan-out, presence and signals to the
+    room signals."""
+
+    __slots__ = ("_fanout", "_signals")
+
+    def __init__(self, fanout: LocalFanout, signals: RoomSignals) -> None:
+        self._fanout = fanout
+        self._signals = signals
+
+    def deliver(self, message: StoredMessage) -> None:
+        self._fanout.deliver(message)
+
+    def gap(self, room: str) -> None:
+        self._fanout.gap(room)
+
+    def signal(self, room: str, signal: str) -> None:
+        self._signals.signal(room, signal)
+
+    def presence_changed(self, room: str) -> None:
+        self._signals.presence_changed(room)
 
 
 class RoomHub:
@@ -39,6 +63,8 @@ class RoomHub:
         self.rates = rates
         self.page_size = page_size
         self.fanout = LocalFanout(backend, metrics)
+        self.signals = RoomSignals(backend)
+        backend.set_delivery_target(_Delivery(self.fanout, self.signals))
         self._in_flight = 0
         self._accepting = True
         self._idle = asyncio.Event()
@@ -109,10 +135,12 @@ class RoomHub:
 
     # -- sockets --------------------------------------------------------------------------------
 
-    async def join(self, member: Member, room: str) -> None:
+    async def join(self, member: Member, room: str, features: frozenset[Feature] = frozenset()) -> None:
         """Hold a socket in its room before its handshake is answered: once this returns it misses
-        nothing; ``go_live`` then lets it hear."""
+        nothing; ``go_live`` then lets it hear. It counts in the room's presence from here on, and gets the
+        presence and typing frames of the ``features`` it asked for."""
         await self.fanout.join(member, room)
+        self.signals.join(member, room, features)
 
     async def go_live(self, member: Member, room: str, since: str | None) -> None:
         """With ``since``, first replay what the socket missed; then send it what was held back since
@@ -146,6 +174,14 @@ class RoomHub:
 
     def leave(self, member: Member, room: str) -> None:
         self.fanout.leave(member, room)
+        self.signals.leave(member, room)
+
+    def announce(self, member: Member, room: str, handle: str) -> None:
+        """A socket's ``hello``: the handle it goes by in the room's presence."""
+        self.signals.announce(member, room, handle)
+
+    def typing(self, member: Member, room: str, handle: str) -> None:
+        self.signals.typing(member, room, handle)
 
     def online(self, room: str) -> int:
         return self.fanout.online(room)
@@ -198,6 +234,7 @@ class RoomHub:
         if self._expiry is not None:
             self._expiry.cancel()
         self.fanout.close_all()
+        self.signals.close()
 
     async def wait_empty(self) -> None:
         await self.fanout.wait_empty()

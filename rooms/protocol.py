@@ -11,9 +11,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from backends.base import NewMessage, StoredMessage, utc_timestamp
+from backends.base import MAX_PRESENCE_HANDLES, NewMessage, RoomPresence, StoredMessage, utc_timestamp
 
 LABEL_PATTERN = r"[A-Za-z0-9_-]{1,50}"
 _LABEL = re.compile(LABEL_PATTERN)
@@ -44,6 +44,22 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
+class Feature(StrEnum):
+    """What a socket may ask for with ``?features=`` beyond messages (PROTOCOL.md, "Features a socket asks for")."""
+
+    PRESENCE = "presence"
+    TYPING = "typing"
+    DELETES = "deletes"
+
+
+_FEATURES = {feature.value: feature for feature in Feature}
+
+
+def parse_features(requested: str) -> frozenset[Feature]:
+    """The features a comma list names; unknown names are ignored, so newer clients work with this server."""
+    return frozenset(_FEATURES[name] for name in requested.split(",") if name in _FEATURES)
+
+
 class CloseCode(IntEnum):
     """The WebSocket close codes the server sends."""
 
@@ -69,11 +85,37 @@ class Limits:
     max_message_chars: int = 4000
 
 
-def decode_client_frame(frame: str | bytes, room: str, limits: Limits, sender: str = "") -> NewMessage:
-    """Parse one text frame into a message for ``room``, stamped now, or raise :class:`ProtocolError`."""
+class Hello(NamedTuple):
+    """A socket announces (or changes) the handle it goes by in the room's presence."""
+
+    handle: str
+
+
+class Typing(NamedTuple):
+    """A socket's user is typing; ``handle`` when the frame names one, else the announced one is meant."""
+
+    handle: str | None
+
+
+ClientFrame = NewMessage | Hello | Typing
+
+
+def decode_client_frame(frame: str | bytes, room: str, limits: Limits, sender: str = "") -> ClientFrame:
+    """Parse one text frame into a message for ``room`` (stamped now), a ``hello`` or a ``typing``, or
+    raise :class:`ProtocolError`."""
     if isinstance(frame, bytes):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "binary frames are not accepted; send JSON text")
-    return validate_client_object(load_json(frame), room, limits, sender)
+    data = load_json(frame)
+    if isinstance(data, dict):
+        kind = data.get("type")
+        if kind == "hello":
+            if "handle" not in data:
+                raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'handle' is missing")
+            return Hello(_check_handle_field(data["handle"], limits.max_handle_chars))
+        if kind == "typing":
+            handle = data.get("handle")
+            return Typing(None if handle is None else _check_handle_field(handle, limits.max_handle_chars))
+    return validate_client_object(data, room, limits, sender)
 
 
 def load_json(text: str | bytes) -> Any:
@@ -113,6 +155,12 @@ def validate_client_object(data: Any, room: str, limits: Limits, sender: str = "
         if _UNSTORABLE.search(client_id) or any(unicodedata.category(char) == "Cc" for char in client_id):
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'client_id' must not contain control characters")
     return NewMessage(room, handle, message, client_id, utc_timestamp(), sender)
+
+
+def _check_handle_field(value: Any, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field 'handle' must be a string, got {_json_type(value)}")
+    return _check_handle(value, max_chars)
 
 
 def _check_text(name: str, value: str, max_chars: int) -> str:
@@ -219,6 +267,16 @@ def encode_message(message: StoredMessage) -> str:
 
 def encode_error(code: ErrorCode, reason: str) -> str:
     return _ENCODER.encode({"type": "error", "code": code, "error": reason})
+
+
+def encode_presence(presence: RoomPresence) -> str:
+    return _ENCODER.encode(
+        {"type": "presence", "online": presence.online, "handles": list(presence.handles[:MAX_PRESENCE_HANDLES])}
+    )
+
+
+def encode_typing(handle: str) -> str:
+    return _ENCODER.encode({"type": "typing", "handle": handle})
 
 
 GAP = encode({"type": "gap"})

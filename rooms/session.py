@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from backends.base import StoreResult
+from backends.base import NewMessage, StoreResult
 from backends.errors import BackendUnavailable, QuotaExceeded
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.frames import text_frame
@@ -23,8 +23,10 @@ from rooms.hub import RoomHub
 from rooms.protocol import (
     CloseCode,
     ErrorCode,
+    Hello,
     Limits,
     ProtocolError,
+    Typing,
     decode_client_frame,
     encode_error,
     encode_message,
@@ -38,6 +40,8 @@ MAX_STORES_IN_FLIGHT = 32
 # More than ``limits.burst`` invalid frames within this many seconds closes the socket (1008): a client
 # that keeps sending them is broken or hostile, and each costs an error frame to answer.
 INVALID_FRAMES_WINDOW = 10.0
+# A socket's typing frames closer together than this are dropped without an answer (PROTOCOL.md).
+TYPING_INTERVAL = 2.0
 
 
 class Socket(Protocol):
@@ -55,6 +59,7 @@ class Socket(Protocol):
 
 class SocketSession:
     __slots__ = (
+        "_handle",
         "_hub",
         "_invalid_times",
         "_limits",
@@ -64,6 +69,7 @@ class SocketSession:
         "_sender",
         "_socket",
         "_stores",
+        "_typed_at",
     )
 
     def __init__(
@@ -79,11 +85,15 @@ class SocketSession:
         self._refused_in_a_row = 0
         self._invalid_times: deque[float] | None = None
         self._stores: set[asyncio.Future[StoreResult]] = set()
+        self._handle: str | None = None  # announced with hello
+        self._typed_at = -TYPING_INTERVAL
 
     def receive(self, frame: str | bytes) -> Awaitable[None] | None:
         """Handle one frame; what it returns must be awaited before the next frame is read."""
         try:
             message = decode_client_frame(frame, self._room, self._limits, self._sender.address)
+            if not isinstance(message, NewMessage):
+                return self._signal(message)
             store = self._hub.post_soon(message, self._sender)
         except ProtocolError as exc:
             if self._too_many_invalid():
@@ -96,6 +106,24 @@ class SocketSession:
         store.add_done_callback(self._store_answered)
         if len(self._stores) >= MAX_STORES_IN_FLIGHT:
             return self._stores_answered(asyncio.FIRST_COMPLETED)
+        return None
+
+    def _signal(self, frame: Hello | Typing) -> Awaitable[None] | None:
+        if isinstance(frame, Hello):
+            self._handle = frame.handle
+            self._hub.announce(self._socket, self._room, frame.handle)
+            return None
+        handle = frame.handle or self._handle
+        if handle is None:
+            if self._too_many_invalid():
+                return self._close_in_turn("too many invalid frames")
+            return self._reply_error_in_turn(
+                ErrorCode.INVALID_MESSAGE, "field 'handle' is missing: name one, or announce it with hello first"
+            )
+        now = time.monotonic()
+        if now - self._typed_at >= TYPING_INTERVAL:
+            self._typed_at = now
+            self._hub.typing(self._socket, self._room, handle)
         return None
 
     def _store_answered(self, store: asyncio.Future[StoreResult]) -> None:

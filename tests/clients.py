@@ -11,6 +11,7 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
@@ -19,9 +20,14 @@ CLOSE, PING = 0x8, 0x9  # WebSocket opcodes (RFC 6455 5.2)
 
 
 async def connect(
-    port: int, room: str, since: str | None = None, headers: dict[str, str] | None = None
+    port: int,
+    room: str,
+    since: str | None = None,
+    headers: dict[str, str] | None = None,
+    features: str | None = None,
 ) -> WebSocketClientConnection:
-    url = f"ws://127.0.0.1:{port}/chat/{room}/" + (f"?since={since}" if since is not None else "")
+    query = urlencode({name: value for name, value in (("since", since), ("features", features)) if value is not None})
+    url = f"ws://127.0.0.1:{port}/chat/{room}/" + (f"?{query}" if query else "")
     return await websocket_connect(HTTPRequest(url, headers=headers or {}))
 
 

@@ -102,8 +102,8 @@ class Peer:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def join(cls, port: int, room: str, name: str, since: str | None = "0") -> Peer:
-        return cls(await connect(port, room, since=since), name)
+    async def join(cls, port: int, room: str, name: str, since: str | None = "0", features: str | None = None) -> Peer:
+        return cls(await connect(port, room, since=since, features=features), name)
 
     async def _read(self) -> None:
         while (frame := await self.ws.read_message()) is not None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backends.base import AddressQuota, Backend, NewMessage, Replay, StoredMessage, utc_timestamp
+from backends.base import AddressQuota, Backend, NewMessage, Replay, RoomPresence, StoredMessage, utc_timestamp
 from backends.errors import InvalidMessageId, QuotaExceeded
 from tests.messages import store, store_soon
 from tests.waiting import eventually
@@ -22,6 +22,8 @@ class Recorder:
     def __init__(self) -> None:
         self.delivered: list[StoredMessage] = []
         self.gaps: list[str] = []
+        self.signals: list[tuple[str, str]] = []
+        self.presence_changes: list[str] = []
         self.arrived = asyncio.Event()
 
     def deliver(self, message: StoredMessage) -> None:
@@ -30,6 +32,12 @@ class Recorder:
 
     def gap(self, room: str) -> None:
         self.gaps.append(room)
+
+    def signal(self, room: str, signal: str) -> None:
+        self.signals.append((room, signal))
+
+    def presence_changed(self, room: str) -> None:
+        self.presence_changes.append(room)
 
     async def wait_for(self, count: int, timeout: float = 5) -> list[StoredMessage]:
         async def enough() -> None:
@@ -346,3 +354,18 @@ async def test_a_first_message_past_the_new_room_quota_is_refused_and_stores_not
     await backend.store(NewMessage("three", "bob", "first", None, utc_timestamp(), "203.0.113.2"))
     await backend.store(NewMessage("four", "tool", "first", None, utc_timestamp()))
     assert sorted(r.label for r in await backend.busiest_rooms(10)) == ["four", "one", "three", "two"]
+
+
+@pytest.mark.gen_test
+async def test_presence_of_one_process_is_its_share_and_goes_when_it_has_none(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    share = RoomPresence(3, ("ann", "bob"))
+    assert await backend.presence("lobby", share, changed=True) == share
+    assert await backend.presence("lobby", share, changed=False) == share
+    assert await backend.presence("lobby", RoomPresence(0, ()), changed=True) == RoomPresence(0, ())
+    assert await backend.presence("other", RoomPresence(1, ()), changed=True) == RoomPresence(1, ())
+    backend.relay("lobby", '{"type":"typing","handle":"ann"}')
+    await asyncio.sleep(0.2)
+    # A process hears neither its own signals nor its own presence notices: it delivers those itself.
+    assert recorder.signals == [] and recorder.presence_changes == []
+    assert recorder.delivered == []

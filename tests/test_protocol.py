@@ -7,8 +7,21 @@ import struct
 
 import pytest
 
+from backends.base import RoomPresence
 from rooms.frames import text_frame
-from rooms.protocol import Limits, ProtocolError, decode_client_frame, encode, is_valid_label
+from rooms.protocol import (
+    Feature,
+    Hello,
+    Limits,
+    ProtocolError,
+    Typing,
+    decode_client_frame,
+    encode,
+    encode_presence,
+    encode_typing,
+    is_valid_label,
+    parse_features,
+)
 
 LIMITS = Limits(max_handle_chars=8, max_message_chars=20)
 
@@ -54,7 +67,7 @@ def test_not_an_object_is_invalid_message(frame):
         ({"handle": "ann", "message": "hi", "client_id": 7}, "client_id"),
         ({"handle": "ann", "message": "hi", "client_id": ""}, "client_id"),
         ({"handle": "ann", "message": "hi", "client_id": "x" * 65}, "client_id"),
-        ({"handle": "ann", "message": "hi", "type": "typing"}, "type"),
+        ({"handle": "ann", "message": "hi", "type": "poll"}, "type"),
     ],
 )
 def test_missing_or_mistyped_fields_are_named(payload, field):
@@ -189,3 +202,49 @@ def test_text_frame_header_lengths(size):
     else:
         assert frame[1] == 127 and struct.unpack("!Q", frame[2:10])[0] == size
     assert frame.endswith(b"x" * size)
+
+
+def test_hello_and_typing_frames_decode():
+    assert decode_client_frame('{"type": "hello", "handle": "ann"}', "lobby", LIMITS) == Hello("ann")
+    assert decode_client_frame('{"type": "typing"}', "lobby", LIMITS) == Typing(None)
+    assert decode_client_frame('{"type": "typing", "handle": "bob"}', "lobby", LIMITS) == Typing("bob")
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ('{"type": "hello"}', "field 'handle' is missing"),
+        ('{"type": "hello", "handle": 7}', "field 'handle' must be a string"),
+        ('{"type": "hello", "handle": " "}', "field 'handle' must not be empty"),
+        ('{"type": "hello", "handle": "a\\u0007"}', "control characters"),
+        ('{"type": "hello", "handle": "ninechars"}', "longer than 8"),
+        ('{"type": "typing", "handle": ["ann"]}', "field 'handle' must be a string"),
+        ('{"type": "typing", "handle": "a\\u202eb"}', "format characters"),
+    ],
+)
+def test_a_hello_or_typing_handle_is_checked_like_a_messages(frame, reason):
+    error = decode_error(frame)
+    assert error.code == "invalid_message" and reason in error.reason
+
+
+@pytest.mark.parametrize(
+    ("query", "features"),
+    [
+        ("", set()),
+        ("presence", {Feature.PRESENCE}),
+        ("presence,typing,deletes", {Feature.PRESENCE, Feature.TYPING, Feature.DELETES}),
+        ("typing,unknown,,presence", {Feature.PRESENCE, Feature.TYPING}),
+        ("Presence", set()),
+    ],
+)
+def test_features_asked_for_are_read_and_unknown_ones_ignored(query, features):
+    assert parse_features(query) == features
+
+
+def test_presence_and_typing_frames_are_encoded_as_the_protocol_says():
+    assert json.loads(encode_presence(RoomPresence(3, ("ann", "bob")))) == {
+        "type": "presence",
+        "online": 3,
+        "handles": ["ann", "bob"],
+    }
+    assert json.loads(encode_typing("ann")) == {"type": "typing", "handle": "ann"}

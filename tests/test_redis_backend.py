@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as redis
 
-from backends.base import HistoryPage
+from backends.base import HistoryPage, RoomPresence
 from backends.errors import BackendConfigError
 from backends.redis_layout import STORE_SCRIPT, RedisKeys
 from backends.redis_streams import RedisBackend
@@ -16,6 +16,7 @@ from tests.factories.redis import RedisFactory
 from tests.messages import store
 from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
 from tests.test_backend_contract import Recorder
+from tests.waiting import eventually
 
 
 @pytest.mark.parametrize(
@@ -136,3 +137,59 @@ async def test_history_around_the_largest_possible_id_is_empty_after_it_and_ever
     finally:
         await backend.close()
         await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_presence_combines_every_process_and_a_process_that_stops_refreshing_leaves_by_its_ttl():
+    await require_redis()
+    prefix = unique_prefix()
+    url = f"{REDIS_URL}?presence_ttl=1.5"
+    first, second, third = (RedisBackend(url, key_prefix=prefix) for _ in range(3))
+    recorders = [Recorder(), Recorder(), Recorder()]
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        for backend, recorder in zip((first, second, third), recorders, strict=True):
+            await backend.start()
+            backend.set_delivery_target(recorder)
+            await backend.subscribe("lobby")
+        await first.presence("lobby", RoomPresence(2, ("ann", "bob")), changed=True)
+        combined = await second.presence("lobby", RoomPresence(1, ("bob", "cat")), changed=True)
+        assert combined == RoomPresence(3, ("ann", "bob", "cat"))
+        # Each is told of the others' changes, never of its own.
+        await eventually(lambda: [len(recorder.presence_changes) for recorder in recorders] == [1, 1, 2])
+        first.relay("lobby", '{"type":"typing","handle":"ann"}')
+        await eventually(lambda: recorders[1].signals and recorders[2].signals)
+        assert recorders[1].signals == [("lobby", '{"type":"typing","handle":"ann"}')] and recorders[0].signals == []
+        # The second stops refreshing without a word (a process killed): its share outlives it by the ttl,
+        # then the next refresh drops it and tells the room.
+        await second._presence.stop_refreshing()
+        await eventually(lambda: len(recorders[0].presence_changes) >= 2, timeout=5)
+        assert await first.presence("lobby", RoomPresence(2, ("ann", "bob")), changed=False) == RoomPresence(
+            2, ("ann", "bob")
+        )
+        # The last share gone, nothing is kept for the room.
+        await first.presence("lobby", RoomPresence(0, ()), changed=True)
+        await third.presence("lobby", RoomPresence(0, ()), changed=True)
+        assert not await client.exists(RedisKeys(prefix).presence("lobby"))
+    finally:
+        for backend in (first, second, third):
+            await backend.close()
+        await client.aclose()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_closing_process_takes_its_presence_with_it():
+    await require_redis()
+    prefix = unique_prefix()
+    first, second = RedisBackend(REDIS_URL, key_prefix=prefix), RedisBackend(REDIS_URL, key_prefix=prefix)
+    try:
+        for backend in (first, second):
+            await backend.start()
+        await first.presence("lobby", RoomPresence(4, ("ann",)), changed=True)
+        await first.close()
+        assert await second.presence("lobby", RoomPresence(1, ()), changed=True) == RoomPresence(1, ())
+    finally:
+        for backend in (first, second):
+            await backend.close()
+        await delete_prefix(REDIS_URL, prefix)

@@ -137,7 +137,7 @@ def near_valid_objects(draw: st.DrawFn) -> dict[str, Any]:
         "handle": near(valid_handles),
         "message": near(valid_messages),
         "client_id": near(valid_client_ids),
-        "type": near(st.just("message")) | st.sampled_from(["Message", "typing", "", " message", "message "]),
+        "type": near(st.just("message")) | st.sampled_from(["Message", "Typing", "", " message", "message "]),
     }
     data: dict[str, Any] = {}
     for name, values in fields.items():

@@ -14,7 +14,7 @@ from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.frames import PING_FRAME, FrameWriter
 from rooms.handlers.base import SafeHeaders, SiteOptions, allowed_methods, room_label
 from rooms.hub import RoomHub
-from rooms.protocol import CloseCode
+from rooms.protocol import CloseCode, Feature, parse_features
 from rooms.ratelimit import TokenBucket
 from rooms.session import SocketSession
 
@@ -46,6 +46,7 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         self.site = site
         self.room = ""
         self.since: str | None = None
+        self.features: frozenset[Feature] = frozenset()
         self.joined = False
         self.storage_error: BackendUnavailable | None = None
         self.address = ""
@@ -73,11 +74,12 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
             self.hub.metrics.connections_refused.inc()
             raise HTTPError(429, reason="too many connections from this address")
         self.room, self.since, self.address = room, since, address
+        self.features = parse_features(self.get_query_argument("features", ""))
         # In the room before the handshake is answered: a client that has connected misses nothing sent
         # after that. Storage that cannot be reached is told after the handshake, as a 1013 close.
         try:
             try:
-                await self.hub.join(self, room)
+                await self.hub.join(self, room, self.features)
             except BackendUnavailable as exc:
                 self.storage_error = exc
             await super().get(label)
@@ -165,6 +167,8 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         if connection is None or connection.is_closing():
             return
         if self.awaiting_pong:
+            # Out of the room (and its presence) now, not when the close handshake with a dead peer times out.
+            self.hub.leave(self, self.room)
             self.close(reason="ping timed out")
             return
         self.awaiting_pong = True

@@ -1,0 +1,218 @@
+"""Presence and signals on Redis: every process's share of a room's presence, and ephemeral signals
+(typing) between the processes of a room.
+
+A room's presence is one hash, ``<prefix>presence:<room>``: a field per process with sockets in the
+room, holding when it expires and the share (``{"n": sockets, "h": [handles]}``). A process rewrites its
+fields every third of ``presence_ttl`` (default 30 s), so a process that dies is dropped by the next
+reader after its fields expired, and everyone is told. The hash itself expires with its newest field:
+presence keeps nothing once nobody is in the room.
+
+Signals and presence notices ride on the room's pub/sub channel, beside its messages (which the store
+script publishes as JSON arrays): ``!<origin> <signal>`` and ``?<origin>``, where ``origin`` names the
+process that sent it, so none hears its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError
+
+from backends.base import DeliveryTarget, RoomPresence, combined_presence
+from backends.errors import BackendUnavailable
+from backends.redis_layout import RedisKeys
+from backends.redis_subscriber import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_SIGNALS = 10_000  # past this, signals are dropped: they are ephemeral, and memory is not
+
+SIGNAL_MARK = "!"
+PRESENCE_MARK = "?"
+
+# KEYS: the room's presence hash
+# ARGV: this process, its share ('' for none), ttl (ms), the room's channel, '1' to tell others
+# Drops expired fields (other processes that stopped refreshing) and records this process's share;
+# tells the room's other processes when something changed. Times are Redis's own clock, which every
+# process shares. Returns {expired fields dropped, shares...}.
+PRESENCE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+local fields = redis.call('HGETALL', KEYS[1])
+local shares, dropped = {}, 0
+for i = 1, #fields, 2 do
+  if fields[i] ~= ARGV[1] then
+    local value = fields[i + 1]
+    local space = string.find(value, ' ', 1, true)
+    if tonumber(string.sub(value, 1, space - 1)) <= now then
+      redis.call('HDEL', KEYS[1], fields[i])
+      dropped = dropped + 1
+    else
+      shares[#shares + 1] = string.sub(value, space + 1)
+    end
+  end
+end
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], (now + ttl) .. ' ' .. ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  shares[#shares + 1] = ARGV[2]
+end
+if ARGV[5] == '1' or dropped > 0 then
+  redis.call('PUBLISH', ARGV[4], '?' .. ARGV[1])
+end
+return {dropped, unpack(shares)}
+"""
+
+
+def _encoded_share(share: RoomPresence) -> str:
+    return json.dumps({"n": share.online, "h": list(share.handles)}, separators=(",", ":"), ensure_ascii=False)
+
+
+def _decoded_share(text: str) -> RoomPresence:
+    data = json.loads(text)
+    return RoomPresence(int(data["n"]), tuple(data["h"]))
+
+
+class RedisPresence:
+    def __init__(self, redis: Redis, keys: RedisKeys, target: Callable[[], DeliveryTarget | None], ttl: float) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._target = target
+        self._ttl_ms = int(ttl * 1000)
+        self.origin = secrets.token_hex(6)
+        self._sha = hashlib.sha1(PRESENCE_SCRIPT.encode()).hexdigest()
+        self._shares: dict[str, str] = {}  # room -> this process's share there, as recorded
+        self._signals: list[tuple[str, str]] = []
+        self._signal_sender: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._redis.script_load(PRESENCE_SCRIPT)
+        self._refresher = asyncio.create_task(self._refresh(), name="redis-presence")
+
+    async def stop_refreshing(self) -> None:
+        if self._refresher is not None:
+            await cancel_and_wait(self._refresher)
+            self._refresher = None
+
+    async def close(self) -> None:
+        """Stop refreshing and remove this process's shares, so the rooms see its sockets go at once."""
+        await self.stop_refreshing()
+        if self._signal_sender is not None:
+            await asyncio.wait([self._signal_sender])
+        rooms, self._shares = list(self._shares), {}
+        if not rooms:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for room in rooms:
+                pipe.evalsha(self._sha, 1, *self._script_args(room, "", tell=True))
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.info("presence of this process not removed (it expires by itself): %s", exc)
+
+    # -- presence ---------------------------------------------------------------------------------
+
+    async def record(self, room: str, share: RoomPresence, changed: bool) -> RoomPresence:
+        encoded = _encoded_share(share) if share.online else ""
+        try:
+            reply = await self._call(self._script_args(room, encoded, tell=changed))
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"presence of room {room} not recorded: {exc}") from None
+        if encoded:
+            self._shares[room] = encoded
+        else:
+            self._shares.pop(room, None)
+        return combined_presence([_decoded_share(text) for text in reply[1:]])
+
+    async def _call(self, args: list[str]) -> Any:
+        try:
+            return await self._redis.evalsha(self._sha, 1, *args)
+        except NoScriptError:  # Redis restarted and lost its script cache
+            return await self._redis.eval(PRESENCE_SCRIPT, 1, *args)
+
+    def _script_args(self, room: str, share: str, tell: bool) -> list[str]:
+        """KEYS and ARGV of PRESENCE_SCRIPT."""
+        return [
+            self._keys.presence(room),
+            self.origin,
+            share,
+            str(self._ttl_ms),
+            self._keys.channel(room),
+            "1" if tell else "",
+        ]
+
+    async def _refresh(self) -> None:
+        """Rewrite this process's shares before they expire; a reader that drops another process's
+        expired share tells the room, this process included."""
+        while True:
+            await asyncio.sleep(self._ttl_ms / 3000)
+            rooms = list(self._shares.items())
+            if not rooms:
+                continue
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for room, share in rooms:
+                    pipe.evalsha(self._sha, 1, *self._script_args(room, share, tell=False))
+                replies = await pipe.execute(raise_on_error=False)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.debug("presence not refreshed: %s", exc)
+                continue
+            if any(isinstance(reply, NoScriptError) for reply in replies):
+                await self._load_script()
+            target = self._target()
+            for (room, _), reply in zip(rooms, replies, strict=True):
+                if target is not None and isinstance(reply, list) and int(reply[0]) > 0:
+                    target.presence_changed(room)
+
+    async def _load_script(self) -> None:
+        try:
+            await self._redis.script_load(PRESENCE_SCRIPT)
+        except (RedisError, OSError) as exc:
+            log.debug("presence script not loaded: %s", exc)
+
+    # -- signals ----------------------------------------------------------------------------------
+
+    def relay(self, room: str, signal: str) -> None:
+        if len(self._signals) >= MAX_QUEUED_SIGNALS:
+            return
+        self._signals.append((room, signal))
+        if self._signal_sender is None:
+            self._signal_sender = asyncio.create_task(self._send_signals(), name="redis-signals")
+
+    async def _send_signals(self) -> None:
+        try:
+            while self._signals:
+                batch, self._signals = self._signals, []
+                pipe = self._redis.pipeline(transaction=False)
+                for room, signal in batch:
+                    pipe.publish(self._keys.channel(room), f"{SIGNAL_MARK}{self.origin} {signal}")
+                try:
+                    await pipe.execute()
+                except (RedisError, OSError) as exc:
+                    log.debug("%d signals not relayed: %s", len(batch), exc)
+        finally:
+            self._signal_sender = None
+
+    def received(self, room: str, data: str) -> None:
+        """A signal or presence notice from the room's channel (what the subscriber hands on)."""
+        origin, _, signal = data[1:].partition(" ")
+        target = self._target()
+        if origin == self.origin or target is None:
+            return
+        if data[0] == SIGNAL_MARK:
+            target.signal(room, signal)
+        else:
+            target.presence_changed(room)
