@@ -83,13 +83,26 @@ export class View {
     if (items.length) this.emptyNote.hidden = true;
   }
 
-  // Runs change(), which adds or removes content above what the reader is looking at, and scrolls by the
-  // height it added, so that what was on screen stays where it was.
+  // Runs change(), which adds content above what the reader is looking at, and scrolls by as much as the
+  // first message on screen moved, so that it stays where it was. Its text is what is held still: a message
+  // that now follows one by the same person loses its header, which must not move the words being read.
   keepingPlace(change) {
+    const anchor = this.firstOnScreen();
+    const before = anchor ? anchor.getBoundingClientRect().top : 0;
     const top = this.log.scrollTop;
     const height = this.log.scrollHeight;
     change();
-    this.log.scrollTop = top + (this.log.scrollHeight - height);
+    if (anchor && anchor.isConnected) this.log.scrollTop += anchor.getBoundingClientRect().top - before;
+    else this.log.scrollTop = top + (this.log.scrollHeight - height);
+  }
+
+  // The text of the first message at least partly in view, or null.
+  firstOnScreen() {
+    const logTop = this.log.getBoundingClientRect().top;
+    for (const item of this.chat.children) {
+      if (item.getBoundingClientRect().bottom > logTop) return item.querySelector(".text");
+    }
+    return null;
   }
 
   // A moderator deleted a message. Its id stays known, so a replay cannot bring it back; the joins and
