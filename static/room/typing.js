@@ -2,7 +2,8 @@
 // drops any more than that), and the line under the log that says who else is typing.
 import { isolated } from "./presence.js";
 
-const TELL_EVERY_MS = 2000;
+// A little over the server's 2 s, so that jitter on the way never gets a frame dropped there.
+const TELL_EVERY_MS = 2100;
 // How long "ann is typing…" stays after ann's last typing frame: a little over two of her frames, so that
 // one frame lost or late does not make the line flicker.
 const SHOWN_FOR_MS = 4500;
