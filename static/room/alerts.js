@@ -35,7 +35,15 @@ export class MentionAlerts {
     const denied = Notification.permission === "denied";
     this.button.setAttribute("aria-pressed", String(this.enabled));
     this.button.setAttribute("aria-disabled", String(denied));
-    this.button.textContent = denied ? "Notifications blocked" : "Notify me of mentions";
+    if (denied) {
+      this.button.textContent = "Notifications blocked";
+    } else {
+      // On a narrow screen the end is hidden from sight but kept in the button's name.
+      const rest = document.createElement("span");
+      rest.className = "notify-rest";
+      rest.textContent = " of mentions";
+      this.button.replaceChildren("Notify me", rest);
+    }
     this.button.title = denied ? "This browser blocks notifications from this site; its site settings can allow them." :
       this.enabled ? "On: a mention raises a notification while this tab is hidden. Press to turn off." : "";
   }
