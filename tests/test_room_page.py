@@ -12,7 +12,18 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.test_browser import WAIT_MS, RoomsServer, browser, new_context, open_room, room, send, server
+from tests.test_browser import (
+    RECONNECT_WAIT_MS,
+    WAIT_MS,
+    ProxyThread,
+    RoomsServer,
+    browser,
+    new_context,
+    open_room,
+    room,
+    send,
+    server,
+)
 
 __all__ = ["browser", "new_context", "room", "server"]  # fixtures, used by name
 
@@ -89,6 +100,28 @@ def test_two_pages_see_each_other_online_and_a_closed_page_leaves(new_context, s
     server.post(room, "carl", "after the notes")
     expect(ann.locator("#chat > li .text")).to_have_text(["after the notes"])
     expect(ann.locator("#notes-before .note")).to_have_text(["bob joined", "bob left"])
+
+
+def test_a_page_announces_itself_again_after_a_reconnect(new_context, server, room):
+    proxy = ProxyThread(server.port)
+    try:
+        ann = open_room(new_context(), proxy.url, room)
+        named(ann, "ann")
+        bob = open_room(new_context(), server.url, room)
+        named(bob, "bob")
+        expect(bob.locator("#presence-summary")).to_have_text("2 online: ann, bob", timeout=PRESENCE_WAIT_MS)
+
+        proxy.cut()
+        expect(bob.locator("#presence-summary")).to_have_text("1 online: bob", timeout=PRESENCE_WAIT_MS)
+        proxy.restore()
+        expect(ann.locator("#status")).to_have_attribute("data-state", "live", timeout=RECONNECT_WAIT_MS)
+        for page in (ann, bob):
+            expect(page.locator("#presence-summary")).to_have_text("2 online: ann, bob", timeout=PRESENCE_WAIT_MS)
+        expect(bob.locator(".note")).to_have_text(["ann left", "ann joined"])
+        # Ann's new socket starts afresh: its first presence frame is how the room is, not bob "joining".
+        expect(ann.locator(".note")).to_have_text(["bob joined"])
+    finally:
+        proxy.close()
 
 
 def test_a_join_after_a_message_is_noted_after_it_and_the_log_stays_in_order(new_context, server, room):
@@ -248,9 +281,13 @@ def test_the_title_of_a_hidden_tab_counts_new_messages_from_others(new_context, 
     for text in ("one", "two", "three"):
         server.post(room, "ann", text)
     expect(reader).to_have_title(f"(3) {title}")
+    # Screen readers hear of them too, briefly; the region is polite.
+    expect(reader.locator("#announcer")).to_contain_text("ann: three")
+    assert reader.locator("#announcer").get_attribute("aria-live") == "polite"
     send(reader, "dan", "my own, not unread")
     expect(reader.locator("#chat > li .text").last).to_have_text("my own, not unread")
     assert reader.title() == f"(3) {title}"
+    assert "my own" not in reader.locator("#announcer").inner_text()
     show(reader)
     expect(reader).to_have_title(title)
     server.post(room, "ann", "read as it comes")
