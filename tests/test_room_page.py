@@ -252,7 +252,10 @@ def test_addresses_become_links_and_markup_or_other_schemes_do_not(new_context, 
         "<script>document.body.dataset.xss='s'</script><img src=x onerror=\"document.body.dataset.xss='i'\">"
     )
     server.post(room, "ann", message)
-    page = open_room(new_context(), server.url, room)
+    context = new_context()
+    violations: list[str] = []
+    context.on("console", lambda line: violations.append(line.text) if "Content Security Policy" in line.text else None)
+    page = open_room(context, server.url, room)
     server.post(room, "bob", message)
     expect(page.locator("#chat > li")).to_have_count(2)
     for item in (page.locator("#chat > li").first, page.locator("#chat > li").last):  # rendered, then live
@@ -270,6 +273,7 @@ def test_addresses_become_links_and_markup_or_other_schemes_do_not(new_context, 
     unwanted = "#chat script, #chat img, #chat b, #chat a[href^='javascript'], #chat a[href^='data']"
     assert page.locator(unwanted).count() == 0
     assert page.evaluate("document.body.dataset.xss") is None
+    assert violations == []
 
 
 def test_the_title_of_a_hidden_tab_counts_new_messages_from_others(new_context, server, room):

@@ -53,10 +53,6 @@ export class Presence {
     this.render();
   }
 
-  has(handle) {
-    return this.handles !== null && this.handles.includes(handle);
-  }
-
   // Also when the reader's own handle changed, which the list marks.
   render() {
     if (this.handles === null) return;

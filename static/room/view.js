@@ -139,10 +139,11 @@ export class View {
     const note = document.createElement("p");
     note.className = "note";
     note.append(...nodes);
-    this.withScroll(() => {
-      notes.append(note);
-      while (notes.childElementCount > NOTES_PER_ITEM) notes.firstElementChild.remove();
-    });
+    // Followed like a message, but no "New messages" button for a reader who scrolled up: it is not one.
+    const follow = this.nearBottom();
+    notes.append(note);
+    while (notes.childElementCount > NOTES_PER_ITEM) notes.firstElementChild.remove();
+    if (follow) this.scrollToNewest();
   }
 
   // The reader's handle changed (pattern: mentions.js's test for it): every message is looked at again.
