@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
+from rooms.protocol import ProtocolError, _check_handle
 from tests.test_browser import (
     RECONNECT_WAIT_MS,
     WAIT_MS,
@@ -444,3 +445,30 @@ def test_the_room_works_by_keyboard_alone(new_context, server, room):
     assert page.evaluate("document.activeElement.id") == "presence-summary"
     focus_outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focus_outline != "none"
+
+
+HANDLES = [
+    "ann", "Ann Smith", " ", "\u3164", "a\u200bb", "a\u202eb", "a\xadb", "a\x07", "\u0301", "e\u0301",
+    "\u0430dmin", "\u03a9mega", "\u01c5\u0430", "\u1d00\u0430", "\u65e5\u672c\u8a9e\u304b\u306a",
+    "\U0001f600", "\U0001f600\u0430", "x" * 32, "x" * 33, "\xe9" * 32, "\ufb01", "\uff41\uff42",
+]  # fmt: skip
+
+
+def test_the_page_never_announces_a_name_the_server_would_refuse(new_context, server, room):
+    """A refused hello or typing frame would be taken for the answer to the message in flight: the page's
+    check of a name must refuse at least what the server refuses."""
+    page = open_room(new_context(), server.url, room)
+    verdicts = page.evaluate(
+        """async (handles) => {
+            const { handleProblem } = await import("/static/room/handle.js");
+            return handles.map((handle) => handleProblem(handle.trim(), 32));
+        }""",
+        HANDLES,
+    )
+    for handle, verdict in zip(HANDLES, verdicts, strict=True):
+        try:
+            _check_handle(handle.strip(), 32)
+        except ProtocolError:
+            assert verdict is not None, f"the page would announce {handle!r}, which the server refuses"
+        else:
+            assert verdict is None, f"the page refuses {handle!r}, which the server takes"
