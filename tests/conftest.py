@@ -15,7 +15,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from backends.base import Backend  # noqa: E402
-from rooms.app import make_app  # noqa: E402
+from rooms.app import RoomsApplication, make_app  # noqa: E402
 from rooms.config import Config, load_config  # noqa: E402
 from rooms.httpserver import make_http_server  # noqa: E402
 from tests.factories import all_factories  # noqa: E402
@@ -64,6 +64,12 @@ def backend_settings(config: Config) -> dict[str, Any]:
     return {"retain_per_room": options.retain_per_room, "quota": options.quota}
 
 
+async def shut_down(application: RoomsApplication, backend: Backend) -> None:
+    """What ``server.py`` does on SIGTERM, for an app a test made: nothing of it outlives the test."""
+    application.hub.close_all()
+    await backend.close()
+
+
 @pytest.fixture
 def config() -> Config:
     """Override in a test module (or parametrize) to change limits; defaults otherwise."""
@@ -77,7 +83,7 @@ def app(config: Config, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.
     backend = io_loop.run_sync(lambda: factory.create(**backend_settings(config)))
     application = make_app(config, backend)
     yield application
-    io_loop.run_sync(backend.close)
+    io_loop.run_sync(lambda: shut_down(application, backend))
 
 
 @pytest.fixture
@@ -88,8 +94,9 @@ def app_on_each_backend(
     ``app = app_on_each_backend`` as its ``app`` fixture."""
     factory = FACTORIES[backend_name]()
     backend = io_loop.run_sync(lambda: factory.create(**backend_settings(config)))
-    yield make_app(config, backend)
-    io_loop.run_sync(backend.close)
+    application = make_app(config, backend)
+    yield application
+    io_loop.run_sync(lambda: shut_down(application, backend))
     io_loop.run_sync(factory.dispose)
 
 
