@@ -41,7 +41,7 @@ export class MentionAlerts {
       // On a narrow screen the end is hidden from sight but kept in the button's name.
       const rest = document.createElement("span");
       rest.className = "notify-rest";
-      rest.textContent = " of mentions";
+      rest.textContent = "\u00a0of mentions";
       this.button.replaceChildren("Notify me", rest);
     }
     this.button.title = denied ? "This browser blocks notifications from this site; its site settings can allow them." :
