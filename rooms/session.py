@@ -113,7 +113,8 @@ class SocketSession:
             self._handle = frame.handle
             self._hub.announce(self._socket, self._room, frame.handle)
             return None
-        handle = frame.handle or self._handle
+        # Once a socket said who it is, that is who types: a frame cannot type for someone else.
+        handle = self._handle or frame.handle
         if handle is None:
             if self._too_many_invalid():
                 return self._close_in_turn("too many invalid frames")
