@@ -94,6 +94,8 @@ class SocketSession:
             message = decode_client_frame(frame, self._room, self._limits, self._sender.address)
             if not isinstance(message, NewMessage):
                 return self._signal(message)
+            if self._typed_at > -TYPING_INTERVAL:  # it has typed: a typing frame held for a batch goes first
+                self._hub.signals.before_message(self._socket, self._room)
             store = self._hub.post_soon(message, self._sender)
         except ProtocolError as exc:
             if self._too_many_invalid():
