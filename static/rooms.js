@@ -1,6 +1,7 @@
 // The room page's live client: one WebSocket to /chat/<room>/ (room/connection.js), the outbox that keeps what
 // the reader sent until the server echoes it back (room/outbox.js), the form (room/composer.js) and the log and
 // header (room/view.js). This module only wires them together and reads the server's frames.
+import "./room/access.js"; // first: takes ?token= and ?invite= out of the address bar, kept for the tab
 import { Composer } from "./room/composer.js";
 import { Connection } from "./room/connection.js";
 import { Outbox } from "./room/outbox.js";

@@ -1,0 +1,94 @@
+// A room's credentials, kept for this tab. A token (?token=: who the reader is, from the site that sent them
+// here) and an invite (?invite=: this room only) arrive in the address. They are kept in sessionStorage (this tab
+// only, gone when it closes) and taken out of the address bar at once, so that they are not bookmarked, copied
+// with the link or left in the history. The socket (connection.js) and API calls send them from here; the page
+// itself never holds them in its HTML.
+//
+// Reloaded without them, a room answers with the sign-in page (401) or, if private, "not found" (404). Those pages
+// load this module too: it asks once more with what the tab kept, and forgets what was refused.
+
+const TOKEN_KEY = "rooms.token";
+const INVITE_PREFIX = "rooms.invite.";
+const ROOM_PATH = /^\/([A-Za-z0-9_-]{1,50})\/$/;
+
+const room = (ROOM_PATH.exec(window.location.pathname) || [])[1] || null;
+const params = new URLSearchParams(window.location.search);
+const given = { token: params.get("token"), invite: params.get("invite") };
+
+// sessionStorage can be disabled or throw in a private window: then the page works until it is reloaded.
+function load(key) {
+  try {
+    return window.sessionStorage.getItem(key);
+  } catch (err) {
+    return null;
+  }
+}
+
+function save(key, value) {
+  try {
+    if (value === null) window.sessionStorage.removeItem(key);
+    else window.sessionStorage.setItem(key, value);
+  } catch (err) {
+    /* not kept: a reload then needs the link again */
+  }
+}
+
+// What this tab holds for the room it shows: { token, invite }, each a string or null.
+export function credentials() {
+  return { token: load(TOKEN_KEY), invite: room === null ? null : load(INVITE_PREFIX + room) };
+}
+
+// "&token=...&invite=..." for the socket's URL (which already has a query), or "" when the tab holds neither.
+export function accessQuery() {
+  const { token, invite } = credentials();
+  const query = new URLSearchParams();
+  if (token) query.set("token", token);
+  if (invite) query.set("invite", invite);
+  const text = query.toString();
+  return text ? "&" + text : "";
+}
+
+// The headers of an API request: the token as Authorization: Bearer. (The API takes the invite as ?invite=.)
+export function accessHeaders() {
+  const { token } = credentials();
+  return token ? { Authorization: "Bearer " + token } : {};
+}
+
+function removeFromAddress() {
+  if (given.token === null && given.invite === null) return;
+  params.delete("token");
+  params.delete("invite");
+  const query = params.toString();
+  const url = window.location.pathname + (query ? "?" + query : "") + window.location.hash;
+  window.history.replaceState(window.history.state, "", url);
+}
+
+function keep() {
+  if (given.token) save(TOKEN_KEY, given.token);
+  if (given.invite) save(INVITE_PREFIX + room, given.invite);
+  removeFromAddress();
+}
+
+function refused() {
+  const signIn = document.body.classList.contains("page-signin");
+  if (given.token !== null || given.invite !== null) {
+    // Asked with these and still refused: what of them the tab kept is no good (any more). A token is what a 401
+    // refuses; a 404 came past the token, so it is the invite that did not let the reader in.
+    if (signIn && given.token !== null && given.token === load(TOKEN_KEY)) save(TOKEN_KEY, null);
+    if (!signIn && given.invite !== null && given.invite === load(INVITE_PREFIX + room)) {
+      save(INVITE_PREFIX + room, null);
+    }
+    removeFromAddress();
+    return;
+  }
+  const query = accessQuery();
+  if (!query) return;
+  const search = params.toString();
+  window.location.replace(window.location.pathname + "?" + (search ? search + query : query.slice(1)) +
+    window.location.hash);
+}
+
+if (room !== null) {
+  if (document.getElementById("chat")) keep();
+  else if (document.body.classList.contains("page-error")) refused();
+}
