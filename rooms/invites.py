@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import struct
@@ -61,7 +62,8 @@ class InviteSigner:
 
     def make(self, room: str, seconds: int, now: float | None = None) -> Invite:
         """An invite to ``room`` valid for ``seconds`` from now."""
-        expiry = int(now if now is not None else time.time()) + seconds
+        # Rounded up: an invite is good for at least the time asked.
+        expiry = math.ceil((now if now is not None else time.time()) + seconds)
         packed = _EXPIRY.pack(expiry)
         code = base64.urlsafe_b64encode(packed + self._mac(room, packed)).rstrip(b"=").decode("ascii")
         return Invite(code, datetime.fromtimestamp(expiry, UTC))
