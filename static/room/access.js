@@ -70,22 +70,25 @@ function keep() {
 }
 
 function refused() {
-  const signIn = document.body.classList.contains("page-signin");
-  if (given.token !== null || given.invite !== null) {
-    // Asked with these and still refused: what of them the tab kept is no good (any more). A token is what a 401
-    // refuses; a 404 came past the token, so it is the invite that did not let the reader in.
-    if (signIn && given.token !== null && given.token === load(TOKEN_KEY)) save(TOKEN_KEY, null);
-    if (!signIn && given.invite !== null && given.invite === load(INVITE_PREFIX + room)) {
-      save(INVITE_PREFIX + room, null);
-    }
-    removeFromAddress();
+  // First, once: ask again with what the tab kept and the address lacks.
+  const kept = credentials();
+  const retry = new URLSearchParams(params);
+  if (given.token === null && kept.token) retry.set("token", kept.token);
+  if (given.invite === null && kept.invite) retry.set("invite", kept.invite);
+  if (retry.toString() !== params.toString()) {
+    window.location.replace(window.location.pathname + "?" + retry.toString() + window.location.hash);
     return;
   }
-  const query = accessQuery();
-  if (!query) return;
-  const search = params.toString();
-  window.location.replace(window.location.pathname + "?" + (search ? search + query : query.slice(1)) +
-    window.location.hash);
+  // Asked with all there is and still refused: what of it the tab kept is no good (any more). A 401 refuses the
+  // token; a 404 came past the token (or needed none), so it is the invite that did not let the reader in.
+  if (document.body.classList.contains("page-signin")) {
+    if (given.token !== null && given.token === kept.token) save(TOKEN_KEY, null);
+    // A 401 did not judge the invite: it is kept for when the reader comes back signed in.
+    if (given.invite) save(INVITE_PREFIX + room, given.invite);
+  } else if (given.invite !== null && given.invite === kept.invite) {
+    save(INVITE_PREFIX + room, null);
+  }
+  removeFromAddress();
 }
 
 if (room !== null) {
