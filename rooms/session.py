@@ -123,7 +123,9 @@ class SocketSession:
             self._handle = self._identity.handle(frame.handle)
             self._hub.announce(self._socket, self._room, self._handle)
             return None
-        handle = self._identity.name or frame.handle or self._handle
+        # Once a socket said who it is (its token, or hello), that is who types: a frame cannot type for
+        # someone else.
+        handle = self._identity.name or self._handle or frame.handle
         if handle is None:
             if self._too_many_invalid():
                 return self._close_in_turn("too many invalid frames")

@@ -56,7 +56,14 @@ class RoomPageHandler(RoomsHandler):
         except BackendUnavailable as exc:
             raise HTTPError(503, reason="Storage unavailable", log_message=str(exc)) from None
         newest_id = page.messages[-1].id if page.messages else "0"
-        self.render("room.html", room=room, messages=page.messages, newest_id=newest_id, limits=self.site.limits)
+        self.render(
+            "room.html",
+            room=room,
+            messages=page.messages,
+            newest_id=newest_id,
+            has_more=page.has_more,  # whether the page's script can scroll back to older messages
+            limits=self.site.limits,
+        )
 
     head = get
 

@@ -48,10 +48,16 @@ export function accessQuery() {
   return text ? "&" + text : "";
 }
 
-// The headers of an API request: the token as Authorization: Bearer. (The API takes the invite as ?invite=.)
+// The headers of an API request: the token as Authorization: Bearer.
 export function accessHeaders() {
   const { token } = credentials();
   return token ? { Authorization: "Bearer " + token } : {};
+}
+
+// "&invite=..." for an API request's URL (which already has a query), or "": the API takes the invite there.
+export function inviteQuery() {
+  const { invite } = credentials();
+  return invite ? "&invite=" + encodeURIComponent(invite) : "";
 }
 
 function removeFromAddress() {
