@@ -126,3 +126,24 @@ def test_an_invite_is_kept_for_its_room_and_a_refused_token_is_forgotten(new_con
     page.wait_for_function("sessionStorage.getItem('rooms.token') === null")
     expect(page.locator("h1")).to_have_text("Sign-in needed")
     assert page.evaluate("location.pathname + location.search") == "/lobby/"
+
+
+def test_older_messages_of_a_private_room_load_with_the_tab_s_token_and_invite(new_context, server):
+    room = f"team-{uuid.uuid4().hex[:8]}"
+    for n in range(60):
+        request = urllib.request.Request(
+            f"{server.base_url}/api/rooms/{room}/messages",
+            data=json.dumps({"handle": "mod", "message": f"message {n}"}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {MODERATOR_TOKEN}"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+    page = new_context().new_page()
+    page.goto(f"{server.base_url}/lobby/?token={hs256(claims('u-3', name='Cy'))}")
+    live(page)
+    page.goto(server.base_url + invite_to(server, room))
+    live(page)
+    expect(page.locator("#chat > li")).to_have_count(50)
+    page.evaluate("document.getElementById('log').scrollTop = 0")
+    expect(page.locator("#chat > li")).to_have_count(60, timeout=WAIT_MS)
+    expect(page.locator("#room-start")).to_be_visible()
