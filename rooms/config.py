@@ -329,7 +329,7 @@ def _check_moderator_token(number: int, token: str) -> None:
 
 
 def _check_auth(config: Config) -> None:
-    """What only the keys of ``auth`` together can say: a token mode without a key, or two keys."""
+    """``auth`` as a whole: a key for token mode, not two keys, a secret long enough, a public key that loads."""
     auth = config.auth
     if auth.jwt_secret and auth.jwt_public_key:
         raise ConfigError(
