@@ -4,6 +4,7 @@
 // (room/scrollback.js), and what tells the reader of new ones: the tab's title (room/unread.js), mentions
 // (room/mentions.js, room/alerts.js) and screen readers (room/announcer.js). This module only wires them
 // together and reads the server's frames.
+import "./room/access.js"; // first: takes ?token= and ?invite= out of the address bar, kept for the tab
 import { MentionAlerts } from "./room/alerts.js";
 import { Announcer } from "./room/announcer.js";
 import { Composer } from "./room/composer.js";

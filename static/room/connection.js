@@ -1,5 +1,6 @@
 // The room's WebSocket, opened again after every drop and resumed with ?since=<last id seen>, so the server
 // sends what the page missed. It reports frames and its state; it knows nothing of the page.
+import { accessQuery } from "./access.js";
 
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -45,7 +46,7 @@ export class Connection {
     this.reconnectTimer = this.countdownTimer = null;
     if (this.socket) return;
     this.on.status(this.attempts ? "reconnecting" : "connecting");
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url() + accessQuery()); // the tab's token and invite, if any
     this.socket = ws;
     const giveUp = setTimeout(() => ws.close(), CONNECT_TIMEOUT_MS);
     ws.addEventListener("open", () => {

@@ -1,6 +1,7 @@
 // Scrollback: the messages before the oldest one shown, a page at a time from the history API, when the
 // reader scrolls to the top of the log or presses "Load older messages" (the keyboard's way), until the
 // room's first message. One request at a time; a failed one offers to try again.
+import { accessHeaders, inviteQuery } from "./access.js";
 
 const PAGE_SIZE = 50;
 // Start loading a little before the very top, so that a reader scrolling up rarely has to wait.
@@ -52,8 +53,8 @@ export class Scrollback {
   // The page before `before`, oldest first; throws on any failure, a malformed answer included.
   async fetchPage(before) {
     const url = "/api/rooms/" + encodeURIComponent(this.room) + "/messages?before=" + encodeURIComponent(before) +
-      "&limit=" + PAGE_SIZE;
-    const response = await fetch(url, { headers: { Accept: "application/json" } });
+      "&limit=" + PAGE_SIZE + inviteQuery(); // and the tab's token in the headers: a private room needs them
+    const response = await fetch(url, { headers: { Accept: "application/json", ...accessHeaders() } });
     if (!response.ok) throw new Error("HTTP " + response.status);
     const body = await response.json();
     if (!body || !Array.isArray(body.messages) || typeof body.has_more !== "boolean") throw new Error("malformed");
