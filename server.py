@@ -25,6 +25,7 @@ from rooms.app import make_app
 from rooms.config import Config, describe, load_config
 from rooms.errors import ConfigError
 from rooms.httpserver import make_http_server
+from rooms.logmask import mask_credentials
 from rooms.lograte import limit_repeated_lines
 from rooms.systemd import Notifier, listening_sockets
 
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for handler in logging.getLogger().handlers:
         limit_repeated_lines(handler)
+        mask_credentials(handler)
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))

@@ -4,6 +4,10 @@ Every message text is ``bench:<kind>:<sender>:<seq>:<sent_ns>``: ``m`` for measu
 for warm-up ones, the sender's number and sequence number, and ``time.monotonic_ns()`` at sending.
 Clients find the text with a byte search instead of a JSON parse (the load generator has to keep up
 with the server), which works for any server that echoes the message field as JSON text.
+
+With ``--features presence,typing`` a client also reads and counts the presence and typing frames it is
+sent (by their first bytes, as rooms encodes them: compact JSON, ``type`` first), so that they cost the
+load generator little and no client falls behind by accident; ``Typist`` sends ``{"type":"typing"}``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 TEXT = WSMsgType.TEXT
 CLOSE = WSMsgType.CLOSE
 MARK = b"bench:"
+PRESENCE_PREFIX = b'{"type":"presence"'
+TYPING_PREFIX = b'{"type":"typing"'
+TYPING_FRAME = b'{"type":"typing"}'
 monotonic_ns = time.monotonic_ns
 
 
@@ -42,6 +49,10 @@ class Run:
         self.dropped_while_measuring = 0
         self.gaps = 0
         self.other_frames = 0
+        # Presence and typing frames received while measuring, and typing frames sent.
+        self.presence_frames = 0
+        self.typing_frames = 0
+        self.typing_sent = 0
 
 
 class Client(WSListener):
@@ -54,12 +65,21 @@ class Client(WSListener):
         self.transport: WSTransport | None = None
         self.ready = False
         self.sender: Sender | None = None
+        self.handle: str | None = None  # announced with hello
+        self.hello_on_connect = False
         # Per sender: the next sequence number expected, and numbers skipped that may still come late.
         self.next_seq: dict[int, int] = {}
         self.holes: dict[int, set[int]] = {}
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        if self.hello_on_connect:
+            self.hello()
+
+    def hello(self) -> None:
+        transport = self.transport
+        if self.handle is not None and transport is not None and not transport.is_disconnected:
+            transport.send(TEXT, b'{"type":"hello","handle":"%s"}' % self.handle.encode())
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self.run.measuring:
@@ -76,7 +96,14 @@ class Client(WSListener):
         data = frame.get_payload_as_bytes()
         start = data.find(MARK)
         if start < 0:
-            self._other(data)
+            if data.startswith(TYPING_PREFIX):
+                if self.run.measuring:
+                    self.run.typing_frames += 1
+            elif data.startswith(PRESENCE_PREFIX):
+                if self.run.measuring:
+                    self.run.presence_frames += 1
+            else:
+                self._other(data)
             return
         kind, sender, seq, sent_ns = data[start + 6 : data.find(b'"', start)].split(b":")
         if kind != b"m":
@@ -188,3 +215,29 @@ class Sender:
                 return
             self.send_one()
             due += interval
+
+
+class Typist:
+    """Sends ``{"type":"typing"}`` through its client every ``interval`` seconds while the run sends.
+
+    The interval is counted from the previous frame sent, never shorter (rooms drops a socket's typing
+    frames that come closer together than 2 s); ``offset`` spreads the typists' first frames out.
+    """
+
+    def __init__(self, run: Run, client: Client, offset: float, interval: float) -> None:
+        self.run = run
+        self.client = client
+        self.offset = offset
+        self.interval = interval
+        self.sent = 0
+
+    async def loop(self) -> None:
+        await asyncio.sleep(self.offset)
+        while self.run.sending:
+            transport = self.client.transport
+            if transport is None or transport.is_disconnected:
+                return
+            transport.send(TEXT, TYPING_FRAME)
+            self.sent += 1
+            self.run.typing_sent += 1
+            await asyncio.sleep(self.interval)

@@ -8,6 +8,16 @@ that the server, not the load generator, is what is measured; its own CPU is rep
 server's so a reader can tell when it was the bottleneck after all. Send and receive happen in this
 one process, so latency is measured on one monotonic clock (see ``bench.clients`` for the message
 format).
+
+Presence and typing (``--features presence,typing --hello spread --typing-fraction 0.1``): every client
+asks for the features on its socket URL and announces a handle of its own (``c<number>``) with
+``hello``; the last ``--typing-fraction`` of each room's clients announce theirs on connecting and send
+``{"type":"typing"}`` every ``--typing-interval`` seconds while the senders send, their first frames
+spread over one interval. With ``--hello spread`` the others announce theirs one by one over the
+sending time, in a shuffled order, so the room's presence changes all through the measurement (a busy
+room's worst case: a presence frame every half second to every socket); with ``--hello connect`` all
+announce on connecting and presence is steady while measuring. The presence and typing frames received
+while measuring are counted, apart from the deliveries (which count messages only).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import sys
 import time
@@ -23,13 +34,14 @@ from typing import Any
 
 from picows import ws_connect
 
-from bench.clients import TEXT, Client, Run, Sender, monotonic_ns
+from bench.clients import TEXT, Client, Run, Sender, Typist, monotonic_ns
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
 
 
 def room_url(options: argparse.Namespace, room: int, index: int) -> str:
     base = options.url[(room * options.clients + index) % len(options.url)].rstrip("/")
-    return f"{base}/chat/{options.room_prefix}{room}/"
+    query = f"?features={options.features}" if options.features else ""
+    return f"{base}/chat/{options.room_prefix}{room}/{query}"
 
 
 async def connect_all(run: Run, clients: list[Client]) -> Counter[str]:
@@ -87,7 +99,22 @@ def expected_deliveries(rooms: list[list[Client]], senders: list[Sender]) -> int
     return sum(accepted_per_room[index] * sum(1 for c in room if c.ready) for index, room in enumerate(rooms))
 
 
-async def measure(run: Run, rooms: list[list[Client]], senders: list[Sender]) -> tuple[int, float]:
+async def announce_spread(run: Run, clients: list[Client], seconds: float) -> None:
+    """Each of ``clients`` sends its hello in turn, evenly over ``seconds``."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for index, client in enumerate(clients):
+        delay = began + index * seconds / len(clients) - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if not run.sending:
+            return
+        client.hello()
+
+
+async def measure(
+    run: Run, rooms: list[list[Client]], senders: list[Sender], typists: list[Typist], late_hellos: list[Client]
+) -> tuple[int, float]:
     """Send for ``--duration`` seconds (or ``--messages`` each), then wait for the deliveries to land.
 
     Returns the start time (ns) and the seconds spent waiting for the last deliveries.
@@ -96,9 +123,11 @@ async def measure(run: Run, rooms: list[list[Client]], senders: list[Sender]) ->
     run.measuring = True
     run.sending = True
     started = monotonic_ns()
-    tasks = []
+    tasks = [asyncio.ensure_future(typist.loop()) for typist in typists]
+    if late_hellos:
+        tasks.append(asyncio.ensure_future(announce_spread(run, late_hellos, options.duration)))
     if options.rate is not None:
-        tasks = [asyncio.ensure_future(sender.paced_loop(options.rate)) for sender in senders]
+        tasks += [asyncio.ensure_future(sender.paced_loop(options.rate)) for sender in senders]
     else:
         for sender in senders:
             sender.fill_window()
@@ -146,6 +175,7 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
             client.sender = Sender(run, client, len(senders))
             senders.append(client.sender)
     clients = [client for room in rooms for client in room]
+    typists, late_hellos = plan_signals(options, rooms)
 
     connect_started = time.monotonic()
     failures = await connect_all(run, clients)
@@ -159,7 +189,8 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
 
     server_cpu_before = total_cpu_seconds(pids) if pids else 0.0
     own_cpu_before = own_cpu_seconds()
-    started_ns, drain_seconds = await measure(run, rooms, senders)
+    started_ns, drain_seconds = await measure(run, rooms, senders, typists, late_hellos)
+    measured_seconds = (monotonic_ns() - started_ns) / 1e9
     server_cpu = (total_cpu_seconds(pids) - server_cpu_before) if pids else None
     own_cpu = own_cpu_seconds() - own_cpu_before
     rss_after = total_rss_kib(pids) if pids else None
@@ -210,11 +241,55 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
         "loadgen_cpu_us_per_delivery": round(own_cpu * 1e6 / run.received, 3) if run.received else None,
         "loadgen_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
+    if options.features:
+        result["signals"] = signal_figures(run, rooms, typists, connected, measured_seconds)
     for client in clients:
         if client.transport is not None:
             client.transport.disconnect()
     await asyncio.sleep(0.2)
     return result
+
+
+def plan_signals(options: argparse.Namespace, rooms: list[list[Client]]) -> tuple[list[Typist], list[Client]]:
+    """Give every client a handle (with ``--hello``), pick each room's typists; return the typists and
+    the clients that announce themselves while measuring (``--hello spread``)."""
+    typists: list[Typist] = []
+    late: list[Client] = []
+    if options.hello == "none":
+        return typists, late
+    per_room = round(options.clients * options.typing_fraction)
+    for room_index, room in enumerate(rooms):
+        for index, client in enumerate(room):
+            client.handle = f"c{room_index * options.clients + index}"
+            typing = index >= options.clients - per_room
+            client.hello_on_connect = typing or options.hello == "connect"
+            if typing:
+                offset = (len(typists) % per_room) * options.typing_interval / per_room
+                typists.append(Typist(client.run, client, offset, options.typing_interval))
+            elif not client.hello_on_connect:
+                late.append(client)
+    random.Random(0).shuffle(late)  # so that new handles keep sorting among the first ones listed
+    return typists, late
+
+
+def signal_figures(
+    run: Run, rooms: list[list[Client]], typists: list[Typist], connected: int, seconds: float
+) -> dict[str, Any]:
+    """Presence and typing frames received while measuring; typing frames expected if none was dropped
+    (each reaches every other socket of the typist's room)."""
+    room_sizes = [sum(1 for c in room if c.transport is not None) for room in rooms]
+    expected = sum(typist.sent * (room_sizes[typist.client.room] - 1) for typist in typists)
+    per_client_s = connected * seconds
+    return {
+        "typists": len(typists),
+        "typing_sent": run.typing_sent,
+        "typing_received": run.typing_frames,
+        "typing_expected": expected,
+        "presence_received": run.presence_frames,
+        "seconds": round(seconds, 3),
+        "presence_per_client_s": round(run.presence_frames / per_client_s, 3) if per_client_s else None,
+        "typing_per_client_s": round(run.typing_frames / per_client_s, 3) if per_client_s else None,
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -236,6 +311,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=0.5, help="pause after warm-up before reading RSS")
     parser.add_argument("--drain-idle", type=float, default=5, help="stop waiting after this long with no delivery")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
+    parser.add_argument("--features", default="", help="?features= on every socket URL, e.g. presence,typing")
+    parser.add_argument(
+        "--hello",
+        choices=("none", "connect", "spread"),
+        default="none",
+        help="every client announces a handle: on connecting, or spread over the sending time (typists on connecting)",
+    )
+    parser.add_argument("--typing-fraction", type=float, default=0.0, help="share of each room's clients that type")
+    parser.add_argument("--typing-interval", type=float, default=2.0, help="seconds between a typist's frames")
     options = parser.parse_args(argv)
     if not options.duration and options.messages is None:
         options.messages = 0

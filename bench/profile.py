@@ -47,7 +47,8 @@ def summarize(folded: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.profile", description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default="rooms", choices=sorted(SERVERS))
+    rows = sorted({*SERVERS, *(row for s in SCENARIOS for row in s.variants)})
+    parser.add_argument("--server", default="rooms", choices=rows, help="a server, or a scenario's variant row")
     parser.add_argument("--scenario", default="fanout", choices=[s.name for s in SCENARIOS])
     parser.add_argument("--duration", type=float, default=6)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
@@ -60,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rooms-profile-") as tmp:
         workdir = Path(tmp)
         folded = args.raw or workdir / "folded.txt"
-        started = SERVERS[args.server].start(workdir)
+        scenario = next(s for s in SCENARIOS if s.name == args.scenario)
+        started = SERVERS[scenario.server_of(args.server)].start(workdir)
         try:
-            scenario = next(s for s in SCENARIOS if s.name == args.scenario)
-            load = {**scenario.load, "duration": args.duration}
+            load = {**scenario.load_of(args.server, False), "duration": args.duration}
             sampler = subprocess.Popen(
                 [py_spy, "record", "--pid", str(started.pids[0]), "--rate", str(args.rate), "--format", "raw",
                  "--output", str(folded), "--nonblocking", "--duration", str(int(args.duration) + 4),

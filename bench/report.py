@@ -12,6 +12,7 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from bench.scenarios import Result, Results, Scenario, Target, ok
 
@@ -95,6 +96,17 @@ HEADER = (
 )
 
 
+def signals_line(signals: dict[str, Any]) -> str:
+    """The presence and typing frames a run's clients received while measuring."""
+    return (
+        f"per client per second, {signals['presence_per_client_s']:g} presence and "
+        f"{signals['typing_per_client_s']:g} typing frames received ({signals['presence_received']:,} and "
+        f"{signals['typing_received']:,} in {signals['seconds']:g} s; {signals['typists']} typists sent "
+        f"{signals['typing_sent']:,} typing frames, {signals['typing_received']:,} of the "
+        f"{signals['typing_expected']:,} relays they make if none is dropped arrived)."
+    )
+
+
 def target_row(target: Target) -> str:
     verdict = {True: "met", False: "**missed**", None: "not judged"}[target.met]
     return f"| {target.what} | {target.measured} | {verdict} |"
@@ -136,9 +148,16 @@ def render(
                 lines.append(f"{name}: median of {len(values)} rounds by {key} ({', '.join(map(str, values))}).")
         if any("rounds" in result for result in results.values()):
             lines.append("")
+        for name, result in results.items():
+            if ok(result) and "signals" in result:
+                lines.append(f"{name}: {signals_line(result['signals'])}")
+                lines.append("")
         commands = [(name, r["command"]) for name, r in results.items() if ok(r) and "command" in r]
         if commands:
             lines.append("Load generator: `" + commands[0][1] + "` (port, PID and a fresh room prefix per server).")
+            for name, command in commands[1:]:
+                if command != commands[0][1] and name in scenario.variants:
+                    lines.append(f"For {name}: `{command}`.")
             lines.append("")
         targets = scenario.targets(results)
         all_targets += targets

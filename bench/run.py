@@ -57,9 +57,9 @@ def shown(command: list[str]) -> str:
     return shlex.join(words)
 
 
-def run_one(scenario: Scenario, server: str, quick: bool, workdir: Path) -> Result:
-    spec = SERVERS[server]
-    load = scenario.quick_load if quick else scenario.load
+def run_one(scenario: Scenario, row: str, quick: bool, workdir: Path) -> Result:
+    spec = SERVERS[scenario.server_of(row)]
+    load = scenario.load_of(row, quick)
     try:
         started = spec.start(workdir)
     except Unavailable as exc:
@@ -103,12 +103,20 @@ def summary(result: Result) -> str:
     if "error" in result:
         return f"failed: {result['error']}"
     latency = result["latency_ms"]
-    return (
+    line = (
         f"{result['joined']}/{result['clients']} joined, {result['deliveries_received']}/"
         f"{result['deliveries_expected']} delivered, lost {result['lost']}, {result['deliveries_per_s']}/s, "
         f"p99 {latency['p99']} ms, server {result['server_cpu_us_per_delivery']} us/delivery, "
         f"KiB/conn {result['server_kib_per_connection']}"
     )
+    signals = result.get("signals")
+    if signals:
+        line += (
+            f", per client per second {signals['presence_per_client_s']} presence and "
+            f"{signals['typing_per_client_s']} typing frames, typing {signals['typing_received']}/"
+            f"{signals['typing_expected']}"
+        )
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in SCENARIOS:
             if args.only and scenario.name not in args.only:
                 continue
-            names = [name for name in scenario.servers if not args.servers or name in args.servers]
+            names = [name for name in scenario.servers if not args.servers or scenario.server_of(name) in args.servers]
             if not names:
                 continue
             rounds: dict[str, list[Result]] = {name: [] for name in names}

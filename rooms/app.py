@@ -9,10 +9,12 @@ import tornado.httputil
 import tornado.web
 
 from backends.base import Backend
+from rooms.access import AccessPolicy
 from rooms.addresses import AddressList, ClientAddresses
 from rooms.config import Config
 from rooms.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
+from rooms.handlers.invites import InvitesApiHandler
 from rooms.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
 from rooms.handlers.socket import ChatSocketHandler
 from rooms.hub import RoomHub
@@ -21,6 +23,7 @@ from rooms.metrics import RoomsMetrics
 from rooms.origins import AllowedHosts, AllowedOrigins
 from rooms.protocol import LABEL_PATTERN, Limits
 from rooms.ratelimit import RatePolicy
+from rooms.room_patterns import RoomPatterns
 
 FRAMES_PER_MESSAGE = 10
 MIN_FRAMES_PER_SECOND = 100
@@ -47,7 +50,9 @@ class RoomsApplication(tornado.web.Application):
             ),
             config.history.page_size,
             config.history.expire_after_days,
+            unlisted=RoomPatterns(config.rooms.private),
         )
+        self.access = AccessPolicy.from_config(config)
         site = SiteOptions(
             limits=Limits(limits.max_handle_chars, limits.max_message_chars),
             max_frame_bytes=limits.max_frame_bytes,
@@ -61,7 +66,7 @@ class RoomsApplication(tornado.web.Application):
             frames_per_second=max(MIN_FRAMES_PER_SECOND, FRAMES_PER_MESSAGE * limits.messages_per_second),
             frames_burst=max(MIN_FRAMES_BURST, FRAMES_PER_MESSAGE * limits.burst),
         )
-        deps: dict[str, object] = {"hub": self.hub, "site": site}
+        deps: dict[str, object] = {"hub": self.hub, "site": site, "access": self.access}
         self.deps = deps
         label = f"({LABEL_PATTERN})"
         routes: list[tuple[str, type[tornado.web.RequestHandler], dict[str, object]]] = [
@@ -70,6 +75,7 @@ class RoomsApplication(tornado.web.Application):
             (r"/healthz", HealthHandler, deps),
             (r"/metrics", MetricsHandler, deps),
             (r"/api/rooms/([^/]+)/messages", MessagesApiHandler, deps),
+            (r"/api/rooms/([^/]+)/invites", InvitesApiHandler, deps),
             (r"/chat/([^/]+)/?", ChatSocketHandler, deps),
             (rf"/{label}", RoomRedirectHandler, deps),
             (rf"/{label}/", RoomPageHandler, deps),

@@ -19,6 +19,8 @@ from backends import url_scheme
 from backends.base import AddressQuota, BackendOptions
 from backends.errors import BackendConfigError
 from rooms.errors import ConfigError
+from rooms.room_patterns import PatternError, check_pattern
+from rooms.tokens import load_public_key
 
 LOOPBACK = ("127.0.0.1/8", "::1")
 # An address sends over all its sockets and POSTs what several sockets would: PROTOCOL.md's defaults.
@@ -80,11 +82,33 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    mode: str = "open"
+    jwt_secret: str = ""
+    jwt_public_key: str = ""
+    jwt_audience: str = ""
+
+
+@dataclass(frozen=True)
+class RoomsConfig:
+    private: list[str] = field(default_factory=list)
+    invite_secret: str = ""
+
+
+@dataclass(frozen=True)
+class ModerationConfig:
+    tokens: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    rooms: RoomsConfig = field(default_factory=RoomsConfig)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
 
     def backend_options(self) -> BackendOptions:
         """What the chosen backend is built from; it reads the options it knows itself."""
@@ -101,8 +125,12 @@ _SECTION_CLASSES = {
     "backend": BackendConfig,
     "history": HistoryConfig,
     "limits": LimitsConfig,
+    "auth": AuthConfig,
+    "rooms": RoomsConfig,
+    "moderation": ModerationConfig,
 }
 _CHOICES = {
+    "auth.mode": ("open", "token"),
     "server.log_level": ("debug", "info", "warning", "error"),
     "server.event_loop": ("asyncio", "uvloop"),
     "backend.sqlite_synchronous": ("full", "normal"),
@@ -130,6 +158,24 @@ _MINIMUM = {
 # Lists of addresses or networks (``10.0.0.0/8``), checked at start so a typo is not a silent hole.
 _NETWORK_LISTS = ("server.trusted_proxies", "server.metrics_allowed")
 _MAXIMUM = {"server.port": 65535, "history.page_size": 200}
+# Strings whose empty value means "not set" (the default), rather than a mistake.
+_MAY_BE_EMPTY = ("auth.jwt_secret", "auth.jwt_public_key", "auth.jwt_audience", "rooms.invite_secret")
+# Lists of rooms by label or ``prefix*``, checked at start: a typo would leave a room public.
+_PATTERN_LISTS = ("rooms.private",)
+# A moderator token is a password anyone may try on the API: long enough that trying cannot find one.
+MIN_MODERATOR_TOKEN_CHARS = 32
+# RFC 7518 (3.2): an HS256 key at least as long as the hash.
+MIN_JWT_SECRET_BYTES = 32
+# Variables that set a key (the secrets, which are better kept out of a file); the moderator token
+# is added to the file's list instead.
+_ENV_KEYS = {
+    "ROOMS_BACKEND_URL": "backend.url",
+    "ROOMS_HOST": "server.host",
+    "ROOMS_PORT": "server.port",
+    "ROOMS_JWT_SECRET": "auth.jwt_secret",
+    "ROOMS_INVITE_SECRET": "rooms.invite_secret",
+}
+MODERATOR_TOKEN_VARIABLE = "ROOMS_MODERATOR_TOKEN"
 
 
 def load_config(
@@ -138,7 +184,8 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
     """Read the file (``path``, else ``ROOMS_CONFIG``, else ``config.yaml`` if it exists), then apply
-    ``ROOMS_BACKEND_URL``/``ROOMS_HOST``/``ROOMS_PORT``, then ``overrides`` (dotted key -> value)."""
+    ``ROOMS_BACKEND_URL``/``ROOMS_HOST``/``ROOMS_PORT``/``ROOMS_JWT_SECRET``/``ROOMS_INVITE_SECRET``
+    (``ROOMS_MODERATOR_TOKEN`` adds to ``moderation.tokens``), then ``overrides`` (dotted key -> value)."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("ROOMS_CONFIG")
     raw: Any = {}
@@ -161,16 +208,21 @@ def load_config(
     # The file must be valid on its own: a flag or variable that overrides a wrong key does not mend the file.
     _build_config(merged)
 
-    env_keys = {"ROOMS_BACKEND_URL": "backend.url", "ROOMS_HOST": "server.host", "ROOMS_PORT": "server.port"}
-    for variable, key in env_keys.items():
+    for variable, key in _ENV_KEYS.items():
         if variable in environ:
             section, name = key.split(".")
             merged.setdefault(section, {})[name] = _from_environment(variable, key, environ[variable])
+    if environ.get(MODERATOR_TOKEN_VARIABLE):
+        moderation = merged.setdefault("moderation", {})
+        moderation["tokens"] = [*(moderation.get("tokens") or []), environ[MODERATOR_TOKEN_VARIABLE]]
     for key, value in (overrides or {}).items():
         if value is not None:
             section, name = key.split(".")
             merged.setdefault(section, {})[name] = value
-    return _build_config(merged)
+    config = _build_config(merged)
+    # Only of the whole: the file may leave to a variable what only both together make right.
+    _check_auth(config)
+    return config
 
 
 def _build_config(merged: dict[str, dict[str, Any]]) -> Config:
@@ -214,6 +266,8 @@ def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
 
 
 def _check_value(key: str, declared: Any, value: Any) -> Any:
+    # An error names the key and shows the value, but never a secret's.
+    shown = MASK if _is_secret(key) else repr(value)
     type_name = declared if isinstance(declared, str) else getattr(declared, "__name__", str(declared))
     if type_name.endswith(" | None"):
         if value is None:
@@ -221,27 +275,38 @@ def _check_value(key: str, declared: Any, value: Any) -> Any:
         type_name = type_name.removesuffix(" | None")
     if type_name == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: {value!r} is not a whole number")
+            raise ConfigError(f"{key}: {shown} is not a whole number")
     elif type_name == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: {value!r} is not a number")
+            raise ConfigError(f"{key}: {shown} is not a number")
         value = float(value)
     elif type_name == "str":
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: {value!r} is not a non-empty string")
+        if value is None and key in _MAY_BE_EMPTY:  # ``jwt_secret:`` with nothing after it
+            value = ""
+        if not isinstance(value, str) or not (value or key in _MAY_BE_EMPTY):
+            raise ConfigError(f"{key}: {shown} is not a non-empty string")
         if key in _CHOICES and value.lower() not in _CHOICES[key]:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(_CHOICES[key])}")
         if key in _CHOICES:
             value = value.lower()
     elif type_name == "list[str]":
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ConfigError(f"{key}: {value!r} is not a list of strings")
+            raise ConfigError(f"{key}: {shown} is not a list of strings")
         if key in _NETWORK_LISTS:
             for item in value:
                 try:
                     ipaddress.ip_network(item, strict=False)
                 except ValueError:
                     raise ConfigError(f"{key}: {item!r} is not an IP address or network") from None
+        if key in _PATTERN_LISTS:
+            for item in value:
+                try:
+                    check_pattern(item)
+                except PatternError as exc:
+                    raise ConfigError(f"{key}: {exc}") from None
+        if key == "moderation.tokens":
+            for number, token in enumerate(value, 1):
+                _check_moderator_token(number, token)
     if key in _MINIMUM and value < _MINIMUM[key]:
         raise ConfigError(f"{key}: {value!r} is below the minimum {_MINIMUM[key]}")
     if key in _MAXIMUM and value > _MAXIMUM[key]:
@@ -249,8 +314,43 @@ def _check_value(key: str, declared: Any, value: Any) -> Any:
     return value
 
 
+def _check_moderator_token(number: int, token: str) -> None:
+    # Which one by its place in the list: the token itself is never shown.
+    if len(token) < MIN_MODERATOR_TOKEN_CHARS:
+        raise ConfigError(
+            f"moderation.tokens: token {number} is shorter than {MIN_MODERATOR_TOKEN_CHARS} characters "
+            f"(the list, then {MODERATOR_TOKEN_VARIABLE}); make one with: openssl rand -base64 32"
+        )
+    if any(char.isspace() or not char.isprintable() for char in token):
+        raise ConfigError(
+            f"moderation.tokens: token {number} holds white space or a control character, "
+            "which an Authorization header cannot carry"
+        )
+
+
+def _check_auth(config: Config) -> None:
+    """``auth`` as a whole: a key for token mode, not two keys, a secret long enough, a public key that loads."""
+    auth = config.auth
+    if auth.jwt_secret and auth.jwt_public_key:
+        raise ConfigError(
+            "auth.jwt_public_key: set auth.jwt_secret (HS256) or auth.jwt_public_key (RS256, ES256, EdDSA), not both"
+        )
+    if auth.mode == "token" and not (auth.jwt_secret or auth.jwt_public_key):
+        raise ConfigError(
+            "auth.mode: token needs auth.jwt_secret (or $ROOMS_JWT_SECRET) or auth.jwt_public_key to check tokens with"
+        )
+    if auth.jwt_secret and len(auth.jwt_secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(f"auth.jwt_secret: shorter than {MIN_JWT_SECRET_BYTES} bytes, too short for HS256")
+    if auth.jwt_public_key:
+        load_public_key(auth.jwt_public_key)  # raises ConfigError naming the key
+
+
 SECRET_WORDS = ("secret", "token", "password")
 MASK = "********"
+
+
+def _is_secret(key: str) -> bool:
+    return any(word in key.rpartition(".")[2] for word in SECRET_WORDS)
 
 
 def describe(config: Config) -> str:
@@ -258,8 +358,12 @@ def describe(config: Config) -> str:
     sections = asdict(config)
     for values in sections.values():
         for key, value in values.items():
-            if isinstance(value, str) and any(word in key for word in SECRET_WORDS) and value:
+            if not _is_secret(key):
+                continue
+            if isinstance(value, str) and value:
                 values[key] = MASK
+            elif isinstance(value, list):
+                values[key] = [MASK for _ in value]
     sections["backend"]["url"] = _mask_url(config.backend.url)
     return yaml.safe_dump(sections, sort_keys=False, default_flow_style=False)
 

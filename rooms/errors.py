@@ -18,3 +18,11 @@ class RateLimited(RoomsError):
 
 class ShuttingDown(RoomsError):
     """The server is stopping and takes no new messages; the client sends again once it is back."""
+
+
+class Unauthenticated(RoomsError):
+    """No credential where one is needed, or one that proves nothing (expired, forged): 401."""
+
+
+class NotAdmitted(RoomsError):
+    """A room this request may not enter; it is answered as if the room were not there (404)."""

@@ -17,9 +17,11 @@ from backends.errors import BackendUnavailable
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.fanout import LocalFanout, Member
 from rooms.frames import text_frame
+from rooms.identity import ANONYMOUS, Identity
 from rooms.metrics import RoomsMetrics
 from rooms.protocol import GAP, Feature, encode_message
 from rooms.ratelimit import RatePolicy, Sender
+from rooms.room_patterns import NO_ROOM, RoomPatterns
 from rooms.signals import RoomSignals
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ REPLAY_PAGE = 200
 MIN_EXPIRY_INTERVAL = 1.0
 MAX_EXPIRY_INTERVAL = 3600.0
 BUSIEST_ROOMS_SHOWN = 10
+# With private rooms, the busiest ones are read this many times over, so that the public ones among
+# them still fill the list unless nearly all the busy rooms are private.
+BUSIEST_ROOMS_READ_FACTOR = 10
 
 
 class _Delivery:
@@ -65,9 +70,16 @@ class _Delivery:
 
 class RoomHub:
     def __init__(
-        self, backend: Backend, metrics: RoomsMetrics, rates: RatePolicy, page_size: int, expire_after_days: float = 0
+        self,
+        backend: Backend,
+        metrics: RoomsMetrics,
+        rates: RatePolicy,
+        page_size: int,
+        expire_after_days: float = 0,
+        unlisted: RoomPatterns = NO_ROOM,
     ) -> None:
         self._backend = backend
+        self._unlisted = unlisted
         self._expire_after = timedelta(days=expire_after_days)
         self._expiry: asyncio.Task[None] | None = None
         self.metrics = metrics
@@ -107,7 +119,11 @@ class RoomHub:
         return await self._backend.history(room, limit, before=before, after=after)
 
     async def busiest_rooms(self) -> list[RoomSummary]:
-        return await self._backend.busiest_rooms(BUSIEST_ROOMS_SHOWN)
+        """The busiest rooms anyone may see listed: never a private one (``unlisted``)."""
+        if not self._unlisted:
+            return await self._backend.busiest_rooms(BUSIEST_ROOMS_SHOWN)
+        busiest = await self._backend.busiest_rooms(BUSIEST_ROOMS_SHOWN * BUSIEST_ROOMS_READ_FACTOR)
+        return [room for room in busiest if not self._unlisted.matches(room.label)][:BUSIEST_ROOMS_SHOWN]
 
     async def health(self) -> None:
         """Raise ``BackendUnavailable`` with the reason unless the store answers now."""
@@ -115,8 +131,11 @@ class RoomHub:
 
     # -- the way in -----------------------------------------------------------------------------
 
-    def post_soon(self, message: NewMessage, sender: Sender) -> asyncio.Future[StoreResult]:
-        """Store a message; the backend then delivers it to every process's sockets of its room.
+    def post_soon(
+        self, message: NewMessage, sender: Sender, identity: Identity = ANONYMOUS
+    ) -> asyncio.Future[StoreResult]:
+        """Store a message as ``identity`` sends it (under a token's name, whatever the client gave);
+        the backend then delivers it to every process's sockets of its room.
 
         ``RateLimited`` is raised at once when one of the sender's buckets is empty; the store may still
         refuse it with ``QuotaExceeded`` (new rooms, and the address's rate across processes). The answer
@@ -131,12 +150,12 @@ class RoomHub:
             return refused
         self._in_flight += 1
         self._idle.clear()
-        store = self._backend.store_soon(message)
+        store = self._backend.store_soon(identity.author(message))
         store.add_done_callback(self._stored)
         return store
 
-    async def post(self, message: NewMessage, sender: Sender) -> StoreResult:
-        return await self.post_soon(message, sender)
+    async def post(self, message: NewMessage, sender: Sender, identity: Identity = ANONYMOUS) -> StoreResult:
+        return await self.post_soon(message, sender, identity)
 
     def _stored(self, store: asyncio.Future[StoreResult]) -> None:
         self._in_flight -= 1

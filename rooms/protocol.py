@@ -158,6 +158,12 @@ def validate_client_object(data: Any, room: str, limits: Limits, sender: str = "
     return NewMessage(room, handle, message, client_id, utc_timestamp(), sender)
 
 
+def check_handle(handle: str, max_chars: int) -> str:
+    """A handle as stored (NFC), or ``ProtocolError``: what a message's handle must be, for a handle
+    that comes from elsewhere (a token's name)."""
+    return _check_handle(handle, max_chars)
+
+
 def _check_handle_field(value: Any, max_chars: int) -> str:
     if not isinstance(value, str):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field 'handle' must be a string, got {_json_type(value)}")

@@ -20,6 +20,7 @@ from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from rooms.errors import RateLimited, ShuttingDown
 from rooms.frames import text_frame
 from rooms.hub import RoomHub
+from rooms.identity import ANONYMOUS, Identity
 from rooms.protocol import (
     CloseCode,
     ErrorCode,
@@ -61,6 +62,7 @@ class SocketSession:
     __slots__ = (
         "_handle",
         "_hub",
+        "_identity",
         "_invalid_times",
         "_limits",
         "_max_refused",
@@ -73,9 +75,17 @@ class SocketSession:
     )
 
     def __init__(
-        self, hub: RoomHub, room: str, socket: Socket, limits: Limits, max_refused: int, address: str = ""
+        self,
+        hub: RoomHub,
+        room: str,
+        socket: Socket,
+        limits: Limits,
+        max_refused: int,
+        address: str = "",
+        identity: Identity = ANONYMOUS,
     ) -> None:
         self._hub = hub
+        self._identity = identity  # who the socket's token says it is: its messages go under that name
         self._room = room
         self._socket = socket
         self._limits = limits
@@ -94,7 +104,9 @@ class SocketSession:
             message = decode_client_frame(frame, self._room, self._limits, self._sender.address)
             if not isinstance(message, NewMessage):
                 return self._signal(message)
-            store = self._hub.post_soon(message, self._sender)
+            if self._typed_at > -TYPING_INTERVAL:  # it has typed: a typing frame held for a batch goes first
+                self._hub.signals.before_message(self._socket, self._room)
+            store = self._hub.post_soon(message, self._sender, self._identity)
         except ProtocolError as exc:
             if self._too_many_invalid():
                 return self._close_in_turn("too many invalid frames")
@@ -110,10 +122,12 @@ class SocketSession:
 
     def _signal(self, frame: Hello | Typing) -> Awaitable[None] | None:
         if isinstance(frame, Hello):
-            self._handle = frame.handle
-            self._hub.announce(self._socket, self._room, frame.handle)
+            self._handle = self._identity.handle(frame.handle)
+            self._hub.announce(self._socket, self._room, self._handle)
             return None
-        handle = frame.handle or self._handle
+        # Once a socket said who it is (its token, or hello), that is who types: a frame cannot type for
+        # someone else.
+        handle = self._identity.name or self._handle or frame.handle
         if handle is None:
             if self._too_many_invalid():
                 return self._close_in_turn("too many invalid frames")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -67,7 +68,9 @@ def backend_settings(config: Config) -> dict[str, Any]:
 async def shut_down(application: RoomsApplication, backend: Backend) -> None:
     """What ``server.py`` does on SIGTERM, for an app a test made: nothing of it outlives the test."""
     application.hub.close_all()
+    await application.hub.wait_idle()
     await backend.close()
+    await asyncio.sleep(0)  # the last leaves' unsubscribes start (and find the backend closed), not left unrun
 
 
 @pytest.fixture

@@ -50,6 +50,39 @@ def test_load_generator_sees_every_message_once_in_order(rooms_server: tuple[str
     assert set(result["latency_ms"]) == {"p50", "p90", "p99", "max"}
 
 
+def test_the_presence_variant_counts_presence_and_typing_apart_from_deliveries(rooms_server: tuple[str, int]) -> None:
+    """The fan-out-with-presence scenario's load, in a room of 10: every client announces a handle, two
+    type; presence and typing frames are counted on their own, and every message still arrives once."""
+    from bench.scenarios import SCENARIOS
+
+    scenario = next(s for s in SCENARIOS if s.name == "fanout-presence")
+    load = {**scenario.load_of("rooms+presence", quick=True), "clients": 10, "senders": 2, "window": 4}
+    load["typing-fraction"] = 0.2
+    load["duration"] = 2.5
+    url, pid = rooms_server
+    command = [sys.executable, "-m", "bench.loadgen", "--url", url, "--server-pid", str(pid), "--settle", "0"]
+    for key, value in load.items():
+        command += [f"--{key}", str(value)]
+    finished = subprocess.run(
+        [*command, "--room-prefix", "smokep"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(finished.stdout)
+
+    assert result["joined"] == 10
+    assert result["deliveries_expected"] == result["deliveries_received"] > 0
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+    assert result["errors"] == {} and result["unrecognised_frames"] == 0
+    signals = result["signals"]
+    assert signals["typists"] == 2
+    assert signals["typing_sent"] >= 2  # each at least once: the first frames are spread over 2 s
+    # Each typing frame reaches the 9 others (the 2 s between a typist's frames are never shorter).
+    assert signals["typing_received"] == signals["typing_expected"] == 9 * signals["typing_sent"]
+    # The 8 others announce themselves while measuring: presence changes, and every client is told.
+    assert signals["presence_received"] >= 10
+    assert signals["presence_per_client_s"] > 0 and signals["typing_per_client_s"] > 0
+
+
 def test_the_soak_runs_briefly_and_reports_its_curve(tmp_path):
     """A smoke run of the soak (seconds, not the hour it is meant for): it drives every kind of churn
     against a real process, samples its RSS and draws the curve; the hour's verdict is not asserted."""

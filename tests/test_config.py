@@ -8,8 +8,10 @@ from dataclasses import fields
 import pytest
 import yaml
 
-from rooms.config import load_config
+from rooms.config import MASK, describe, load_config
 from rooms.errors import ConfigError
+from tests.processes import run_server
+from tests.tokens import MODERATOR_TOKEN, SECRET, private_key, public_pem
 
 
 def write(tmp_path, text: str) -> str:
@@ -58,6 +60,9 @@ def test_shipped_config_yaml_lists_every_key_with_its_default():
         ("backend", type(defaults.backend)),
         ("history", type(defaults.history)),
         ("limits", type(defaults.limits)),
+        ("auth", type(defaults.auth)),
+        ("rooms", type(defaults.rooms)),
+        ("moderation", type(defaults.moderation)),
     ):
         assert set(shipped[section]) == {field.name for field in fields(cls)}, section
         for key, value in shipped[section].items():
@@ -141,3 +146,112 @@ def test_unreadable_file_and_bad_yaml_are_config_errors(tmp_path):
     assert "cannot read" in config_error(str(tmp_path / "missing.yaml"), environ={})
     assert "not valid YAML" in config_error(write(tmp_path, "server: [unclosed\n"), environ={})
     assert "mapping" in config_error(write(tmp_path, "- a list\n"), environ={})
+
+
+# -- identity, private rooms, moderation ---------------------------------------------------------------
+
+
+def test_identity_defaults_are_open_with_no_private_rooms(tmp_path):
+    config = load_config(write(tmp_path, ""), environ={})
+    assert (config.auth.mode, config.auth.jwt_secret, config.auth.jwt_public_key, config.auth.jwt_audience) == (
+        "open",
+        "",
+        "",
+        "",
+    )
+    assert (config.rooms.private, config.rooms.invite_secret, config.moderation.tokens) == ([], "", [])
+
+
+def test_secrets_come_from_the_environment_and_the_moderator_token_adds_to_the_list(tmp_path):
+    path = write(tmp_path, f"auth:\n  mode: token\nmoderation:\n  tokens: [{MODERATOR_TOKEN}]\n")
+    environ = {"ROOMS_JWT_SECRET": SECRET, "ROOMS_INVITE_SECRET": "i" * 40, "ROOMS_MODERATOR_TOKEN": "e" * 32}
+    config = load_config(path, environ=environ)
+    assert (config.auth.mode, config.auth.jwt_secret, config.rooms.invite_secret) == ("token", SECRET, "i" * 40)
+    assert config.moderation.tokens == [MODERATOR_TOKEN, "e" * 32]
+
+
+def pem_file(tmp_path, content: bytes) -> str:
+    path = tmp_path / "key.pem"
+    path.write_bytes(content)
+    return str(path)
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "EdDSA"])
+def test_a_pem_public_key_is_taken(tmp_path, algorithm):
+    path = pem_file(tmp_path, public_pem(private_key(algorithm)))
+    config = load_config(write(tmp_path, f"auth:\n  mode: token\n  jwt_public_key: {path}\n"), environ={})
+    assert config.auth.jwt_public_key == path
+
+
+def test_identity_config_errors_name_the_key(tmp_path):
+    garbage = pem_file(tmp_path, b"-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    cases = [
+        ("auth:\n  mode: token\n", "auth.mode"),
+        ("auth:\n  mode: sometimes\n", "auth.mode"),
+        (f"auth:\n  jwt_secret: {SECRET}\n  jwt_public_key: {garbage}\n", "auth.jwt_public_key"),
+        (f"auth:\n  jwt_public_key: {tmp_path / 'missing.pem'}\n", "auth.jwt_public_key"),
+        (f"auth:\n  jwt_public_key: {garbage}\n", "auth.jwt_public_key"),
+        ("auth:\n  jwt_secret: short\n", "auth.jwt_secret"),
+        ("moderation:\n  tokens: [too-short]\n", "moderation.tokens"),
+        ("moderation:\n  tokens: hunter2hunter2hunter2hunter2hunter2\n", "moderation.tokens"),
+        ("rooms:\n  private: ['a*b']\n", "rooms.private"),
+        ("rooms:\n  private: ['*team']\n", "rooms.private"),
+        ("rooms:\n  private: [bad.label]\n", "rooms.private"),
+        ("rooms:\n  private: ['']\n", "rooms.private"),
+        ("rooms:\n  private: team-*\n", "rooms.private"),
+    ]
+    for text, named in cases:
+        message = config_error(write(tmp_path, text), environ={})
+        assert message.startswith(named), (text, message)
+        assert "hunter2" not in message and "too-short" not in message  # a secret is never shown
+
+
+def test_a_short_moderator_token_in_the_environment_is_an_error(tmp_path):
+    message = config_error(write(tmp_path, ""), environ={"ROOMS_MODERATOR_TOKEN": "tiny-token-value"})
+    assert "moderation.tokens" in message and "ROOMS_MODERATOR_TOKEN" in message
+    assert "tiny-token-value" not in message
+
+
+def test_token_mode_with_the_secret_from_the_environment_is_no_error(tmp_path):
+    path = write(tmp_path, "auth:\n  mode: token\n")
+    assert load_config(path, environ={"ROOMS_JWT_SECRET": SECRET}).auth.mode == "token"
+
+
+def test_describe_masks_every_secret(tmp_path):
+    text = f"auth:\n  jwt_secret: {SECRET}\nrooms:\n  invite_secret: {'i' * 40}\n  private: [team-*]\n"
+    environ = {"ROOMS_MODERATOR_TOKEN": MODERATOR_TOKEN}
+    described = describe(load_config(write(tmp_path, text), environ=environ))
+    assert SECRET not in described and "i" * 40 not in described and MODERATOR_TOKEN not in described
+    shown = yaml.safe_load(described)
+    assert shown["auth"]["jwt_secret"] == shown["rooms"]["invite_secret"] == MASK
+    assert shown["moderation"]["tokens"] == [MASK]
+    assert shown["rooms"]["private"] == ["team-*"]
+
+
+def test_check_config_prints_the_identity_keys_with_secrets_masked(tmp_path):
+    key = pem_file(tmp_path, public_pem(private_key("EdDSA")))
+    config = (
+        f"auth:\n  mode: token\n  jwt_public_key: {key}\n  jwt_audience: chat.example.org\n"
+        f"rooms:\n  private: [team-*, hq]\n  invite_secret: {'i' * 40}\n"
+        f"moderation:\n  tokens: [{MODERATOR_TOKEN}]\n"
+    )
+    result = run_server("--check-config", config=config)
+    assert result.returncode == 0, result.stderr
+    assert MODERATOR_TOKEN not in result.stdout and "i" * 40 not in result.stdout
+    assert f"jwt_public_key: {key}" in result.stdout and "- team-*" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ("auth:\n  mode: token\n", "auth.mode"),
+        (f"moderation:\n  tokens: [{MODERATOR_TOKEN[:20]}]\n", "moderation.tokens"),
+        ("rooms:\n  private: [te*am]\n", "rooms.private"),
+        ("auth:\n  jwt_public_key: /nonexistent/key.pem\n", "auth.jwt_public_key"),
+    ],
+)
+def test_check_config_exits_2_on_an_identity_error_in_one_line(config, named):
+    result = run_server("--check-config", config=config)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert named in line and MODERATOR_TOKEN[:20] not in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -9,9 +10,10 @@ import pytest
 from backends.memory import MemoryBackend
 from rooms.hub import RoomHub
 from rooms.metrics import RoomsMetrics
-from rooms.protocol import Limits
+from rooms.protocol import Feature, Limits
 from rooms.ratelimit import RatePolicy
 from rooms.session import SocketSession
+from rooms.signals import TYPING_BATCH_SECONDS
 from tests.messages import post
 from tests.waiting import eventually
 
@@ -22,8 +24,10 @@ class FakeSocket:
     def __init__(self) -> None:
         self.frames: list[dict[str, object]] = []
         self.closed: tuple[int | None, str | None] | None = None
+        self.writes = 0
 
     def send_frames(self, data: bytes) -> None:
+        self.writes += 1
         while data:
             length = data[1] & 0x7F
             offset = 2
@@ -100,3 +104,61 @@ async def test_over_the_rate_is_refused_then_closed_with_1008_if_it_keeps_on():
     kinds = [f.get("message") or f.get("code") for f in await sent_back(hub, socket, 6)]
     assert kinds == ["m0", "m1", "m2", "rate_limited", "rate_limited", "rate_limited"]
     assert socket.closed == (1008, "rate limit exceeded")
+
+
+async def typing_room(typists: int) -> tuple[list[FakeSocket], list[SocketSession]]:
+    """A room of a watcher (the first socket) and ``typists`` sessions, all asking for typing, the
+    sessions announced as t0, t1, ..."""
+    _, _, hub = await session()
+    sockets = [FakeSocket() for _ in range(typists + 1)]
+    for socket in sockets:
+        await hub.join(socket, "lobby", frozenset({Feature.TYPING}))
+        await hub.go_live(socket, "lobby", None)
+    sessions = [SocketSession(hub, "lobby", socket, Limits(), max_refused=20) for socket in sockets[1:]]
+    for n, typist in enumerate(sessions):
+        await receive_all(typist, [json.dumps({"type": "hello", "handle": f"t{n}"})])
+    return sockets, sessions
+
+
+def typing_seen(socket: FakeSocket) -> list[object]:
+    return [frame["handle"] for frame in socket.frames if frame.get("type") == "typing"]
+
+
+async def iterations(count: int) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.gen_test
+async def test_a_quiet_rooms_typing_goes_out_at_once_a_busy_rooms_in_one_write_per_batch():
+    sockets, typists = await typing_room(5)
+    watcher = sockets[0]
+    loop = asyncio.get_running_loop()
+    await receive_all(typists[0], [json.dumps({"type": "typing"})])
+    sent_at = loop.time()
+    await iterations(2)
+    assert typing_seen(watcher) == ["t0"] and watcher.writes == 1
+    # Within the batch time of that write: held, then out together in one write to each socket.
+    for typist in typists[1:]:
+        await receive_all(typist, [json.dumps({"type": "typing"})])
+    await iterations(2)
+    if loop.time() - sent_at < TYPING_BATCH_SECONDS:
+        assert typing_seen(watcher) == ["t0"]
+    await eventually(lambda: typing_seen(watcher) == ["t0", "t1", "t2", "t3", "t4"])
+    assert watcher.writes == 2
+    assert loop.time() - sent_at >= TYPING_BATCH_SECONDS
+    # A typist gets the others' frames of the batch, never its own.
+    assert typing_seen(sockets[2]) == ["t0", "t2", "t3", "t4"] and sockets[2].writes == 2
+
+
+@pytest.mark.gen_test
+async def test_a_typing_frame_held_for_a_batch_goes_out_before_its_typists_message():
+    sockets, typists = await typing_room(2)
+    watcher = sockets[0]
+    await receive_all(typists[0], [json.dumps({"type": "typing"})])
+    await iterations(2)
+    assert typing_seen(watcher) == ["t0"]
+    await receive_all(typists[1], [json.dumps({"type": "typing"}), json.dumps({"handle": "t1", "message": "hi"})])
+    await eventually(lambda: any(frame.get("message") == "hi" for frame in watcher.frames))
+    kinds = [(frame["type"], frame.get("handle")) for frame in watcher.frames]
+    assert kinds == [("typing", "t0"), ("typing", "t1"), ("message", "t1")]

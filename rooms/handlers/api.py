@@ -4,75 +4,31 @@ from __future__ import annotations
 
 import logging
 
-from tornado.web import HTTPError, stream_request_body
+from tornado.web import HTTPError
 
 from backends.errors import BackendUnavailable, InvalidMessageId, MessageDeleted, QuotaExceeded
 from rooms.errors import RateLimited, ShuttingDown
-from rooms.handlers.base import JSONHandler, RoomsHandler, not_found, room_label
-from rooms.origins import origin_matches_host
-from rooms.protocol import ProtocolError, load_json, message_payload, validate_client_object
+from rooms.handlers.base import JSONHandler, RoomsHandler, admit, bearer_credential, not_found, room_label
+from rooms.handlers.json_body import JSONBodyHandler
+from rooms.protocol import ProtocolError, message_payload, validate_client_object
 
 MAX_API_LIMIT = 200
 
 log = logging.getLogger(__name__)
 
 
-def json_content_type_problem(content_type: str | None) -> str | None:
-    """Why a POST's ``Content-Type`` is refused, or None for ``application/json`` (charset utf-8 at most).
-
-    A foreign page can make its visitors' browsers send a form or ``text/plain`` anywhere without asking
-    (a CORS "simple" request); ``application/json`` it cannot send cross-origin without a preflight,
-    which this server never approves. So JSON sent as anything else is refused, not parsed anyway.
-    """
-    media_type, *parameters = (content_type or "").split(";")
-    if media_type.strip().lower() != "application/json":
-        return f"Content-Type must be application/json, not {content_type or 'missing'!r}"
-    for parameter in filter(str.strip, parameters):
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() != "charset" or value.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            return f"Content-Type: application/json takes only charset=utf-8, not {parameter.strip()!r}"
-    return None
-
-
-@stream_request_body
-class MessagesApiHandler(JSONHandler):
-    """Streamed, so that a POST body over ``limits.max_frame_bytes`` is refused before it is read: Tornado
-    would otherwise read a body of any announced size (up to 100 MB) before ``post`` could look at it."""
+class MessagesApiHandler(JSONBodyHandler):
+    """A room's history (GET) and a message to it (POST), as the token in ``Authorization: Bearer``
+    (and an ``?invite=``) let the request in."""
 
     def prepare(self) -> None:
-        self.chunks: list[bytes] = []
-        self.received = 0
-        if self.request.method != "POST":
+        super().prepare()
+        if self.request.method not in ("GET", "POST"):
             return
-        room_label(self.path_args[0])
-        headers = self.request.headers
-        origin = headers.get("Origin")
-        if origin is not None and not (
-            origin_matches_host(origin, self.request.host) or self.site.allowed_origins.allow(origin)
-        ):
-            # A browser names the page that made it post: a page elsewhere must not post as its visitors.
-            return self.write_json({"error": f"posts from Origin {origin!r} are not allowed"}, 403)
-        problem = json_content_type_problem(headers.get("Content-Type"))
-        if problem is not None:
-            return self.write_json({"error": problem}, 415)
-        length = headers.get("Content-Length", "")
-        if length.isascii() and length.isdigit() and int(length) > self.site.max_frame_bytes:
-            self._refuse_too_large()
-
-    def data_received(self, chunk: bytes) -> None:
-        if self._finished:  # refused: what still arrives before the connection closes is dropped
-            return
-        self.received += len(chunk)
-        if self.received > self.site.max_frame_bytes:  # a chunked body, which announces no length
-            self._refuse_too_large()
-            return
-        self.chunks.append(chunk)
-
-    def _refuse_too_large(self) -> None:
-        # The rest of the body is never read: the connection is closed once this answer is out.
-        self.set_header("Connection", "close")
-        limit = self.site.max_frame_bytes
-        self.write_json({"error": f"request body too large: over {limit} bytes"}, 413)
+        # Who may enter comes first: a room the request may not enter answers 404, whatever else it holds.
+        self.identity = admit(self, self.access, room_label(self.path_args[0]), bearer_credential(self))
+        if self.request.method == "POST":
+            self.check_post()
 
     async def get(self, label: str) -> None:
         room = room_label(label)
@@ -105,8 +61,8 @@ class MessagesApiHandler(JSONHandler):
         room = room_label(label)
         try:
             sender = self.hub.rates.for_request(self.request.remote_ip or "")
-            message = validate_client_object(load_json(b"".join(self.chunks)), room, self.site.limits, sender.address)
-            result = await self.hub.post(message, sender)
+            message = validate_client_object(self.json_body(), room, self.site.limits, sender.address)
+            result = await self.hub.post(message, sender, self.identity)
         except ProtocolError as exc:
             return self.write_json({"error": exc.reason}, 400)
         except (RateLimited, QuotaExceeded) as exc:

@@ -9,8 +9,11 @@ from typing import Any
 
 from tornado.web import HTTPError, RequestHandler
 
+from rooms.access import AccessPolicy
 from rooms.addresses import AddressList
+from rooms.errors import NotAdmitted, Unauthenticated
 from rooms.hub import RoomHub
+from rooms.identity import ANONYMOUS, Identity
 from rooms.keepalive import Keepalive
 from rooms.origins import AllowedOrigins
 from rooms.protocol import Limits, encode, is_valid_label
@@ -62,8 +65,36 @@ def allowed_methods(handler: RequestHandler) -> str:
 
 def room_label(label: str) -> str:
     if not is_valid_label(label):
-        raise HTTPError(404, reason="No such room")
+        raise not_found()
     return label
+
+
+def bearer_credential(handler: RequestHandler) -> str | None:
+    """The credential of ``Authorization: Bearer <token>``, None without the header; any other scheme
+    is refused (401) rather than ignored, as the client meant it to count."""
+    header = handler.request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, credential = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise HTTPError(401, reason="Authorization takes a token as: Bearer <token>")
+    return credential.strip()
+
+
+def admit(handler: RequestHandler, access: AccessPolicy, room: str, credential: str | None) -> Identity:
+    """Who the request is, if it may enter ``room`` (with the credential it brought, and an ``?invite=``);
+    else 401 (a credential needed, or a bad one) or the very 404 of a route that is not there."""
+    invite = handler.get_query_argument("invite", None)
+    try:
+        identity = access.admit(room, credential, invite)
+    except Unauthenticated as exc:
+        raise HTTPError(401, reason=str(exc)) from None
+    except NotAdmitted:
+        raise not_found() from None
+    if credential or invite or access.is_private(room):
+        # An answer for this visitor only: no cache on the way may keep it for the next one.
+        handler.set_header("Cache-Control", "no-store")
+    return identity
 
 
 def error_text(status_code: int, **kwargs: Any) -> str:
@@ -88,11 +119,13 @@ class SafeHeaders(RequestHandler):
 
 
 class RoomsHandler(SafeHeaders):
-    """Dependencies come through the route: the room layer and the site's options."""
+    """Dependencies come through the route: the room layer, the site's options and who may enter where."""
 
-    def initialize(self, hub: RoomHub, site: SiteOptions) -> None:
+    def initialize(self, hub: RoomHub, site: SiteOptions, access: AccessPolicy) -> None:
         self.hub = hub
         self.site = site
+        self.access = access
+        self.identity: Identity = ANONYMOUS  # until ``admit`` says who the request is
 
     def options(self, *labels: str) -> None:
         for label in labels:  # every route's path arguments are room labels
@@ -102,6 +135,9 @@ class RoomsHandler(SafeHeaders):
         self.finish()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 401:
+            self.render("signin.html", reason=error_text(status_code, **kwargs))
+            return
         self.render("error.html", status_code=status_code, reason=error_text(status_code, **kwargs))
 
 
@@ -134,4 +170,8 @@ class JSONHandler(RoomsHandler):
         self.finish(json_text)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 401:
+            # RFC 6750: how to authenticate, and that the token sent (if any) did not do.
+            sent = self.request.headers.get("Authorization") is not None
+            self.set_header("WWW-Authenticate", 'Bearer realm="rooms"' + (', error="invalid_token"' if sent else ""))
         self.write_json({"error": error_text(status_code, **kwargs)}, status_code)

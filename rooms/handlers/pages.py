@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from tornado.web import HTTPError, StaticFileHandler
 
+from backends.base import RoomSummary
 from backends.errors import BackendUnavailable
-from rooms.handlers.base import RoomsHandler, SafeHeaders, room_label
+from rooms.handlers.base import RoomsHandler, SafeHeaders, admit, room_label
 from rooms.protocol import is_valid_label
 from rooms.wordlist import random_label
 
@@ -20,10 +22,13 @@ class HomeHandler(RoomsHandler):
             return self.redirect(f"/{typed}/", status=302)
         if typed is not None:
             self.set_status(400)
-        try:
-            busiest = await self.hub.busiest_rooms()
-        except BackendUnavailable:
-            busiest = []
+        busiest: list[RoomSummary] = []
+        # In token mode the rooms are for signed-in users: their names are not shown to everyone.
+        if not self.access.token_mode:
+            try:
+                busiest = await self.hub.busiest_rooms()
+            except BackendUnavailable:
+                pass
         self.render("home.html", busiest=busiest, online=self.hub.online, typed=typed)
 
     head = get
@@ -43,14 +48,31 @@ class RoomRedirectHandler(RoomsHandler):
 class RoomPageHandler(RoomsHandler):
     async def get(self, label: str) -> None:
         room = room_label(label)
+        # The page's script keeps ?token= and ?invite= for the tab (static/room/access.js); the page
+        # itself never shows them.
+        self.identity = admit(self, self.access, room, self.get_query_argument("token", None))
         try:
             page = await self.hub.page(room)
         except BackendUnavailable as exc:
             raise HTTPError(503, reason="Storage unavailable", log_message=str(exc)) from None
         newest_id = page.messages[-1].id if page.messages else "0"
-        self.render("room.html", room=room, messages=page.messages, newest_id=newest_id, limits=self.site.limits)
+        self.render(
+            "room.html",
+            room=room,
+            messages=page.messages,
+            newest_id=newest_id,
+            has_more=page.has_more,  # whether the page's script can scroll back to older messages
+            limits=self.site.limits,
+        )
 
     head = get
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        # The name a token gives the reader: the page shows it in the name field, which it cannot change
+        # (the server would send under that name anyway).
+        namespace = super().get_template_namespace()
+        namespace["signed_in_as"] = self.identity.name
+        return namespace
 
 
 class StaticFiles(SafeHeaders, StaticFileHandler):

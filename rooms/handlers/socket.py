@@ -11,9 +11,11 @@ from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13, _WebSocketParams
 
 from backends.errors import BackendUnavailable, InvalidMessageId
+from rooms.access import AccessPolicy
 from rooms.frames import PING_FRAME, FrameWriter
-from rooms.handlers.base import SafeHeaders, SiteOptions, allowed_methods, room_label
+from rooms.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
 from rooms.hub import RoomHub
+from rooms.identity import ANONYMOUS
 from rooms.protocol import CloseCode, Feature, parse_features
 from rooms.ratelimit import TokenBucket
 from rooms.session import SocketSession
@@ -41,9 +43,11 @@ class FrameBudgetProtocol(WebSocketProtocol13):
 
 
 class ChatSocketHandler(SafeHeaders, WebSocketHandler):
-    def initialize(self, hub: RoomHub, site: SiteOptions) -> None:
+    def initialize(self, hub: RoomHub, site: SiteOptions, access: AccessPolicy) -> None:
         self.hub = hub
         self.site = site
+        self.access = access
+        self.identity = ANONYMOUS
         self.room = ""
         self.since: str | None = None
         self.features: frozenset[Feature] = frozenset()
@@ -60,6 +64,9 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
 
     async def get(self, label: str) -> None:
         room = room_label(label)
+        # A browser cannot set headers on a WebSocket, so the page sends ?token=; a bot may use either.
+        credential = self.get_query_argument("token", None) or bearer_credential(self)
+        identity = admit(self, self.access, room, credential)
         since = self.get_query_argument("since", None) or None
         if since is not None:
             try:
@@ -73,7 +80,7 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         if not self.hub.rates.open_connection(address):
             self.hub.metrics.connections_refused.inc()
             raise HTTPError(429, reason="too many connections from this address")
-        self.room, self.since, self.address = room, since, address
+        self.room, self.since, self.address, self.identity = room, since, address, identity
         self.features = parse_features(self.get_query_argument("features", ""))
         # In the room before the handshake is answered: a client that has connected misses nothing sent
         # after that. Storage that cannot be reached is told after the handshake, as a 1013 close.
@@ -133,7 +140,9 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
         self.set_nodelay(True)
-        self.session = SocketSession(self.hub, self.room, self, self.site.limits, self.site.burst, self.address)
+        self.session = SocketSession(
+            self.hub, self.room, self, self.site.limits, self.site.burst, self.address, self.identity
+        )
         self.hub.metrics.connections.inc()
         self.joined = True
         self.awaiting_pong = False

@@ -1,13 +1,16 @@
 // The form under the log: checks what was typed, sends on Enter (Shift+Enter makes a new line), grows the
 // message field with its text, and remembers the handle for every room.
+import { handleProblem } from "./handle.js";
 import * as storage from "./storage.js";
 
 const HANDLE_KEY = "rooms:handle";
 
 export class Composer {
-  // send(handle, message) is called with each message that passed the checks.
-  constructor(form, send) {
-    this.send = send;
+  // The handlers in `on`: send(handle, message) with each message that passed the checks;
+  // handleChanged(handle) when the name field was changed and left (its valid handle, or ""); typing() on
+  // every edit of the message field.
+  constructor(form, on) {
+    this.on = on;
     this.handleInput = document.getElementById("handle");
     this.messageInput = document.getElementById("message");
     this.error = document.getElementById("form-error");
@@ -22,10 +25,15 @@ export class Composer {
         this.submit();
       }
     });
-    this.messageInput.addEventListener("input", () => this.fitMessageInput());
+    this.messageInput.addEventListener("input", () => {
+      this.fitMessageInput();
+      this.on.typing();
+    });
     this.handleInput.addEventListener("input", () => {
       if (this.handleInput.value.trim()) storage.save(HANDLE_KEY, this.handleInput.value.trim());
     });
+    // "change", not "input": the room hears of a new name once it is typed, not at every keystroke.
+    this.handleInput.addEventListener("change", () => this.on.handleChanged(this.handle));
     this.handleInput.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.isComposing) {
         event.preventDefault();
@@ -36,6 +44,12 @@ export class Composer {
     document.getElementById("send").addEventListener("mousedown", (event) => event.preventDefault());
 
     this.handleInput.value = this.handleInput.value || storage.load(HANDLE_KEY) || "";
+  }
+
+  // The name in the field, trimmed, when the server would take it; else "".
+  get handle() {
+    const handle = this.handleInput.value.trim();
+    return handle && !handleProblem(handle, this.handleInput.maxLength) ? handle : "";
   }
 
   // The name field while there is no name; else the message field, unless a touch keyboard would pop up.
@@ -70,13 +84,13 @@ export class Composer {
     storage.save(HANDLE_KEY, handle);
     this.messageInput.value = "";
     this.fitMessageInput();
-    this.send(handle, message);
+    this.on.send(handle, message);
   }
 
   // What keeps this message from being sent, if anything: the field to fix, and why.
   problem(handle, message) {
-    if (!handle.trim()) return [this.handleInput, "Choose a name first."];
-    if (/[\u0000-\u001f\u007f-\u009f]/.test(handle)) return [this.handleInput, "A name cannot contain control characters."];
+    const handleRefused = handleProblem(handle, this.handleInput.maxLength);
+    if (handleRefused) return [this.handleInput, handleRefused];
     if (!message.trim()) return [this.messageInput, "Type a message first."];
     return null;
   }

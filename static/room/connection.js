@@ -1,5 +1,6 @@
 // The room's WebSocket, opened again after every drop and resumed with ?since=<last id seen>, so the server
 // sends what the page missed. It reports frames and its state; it knows nothing of the page.
+import { accessQuery } from "./access.js";
 
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -8,6 +9,9 @@ const BACKOFF_MAX_MS = 30000;
 const HEALTHY_AFTER_MS = 10000;
 // A handshake into a network black hole can hang for minutes before the browser gives up on it.
 const CONNECT_TIMEOUT_MS = 10000;
+// The frames beyond messages this page understands (PROTOCOL.md, "Features a socket asks for"): a socket
+// that does not ask gets messages only.
+const FEATURES = "presence,typing,deletes";
 
 export class Connection {
   // since() is the last id seen, read at each connect. The handlers in `on`:
@@ -42,7 +46,7 @@ export class Connection {
     this.reconnectTimer = this.countdownTimer = null;
     if (this.socket) return;
     this.on.status(this.attempts ? "reconnecting" : "connecting");
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url() + accessQuery()); // the tab's token and invite, if any
     this.socket = ws;
     const giveUp = setTimeout(() => ws.close(), CONNECT_TIMEOUT_MS);
     ws.addEventListener("open", () => {
@@ -74,7 +78,7 @@ export class Connection {
   url() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     return scheme + "//" + window.location.host + "/chat/" + encodeURIComponent(this.room) +
-      "/?since=" + encodeURIComponent(this.since());
+      "/?features=" + FEATURES + "&since=" + encodeURIComponent(this.since());
   }
 
   // Exponential backoff with jitter, so a restarted server is not hit by every reader at the same instant.

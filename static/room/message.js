@@ -2,7 +2,8 @@
 // with it, and the page carries a blank copy in <template id="message-template"> that messageItem() clones.
 //
 // What a person typed goes in with textContent, never as HTML: the server hands back handles and messages
-// exactly as they were sent.
+// exactly as they were sent. Web addresses in it become links (linkify.js), built as nodes too.
+import { linkify } from "./linkify.js";
 
 // A message that follows one by the same handle within this long drops its header, as chat apps do.
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
@@ -36,7 +37,8 @@ export function localTime(timeEl) {
   timeEl.title = fullDate.format(when);
 }
 
-// For an item already in its list: local time, a colour per handle, and grouping with the item before it.
+// For an item already in its list: local time, a colour per handle, links, and grouping with the item
+// before it. History rendered by the server goes through here too, so its links are made the same way.
 export function decorate(item) {
   const handleEl = item.querySelector(".handle");
   const timeEl = item.querySelector("time");
@@ -44,6 +46,7 @@ export function decorate(item) {
   item.dataset.time = timeEl.getAttribute("datetime");
   item.style.setProperty("--hue", String(handleHue(handleEl.textContent)));
   localTime(timeEl);
+  linkify(item.querySelector(".text"));
   groupWithPrevious(item);
 }
 
@@ -53,9 +56,14 @@ function handleHue(handle) {
   return hash % 360;
 }
 
-function groupWithPrevious(item) {
+// Also for an item that got a new neighbour above it (older messages loaded before it). Joins and leaves
+// shown after the previous item part the two.
+export function groupWithPrevious(item) {
   const prev = item.previousElementSibling;
-  if (!prev) return;
+  if (!prev || prev.querySelector(".notes")) {
+    item.classList.remove("cont");
+    return;
+  }
   const sameHandle = prev.dataset.handle === item.dataset.handle;
   const gap = Date.parse(item.dataset.time) - Date.parse(prev.dataset.time);
   item.classList.toggle("cont", sameHandle && gap >= 0 && gap < GROUP_WITHIN_MS);

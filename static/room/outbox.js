@@ -37,6 +37,11 @@ export class Outbox {
     this.notify();
   }
 
+  // Whether this client_id is one of the items here: a message this page sent.
+  has(clientId) {
+    return this.items.some((item) => item.client_id === clientId);
+  }
+
   // The server echoed this item back: it is stored. True when it was the item in flight.
   acknowledge(clientId) {
     const index = this.items.findIndex((item) => item.client_id === clientId);

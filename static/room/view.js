@@ -1,8 +1,13 @@
 // The room page's log and header: the messages, the outbox's items under them, following new messages
-// (or not, for a reader who scrolled up), the connection status, the gap notice and the copy-link button.
-import { decorate, localTime, messageItem } from "./message.js";
+// (or not, for a reader who scrolled up), older messages put above them without moving the reader, the
+// joins and leaves between messages, mentions, the connection status, the gap notice and the copy-link
+// button.
+import { decorate, groupWithPrevious, localTime, messageItem } from "./message.js";
+import { markMention } from "./mentions.js";
 
 const NEAR_BOTTOM_PX = 80;
+// Joins and leaves kept after one message: a busy doorway should not push the conversation away.
+const NOTES_PER_ITEM = 10;
 const STATUS_TEXT = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live" };
 
 export class View {
@@ -17,6 +22,9 @@ export class View {
     this.statusText = document.getElementById("status-text");
     this.statusDetail = document.getElementById("status-detail");
     this.template = document.getElementById("message-template");
+    // Where joins and leaves go while the room has no message to put them after.
+    this.notesBefore = document.getElementById("notes-before");
+    this.mentionPattern = null;
     // Ids are opaque, so "have I shown this?" is a set lookup, and "where do I resume?" is the last id that
     // arrived: the server sends one room's messages in order.
     this.shownIds = new Set();
@@ -36,17 +44,112 @@ export class View {
     offerCopyLink(document.getElementById("copy-link"));
   }
 
-  // Shows a message from the socket, once however often it arrives.
+  // Shows a message from the socket, once however often it arrives; false when it was shown already.
   showMessage(msg) {
-    if (this.shownIds.has(msg.id)) return;
+    if (this.shownIds.has(msg.id)) return false;
     this.shownIds.add(msg.id);
     this.lastId = msg.id;
     const item = messageItem(this.template, msg);
     this.withScroll(() => {
       this.chat.append(item);
       decorate(item);
+      markMention(item, this.mentionPattern);
       this.emptyNote.hidden = true;
     });
+    return true;
+  }
+
+  // The id of the oldest message shown, or null.
+  get oldestId() {
+    const item = this.chat.querySelector(":scope > li[data-id]:not([data-id=''])");
+    return item ? item.dataset.id : null;
+  }
+
+  // Older messages (oldest first) above those shown. Does not touch lastId: that is where the socket resumes.
+  showOlder(messages) {
+    const items = [];
+    for (const msg of messages) {
+      if (this.shownIds.has(msg.id)) continue;
+      this.shownIds.add(msg.id);
+      items.push(messageItem(this.template, msg));
+    }
+    const formerFirst = this.chat.firstElementChild;
+    this.chat.prepend(...items);
+    for (const item of items) {
+      decorate(item);
+      markMention(item, this.mentionPattern);
+    }
+    if (formerFirst) groupWithPrevious(formerFirst);
+    if (items.length) this.emptyNote.hidden = true;
+  }
+
+  // Runs change(), which adds content above what the reader is looking at, and scrolls by as much as the
+  // first message on screen moved, so that it stays where it was. Its text is what is held still: a message
+  // that now follows one by the same person loses its header, which must not move the words being read.
+  keepingPlace(change) {
+    const anchor = this.firstOnScreen();
+    const before = anchor ? anchor.getBoundingClientRect().top : 0;
+    const top = this.log.scrollTop;
+    const height = this.log.scrollHeight;
+    change();
+    if (anchor && anchor.isConnected) this.log.scrollTop += anchor.getBoundingClientRect().top - before;
+    else this.log.scrollTop = top + (this.log.scrollHeight - height);
+  }
+
+  // The text of the first message at least partly in view, or null.
+  firstOnScreen() {
+    const logTop = this.log.getBoundingClientRect().top;
+    for (const item of this.chat.children) {
+      if (item.getBoundingClientRect().bottom > logTop) return item.querySelector(".text");
+    }
+    return null;
+  }
+
+  // A moderator deleted a message. Its id stays known, so a replay cannot bring it back; the joins and
+  // leaves shown after it move to the message before it.
+  removeMessage(id) {
+    const item = this.chat.querySelector(`:scope > li[data-id="${CSS.escape(id)}"]`);
+    if (!item) return;
+    const notes = item.querySelector(":scope > .notes");
+    const prev = item.previousElementSibling;
+    const next = item.nextElementSibling;
+    item.remove();
+    if (notes) {
+      const into = prev ? prev.querySelector(":scope > .notes") : this.notesBefore;
+      if (into) into.append(...notes.children);
+      else prev.append(notes);
+    }
+    if (next) groupWithPrevious(next);
+    if (!this.chat.childElementCount && !this.notesBefore.childElementCount) this.emptyNote.hidden = false;
+  }
+
+  // A join or leave: a small line after the newest message (nodes are its parts). Not a message: lastId,
+  // unread counts and the outbox never hear of it.
+  showNote(...nodes) {
+    const newest = this.chat.lastElementChild;
+    let notes = this.notesBefore;
+    if (newest) {
+      notes = newest.querySelector(":scope > .notes");
+      if (!notes) {
+        notes = document.createElement("div");
+        notes.className = "notes";
+        newest.append(notes);
+      }
+    }
+    const note = document.createElement("p");
+    note.className = "note";
+    note.append(...nodes);
+    // Followed like a message, but no "New messages" button for a reader who scrolled up: it is not one.
+    const follow = this.nearBottom();
+    notes.append(note);
+    while (notes.childElementCount > NOTES_PER_ITEM) notes.firstElementChild.remove();
+    if (follow) this.scrollToNewest();
+  }
+
+  // The reader's handle changed (pattern: mentions.js's test for it): every message is looked at again.
+  highlightMentions(pattern) {
+    this.mentionPattern = pattern;
+    for (const item of this.chat.children) markMention(item, pattern);
   }
 
   // After a gap the server may start again from a store that was reset, reusing ids: only what arrives from

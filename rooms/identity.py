@@ -1,0 +1,44 @@
+"""Who sends a message: the identity a request proved (a token, a moderator token), or nobody in
+particular. The room layer asks it what a message becomes when this identity sends it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backends.base import NewMessage
+from rooms.room_patterns import EVERY_ROOM, RoomPatterns
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who sends: ``user`` (a token's ``sub``), the handle their messages carry (``name``; None: the one
+    the client gives), whether they moderate the rooms they may enter (once admitted to a room: that
+    room), and those rooms (``rooms``; None: every public room)."""
+
+    user: str | None = None
+    name: str | None = None
+    moderator: bool = False
+    rooms: RoomPatterns | None = None
+
+    def covers(self, room: str, private: bool) -> bool:
+        """Whether this identity may enter ``room`` by itself (without an invite)."""
+        return self.rooms.matches(room) if self.rooms is not None else not private
+
+    def handle(self, given: str) -> str:
+        """The handle this identity goes by when the client gave ``given``: its own, if it has one."""
+        return given if self.name is None else self.name
+
+    def author(self, message: NewMessage) -> NewMessage:
+        """``message`` as this identity sends it: under its name, whatever handle the frame said.
+
+        This is where a message learns who sent it. Once messages store their sender (``"user"`` and
+        ``"moderator"`` in history), this is also where ``user=self.user`` and ``moderator=self.moderator``
+        are set."""
+        if self.name is None or message.handle == self.name:
+            return message
+        return message._replace(handle=self.name)
+
+
+ANONYMOUS = Identity()
+# A moderator token from the config: no name of its own (it posts with the handle it gives), every room.
+MODERATOR = Identity(moderator=True, rooms=EVERY_ROOM)
