@@ -14,6 +14,8 @@ export class Composer {
     this.handleInput = document.getElementById("handle");
     this.messageInput = document.getElementById("message");
     this.error = document.getElementById("form-error");
+    // What giveBack() last put in the message field.
+    this.givenBack = null;
 
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -64,9 +66,15 @@ export class Composer {
   }
 
   // A message the server will never accept goes back into the field for editing, unless the reader has
-  // started typing another one.
+  // started typing another one. Several refused in a row (a ban or a lock refuses each one waiting) go back
+  // together, a line each, so that none is lost.
   giveBack(message) {
-    if (!this.messageInput.value) this.messageInput.value = message;
+    const value = this.messageInput.value;
+    if (!value) this.messageInput.value = message;
+    else if (value === this.givenBack) this.messageInput.value = value + "\n" + message;
+    else return;
+    this.givenBack = this.messageInput.value;
+    this.fitMessageInput();
   }
 
   submit() {

@@ -29,6 +29,8 @@ export class View {
     // arrived: the server sends one room's messages in order.
     this.shownIds = new Set();
     this.lastId = this.chat.dataset.newestId || "0";
+    // Told of each message item put in the log after the history the server rendered (a moderator's tools).
+    this.added = () => {};
 
     for (const item of this.chat.children) {
       this.shownIds.add(item.dataset.id);
@@ -54,6 +56,7 @@ export class View {
       this.chat.append(item);
       decorate(item);
       markMention(item, this.mentionPattern);
+      this.added(item);
       this.emptyNote.hidden = true;
     });
     return true;
@@ -78,6 +81,7 @@ export class View {
     for (const item of items) {
       decorate(item);
       markMention(item, this.mentionPattern);
+      this.added(item);
     }
     if (formerFirst) groupWithPrevious(formerFirst);
     if (items.length) this.emptyNote.hidden = true;
@@ -105,9 +109,11 @@ export class View {
     return null;
   }
 
-  // A moderator deleted a message. Its id stays known, so a replay cannot bring it back; the joins and
-  // leaves shown after it move to the message before it.
+  // A moderator deleted a message (from the socket's delete frame, or this page's own Delete), live or in the
+  // history the server rendered. Its id stays known, so a replay cannot bring it back; the joins and leaves
+  // shown after it move to the message before it.
   removeMessage(id) {
+    this.shownIds.add(id);
     const item = this.chat.querySelector(`:scope > li[data-id="${CSS.escape(id)}"]`);
     if (!item) return;
     const notes = item.querySelector(":scope > .notes");
