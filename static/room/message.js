@@ -14,8 +14,10 @@ const dayAndTime = new Intl.DateTimeFormat(undefined, {
 });
 const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 
-// A filled clone of the template's item; without an id (an item not stored yet) it has no data-id.
-export function messageItem(template, { id, handle, message, timestamp }) {
+// A filled clone of the template's item; without an id (an item not stored yet) it has no data-id. A message
+// from the server may say who sent it beyond the handle: "user" (a signed token's subject: a verified
+// handle) and "moderator": true.
+export function messageItem(template, { id, handle, message, timestamp, user, moderator }) {
   const item = template.content.firstElementChild.cloneNode(true);
   if (id === undefined) item.removeAttribute("data-id");
   else item.dataset.id = id;
@@ -24,7 +26,44 @@ export function messageItem(template, { id, handle, message, timestamp }) {
   timeEl.setAttribute("datetime", timestamp);
   timeEl.textContent = timestamp;
   item.querySelector(".text").textContent = message;
+  if (typeof user === "string" && user) item.dataset.user = user;
+  if (moderator === true) item.dataset.moderator = "true";
   return item;
+}
+
+// Who sent an item, as its attributes say (set above for live messages, by templates/message.html for the
+// history the server rendered): { user, moderator }, user "" for a handle its writer picked.
+function sender(item) {
+  return { user: item.dataset.user || "", moderator: item.dataset.moderator === "true" };
+}
+
+// The marks after the handle: a check for a verified handle (one a signed token gave, which no one can pick),
+// "mod" for a moderator. Each has a name for screen readers, and a title on hover.
+function markSender(item) {
+  const meta = item.querySelector(".meta");
+  const handleEl = item.querySelector(".handle");
+  if (!meta || !handleEl || meta.querySelector(".sender-mark")) return;
+  const { user, moderator } = sender(item);
+  item.classList.toggle("verified", Boolean(user));
+  item.classList.toggle("moderator", moderator);
+  const marks = [];
+  if (user) marks.push(mark("verified", "✓", "verified", "verified"));
+  if (moderator) marks.push(mark("mod", "mod", "moderator", "Moderator"));
+  handleEl.after(...marks);
+}
+
+function mark(kind, shown, spoken, title) {
+  const span = document.createElement("span");
+  span.className = "sender-mark " + kind;
+  span.title = title;
+  const visible = document.createElement("span");
+  visible.setAttribute("aria-hidden", "true");
+  visible.textContent = shown;
+  const said = document.createElement("span");
+  said.className = "visually-hidden";
+  said.textContent = " (" + spoken + ")";
+  span.append(visible, said);
+  return span;
 }
 
 // Rewrites a <time> (the server writes UTC) in the reader's own time zone, with the full date on hover.
@@ -38,13 +77,14 @@ export function localTime(timeEl) {
 }
 
 // For an item already in its list: local time, a colour per handle, links, and grouping with the item
-// before it. History rendered by the server goes through here too, so its links are made the same way.
+// before it. History rendered by the server goes through here too, so its links and marks are made the same way.
 export function decorate(item) {
   const handleEl = item.querySelector(".handle");
   const timeEl = item.querySelector("time");
   item.dataset.handle = handleEl.textContent;
   item.dataset.time = timeEl.getAttribute("datetime");
   item.style.setProperty("--hue", String(handleHue(handleEl.textContent)));
+  markSender(item);
   localTime(timeEl);
   linkify(item.querySelector(".text"));
   groupWithPrevious(item);
@@ -64,7 +104,12 @@ export function groupWithPrevious(item) {
     item.classList.remove("cont");
     return;
   }
-  const sameHandle = prev.dataset.handle === item.dataset.handle;
+  // The same sender: one handle, verified as the same user or picked by both, moderator or not. A picked
+  // "admin" after a verified one starts a message of its own, with its own (unmarked) header.
+  const before = sender(prev);
+  const now = sender(item);
+  const sameSender = prev.dataset.handle === item.dataset.handle && before.user === now.user &&
+    before.moderator === now.moderator;
   const gap = Date.parse(item.dataset.time) - Date.parse(prev.dataset.time);
-  item.classList.toggle("cont", sameHandle && gap >= 0 && gap < GROUP_WITHIN_MS);
+  item.classList.toggle("cont", sameSender && gap >= 0 && gap < GROUP_WITHIN_MS);
 }
