@@ -2,14 +2,19 @@
 // the reader sent until the server echoes it back (room/outbox.js), the form (room/composer.js), the log and
 // header (room/view.js), who is here and who is typing (room/presence.js, room/typing.js), older messages
 // (room/scrollback.js), and what tells the reader of new ones: the tab's title (room/unread.js), mentions
-// (room/mentions.js, room/alerts.js) and screen readers (room/announcer.js). This module only wires them
-// together and reads the server's frames.
+// (room/mentions.js, room/alerts.js) and screen readers (room/announcer.js); and, for a moderator, the header's
+// "Moderate" panel (room/moderation.js, with the token and API in room/moderator.js) and each message's Delete
+// and Ban (room/message-tools.js). This module only wires them together and reads the server's frames.
 import "./room/access.js"; // first: takes ?token= and ?invite= out of the address bar, kept for the tab
 import { MentionAlerts } from "./room/alerts.js";
 import { Announcer } from "./room/announcer.js";
 import { Composer } from "./room/composer.js";
 import { Connection } from "./room/connection.js";
+import { RoomLock } from "./room/lock.js";
 import { mentionPattern, mentions } from "./room/mentions.js";
+import { MessageTools } from "./room/message-tools.js";
+import { ModerationNote, ModerationPanel } from "./room/moderation.js";
+import { Moderator } from "./room/moderator.js";
 import { Outbox } from "./room/outbox.js";
 import { isolated, Presence } from "./room/presence.js";
 import { Scrollback } from "./room/scrollback.js";
@@ -31,9 +36,22 @@ const connection = new Connection(room, () => view.lastId, {
 });
 const outbox = new Outbox(
   room,
-  (frame) => connection.send(frame),
+  (frame) => transmit(frame),
   (items, inFlight) => view.showOutbox(items, inFlight),
 );
+const moderator = new Moderator((note) => {
+  moderationPanel.changed(note);
+  messageTools.changed();
+});
+const moderationNote = new ModerationNote();
+const lock = new RoomLock(room, () => moderationPanel.render());
+const moderationPanel = new ModerationPanel(room, moderator, lock, moderationNote);
+const messageTools = new MessageTools(room, chat, moderator, {
+  deleted: (id) => view.removeMessage(id),
+  banned: () => moderationPanel.banned(),
+  note: (text) => moderationNote.show(text),
+});
+view.added = (item) => messageTools.attach(item);
 const composer = new Composer(document.getElementById("chatform"), {
   send: (handle, message) => {
     announce(handle);
@@ -78,9 +96,13 @@ function connected() {
   announced = "";
   announce(composer.handle);
   outbox.sendNext();
+  lock.refresh();
+  // A moderator's token kept from before a reload that the server could not be asked about then.
+  if (moderator.unchecked) moderator.resume();
 }
 
 function disconnected() {
+  postedInFlight = null;
   outbox.connectionLost();
   presence.disconnected();
   typingLine.clear();
@@ -90,7 +112,9 @@ function receive(frame) {
   if (frame.type === "gap") {
     view.showGap();
   } else if (frame.type === "error") {
-    refused(frame);
+    // While a message is on its way by POST, an error on the socket is not its answer.
+    if (postedInFlight) composer.showError(typeof frame.error === "string" ? frame.error : "The server refused a frame.");
+    else refused(frame);
   } else if (frame.type === "presence") {
     presence.receive(frame);
   } else if (frame.type === "typing") {
@@ -100,6 +124,41 @@ function receive(frame) {
   } else if (typeof frame.id === "string" && typeof frame.message === "string" && typeof frame.handle === "string") {
     received(frame);
   }
+}
+
+// The client_id of the outbox's item on its way by POST, or null. A moderator signed in with a typed token
+// sends through the API with it as Authorization (the socket would need it in its address), so that the
+// message is a moderator's; its answer, not the socket's next error frame, tells what became of it.
+let postedInFlight = null;
+const POST_REFUSALS = { 403: "forbidden", 429: "rate_limited" };
+
+// What the outbox puts on the wire: false while no socket is open, as for a frame.
+function transmit(frame) {
+  if (!connection.isOpen) return false;
+  if (!moderator.postsWithToken) return connection.send(frame);
+  const clientId = frame.client_id;
+  postedInFlight = clientId;
+  moderator.request("POST", "/api/rooms/" + encodeURIComponent(room) + "/messages", frame).then(
+    (msg) => {
+      if (postedInFlight === clientId) postedInFlight = null;
+      if (msg && typeof msg.id === "string" && typeof msg.handle === "string" && typeof msg.message === "string") {
+        received(msg); // the socket's echo of it, whichever comes second, is shown once
+      }
+    },
+    (err) => {
+      if (postedInFlight !== clientId) return; // the socket dropped meanwhile: it is sent again on the next
+      postedInFlight = null;
+      if (err.status === 401) {
+        // Signed out (the panel says so): the message goes again, by the socket, as anyone's.
+        outbox.connectionLost();
+        outbox.sendNext();
+        return;
+      }
+      const code = POST_REFUSALS[err.status] || (err.status === 0 || err.status >= 500 ? "unavailable" : "refused");
+      refused({ code, error: err.message });
+    },
+  );
+  return true;
 }
 
 function received(msg) {
@@ -124,6 +183,7 @@ function refused(frame) {
   } else if (dropped) {
     composer.giveBack(dropped.message);
     composer.showError("Not sent: " + reason);
+    if (frame.code === "forbidden") lock.refresh(); // a lock, perhaps: the header says so
   } else {
     composer.showError(reason);
   }
@@ -143,3 +203,4 @@ outbox.notify();
 view.scrollToNewest();
 composer.focus();
 connection.start();
+moderator.resume(); // a token kept for the tab, or the tab's sign-in token, may make the reader a moderator
