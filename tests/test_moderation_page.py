@@ -140,7 +140,8 @@ def test_a_moderator_deletes_a_message_and_every_page_loses_it(new_context, serv
     # And one that arrived live; the focus goes back to the log, the button having gone with the message.
     delete(moderator, "sent live")
     expect(item(reader, "sent live")).to_have_count(0)
-    assert moderator.evaluate("document.activeElement.id") == "log"
+    expect(moderator.locator("#delete-dialog")).to_be_hidden()
+    expect(moderator.locator("#log")).to_be_focused()
 
     reader.reload()
     expect(reader.locator("#chat > li .text")).to_have_text(["stays"])
@@ -316,6 +317,7 @@ def test_a_locked_room_refuses_others_until_it_is_unlocked(new_context, server, 
     moderator = open_room(new_context(), server.base_url, room)
     sign_in(moderator)
     signed_in(moderator)
+    open_panel(moderator)
     expect(moderator.locator("#mod-lock-state")).to_have_text("This room is open: everyone can post.")
     moderator.click("#mod-lock")
     expect(moderator.locator("#mod-note-text")).to_have_text("Room locked: only moderators can post.")
@@ -375,7 +377,9 @@ def test_a_verified_handle_looks_different_from_a_picked_one(new_context, server
     signed = new_context().new_page()
     signed.goto(f"{server.base_url}/{room}/?token={hs256(claims('u-7', name='erin'))}")
     expect(signed.locator("#status")).to_have_attribute("data-state", "live")
-    send(signed, "erin", "signed in")
+    expect(signed.locator("#handle")).to_have_value("erin")  # the token's name, which the page cannot change
+    signed.fill("#message", "signed in")
+    signed.press("#message", "Enter")
     picked = open_room(new_context(), server.base_url, room)
     send(picked, "erin", "picked")
     for page in (reader, None):
@@ -400,6 +404,7 @@ def test_a_signed_token_that_moderates_counts_without_signing_in(new_context, se
     open_panel(page)
     expect(page.locator("#mod-who")).to_have_text("Your sign-in token makes you a moderator here.")
     expect(page.locator("#mod-signout")).to_be_hidden()
+    page.keyboard.press("Escape")
     delete(page, "to go")
     expect(item(page, "to go")).to_have_count(0)
     assert page.evaluate("sessionStorage.getItem('rooms.moderator-token')") is None
@@ -420,8 +425,9 @@ def test_moderating_works_by_keyboard(new_context, server, room):
     page.keyboard.type(MODERATOR_TOKEN)
     page.keyboard.press("Enter")
     signed_in(page)
-    page.keyboard.press("Escape")
+    # Closed, out of the messages' way, the focus back on its summary.
     expect(page.locator(".moderation-panel")).to_be_hidden()
+    expect(page.locator("#moderation-summary")).to_be_focused()
     delete_button = item(page, "by keyboard").get_by_role("button", name="Delete the message of ann")
     delete_button.focus()
     assert page.evaluate("getComputedStyle(document.activeElement.parentElement).opacity") == "1"

@@ -88,8 +88,8 @@ export class MessageTools {
       outcome = "That message was already gone.";
     }
     this.deleteDialog.working(false);
+    this.on.deleted(id); // first: the dialog then gives the focus to the log, the message's button having gone
     this.deleteDialog.close();
-    this.on.deleted(id);
     this.on.note(outcome);
   }
 

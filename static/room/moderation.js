@@ -154,8 +154,11 @@ export class ModerationPanel {
       return;
     }
     this.tokenInput.value = "";
-    this.note.show("Signed in as a moderator: each message now offers Delete and Ban.");
-    (this.lockButton.hidden ? this.unlockButton : this.lockButton).focus();
+    // Out of the way of the messages, which now offer Delete and Ban.
+    this.box.open = false;
+    this.summary.focus();
+    this.note.show("Signed in as a moderator: each message now offers Delete and Ban; \"Moderating\" above locks " +
+      "the room and lists the bans.");
   }
 
   showSignInError(text) {
