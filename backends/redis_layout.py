@@ -105,7 +105,7 @@ class RedisKeys:
 # ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
 #       retain (0 keeps all), trim mode ('=' or '~'), channel, room, the timestamp in Unix seconds,
 #       sender ('' for none), its messages per second, its burst, its new rooms per hour (0: no limit),
-#       user ('' for none), moderator ('1', or '' for not)
+#       user ('' or absent for none), moderator ('1'; '' or absent for not)
 #
 # The entry's fields: h (handle), m (message), t (timestamp), and only when set c (client id), u (user)
 # and mod ('1'), so that an entry without them reads as before. The message is published as a JSON array
@@ -163,16 +163,17 @@ if ARGV[12] ~= '' then
   end
   spend(KEYS[6], messages, rate, burst, now)
 end
+local user, moderator = ARGV[16] or '', ARGV[17] or ''
 local fields = {'h', ARGV[1], 'm', ARGV[2], 't', ARGV[3]}
 if ARGV[4] ~= '' then
   fields[#fields + 1] = 'c'
   fields[#fields + 1] = ARGV[4]
 end
-if ARGV[16] ~= '' then
+if user ~= '' then
   fields[#fields + 1] = 'u'
-  fields[#fields + 1] = ARGV[16]
+  fields[#fields + 1] = user
 end
-if ARGV[17] ~= '' then
+if moderator ~= '' then
   fields[#fields + 1] = 'mod'
   fields[#fields + 1] = '1'
 end
@@ -187,9 +188,9 @@ redis.call('ZINCRBY', KEYS[3], 1, ARGV[10])
 redis.call('ZADD', KEYS[5], ARGV[11], ARGV[10])
 redis.call('HINCRBY', KEYS[4], 'stored', 1)
 local published = {id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
-if ARGV[16] ~= '' or ARGV[17] ~= '' then
-  published[6] = ARGV[16]
-  published[7] = ARGV[17] ~= ''
+if user ~= '' or moderator ~= '' then
+  published[6] = user
+  published[7] = moderator ~= ''
 end
 redis.call('PUBLISH', ARGV[9], cjson.encode(published))
 return {0, id}
