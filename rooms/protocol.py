@@ -211,7 +211,7 @@ def _check_handle(handle: str, max_chars: int) -> str:
                 f"U+{ord(char):04X}",
             )
         if category[0] == "L":
-            script = unicodedata.name(char, "").partition(" ")[0]
+            script = _script_of(char)
             if script in _LOOKALIKE_SCRIPTS:
                 scripts.add(script)
     if len(scripts) > 1:
@@ -220,6 +220,17 @@ def _check_handle(handle: str, max_chars: int) -> str:
             ErrorCode.INVALID_MESSAGE, f"field 'handle' mixes scripts ({named}) whose letters look alike; use one"
         )
     return handle
+
+
+def _script_of(letter: str) -> str:
+    """The script a letter's name starts with; a letter named otherwise ("ª", "ʰ": an ordinal, a modifier)
+    is taken by the letter it stands for (its compatibility decomposition)."""
+    script = unicodedata.name(letter, "").partition(" ")[0]
+    if script not in _LOOKALIKE_SCRIPTS:
+        base = unicodedata.normalize("NFKD", letter)[:1]
+        if base and base != letter:
+            script = unicodedata.name(base, "").partition(" ")[0]
+    return script
 
 
 def _is_visible(char: str) -> bool:

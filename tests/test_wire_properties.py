@@ -104,8 +104,16 @@ def has_visible(text: str) -> bool:
 
 
 def lookalike_scripts(text: str) -> set[str]:
-    letters = (char for char in text if unicodedata.category(char).startswith("L"))
-    return {unicodedata.name(char, "").split(" ")[0] for char in letters} & LOOKALIKE_SCRIPTS
+    """The look-alike scripts of the letters, a letter not named by one (an ordinal, a modifier letter)
+    counting as the letter its compatibility form is."""
+    scripts = set()
+    for char in text:
+        if unicodedata.category(char).startswith("L"):
+            named = unicodedata.name(char, "").split(" ")[0]
+            if named not in LOOKALIKE_SCRIPTS:
+                named = unicodedata.name(unicodedata.normalize("NFKD", char)[:1] or char, "").split(" ")[0]
+            scripts.add(named)
+    return scripts & LOOKALIKE_SCRIPTS
 
 
 def handle_problem(text: str) -> bool:
