@@ -222,6 +222,19 @@ async def test_a_version_4_database_gains_who_sent_each_message_in_place(sql_fac
         await reopened.close()
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_deleted_messages_tombstone_keeps_nothing_of_who_sent_it(sql_factory):
+    url = sql_factory.new_url()
+    backend = await started(url)
+    try:
+        signed = (await store(backend, "lobby", "Ann", "signed", "c-1", "user-7", True)).message
+        assert await backend.delete_message("lobby", signed.id)
+    finally:
+        await backend.close()
+    tombstone = read_database(url, "SELECT handle, message, user_id, client_id, deleted FROM messages")
+    assert tombstone == [("", "", None, "c-1", 1)]  # the client id stays: a resend is refused, not stored
+
+
 def insert_as_version_4(database, room_id: int, text: str, client_id: str | None) -> None:
     timestamp = f"{database.quote[0]}timestamp{database.quote[1]}"  # a keyword in some SQL
     database.execute_sql(
