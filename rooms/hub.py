@@ -86,7 +86,7 @@ class RoomHub:
         self.rates = rates
         self.page_size = page_size
         self.fanout = LocalFanout(backend, metrics)
-        self.signals = RoomSignals(backend)
+        self.signals = RoomSignals(backend, metrics)
         backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
         self._in_flight = 0
         self._accepting = True
