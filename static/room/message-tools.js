@@ -157,10 +157,13 @@ class Dialog {
     this.opener = null;
     this.busy = false;
     document.getElementById(cancelId).addEventListener("click", () => this.close());
+    // The browser may have given the focus back already (to the opener, if it is still there), and the
+    // reader moved on: only a focus left on nothing, or in the closed dialog, is put back.
     this.dialog.addEventListener("close", () => {
       const back = this.opener && this.opener.isConnected ? this.opener : document.getElementById("log");
       this.opener = null;
-      back.focus();
+      const lost = document.activeElement;
+      if (!lost || lost === document.body || this.dialog.contains(lost)) back.focus();
     });
   }
 

@@ -6,11 +6,10 @@ import { ApiError } from "./moderator.js";
 // A ban's end, in the reader's time zone.
 const untilFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
-// The words for an API error a moderator's action met.
-export function problem(err, gone) {
+// The words for an API error a moderator's action met (each action says what a 404 means for it).
+export function problem(err) {
   if (!(err instanceof ApiError)) return "Something went wrong: " + String(err);
   if (err.status === 401) return "Signed out: the server no longer takes this token as a moderator's.";
-  if (err.status === 404 && gone) return gone;
   if (err.status === 0) return err.message;
   return "The server refused: " + err.message;
 }
@@ -101,8 +100,7 @@ export class ModerationPanel {
   // The moderator's state changed (note: why, when the server signed the reader out).
   changed(note) {
     if (note) this.note.show(note, "problem");
-    if (!this.moderator.active) this.bansList.replaceChildren();
-    else this.refreshBans();
+    if (!this.moderator.active) this.bansList.replaceChildren(); // read again when the panel opens
     this.render();
   }
 
@@ -252,8 +250,11 @@ export class ModerationPanel {
       }
       this.note.show("That ban was already lifted or had run out.");
     }
-    button.parentElement.remove();
+    // The keyboard's place: the next ban's Lift, else the one before, else the panel's summary.
+    const item = button.parentElement;
+    const near = item.nextElementSibling || item.previousElementSibling;
+    item.remove();
     if (!this.bansList.childElementCount) this.bansState.textContent = "None.";
-    this.summary.focus();
+    (near ? near.querySelector("button") : this.summary).focus();
   }
 }
