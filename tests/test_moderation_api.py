@@ -455,3 +455,19 @@ async def test_a_room_route_for_what_is_not_a_room_is_404(http_server, http_port
     for path in ("/api/rooms/no.such.room", "/api/rooms/api", "/api/rooms/hq"):
         assert (await call(http_client, http_port, "GET", path, token=None))[0] == 404, path
     assert (await call(http_client, http_port, "PATCH", "/api/rooms/no.such.room", {"locked": True}))[0] == 404
+
+
+@pytest.mark.gen_test
+async def test_options_name_each_routes_methods(http_server, http_port, http_client):
+    for path, allowed in (
+        ("/api/rooms/lobby/messages/1", "DELETE, OPTIONS"),
+        ("/api/rooms/lobby", "GET, PATCH, OPTIONS"),
+        ("/api/bans", "GET, POST, OPTIONS"),
+        ("/api/bans/1", "DELETE, OPTIONS"),
+    ):
+        response = await http_client.fetch(f"http://127.0.0.1:{http_port}{path}", method="OPTIONS")
+        assert (response.code, response.headers["Allow"]) == (204, allowed), path
+    missing = await http_client.fetch(
+        f"http://127.0.0.1:{http_port}/api/rooms/no.such.room", method="OPTIONS", raise_error=False
+    )
+    assert missing.code == 404

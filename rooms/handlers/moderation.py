@@ -48,9 +48,11 @@ class ModeratorHandler(JSONBodyHandler):
         # Bans name addresses; every answer here is for this moderator only.
         self.set_header("Cache-Control", "no-store")
 
+    # How many of the route's path arguments, from the first, are room labels (not a ban's or message's id).
+    label_args = 0
+
     def options(self, *args: str) -> None:
-        # Not every path argument here is a room's label (a ban's id, a message's), so none is checked.
-        super().options()
+        super().options(*args[: self.label_args])
 
     def moderator(self) -> Identity:
         """Who the request is, if a moderator of some room; else 401."""
@@ -95,6 +97,8 @@ class MessageDeleteHandler(ModeratorHandler):
     """``DELETE /api/rooms/<label>/messages/<id>``: 204, or 404 for no such message (an id that is not
     one included: it names none)."""
 
+    label_args = 1
+
     def prepare(self) -> None:
         super().prepare()
         if self.request.method == "DELETE":
@@ -115,6 +119,8 @@ class MessageDeleteHandler(ModeratorHandler):
 class RoomApiHandler(ModeratorHandler):
     """``PATCH /api/rooms/<label>`` with ``{"locked": true|false}``: 200 ``{"room", "locked"}``. ``GET``
     answers the same to anyone who may enter the room (the page shows whether it is locked)."""
+
+    label_args = 1
 
     def prepare(self) -> None:
         super().prepare()
