@@ -10,6 +10,9 @@ A backend stores messages, reads history and pushes each newly stored message to
 * **At most once per client id.** A message carrying a ``client_id`` already stored in its room is
   not stored or delivered again; ``store`` returns the earlier message with ``duplicate=True``. If a
   moderator deleted that message, the resend is refused with ``MessageDeleted``: it is not stored again.
+* **Who sent it is kept.** A message's ``user`` and ``moderator`` are stored with it and come back
+  exactly as given from every read and delivery (history, replay, every process, a duplicate's answer);
+  a message stored without them (or by an older release) comes back with ``None`` and ``False``.
 * **Deleted means gone.** ``delete_message`` removes a message from ``history`` and ``replay`` on every
   process, and tells every process subscribed to its room (``DeliveryTarget.deleted``), after that
   message's own delivery. A deletion is not a gap: replays and reconnects report none for it, and ids
@@ -54,6 +57,10 @@ class NewMessage(NamedTuple):
     timestamp: str
     # The sender's client address (its key for per-address limits); empty for none, e.g. an operator's tool.
     sender: str = ""
+    # Who a token says sent it (its ``sub``), and whether they moderate the room: set by the room layer
+    # (``Identity.author``) only, never from what a client sent. None and False: a handle picked freely.
+    user: str | None = None
+    moderator: bool = False
 
 
 class StoredMessage(NamedTuple):
@@ -65,6 +72,9 @@ class StoredMessage(NamedTuple):
     message: str
     timestamp: str
     client_id: str | None = None
+    # As the message was sent (see ``NewMessage``): stored with it, and returned exactly by every read.
+    user: str | None = None
+    moderator: bool = False
 
 
 # A room's presence lists at most this many handles (PROTOCOL.md): the first ones, sorted.

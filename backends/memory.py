@@ -12,7 +12,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Self
+from typing import Final, Self
 
 from backends.base import (
     AddressQuota,
@@ -33,9 +33,11 @@ from backends.errors import MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
 from backends.quota import NewRoomQuota
 
-# History is kept as plain tuples of strings, which the garbage collector stops tracking: as objects,
-# a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
-_Row = tuple[str, str, str, str, str, str | None]
+# History is kept as plain tuples of strings (and a bool), which the garbage collector stops tracking: as
+# objects, a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
+# Fields in StoredMessage's order: id, room, handle, message, timestamp, client id, user, moderator.
+_Row = tuple[str, str, str, str, str, str | None, str | None, bool]
+_CLIENT_ID: Final = 5  # a row's client id
 
 
 def _messages(rows: list[_Row]) -> list[StoredMessage]:
@@ -106,7 +108,16 @@ class MemoryBackend(Backend):
         if client_id is not None and client_id in state.deleted_client_ids:
             raise MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
         self._last_id = next(self._next_id)
-        row: _Row = (str(self._last_id), room, message.handle, message.message, message.timestamp, client_id)
+        row: _Row = (
+            str(self._last_id),
+            room,
+            message.handle,
+            message.message,
+            message.timestamp,
+            client_id,
+            message.user,
+            message.moderator,
+        )
         stored = StoredMessage._make(row)
         state.ids.append(self._last_id)
         state.rows.append(row)
@@ -125,8 +136,8 @@ class MemoryBackend(Backend):
         if self._retain <= 0 or excess < max(1, self._retain // 10):
             return
         for old in state.rows[:excess]:
-            if old[-1] is not None:
-                state.by_client_id.pop(old[-1], None)
+            if old[_CLIENT_ID] is not None:
+                state.by_client_id.pop(old[_CLIENT_ID], None)
         state.pruned_through = state.ids[excess - 1]
         del state.rows[:excess]
         del state.ids[:excess]
@@ -190,7 +201,7 @@ class MemoryBackend(Backend):
         row = state.rows.pop(index)
         del state.ids[index]
         state.total -= 1
-        client_id = row[-1]
+        client_id = row[_CLIENT_ID]
         if client_id is not None:
             del state.by_client_id[client_id]
             state.deleted_client_ids[client_id] = key

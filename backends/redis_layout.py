@@ -104,7 +104,13 @@ class RedisKeys:
 #       the room's deleted set
 # ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
 #       retain (0 keeps all), trim mode ('=' or '~'), channel, room, the timestamp in Unix seconds,
-#       sender ('' for none), its messages per second, its burst, its new rooms per hour (0: no limit)
+#       sender ('' for none), its messages per second, its burst, its new rooms per hour (0: no limit),
+#       user ('' or absent for none), moderator ('1'; '' or absent for not)
+#
+# The entry's fields: h (handle), m (message), t (timestamp), and only when set c (client id), u (user)
+# and mod ('1'), so that an entry without them reads as before. The message is published as a JSON array
+# [id, handle, message, timestamp, client id ('' for none)], which gains [..., user ('' for none),
+# moderator (a boolean)] only when the message has either (see ``published_message``).
 #
 # The dedup key is the client id's key, or for a message without one a short-lived key of this call's
 # attempt token. Either way a retry of the same call (the reply was lost, redis-py sent it again) finds
@@ -157,10 +163,19 @@ if ARGV[12] ~= '' then
   end
   spend(KEYS[6], messages, rate, burst, now)
 end
+local user, moderator = ARGV[16] or '', ARGV[17] or ''
 local fields = {'h', ARGV[1], 'm', ARGV[2], 't', ARGV[3]}
 if ARGV[4] ~= '' then
-  fields[7] = 'c'
-  fields[8] = ARGV[4]
+  fields[#fields + 1] = 'c'
+  fields[#fields + 1] = ARGV[4]
+end
+if user ~= '' then
+  fields[#fields + 1] = 'u'
+  fields[#fields + 1] = user
+end
+if moderator ~= '' then
+  fields[#fields + 1] = 'mod'
+  fields[#fields + 1] = '1'
 end
 local id
 if ARGV[7] == '0' then
@@ -172,14 +187,21 @@ redis.call('SET', KEYS[2], id .. ' ' .. ARGV[5], 'EX', ARGV[6])
 redis.call('ZINCRBY', KEYS[3], 1, ARGV[10])
 redis.call('ZADD', KEYS[5], ARGV[11], ARGV[10])
 redis.call('HINCRBY', KEYS[4], 'stored', 1)
-redis.call('PUBLISH', ARGV[9], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}))
+local published = {id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
+if user ~= '' or moderator ~= '' then
+  published[6] = user
+  published[7] = moderator ~= ''
+end
+redis.call('PUBLISH', ARGV[9], cjson.encode(published))
 return {0, id}
 """
 
 
 def entry_message(room: str, entry_id: str, fields: dict[str, str]) -> StoredMessage:
-    """A stream entry (as redis-py returns it) as a message."""
-    return StoredMessage(entry_id, room, fields["h"], fields["m"], fields["t"], fields.get("c"))
+    """A stream entry (as redis-py returns it) as a message; ``c``, ``u`` and ``mod`` only when set."""
+    return StoredMessage(
+        entry_id, room, fields["h"], fields["m"], fields["t"], fields.get("c"), fields.get("u"), "mod" in fields
+    )
 
 
 def flat_entry_message(room: str, entry_id: str, flat: list[str]) -> StoredMessage:
@@ -188,9 +210,13 @@ def flat_entry_message(room: str, entry_id: str, flat: list[str]) -> StoredMessa
 
 
 def published_message(room: str, payload: str) -> StoredMessage:
-    """A message as the store script publishes it: a JSON array, client id '' for none."""
-    entry_id, handle, message, timestamp, client_id = json.loads(payload)
-    return StoredMessage(entry_id, room, handle, message, timestamp, client_id or None)
+    """A message as the store script publishes it: a JSON array, client id '' for none, then user ('' for
+    none) and moderator only when the message has either (an array of five, as earlier releases publish,
+    has neither)."""
+    entry_id, handle, message, timestamp, client_id, *sender = json.loads(payload)
+    user = sender[0] if sender else ""
+    moderator = len(sender) > 1 and sender[1] is True
+    return StoredMessage(entry_id, room, handle, message, timestamp, client_id or None, user or None, moderator)
 
 
 def stream_facts(info: Any, deletions: int) -> tuple[StreamId, StreamId, bool]:
@@ -227,7 +253,16 @@ def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaEx
     entry_id = str(reply[1])
     if status == 0:
         return StoreResult(
-            StoredMessage(entry_id, message.room, message.handle, message.message, message.timestamp, message.client_id)
+            StoredMessage(
+                entry_id,
+                message.room,
+                message.handle,
+                message.message,
+                message.timestamp,
+                message.client_id,
+                message.user,
+                message.moderator,
+            )
         )
     return StoreResult(flat_entry_message(message.room, entry_id, reply[2]), duplicate=status == 1)
 

@@ -295,6 +295,8 @@ class RedisBackend(Backend):
             unix_seconds(message.timestamp),
             message.sender if self._quota is not None else "",
             *self._quota_args,
+            message.user or "",
+            "1" if message.moderator else "",
         ]
         return keys, args
 

@@ -8,14 +8,14 @@ Tables:
 * ``messages``: the message id is the table's increasing key; ``(room_id, id)`` makes "newest N",
   "before id" and "after id" index range scans, and the unique ``(room_id, client_id)`` is the
   ``client_id`` dedup that outlives the process. A message a moderator deleted stays as a tombstone
-  (``deleted`` 1, its handle and text emptied) until retention prunes it: see ``_migrate_to_4``.
+  (``deleted`` 1, its handle, text and user emptied) until retention prunes it: see ``_migrate_to_4``.
 * ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
   deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
   ``rooms``, so that locking a room never writes the room itself.
 * ``schema_version``: one row, so a later release can migrate an existing file or database in place
   (``MIGRATIONS``). Version 2: on SQLite, a trigger keeps the rooms' message counts. Version 3: on
   MySQL, client ids compare trailing spaces too. Version 4: moderation (``messages.deleted``, ``bans``,
-  ``locked_rooms``).
+  ``locked_rooms``). Version 5: who sent a message (``messages.user_id``, ``messages.moderator``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from playhouse import db_url
 
 from backends.errors import BackendConfigError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # URL scheme -> the kind /healthz reports (and the scheme playhouse.db_url knows it by).
 KINDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
@@ -88,6 +88,11 @@ class MessageTable(peewee.Model):
     client_id = peewee.CharField(max_length=64, null=True)
     # 1: a moderator deleted it. A default in the table itself, as the writer's INSERT does not name it.
     deleted = peewee.SmallIntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
+    # The ``sub`` of the token it was sent with (NULL: none), and whether its sender moderates the room.
+    # ``user`` is a reserved word in PostgreSQL and MySQL, hence ``user_id``. Defaults in the table, for
+    # the rows written before version 5.
+    user_id = peewee.TextField(null=True)
+    moderator = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
 
 
 class BanTable(peewee.Model):
@@ -290,9 +295,40 @@ def _migrate_to_4(database: peewee.Database) -> None:
     from the deleted id is no reset) and its ``client_id`` (a resend is refused, not stored again).
     Retention prunes tombstones with the messages around them.
     """
-    cursor = execute(database, "SELECT * FROM messages WHERE 1 = 0")
-    if "deleted" not in {str(column[0]).lower() for column in cursor.description}:
+    if "deleted" not in _columns(database, "messages"):
         execute(database, "ALTER TABLE messages ADD COLUMN deleted SMALLINT NOT NULL DEFAULT 0")
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
+def _migrate_to_5(database: peewee.Database) -> None:
+    """Who sent a message: ``messages.user_id`` (a token's ``sub``, NULL for none) and
+    ``messages.moderator`` (false for every message stored before).
+
+    Each column is added as a new table declares it (its own DDL, so a migrated database and a new one
+    are alike), unless it is there already. Both are nullable or have a default, so adding them rewrites
+    no rows on PostgreSQL 11+, MariaDB 10.3+ and MySQL 8, and SQLite only edits its schema.
+    """
+    message = build_schema(database).message
+    present = _columns(database, "messages")
+    for field in (message.user_id, message.moderator):
+        if field.column_name not in present:
+            context = database.get_sql_context()
+            column = field.ddl(context)
+            ddl = peewee.NodeList(
+                (peewee.SQL("ALTER TABLE"), peewee.Entity("messages"), peewee.SQL("ADD COLUMN"), column)
+            )
+            sql, params = context.sql(ddl).query()  # type: ignore[no-untyped-call]
+            execute(database, sql, params)
+
+
+def _columns(database: peewee.Database, table: str) -> set[str]:
+    """The names of a table's columns, lower case."""
+    cursor = execute(database, f"SELECT * FROM {table} WHERE 1 = 0")
+    return {str(column[0]).lower() for column in cursor.description}
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
+    2: _migrate_to_2,
+    3: _migrate_to_3,
+    4: _migrate_to_4,
+    5: _migrate_to_5,
+}

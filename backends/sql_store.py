@@ -38,6 +38,8 @@ MAX_CACHED_ROOMS = 10_000
 StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted
 # A client id's earlier message, or None for one a moderator deleted (its tombstone).
 _Earlier = dict[tuple[str, str], StoredMessage | None]
+# The values of a message's row the writer's INSERT names.
+_INSERTED = 7
 
 
 class SQLStore:
@@ -174,7 +176,14 @@ class SQLStore:
         for (index, request), message_id in zip(fresh, ids, strict=True):
             results[index] = StoreResult(
                 StoredMessage(
-                    str(message_id), request.room, request.handle, request.message, request.timestamp, request.client_id
+                    str(message_id),
+                    request.room,
+                    request.handle,
+                    request.message,
+                    request.timestamp,
+                    request.client_id,
+                    request.user,
+                    request.moderator,
                 )
             )
             stored_per_room[room_ids[request.room]] += 1
@@ -228,16 +237,19 @@ class SQLStore:
             return {}
         wanted_ids = sorted({request.client_id for request in stores if request.client_id is not None})
         sql = (
-            f"SELECT id, room_id, handle, message, {self._timestamp}, client_id, deleted FROM messages"
-            f" WHERE room_id IN ({self._params(len(wanted_rooms))}) AND client_id IN ({self._params(len(wanted_ids))})"
+            f"SELECT id, room_id, handle, message, {self._timestamp}, client_id, user_id, moderator, deleted"
+            f" FROM messages WHERE room_id IN ({self._params(len(wanted_rooms))})"
+            f" AND client_id IN ({self._params(len(wanted_ids))})"
         )
         labels = {room_id: label for label, room_id in room_ids.items()}
         found: _Earlier = {}
         rows = execute(self.db, sql, [*wanted_rooms, *wanted_ids])
-        for message_id, room_id, handle, text, stamp, client_id, deleted in rows:
+        for message_id, room_id, handle, text, stamp, client_id, user, moderator, deleted in rows:
             label = labels[room_id]
             found[(label, client_id)] = (
-                None if deleted else StoredMessage(str(message_id), label, handle, text, stamp, client_id)
+                None
+                if deleted
+                else StoredMessage(str(message_id), label, handle, text, stamp, client_id, user, bool(moderator))
             )
         return found
 
@@ -245,12 +257,22 @@ class SQLStore:
         """Insert in order; return the ids given, in the same order."""
         if not rows:
             return []
-        columns = f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id) VALUES "
-        row_params = f"({self._params(5)})"
+        columns = (
+            f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id, user_id, moderator) VALUES "
+        )
+        row_params = f"({self._params(_INSERTED)})"
         values = [
             value
             for room_id, request in rows
-            for value in (room_id, request.handle, request.message, request.timestamp, request.client_id)
+            for value in (
+                room_id,
+                request.handle,
+                request.message,
+                request.timestamp,
+                request.client_id,
+                request.user,
+                request.moderator,
+            )
         ]
         all_rows = columns + ", ".join([row_params] * len(rows))
         if self.kind == "sqlite":
@@ -267,7 +289,8 @@ class SQLStore:
             first = int(execute(self.db, all_rows, values).lastrowid)
             return list(range(first, first + len(rows)))
         return [
-            int(execute(self.db, columns + row_params, values[n : n + 5]).lastrowid) for n in range(0, len(values), 5)
+            int(execute(self.db, columns + row_params, values[n : n + _INSERTED]).lastrowid)
+            for n in range(0, len(values), _INSERTED)
         ]
 
     def _count_messages(self, stored_per_room: Counter[int], last_active: dict[int, str]) -> None:
@@ -352,7 +375,7 @@ class SQLStore:
     def history_query(self, room_id: int, limit: int, before_id: int | None, after_id: int | None) -> peewee.Select:
         """Up to ``limit`` rows: the oldest after ``after_id``, else the newest (before ``before_id``)."""
         msg = self._msg
-        query = msg.select(msg.id, msg.handle, msg.message, msg.timestamp, msg.client_id)
+        query = msg.select(msg.id, msg.handle, msg.message, msg.timestamp, msg.client_id, msg.user_id, msg.moderator)
         query = query.where((msg.room == room_id) & (msg.deleted == 0))
         if after_id is not None:
             return query.where(msg.id > after_id).order_by(msg.id).limit(limit)
@@ -373,8 +396,8 @@ class SQLStore:
         has_more = len(rows) > limit
         rows = rows[:limit] if after_id is not None else rows[:limit][::-1]
         messages = [
-            StoredMessage(str(message_id), label, handle, text, stamp, client_id)
-            for message_id, handle, text, stamp, client_id in rows
+            StoredMessage(str(message_id), label, handle, text, stamp, client_id, user, bool(moderator))
+            for message_id, handle, text, stamp, client_id, user, moderator in rows
         ]
         return HistoryPage(messages, has_more)
 
@@ -423,7 +446,7 @@ class SQLStore:
             return False
         with self._atomic():
             live = (msg.id == message_id) & (msg.room == room_id) & (msg.deleted == 0)
-            changed = int(msg.update(deleted=1, handle="", message="").where(live).execute())
+            changed = int(msg.update(deleted=1, handle="", message="", user_id=None).where(live).execute())
             if changed:
                 room.update(message_count=room.message_count - 1).where(room.id == room_id).execute()
         return changed > 0

@@ -87,7 +87,7 @@ class RoomHub:
         self.rates = rates
         self.page_size = page_size
         self.fanout = LocalFanout(backend, metrics)
-        self.signals = RoomSignals(backend)
+        self.signals = RoomSignals(backend, metrics)
         self.moderation = RoomModeration(backend)
         backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
         self._in_flight = 0

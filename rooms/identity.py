@@ -29,14 +29,16 @@ class Identity:
         return given if self.name is None else self.name
 
     def author(self, message: NewMessage) -> NewMessage:
-        """``message`` as this identity sends it: under its name, whatever handle the frame said.
+        """``message`` as this identity sends it: under its name, whatever handle the frame said, with its
+        ``user`` and ``moderator`` (as the access policy narrowed it to the room), which it stores.
 
-        This is where a message learns who sent it. Once messages store their sender (``"user"`` and
-        ``"moderator"`` in history), this is also where ``user=self.user`` and ``moderator=self.moderator``
-        are set."""
-        if self.name is None or message.handle == self.name:
+        This is where a message learns who sent it, and the only place: whatever ``user`` or
+        ``moderator`` the message came with is replaced, so nobody without a token passes for someone with
+        one (``ANONYMOUS`` sends as nobody in particular, and not as a moderator)."""
+        handle = message.handle if self.name is None else self.name
+        if handle == message.handle and self.user == message.user and self.moderator == message.moderator:
             return message
-        return message._replace(handle=self.name)
+        return message._replace(handle=handle, user=self.user, moderator=self.moderator)
 
 
 ANONYMOUS = Identity()

@@ -46,6 +46,14 @@ class RoomsMetrics:
             "Handshakes refused with 429: their address held limits.connections_per_address sockets",
             registry=self.registry,
         )
+        self.presence_frames = Counter(
+            "rooms_presence_frames", "Presence frames written to this process's sockets", registry=self.registry
+        )
+        self.typing_relayed = Counter(
+            "rooms_typing_relayed",
+            "Typing signals from this process's sockets relayed to their rooms (one per 2 s per socket at most)",
+            registry=self.registry,
+        )
         self.connections = Gauge("rooms_connections", "Open WebSockets on this process", registry=self.registry)
         self.active_rooms = Gauge(
             "rooms_active_rooms", "Rooms with at least one socket on this process", registry=self.registry

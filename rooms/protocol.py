@@ -265,7 +265,9 @@ def encode(payload: dict[str, Any]) -> str:
 
 
 def message_payload(message: StoredMessage) -> dict[str, Any]:
-    """The JSON object PROTOCOL.md sends for a message (``client_id`` only when the sender set one)."""
+    """The JSON object PROTOCOL.md sends for a message (``client_id`` only when the sender set one;
+    ``user`` only when a token named the sender, ``moderator`` only when true: a message without them
+    reads exactly as it did before there were tokens)."""
     wire: dict[str, Any] = {
         "type": "message",
         "id": message.id,
@@ -276,6 +278,10 @@ def message_payload(message: StoredMessage) -> dict[str, Any]:
     }
     if message.client_id is not None:
         wire["client_id"] = message.client_id
+    if message.user is not None:
+        wire["user"] = message.user
+    if message.moderator:
+        wire["moderator"] = True
     return wire
 
 

@@ -31,6 +31,7 @@ from backends.base import MAX_PRESENCE_HANDLES, Backend, RoomPresence
 from backends.errors import BackendUnavailable
 from rooms.fanout import Member
 from rooms.frames import text_frame
+from rooms.metrics import RoomsMetrics
 from rooms.protocol import Feature, encode_delete, encode_presence, encode_typing
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,9 @@ class _Room:
 
 
 class RoomSignals:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, metrics: RoomsMetrics) -> None:
         self._backend = backend
+        self._metrics = metrics
         self._rooms: dict[str, _Room] = {}
         self._typing_rooms: list[_Room] = []
         self._ticks: set[asyncio.Task[None]] = set()
@@ -142,6 +144,7 @@ class RoomSignals:
         if state is None:
             return
         signal = encode_typing(handle)
+        self._metrics.typing_relayed.inc()
         self._queue_typing(state, member, text_frame(signal))
         self._backend.relay(room, signal)
 
@@ -270,8 +273,7 @@ class RoomSignals:
         elif not state.members and self._rooms.get(room) is state:
             del self._rooms[room]  # its last socket left and the backend knows: nothing is kept for it
 
-    @staticmethod
-    def _send_presence(state: _Room, frame: bytes) -> None:
+    def _send_presence(self, state: _Room, frame: bytes) -> None:
         if frame != state.last_frame:
             state.last_frame = frame
             receivers = list(state.listeners)
@@ -280,6 +282,7 @@ class RoomSignals:
         state.fresh.clear()
         for member in receivers:
             member.send_frames(frame)
+        self._metrics.presence_frames.inc(len(receivers))
 
     def close(self) -> None:
         """Stop ticking (shutdown): the sockets closing now are not worked out one by one; the backend

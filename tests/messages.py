@@ -9,8 +9,11 @@ from rooms.hub import RoomHub
 from rooms.ratelimit import Sender, TokenBucket
 
 
-def new_message(room: str, handle: str, text: str, client_id: str | None = None) -> NewMessage:
-    return NewMessage(room, handle, text, client_id, utc_timestamp())
+def new_message(
+    room: str, handle: str, text: str, client_id: str | None = None, user: str | None = None, moderator: bool = False
+) -> NewMessage:
+    """``user`` and ``moderator``: as the room layer sets them for a token's sender (``Identity.author``)."""
+    return NewMessage(room, handle, text, client_id, utc_timestamp(), user=user, moderator=moderator)
 
 
 def store_soon(
@@ -19,8 +22,16 @@ def store_soon(
     return backend.store_soon(new_message(room, handle, text, client_id))
 
 
-async def store(backend: Backend, room: str, handle: str, text: str, client_id: str | None = None) -> StoreResult:
-    return await backend.store(new_message(room, handle, text, client_id))
+async def store(
+    backend: Backend,
+    room: str,
+    handle: str,
+    text: str,
+    client_id: str | None = None,
+    user: str | None = None,
+    moderator: bool = False,
+) -> StoreResult:
+    return await backend.store(new_message(room, handle, text, client_id, user, moderator))
 
 
 def unlimited() -> Sender:

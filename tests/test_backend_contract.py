@@ -21,7 +21,7 @@ from backends.base import (
     utc_timestamp,
 )
 from backends.errors import InvalidMessageId, MessageDeleted, QuotaExceeded
-from tests.messages import store, store_soon
+from tests.messages import new_message, store, store_soon
 from tests.waiting import eventually
 
 
@@ -241,6 +241,68 @@ async def test_resent_client_id_is_stored_once_per_room(make_backend):
     await recorder.wait_for(2)
     assert [m.id for m in recorder.delivered] == [first.message.id, marker.id]
     assert [m.id for m in (await backend.history("lobby", 10)).messages] == [first.message.id, marker.id]
+
+
+# Who sent each message, as the room layer sets it (``Identity.author``): a handle picked freely, a token's
+# user (a ``sub`` with characters every store must keep exactly), a moderator's token with a user, and a
+# moderator token from the config, which names no user.
+SENDERS = [(None, False), ("user-7 ü 👋", False), ("mod-1", True), (None, True)]
+
+
+def senders_of(messages: list[StoredMessage]) -> list[tuple[str | None, bool]]:
+    # ``type(...) is bool``: a store that read back 1 for True would compare equal, and encode as 1.
+    assert all(type(m.moderator) is bool for m in messages)
+    return [(m.user, m.moderator) for m in messages]
+
+
+@pytest.mark.gen_test
+async def test_user_and_moderator_come_back_exactly_from_store_history_replay_and_delivery(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    stored = [
+        (await store(backend, "lobby", "ann", f"m{n}", f"c{n}", user, moderator)).message
+        for n, (user, moderator) in enumerate(SENDERS)
+    ]
+    assert senders_of(stored) == SENDERS
+    assert senders_of(await recorder.wait_for(4)) == SENDERS and recorder.delivered == stored
+    assert (await backend.history("lobby", 10)).messages == stored
+    assert senders_of((await backend.history("lobby", 10)).messages) == SENDERS
+    assert (await backend.history("lobby", 2, before=stored[2].id)).messages == stored[:2]
+    assert (await backend.history("lobby", 10, after=stored[0].id)).messages == stored[1:]
+    replay = await backend.replay("lobby", stored[0].id, 10)
+    assert replay.page.messages == stored[1:] and senders_of(replay.page.messages) == SENDERS[1:]
+    assert (await backend.replay("lobby", "0", 10)).page.messages == stored
+
+
+@pytest.mark.gen_test
+async def test_a_resend_is_answered_with_who_sent_the_stored_message_whoever_the_resend_says(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    stored = [
+        (await store(backend, "lobby", "ann", f"m{n}", f"c{n}", user, moderator)).message
+        for n, (user, moderator) in enumerate(SENDERS)
+    ]
+    for n, (user, moderator) in enumerate(SENDERS):
+        again = await store(backend, "lobby", "ann", f"m{n}", f"c{n}", None if user else "someone", not moderator)
+        assert again.duplicate and again.message == stored[n]
+        assert senders_of([again.message]) == [SENDERS[n]]
+    # Resent while the first is still on its way: both answered with the first as it was sent.
+    first, resent = await asyncio.gather(
+        backend.store_soon(new_message("lobby", "bob", "twice", "c-twice", "user-8", True)),
+        backend.store_soon(new_message("lobby", "bob", "twice", "c-twice")),
+    )
+    assert resent.duplicate and resent.message == first.message
+    assert senders_of([first.message, resent.message]) == [("user-8", True)] * 2
+    await recorder.wait_for(5)
+    assert recorder.delivered == [*stored, first.message]
+
+
+@pytest.mark.gen_test
+async def test_a_message_without_user_or_moderator_has_neither(make_backend):
+    backend, recorder = await subscribed_backend(make_backend, "lobby")
+    plain = NewMessage("lobby", "ann", "hi", None, utc_timestamp())  # as the wire module makes every message
+    stored = (await backend.store(plain)).message
+    read = (await backend.history("lobby", 1)).messages
+    for message in (stored, *read, *await recorder.wait_for(1)):
+        assert message.user is None and message.moderator is False
 
 
 @pytest.mark.gen_test

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 
 import jwt
 import pytest
@@ -293,3 +294,91 @@ class TestTokenMode:
         await post_message(app.hub, "busy", "ann", "hello")
         body = (await fetch(http_client, http_port, "/")).body.decode()
         assert "/busy/" not in body
+
+
+# -- who sent a message --------------------------------------------------------------------------------
+
+
+MESSAGE_KEYS = {"type", "id", "room", "handle", "message", "timestamp"}
+
+
+class TestWhoSentAMessage:
+    """A token's ``sub`` comes with its messages as ``user``, a moderator's with ``"moderator": true``;
+    a message without a token has neither, whatever its frame or body says."""
+
+    @pytest.fixture
+    def config(self):
+        return app_config(auth={"jwt_secret": SECRET}, moderation={"tokens": [MODERATOR_TOKEN]})
+
+    @staticmethod
+    async def history(http_client, port: int) -> list[dict]:
+        return json.loads((await fetch(http_client, port, "/api/rooms/lobby/messages")).body)["messages"]
+
+    @staticmethod
+    async def page_items(http_client, port: int) -> list[str]:
+        """The opening tags of the history's items on the room page (the blank one for live messages not)."""
+        body = (await fetch(http_client, port, "/lobby/")).body.decode()
+        return re.findall(r'<li class="msg" data-id="[^"]+"[^>]*>', body)
+
+    @pytest.mark.gen_test
+    async def test_a_message_sent_with_a_token_carries_its_sub_everywhere(self, http_server, http_port, http_client):
+        reader = await connect(http_port, "lobby")
+        writer = await connect(http_port, "lobby", hs256(claims('user-7 "<ü>"', name="Ann Signed")))
+        claimed = {"user": "someone else", "moderator": True}  # a frame cannot say who sent it
+        await send_json(writer, {"handle": "mallory", "message": "hi", "client_id": "c-1", **claimed})
+        frames = [await receive_json(ws) for ws in (writer, reader)]
+        frame = frames[0]
+        assert frames[1] == frame
+        assert (frame["handle"], frame["user"], "moderator" in frame) == ("Ann Signed", 'user-7 "<ü>"', False)
+        await send_json(writer, {"handle": "mallory", "message": "hi", "client_id": "c-1"})  # a resend
+        assert await receive_json(writer) == frame
+        assert await self.history(http_client, http_port) == [frame]
+        [item] = await self.page_items(http_client, http_port)
+        assert item == f'<li class="msg" data-id="{frame["id"]}" data-user="user-7 &quot;&lt;ü&gt;&quot;">'
+
+    @pytest.mark.gen_test
+    async def test_a_post_with_a_token_carries_its_sub(self, http_server, http_port, http_client):
+        reader = await connect(http_port, "lobby")
+        token = hs256(claims("user-7", name="Ann Signed"))
+        response = await post(http_client, http_port, "lobby", {"handle": "x", "message": "hi", "user": "u-0"}, token)
+        assert response.code == 201
+        posted = json.loads(response.body)
+        assert (posted["handle"], posted["user"], "moderator" in posted) == ("Ann Signed", "user-7", False)
+        assert await receive_json(reader) == posted
+        assert await self.history(http_client, http_port) == [posted]
+
+    @pytest.mark.gen_test
+    async def test_a_moderator_tokens_post_carries_moderator_true(self, http_server, http_port, http_client):
+        reader = await connect(http_port, "lobby")
+        response = await post(http_client, http_port, "lobby", {"handle": "mod", "message": "hi"}, MODERATOR_TOKEN)
+        assert response.code == 201
+        posted = json.loads(response.body)
+        assert (posted["handle"], posted["moderator"], "user" in posted) == ("mod", True, False)
+        assert await receive_json(reader) == posted
+        assert await self.history(http_client, http_port) == [posted]
+        [item] = await self.page_items(http_client, http_port)
+        assert item == f'<li class="msg" data-id="{posted["id"]}" data-moderator="true">'
+
+    @pytest.mark.gen_test
+    async def test_a_signed_moderator_carries_both(self, http_server, http_port, http_client):
+        writer = await connect(http_port, "lobby", hs256(claims("mod-7", name="Moe", mod=True)))
+        await send_json(writer, {"handle": "x", "message": "hi"})
+        frame = await receive_json(writer)
+        assert (frame["handle"], frame["user"], frame["moderator"]) == ("Moe", "mod-7", True)
+        [item] = await self.page_items(http_client, http_port)
+        assert item == f'<li class="msg" data-id="{frame["id"]}" data-user="mod-7" data-moderator="true">'
+
+    @pytest.mark.gen_test
+    async def test_a_message_without_a_token_has_neither_whatever_it_claims(self, http_server, http_port, http_client):
+        reader = await connect(http_port, "lobby")
+        claimed = {"user": "user-7", "moderator": True}
+        await send_json(reader, {"handle": "ann", "message": "by socket", **claimed})
+        by_socket = await receive_json(reader)
+        response = await post(http_client, http_port, "lobby", {"handle": "bob", "message": "by post", **claimed})
+        assert response.code == 201
+        by_post = json.loads(response.body)
+        assert await receive_json(reader) == by_post
+        for message in (by_socket, by_post, *await self.history(http_client, http_port)):
+            assert set(message) == MESSAGE_KEYS
+        items = await self.page_items(http_client, http_port)
+        assert items == [f'<li class="msg" data-id="{m["id"]}">' for m in (by_socket, by_post)]  # as it always was

@@ -191,3 +191,17 @@ async def test_a_dead_peer_leaves_presence_within_the_ping_timeout(http_server, 
     finally:
         silent.close()
         await watcher.close()
+
+
+@pytest.mark.gen_test
+async def test_presence_frames_and_typing_are_counted_on_metrics(http_server, http_port, http_client):
+    ann = await Peer.join(http_port, "lobby", "ann", since=None, features=ALL)
+    bob = await Peer.join(http_port, "lobby", "bob", since=None, features=ALL)
+    await send_json(ann.ws, {"type": "typing", "handle": "ann"})
+    await eventually(lambda: typing(bob) == ["ann"] and last_presence(ann) == (2, []))
+    metrics = (await http_client.fetch(f"http://127.0.0.1:{http_port}/metrics")).body.decode()
+    counted = dict(line.split(" ") for line in metrics.splitlines() if line.startswith("rooms_"))
+    assert float(counted["rooms_typing_relayed_total"]) == 1
+    assert float(counted["rooms_presence_frames_total"]) >= 2  # at least the one that reached each
+    for peer in (ann, bob):
+        await peer.close()

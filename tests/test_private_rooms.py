@@ -265,6 +265,30 @@ async def test_a_moderator_in_by_invite_is_no_moderator_there(http_server, http_
 
 
 @pytest.mark.gen_test
+async def test_the_messages_of_a_moderator_in_by_invite_say_who_sent_them_but_not_moderator(
+    http_server, http_port, http_client
+):
+    code = code_of(await make_invite(http_client, http_port, "hq"))
+    moderator_elsewhere = hs256(claims("mod-7", mod=True, rooms=["team-*"]))
+    guest = await connect(http_port, "hq", token=moderator_elsewhere, invite=code)
+    await send_json(guest, {"handle": "x", "message": "a guest here", "moderator": True})
+    as_guest = await receive_json(guest)
+    assert (as_guest["user"], "moderator" in as_guest) == ("mod-7", False)
+    posted = await post(
+        http_client,
+        http_port,
+        f"/api/rooms/hq/messages?invite={code}",
+        {"handle": "x", "message": "hi"},
+        moderator_elsewhere,
+    )
+    assert posted.code == 201 and "moderator" not in json.loads(posted.body)
+    at_home = await post(
+        http_client, http_port, "/api/rooms/team-a/messages", {"handle": "x", "message": "hi"}, moderator_elsewhere
+    )
+    assert (json.loads(at_home.body)["user"], json.loads(at_home.body)["moderator"]) == ("mod-7", True)
+
+
+@pytest.mark.gen_test
 async def test_an_invite_made_by_one_process_works_on_another_with_the_config(http_server, http_port, http_client):
     invite = await make_invite(http_client, http_port, "team-a")
     for config in (

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from backends.base import RoomPresence
+from backends.base import NewMessage, RoomPresence, StoredMessage
 from rooms.frames import text_frame
 from rooms.protocol import (
     Feature,
@@ -17,6 +17,7 @@ from rooms.protocol import (
     Typing,
     decode_client_frame,
     encode,
+    encode_message,
     encode_presence,
     encode_typing,
     is_valid_label,
@@ -41,6 +42,34 @@ def test_type_message_and_client_id_are_accepted():
     frame = '{"type": "message", "handle": "a", "message": "b", "client_id": "c1"}'
     message = decode_client_frame(frame, "lobby", LIMITS)
     assert message.client_id == "c1"
+
+
+def test_user_and_moderator_in_a_frame_are_ignored():
+    # Only a token says who sent a message (the room layer's Identity.author): a frame cannot.
+    for extra in ('"user": "admin", "moderator": true', '"user": 7, "moderator": "yes"', '"user": null'):
+        message = decode_client_frame(f'{{"handle": "ann", "message": "hi", {extra}}}', "lobby", LIMITS)
+        assert isinstance(message, NewMessage) and (message.user, message.moderator) == (None, False)
+
+
+STAMP = "2026-11-24T06:21:56.123456+00:00"
+
+
+def test_a_message_without_user_or_moderator_encodes_as_it_always_did():
+    # The seed's 2016 client gets exactly the frame it always got.
+    assert encode_message(StoredMessage("42", "lobby", "ann", "hello", STAMP)) == (
+        '{"type":"message","id":"42","room":"lobby","handle":"ann","message":"hello",'
+        '"timestamp":"2026-11-24T06:21:56.123456+00:00"}'
+    )
+    assert encode_message(StoredMessage("42", "lobby", "ann", "hello", STAMP, "c1", None, False)).endswith(
+        '"timestamp":"2026-11-24T06:21:56.123456+00:00","client_id":"c1"}'
+    )
+
+
+def test_a_message_names_its_user_and_says_moderator_only_when_true():
+    signed = json.loads(encode_message(StoredMessage("42", "lobby", "Ann", "hi", STAMP, "c1", "user-7", False)))
+    assert (signed["user"], "moderator" in signed) == ("user-7", False)
+    moderator = json.loads(encode_message(StoredMessage("43", "lobby", "mod", "hi", STAMP, None, None, True)))
+    assert (moderator["moderator"], "user" in moderator) == (True, False)
 
 
 @pytest.mark.parametrize("frame", ["not json", "{", "", '{"handle": "a", "message": "b"} trailing'])

@@ -4,14 +4,15 @@ deployments apart."""
 from __future__ import annotations
 
 import asyncio
+import json
 from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as redis
 
-from backends.base import HistoryPage, RoomPresence, utc_timestamp
+from backends.base import HistoryPage, RoomPresence, StoredMessage, utc_timestamp
 from backends.errors import BackendConfigError, MessageDeleted
-from backends.redis_layout import STORE_SCRIPT, RedisKeys
+from backends.redis_layout import STORE_SCRIPT, RedisKeys, published_message
 from backends.redis_streams import RedisBackend
 from tests.factories.redis import RedisFactory
 from tests.messages import store
@@ -314,3 +315,87 @@ async def test_expired_bans_are_purged_from_redis_and_a_removed_room_takes_its_d
         await backend.close()
         await client.aclose()
         await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_user_and_moderator_reach_another_process_live_and_after_it_was_away():
+    """Live, a message comes to the other process as the store script publishes it; after a cut, as its
+    stream entry, read in the catch-up: who sent it comes along both ways."""
+    await require_redis()
+    factory = RedisFactory()
+    proxy = await TCPProxy(*redis_address()).start()
+    away = RedisBackend(through_proxy(proxy.port), key_prefix=factory.prefix, ping_interval=0.2)
+    recorder = Recorder()
+    made: list[RedisBackend] = [away]
+    senders = [(None, False), ("user-7 ü", False), ("mod-1", True), (None, True)]
+    try:
+        await away.start()
+        away.set_delivery_target(recorder)
+        await away.subscribe("lobby")
+        writer = await factory.create()
+        made.append(writer)
+        live = [(await store(writer, "lobby", "ann", "live", None, *sender)).message for sender in senders]
+        await recorder.wait_for(4)
+        proxy.cut()
+        await eventually(lambda: not away._subscriber.is_live, timeout=10)
+        missed = [(await store(writer, "lobby", "ann", "missed", None, *sender)).message for sender in senders]
+        proxy.restore()
+        await recorder.wait_for(8, timeout=20)
+        assert recorder.delivered == [*live, *missed] and recorder.gaps == []
+        for message in recorder.delivered:
+            assert type(message.moderator) is bool
+        assert [(m.user, m.moderator) for m in recorder.delivered] == senders * 2
+    finally:
+        for backend in made:
+            await backend.close()
+        await proxy.close()
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_entries_hold_user_and_moderator_only_when_set_and_those_of_earlier_releases_still_read():
+    factory = RedisFactory()
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    keys = RedisKeys(factory.prefix)
+    backend = await factory.create()
+    try:
+        recorder = Recorder()
+        backend.set_delivery_target(recorder)
+        await backend.subscribe("lobby")
+        plain = (await store(backend, "lobby", "ann", "plain", "c-1")).message
+        signed = (await store(backend, "lobby", "bob", "signed", None, "user-7", True)).message
+        entries = dict(await client.xrange(keys.stream("lobby")))
+        assert set(entries[plain.id]) == {"h", "m", "t", "c"}
+        assert (entries[signed.id]["u"], entries[signed.id]["mod"]) == ("user-7", "1")
+        # An earlier release's process stores as its script did: no user or moderator in the entry, a JSON
+        # array of five published, and the client id's dedup key.
+        stamp = utc_timestamp()
+        old_id = await client.xadd(keys.stream("lobby"), {"h": "cy", "m": "old", "t": stamp, "c": "c-old"})
+        await client.set(keys.client_id("lobby", "c-old"), f"{old_id} its-attempt")
+        await client.publish(keys.channel("lobby"), json.dumps([old_id, "cy", "old", stamp, "c-old"]))
+        await recorder.wait_for(3)
+        old = StoredMessage(old_id, "lobby", "cy", "old", stamp, "c-old")
+        assert recorder.delivered == [plain, signed, old]
+        assert (await backend.history("lobby", 10)).messages == [plain, signed, old]
+        assert (await backend.replay("lobby", signed.id, 10)).page.messages == [old]
+        resent = await store(backend, "lobby", "cy", "old", "c-old", "user-9", True)
+        assert resent.duplicate and resent.message == old and (old.user, old.moderator) == (None, False)
+    finally:
+        await backend.close()
+        await client.aclose()
+        await factory.dispose()
+
+
+@pytest.mark.parametrize(
+    ("published", "sender"),
+    [
+        (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", ""], (None, None, False)),  # an earlier release's
+        (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", "c-1", "user-7", False], ("c-1", "user-7", False)),
+        (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", "", "", True], (None, None, True)),
+        (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", "", "user-7", True], (None, "user-7", True)),
+    ],
+)
+def test_a_published_message_is_read_with_or_without_who_sent_it(published, sender):
+    message = published_message("lobby", json.dumps(published))
+    assert (message.client_id, message.user, message.moderator) == sender
+    assert (message.id, message.handle, message.message) == ("1-0", "ann", "hi")

@@ -179,6 +179,83 @@ async def test_a_version_3_database_gains_moderation_in_place(sql_factory):
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_a_version_4_database_gains_who_sent_each_message_in_place(sql_factory):
+    url = sql_factory.new_url()
+    await (await started(url)).close()
+    fresh_columns = message_columns(url)
+    database = open_database(url)
+    try:  # back to what version 4 left: messages without their senders
+        database.execute_sql("ALTER TABLE messages DROP COLUMN user_id")
+        database.execute_sql("ALTER TABLE messages DROP COLUMN moderator")
+        database.execute_sql("UPDATE schema_version SET version = 4")
+        schema = build_schema(database)
+        lobby = schema.room.create(label="lobby", created="2026-01-01T00:00:00+00:00", message_count=1)
+        insert_as_version_4(database, lobby.id, "from version 4", "c-old")
+    finally:
+        database.close()
+    backend = await started(url)
+    try:
+        [old] = (await backend.history("lobby", 10)).messages
+        assert (old.message, old.user, old.moderator) == ("from version 4", None, False)
+        resent = await store(backend, "lobby", "ann", "from version 4", "c-old", "user-7", True)
+        assert resent.duplicate and resent.message == old
+        signed = (await store(backend, "lobby", "bob", "signed", "c-new", "user-7", True)).message
+    finally:
+        await backend.close()
+    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert message_columns(url) == fresh_columns  # migrated as a new table is made
+    database = open_database(url)
+    try:  # a writer that names no sender (as version 4 wrote) still stores: the columns have defaults
+        insert_as_version_4(database, lobby.id, "written as before", None)
+    finally:
+        database.close()
+    reopened = await started(url)
+    try:
+        messages = (await reopened.history("lobby", 10)).messages
+        assert [(m.message, m.user, m.moderator) for m in messages] == [
+            ("from version 4", None, False),
+            ("signed", "user-7", True),
+            ("written as before", None, False),
+        ]
+        assert messages[1] == signed and type(messages[1].moderator) is bool
+    finally:
+        await reopened.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_deleted_messages_tombstone_keeps_nothing_of_who_sent_it(sql_factory):
+    url = sql_factory.new_url()
+    backend = await started(url)
+    try:
+        signed = (await store(backend, "lobby", "Ann", "signed", "c-1", "user-7", True)).message
+        assert await backend.delete_message("lobby", signed.id)
+    finally:
+        await backend.close()
+    tombstone = read_database(url, "SELECT handle, message, user_id, client_id, deleted FROM messages")
+    assert tombstone == [("", "", None, "c-1", 1)]  # the client id stays: a resend is refused, not stored
+
+
+def insert_as_version_4(database, room_id: int, text: str, client_id: str | None) -> None:
+    timestamp = f"{database.quote[0]}timestamp{database.quote[1]}"  # a keyword in some SQL
+    database.execute_sql(
+        f"INSERT INTO messages (room_id, handle, message, {timestamp}, client_id) VALUES"
+        f" ({', '.join([database.param] * 5)})",
+        [room_id, "ann", text, "2026-01-01T00:00:00+00:00", client_id],
+    )
+
+
+def message_columns(url: str) -> list[tuple]:
+    """The columns of ``messages`` (a migration appends them: in any order), each one's name and the type
+    the driver reports."""
+    database = open_database(url)
+    try:
+        cursor = database.execute_sql("SELECT * FROM messages WHERE 1 = 0")
+        return sorted((str(column[0]).lower(), column[1]) for column in cursor.description)
+    finally:
+        database.close()
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_room_counts_stay_exact_when_many_stores_share_a_batch(sql_factory):
     backend = await started(sql_factory.new_url())
     try:

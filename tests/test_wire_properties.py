@@ -132,6 +132,8 @@ valid_messages = st.text(message_char, min_size=1, max_size=LIMITS.max_message_c
     lambda text: text == nfc(text) and has_visible(text)
 )
 valid_client_ids = st.none() | st.text(client_id_char, min_size=1, max_size=64)
+# A token's ``sub``: 1 to 256 printable characters (rooms/tokens.py).
+subs = st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")), min_size=1, max_size=256)
 
 
 def near(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -352,9 +354,18 @@ message_ids = st.integers(min_value=1, max_value=2**63 - 1).map(str) | st.builds
 
 
 @PROPERTY
-@given(message_ids, labels, valid_handles, st.text(message_char, min_size=1, max_size=200), valid_client_ids)
-def test_encoded_message_is_compact_json_of_its_payload(message_id, room, handle, text, client_id):
-    stored = StoredMessage(message_id, room, handle, text, "2026-11-24T06:21:56.123456+00:00", client_id)
+@given(
+    message_ids,
+    labels,
+    valid_handles,
+    st.text(message_char, min_size=1, max_size=200),
+    valid_client_ids,
+    st.none() | subs,
+    st.booleans(),
+)
+def test_encoded_message_is_compact_json_of_its_payload(message_id, room, handle, text, client_id, user, moderator):
+    stamp = "2026-11-24T06:21:56.123456+00:00"
+    stored = StoredMessage(message_id, room, handle, text, stamp, client_id, user, moderator)
     encoded = encode_message(stored)
     payload = message_payload(stored)
     assert json.loads(encoded) == payload
@@ -363,3 +374,5 @@ def test_encoded_message_is_compact_json_of_its_payload(message_id, room, handle
     encoded.encode("utf-8")  # stored text never holds what UTF-8 cannot carry
     assert payload["type"] == "message" and payload["id"] == message_id and payload["room"] == room
     assert ("client_id" in payload) == (client_id is not None)
+    assert payload.get("user") == user and ("user" in payload) == (user is not None)
+    assert payload.get("moderator", False) is moderator  # true, or not there at all
