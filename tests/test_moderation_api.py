@@ -170,7 +170,8 @@ async def test_in_a_locked_room_only_moderators_post(http_server, http_port, htt
     assert (await say(http_client, http_port, "lobby", "ann", "let me in"))[0] == 403
     moderator = await socket_from(http_port, "lobby", token=MODERATOR_TOKEN)
     await send_json(moderator, {"handle": "mod", "message": "quiet please"})
-    assert (await receive_json(guest))["message"] == "quiet please"  # read by everyone
+    heard = await receive_json(guest)  # read by everyone, and marked as a moderator's
+    assert (heard["message"], heard["moderator"]) == ("quiet please", True)
     room_moderator = hs256(claims(name="Mo", mod=True, rooms=["lobby"]))
     assert (await say(http_client, http_port, "lobby", "x", "me too", token=room_moderator))[0] == 201
     assert (await receive_json(guest))["handle"] == "Mo"
