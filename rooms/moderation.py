@@ -51,7 +51,7 @@ class Closable(Protocol):
 
 def handle_key(handle: str) -> str:
     """What handle bans compare: NFC, case folded."""
-    return unicodedata.normalize("NFC", handle).casefold()
+    return (handle if handle.isascii() else unicodedata.normalize("NFC", handle)).casefold()
 
 
 def _now() -> str:
@@ -99,7 +99,8 @@ class RoomModeration:
         if not self._bans:
             return None
         now = None
-        for bans in (self._by_handle.get(handle_key(handle)), self._by_address.get(address)):
+        by_handle = self._by_handle.get(handle_key(handle)) if self._by_handle else None
+        for bans in (by_handle, self._by_address.get(address)):
             if bans:
                 now = now or _now()
                 ban = _in_force(bans, room, now)
