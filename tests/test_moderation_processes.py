@@ -11,6 +11,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from backends.redis_streams import RedisBackend
 from tests.clients import send_json, wait_closed
 from tests.processes import ServerProcess
 from tests.redis_support import (
@@ -20,10 +21,13 @@ from tests.redis_support import (
     delete_prefix,
     history_ids,
     prefixed_url,
+    redis_address,
     require_redis,
+    through_proxy,
     unique_prefix,
     wait_healthy,
 )
+from tests.tcp_proxy import TCPProxy
 from tests.tokens import MODERATOR_TOKEN
 from tests.waiting import eventually
 
@@ -112,6 +116,37 @@ async def test_on_redis_a_moderator_on_one_process_reaches_the_sockets_and_histo
             banned.close()
         for server in servers:
             server.stop()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_on_redis_a_ban_made_while_a_process_was_cut_off_holds_there_once_it_is_back():
+    await require_redis()
+    prefix = unique_prefix()
+    proxy = await TCPProxy(*redis_address()).start()
+    server = ServerProcess(prefixed_url(through_proxy(proxy.port), prefix, ping_interval=0.2), config=CONFIG)
+    elsewhere = RedisBackend(REDIS_URL, key_prefix=prefix)  # another process, as far as the store can tell
+    ws = None
+    try:
+        await wait_healthy(server)
+        await elsewhere.start()
+        ws = await websocket_connect(
+            HTTPRequest(f"ws://127.0.0.1:{server.port}/chat/lobby/", headers={"X-Forwarded-For": BANNED})
+        )
+        proxy.cut()  # the notice of the ban goes out while this process hears nothing
+        await elsewhere.add_ban(None, BANNED, None, None, "made elsewhere")
+        await elsewhere.set_locked("quiet", True)
+        await asyncio.sleep(0.5)
+        proxy.restore()
+        assert await wait_closed(ws, timeout=20) == 1008
+        assert await handshake(server.port, "lobby", BANNED) == 403
+        await eventually(lambda: _is(say(server.port, "quiet", "ann", "refused?"), 403))
+    finally:
+        if ws is not None:
+            ws.close()
+        server.stop()
+        await elsewhere.close()
+        await proxy.close()
         await delete_prefix(REDIS_URL, prefix)
 
 
