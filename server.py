@@ -74,6 +74,7 @@ async def serve(config: Config) -> None:
     systemd = Notifier()
     backend = await start_backend(config)
     app = make_app(config, backend)
+    await app.hub.load_moderation()  # bans and locks hold from the first request on
     app.hub.start()
     server = make_http_server(app)
     activated = listening_sockets()

@@ -105,5 +105,10 @@ class AccessPolicy:
         ``mod: true`` that covers the room."""
         return identity.moderator and identity.covers(room, self.is_private(room))
 
+    def moderates_every_room(self, identity: Identity) -> bool:
+        """Whether ``identity`` moderates every room, private ones included (what a ban of every room
+        takes): a moderator token, or a token with ``mod: true`` and ``rooms: ["*"]``."""
+        return identity.moderator and identity.rooms is not None and identity.rooms.covers_every_room()
+
     def invite(self, room: str, seconds: int) -> Invite:
         return self._invites.make(room, seconds)

@@ -35,6 +35,24 @@ def limit_key(address: str) -> str:
     return str(parsed) if parsed is not None else address
 
 
+def ban_key(text: str) -> str | None:
+    """The key a ban of the address ``text`` names, compared with ``limit_key`` of each client: an IPv4
+    address, or the /64 of an IPv6 address (a host rotates its temporary addresses within its /64, so a
+    ban of one of them alone would not hold it). A /64 given as such is taken too; None for anything else."""
+    text = text.strip()
+    if "/" not in text:
+        return limit_key(text) if parse_address(text) is not None else None
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen == IPV6_HOST_PREFIX:
+        return str(network)
+    if isinstance(network, ipaddress.IPv4Network) and network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return None
+
+
 class AddressList:
     """Addresses and networks (``10.0.0.0/8``, ``::1``) from the config."""
 

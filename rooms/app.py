@@ -15,6 +15,7 @@ from rooms.config import Config
 from rooms.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
 from rooms.handlers.invites import InvitesApiHandler
+from rooms.handlers.moderation import BanApiHandler, BansApiHandler, MessageDeleteHandler, RoomApiHandler
 from rooms.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
 from rooms.handlers.socket import ChatSocketHandler
 from rooms.hub import RoomHub
@@ -75,7 +76,11 @@ class RoomsApplication(tornado.web.Application):
             (r"/healthz", HealthHandler, deps),
             (r"/metrics", MetricsHandler, deps),
             (r"/api/rooms/([^/]+)/messages", MessagesApiHandler, deps),
+            (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageDeleteHandler, deps),
             (r"/api/rooms/([^/]+)/invites", InvitesApiHandler, deps),
+            (r"/api/rooms/([^/]+)", RoomApiHandler, deps),
+            (r"/api/bans", BansApiHandler, deps),
+            (r"/api/bans/([^/]+)", BanApiHandler, deps),
             (r"/chat/([^/]+)/?", ChatSocketHandler, deps),
             (rf"/{label}", RoomRedirectHandler, deps),
             (rf"/{label}/", RoomPageHandler, deps),

@@ -26,3 +26,8 @@ class Unauthenticated(RoomsError):
 
 class NotAdmitted(RoomsError):
     """A room this request may not enter; it is answered as if the room were not there (404)."""
+
+
+class Forbidden(RoomsError):
+    """A moderator's decision stands in the way of a message (a ban, a locked room): ``forbidden`` on a
+    socket, 403 on the API; nothing was stored."""

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 from backends.base import Backend, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
 from backends.errors import BackendUnavailable
-from rooms.errors import RateLimited, ShuttingDown
+from rooms.errors import Forbidden, RateLimited, ShuttingDown
 from rooms.fanout import LocalFanout, Member
 from rooms.frames import text_frame
 from rooms.identity import ANONYMOUS, Identity
 from rooms.metrics import RoomsMetrics
+from rooms.moderation import RoomModeration
 from rooms.protocol import GAP, Feature, encode_message
 from rooms.ratelimit import RatePolicy, Sender
 from rooms.room_patterns import NO_ROOM, RoomPatterns
@@ -87,6 +88,7 @@ class RoomHub:
         self.page_size = page_size
         self.fanout = LocalFanout(backend, metrics)
         self.signals = RoomSignals(backend, metrics)
+        self.moderation = RoomModeration(backend)
         backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
         self._in_flight = 0
         self._accepting = True
@@ -98,9 +100,13 @@ class RoomHub:
         return self._backend.kind
 
     def moderation_changed(self) -> None:
-        """Bans or room locks changed on some process (or notices of it may have been missed): the place
-        where the room layer is to read ``Backend.bans`` and ``Backend.locked_rooms`` again. Nothing
-        enforces them yet, so there is nothing to read."""
+        """Bans or room locks changed on some process (or notices of it may have been missed): read them
+        again, and close the sockets of addresses banned meanwhile."""
+        self.moderation.changed()
+
+    async def load_moderation(self) -> None:
+        """Read the bans and room locks in force (at start, before serving)."""
+        await self.moderation.load()
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -137,7 +143,8 @@ class RoomHub:
         """Store a message as ``identity`` sends it (under a token's name, whatever the client gave);
         the backend then delivers it to every process's sockets of its room.
 
-        ``RateLimited`` is raised at once when one of the sender's buckets is empty; the store may still
+        ``RateLimited`` is raised at once when one of the sender's buckets is empty, ``Forbidden`` when a
+        ban or a locked room stands in the way (never for a moderator of the room); the store may still
         refuse it with ``QuotaExceeded`` (new rooms, and the address's rate across processes). The answer
         comes as a Future, and posts keep the order they were made in, so a socket need not wait for one
         before reading the next.
@@ -148,9 +155,14 @@ class RoomHub:
             refused: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
             refused.set_exception(ShuttingDown("the server is shutting down; this message was not sent"))
             return refused
+        authored = identity.author(message)
+        if not identity.moderator:
+            refusal = self.moderation.refusal(authored.room, authored.handle, sender.address)
+            if refusal is not None:
+                raise Forbidden(f"{refusal}; this message was not sent")
         self._in_flight += 1
         self._idle.clear()
-        store = self._backend.store_soon(identity.author(message))
+        store = self._backend.store_soon(authored)
         store.add_done_callback(self._stored)
         return store
 
@@ -268,6 +280,7 @@ class RoomHub:
     def close_all(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
+        self.moderation.close()
         self.fanout.close_all()
         self.signals.close()
 

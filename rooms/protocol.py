@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, NamedTuple
 
-from backends.base import MAX_PRESENCE_HANDLES, NewMessage, RoomPresence, StoredMessage, utc_timestamp
+from backends.base import MAX_PRESENCE_HANDLES, Ban, NewMessage, RoomPresence, StoredMessage, utc_timestamp
 
 LABEL_PATTERN = r"[A-Za-z0-9_-]{1,50}"
 _LABEL = re.compile(LABEL_PATTERN)
@@ -306,6 +306,19 @@ def encode_typing(handle: str) -> str:
 def encode_delete(message_id: str) -> str:
     """A moderator deleted the message ``message_id`` (for the sockets that asked for ``deletes``)."""
     return _ENCODER.encode({"type": "delete", "id": message_id})
+
+
+def ban_payload(ban: Ban) -> dict[str, Any]:
+    """A ban as the moderation API shows it: every field, ``null`` where it has none."""
+    return {
+        "id": ban.id,
+        "handle": ban.handle,
+        "address": ban.address,
+        "room": ban.room,
+        "reason": ban.reason,
+        "created": ban.created,
+        "expires": ban.expires,
+    }
 
 
 GAP = encode({"type": "gap"})

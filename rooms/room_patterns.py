@@ -54,6 +54,10 @@ class RoomPatterns:
     def matches(self, label: str) -> bool:
         return label in self._labels or (bool(self._prefixes) and label.startswith(self._prefixes))
 
+    def covers_every_room(self) -> bool:
+        """Whether every label matches (the pattern ``*``)."""
+        return "" in self._prefixes
+
     def __bool__(self) -> bool:
         return bool(self._labels or self._prefixes)
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from backends.base import NewMessage, StoreResult
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
-from rooms.errors import RateLimited, ShuttingDown
+from rooms.errors import Forbidden, RateLimited, ShuttingDown
 from rooms.frames import text_frame
 from rooms.hub import RoomHub
 from rooms.identity import ANONYMOUS, Identity
@@ -113,6 +113,9 @@ class SocketSession:
             return self._reply_error_in_turn(exc.code, exc.reason)
         except RateLimited as exc:
             return self._refuse_in_turn(str(exc))
+        except Forbidden as exc:
+            self._refused_in_a_row = 0
+            return self._reply_error_in_turn(ErrorCode.FORBIDDEN, str(exc))
         self._refused_in_a_row = 0
         self._stores.add(store)
         store.add_done_callback(self._store_answered)
@@ -134,6 +137,8 @@ class SocketSession:
             return self._reply_error_in_turn(
                 ErrorCode.INVALID_MESSAGE, "field 'handle' is missing: name one, or announce it with hello first"
             )
+        if not self._identity.moderator and self._hub.moderation.refusal(self._room, handle, self._sender.address):
+            return None  # who may not post here does not type here either: dropped, as too frequent typing is
         now = time.monotonic()
         if now - self._typed_at >= TYPING_INTERVAL:
             self._typed_at = now

@@ -7,7 +7,7 @@ import logging
 from tornado.web import HTTPError
 
 from backends.errors import BackendUnavailable, InvalidMessageId, MessageDeleted, QuotaExceeded
-from rooms.errors import RateLimited, ShuttingDown
+from rooms.errors import Forbidden, RateLimited, ShuttingDown
 from rooms.handlers.base import JSONHandler, RoomsHandler, admit, bearer_credential, not_found, room_label
 from rooms.handlers.json_body import JSONBodyHandler
 from rooms.protocol import ProtocolError, message_payload, validate_client_object
@@ -67,7 +67,7 @@ class MessagesApiHandler(JSONBodyHandler):
             return self.write_json({"error": exc.reason}, 400)
         except (RateLimited, QuotaExceeded) as exc:
             return self.write_json({"error": str(exc)}, 429)
-        except MessageDeleted as exc:
+        except (MessageDeleted, Forbidden) as exc:
             return self.write_json({"error": str(exc)}, 403)
         except ShuttingDown as exc:
             return self.write_json({"error": str(exc)}, 503)

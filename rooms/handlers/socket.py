@@ -12,10 +12,12 @@ from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProt
 
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.access import AccessPolicy
+from rooms.addresses import limit_key
 from rooms.frames import PING_FRAME, FrameWriter
 from rooms.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
 from rooms.hub import RoomHub
 from rooms.identity import ANONYMOUS
+from rooms.moderation import BANNED_ADDRESS
 from rooms.protocol import CloseCode, Feature, parse_features
 from rooms.ratelimit import TokenBucket
 from rooms.session import SocketSession
@@ -54,6 +56,7 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         self.joined = False
         self.storage_error: BackendUnavailable | None = None
         self.address = ""
+        self.watched: str | None = None  # the address key under which a ban would close this socket
 
     def options(self, *labels: str) -> None:
         for label in labels:
@@ -73,10 +76,12 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
                 self.hub.id_key(since)
             except InvalidMessageId:
                 raise HTTPError(400, reason="'since' is not a message id") from None
+        address = self.request.remote_ip or ""
+        if not identity.moderator and self.hub.moderation.address_ban(room, limit_key(address)) is not None:
+            raise HTTPError(403, reason=BANNED_ADDRESS)
         if not self._is_acceptable_handshake():
             # Tornado's own checks answer it (400 or 403) without anything joined or held for it.
             return await super().get(label)
-        address = self.request.remote_ip or ""
         if not self.hub.rates.open_connection(address):
             self.hub.metrics.connections_refused.inc()
             raise HTTPError(429, reason="too many connections from this address")
@@ -145,6 +150,13 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         )
         self.hub.metrics.connections.inc()
         self.joined = True
+        if not self.identity.moderator:
+            # Checked again here: a ban may have come while the handshake was answered.
+            key = limit_key(self.address)
+            if not self.hub.moderation.watch(self, self.room, key):
+                self.close(CloseCode.POLICY, BANNED_ADDRESS)
+                return
+            self.watched = key
         self.awaiting_pong = False
         if self.site.keepalive is not None:
             self.site.keepalive.add(self)
@@ -191,6 +203,9 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
 
     def on_close(self) -> None:
         self._release_address()
+        if self.watched is not None:
+            self.hub.moderation.unwatch(self, self.watched)
+            self.watched = None
         if self.joined:
             self.joined = False
             self.hub.metrics.connections.dec()

@@ -1,0 +1,239 @@
+"""Bans over real HTTP and sockets (PROTOCOL.md, "Moderation"): by handle and by address, in one room or
+every room, for a time or until lifted; listed and lifted; bad bodies refused; a banned address's sockets
+closed and its handshakes refused; moderators never refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from rooms.handlers.moderation import MAX_BAN_SECONDS, MAX_REASON_CHARS
+from tests.clients import assert_next_is_marker, connect, receive_json, send_json, wait_closed
+from tests.moderation_support import (
+    BANNED,
+    OTHER,
+    assert_forbidden,
+    ban,
+    call,
+    handshake,
+    moderated_config,
+    say,
+    socket_from,
+    texts,
+)
+from tests.tokens import MODERATOR_TOKEN, claims, hs256
+
+
+@pytest.fixture
+def config():
+    return moderated_config()
+
+
+# -- bans by handle -------------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_a_banned_handle_is_forbidden_in_its_room_on_socket_and_post_and_nothing_is_stored(
+    http_server, http_port, http_client, app
+):
+    made = await ban(http_client, http_port, handle="Spammer", room="lobby", reason="selling things")
+    assert set(made) == {"id", "handle", "address", "room", "reason", "created", "expires"}
+    assert (made["handle"], made["address"], made["room"], made["reason"], made["expires"]) == (
+        "Spammer",
+        None,
+        "lobby",
+        "selling things",
+        None,
+    )
+    ws = await connect(http_port, "lobby")
+    error = await assert_forbidden(ws)  # "spammer": handles are compared without case
+    assert "banned" in error["error"] and "selling things" in error["error"]
+    await assert_next_is_marker(ws)  # the socket stays open and takes other handles' messages
+    assert await say(http_client, http_port, "lobby", "SPAMMER", "again") == (403, {"error": error["error"]})
+    assert (await say(http_client, http_port, "elsewhere", "spammer", "in another room"))[0] == 201
+    assert "buy now" not in await texts(app, "lobby") and "again" not in await texts(app, "lobby")
+    ws.close()
+
+
+@pytest.mark.gen_test
+async def test_a_ban_of_every_room_holds_in_every_room_and_a_tokens_name_is_its_handle(
+    http_server, http_port, http_client
+):
+    await ban(http_client, http_port, handle="Ann")
+    for room in ("lobby", "elsewhere"):
+        assert (await say(http_client, http_port, room, "ann", "hi"))[0] == 403
+    # A token's name is the handle its messages go under, whatever the body says.
+    named = hs256(claims(name="Ann"))
+    assert (await say(http_client, http_port, "lobby", "bob", "as bob?", token=named))[0] == 403
+    assert (await say(http_client, http_port, "lobby", "bob", "as bob"))[0] == 201
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_ban_for_seconds_stops_on_time_without_a_word_and_leaves_the_list(http_server, http_port, http_client):
+    made = await ban(http_client, http_port, handle="brief", room="lobby", seconds=1)
+    assert made["expires"] > made["created"]
+    assert (await say(http_client, http_port, "lobby", "brief", "now"))[0] == 403
+    await asyncio.sleep(1.2)
+    assert (await say(http_client, http_port, "lobby", "brief", "later"))[0] == 201
+    assert (await call(http_client, http_port, "GET", "/api/bans"))[1] == {"bans": []}
+
+
+@pytest.mark.gen_test
+async def test_bans_are_listed_and_lifted(http_server, http_port, http_client):
+    first = await ban(http_client, http_port, handle="one", room="lobby")
+    second = await ban(http_client, http_port, address="198.51.100.7", seconds=3600, reason="flood")
+    code, listed = await call(http_client, http_port, "GET", "/api/bans")
+    assert code == 200 and listed["bans"] == [first, second]
+    assert (await say(http_client, http_port, "lobby", "one", "muted"))[0] == 403
+    assert await call(http_client, http_port, "DELETE", f"/api/bans/{first['id']}") == (204, None)
+    assert (await say(http_client, http_port, "lobby", "one", "back"))[0] == 201
+    assert (await call(http_client, http_port, "GET", "/api/bans"))[1]["bans"] == [second]
+    for ban_id in (first["id"], "12345", "not-an-id"):
+        assert (await call(http_client, http_port, "DELETE", f"/api/bans/{ban_id}"))[0] == 404
+
+
+BAD_BANS = {
+    "empty": {},
+    "both": {"handle": "a", "address": "192.0.2.1"},
+    "empty handle": {"handle": ""},
+    "handle not text": {"handle": 5},
+    "handle with a control": {"handle": "a\u0007b"},
+    "handle too long": {"handle": "a" * 33},
+    "not an address": {"address": "example.org"},
+    "a range": {"address": "10.0.0.0/8"},
+    "address not text": {"address": 3232235777},
+    "room not a label": {"handle": "a", "room": "no room"},
+    "room a route": {"handle": "a", "room": "api"},
+    "seconds zero": {"handle": "a", "seconds": 0},
+    "seconds negative": {"handle": "a", "seconds": -5},
+    "seconds a fraction": {"handle": "a", "seconds": 1.5},
+    "seconds text": {"handle": "a", "seconds": "60"},
+    "seconds true": {"handle": "a", "seconds": True},
+    "seconds too many": {"handle": "a", "seconds": MAX_BAN_SECONDS + 1},
+    "reason too long": {"handle": "a", "reason": "x" * (MAX_REASON_CHARS + 1)},
+    "reason not text": {"handle": "a", "reason": 5},
+    "reason of two lines": {"handle": "a", "reason": "one\ntwo"},
+    "unknown field": {"handle": "a", "minutes": 5},
+}
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("case", sorted(BAD_BANS))
+async def test_a_bad_ban_is_400_naming_what_is_wrong(http_server, http_port, http_client, case):
+    code, answer = await call(http_client, http_port, "POST", "/api/bans", BAD_BANS[case])
+    assert code == 400 and answer["error"], answer
+    assert (await call(http_client, http_port, "GET", "/api/bans"))[1] == {"bans": []}
+
+
+@pytest.mark.gen_test
+async def test_a_ban_body_must_be_a_json_object_of_bounded_size(http_server, http_port, http_client):
+    for body in ("[]", "not json", '"handle"'):
+        assert (await call(http_client, http_port, "POST", "/api/bans", body=body))[0] == 400
+    plain = {"Content-Type": "text/plain"}
+    assert (await call(http_client, http_port, "POST", "/api/bans", body='{"handle": "a"}', headers=plain))[0] == 415
+    huge = json.dumps({"handle": "a", "reason": "x" * 70000})
+    assert (await call(http_client, http_port, "POST", "/api/bans", body=huge))[0] == 413
+    foreign = {"Origin": "https://elsewhere.example"}
+    assert (await call(http_client, http_port, "POST", "/api/bans", {"handle": "a"}, headers=foreign))[0] == 403
+
+
+# -- bans by address --------------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_a_banned_address_loses_its_sockets_in_the_room_and_is_refused_there(
+    http_server, http_port, http_client, app
+):
+    in_lobby = await socket_from(http_port, "lobby", BANNED)
+    elsewhere = await socket_from(http_port, "elsewhere", BANNED)
+    neighbour = await socket_from(http_port, "lobby", OTHER)
+    made = await ban(http_client, http_port, address=BANNED, room="lobby")
+    assert made["address"] == BANNED and made["handle"] is None
+    assert await wait_closed(in_lobby) == 1008
+    assert await handshake(http_port, "lobby", BANNED) == 403
+    assert (await say(http_client, http_port, "lobby", "ann", "from a banned address", BANNED))[0] == 403
+    # Another room, another address: not banned.
+    await assert_next_is_marker(elsewhere)
+    await assert_next_is_marker(neighbour)
+    assert await handshake(http_port, "elsewhere", BANNED) == 101
+    assert (await say(http_client, http_port, "elsewhere", "ann", "fine here", BANNED))[0] == 201
+    # A page still loads: PROTOCOL names sockets and posts.
+    assert (
+        await http_client.fetch(f"http://127.0.0.1:{http_port}/lobby/", headers={"X-Forwarded-For": BANNED})
+    ).code == 200
+    assert (await call(http_client, http_port, "DELETE", f"/api/bans/{made['id']}"))[0] == 204
+    assert await handshake(http_port, "lobby", BANNED) == 101
+    for ws in (elsewhere, neighbour):
+        ws.close()
+
+
+@pytest.mark.gen_test
+async def test_a_ban_of_every_room_closes_every_socket_of_the_address(http_server, http_port, http_client):
+    sockets = [await socket_from(http_port, room, BANNED) for room in ("lobby", "elsewhere", "lobby")]
+    await ban(http_client, http_port, address=BANNED)
+    assert [await wait_closed(ws) for ws in sockets] == [1008, 1008, 1008]
+    assert await handshake(http_port, "third", BANNED) == 403
+
+
+@pytest.mark.gen_test
+async def test_an_ipv6_ban_holds_its_whole_64(http_server, http_port, http_client):
+    made = await ban(http_client, http_port, address="2001:db8:1:2::5")
+    assert made["address"] == "2001:db8:1:2::/64"
+    assert await handshake(http_port, "lobby", "2001:db8:1:2:aaaa:bbbb:cccc:dddd") == 403
+    assert await handshake(http_port, "lobby", "2001:db8:1:3::5") == 101
+    # The /64 itself, as the list shows it, is taken too; a mapped IPv4 address is that IPv4 address.
+    assert (await ban(http_client, http_port, address="2001:db8:9:9::/64"))["address"] == "2001:db8:9:9::/64"
+    assert (await ban(http_client, http_port, address="::ffff:192.0.2.4"))["address"] == "192.0.2.4"
+    assert await handshake(http_port, "lobby", "192.0.2.4") == 403
+
+
+@pytest.mark.gen_test
+async def test_moderators_are_never_refused_by_bans(http_server, http_port, http_client, app):
+    await ban(http_client, http_port, address=BANNED)
+    await ban(http_client, http_port, handle="mod")
+    ws = await socket_from(http_port, "lobby", BANNED, token=MODERATOR_TOKEN)
+    await send_json(ws, {"handle": "mod", "message": "still here"})
+    assert (await receive_json(ws))["message"] == "still here"
+    code, _ = await say(http_client, http_port, "lobby", "mod", "by post", BANNED, MODERATOR_TOKEN)
+    assert code == 201 and (await receive_json(ws))["message"] == "by post"
+    # A new ban of the moderator's address does not close its socket.
+    await ban(http_client, http_port, address=BANNED, room="lobby")
+    await assert_next_is_marker(ws)
+    ws.close()
+
+
+@pytest.mark.gen_test
+async def test_a_banned_sockets_typing_is_dropped(http_server, http_port, http_client):
+    watcher = await connect(http_port, "lobby", features="typing")
+    typist = await connect(http_port, "lobby")
+    await ban(http_client, http_port, handle="spammer", room="lobby")
+    await send_json(typist, {"type": "typing", "handle": "spammer"})
+    await send_json(typist, {"type": "typing", "handle": "ann"})
+    assert await receive_json(watcher) == {"type": "typing", "handle": "ann"}
+    for ws in (watcher, typist):
+        ws.close()
+
+
+@pytest.mark.gen_test
+async def test_a_ban_stored_elsewhere_holds_here_once_its_notice_comes(http_server, http_port, http_client, app):
+    # As another process would: straight into the store, which tells every process (this one too).
+    ws = await socket_from(http_port, "lobby", BANNED)
+    await app.hub._backend.add_ban(None, BANNED, None, None, "")
+    assert await wait_closed(ws) == 1008
+    await app.hub._backend.add_ban("spammer", None, "lobby", None, "")
+    await app.hub._backend.set_locked("quiet", True)
+    await asyncio.sleep(0.05)  # the notice comes on the loop's next turn, then one read
+    assert (await say(http_client, http_port, "lobby", "spammer", "hi"))[0] == 403
+    assert (await say(http_client, http_port, "quiet", "ann", "hi"))[0] == 403
+    assert (await say(http_client, http_port, "elsewhere", "ann", "hi", BANNED))[0] == 403
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_an_address_ban_for_seconds_lets_the_address_back_on_time(http_server, http_port, http_client):
+    await ban(http_client, http_port, address=BANNED, seconds=1)
+    assert await handshake(http_port, "lobby", BANNED) == 403
+    await asyncio.sleep(1.2)
+    assert await handshake(http_port, "lobby", BANNED) == 101
+    assert (await say(http_client, http_port, "lobby", "ann", "back", BANNED))[0] == 201
