@@ -113,3 +113,5 @@ def http_server(
     yield server
     server.stop()
     io_loop.run_sync(server.close_all_connections, timeout=request.config.option.async_test_timeout)
+    # The sockets just closed left their rooms: their unsubscribes get to start before the loop goes.
+    io_loop.run_sync(lambda: asyncio.sleep(0.01))
