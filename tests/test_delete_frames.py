@@ -14,7 +14,8 @@ from tests.messages import post
 
 
 async def deleted_by_a_moderator(app, room: str, message_id: str) -> None:
-    # The moderation API comes later: until then, straight to the backend, as it would.
+    # Straight to the store, as another process's moderator would: the frames come from its notice alone
+    # (the API's own route is tested in test_moderation_api.py).
     assert await app.hub._backend.delete_message(room, message_id)
 
 
