@@ -26,6 +26,7 @@ class SentinelSet:
         self.data_ports = [free_port(), free_port()]  # the master first, then its replica
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._arguments: dict[int, tuple[str, ...]] = {}
 
     def url(self, db: int = 0, **options: object) -> str:
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
@@ -37,6 +38,7 @@ class SentinelSet:
         if executable is None:
             service_unreachable("redis-server", "not installed")
         assert executable is not None
+        self._arguments[port] = arguments
         log = os.path.join(self.workdir, f"{port}.log")
         command = [executable, *arguments, "--port", str(port), "--bind", "127.0.0.1", "--logfile", log]
         self.processes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -118,6 +120,17 @@ class SentinelSet:
             await client.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
         finally:
             await client.aclose()
+        return await self._wait_moved_from(old)
+
+    async def kill_master(self) -> int:
+        """``kill -9`` the master; return its port once every sentinel names the replica instead."""
+        old = await self.master_port()
+        self.processes[old].kill()
+        self.processes[old].wait(10)
+        await self._wait_moved_from(old)
+        return old
+
+    async def _wait_moved_from(self, old: int) -> int:
         new = next(port for port in self.data_ports if port != old)
 
         async def moved() -> bool:
@@ -133,6 +146,10 @@ class SentinelSet:
 
         await eventually(moved, timeout=30, interval=0.1, message="every sentinel names the new master")
         return new
+
+    def restart(self, port: int) -> None:
+        """Start a killed server again as it was (empty: Sentinel makes it the master's replica)."""
+        self._spawn(port, *self._arguments[port])
 
     def remove(self) -> None:
         for process in self.processes.values():

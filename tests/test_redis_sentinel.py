@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -76,6 +77,31 @@ class BackendSender:
                 await asyncio.sleep(0.01)
 
 
+async def check_history_and_delivery(writer: RedisBackend, senders: list[BackendSender], recorder: Recorder) -> None:
+    """Every acknowledged message in history once, in one order; the listener got all of history once and
+    in that order."""
+    page = await writer.history("lobby", limit=100000)
+    history = page.messages
+    order = [message.id for message in history]
+    stored_ids = set(order)
+    assert order == sorted(order, key=writer.id_key)
+    stored = collections.Counter(message.client_id for message in history)
+    assert all(count == 1 for count in stored.values())
+    for sender in senders:
+        for client_id, message_id in sender.acked.items():
+            assert stored[client_id] == 1, (sender.name, client_id)
+            assert message_id in order
+    await eventually(lambda: len(recorder.delivered) >= len(order), timeout=20)
+    # Every stored message once and in order. A message the old master published in the instant of the
+    # failover, before its replica had it, reached the listener and is not in history (it was never
+    # acknowledged): then, and only then, the listener was told ``gap``.
+    delivered = [message.id for message in recorder.delivered]
+    assert [message_id for message_id in delivered if message_id in stored_ids] == order
+    lost = [message.client_id for message in recorder.delivered if message.id not in stored_ids]
+    assert not lost or recorder.gaps == ["lobby"], lost
+    assert not set(lost) & {client_id for sender in senders for client_id in sender.acked}
+
+
 @pytest.mark.gen_test(timeout=120)
 async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_the_subscriber_moves():
     sentinels = await SentinelSet().start()
@@ -111,26 +137,7 @@ async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_th
         stop.set()
         await asyncio.gather(*tasks)
 
-        page = await writer.history("lobby", limit=100000)
-        history = page.messages
-        order = [message.id for message in history]
-        stored_ids = set(order)
-        assert order == sorted(order, key=writer.id_key)
-        stored = collections.Counter(message.client_id for message in history)
-        assert all(count == 1 for count in stored.values())
-        for sender in senders:
-            for client_id, message_id in sender.acked.items():
-                assert stored[client_id] == 1, (sender.name, client_id)
-                assert message_id in order
-        await eventually(lambda: len(recorder.delivered) >= len(order), timeout=20)
-        # Every stored message once and in order. A message the old master published in the instant of the
-        # failover, before its replica had it, reached the listener and is not in history (it was never
-        # acknowledged): then, and only then, the listener was told ``gap``.
-        delivered = [message.id for message in recorder.delivered]
-        assert [message_id for message_id in delivered if message_id in stored_ids] == order
-        lost = [message.client_id for message in recorder.delivered if message.id not in stored_ids]
-        assert not lost or recorder.gaps == ["lobby"], lost
-        assert not set(lost) & {client_id for sender in senders for client_id in sender.acked}
+        await check_history_and_delivery(writer, senders, recorder)
         assert listener._subscriber.stats.sessions_lost >= 1
     finally:
         stop.set()
@@ -140,3 +147,60 @@ async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_th
         await writer.close()
         await listener.close()
         sentinels.remove()
+
+
+@pytest.mark.gen_test(timeout=150)
+async def test_sentinel_master_killed_under_senders_refuses_until_a_replica_is_back_and_loses_nothing():
+    """With one replica and ``min-replicas-to-write 1`` (as the README advises), the promoted replica has no
+    replica of its own: it answers (``/healthz`` passes) but refuses stores until the killed server is back
+    as its replica."""
+    sentinels = await SentinelSet().start()
+    writer = RedisBackend(sentinels.url(ping_interval=0.5))
+    listener = RedisBackend(sentinels.url(ping_interval=0.5))
+    stop = asyncio.Event()
+    tasks: list[asyncio.Future[None]] = []
+    try:
+        await writer.start()
+        await listener.start()
+        recorder = Recorder()
+        listener.set_delivery_target(recorder)
+        await listener.subscribe("lobby")
+        senders = [BackendSender(writer, f"s{number}") for number in range(5)]
+        tasks = [asyncio.ensure_future(sender.run(stop)) for sender in senders]
+
+        def acked() -> int:
+            return sum(len(sender.acked) for sender in senders)
+
+        async def healthy() -> bool:
+            try:
+                await writer.health()
+            except BackendUnavailable:
+                return False
+            return True
+
+        await eventually(lambda: acked() >= 50, timeout=20)
+        killed_task = asyncio.ensure_future(sentinels.kill_master())
+        await eventually(lambda: healthy_not(healthy), timeout=10, message="/healthz failing while no master answers")
+        killed = await killed_task
+        await eventually(healthy, timeout=20, message="/healthz passing once the replica is master")
+        mark = acked()
+        await asyncio.sleep(2)
+        assert acked() == mark  # the new master has no replica to confirm stores
+
+        sentinels.restart(killed)
+        await eventually(lambda: acked() >= mark + 50, timeout=60, message=lambda: [s.refused[-3:] for s in senders])
+        stop.set()
+        await asyncio.gather(*tasks)
+        await check_history_and_delivery(writer, senders, recorder)
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await writer.close()
+        await listener.close()
+        sentinels.remove()
+
+
+async def healthy_not(healthy: Callable[[], Awaitable[bool]]) -> bool:
+    return not await healthy()
