@@ -8,12 +8,14 @@ import collections
 from collections.abc import Awaitable, Callable
 
 import pytest
+import redis.asyncio as redis
 
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis_sentinel import parse_sentinel_url
 from backends.redis_streams import RedisBackend
-from tests.messages import new_message
+from tests.messages import new_message, store
+from tests.redis_support import PrivateRedis
 from tests.sentinel_support import SentinelSet
 from tests.test_backend_contract import Recorder
 from tests.waiting import eventually
@@ -204,3 +206,34 @@ async def test_sentinel_master_killed_under_senders_refuses_until_a_replica_is_b
 
 async def healthy_not(healthy: Callable[[], Awaitable[bool]]) -> bool:
     return not await healthy()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_catch_up_on_a_redis_that_never_issued_the_last_delivered_id_tells_gap_and_goes_on():
+    """What a subscriber finds on a new master that had not yet received the old one's newest messages: a
+    stream whose last issued id is below the last id delivered. (Made here on one Redis by rewriting the
+    stream, then dropping the subscriber's connection.)"""
+    redis_server = await PrivateRedis().start()
+    backend = RedisBackend(redis_server.url, ping_interval=0.5)
+    client = redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        await backend.start()
+        recorder = Recorder()
+        backend.set_delivery_target(recorder)
+        await backend.subscribe("lobby")
+        first = (await store(backend, "lobby", "ann", "kept", None)).message
+        await store(backend, "lobby", "ann", "lost", None)
+        await recorder.wait_for(2)
+        stream = backend._keys.stream("lobby")
+        await client.delete(stream)
+        await client.xadd(stream, {"h": "ann", "m": "kept", "t": first.timestamp}, id=first.id)
+        await client.client_kill_filter(_type="pubsub")
+
+        await eventually(lambda: recorder.gaps == ["lobby"], timeout=20, message="gap told")
+        after = (await store(backend, "lobby", "ann", "after", None)).message
+        await recorder.wait_for(3)
+        assert recorder.delivered[-1] == after
+    finally:
+        await backend.close()
+        await client.aclose()
+        redis_server.remove()
