@@ -7,7 +7,8 @@ which refills from the stream after every reconnect. Reads of history are ``back
 deleting messages, bans and locks are ``backends.redis_moderation``. Needs Redis 7.0 or newer.
 
 URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
-options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``).
+options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``);
+``redis+sentinel://s1:26379,s2:26379/<master>/0`` for the master of a Sentinel set (``backends.redis_sentinel``).
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
 """
