@@ -18,6 +18,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "mariadb": ("backends.sql", "SQLBackend"),
     "redis": ("backends.redis_streams", "RedisBackend"),
     "rediss": ("backends.redis_streams", "RedisBackend"),
+    "redis+sentinel": ("backends.redis_streams", "RedisBackend"),
 }
 
 

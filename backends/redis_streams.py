@@ -7,7 +7,8 @@ which refills from the stream after every reconnect. Reads of history are ``back
 deleting messages, bans and locks are ``backends.redis_moderation``. Needs Redis 7.0 or newer.
 
 URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
-options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``).
+options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``);
+``redis+sentinel://s1:26379,s2:26379/<master>/0`` for the master of a Sentinel set (``backends.redis_sentinel``).
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
 """
@@ -23,6 +24,7 @@ from typing import Any, Self, cast
 from prometheus_client.registry import Collector
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import NoScriptError, RedisError
 
@@ -54,6 +56,7 @@ from backends.redis_moderation import RedisModeration
 from backends.redis_options import parse_redis_url
 from backends.redis_presence import RedisPresence
 from backends.redis_reads import read_history, read_replay
+from backends.redis_sentinel import MasterCheck, SentinelPools, is_sentinel_url, parse_sentinel_url
 from backends.redis_subscriber import StreamSubscriber, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,8 @@ MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
+# On Sentinel, how long a batch waits for its replicas' confirmation before it is answered unavailable.
+REPLICA_WAIT_MS = 1000
 # Bounded waits, so a store fails within seconds while Redis is away instead of hanging; a URL
 # option of the same name wins. Refused connections fail at once.
 CONNECTION_DEFAULTS: dict[str, Any] = {
@@ -112,14 +117,28 @@ class RedisBackend(Backend):
         self._dedup_seconds = options.dedup_seconds
         self._ping_interval = options.ping_interval
         retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2)
+        self._sentinel: Sentinel | None = None
+        self._replicas_to_wait = 0
+        master_check: MasterCheck | None = None
         try:
-            pool = BlockingConnectionPool.from_url(
-                redis_url, max_connections=MAX_CONNECTIONS, timeout=5, retry=retry, **CONNECTION_DEFAULTS
-            )
-            # Only builds the pub/sub connection; the subscriber reconnects itself (no retry here).
-            # RESP3, so that the stream can be read on it too, in turn with what it is pushed (see
-            # StreamSubscriber.subscribe).
-            self._pubsub_pool = ConnectionPool.from_url(redis_url, protocol=3, **CONNECTION_DEFAULTS)
+            pool: ConnectionPool
+            if is_sentinel_url(redis_url):
+                target = parse_sentinel_url(redis_url)
+                self.kind = "redis-sentinel"
+                self._replicas_to_wait = target.replicas_to_wait
+                pools = SentinelPools(
+                    target, {**CONNECTION_DEFAULTS, **target.connection_kwargs}, MAX_CONNECTIONS, retry
+                )
+                self._sentinel, pool, self._pubsub_pool = pools.sentinel, pools.commands, pools.pubsub
+                master_check = pools.master_check
+            else:
+                pool = BlockingConnectionPool.from_url(
+                    redis_url, max_connections=MAX_CONNECTIONS, timeout=5, retry=retry, **CONNECTION_DEFAULTS
+                )
+                # Only builds the pub/sub connection; the subscriber reconnects itself (no retry here).
+                # RESP3, so that the stream can be read on it too, in turn with what it is pushed (see
+                # StreamSubscriber.subscribe).
+                self._pubsub_pool = ConnectionPool.from_url(redis_url, protocol=3, **CONNECTION_DEFAULTS)
             # redis-py hands unknown query options to the connection class; fail here, not at first use.
             self._pubsub_pool.make_connection()  # type: ignore[no-untyped-call]
         except (ValueError, TypeError) as exc:
@@ -140,6 +159,7 @@ class RedisBackend(Backend):
             lambda: self._target,
             self._ping_interval,
             self._presence.received,
+            master_check.moved if master_check is not None else None,
         )
         self._counters = ClusterCounters(self._subscriber.stats, lambda: self._subscriber.is_live)
         self._refresher: asyncio.Task[None] | None = None
@@ -180,6 +200,8 @@ class RedisBackend(Backend):
         await self._subscriber.close()
         await self._redis.aclose(close_connection_pool=True)
         await self._pubsub_pool.disconnect()
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
 
     async def health(self) -> None:
         if not self._subscriber.is_live:
@@ -257,7 +279,16 @@ class RedisBackend(Backend):
             for call in calls:
                 keys, args = self._script_arguments(call)
                 pipe.evalsha(self._store_sha, len(keys), *keys, *args)
+            if self._replicas_to_wait:
+                # Acknowledged only once replicas have it: the master may be demoted any moment (see
+                # backends.redis_sentinel). WAIT covers every write this connection made before it.
+                pipe.execute_command("WAIT", self._replicas_to_wait, REPLICA_WAIT_MS)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if self._replicas_to_wait:
+                replicated = replies.pop()
+                if not isinstance(replicated, int) or replicated < self._replicas_to_wait:
+                    failure = RedisError(f"not confirmed by {self._replicas_to_wait} replica(s): {replicated!r}")
+                    replies = [reply if isinstance(reply, Exception) else failure for reply in replies]
             if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
                 return replies
             # Redis restarted and forgot the script: load it and send the batch again (the calls that did

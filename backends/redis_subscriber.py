@@ -16,6 +16,9 @@ reads with a timeout (never a spinning zero timeout), sends its own PINGs when t
 quiet and restarts a session that stays silent, so a connection that died without an error (a dropped
 route, a stalled proxy) is replaced.
 
+On Sentinel (``backends.redis_sentinel``) a session also ends when the master moves, and a catch-up on
+the new master that finds the stream never issued the last id delivered tells the hub ``gap``.
+
 Redis coming back empty (a restart without persistence) is noticed by the epoch token: a key each
 session reads, which vanishes with the data. The hub is then told ``gap`` for every subscribed room.
 
@@ -31,7 +34,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -100,6 +103,7 @@ class StreamSubscriber:
         target: Callable[[], DeliveryTarget | None],
         ping_interval: float,
         on_signal: Callable[[str, str], None],
+        master_moved: Callable[[AbstractConnection], Awaitable[str | None]] | None = None,
     ) -> None:
         self._commands = commands
         self._make_connection = connect
@@ -107,6 +111,8 @@ class StreamSubscriber:
         self._target = target
         self._ping_interval = ping_interval
         self._on_signal = on_signal
+        # On Sentinel: why the connection no longer reaches the master, or None while it does.
+        self._master_moved = master_moved
         self._feeds: dict[str, _Feed] = {}
         self._conn: AbstractConnection | None = None
         # (Un)subscribes sent per room and not yet confirmed on this connection.
@@ -252,6 +258,10 @@ class StreamSubscriber:
         conn = self._make_connection()
         try:
             await conn.connect()  # type: ignore[no-untyped-call]
+            # Connected to the master of a moment ago (Sentinel's answers change during a failover), or the
+            # commands (the catch-up's reads) still go to another: start again.
+            if self._master_moved is not None and (moved := await self._master_moved(conn)) is not None:
+                raise SubscriberStalled(moved)
             await self._check_epoch()
             # From here on a newly subscribed room sends its own SUBSCRIBE; the rooms known now go in one.
             self._conn = conn
@@ -292,6 +302,9 @@ class StreamSubscriber:
                 checked = now
                 if await self._commands.get(self._keys.epoch) != self._epoch:
                     raise SubscriberStalled("Redis lost its data")
+                # A demoted master keeps its subscribers' connections open and silent: ask where it is.
+                if self._master_moved is not None and (moved := await self._master_moved(conn)) is not None:
+                    raise SubscriberStalled(moved)
 
     async def _handle(self, reply: object) -> None:
         # Pushes: ["message", channel, data] or ["subscribe" | "unsubscribe", channel, count]. Answers: a
@@ -374,7 +387,14 @@ class StreamSubscriber:
                 raise reply
         if isinstance(info, Exception) and not is_missing_stream(info):
             raise info
-        _, first, pruned = stream_facts(info, int(deletions))
+        issued, first, pruned = stream_facts(info, int(deletions))
+        if isinstance(info, dict) and issued < feed.last:
+            # This Redis never issued what we delivered last: a master a failover demoted had stored it
+            # and published it, and its replica, now master, had not received it yet (replication is
+            # asynchronous; such a store was never acknowledged). Clients saw what history will not hold:
+            # tell them, and go on from what this Redis holds (its new ids may be lower than the lost).
+            self._gap(room)
+            feed.last = issued
         if pruned and feed.last < first:
             # Pruned past what we last delivered (a very busy room while we were away): some are gone.
             # (If ``feed.last`` itself was the last pruned entry nothing is missing; the store cannot

@@ -29,6 +29,7 @@ TOOLS = {
     "mariadb": "use mariadb-dump --single-transaction",
     "redis": "use redis-cli --rdb",
     "rediss": "use redis-cli --rdb",
+    "redis+sentinel": "use redis-cli --rdb (on the master)",
 }
 ALL_TOOLS = "use pg_dump / mariadb-dump / redis-cli --rdb"
 

@@ -27,6 +27,7 @@ from tests.waiting import eventually
         ((), "limits:\n  burst: many\n", "limits.burst"),
         (("--backend", "mongodb://localhost/x"), "", "backend.url"),
         ((), "backend:\n  url: ftp://x\n", "backend.url"),
+        (("--backend", "redis+sentinel://s1:26379/"), "", "backend.url"),
         ((), "surprise: {}\n", "surprise"),
         ((), "server:\n  event_loop: trio\n", "server.event_loop"),
         ((), "server:\n  trusted_proxies: [10.0.0.300]\n", "server.trusted_proxies"),

@@ -8,14 +8,12 @@ import asyncio
 import uuid
 
 import pytest
-import redis.asyncio as redis
 from tornado.httpclient import HTTPClientError
 
 from backends.memory import MemoryBackend
 from backends.redis_streams import RedisBackend
 from backends.sql import SQLBackend
 from tests.clients import connect, receive_json, send_json
-from tests.factories.redis import REDIS_URL
 from tests.waiting import eventually
 
 LABELS = 40
@@ -32,12 +30,8 @@ async def rooms_in_store(backend) -> int:
         return len(backend._rooms)
     if isinstance(backend, SQLBackend):
         return await backend._read("count", lambda: backend._store._room.select().count())
-    assert isinstance(backend, RedisBackend)
-    client = redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        return len([key async for key in client.scan_iter(f"{backend._keys.prefix}*") if ":quota:" not in key])
-    finally:
-        await client.aclose()
+    assert isinstance(backend, RedisBackend)  # read through its own client: on Sentinel, that is the master
+    return len([key async for key in backend._redis.scan_iter(f"{backend._keys.prefix}*") if ":quota:" not in key])
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -79,11 +73,7 @@ async def bans_in_store(backend) -> int:
     if isinstance(backend, SQLBackend):
         return await backend._read("count", lambda: backend._store._ban.select().count())
     assert isinstance(backend, RedisBackend)
-    client = redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        return int(await client.hlen(backend._keys.bans))
-    finally:
-        await client.aclose()
+    return int(await backend._redis.hlen(backend._keys.bans))
 
 
 @pytest.mark.gen_test(timeout=30)
