@@ -6,16 +6,21 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests import test_browser
 from tests.processes import ServerProcess
-from tests.test_browser import CHROMIUM_FLAGS, WAIT_MS, chromium_executable
+from tests.test_browser import WAIT_MS
 from tests.tokens import MODERATOR_TOKEN, SECRET, claims, hs256
 
 pytestmark = pytest.mark.timeout(180)
+
+# The browser and its contexts are test_browser.py's; this module brings its own server (its config).
+browser = test_browser.browser
+new_context = test_browser.new_context
 
 CONFIG = f"""
 auth:
@@ -30,15 +35,6 @@ moderation:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
     process = ServerProcess(config=CONFIG)
     try:
@@ -46,21 +42,6 @@ def server() -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
-
-
-@pytest.fixture
-def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
-    contexts: list[BrowserContext] = []
-
-    def make() -> BrowserContext:
-        context = browser.new_context(viewport={"width": 900, "height": 700})
-        context.set_default_timeout(WAIT_MS)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def invite_to(server: ServerProcess, room: str) -> str:
