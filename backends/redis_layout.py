@@ -1,8 +1,7 @@
 """How rooms lays out its data in Redis: key names, the store script, and how entries become messages.
 
 Every key and channel starts with one prefix, so several deployments (or test runs) can share a Redis
-server. Pub/sub channels are global to the server, not per database number, so a channel's name also
-carries the database number: deployments kept apart by database number stay apart on pub/sub too.
+server; a room's keys carry its label as a hash tag (see ``RedisKeys``).
 """
 
 from __future__ import annotations
@@ -47,55 +46,67 @@ def format_stream_id(key: StreamId) -> str:
 class RedisKeys:
     """Names of everything rooms keeps in Redis, under one prefix.
 
-    Labels cannot contain ``:``, so ``<prefix>cid:<room>:<client id>`` is unambiguous whatever the
-    client id holds.
+    Every key of a room carries the room's label as a hash tag (``<prefix>{<label>}:stream``), so that
+    all of a room's keys, and its channel, lie in one slot of a Redis Cluster and one script may touch
+    them together. Labels hold neither ``:`` nor braces, so ``<prefix>{<room>}:cid:<client id>`` is
+    unambiguous whatever the client id holds. Keys shared by the whole deployment (the busiest rooms,
+    counters, locks) have no room tag; the bans and their id counter share the tag ``{moderation}``.
     """
 
     def __init__(self, prefix: str, db: int = 0) -> None:
         self.prefix = prefix
-        self._channel_head = f"{prefix}db{db}:room:"
+        self._db = db
         # Pub/sub: a notice after every change of bans or locks (see ``backends.redis_moderation``).
         self.moderation_channel = f"{prefix}db{db}:moderation"
         self.busiest = f"{prefix}busiest"  # sorted set: room -> messages ever stored
         self.counters = f"{prefix}counters"  # hash: totals of every process, for /metrics
         self.epoch = f"{prefix}epoch"  # a token that vanishes when Redis loses its data
         self.active = f"{prefix}active"  # sorted set: room -> its newest message's time (Unix seconds)
-        self.bans = f"{prefix}bans"  # hash: ban id -> "<created us> <expires us or -> <json>"
-        self.ban_ids = f"{prefix}ban-ids"  # the last ban id issued
+        self.bans = f"{prefix}{{moderation}}:bans"  # hash: ban id -> "<created us> <expires us or -> <json>"
+        self.ban_ids = f"{prefix}{{moderation}}:ban-ids"  # the last ban id issued
         self.locked = f"{prefix}locked"  # set: the labels of the locked rooms
+        self.layout = f"{prefix}layout"  # the layout's version, once keys of an earlier one were renamed
+
+    def _room(self, room: str) -> str:
+        return f"{self.prefix}{{{room}}}:"
 
     def stream(self, room: str) -> str:
-        return f"{self.prefix}stream:{room}"
+        return f"{self._room(room)}stream"
 
     def channel(self, room: str) -> str:
-        return f"{self._channel_head}{room}"
+        """Pub/sub channels are global to the server, not per database number, so the channel's name
+        carries the database number: deployments kept apart by database number stay apart on pub/sub."""
+        return f"{self._room(room)}db{self._db}:room"
 
     def room_of_channel(self, channel: str) -> str | None:
-        head = self._channel_head
-        return channel[len(head) :] if channel.startswith(head) else None
+        head, _, rest = channel.partition("{")
+        room, _, tail = rest.partition("}")
+        if head != self.prefix or tail != f":db{self._db}:room":
+            return None
+        return room
 
     def deleted(self, room: str) -> str:
         """Sorted set: the ids of the room's messages a moderator deleted, each scored by its deletion's
         number in the room (1, 2, ...), so that its size is how many were deleted."""
-        return f"{self.prefix}deleted:{room}"
+        return f"{self._room(room)}deleted"
 
     def presence(self, room: str) -> str:
         """Hash: each process's share of the room's presence (see ``backends.redis_presence``)."""
-        return f"{self.prefix}presence:{room}"
+        return f"{self._room(room)}presence"
 
     def client_id(self, room: str, client_id: str) -> str:
-        return f"{self.prefix}cid:{room}:{client_id}"
+        return f"{self._room(room)}cid:{client_id}"
 
-    def attempt(self, token: str) -> str:
-        return f"{self.prefix}attempt:{token}"
+    def attempt(self, room: str, token: str) -> str:
+        return f"{self._room(room)}attempt:{token}"
 
     def sent_by(self, address: str) -> str:
         """Hash: the token bucket of an address's messages, shared by every process."""
-        return f"{self.prefix}quota:messages:{address}"
+        return f"{self.prefix}quota:{{{address}}}:messages"
 
     def rooms_made_by(self, address: str) -> str:
         """Hash: the token bucket of the rooms an address may still create."""
-        return f"{self.prefix}quota:rooms:{address}"
+        return f"{self.prefix}quota:{{{address}}}:rooms"
 
 
 # Stores and publishes one message in a single atomic step, so every process sees the stream's order.

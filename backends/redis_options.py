@@ -46,6 +46,9 @@ def parse_redis_url(
     prefix = key_prefix if key_prefix is not None else ours.get("key_prefix", DEFAULT_PREFIX)
     if not prefix:
         raise BackendConfigError("backend.url: key_prefix must not be empty")
+    if "{" in prefix or "}" in prefix:
+        # Braces would end the hash tags that keep each room's keys in one cluster slot.
+        raise BackendConfigError(f"backend.url: key_prefix must not hold braces, got {prefix!r}")
     dedup = _positive("dedup_seconds", dedup_seconds or ours.get("dedup_seconds"), DEFAULT_DEDUP_SECONDS)
     ping = _positive("ping_interval", ping_interval or ours.get("ping_interval"), DEFAULT_PING_INTERVAL)
     presence_ttl = _positive("presence_ttl", ours.get("presence_ttl"), DEFAULT_PRESENCE_TTL)

@@ -52,6 +52,7 @@ from backends.redis_layout import (
     unix_seconds,
 )
 from backends.redis_metrics import ClusterCounters
+from backends.redis_migration import migrate_layout
 from backends.redis_moderation import RedisModeration
 from backends.redis_options import parse_redis_url
 from backends.redis_presence import RedisPresence
@@ -179,6 +180,7 @@ class RedisBackend(Backend):
                 raise BackendConfigError(
                     f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}"
                 )
+            await migrate_layout(self._redis, self._keys)
             await self._redis.script_load(STORE_SCRIPT)
             await self._presence.start()
             await self._subscriber.start(timeout=5)
@@ -301,7 +303,7 @@ class RedisBackend(Backend):
         if message.client_id is not None:
             dedup_key, ttl = self._keys.client_id(message.room, message.client_id), self._dedup_seconds
         else:
-            dedup_key, ttl = self._keys.attempt(attempt), RETRY_WINDOW_SECONDS
+            dedup_key, ttl = self._keys.attempt(message.room, attempt), RETRY_WINDOW_SECONDS
         keys = [
             self._keys.stream(message.room),
             dedup_key,

@@ -42,7 +42,7 @@ async def test_key_prefix_in_the_url_places_every_key_under_it():
         await backend.start()
         await store(backend, "lobby", "ann", "hi", "c-1")
         keys = {key async for key in client.scan_iter(match=f"{prefix}*")}
-        assert f"{prefix}stream:lobby" in keys and f"{prefix}cid:lobby:c-1" in keys
+        assert f"{prefix}{{lobby}}:stream" in keys and f"{prefix}{{lobby}}:cid:c-1" in keys
     finally:
         await backend.close()
         await client.aclose()
@@ -58,7 +58,7 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
     client = redis.from_url(REDIS_URL, decode_responses=True)
     script = client.register_script(STORE_SCRIPT)
     try:
-        for dedup_key, client_id in ((keys.attempt("a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
+        for dedup_key, client_id in ((keys.attempt("lobby", "a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
             call = {
                 "keys": [
                     *(keys.stream("lobby"), dedup_key, keys.busiest, keys.counters, keys.active),
@@ -399,3 +399,51 @@ def test_a_published_message_is_read_with_or_without_who_sent_it(published, send
     message = published_message("lobby", json.dumps(published))
     assert (message.client_id, message.user, message.moderator) == sender
     assert (message.id, message.handle, message.message) == ("1-0", "ann", "hi")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_keys_of_the_earlier_layout_are_renamed_once_at_start_and_keep_their_expiry():
+    await require_redis()
+    prefix = unique_prefix()
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    stamp = utc_timestamp()
+    try:
+        # What a deployment of the earlier layout holds: a room with a message (one deleted), its client
+        # id, and a ban.
+        kept = await client.xadd(f"{prefix}stream:lobby", {"h": "ann", "m": "from before", "t": stamp, "c": "c-1"})
+        await client.zadd(f"{prefix}deleted:lobby", {"1-1": 1})
+        await client.set(f"{prefix}cid:lobby:c-1", f"{kept} its-attempt", ex=600)
+        ban = json.dumps({"h": "bob", "a": None, "r": None, "why": "spam"})
+        await client.hset(f"{prefix}bans", "7", f"1767225600000000 - {ban}")
+        await client.set(f"{prefix}ban-ids", 7)
+        backend = RedisBackend(REDIS_URL, key_prefix=prefix)
+        try:
+            await backend.start()
+            assert [m.message for m in (await backend.history("lobby", 10)).messages] == ["from before"]
+            resent = await store(backend, "lobby", "ann", "from before", "c-1")
+            assert resent.duplicate and resent.message.id == kept
+            assert [(b.id, b.handle, b.reason) for b in await backend.bans()] == [("7", "bob", "spam")]
+            assert (await backend.add_ban("cy", None, None, None, "")).id == "8"  # ids go on from the old counter
+            keys = RedisKeys(prefix)
+            assert 0 < await client.ttl(keys.client_id("lobby", "c-1")) <= 600
+            assert await client.zcard(keys.deleted("lobby")) == 1
+            old_names = tuple(f"{prefix}{name}" for name in ("stream:", "deleted:", "cid:", "bans", "ban-ids"))
+            assert [key async for key in client.scan_iter(match=f"{prefix}*") if key.startswith(old_names)] == []
+        finally:
+            await backend.close()
+        # A second start finds the mark and renames nothing: a key named like the old layout stays.
+        await client.set(f"{prefix}stream:stray", "not a stream")
+        again = RedisBackend(REDIS_URL, key_prefix=prefix)
+        try:
+            await again.start()
+            assert await client.exists(f"{prefix}stream:stray")
+        finally:
+            await again.close()
+    finally:
+        await client.aclose()
+        await delete_prefix(REDIS_URL, prefix)
+
+
+def test_a_key_prefix_with_braces_is_refused_as_it_would_break_the_hash_tags():
+    with pytest.raises(BackendConfigError, match="braces"):
+        RedisBackend(f"{REDIS_URL}?key_prefix=my{{app}}:")
