@@ -203,7 +203,7 @@ if user ~= '' or moderator ~= '' then
   published[6] = user
   published[7] = moderator ~= ''
 end
-redis.call('PUBLISH', ARGV[9], cjson.encode(published))
+redis.call('SPUBLISH', ARGV[9], cjson.encode(published))
 return {0, id}
 """
 

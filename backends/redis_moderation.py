@@ -31,7 +31,7 @@ from backends.redis_layout import MAX_ID, ZERO_ID, RedisKeys, format_stream_id, 
 
 DELETION_MARK = "-"
 
-# Where a room's delivery starts, asked for on the pub/sub connection right behind its SUBSCRIBE (see
+# Where a room's delivery starts, asked for on the pub/sub connection right behind its SSUBSCRIBE (see
 # ``StreamSubscriber``): the last id the stream ever issued (not its newest entry, which is older when
 # the newest was deleted) and how many of its messages were deleted so far.
 # KEYS: stream, deleted set. Returns {last id ('' for none), deletions}.
@@ -53,7 +53,7 @@ redis.call('ZADD', KEYS[2], number, ARGV[1])
 if tonumber(redis.call('ZINCRBY', KEYS[3], -1, ARGV[2])) <= 0 then
   redis.call('ZREM', KEYS[3], ARGV[2])
 end
-redis.call('PUBLISH', ARGV[3], '-' .. number .. ' ' .. ARGV[1])
+redis.call('SPUBLISH', ARGV[3], '-' .. number .. ' ' .. ARGV[1])
 return 1
 """
 

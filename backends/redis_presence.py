@@ -69,7 +69,7 @@ else
   shares[#shares + 1] = ARGV[2]
 end
 if ARGV[5] == '1' or dropped > 0 then
-  redis.call('PUBLISH', ARGV[4], '?' .. ARGV[1])
+  redis.call('SPUBLISH', ARGV[4], '?' .. ARGV[1])
 end
 return {dropped, unpack(shares)}
 """
@@ -199,7 +199,7 @@ class RedisPresence:
                 batch, self._signals = self._signals, []
                 pipe = self._redis.pipeline(transaction=False)
                 for room, signal in batch:
-                    pipe.publish(self._keys.channel(room), f"{SIGNAL_MARK}{self.origin} {signal}")
+                    pipe.spublish(self._keys.channel(room), f"{SIGNAL_MARK}{self.origin} {signal}")
                 try:
                     await pipe.execute()
                 except (RedisError, OSError) as exc:

@@ -2,7 +2,8 @@
 
 Each room is one Redis Stream (``XADD ... MAXLEN``); the stream entry id is the message id. Storing
 and publishing are one Lua script, so the order of pub/sub is the order of the stream on every
-process. Fan-out goes through one pub/sub connection per process (``backends.redis_subscriber``),
+process. Fan-out is sharded pub/sub (``SPUBLISH``/``SSUBSCRIBE``, whose channels a Redis Cluster keeps on
+their slot's shard) through one connection per process (``backends.redis_subscriber``),
 which refills from the stream after every reconnect. Reads of history are ``backends.redis_reads``;
 deleting messages, bans and locks are ``backends.redis_moderation``. Needs Redis 7.0 or newer.
 

@@ -3,9 +3,9 @@ no gap and no duplicate across reconnects.
 
 Redis pub/sub forgets whatever it published while a subscriber was away. So each subscribed room
 keeps the id of the last message delivered. A room's first subscription reads where its stream ends
-on the pub/sub connection itself (RESP3), right behind the SUBSCRIBE: Redis answers in turn with what it
+on the pub/sub connection itself (RESP3), right behind the SSUBSCRIBE: Redis answers in turn with what it
 pushes, so every message pushed before that answer lies at or before the end it names, and every later
-one beyond it, and the room is live after one round trip. A resubscription after a reconnect SUBSCRIBEs,
+one beyond it, and the room is live after one round trip. A resubscription after a reconnect SSUBSCRIBEs,
 waits for Redis to confirm it, reads the room's stream after the last delivered id (XRANGE) and delivers
 it, and only then delivers live messages, dropping any whose id is not beyond the last delivered one.
 
@@ -154,14 +154,14 @@ class StreamSubscriber:
         feed = self._feeds.get(room)
         if feed is None:
             feed = self._feeds[room] = _Feed()
-            await self._send("SUBSCRIBE", room)
+            await self._send("SSUBSCRIBE", room)
             await self._ask_anchor(room, feed)
         try:
             await asyncio.wait_for(feed.ready.wait(), timeout)
         except TimeoutError:
             if self._feeds.get(room) is feed and not feed.live:
                 del self._feeds[room]
-                await self._send("UNSUBSCRIBE", room)
+                await self._send("SUNSUBSCRIBE", room)
             raise BackendUnavailable(f"could not subscribe to room {room}: {self.down_reason}") from None
         return feed.last
 
@@ -170,7 +170,7 @@ class StreamSubscriber:
         if feed is not None:
             feed.ready.set()  # nobody may wait for a feed that is gone
             _release(feed.waiters)
-            await self._send("UNSUBSCRIBE", room)
+            await self._send("SUNSUBSCRIBE", room)
 
     async def wait_delivered(self, room: str, key: StreamId, timeout: float) -> None:
         """Return once this process has delivered ``room``'s messages up to ``key``.
@@ -195,7 +195,7 @@ class StreamSubscriber:
                 feed.waiters.remove(entry)
 
     async def _ask_anchor(self, room: str, feed: _Feed) -> None:
-        """Ask, behind the room's SUBSCRIBE on the same connection, where its stream ends now."""
+        """Ask, behind the room's SSUBSCRIBE on the same connection, where its stream ends now."""
         conn = self._conn
         if conn is None:
             return  # the next session asks
@@ -263,12 +263,14 @@ class StreamSubscriber:
             if self._master_moved is not None and (moved := await self._master_moved(conn)) is not None:
                 raise SubscriberStalled(moved)
             await self._check_epoch()
-            # From here on a newly subscribed room sends its own SUBSCRIBE; the rooms known now go in one.
+            # From here on a newly subscribed room sends its own SSUBSCRIBE; the rooms known now go in one.
             self._conn = conn
             self._outstanding = dict.fromkeys(self._feeds, 1)
             self._anchors.clear()
-            channels = [self._keys.moderation_channel, *map(self._keys.channel, self._feeds)]
-            await conn.send_command("SUBSCRIBE", *channels, check_health=False)
+            await conn.send_command("SUBSCRIBE", self._keys.moderation_channel, check_health=False)
+            if self._feeds:
+                channels = map(self._keys.channel, self._feeds)
+                await conn.send_command("SSUBSCRIBE", *channels, check_health=False)
             for room, feed in list(self._feeds.items()):
                 if not feed.anchored:
                     await self._ask_anchor(room, feed)
@@ -307,7 +309,8 @@ class StreamSubscriber:
                     raise SubscriberStalled(moved)
 
     async def _handle(self, reply: object) -> None:
-        # Pushes: ["message", channel, data] or ["subscribe" | "unsubscribe", channel, count]. Answers: a
+        # Pushes: ["smessage", channel, data] or ["ssubscribe" | "sunsubscribe", channel, count] for the
+        # rooms' shard channels, the same without "s" for the moderation channel. Answers: a
         # stream end asked for (ANCHOR_SCRIPT: [last id, deletions]), or a PING's "PONG".
         if isinstance(reply, list) and len(reply) == 2:
             self._anchor(reply)
@@ -322,7 +325,7 @@ class StreamSubscriber:
         if room is None:
             return
         feed = self._feeds.get(room)
-        if kind == "message":
+        if kind == "smessage":
             if data.startswith(DELETION_MARK):
                 if feed is not None:
                     self._deleted(room, feed, *parse_deletion(data))
@@ -337,13 +340,13 @@ class StreamSubscriber:
                 if key > feed.last:
                     self._deliver(feed, key, message)
             return
-        if kind not in ("subscribe", "unsubscribe"):
+        if kind not in ("ssubscribe", "sunsubscribe"):
             return
         outstanding = self._outstanding.pop(room, 1) - 1
         if outstanding > 0:
             # Another (un)subscribe for this room follows: only the last one says where it stands.
             self._outstanding[room] = outstanding
-        elif kind == "subscribe" and feed is not None and not feed.live:
+        elif kind == "ssubscribe" and feed is not None and not feed.live:
             if not feed.anchored:
                 # Pushed from here on; the stream end asked for next says where delivery started.
                 feed.live = True

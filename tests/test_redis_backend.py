@@ -372,7 +372,7 @@ async def test_entries_hold_user_and_moderator_only_when_set_and_those_of_earlie
         stamp = utc_timestamp()
         old_id = await client.xadd(keys.stream("lobby"), {"h": "cy", "m": "old", "t": stamp, "c": "c-old"})
         await client.set(keys.client_id("lobby", "c-old"), f"{old_id} its-attempt")
-        await client.publish(keys.channel("lobby"), json.dumps([old_id, "cy", "old", stamp, "c-old"]))
+        await client.spublish(keys.channel("lobby"), json.dumps([old_id, "cy", "old", stamp, "c-old"]))
         await recorder.wait_for(3)
         old = StoredMessage(old_id, "lobby", "cy", "old", stamp, "c-old")
         assert recorder.delivered == [plain, signed, old]

@@ -141,7 +141,7 @@ async def test_a_process_is_subscribed_to_a_room_while_it_has_a_socket_there_and
     client = redis.from_url(REDIS_URL, decode_responses=True)
 
     async def subscribers() -> int:
-        return dict(await client.pubsub_numsub(channel))[channel]
+        return dict(await client.pubsub_shardnumsub(channel))[channel]
 
     async def unsubscribed() -> bool:
         return await subscribers() == 0
