@@ -1,6 +1,7 @@
 """Removing idle Redis rooms (``history.expire_after_days``) with their streams, on any process.
 
-The ``active`` sorted set holds each room's newest message time; the store script keeps it.
+The ``active`` sorted set holds each room's newest message time, counted after each store; a room is
+removed only if its stream has issued nothing since its newest message was read.
 """
 
 from __future__ import annotations
@@ -9,35 +10,59 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from backends.redis_layout import RedisKeys, parse_stream_id, unix_seconds
+from backends.redis_layout import RedisKeys, is_missing_stream, parse_stream_id, unix_seconds
 
 EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
 
-# Removes one idle room, if it is still idle: a message stored since keeps it.
-# KEYS: active, busiest, stream, deleted set. ARGV: room, idle since (Unix seconds).
+# Removes one idle room's keys if nothing was stored since its newest message was read: a message
+# stored meanwhile keeps it. The busiest and active sets, in other slots, are updated after it.
+# KEYS: stream, deleted set. ARGV: the last id the stream had issued when read ('' for no stream).
 EXPIRE_SCRIPT = """
-local newest = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if newest and tonumber(newest) < tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[3], KEYS[4])
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' and info[i + 1] ~= ARGV[1] then return 0 end
+  end
 end
-return 0
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 """
 
 
 async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> int:
     """Remove the rooms with no message since ``idle_since``; how many went."""
-    cutoff = unix_seconds(idle_since)
+    cutoff = float(unix_seconds(idle_since))
     await _note_activity_of_older_rooms(redis, keys)
     removed = 0
-    while idle := cast(list[str], await redis.zrangebyscore(keys.active, "-inf", f"({cutoff}", 0, EXPIRE_CHUNK)):
-        pipe = redis.pipeline(transaction=False)
+    while idle := cast(list[str], await redis.zrangebyscore(keys.active, "-inf", f"({cutoff!r}", 0, EXPIRE_CHUNK)):
+        read = redis.pipeline(transaction=False)
         for room in idle:
-            room_keys = [keys.active, keys.busiest, keys.stream(room), keys.deleted(room)]
-            pipe.eval(EXPIRE_SCRIPT, len(room_keys), *room_keys, room, cutoff)
-        removed += sum(int(reply) for reply in await pipe.execute())
+            read.xinfo_stream(keys.stream(room))
+        infos = await read.execute(raise_on_error=False)
+        remove = redis.pipeline(transaction=False)
+        gone: list[str] = []
+        fresher: dict[str, float] = {}
+        for room, info in zip(idle, infos, strict=True):
+            if isinstance(info, Exception) and not is_missing_stream(info):
+                raise info
+            newest = info.get("last-entry") if isinstance(info, dict) else None
+            if newest and float(unix_seconds(newest[1]["t"])) >= cutoff:
+                fresher[room] = float(unix_seconds(newest[1]["t"]))  # stored in since the active set was read
+                continue
+            last = str(info["last-generated-id"]) if isinstance(info, dict) else ""
+            gone.append(room)
+            remove.eval(EXPIRE_SCRIPT, 2, keys.stream(room), keys.deleted(room), last)
+        went = [room for room, reply in zip(gone, await remove.execute() if gone else [], strict=True) if int(reply)]
+        tidy = redis.pipeline(transaction=False)
+        if went:
+            tidy.zrem(keys.active, *went)
+            tidy.zrem(keys.busiest, *went)
+        # A room not removed leaves the idle range, so that the next round reads the next rooms.
+        kept = {room: fresher.get(room, cutoff) for room in idle if room not in went}
+        if kept:
+            tidy.zadd(keys.active, kept, gt=True)
+        await tidy.execute()
+        removed += len(went)
         if len(idle) < EXPIRE_CHUNK:
             break
     return removed

@@ -110,13 +110,13 @@ class RedisKeys:
 
 
 # Stores and publishes one message in a single atomic step, so every process sees the stream's order.
+# It touches the room's keys only (one cluster slot); the sender's quota is settled around it by
+# QUOTA_SCRIPT, and the deployment's figures (busiest rooms, active rooms, counters) after it.
 #
-# KEYS: stream, dedup key, busiest, counters, active, the sender's message bucket, its new-room bucket,
-#       the room's deleted set
+# KEYS: stream, dedup key, the room's deleted set
 # ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
-#       retain (0 keeps all), trim mode ('=' or '~'), channel, room, the timestamp in Unix seconds,
-#       sender ('' for none), its messages per second, its burst, its new rooms per hour (0: no limit),
-#       user ('' or absent for none), moderator ('1'; '' or absent for not)
+#       retain (0 keeps all), trim mode ('=' or '~'), channel, the sender's quota verdict ('' for no
+#       quota, QUOTA_OVER, QUOTA_NO_NEW_ROOM or QUOTA_OK), user ('' for none), moderator ('1'; '' for not)
 #
 # The entry's fields: h (handle), m (message), t (timestamp), and only when set c (client id), u (user)
 # and mod ('1'), so that an entry without them reads as before. The message is published as a JSON array
@@ -128,23 +128,15 @@ class RedisKeys:
 # its own earlier store instead of storing twice. Its value is "<id> <attempt token>": a hit from
 # another attempt is a client's resend (status 1), a hit from this attempt is our own retry (status 2).
 # A hit on a message a moderator deleted stores nothing (status 5); on one pruned, the message is new.
-# A sender's quota is checked after the dedup key, so a resend is always answered, and charged only when
-# the message is stored: status 3, over its messages; status 4, over its new rooms (nothing stored).
-# Returns {0, id} for a new message, {status, id, fields} for one stored before.
+# The quota verdict counts after the dedup key, so a resend is always answered: status 3, over its
+# messages; status 4, over its new rooms (nothing stored).
+# Returns {0, id, 1 if the message made the room, else 0} for a new message, {status, id, fields} for one
+# stored before.
 OVER_MESSAGE_QUOTA = 3
 OVER_ROOM_QUOTA = 4
 DELETED_BEFORE = 5
+QUOTA_OVER, QUOTA_NO_NEW_ROOM, QUOTA_OK = "0", "1", "2"
 STORE_SCRIPT = """
-local function level(key, rate, burst, now)
-  local state = redis.call('HMGET', key, 't', 'u')
-  local tokens = tonumber(state[1])
-  if not tokens then return burst end
-  return math.min(burst, tokens + (now - tonumber(state[2])) * rate)
-end
-local function spend(key, tokens, rate, burst, now)
-  redis.call('HSET', key, 't', tostring(tokens - 1), 'u', tostring(now))
-  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
-end
 local existing = redis.call('GET', KEYS[2])
 if existing then
   local space = string.find(existing, ' ', 1, true)
@@ -154,27 +146,14 @@ if existing then
     if string.sub(existing, space + 1) == ARGV[5] then
       return {2, earlier, entries[1][2]}
     end
-    redis.call('HINCRBY', KEYS[4], 'deduplicated', 1)
     return {1, earlier, entries[1][2]}
   end
-  if redis.call('ZSCORE', KEYS[8], earlier) then return {5} end
+  if redis.call('ZSCORE', KEYS[3], earlier) then return {5} end
 end
-if ARGV[12] ~= '' then
-  local clock = redis.call('TIME')
-  local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-  local rate, burst, rooms = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
-  local messages = level(KEYS[6], rate, burst, now)
-  if messages < 1 then return {3} end
-  local new_room = rooms > 0 and redis.call('EXISTS', KEYS[1]) == 0
-  local made
-  if new_room then
-    made = level(KEYS[7], rooms / 3600, rooms, now)
-    if made < 1 then return {4} end
-    spend(KEYS[7], made, rooms / 3600, rooms, now)
-  end
-  spend(KEYS[6], messages, rate, burst, now)
-end
-local user, moderator = ARGV[16] or '', ARGV[17] or ''
+local new_room = redis.call('EXISTS', KEYS[1]) == 0
+if ARGV[10] == '0' then return {3} end
+if ARGV[10] == '1' and new_room then return {4} end
+local user, moderator = ARGV[11], ARGV[12]
 local fields = {'h', ARGV[1], 'm', ARGV[2], 't', ARGV[3]}
 if ARGV[4] ~= '' then
   fields[#fields + 1] = 'c'
@@ -195,16 +174,52 @@ else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[8], ARGV[7], '*', unpack(fields))
 end
 redis.call('SET', KEYS[2], id .. ' ' .. ARGV[5], 'EX', ARGV[6])
-redis.call('ZINCRBY', KEYS[3], 1, ARGV[10])
-redis.call('ZADD', KEYS[5], ARGV[11], ARGV[10])
-redis.call('HINCRBY', KEYS[4], 'stored', 1)
 local published = {id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
 if user ~= '' or moderator ~= '' then
   published[6] = user
   published[7] = moderator ~= ''
 end
 redis.call('SPUBLISH', ARGV[9], cjson.encode(published))
-return {0, id}
+if new_room then return {0, id, 1} end
+return {0, id, 0}
+"""
+
+# A sender's token buckets (messages, and new rooms when limited), on Redis's clock so that every
+# process agrees. Before a batch is stored, 'take' spends a message token if there is one and tells
+# whether a new room would be allowed (a verdict for STORE_SCRIPT); after it, 'refund' gives back the
+# token of a message not stored, and 'room' spends a new-room token for a room the message made. The
+# new-room limit is thus checked before and charged after: messages of one address making rooms at the
+# same moment on several processes can pass it by as many as are in flight.
+#
+# KEYS: the sender's message bucket, its new-room bucket
+# ARGV: 'take', 'refund' or 'room'; messages per second; burst; new rooms per hour (0: no limit)
+# Returns for 'take' a verdict (QUOTA_OVER, QUOTA_NO_NEW_ROOM, QUOTA_OK), else nothing.
+QUOTA_SCRIPT = """
+local function level(key, rate, burst, now)
+  local state = redis.call('HMGET', key, 't', 'u')
+  local tokens = tonumber(state[1])
+  if not tokens then return burst end
+  return math.min(burst, tokens + (now - tonumber(state[2])) * rate)
+end
+local function keep(key, tokens, rate, burst, now)
+  redis.call('HSET', key, 't', tostring(tokens), 'u', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local rate, burst, rooms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if ARGV[1] == 'take' then
+  local messages = level(KEYS[1], rate, burst, now)
+  if messages < 1 then return '0' end
+  keep(KEYS[1], messages - 1, rate, burst, now)
+  if rooms > 0 and level(KEYS[2], rooms / 3600, rooms, now) < 1 then return '1' end
+  return '2'
+elseif ARGV[1] == 'refund' then
+  keep(KEYS[1], math.min(burst, level(KEYS[1], rate, burst, now) + 1), rate, burst, now)
+elseif rooms > 0 then
+  keep(KEYS[2], level(KEYS[2], rooms / 3600, rooms, now) - 1, rooms / 3600, rooms, now)
+end
+return false
 """
 
 

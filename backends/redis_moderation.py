@@ -45,15 +45,13 @@ end
 return {'', deletions}
 """
 
-# KEYS: stream, deleted set, busiest. ARGV: message id, room, the room's channel. Returns 1 if deleted.
+# KEYS: stream, deleted set. ARGV: message id, the room's channel. Returns 1 if deleted. (The room's
+# count among the busiest is lowered after it, outside the room's slot.)
 DELETE_SCRIPT = """
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 local number = redis.call('ZCARD', KEYS[2]) + 1
 redis.call('ZADD', KEYS[2], number, ARGV[1])
-if tonumber(redis.call('ZINCRBY', KEYS[3], -1, ARGV[2])) <= 0 then
-  redis.call('ZREM', KEYS[3], ARGV[2])
-end
-redis.call('SPUBLISH', ARGV[3], '-' .. number .. ' ' .. ARGV[1])
+redis.call('SPUBLISH', ARGV[2], '-' .. number .. ' ' .. ARGV[1])
 return 1
 """
 
@@ -151,9 +149,15 @@ class RedisModeration:
         key = parse_stream_id(message_id)
         if key in (ZERO_ID, MAX_ID):
             return False
-        keys = [self._keys.stream(room), self._keys.deleted(room), self._keys.busiest]
-        args = [format_stream_id(key), room, self._keys.channel(room)]
-        return bool(await self._call("message not deleted", self._delete(keys=keys, args=args)))
+        keys = [self._keys.stream(room), self._keys.deleted(room)]
+        args = [format_stream_id(key), self._keys.channel(room)]
+        if not await self._call("message not deleted", self._delete(keys=keys, args=args)):
+            return False
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zincrby(self._keys.busiest, -1, room)
+        pipe.zremrangebyscore(self._keys.busiest, "-inf", 0)  # a room with no message left is not listed
+        await self._call("message deleted, its room's count not lowered", pipe.execute())
+        return True
 
     async def add_ban(
         self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str

@@ -44,6 +44,9 @@ from backends.base import (
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis_expiry import expire_idle_rooms
 from backends.redis_layout import (
+    QUOTA_NO_NEW_ROOM,
+    QUOTA_OK,
+    QUOTA_SCRIPT,
     STORE_SCRIPT,
     RedisKeys,
     StreamId,
@@ -147,7 +150,7 @@ class RedisBackend(Backend):
             raise BackendConfigError(f"backend.url: {exc}") from None
         self._keys = RedisKeys(options.key_prefix, int(pool.connection_kwargs.get("db", 0)))
         self._redis = Redis(connection_pool=pool)
-        self._store_sha = hashlib.sha1(STORE_SCRIPT.encode()).hexdigest()
+        self._shas = {script: hashlib.sha1(script.encode()).hexdigest() for script in (STORE_SCRIPT, QUOTA_SCRIPT)}
         self._store_queue: list[tuple[_StoreCall, asyncio.Future[StoreResult]]] = []
         self._store_sender: asyncio.Task[None] | None = None
         # Answers go out batch after batch, each once this process has delivered what the batch stored.
@@ -182,7 +185,8 @@ class RedisBackend(Backend):
                     f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}"
                 )
             await migrate_layout(self._redis, self._keys)
-            await self._redis.script_load(STORE_SCRIPT)
+            for script in self._shas:
+                await self._redis.script_load(script)
             await self._presence.start()
             await self._subscriber.start(timeout=5)
         except (RedisError, OSError) as exc:
@@ -231,25 +235,29 @@ class RedisBackend(Backend):
 
         One pipeline at a time, on one connection: Redis runs the scripts in the order they were
         queued, so a socket's messages keep their order however many are in flight. A retried pipeline
-        stores nothing twice (each call's attempt token, see STORE_SCRIPT).
+        stores nothing twice (each call's attempt token, see STORE_SCRIPT). With quotas, the senders'
+        tokens are taken in a pipeline before (QUOTA_SCRIPT).
         """
         try:
             while self._store_queue:
                 batch = self._store_queue[:MAX_STORE_PIPELINE]
                 del self._store_queue[:MAX_STORE_PIPELINE]
-                outcomes: list[_Outcome]
+                calls = [call for call, _ in batch]
+                verdicts = [""] * len(calls)
+                replies: list[Any]
                 try:
-                    replies = await self._run_store_scripts([call for call, _ in batch])
+                    verdicts = await self._quota_verdicts(calls)
+                    replies = await self._run_store_scripts(calls, verdicts)
                 except (RedisError, OSError) as exc:
-                    outcomes = [(future, BackendUnavailable(f"message not stored: {exc}")) for _, future in batch]
-                else:
-                    outcomes = [
-                        (future, BackendUnavailable(f"message not stored: {reply}"))
-                        if isinstance(reply, Exception)
-                        else (future, store_result(call[0], reply))
-                        for (call, future), reply in zip(batch, replies, strict=True)
-                    ]
-                self._answering = asyncio.ensure_future(self._answer_once_delivered(self._answering, outcomes))
+                    replies = [exc] * len(calls)
+                outcomes: list[_Outcome] = [
+                    (future, BackendUnavailable(f"message not stored: {reply}"))
+                    if isinstance(reply, Exception)
+                    else (future, store_result(call[0], reply))
+                    for (call, future), reply in zip(batch, replies, strict=True)
+                ]
+                figures = asyncio.ensure_future(self._settle_figures(calls, verdicts, replies))
+                self._answering = asyncio.ensure_future(self._answer_once_delivered(self._answering, outcomes, figures))
         finally:
             self._store_sender = None
 
@@ -257,10 +265,12 @@ class RedisBackend(Backend):
         self,
         earlier: asyncio.Future[None] | None,
         outcomes: list[_Outcome],
+        figures: asyncio.Future[None],
     ) -> None:
-        """Answer a batch's senders after the earlier batches, and once this process has delivered what
-        the batch stored. The script's reply can overtake its pub/sub message, and a sender must hear of
-        its message through the room's broadcast before any later reply (an error, a resent duplicate)."""
+        """Answer a batch's senders after the earlier batches, once this process has delivered what the
+        batch stored and the deployment's figures count it. The script's reply can overtake its pub/sub
+        message, and a sender must hear of its message through the room's broadcast before any later
+        reply (an error, a resent duplicate)."""
         if earlier is not None:
             await asyncio.wait([earlier])  # how it ended is its own batch's concern
         newest: dict[str, StreamId] = {}
@@ -270,51 +280,108 @@ class RedisBackend(Backend):
                 newest[outcome.message.room] = max(key, newest.get(outcome.message.room, key))
         for room, key in newest.items():
             await self._subscriber.wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
+        await asyncio.wait([figures])
         for future, outcome in outcomes:
             if isinstance(outcome, BaseException):
                 _settle_exception(future, outcome)
             elif not future.done():
                 future.set_result(outcome)
 
-    async def _run_store_scripts(self, calls: list[_StoreCall]) -> list[Any]:
+    async def _quota_verdicts(self, calls: list[_StoreCall]) -> list[str]:
+        """Take a message token of each call's sender (see QUOTA_SCRIPT): the verdicts for STORE_SCRIPT."""
+        quota = self._quota
+        if quota is None:
+            return [""] * len(calls)
+        limited = [index for index, (message, _) in enumerate(calls) if message.sender]
+        runs = [(QUOTA_SCRIPT, self._quota_keys(calls[index][0]), ["take", *self._quota_args]) for index in limited]
+        verdicts = [QUOTA_OK] * len(calls)  # one without a sender address is not limited
+        for index, reply in zip(limited, await self._run_scripts(runs), strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            verdicts[index] = str(reply)
+        return verdicts
+
+    def _quota_keys(self, message: NewMessage) -> list[str]:
+        return [self._keys.sent_by(message.sender), self._keys.rooms_made_by(message.sender)]
+
+    async def _run_store_scripts(self, calls: list[_StoreCall], verdicts: list[str]) -> list[Any]:
+        runs = [
+            (STORE_SCRIPT, *self._script_arguments(call, verdict))
+            for call, verdict in zip(calls, verdicts, strict=True)
+        ]
+        return await self._run_scripts(runs, self._replicas_to_wait)
+
+    async def _run_scripts(self, runs: list[tuple[str, list[str], list[str | int]]], replicas: int = 0) -> list[Any]:
+        """Run scripts (text, keys, arguments) in one pipeline, each reply in its place (an exception for
+        one that failed); with ``replicas``, each counts as failed unless that many replicas confirm it."""
         for attempt in range(2):
             pipe = self._redis.pipeline(transaction=False)
-            for call in calls:
-                keys, args = self._script_arguments(call)
-                pipe.evalsha(self._store_sha, len(keys), *keys, *args)
-            if self._replicas_to_wait:
+            for script, keys, args in runs:
+                pipe.evalsha(self._shas[script], len(keys), *keys, *args)
+            if replicas:
                 # Acknowledged only once replicas have it: the master may be demoted any moment (see
                 # backends.redis_sentinel). WAIT covers every write this connection made before it.
-                pipe.execute_command("WAIT", self._replicas_to_wait, REPLICA_WAIT_MS)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-            if self._replicas_to_wait:
+                pipe.execute_command("WAIT", replicas, REPLICA_WAIT_MS)
+            replies: list[Any] = await pipe.execute(raise_on_error=False) if runs else []
+            if replicas and runs:
                 replicated = replies.pop()
-                if not isinstance(replicated, int) or replicated < self._replicas_to_wait:
-                    failure = RedisError(f"not confirmed by {self._replicas_to_wait} replica(s): {replicated!r}")
+                if not isinstance(replicated, int) or replicated < replicas:
+                    failure = RedisError(f"not confirmed by {replicas} replica(s): {replicated!r}")
                     replies = [reply if isinstance(reply, Exception) else failure for reply in replies]
             if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
                 return replies
-            # Redis restarted and forgot the script: load it and send the batch again (the calls that did
-            # run find their own first attempt).
-            await self._redis.script_load(STORE_SCRIPT)
+            # Redis restarted and forgot the scripts: load them and send the batch again (the stores that
+            # did run find their own first attempt).
+            for script in self._shas:
+                await self._redis.script_load(script)
         raise AssertionError("unreachable")
 
-    def _script_arguments(self, call: _StoreCall) -> tuple[list[str], list[str | int]]:
+    async def _settle_figures(self, calls: list[_StoreCall], verdicts: list[str], replies: list[Any]) -> None:
+        """After a batch: give back the message tokens of what was not stored, charge the new rooms made,
+        and count what was stored in the deployment's figures (busiest and active rooms, counters). Kept
+        out of the store script, whose keys are the room's only, these are approximate: a failure here
+        is logged and leaves the messages stored."""
+        pipe = self._redis.pipeline(transaction=False)
+        stored: dict[str, int] = {}
+        active: dict[str, float] = {}
+        deduplicated = 0
+        for (message, _), verdict, reply in zip(calls, verdicts, replies, strict=True):
+            status = int(reply[0]) if isinstance(reply, list) else None
+            is_stored = status in (0, 2)  # 2: this very call, retried, stored it
+            deduplicated += status == 1
+            if verdict in (QUOTA_NO_NEW_ROOM, QUOTA_OK) and message.sender and self._quota is not None:
+                if not is_stored:
+                    pipe.eval(QUOTA_SCRIPT, 2, *self._quota_keys(message), "refund", *self._quota_args)
+                elif status == 0 and int(reply[2]):
+                    pipe.eval(QUOTA_SCRIPT, 2, *self._quota_keys(message), "room", *self._quota_args)
+            if is_stored:
+                stored[message.room] = stored.get(message.room, 0) + 1
+                seconds = float(unix_seconds(message.timestamp))
+                active[message.room] = max(seconds, active.get(message.room, seconds))
+        for room, count in stored.items():
+            pipe.zincrby(self._keys.busiest, count, room)
+        if active:
+            pipe.zadd(self._keys.active, active, gt=True)
+        if stored:
+            pipe.hincrby(self._keys.counters, "stored", sum(stored.values()))
+        if deduplicated:
+            pipe.hincrby(self._keys.counters, "deduplicated", deduplicated)
+        if not len(pipe):
+            return
+        try:
+            failed = [reply for reply in await pipe.execute(raise_on_error=False) if isinstance(reply, Exception)]
+        except (RedisError, OSError) as exc:
+            failed = [exc]
+        if failed:
+            log.warning("figures of %d stores not counted: %s", len(calls), failed[0])
+
+    def _script_arguments(self, call: _StoreCall, verdict: str) -> tuple[list[str], list[str | int]]:
         message, attempt = call
         if message.client_id is not None:
             dedup_key, ttl = self._keys.client_id(message.room, message.client_id), self._dedup_seconds
         else:
             dedup_key, ttl = self._keys.attempt(message.room, attempt), RETRY_WINDOW_SECONDS
-        keys = [
-            self._keys.stream(message.room),
-            dedup_key,
-            self._keys.busiest,
-            self._keys.counters,
-            self._keys.active,
-            self._keys.sent_by(message.sender),
-            self._keys.rooms_made_by(message.sender),
-            self._keys.deleted(message.room),
-        ]
+        keys = [self._keys.stream(message.room), dedup_key, self._keys.deleted(message.room)]
         args: list[str | int] = [
             message.handle,
             message.message,
@@ -325,10 +392,7 @@ class RedisBackend(Backend):
             self._retain,
             self._trim,
             self._keys.channel(message.room),
-            message.room,
-            unix_seconds(message.timestamp),
-            message.sender if self._quota is not None else "",
-            *self._quota_args,
+            verdict,
             message.user or "",
             "1" if message.moderator else "",
         ]

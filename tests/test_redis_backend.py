@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as redis
 
-from backends.base import HistoryPage, RoomPresence, StoredMessage, utc_timestamp
-from backends.errors import BackendConfigError, MessageDeleted
+from backends.base import AddressQuota, HistoryPage, NewMessage, RoomPresence, StoredMessage, utc_timestamp
+from backends.errors import BackendConfigError, MessageDeleted, QuotaExceeded
 from backends.redis_layout import STORE_SCRIPT, RedisKeys, published_message
 from backends.redis_streams import RedisBackend
 from tests.factories.redis import RedisFactory
@@ -60,13 +60,10 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
     try:
         for dedup_key, client_id in ((keys.attempt("lobby", "a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
             call = {
-                "keys": [
-                    *(keys.stream("lobby"), dedup_key, keys.busiest, keys.counters, keys.active),
-                    *(keys.sent_by(""), keys.rooms_made_by(""), keys.deleted("lobby")),
-                ],
+                "keys": [keys.stream("lobby"), dedup_key, keys.deleted("lobby")],
                 "args": [
-                    *("ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, "=", "ch", "lobby"),
-                    *("1767225600.0", "", "0", 0, 0),
+                    *("ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, "=", keys.channel("lobby")),
+                    *("", "", ""),
                 ],
             }
             first = await script(**call)
@@ -447,3 +444,29 @@ async def test_keys_of_the_earlier_layout_are_renamed_once_at_start_and_keep_the
 def test_a_key_prefix_with_braces_is_refused_as_it_would_break_the_hash_tags():
     with pytest.raises(BackendConfigError, match="braces"):
         RedisBackend(f"{REDIS_URL}?key_prefix=my{{app}}:")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_address_is_charged_only_for_messages_stored_and_its_resends_are_always_answered():
+    await require_redis()
+    factory = RedisFactory()
+    backend = await factory.create(quota=AddressQuota(new_rooms_per_hour=0, messages_per_second=0.001, burst=2))
+    address = "203.0.113.9"
+
+    async def send(client_id: str, address: str = address) -> bool:
+        result = await backend.store(NewMessage("lobby", "ann", client_id, client_id, utc_timestamp(), address))
+        return result.duplicate
+
+    try:
+        assert not await send("c1")
+        for _ in range(3):
+            assert await send("c1")  # a resend costs nothing
+        assert not await send("c2")  # the second of two
+        with pytest.raises(QuotaExceeded):
+            await send("c3")
+        assert await send("c1")  # over the quota, a resend is still answered
+        assert not await send("c3", "203.0.113.10")  # another address has its own
+        assert [m.message for m in (await backend.history("lobby", 10)).messages] == ["c1", "c2", "c3"]
+    finally:
+        await backend.close()
+        await factory.dispose()
