@@ -16,7 +16,7 @@ EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
 
 # Removes one idle room's keys if nothing was stored since its newest message was read: a message
 # stored meanwhile keeps it. The busiest and active sets, in other slots, are updated after it.
-# KEYS: stream, deleted set. ARGV: the last id the stream had issued when read ('' for no stream).
+# KEYS: stream, deleted set, epoch. ARGV: the last id the stream had issued when read ('' for no stream).
 EXPIRE_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -24,7 +24,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     if info[i] == 'last-generated-id' and info[i + 1] ~= ARGV[1] then return 0 end
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return 1
 """
 
@@ -51,7 +51,10 @@ async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> i
                 continue
             last = str(info["last-generated-id"]) if isinstance(info, dict) else ""
             gone.append(room)
-            remove.eval(EXPIRE_SCRIPT, 2, keys.stream(room), keys.deleted(room), last)
+            # (execute_command: a cluster pipeline refuses ``eval`` itself)
+            remove.execute_command(
+                "EVAL", EXPIRE_SCRIPT, 3, keys.stream(room), keys.deleted(room), keys.room_epoch(room), last
+            )
         went = [room for room, reply in zip(gone, await remove.execute() if gone else [], strict=True) if int(reply)]
         tidy = redis.pipeline(transaction=False)
         if went:

@@ -49,8 +49,9 @@ class RedisKeys:
     Every key of a room carries the room's label as a hash tag (``<prefix>{<label>}:stream``), so that
     all of a room's keys, and its channel, lie in one slot of a Redis Cluster and one script may touch
     them together. Labels hold neither ``:`` nor braces, so ``<prefix>{<room>}:cid:<client id>`` is
-    unambiguous whatever the client id holds. Keys shared by the whole deployment (the busiest rooms,
-    counters, locks) have no room tag; the bans and their id counter share the tag ``{moderation}``.
+    unambiguous whatever the client id holds. Keys shared by the whole deployment have no room tag: the
+    busiest and active rooms share the tag ``{rooms}`` (read together when rooms expire), the bans and
+    their id counter the tag ``{moderation}``.
     """
 
     def __init__(self, prefix: str, db: int = 0) -> None:
@@ -58,10 +59,10 @@ class RedisKeys:
         self._db = db
         # Pub/sub: a notice after every change of bans or locks (see ``backends.redis_moderation``).
         self.moderation_channel = f"{prefix}db{db}:moderation"
-        self.busiest = f"{prefix}busiest"  # sorted set: room -> messages ever stored
+        self.busiest = f"{prefix}{{rooms}}:busiest"  # sorted set: room -> messages ever stored
         self.counters = f"{prefix}counters"  # hash: totals of every process, for /metrics
         self.epoch = f"{prefix}epoch"  # a token that vanishes when Redis loses its data
-        self.active = f"{prefix}active"  # sorted set: room -> its newest message's time (Unix seconds)
+        self.active = f"{prefix}{{rooms}}:active"  # sorted set: room -> its newest message's time (Unix seconds)
         self.bans = f"{prefix}{{moderation}}:bans"  # hash: ban id -> "<created us> <expires us or -> <json>"
         self.ban_ids = f"{prefix}{{moderation}}:ban-ids"  # the last ban id issued
         self.locked = f"{prefix}locked"  # set: the labels of the locked rooms
@@ -90,6 +91,11 @@ class RedisKeys:
         number in the room (1, 2, ...), so that its size is how many were deleted."""
         return f"{self._room(room)}deleted"
 
+    def room_epoch(self, room: str) -> str:
+        """A token set when the room's stream is made: another token means the stream was lost (or
+        removed) and made again since, and what was delivered from the earlier one is not history."""
+        return f"{self._room(room)}epoch"
+
     def presence(self, room: str) -> str:
         """Hash: each process's share of the room's presence (see ``backends.redis_presence``)."""
         return f"{self._room(room)}presence"
@@ -113,7 +119,7 @@ class RedisKeys:
 # It touches the room's keys only (one cluster slot); the sender's quota is settled around it by
 # QUOTA_SCRIPT, and the deployment's figures (busiest rooms, active rooms, counters) after it.
 #
-# KEYS: stream, dedup key, the room's deleted set
+# KEYS: stream, dedup key, the room's deleted set, the room's epoch
 # ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
 #       retain (0 keeps all), trim mode ('=' or '~'), channel, the sender's quota verdict ('' for no
 #       quota, QUOTA_OVER, QUOTA_NO_NEW_ROOM or QUOTA_OK), user ('' for none), moderator ('1'; '' for not)
@@ -123,6 +129,7 @@ class RedisKeys:
 # [id, handle, message, timestamp, client id ('' for none)], which gains [..., user ('' for none),
 # moderator (a boolean)] only when the message has either (see ``published_message``).
 #
+# The room's epoch is set to the attempt token of the store that finds it missing (see RedisKeys.epoch).
 # The dedup key is the client id's key, or for a message without one a short-lived key of this call's
 # attempt token. Either way a retry of the same call (the reply was lost, redis-py sent it again) finds
 # its own earlier store instead of storing twice. Its value is "<id> <attempt token>": a hit from
@@ -174,6 +181,7 @@ else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[8], ARGV[7], '*', unpack(fields))
 end
 redis.call('SET', KEYS[2], id .. ' ' .. ARGV[5], 'EX', ARGV[6])
+redis.call('SET', KEYS[4], ARGV[5], 'NX')
 local published = {id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
 if user ~= '' or moderator ~= '' then
   published[6] = user

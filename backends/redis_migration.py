@@ -1,8 +1,9 @@
 """Renaming the keys of the earlier Redis layout to today's, once, when a process starts.
 
 Earlier releases named a room's keys ``<prefix>stream:<room>``, ``<prefix>deleted:<room>`` and
-``<prefix>cid:<room>:<client id>``, and the bans ``<prefix>bans`` and ``<prefix>ban-ids``. Today's
-carry the room as a hash tag (``backends.redis_layout.RedisKeys``). A process that finds no layout mark
+``<prefix>cid:<room>:<client id>``, the bans ``<prefix>bans`` and ``<prefix>ban-ids``, and the
+busiest and active rooms ``<prefix>busiest`` and ``<prefix>active``. Today's carry hash tags
+(``backends.redis_layout.RedisKeys``). A process that finds no layout mark
 renames whatever keys of the earlier layout exist (``RENAME`` keeps a key's expiry), then sets the
 mark. Processes starting together may both rename: a key another one moved first is skipped. The
 short-lived keys (attempt tokens, quotas, presence) are left to expire.
@@ -32,7 +33,12 @@ async def migrate_layout(redis: Redis, keys: RedisKeys) -> int:
     if await redis.get(keys.layout) == LAYOUT_VERSION:
         return 0
     prefix = keys.prefix
-    moves: list[tuple[str, str]] = [(f"{prefix}bans", keys.bans), (f"{prefix}ban-ids", keys.ban_ids)]
+    moves: list[tuple[str, str]] = [
+        (f"{prefix}bans", keys.bans),
+        (f"{prefix}ban-ids", keys.ban_ids),
+        (f"{prefix}busiest", keys.busiest),
+        (f"{prefix}active", keys.active),
+    ]
     pattern_prefix = _GLOB.sub(r"\\\1", prefix)
     for kind, rename in (("stream", keys.stream), ("deleted", keys.deleted)):
         async for key in redis.scan_iter(match=f"{pattern_prefix}{kind}:*", count=1000):

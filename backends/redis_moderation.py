@@ -33,16 +33,17 @@ DELETION_MARK = "-"
 
 # Where a room's delivery starts, asked for on the pub/sub connection right behind its SSUBSCRIBE (see
 # ``StreamSubscriber``): the last id the stream ever issued (not its newest entry, which is older when
-# the newest was deleted) and how many of its messages were deleted so far.
-# KEYS: stream, deleted set. Returns {last id ('' for none), deletions}.
+# the newest was deleted), how many of its messages were deleted so far, and the room's epoch.
+# KEYS: stream, deleted set, epoch. Returns {last id ('' for none), deletions, epoch ('' for none)}.
 ANCHOR_SCRIPT = """
 local deletions = redis.call('ZCARD', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'', deletions} end
+local epoch = redis.call('GET', KEYS[3]) or ''
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'', deletions, epoch} end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then return {info[i + 1], deletions} end
+  if info[i] == 'last-generated-id' then return {info[i + 1], deletions, epoch} end
 end
-return {'', deletions}
+return {'', deletions, epoch}
 """
 
 # KEYS: stream, deleted set. ARGV: message id, the room's channel. Returns 1 if deleted. (The room's

@@ -117,7 +117,7 @@ class RedisPresence:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for room in rooms:
-                pipe.evalsha(self._sha, 1, *self._script_args(room, "", tell=True))
+                pipe.execute_command("EVALSHA", self._sha, 1, *self._script_args(room, "", tell=True))
             await pipe.execute()
         except (RedisError, OSError) as exc:
             log.info("presence of this process not removed (it expires by itself): %s", exc)
@@ -164,7 +164,8 @@ class RedisPresence:
             try:
                 pipe = self._redis.pipeline(transaction=False)
                 for room, share in rooms:
-                    pipe.evalsha(self._sha, 1, *self._script_args(room, share, tell=False))
+                    # (execute_command: a cluster pipeline refuses ``evalsha`` itself)
+                    pipe.execute_command("EVALSHA", self._sha, 1, *self._script_args(room, share, tell=False))
                 replies = await pipe.execute(raise_on_error=False)
             except asyncio.CancelledError:
                 raise

@@ -9,7 +9,8 @@ deleting messages, bans and locks are ``backends.redis_moderation``. Needs Redis
 
 URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
 options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``);
-``redis+sentinel://s1:26379,s2:26379/<master>/0`` for the master of a Sentinel set (``backends.redis_sentinel``).
+``redis+sentinel://s1:26379,s2:26379/<master>/0`` for the master of a Sentinel set (``backends.redis_sentinel``);
+``redis+cluster://h1:7000,h2:7000/`` for a Redis Cluster (``backends.redis_cluster``).
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
 """
@@ -27,7 +28,7 @@ from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from backends.base import (
     AddressQuota,
@@ -42,6 +43,7 @@ from backends.base import (
     StoreResult,
 )
 from backends.errors import BackendConfigError, BackendUnavailable
+from backends.redis_cluster import ClusterShards, ClusterSubscriber, is_cluster_url, parse_cluster_url
 from backends.redis_expiry import expire_idle_rooms
 from backends.redis_layout import (
     QUOTA_NO_NEW_ROOM,
@@ -61,6 +63,7 @@ from backends.redis_moderation import RedisModeration
 from backends.redis_options import parse_redis_url
 from backends.redis_presence import RedisPresence
 from backends.redis_reads import read_history, read_replay
+from backends.redis_scripts import Run, run_scripts
 from backends.redis_sentinel import MasterCheck, SentinelPools, is_sentinel_url, parse_sentinel_url
 from backends.redis_subscriber import StreamSubscriber, cancel_and_wait
 
@@ -76,8 +79,6 @@ MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
-# On Sentinel, how long a batch waits for its replicas' confirmation before it is answered unavailable.
-REPLICA_WAIT_MS = 1000
 # Bounded waits, so a store fails within seconds while Redis is away instead of hanging; a URL
 # option of the same name wins. Refused connections fail at once.
 CONNECTION_DEFAULTS: dict[str, Any] = {
@@ -123,11 +124,19 @@ class RedisBackend(Backend):
         self._ping_interval = options.ping_interval
         retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2)
         self._sentinel: Sentinel | None = None
+        self._shards: ClusterShards | None = None
         self._replicas_to_wait = 0
         master_check: MasterCheck | None = None
         try:
-            pool: ConnectionPool
-            if is_sentinel_url(redis_url):
+            pool: ConnectionPool | None = None
+            if is_cluster_url(redis_url):
+                cluster = parse_cluster_url(redis_url)
+                self.kind = "redis-cluster"
+                self._replicas_to_wait = cluster.replicas_to_wait
+                self._shards = ClusterShards(cluster, CONNECTION_DEFAULTS, MAX_CONNECTIONS, retry)
+                # Only to check the options now (see below); each shard's session makes its own.
+                self._pubsub_pool = ConnectionPool(protocol=3, **CONNECTION_DEFAULTS, **cluster.connection_kwargs)
+            elif is_sentinel_url(redis_url):
                 target = parse_sentinel_url(redis_url)
                 self.kind = "redis-sentinel"
                 self._replicas_to_wait = target.replicas_to_wait
@@ -148,8 +157,10 @@ class RedisBackend(Backend):
             self._pubsub_pool.make_connection()  # type: ignore[no-untyped-call]
         except (ValueError, TypeError) as exc:
             raise BackendConfigError(f"backend.url: {exc}") from None
-        self._keys = RedisKeys(options.key_prefix, int(pool.connection_kwargs.get("db", 0)))
-        self._redis = Redis(connection_pool=pool)
+        self._keys = RedisKeys(options.key_prefix, int(pool.connection_kwargs.get("db", 0)) if pool else 0)
+        # The modules use the command API that a cluster client shares with a plain one; RedisCluster
+        # follows the slots (and refuses a command across them).
+        self._redis = cast(Redis, self._shards.cluster) if self._shards else Redis(connection_pool=pool)
         self._shas = {script: hashlib.sha1(script.encode()).hexdigest() for script in (STORE_SCRIPT, QUOTA_SCRIPT)}
         self._store_queue: list[tuple[_StoreCall, asyncio.Future[StoreResult]]] = []
         self._store_sender: asyncio.Task[None] | None = None
@@ -157,15 +168,21 @@ class RedisBackend(Backend):
         self._answering: asyncio.Future[None] | None = None
         self._presence = RedisPresence(self._redis, self._keys, lambda: self._target, options.presence_ttl)
         self._moderation = RedisModeration(self._redis, self._keys)
-        self._subscriber = StreamSubscriber(
-            self._redis,
-            self._pubsub_pool.make_connection,
-            self._keys,
-            lambda: self._target,
-            self._ping_interval,
-            self._presence.received,
-            master_check.moved if master_check is not None else None,
-        )
+        self._subscriber: StreamSubscriber | ClusterSubscriber
+        if self._shards is not None:
+            self._subscriber = ClusterSubscriber(
+                self._shards, self._keys, lambda: self._target, self._ping_interval, self._presence.received
+            )
+        else:
+            self._subscriber = StreamSubscriber(
+                self._redis,
+                self._pubsub_pool.make_connection,
+                self._keys,
+                lambda: self._target,
+                self._ping_interval,
+                self._presence.received,
+                master_check.moved if master_check is not None else None,
+            )
         self._counters = ClusterCounters(self._subscriber.stats, lambda: self._subscriber.is_live)
         self._refresher: asyncio.Task[None] | None = None
         self._closed = False
@@ -178,18 +195,21 @@ class RedisBackend(Backend):
 
     async def start(self) -> None:
         try:
+            if self._shards is not None:
+                await self._shards.start()
             info = await self._redis.info("server")
             version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
             if version < MIN_REDIS_VERSION:
                 raise BackendConfigError(
                     f"backend.url: rooms needs Redis 7.0 or newer, this one is {info['redis_version']}"
                 )
-            await migrate_layout(self._redis, self._keys)
+            if self._shards is None:  # no cluster ever held the earlier layout
+                await migrate_layout(self._redis, self._keys)
             for script in self._shas:
                 await self._redis.script_load(script)
             await self._presence.start()
             await self._subscriber.start(timeout=5)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise BackendUnavailable(f"Redis: {exc}") from None
         self._refresher = asyncio.create_task(self._refresh_counters(), name="redis-counters")
 
@@ -205,7 +225,10 @@ class RedisBackend(Backend):
             await cancel_and_wait(self._refresher)
         await self._presence.close()
         await self._subscriber.close()
-        await self._redis.aclose(close_connection_pool=True)
+        if self._shards is not None:
+            await self._shards.close()
+        else:
+            await self._redis.aclose(close_connection_pool=True)
         await self._pubsub_pool.disconnect()
         if self._sentinel is not None:
             await self._sentinel.aclose()
@@ -213,6 +236,11 @@ class RedisBackend(Backend):
     async def health(self) -> None:
         if not self._subscriber.is_live:
             raise BackendUnavailable(self._subscriber.down_reason)
+        if self._shards is not None:
+            # A shard down takes only its rooms (they answer unavailable); the server is down with all.
+            if not await self._shards.answering():
+                raise BackendUnavailable("no master of the Redis Cluster answers")
+            return
         try:
             await self._redis.ping()
         except (RedisError, OSError) as exc:
@@ -248,7 +276,7 @@ class RedisBackend(Backend):
                 try:
                     verdicts = await self._quota_verdicts(calls)
                     replies = await self._run_store_scripts(calls, verdicts)
-                except (RedisError, OSError) as exc:
+                except (RedisError, RedisClusterException, OSError) as exc:
                     replies = [exc] * len(calls)
                 outcomes: list[_Outcome] = [
                     (future, BackendUnavailable(f"message not stored: {reply}"))
@@ -311,30 +339,12 @@ class RedisBackend(Backend):
         ]
         return await self._run_scripts(runs, self._replicas_to_wait)
 
-    async def _run_scripts(self, runs: list[tuple[str, list[str], list[str | int]]], replicas: int = 0) -> list[Any]:
-        """Run scripts (text, keys, arguments) in one pipeline, each reply in its place (an exception for
-        one that failed); with ``replicas``, each counts as failed unless that many replicas confirm it."""
-        for attempt in range(2):
-            pipe = self._redis.pipeline(transaction=False)
-            for script, keys, args in runs:
-                pipe.evalsha(self._shas[script], len(keys), *keys, *args)
-            if replicas:
-                # Acknowledged only once replicas have it: the master may be demoted any moment (see
-                # backends.redis_sentinel). WAIT covers every write this connection made before it.
-                pipe.execute_command("WAIT", replicas, REPLICA_WAIT_MS)
-            replies: list[Any] = await pipe.execute(raise_on_error=False) if runs else []
-            if replicas and runs:
-                replicated = replies.pop()
-                if not isinstance(replicated, int) or replicated < replicas:
-                    failure = RedisError(f"not confirmed by {replicas} replica(s): {replicated!r}")
-                    replies = [reply if isinstance(reply, Exception) else failure for reply in replies]
-            if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
-                return replies
-            # Redis restarted and forgot the scripts: load them and send the batch again (the stores that
-            # did run find their own first attempt).
-            for script in self._shas:
-                await self._redis.script_load(script)
-        raise AssertionError("unreachable")
+    async def _run_scripts(self, runs: list[Run], replicas: int = 0) -> list[Any]:
+        """Run scripts in as few round trips as the deployment allows, each reply in its place (an
+        exception for one that failed); see ``backends.redis_scripts``."""
+        if self._shards is not None:
+            return await self._shards.run_scripts(self._shas, runs, replicas)
+        return await run_scripts(self._redis, self._shas, runs, replicas)
 
     async def _settle_figures(self, calls: list[_StoreCall], verdicts: list[str], replies: list[Any]) -> None:
         """After a batch: give back the message tokens of what was not stored, charge the new rooms made,
@@ -345,15 +355,16 @@ class RedisBackend(Backend):
         stored: dict[str, int] = {}
         active: dict[str, float] = {}
         deduplicated = 0
+        settled: list[Run] = []
         for (message, _), verdict, reply in zip(calls, verdicts, replies, strict=True):
             status = int(reply[0]) if isinstance(reply, list) else None
             is_stored = status in (0, 2)  # 2: this very call, retried, stored it
             deduplicated += status == 1
             if verdict in (QUOTA_NO_NEW_ROOM, QUOTA_OK) and message.sender and self._quota is not None:
                 if not is_stored:
-                    pipe.eval(QUOTA_SCRIPT, 2, *self._quota_keys(message), "refund", *self._quota_args)
+                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["refund", *self._quota_args]))
                 elif status == 0 and int(reply[2]):
-                    pipe.eval(QUOTA_SCRIPT, 2, *self._quota_keys(message), "room", *self._quota_args)
+                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["room", *self._quota_args]))
             if is_stored:
                 stored[message.room] = stored.get(message.room, 0) + 1
                 seconds = float(unix_seconds(message.timestamp))
@@ -366,11 +377,13 @@ class RedisBackend(Backend):
             pipe.hincrby(self._keys.counters, "stored", sum(stored.values()))
         if deduplicated:
             pipe.hincrby(self._keys.counters, "deduplicated", deduplicated)
-        if not len(pipe):
+        if not len(pipe) and not settled:
             return
         try:
-            failed = [reply for reply in await pipe.execute(raise_on_error=False) if isinstance(reply, Exception)]
-        except (RedisError, OSError) as exc:
+            quota_replies = await self._run_scripts(settled) if settled else []
+            figure_replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
+            failed = [reply for reply in [*quota_replies, *figure_replies] if isinstance(reply, Exception)]
+        except (RedisError, RedisClusterException, OSError) as exc:
             failed = [exc]
         if failed:
             log.warning("figures of %d stores not counted: %s", len(calls), failed[0])
@@ -381,7 +394,8 @@ class RedisBackend(Backend):
             dedup_key, ttl = self._keys.client_id(message.room, message.client_id), self._dedup_seconds
         else:
             dedup_key, ttl = self._keys.attempt(message.room, attempt), RETRY_WINDOW_SECONDS
-        keys = [self._keys.stream(message.room), dedup_key, self._keys.deleted(message.room)]
+        room = message.room
+        keys = [self._keys.stream(room), dedup_key, self._keys.deleted(room), self._keys.room_epoch(room)]
         args: list[str | int] = [
             message.handle,
             message.message,

@@ -63,6 +63,7 @@ READ_WAIT_SECONDS = 1.0  # how long one read waits before the loop looks at its 
 SILENT_PINGS = 3  # ping intervals of silence (two PINGs unanswered) before the connection counts as dead
 CATCH_UP_PAGE = 500
 _RECONNECT_BACKOFF = ExponentialWithJitterBackoff(cap=2.0, base=0.1)
+_PUSH_KINDS = frozenset({"message", "subscribe", "unsubscribe", "smessage", "ssubscribe", "sunsubscribe"})
 
 
 class SubscriberStalled(Exception):
@@ -78,6 +79,8 @@ class _Feed:
     deletions: int = 0
     # Whether ``last`` is known: false until the first subscription has read where the stream ended.
     anchored: bool = False
+    # The room's epoch (``RedisKeys.room_epoch``) when last read: '' for a room without one, None before.
+    epoch: str | None = None
     live: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     # Answers waiting for delivery to reach an id (see ``wait_delivered``).
@@ -94,6 +97,17 @@ class SubscriberStats:
     resets: int = 0
 
 
+class ShardHooks:
+    """What a cluster's coordinator (``backends.redis_cluster``) hears from one shard's session."""
+
+    def __init__(
+        self, stats: SubscriberStats, session_lost: Callable[[], None], room_dropped: Callable[[str], None]
+    ) -> None:
+        self.stats = stats  # shared by every shard's session
+        self.session_lost = session_lost
+        self.room_dropped = room_dropped
+
+
 class StreamSubscriber:
     def __init__(
         self,
@@ -104,6 +118,7 @@ class StreamSubscriber:
         ping_interval: float,
         on_signal: Callable[[str, str], None],
         master_moved: Callable[[AbstractConnection], Awaitable[str | None]] | None = None,
+        shard: ShardHooks | None = None,
     ) -> None:
         self._commands = commands
         self._make_connection = connect
@@ -113,6 +128,8 @@ class StreamSubscriber:
         self._on_signal = on_signal
         # On Sentinel: why the connection no longer reaches the master, or None while it does.
         self._master_moved = master_moved
+        # On a cluster, this is the session of one shard (see ``ShardHooks``).
+        self._shard = shard
         self._feeds: dict[str, _Feed] = {}
         self._conn: AbstractConnection | None = None
         # (Un)subscribes sent per room and not yet confirmed on this connection.
@@ -122,9 +139,12 @@ class StreamSubscriber:
         self._task: asyncio.Task[None] | None = None
         self._epoch: str | None = None
         self._moderation_heard = asyncio.Event()  # set once a session listens to the moderation channel
+        # On a cluster one shard's session listens to the moderation channel, which every node hears.
+        self.hears_moderation = shard is None
+        self._took_over = False  # whether it listens instead of another shard's session, since when?
         self._live = asyncio.Event()
         self.down_reason = "the pub/sub connection is not started"
-        self.stats = SubscriberStats()
+        self.stats = shard.stats if shard is not None else SubscriberStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -132,11 +152,19 @@ class StreamSubscriber:
         """Begin the session loop; raise ``BackendUnavailable`` if no session is live within ``timeout``.
         Once this returns, every moderation notice reaches this process."""
         await self._check_epoch()
-        self._task = asyncio.create_task(self._run(), name="redis-subscriber")
+        self.begin()
         try:
             await asyncio.wait_for(self._moderation_heard.wait(), timeout)
         except TimeoutError:
             raise BackendUnavailable(self.down_reason) from None
+
+    def begin(self) -> None:
+        """Begin the session loop without waiting for it."""
+        self._task = asyncio.create_task(self._run(), name="redis-subscriber")
+
+    async def moderation_heard(self) -> None:
+        """Return once a session listens to the moderation channel."""
+        await self._moderation_heard.wait()
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -172,6 +200,44 @@ class StreamSubscriber:
             _release(feed.waiters)
             await self._send("SUNSUBSCRIBE", room)
 
+    async def hear_moderation(self) -> None:
+        """Listen to the moderation channel from now on, instead of another shard's session (which may
+        have missed notices while it was lost): told ``moderation_changed`` once it listens."""
+        if self.hears_moderation:
+            return
+        self.hears_moderation = self._took_over = True
+        conn = self._conn
+        if conn is not None:
+            try:
+                await conn.send_command("SUBSCRIBE", self._keys.moderation_channel, check_health=False)
+            except (RedisError, OSError) as exc:
+                log.warning("pub/sub SUBSCRIBE to the moderation channel failed: %s", exc)
+
+    @property
+    def rooms(self) -> list[str]:
+        return list(self._feeds)
+
+    def has(self, room: str) -> bool:
+        return room in self._feeds
+
+    async def release(self, room: str) -> _Feed | None:
+        """Stop delivering ``room`` here and hand over where its delivery stands (its waiters and
+        subscribers keep waiting): its slot moved to another shard (see ``ShardHooks``)."""
+        feed = self._feeds.pop(room, None)
+        if feed is not None:
+            feed.live = False
+            feed.ready.clear()
+            await self._send("SUNSUBSCRIBE", room)
+        return feed
+
+    async def adopt(self, room: str, feed: _Feed) -> None:
+        """Deliver ``room`` from where ``feed`` stands (another shard's session released it): once
+        subscribed here, the catch-up reads what was stored meanwhile."""
+        self._feeds[room] = feed
+        await self._send("SSUBSCRIBE", room)
+        if not feed.anchored:
+            await self._ask_anchor(room, feed)
+
     async def wait_delivered(self, room: str, key: StreamId, timeout: float) -> None:
         """Return once this process has delivered ``room``'s messages up to ``key``.
 
@@ -200,9 +266,9 @@ class StreamSubscriber:
         if conn is None:
             return  # the next session asks
         self._anchors.append((room, feed))
-        keys = (self._keys.stream(room), self._keys.deleted(room))
+        keys = (self._keys.stream(room), self._keys.deleted(room), self._keys.room_epoch(room))
         try:
-            await conn.send_command("EVAL", ANCHOR_SCRIPT, 2, *keys, check_health=False)
+            await conn.send_command("EVAL", ANCHOR_SCRIPT, 3, *keys, check_health=False)
         except (RedisError, OSError) as exc:
             log.warning("pub/sub stream end for room %s not asked: %s", room, exc)
 
@@ -213,10 +279,11 @@ class StreamSubscriber:
         room, feed = self._anchors.popleft()
         if self._feeds.get(room) is not feed:
             return  # unsubscribed meanwhile
-        last, deletions = answer
+        last, deletions, epoch = answer
         if last:
             feed.last = max(feed.last, parse_stream_id(str(last)))
         feed.deletions = max(feed.deletions, int(str(deletions)))
+        feed.epoch = str(epoch)
         feed.anchored = feed.live = True
         feed.ready.set()
 
@@ -251,6 +318,8 @@ class StreamSubscriber:
                 failures = 0
                 self.stats.sessions_lost += 1
             self._live.clear()
+            if self._shard is not None:
+                self._shard.session_lost()
             failures += 1
             await asyncio.sleep(_RECONNECT_BACKOFF.compute(failures))
 
@@ -262,15 +331,20 @@ class StreamSubscriber:
             # commands (the catch-up's reads) still go to another: start again.
             if self._master_moved is not None and (moved := await self._master_moved(conn)) is not None:
                 raise SubscriberStalled(moved)
-            await self._check_epoch()
+            if self._shard is None:
+                await self._check_epoch()  # on a cluster, each room's epoch tells (see ``_catch_up``)
             # From here on a newly subscribed room sends its own SSUBSCRIBE; the rooms known now go in one.
             self._conn = conn
             self._outstanding = dict.fromkeys(self._feeds, 1)
             self._anchors.clear()
-            await conn.send_command("SUBSCRIBE", self._keys.moderation_channel, check_health=False)
-            if self._feeds:
+            if self.hears_moderation:
+                await conn.send_command("SUBSCRIBE", self._keys.moderation_channel, check_health=False)
+            if self._feeds and self._shard is None:
                 channels = map(self._keys.channel, self._feeds)
                 await conn.send_command("SSUBSCRIBE", *channels, check_health=False)
+            for room in self._feeds if self._shard is not None else ():
+                # A cluster refuses one SSUBSCRIBE for channels of several slots.
+                await conn.send_command("SSUBSCRIBE", self._keys.channel(room), check_health=False)
             for room, feed in list(self._feeds.items()):
                 if not feed.anchored:
                     await self._ask_anchor(room, feed)
@@ -302,7 +376,7 @@ class StreamSubscriber:
             if now - checked >= self._ping_interval:
                 # Redis may also lose its data without dropping us (FLUSHALL): check the epoch now and then.
                 checked = now
-                if await self._commands.get(self._keys.epoch) != self._epoch:
+                if self._shard is None and await self._commands.get(self._keys.epoch) != self._epoch:
                     raise SubscriberStalled("Redis lost its data")
                 # A demoted master keeps its subscribers' connections open and silent: ask where it is.
                 if self._master_moved is not None and (moved := await self._master_moved(conn)) is not None:
@@ -311,11 +385,11 @@ class StreamSubscriber:
     async def _handle(self, reply: object) -> None:
         # Pushes: ["smessage", channel, data] or ["ssubscribe" | "sunsubscribe", channel, count] for the
         # rooms' shard channels, the same without "s" for the moderation channel. Answers: a
-        # stream end asked for (ANCHOR_SCRIPT: [last id, deletions]), or a PING's "PONG".
-        if isinstance(reply, list) and len(reply) == 2:
-            self._anchor(reply)
-            return
+        # stream end asked for (ANCHOR_SCRIPT: [last id, deletions, epoch]), or a PING's "PONG".
         if not isinstance(reply, list) or len(reply) != 3:
+            return
+        if reply[0] not in _PUSH_KINDS:
+            self._anchor(reply)
             return
         kind, channel, data = reply
         if channel == self._keys.moderation_channel:
@@ -342,7 +416,15 @@ class StreamSubscriber:
             return
         if kind not in ("ssubscribe", "sunsubscribe"):
             return
-        outstanding = self._outstanding.pop(room, 1) - 1
+        asked = self._outstanding.pop(room, 0)
+        if not asked and kind == "sunsubscribe" and feed is not None:
+            # Redis unsubscribed us itself: the room's slot left this shard.
+            feed.live = False
+            feed.ready.clear()
+            if self._shard is not None:
+                self._shard.room_dropped(room)
+            return
+        outstanding = asked - 1
         if outstanding > 0:
             # Another (un)subscribe for this room follows: only the last one says where it stands.
             self._outstanding[room] = outstanding
@@ -363,8 +445,9 @@ class StreamSubscriber:
             if target is not None:
                 target.moderation_changed()
         elif kind == "subscribe":
-            if self._moderation_heard.is_set() and target is not None:
+            if (self._moderation_heard.is_set() or self._took_over) and target is not None:
                 target.moderation_changed()  # what changed while no session listened
+            self._took_over = False
             self._moderation_heard.set()
 
     def _deleted(self, room: str, feed: _Feed, number: int, message_id: str) -> None:
@@ -384,12 +467,25 @@ class StreamSubscriber:
         pipe.zcard(deleted)
         pipe.xrange(stream, f"({format_stream_id(feed.last)}" if feed.last != ZERO_ID else "-", "+", CATCH_UP_PAGE)
         pipe.zrangebyscore(deleted, f"({feed.deletions}", "+inf", withscores=True)
-        info, deletions, entries, missed = await pipe.execute(raise_on_error=False)
-        for reply in (deletions, entries, missed):
+        pipe.get(self._keys.room_epoch(room))
+        info, deletions, entries, missed, epoch = await pipe.execute(raise_on_error=False)
+        for reply in (deletions, entries, missed, epoch):
             if isinstance(reply, Exception):
                 raise reply
         if isinstance(info, Exception) and not is_missing_stream(info):
             raise info
+        epoch = epoch or ""
+        if feed.epoch and epoch != feed.epoch:
+            # The stream delivered from is gone (a shard lost its data, or the room expired) and this
+            # one is another: tell clients, and deliver it from its beginning.
+            log.warning("room %s: its stream was lost and made again; telling its clients", room)
+            self._gap(room)
+            feed.last, feed.deletions, feed.epoch = ZERO_ID, 0, epoch
+            _release(feed.waiters)  # the ids they wait for will never come
+            feed.waiters.clear()
+            await self._catch_up(room, feed)
+            return
+        feed.epoch = epoch
         issued, first, pruned = stream_facts(info, int(deletions))
         if isinstance(info, dict) and issued < feed.last:
             # This Redis never issued what we delivered last: a master a failover demoted had stored it

@@ -60,7 +60,7 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
     try:
         for dedup_key, client_id in ((keys.attempt("lobby", "a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
             call = {
-                "keys": [keys.stream("lobby"), dedup_key, keys.deleted("lobby")],
+                "keys": [keys.stream("lobby"), dedup_key, keys.deleted("lobby"), keys.room_epoch("lobby")],
                 "args": [
                     *("ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, "=", keys.channel("lobby")),
                     *("", "", ""),
@@ -72,6 +72,7 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
         resend = await script(keys=call["keys"], args=[*call["args"][:4], "a2", *call["args"][5:]])
         assert resend[0] == 1 and resend[1] == first[1]  # another call with the same client id: a duplicate
         assert await client.xlen(keys.stream("lobby")) == 2
+        assert await client.get(keys.room_epoch("lobby")) == "a1"  # set by the store that made the stream
     finally:
         await client.aclose()
         await delete_prefix(REDIS_URL, prefix)
@@ -406,8 +407,10 @@ async def test_keys_of_the_earlier_layout_are_renamed_once_at_start_and_keep_the
     stamp = utc_timestamp()
     try:
         # What a deployment of the earlier layout holds: a room with a message (one deleted), its client
-        # id, and a ban.
+        # id, a ban, and its figures of the busiest and active rooms.
         kept = await client.xadd(f"{prefix}stream:lobby", {"h": "ann", "m": "from before", "t": stamp, "c": "c-1"})
+        await client.zadd(f"{prefix}busiest", {"lobby": 1})
+        await client.zadd(f"{prefix}active", {"lobby": 1767225600})
         await client.zadd(f"{prefix}deleted:lobby", {"1-1": 1})
         await client.set(f"{prefix}cid:lobby:c-1", f"{kept} its-attempt", ex=600)
         ban = json.dumps({"h": "bob", "a": None, "r": None, "why": "spam"})
@@ -424,7 +427,11 @@ async def test_keys_of_the_earlier_layout_are_renamed_once_at_start_and_keep_the
             keys = RedisKeys(prefix)
             assert 0 < await client.ttl(keys.client_id("lobby", "c-1")) <= 600
             assert await client.zcard(keys.deleted("lobby")) == 1
-            old_names = tuple(f"{prefix}{name}" for name in ("stream:", "deleted:", "cid:", "bans", "ban-ids"))
+            assert [(room.label, room.message_count) for room in await backend.busiest_rooms(5)] == [("lobby", 1)]
+            assert await client.zscore(keys.active, "lobby") == 1767225600
+            old_names = tuple(
+                f"{prefix}{name}" for name in ("stream:", "deleted:", "cid:", "bans", "ban-ids", "busiest", "active")
+            )
             assert [key async for key in client.scan_iter(match=f"{prefix}*") if key.startswith(old_names)] == []
         finally:
             await backend.close()
