@@ -127,9 +127,11 @@ class RedisKeys:
 # The entry's fields: h (handle), m (message), t (timestamp), and only when set c (client id), u (user)
 # and mod ('1'), so that an entry without them reads as before. The message is published as a JSON array
 # [id, handle, message, timestamp, client id ('' for none)], which gains [..., user ('' for none),
-# moderator (a boolean)] only when the message has either (see ``published_message``).
+# moderator (a boolean)] only when the message has either or made the stream, and then [..., epoch]
+# when it made the stream (see ``published_message``).
 #
-# The room's epoch is set to the attempt token of the store that finds it missing (see RedisKeys.epoch).
+# The room's epoch is set to the attempt token of the store that makes its stream (or finds the epoch
+# missing; see RedisKeys.room_epoch), and the message that made the stream carries it, last.
 # The dedup key is the client id's key, or for a message without one a short-lived key of this call's
 # attempt token. Either way a retry of the same call (the reply was lost, redis-py sent it again) finds
 # its own earlier store instead of storing twice. Its value is "<id> <attempt token>": a hit from
@@ -181,11 +183,16 @@ else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[8], ARGV[7], '*', unpack(fields))
 end
 redis.call('SET', KEYS[2], id .. ' ' .. ARGV[5], 'EX', ARGV[6])
-redis.call('SET', KEYS[4], ARGV[5], 'NX')
 local published = {id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
-if user ~= '' or moderator ~= '' then
+if user ~= '' or moderator ~= '' or new_room then
   published[6] = user
   published[7] = moderator ~= ''
+end
+if new_room then
+  redis.call('SET', KEYS[4], ARGV[5])
+  published[8] = ARGV[5]
+else
+  redis.call('SET', KEYS[4], ARGV[5], 'NX')
 end
 redis.call('SPUBLISH', ARGV[9], cjson.encode(published))
 if new_room then return {0, id, 1} end
@@ -243,14 +250,16 @@ def flat_entry_message(room: str, entry_id: str, flat: list[str]) -> StoredMessa
     return entry_message(room, entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
 
-def published_message(room: str, payload: str) -> StoredMessage:
+def published_message(room: str, payload: str) -> tuple[StoredMessage, str | None]:
     """A message as the store script publishes it: a JSON array, client id '' for none, then user ('' for
     none) and moderator only when the message has either (an array of five, as earlier releases publish,
-    has neither)."""
+    has neither); and the room's new epoch if the message made the room's stream, else None."""
     entry_id, handle, message, timestamp, client_id, *sender = json.loads(payload)
     user = sender[0] if sender else ""
     moderator = len(sender) > 1 and sender[1] is True
-    return StoredMessage(entry_id, room, handle, message, timestamp, client_id or None, user or None, moderator)
+    epoch = str(sender[2]) if len(sender) > 2 else None
+    stored = StoredMessage(entry_id, room, handle, message, timestamp, client_id or None, user or None, moderator)
+    return stored, epoch
 
 
 def stream_facts(info: Any, deletions: int) -> tuple[StreamId, StreamId, bool]:

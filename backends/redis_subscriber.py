@@ -409,7 +409,11 @@ class StreamSubscriber:
                     self._on_signal(room, data)
                 return
             if feed is not None and feed.live:
-                message = published_message(room, data)
+                message, epoch = published_message(room, data)
+                if epoch is not None:  # this message made the room's stream
+                    if feed.epoch and epoch != feed.epoch:
+                        self._stream_lost(room, feed)  # and another one was delivered from before
+                    feed.epoch = epoch
                 key = parse_stream_id(message.id)
                 if key > feed.last:
                     self._deliver(feed, key, message)
@@ -476,14 +480,9 @@ class StreamSubscriber:
             raise info
         epoch = epoch or ""
         if feed.epoch and epoch != feed.epoch:
-            # The stream delivered from is gone (a shard lost its data, or the room expired) and this
-            # one is another: tell clients, and deliver it from its beginning.
-            log.warning("room %s: its stream was lost and made again; telling its clients", room)
-            self._gap(room)
-            feed.last, feed.deletions, feed.epoch = ZERO_ID, 0, epoch
-            _release(feed.waiters)  # the ids they wait for will never come
-            feed.waiters.clear()
-            await self._catch_up(room, feed)
+            self._stream_lost(room, feed)
+            feed.epoch = epoch
+            await self._catch_up(room, feed)  # the new stream, from its beginning
             return
         feed.epoch = epoch
         issued, first, pruned = stream_facts(info, int(deletions))
@@ -530,6 +529,15 @@ class StreamSubscriber:
                 feed.waiters.clear()
                 self._gap(room)
         self._epoch = current
+
+    def _stream_lost(self, room: str, feed: _Feed) -> None:
+        """The stream delivered from is gone (its shard lost its data, or the room expired) and the room
+        has another: tell clients, and deliver the new one from its beginning."""
+        log.warning("room %s: its stream was lost and made again; telling its clients", room)
+        self._gap(room)
+        feed.last, feed.deletions = ZERO_ID, 0
+        _release(feed.waiters)  # the ids they wait for will never come
+        feed.waiters.clear()
 
     def _deliver(self, feed: _Feed, key: StreamId, message: StoredMessage) -> None:
         feed.last = key

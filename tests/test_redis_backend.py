@@ -391,11 +391,13 @@ async def test_entries_hold_user_and_moderator_only_when_set_and_those_of_earlie
         (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", "c-1", "user-7", False], ("c-1", "user-7", False)),
         (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", "", "", True], (None, None, True)),
         (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", "", "user-7", True], (None, "user-7", True)),
+        (["1-0", "ann", "hi", "2026-01-01T00:00:00+00:00", "", "", False, "e1"], (None, None, False)),
     ],
 )
 def test_a_published_message_is_read_with_or_without_who_sent_it(published, sender):
-    message = published_message("lobby", json.dumps(published))
+    message, epoch = published_message("lobby", json.dumps(published))
     assert (message.client_id, message.user, message.moderator) == sender
+    assert epoch == ("e1" if len(published) == 8 else None)  # only the message that made the stream has it
     assert (message.id, message.handle, message.message) == ("1-0", "ann", "hi")
 
 
