@@ -297,3 +297,17 @@ async def test_a_room_whose_shard_lost_its_stream_is_told_gap_alone_and_delivere
                 after = (await store(here.writer, room, "ann", "second")).message
                 await eventually(lambda after=after: after in recorder.delivered)
         assert recorder.gaps == [lost_room] * 2
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_backend_is_down_only_when_no_master_answers():
+    async with deployment() as here:
+        rooms = await rooms_on_each_shard(here.cluster)
+        for port, room in rooms.items():
+            await here.writer.health()  # while any master answers
+            here.cluster.processes[port].kill()
+            with pytest.raises(BackendUnavailable):
+                await store(here.writer, room, "ann", "to a dead shard")
+        # No master left, and no failover without a majority of them.
+        with pytest.raises(BackendUnavailable):
+            await here.writer.health()

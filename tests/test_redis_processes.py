@@ -1,4 +1,5 @@
-"""Several server.py processes on one Redis act as one server: one room, one order, one history."""
+"""Several server.py processes on one Redis act as one server: one room, one order, one history; the
+same on a Sentinel set and on a Redis Cluster (``DEPLOYMENTS``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from tornado.httpclient import AsyncHTTPClient
 
 from backends.redis_layout import RedisKeys
 from tests.clients import send_json
+from tests.factories.redis_cluster import shared_cluster
+from tests.factories.redis_sentinel import shared_sentinel_set
 from tests.processes import ServerProcess
 from tests.redis_support import (
     FAST_CONFIG,
@@ -33,19 +36,43 @@ MESSAGES_PER_SENDER = 10
 JSON_TYPE = {"Content-Type": "application/json"}
 
 
-async def tear_down(peers: list[Peer], servers: list[ServerProcess], prefix: str) -> None:
+DEPLOYMENTS = ("redis", "redis-sentinel", "redis-cluster")
+
+
+async def base_url(deployment: str) -> str:
+    """The backend URL of a deployment, without options (the Sentinel set and the cluster are shared
+    with the contract suite's factories)."""
+    if deployment == "redis-sentinel":
+        return (await shared_sentinel_set()).url()
+    if deployment == "redis-cluster":
+        return (await shared_cluster()).url()
+    await require_redis()
+    return REDIS_URL
+
+
+async def delete_keys(deployment: str, prefix: str) -> None:
+    if deployment == "redis-sentinel":
+        await delete_prefix(f"redis://127.0.0.1:{await (await shared_sentinel_set()).master_port()}/0", prefix)
+    elif deployment == "redis-cluster":
+        await (await shared_cluster()).delete_keys(prefix)
+    else:
+        await delete_prefix(REDIS_URL, prefix)
+
+
+async def tear_down(peers: list[Peer], servers: list[ServerProcess], prefix: str, deployment: str = "redis") -> None:
     for peer in peers:
         await peer.close()
     for server in servers:
         server.stop()
-    await delete_prefix(REDIS_URL, prefix)
+    await delete_keys(deployment, prefix)
 
 
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
 @pytest.mark.gen_test(timeout=90)
-async def test_clients_spread_over_processes_receive_every_message_in_one_order_that_history_agrees_with():
-    await require_redis()
+async def test_clients_spread_over_processes_receive_every_message_in_one_order_that_history_agrees_with(deployment):
+    url = await base_url(deployment)
     prefix = unique_prefix()
-    servers = [ServerProcess(prefixed_url(REDIS_URL, prefix), config=FAST_CONFIG) for _ in range(PROCESSES)]
+    servers = [ServerProcess(prefixed_url(url, prefix), config=FAST_CONFIG) for _ in range(PROCESSES)]
     peers: list[Peer] = []
     try:
         await asyncio.gather(*(wait_healthy(server) for server in servers))
@@ -75,14 +102,14 @@ async def test_clients_spread_over_processes_receive_every_message_in_one_order_
         for server in servers:
             assert await history_ids(server.port, "lobby") == order
     finally:
-        await tear_down(peers, servers, prefix)
+        await tear_down(peers, servers, prefix, deployment)
 
 
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
 @pytest.mark.gen_test(timeout=60)
-async def test_busiest_rooms_and_cluster_counters_cover_every_process():
-    await require_redis()
+async def test_busiest_rooms_and_cluster_counters_cover_every_process(deployment):
     prefix = unique_prefix()
-    url = prefixed_url(REDIS_URL, prefix, ping_interval=0.2)
+    url = prefixed_url(await base_url(deployment), prefix, ping_interval=0.2)
     servers = [ServerProcess(url, config=FAST_CONFIG) for _ in range(2)]
     try:
         await asyncio.gather(*(wait_healthy(server) for server in servers))
@@ -106,16 +133,15 @@ async def test_busiest_rooms_and_cluster_counters_cover_every_process():
         for server in servers:  # refreshed in the background; wait for the next refresh
             await eventually(partial(counted_all_five, server), interval=0.1)
     finally:
-        for server in servers:
-            server.stop()
-        await delete_prefix(REDIS_URL, prefix)
+        await tear_down([], servers, prefix, deployment)
 
 
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
 @pytest.mark.gen_test(timeout=60)
-async def test_a_client_receives_what_is_sent_on_another_process_right_after_it_connected():
-    await require_redis()
+async def test_a_client_receives_what_is_sent_on_another_process_right_after_it_connected(deployment):
+    url = await base_url(deployment)
     prefix = unique_prefix()
-    servers = [ServerProcess(prefixed_url(REDIS_URL, prefix), config=FAST_CONFIG) for _ in range(2)]
+    servers = [ServerProcess(prefixed_url(url, prefix), config=FAST_CONFIG) for _ in range(2)]
     peers: list[Peer] = []
     try:
         await asyncio.gather(*(wait_healthy(server) for server in servers))
@@ -129,7 +155,7 @@ async def test_a_client_receives_what_is_sent_on_another_process_right_after_it_
                 await peer.wait_until(lambda p: len(p.messages()) == 1, timeout=5)
                 assert peer.messages()[0]["message"] == f"hello {number}"
     finally:
-        await tear_down(peers, servers, prefix)
+        await tear_down(peers, servers, prefix, deployment)
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -172,16 +198,17 @@ async def test_a_process_is_subscribed_to_a_room_while_it_has_a_socket_there_and
         await tear_down(peers, [server], prefix)
 
 
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
 @pytest.mark.gen_test(timeout=60)
-async def test_an_address_has_one_message_and_new_room_quota_across_processes():
+async def test_an_address_has_one_message_and_new_room_quota_across_processes(deployment):
     """Each process alone would let through 4 messages and 2 new rooms: together they do, no more."""
-    await require_redis()
+    url = await base_url(deployment)
     prefix = unique_prefix()
     config = (
         "limits:\n  messages_per_second: 100\n  burst: 100\n"
         "  address_messages_per_second: 0.001\n  address_burst: 4\n  new_rooms_per_hour: 2\n"
     )
-    servers = [ServerProcess(prefixed_url(REDIS_URL, prefix), config=config) for _ in range(2)]
+    servers = [ServerProcess(prefixed_url(url, prefix), config=config) for _ in range(2)]
     client = AsyncHTTPClient()
 
     async def post(server: ServerProcess, room: str) -> int:
@@ -203,4 +230,4 @@ async def test_an_address_has_one_message_and_new_room_quota_across_processes():
         assert answers == [201, 201, 429, 429]
         assert len(await history_ids(servers[0].port, "first")) == 3
     finally:
-        await tear_down([], servers, prefix)
+        await tear_down([], servers, prefix, deployment)
