@@ -19,6 +19,13 @@ route, a stalled proxy) is replaced.
 On Sentinel (``backends.redis_sentinel``) a session also ends when the master moves, and a catch-up on
 the new master that finds the stream never issued the last id delivered tells the hub ``gap``.
 
+On a Redis Cluster (``backends.redis_cluster``) there is one such subscriber per master, each with the
+rooms of that master's slots (``ShardHooks``): it subscribes room by room, hands a room over when its
+slot moves (``release``/``adopt``), and only one of them listens to the moderation channel. There the
+global epoch token is not read; each room's epoch (``RedisKeys.room_epoch``) is: read with the stream's
+end and at every catch-up, and carried by the message that made the stream, so a room whose stream was
+lost and made again is told ``gap`` on its own.
+
 Redis coming back empty (a restart without persistence) is noticed by the epoch token: a key each
 session reads, which vanishes with the data. The hub is then told ``gap`` for every subscribed room.
 
