@@ -379,17 +379,19 @@ class ClusterSubscriber:
         owner = self._shards.shard_of(self._keys.channel(room))
         dropped = self._dropped.get(room)
         if owner is not None and owner != name:
-            feed = await session.release(room)
+            feed = session.release(room)
             if feed is not None:
                 log.info("room %s moves from %s to %s", room, name, owner)
                 self._dropped.pop(room, None)
+                # Adopted before anything is awaited: the room is never in no session at all.
                 await self._session(owner).adopt(room, feed)
+                await session.forget(room)
         elif dropped is not None:
             # Unsubscribed by Redis, and the slots read still name this shard: read them again soon, and
             # after a while subscribe here again (its answer tells where the slot went).
             self._dropped[room] = dropped + 1
             if dropped + 1 >= STORE_ATTEMPTS:
-                feed = await session.release(room)
+                feed = session.release(room)
                 self._dropped.pop(room, None)
                 if feed is not None:
                     await session.adopt(room, feed)

@@ -227,15 +227,19 @@ class StreamSubscriber:
     def has(self, room: str) -> bool:
         return room in self._feeds
 
-    async def release(self, room: str) -> _Feed | None:
+    def release(self, room: str) -> _Feed | None:
         """Stop delivering ``room`` here and hand over where its delivery stands (its waiters and
-        subscribers keep waiting): its slot moved to another shard (see ``ShardHooks``)."""
+        subscribers keep waiting): its slot moved to another shard (see ``ShardHooks``). The room is
+        unsubscribed here by ``forget`` once another session has adopted it."""
         feed = self._feeds.pop(room, None)
         if feed is not None:
             feed.live = False
             feed.ready.clear()
-            await self._send("SUNSUBSCRIBE", room)
         return feed
+
+    async def forget(self, room: str) -> None:
+        """Unsubscribe a released room's channel on this session's connection."""
+        await self._send("SUNSUBSCRIBE", room)
 
     async def adopt(self, room: str, feed: _Feed) -> None:
         """Deliver ``room`` from where ``feed`` stands (another shard's session released it): once

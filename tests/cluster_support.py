@@ -287,17 +287,6 @@ class RedisClusterSet:
         )
         return replica
 
-    async def kill_master(self, master_port: int) -> int:
-        """``kill -9`` the master; its replica's port once every live node has it serve those slots."""
-        slots = (await self._view()).masters[master_port]
-        replica = await self.replica_of(master_port)
-        self.processes[master_port].kill()
-        self.processes[master_port].wait(10)
-        await self._wait_for(
-            lambda view: view.masters.get(replica) == slots, f"{replica} promoted in place of killed {master_port}"
-        )
-        return replica
-
     def restart(self, port: int) -> None:
         """Start a killed node again as it was: it rejoins from its nodes.conf, as its successor's replica."""
         self._spawn(port)
