@@ -383,9 +383,7 @@ class ClusterSubscriber:
             if feed is not None:
                 log.info("room %s moves from %s to %s", room, name, owner)
                 self._dropped.pop(room, None)
-                # Adopted before anything is awaited: the room is never in no session at all.
                 await self._session(owner).adopt(room, feed)
-                await session.forget(room)
         elif dropped is not None:
             # Unsubscribed by Redis, and the slots read still name this shard: read them again soon, and
             # after a while subscribe here again (its answer tells where the slot went).

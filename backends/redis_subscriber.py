@@ -229,17 +229,14 @@ class StreamSubscriber:
 
     def release(self, room: str) -> _Feed | None:
         """Stop delivering ``room`` here and hand over where its delivery stands (its waiters and
-        subscribers keep waiting): its slot moved to another shard (see ``ShardHooks``). The room is
-        unsubscribed here by ``forget`` once another session has adopted it."""
+        subscribers keep waiting): its slot moved to another shard (see ``ShardHooks``). No SUNSUBSCRIBE
+        is sent: this node no longer serves the slot, and would answer MOVED, which ends a session; what
+        it may still push for the room is dropped, as for any room not subscribed here."""
         feed = self._feeds.pop(room, None)
         if feed is not None:
             feed.live = False
             feed.ready.clear()
         return feed
-
-    async def forget(self, room: str) -> None:
-        """Unsubscribe a released room's channel on this session's connection."""
-        await self._send("SUNSUBSCRIBE", room)
 
     async def adopt(self, room: str, feed: _Feed) -> None:
         """Deliver ``room`` from where ``feed`` stands (another shard's session released it): once
