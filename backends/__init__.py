@@ -19,6 +19,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "redis": ("backends.redis_streams", "RedisBackend"),
     "rediss": ("backends.redis_streams", "RedisBackend"),
     "redis+sentinel": ("backends.redis_streams", "RedisBackend"),
+    "redis+cluster": ("backends.redis_streams", "RedisBackend"),
 }
 
 

@@ -30,6 +30,7 @@ TOOLS = {
     "redis": "use redis-cli --rdb",
     "rediss": "use redis-cli --rdb",
     "redis+sentinel": "use redis-cli --rdb (on the master)",
+    "redis+cluster": "use redis-cli --rdb on each master",
 }
 ALL_TOOLS = "use pg_dump / mariadb-dump / redis-cli --rdb"
 
