@@ -1,9 +1,10 @@
-"""A Redis Cluster for one benchmark row: three masters and three replicas, each a redis-server process
-on a free loopback port, started fresh (so no run reads another's keys) and killed afterwards.
+"""A Redis Cluster for one round of a benchmark row: three masters and a replica of each, each a
+redis-server process on a free loopback port, started fresh (so no round reads another's keys) and
+killed afterwards.
 
 The nodes are joined by hand (slots, MEET, REPLICATE) rather than with ``redis-cli --cluster create``,
-which polls once a second; a replica is in sync before the row starts, so that a store's ``WAIT`` for
-one replica measures replication and not the first full sync.
+which polls once a second; every replica is in sync before the round starts, so that a store's ``WAIT``
+for one replica measures replication and not the first full sync.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class RedisClusterNodes:
     def start(self) -> RedisClusterNodes:
         try:
             self._start()
+        except (redis.RedisError, OSError) as exc:
+            self.stop()
+            raise ClusterDown(str(exc)) from exc
         except BaseException:
             self.stop()
             raise

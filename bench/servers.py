@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.redis_cluster import RedisClusterNodes, available
+from bench.redis_cluster import ClusterDown, RedisClusterNodes, available
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -100,7 +100,10 @@ class ServerSpec:
         cluster = None
         try:
             if CLUSTER_HOSTS in self.backend:
-                cluster = RedisClusterNodes(workdir / f"{self.name}-cluster", free_ports(12)).start()
+                try:
+                    cluster = RedisClusterNodes(workdir / f"{self.name}-cluster", free_ports(12)).start()
+                except ClusterDown as exc:
+                    raise Unavailable(f"the Redis Cluster did not start: {exc}") from None
             for index in range(self.processes):
                 port = free_port()
                 log = workdir / f"{self.name}-{index}.log"
