@@ -223,6 +223,28 @@ def redis_targets(results: Results) -> list[Target]:
     ]
 
 
+def cluster_targets(results: Results) -> list[Target]:
+    return [
+        ratio_target(
+            "rooms-redis-cluster-x2 CPU per delivery <= 1.3x one Redis (rooms-redis-x2)",
+            results,
+            "rooms-redis-cluster-x2",
+            "rooms-redis-x2",
+            cpu,
+            at_most=1.3,
+            unit=" us",
+        ),
+        exact_target("rooms-redis-cluster-x2", results),
+        ratio_target(
+            "rooms-redis-cluster-x2 acked/s vs one Redis (reported, no target)",
+            results,
+            "rooms-redis-cluster-x2",
+            "rooms-redis-x2",
+            acked,
+        ),
+    ]
+
+
 FANOUT = {"rooms": 1, "clients": 500, "senders": 5, "window": 10}
 # Every client asks for presence and typing and announces a handle (spread over the measurement, so the
 # room's presence keeps changing), 10% of them type every 2 s (see bench.loadgen): 2.05 s apart as sent,
@@ -234,6 +256,8 @@ PRESENCE_AND_TYPING = {
     "typing-fraction": 0.1,
     "typing-interval": 2.05,
 }
+
+ECHO = {"rooms": 10, "clients": 5, "senders": 5, "window": 10}
 
 SCENARIOS: list[Scenario] = [
     Scenario(
@@ -295,8 +319,8 @@ SCENARIOS: list[Scenario] = [
         "echo",
         "Acknowledged messages: 10 rooms x 5 clients, all 50 send with a window of 10",
         ("rooms", "rooms-sqlite", "rooms-postgresql", "rooms-mariadb", "baseline-sqlite-commit-each"),
-        {"rooms": 10, "clients": 5, "senders": 5, "window": 10, "duration": 6},
-        {"rooms": 10, "clients": 5, "senders": 5, "window": 10, "duration": 2},
+        {**ECHO, "duration": 6},
+        {**ECHO, "duration": 2},
         echo_targets,
     ),
     Scenario(
@@ -306,5 +330,26 @@ SCENARIOS: list[Scenario] = [
         {**FANOUT, "duration": 6},
         {**FANOUT, "duration": 2},
         redis_targets,
+    ),
+    # One Redis and the cluster alternate, three rounds each: the two are compared within one run. The
+    # cluster's stores wait for one replica (WAIT), one Redis's for none.
+    Scenario(
+        "redis-cluster-2proc",
+        "Two processes on a Redis Cluster (3 masters, 3 replicas) against one Redis: fan-out as redis-2proc",
+        ("rooms-redis-x2", "rooms-redis-cluster-x2"),
+        {**FANOUT, "duration": 6},
+        {**FANOUT, "duration": 2},
+        cluster_targets,
+        repeat=3,
+    ),
+    Scenario(
+        "redis-cluster-echo",
+        "Two processes on a Redis Cluster against one Redis: acknowledged messages as echo "
+        "(10 rooms x 5 clients, all 50 send with a window of 10)",
+        ("rooms-redis-x2", "rooms-redis-cluster-x2"),
+        {**ECHO, "duration": 6},
+        {**ECHO, "duration": 2},
+        cluster_targets,
+        repeat=3,
     ),
 ]

@@ -2,7 +2,9 @@
 
 A server is started on a free loopback port with a config of its own in a temporary directory, waited
 for until its port accepts connections, and stopped with SIGTERM (then SIGKILL) afterwards. A server
-whose backend module is not there, or whose service does not answer, is skipped with the reason.
+whose backend module is not there, or whose service does not answer, is skipped with the reason. A
+Redis Cluster row starts a cluster of its own (``bench.redis_cluster``) before its servers and removes
+it after them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.redis_cluster import ClusterDown, RedisClusterNodes, available
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 START_TIMEOUT = 30.0
@@ -26,6 +30,9 @@ STOP_TIMEOUT = 10.0
 BENCH_DATABASE = "rooms_bench"
 # Redis database number for benchmark runs, apart from the default one that tests and users share.
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/9"
+# A backend URL holding this starts a Redis Cluster of its own for the row (see bench.redis_cluster).
+CLUSTER_HOSTS = "{cluster}"
+BENCH_REDIS_CLUSTER_URL = f"redis+cluster://{CLUSTER_HOSTS}/"
 
 # rooms' own limits, raised so they do not throttle the load (the baseline has none at all): every client
 # of the load generator comes from one address, 127.0.0.1.
@@ -47,6 +54,7 @@ class Started:
     processes: list[subprocess.Popen[bytes]]
     ports: list[int]
     logs: list[Path]
+    cluster: RedisClusterNodes | None = None
 
     @property
     def pids(self) -> list[int]:
@@ -74,6 +82,8 @@ class ServerSpec:
             raise Unavailable("uvloop is not installed")
         if self.kind != "rooms" or self.backend.startswith("memory:"):
             return
+        if CLUSTER_HOSTS in self.backend and not available():
+            raise Unavailable("redis-server is not installed")
         scheme = self.backend.split(":", 1)[0]
         module = "backends.redis_streams" if scheme.startswith("redis") else "backends.sql"
         if not (ROOT / f"{module.replace('.', '/')}.py").exists():
@@ -87,14 +97,20 @@ class ServerSpec:
         if self.prepare is not None:
             self.prepare()
         processes, ports, logs = [], [], []
+        cluster = None
         try:
+            if CLUSTER_HOSTS in self.backend:
+                try:
+                    cluster = RedisClusterNodes(workdir / f"{self.name}-cluster", free_ports(12)).start()
+                except ClusterDown as exc:
+                    raise Unavailable(f"the Redis Cluster did not start: {exc}") from None
             for index in range(self.processes):
                 port = free_port()
                 log = workdir / f"{self.name}-{index}.log"
                 with open(log, "wb") as output:
                     processes.append(
                         subprocess.Popen(
-                            self._command(port, workdir, index),
+                            self._command(port, workdir, index, cluster),
                             cwd=ROOT,
                             stdout=output,
                             stderr=subprocess.STDOUT,
@@ -105,11 +121,11 @@ class ServerSpec:
             for process, port, log in zip(processes, ports, logs, strict=True):
                 wait_listening(process, port, log)
         except BaseException:
-            stop(Started(processes, ports, logs))
+            stop(Started(processes, ports, logs, cluster))
             raise
-        return Started(processes, ports, logs)
+        return Started(processes, ports, logs, cluster)
 
-    def _command(self, port: int, workdir: Path, index: int) -> list[str]:
+    def _command(self, port: int, workdir: Path, index: int, cluster: RedisClusterNodes | None) -> list[str]:
         if self.kind == "baseline":
             command = [PYTHON, "-m", "bench.baseline_server", "--port", str(port)]
             if self.uvloop:
@@ -118,6 +134,8 @@ class ServerSpec:
                 command += ["--sqlite", str(workdir / f"{self.name}.db")]
             return command
         backend = self.backend.replace("{workdir}", str(workdir))
+        if cluster is not None:
+            backend = backend.replace(CLUSTER_HOSTS, cluster.hosts)
         config = {
             "server": {
                 "host": "127.0.0.1",
@@ -137,6 +155,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (one probe at a time may be given the same port twice)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def port_open(port: int, timeout: float = 1.0) -> bool:
@@ -169,6 +197,8 @@ def stop(started: Started) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    if started.cluster is not None:
+        started.cluster.stop()
 
 
 def fresh_sql_database(scheme: str) -> Callable[[], None]:
@@ -210,5 +240,6 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("rooms-mariadb", "rooms", backend=MARIADB_URL, prepare=fresh_sql_database("mysql")),
         ServerSpec("rooms-redis", "rooms", backend=BENCH_REDIS_URL),
         ServerSpec("rooms-redis-x2", "rooms", backend=BENCH_REDIS_URL, processes=2),
+        ServerSpec("rooms-redis-cluster-x2", "rooms", backend=BENCH_REDIS_CLUSTER_URL, processes=2),
     )
 }

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as redis
 
+from backends import url_scheme
 from backends.base import AddressQuota, HistoryPage, NewMessage, RoomPresence, StoredMessage, utc_timestamp
 from backends.errors import BackendConfigError, MessageDeleted, QuotaExceeded
 from backends.redis_layout import STORE_SCRIPT, RedisKeys, published_message
@@ -30,6 +31,10 @@ from tests.waiting import eventually
 def test_bad_url_options_are_config_errors_naming_the_option(query, named):
     with pytest.raises(BackendConfigError, match=named):
         RedisBackend(f"{REDIS_URL}?{query}")
+
+
+def test_a_cluster_url_is_a_backend_url_of_its_own_scheme():
+    assert url_scheme("redis+cluster://h1:7000,h2:7001/?key_prefix=r:") == "redis+cluster"
 
 
 @pytest.mark.gen_test(timeout=30)
