@@ -30,11 +30,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.exceptions import (
     AskError,
@@ -49,6 +48,7 @@ from redis.exceptions import (
 from backends.base import DeliveryTarget
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis_layout import RedisKeys, StreamId
+from backends.redis_options import parse_hosts_url, whole_number
 from backends.redis_scripts import Run, run_scripts
 from backends.redis_subscriber import ShardHooks, StreamSubscriber, SubscriberStats, cancel_and_wait
 
@@ -79,40 +79,11 @@ def is_cluster_url(url: str) -> bool:
 def parse_cluster_url(url: str) -> ClusterTarget:
     """The nodes and connection options of a ``redis+cluster://`` URL (without our own options, which
     ``parse_redis_url`` took off), or ``BackendConfigError`` naming ``backend.url``."""
-    rest = url.split("://", 1)[1]
-    location, _, query = rest.partition("?")
-    netloc, _, path = location.partition("/")
-    userinfo, _, hosts = netloc.rpartition("@")
-    nodes = [_address(host) for host in hosts.split(",") if host]
-    if not nodes:
-        raise BackendConfigError(f"backend.url: {SCHEME}:// needs at least one node host:port")
-    if unquote(path).strip("/") not in ("", "0"):
-        raise BackendConfigError(f"backend.url: a Redis Cluster has database 0 only, got /{path}")
-    ours: dict[str, str] = {}
-    theirs: list[tuple[str, str]] = []
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name in CLUSTER_OPTIONS:
-            ours[name] = value
-        else:
-            theirs.append((name, value))
-    try:
-        credentials = f"{userinfo}@" if userinfo else ""
-        kwargs: dict[str, Any] = dict(parse_url(f"redis://{credentials}localhost/0?{urlencode(theirs)}"))
-    except ValueError as exc:
-        raise BackendConfigError(f"backend.url: {exc}") from None
-    for name in ("host", "port", "db"):
-        kwargs.pop(name, None)
-    wait = ours.get("replicas_to_wait", str(DEFAULT_REPLICAS_TO_WAIT))
-    if not wait.isdigit():
-        raise BackendConfigError(f"backend.url: replicas_to_wait must be a whole number, got {wait!r}")
-    return ClusterTarget(nodes, kwargs, int(wait))
-
-
-def _address(host: str) -> tuple[str, int]:
-    name, _, port = host.rpartition(":") if ":" in host else (host, "", str(DEFAULT_PORT))
-    if not name or not port.isdigit():
-        raise BackendConfigError(f"backend.url: a cluster node must be host:port, got {host!r}")
-    return name, int(port)
+    parts = parse_hosts_url(url, CLUSTER_OPTIONS, DEFAULT_PORT, "cluster node")
+    if parts.path not in ([], ["0"]):
+        raise BackendConfigError(f"backend.url: a Redis Cluster has database 0 only, got /{'/'.join(parts.path)}")
+    wait = whole_number("replicas_to_wait", parts.options.get("replicas_to_wait", str(DEFAULT_REPLICAS_TO_WAIT)))
+    return ClusterTarget(parts.hosts, parts.connection_kwargs, wait)
 
 
 class ClusterShards:

@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from redis.asyncio.connection import parse_url
 
 from backends.errors import BackendConfigError
 
@@ -65,3 +68,54 @@ def _positive(name: str, raw: str | float | None, default: float) -> float:
     if not value > 0:
         raise BackendConfigError(f"backend.url: {name} must be a positive number, got {raw!r}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class HostsUrl:
+    """A URL naming several servers (``scheme://[[user]:password@]h1:p1,h2:p2/path?query``), as Sentinel
+    and Redis Cluster URLs do, read into its parts."""
+
+    hosts: list[tuple[str, int]]
+    path: list[str]  # the path's parts, unquoted
+    options: dict[str, str]  # the query's options named by the caller
+    connection_kwargs: dict[str, Any]  # the credentials and the rest of the query, as redis-py reads them
+
+
+def parse_hosts_url(url: str, options: tuple[str, ...], default_port: int, server: str) -> HostsUrl:
+    """Read a several-server URL; ``BackendConfigError`` naming ``backend.url`` (and ``server``, what a
+    host is) for a malformed one."""
+    location, _, query = url.split("://", 1)[1].partition("?")
+    netloc, _, path = location.partition("/")
+    userinfo, _, hosts = netloc.rpartition("@")
+    addresses = [_address(host, default_port, server) for host in hosts.split(",") if host]
+    if not addresses:
+        raise BackendConfigError(f"backend.url: {url.split('://', 1)[0]}:// needs at least one {server} host:port")
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in options:
+            ours[name] = value
+        else:
+            theirs.append((name, value))
+    try:
+        # redis-py's own reading of the query (types of socket_timeout, ...), on a placeholder host.
+        credentials = f"{userinfo}@" if userinfo else ""
+        kwargs: dict[str, Any] = dict(parse_url(f"redis://{credentials}localhost/0?{urlencode(theirs)}"))
+    except ValueError as exc:
+        raise BackendConfigError(f"backend.url: {exc}") from None
+    for name in ("host", "port", "db"):
+        kwargs.pop(name, None)
+    return HostsUrl(addresses, [unquote(part) for part in path.split("/") if part], ours, kwargs)
+
+
+def whole_number(name: str, raw: str) -> int:
+    if not raw.isdigit():
+        raise BackendConfigError(f"backend.url: {name} must be a whole number, got {raw!r}")
+    return int(raw)
+
+
+def _address(host: str, default_port: int, server: str) -> tuple[str, int]:
+    name, _, port = host.rpartition(":") if ":" in host else (host, "", str(default_port))
+    if not name or not port.isdigit():
+        raise BackendConfigError(f"backend.url: a {server} must be host:port, got {host!r}")
+    return name, int(port)

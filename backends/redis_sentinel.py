@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
 
-from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool, ConnectionPool, parse_url
+from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from backends.errors import BackendConfigError
+from backends.redis_options import parse_hosts_url, whole_number
 
 SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
@@ -55,50 +55,22 @@ def is_sentinel_url(url: str) -> bool:
 def parse_sentinel_url(url: str) -> SentinelTarget:
     """The sentinels, master name and connection options of a ``redis+sentinel://`` URL (without our
     own options, which ``parse_redis_url`` took off), or ``BackendConfigError`` naming ``backend.url``."""
-    rest = url.split("://", 1)[1]
-    location, _, query = rest.partition("?")
-    netloc, _, path = location.partition("/")
-    userinfo, _, hosts = netloc.rpartition("@")
-    sentinels = [_address(host) for host in hosts.split(",") if host]
-    if not sentinels:
-        raise BackendConfigError(f"backend.url: {SCHEME}:// needs at least one sentinel host:port")
-    names = [unquote(part) for part in path.split("/") if part]
+    parts = parse_hosts_url(url, SENTINEL_OPTIONS, DEFAULT_SENTINEL_PORT, "sentinel")
+    names = parts.path
     if not names or len(names) > 2:
         raise BackendConfigError(f"backend.url: {SCHEME}:// needs /<master-name>[/<db>] after the sentinels")
     db = names[1] if len(names) == 2 else "0"
     if not db.isdigit():
         raise BackendConfigError(f"backend.url: the database must be a number, got {db!r}")
-    ours: dict[str, str] = {}
-    theirs: list[tuple[str, str]] = []
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name in SENTINEL_OPTIONS:
-            ours[name] = value
-        else:
-            theirs.append((name, value))
-    try:
-        # redis-py's own reading of the query (types of socket_timeout, ...), on a placeholder host.
-        credentials = f"{userinfo}@" if userinfo else ""
-        kwargs: dict[str, Any] = dict(parse_url(f"redis://{credentials}localhost/{db}?{urlencode(theirs)}"))
-    except ValueError as exc:
-        raise BackendConfigError(f"backend.url: {exc}") from None
-    kwargs.pop("host", None)
-    kwargs.pop("port", None)
+    kwargs = {**parts.connection_kwargs, "db": int(db)}
+    ours = parts.options
     sentinel_kwargs = {name: value for name, value in kwargs.items() if name.startswith("socket_")}
     if "sentinel_password" in ours:
         sentinel_kwargs["password"] = ours["sentinel_password"]
     if "sentinel_username" in ours:
         sentinel_kwargs["username"] = ours["sentinel_username"]
-    wait = ours.get("replicas_to_wait", str(DEFAULT_REPLICAS_TO_WAIT))
-    if not wait.isdigit():
-        raise BackendConfigError(f"backend.url: replicas_to_wait must be a whole number, got {wait!r}")
-    return SentinelTarget(sentinels, names[0], kwargs, sentinel_kwargs, int(wait))
-
-
-def _address(host: str) -> tuple[str, int]:
-    name, _, port = host.rpartition(":") if ":" in host else (host, "", str(DEFAULT_SENTINEL_PORT))
-    if not name or not port.isdigit():
-        raise BackendConfigError(f"backend.url: a sentinel must be host:port, got {host!r}")
-    return name, int(port)
+    wait = whole_number("replicas_to_wait", ours.get("replicas_to_wait", str(DEFAULT_REPLICAS_TO_WAIT)))
+    return SentinelTarget(parts.hosts, names[0], kwargs, sentinel_kwargs, wait)
 
 
 class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
