@@ -258,7 +258,14 @@ class ClusterSubscriber:
             if shard is None:
                 raise BackendUnavailable(f"could not subscribe to room {room}: no master serves its slot")
             session = self._session(shard)
-        return await session.subscribe(room, timeout)
+        try:
+            return await session.subscribe(room, timeout)
+        except BackendUnavailable:
+            # The room may have moved to another session meanwhile: not subscribed means nowhere.
+            holder = self._holder(room)
+            if holder is not None:
+                await holder.unsubscribe(room)
+            raise
 
     async def unsubscribe(self, room: str) -> None:
         self._dropped.pop(room, None)

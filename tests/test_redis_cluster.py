@@ -311,3 +311,8 @@ async def test_the_backend_is_down_only_when_no_master_answers():
         # No master left, and no failover without a majority of them.
         with pytest.raises(BackendUnavailable):
             await here.writer.health()
+        # A room that cannot be subscribed is left subscribed nowhere.
+        room = next(iter(rooms.values()))
+        with pytest.raises(BackendUnavailable):
+            await here.listener.subscribe(room)
+        assert session_port(here.listener, room) is None
