@@ -2,9 +2,10 @@
 
 Each room is one Redis Stream (``XADD ... MAXLEN``); the stream entry id is the message id. Storing
 and publishing are one Lua script, so the order of pub/sub is the order of the stream on every
-process. Fan-out is sharded pub/sub (``SPUBLISH``/``SSUBSCRIBE``, whose channels a Redis Cluster keeps on
-their slot's shard) through one connection per process (``backends.redis_subscriber``),
-which refills from the stream after every reconnect. Reads of history are ``backends.redis_reads``;
+process; stores go in batches (``backends.redis_stores``). Fan-out is sharded pub/sub
+(``SPUBLISH``/``SSUBSCRIBE``, whose channels a Redis Cluster keeps on their slot's shard) through one
+connection per process, or per master of a cluster (``backends.redis_subscriber``), which refills from
+the stream after every reconnect. Reads of history are ``backends.redis_reads``;
 deleting messages, bans and locks are ``backends.redis_moderation``. Needs Redis 7.0 or newer.
 
 URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
@@ -20,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import secrets
 from typing import Any, Self, cast
 
 from prometheus_client.registry import Collector
@@ -46,16 +46,11 @@ from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis_cluster import ClusterShards, ClusterSubscriber, is_cluster_url, parse_cluster_url
 from backends.redis_expiry import expire_idle_rooms
 from backends.redis_layout import (
-    QUOTA_NO_NEW_ROOM,
-    QUOTA_OK,
     QUOTA_SCRIPT,
     STORE_SCRIPT,
     RedisKeys,
-    StreamId,
     format_stream_id,
     parse_stream_id,
-    store_result,
-    unix_seconds,
 )
 from backends.redis_metrics import ClusterCounters
 from backends.redis_migration import migrate_layout
@@ -65,19 +60,12 @@ from backends.redis_presence import RedisPresence
 from backends.redis_reads import read_history, read_replay
 from backends.redis_scripts import Run, run_scripts
 from backends.redis_sentinel import MasterCheck, SentinelPools, is_sentinel_url, parse_sentinel_url
+from backends.redis_stores import StoreBatcher
 from backends.redis_subscriber import StreamSubscriber, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-# A retried store call finds its own first attempt for this long (see STORE_SCRIPT).
-RETRY_WINDOW_SECONDS = 60
-# Below this, trim exactly: ``MAXLEN ~`` only drops whole stream nodes (100 entries by default), which
-# for a small retain_per_room would keep many times too many. Above it the slack is under 10%.
-APPROXIMATE_TRIM_FROM = 1000
 MAX_CONNECTIONS = 50
-MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
-# How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
-DELIVERY_WAIT_SECONDS = 2.0
 MIN_REDIS_VERSION = (7, 0)
 # Bounded waits, so a store fails within seconds while Redis is away instead of hanging; a URL
 # option of the same name wins. Refused connections fail at once.
@@ -86,17 +74,6 @@ CONNECTION_DEFAULTS: dict[str, Any] = {
     "socket_connect_timeout": 2.0,
     "decode_responses": True,
 }
-
-
-# A message to store and its attempt token, which lets a retried call find its own first attempt
-# (see STORE_SCRIPT).
-_StoreCall = tuple[NewMessage, str]
-_Outcome = tuple[asyncio.Future[StoreResult], StoreResult | BaseException]
-
-
-def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
 
 
 class RedisBackend(Backend):
@@ -112,15 +89,8 @@ class RedisBackend(Backend):
         quota: AddressQuota | None = None,
     ) -> None:
         super().__init__()
-        self._quota = quota
-        self._quota_args: list[str | int] = (
-            [repr(quota.messages_per_second), quota.burst, quota.new_rooms_per_hour] if quota else ["0", 0, 0]
-        )
         options = parse_redis_url(url, key_prefix, dedup_seconds, ping_interval)
         redis_url = options.redis_url
-        self._retain = str(max(0, retain_per_room))
-        self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
-        self._dedup_seconds = options.dedup_seconds
         self._ping_interval = options.ping_interval
         retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2)
         self._sentinel: Sentinel | None = None
@@ -162,10 +132,6 @@ class RedisBackend(Backend):
         # follows the slots (and refuses a command across them).
         self._redis = cast(Redis, self._shards.cluster) if self._shards else Redis(connection_pool=pool)
         self._shas = {script: hashlib.sha1(script.encode()).hexdigest() for script in (STORE_SCRIPT, QUOTA_SCRIPT)}
-        self._store_queue: list[tuple[_StoreCall, asyncio.Future[StoreResult]]] = []
-        self._store_sender: asyncio.Task[None] | None = None
-        # Answers go out batch after batch, each once this process has delivered what the batch stored.
-        self._answering: asyncio.Future[None] | None = None
         self._presence = RedisPresence(self._redis, self._keys, lambda: self._target, options.presence_ttl)
         self._moderation = RedisModeration(self._redis, self._keys)
         self._subscriber: StreamSubscriber | ClusterSubscriber
@@ -183,6 +149,16 @@ class RedisBackend(Backend):
                 self._presence.received,
                 master_check.moved if master_check is not None else None,
             )
+        self._stores = StoreBatcher(
+            self._redis,
+            self._keys,
+            self._run_scripts,
+            self._subscriber.wait_delivered,
+            self._replicas_to_wait,
+            retain_per_room,
+            options.dedup_seconds,
+            quota,
+        )
         self._counters = ClusterCounters(self._subscriber.stats, lambda: self._subscriber.is_live)
         self._refresher: asyncio.Task[None] | None = None
         self._closed = False
@@ -217,10 +193,7 @@ class RedisBackend(Backend):
         if self._closed:
             return
         self._closed = True
-        if self._store_sender is not None:
-            await asyncio.wait([self._store_sender])  # every store queued before close is answered
-        if self._answering is not None:
-            await self._answering
+        await self._stores.close()  # every store queued before close is answered
         if self._refresher is not None:
             await cancel_and_wait(self._refresher)
         await self._presence.close()
@@ -249,95 +222,7 @@ class RedisBackend(Backend):
     # -- messages --------------------------------------------------------------------------------
 
     def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
-        future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
-        if self._closed:
-            future.set_exception(BackendUnavailable("the Redis backend is closed"))
-            return future
-        self._store_queue.append(((message, secrets.token_hex(8)), future))
-        if self._store_sender is None:
-            self._store_sender = asyncio.create_task(self._send_stores(), name="redis-stores")
-        return future
-
-    async def _send_stores(self) -> None:
-        """Send what is queued as one pipeline, wait for its replies, repeat while stores are queued.
-
-        One pipeline at a time, on one connection: Redis runs the scripts in the order they were
-        queued, so a socket's messages keep their order however many are in flight. A retried pipeline
-        stores nothing twice (each call's attempt token, see STORE_SCRIPT). With quotas, the senders'
-        tokens are taken in a pipeline before (QUOTA_SCRIPT).
-        """
-        try:
-            while self._store_queue:
-                batch = self._store_queue[:MAX_STORE_PIPELINE]
-                del self._store_queue[:MAX_STORE_PIPELINE]
-                calls = [call for call, _ in batch]
-                verdicts = [""] * len(calls)
-                replies: list[Any]
-                try:
-                    verdicts = await self._quota_verdicts(calls)
-                    replies = await self._run_store_scripts(calls, verdicts)
-                except (RedisError, RedisClusterException, OSError) as exc:
-                    replies = [exc] * len(calls)
-                outcomes: list[_Outcome] = [
-                    (future, BackendUnavailable(f"message not stored: {reply}"))
-                    if isinstance(reply, Exception)
-                    else (future, store_result(call[0], reply))
-                    for (call, future), reply in zip(batch, replies, strict=True)
-                ]
-                figures = asyncio.ensure_future(self._settle_figures(calls, verdicts, replies))
-                self._answering = asyncio.ensure_future(self._answer_once_delivered(self._answering, outcomes, figures))
-        finally:
-            self._store_sender = None
-
-    async def _answer_once_delivered(
-        self,
-        earlier: asyncio.Future[None] | None,
-        outcomes: list[_Outcome],
-        figures: asyncio.Future[None],
-    ) -> None:
-        """Answer a batch's senders after the earlier batches, once this process has delivered what the
-        batch stored and the deployment's figures count it. The script's reply can overtake its pub/sub
-        message, and a sender must hear of its message through the room's broadcast before any later
-        reply (an error, a resent duplicate)."""
-        if earlier is not None:
-            await asyncio.wait([earlier])  # how it ended is its own batch's concern
-        newest: dict[str, StreamId] = {}
-        for _, outcome in outcomes:
-            if isinstance(outcome, StoreResult) and not outcome.duplicate:
-                key = parse_stream_id(outcome.message.id)
-                newest[outcome.message.room] = max(key, newest.get(outcome.message.room, key))
-        for room, key in newest.items():
-            await self._subscriber.wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
-        await asyncio.wait([figures])
-        for future, outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                _settle_exception(future, outcome)
-            elif not future.done():
-                future.set_result(outcome)
-
-    async def _quota_verdicts(self, calls: list[_StoreCall]) -> list[str]:
-        """Take a message token of each call's sender (see QUOTA_SCRIPT): the verdicts for STORE_SCRIPT."""
-        quota = self._quota
-        if quota is None:
-            return [""] * len(calls)
-        limited = [index for index, (message, _) in enumerate(calls) if message.sender]
-        runs = [(QUOTA_SCRIPT, self._quota_keys(calls[index][0]), ["take", *self._quota_args]) for index in limited]
-        verdicts = [QUOTA_OK] * len(calls)  # one without a sender address is not limited
-        for index, reply in zip(limited, await self._run_scripts(runs), strict=True):
-            if isinstance(reply, Exception):
-                raise reply
-            verdicts[index] = str(reply)
-        return verdicts
-
-    def _quota_keys(self, message: NewMessage) -> list[str]:
-        return [self._keys.sent_by(message.sender), self._keys.rooms_made_by(message.sender)]
-
-    async def _run_store_scripts(self, calls: list[_StoreCall], verdicts: list[str]) -> list[Any]:
-        runs = [
-            (STORE_SCRIPT, *self._script_arguments(call, verdict))
-            for call, verdict in zip(calls, verdicts, strict=True)
-        ]
-        return await self._run_scripts(runs, self._replicas_to_wait)
+        return self._stores.store_soon(message)
 
     async def _run_scripts(self, runs: list[Run], replicas: int = 0) -> list[Any]:
         """Run scripts in as few round trips as the deployment allows, each reply in its place (an
@@ -345,72 +230,6 @@ class RedisBackend(Backend):
         if self._shards is not None:
             return await self._shards.run_scripts(self._shas, runs, replicas)
         return await run_scripts(self._redis, self._shas, runs, replicas)
-
-    async def _settle_figures(self, calls: list[_StoreCall], verdicts: list[str], replies: list[Any]) -> None:
-        """After a batch: give back the message tokens of what was not stored, charge the new rooms made,
-        and count what was stored in the deployment's figures (busiest and active rooms, counters). Kept
-        out of the store script, whose keys are the room's only, these are approximate: a failure here
-        is logged and leaves the messages stored."""
-        pipe = self._redis.pipeline(transaction=False)
-        stored: dict[str, int] = {}
-        active: dict[str, float] = {}
-        deduplicated = 0
-        settled: list[Run] = []
-        for (message, _), verdict, reply in zip(calls, verdicts, replies, strict=True):
-            status = int(reply[0]) if isinstance(reply, list) else None
-            is_stored = status in (0, 2)  # 2: this very call, retried, stored it
-            deduplicated += status == 1
-            if verdict in (QUOTA_NO_NEW_ROOM, QUOTA_OK) and message.sender and self._quota is not None:
-                if not is_stored:
-                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["refund", *self._quota_args]))
-                elif status == 0 and int(reply[2]):
-                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["room", *self._quota_args]))
-            if is_stored:
-                stored[message.room] = stored.get(message.room, 0) + 1
-                seconds = float(unix_seconds(message.timestamp))
-                active[message.room] = max(seconds, active.get(message.room, seconds))
-        for room, count in stored.items():
-            pipe.zincrby(self._keys.busiest, count, room)
-        if active:
-            pipe.zadd(self._keys.active, active, gt=True)
-        if stored:
-            pipe.hincrby(self._keys.counters, "stored", sum(stored.values()))
-        if deduplicated:
-            pipe.hincrby(self._keys.counters, "deduplicated", deduplicated)
-        if not len(pipe) and not settled:
-            return
-        try:
-            quota_replies = await self._run_scripts(settled) if settled else []
-            figure_replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
-            failed = [reply for reply in [*quota_replies, *figure_replies] if isinstance(reply, Exception)]
-        except (RedisError, RedisClusterException, OSError) as exc:
-            failed = [exc]
-        if failed:
-            log.warning("figures of %d stores not counted: %s", len(calls), failed[0])
-
-    def _script_arguments(self, call: _StoreCall, verdict: str) -> tuple[list[str], list[str | int]]:
-        message, attempt = call
-        if message.client_id is not None:
-            dedup_key, ttl = self._keys.client_id(message.room, message.client_id), self._dedup_seconds
-        else:
-            dedup_key, ttl = self._keys.attempt(message.room, attempt), RETRY_WINDOW_SECONDS
-        room = message.room
-        keys = [self._keys.stream(room), dedup_key, self._keys.deleted(room), self._keys.room_epoch(room)]
-        args: list[str | int] = [
-            message.handle,
-            message.message,
-            message.timestamp,
-            message.client_id or "",
-            attempt,
-            ttl,
-            self._retain,
-            self._trim,
-            self._keys.channel(message.room),
-            verdict,
-            message.user or "",
-            "1" if message.moderator else "",
-        ]
-        return keys, args
 
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         return await read_history(self._redis, self._keys, room, limit, before, after)

@@ -1,0 +1,250 @@
+"""Storing messages on Redis in batches: one pipeline of store scripts at a time, each sender's
+quota taken before it and the deployment's figures counted after it, and the answers sent once this
+process has delivered what a batch stored (see ``StoreBatcher``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisClusterException, RedisError
+
+from backends.base import AddressQuota, NewMessage, StoreResult
+from backends.errors import BackendUnavailable
+from backends.redis_layout import (
+    QUOTA_NO_NEW_ROOM,
+    QUOTA_OK,
+    QUOTA_SCRIPT,
+    STORE_SCRIPT,
+    RedisKeys,
+    StreamId,
+    parse_stream_id,
+    store_result,
+    unix_seconds,
+)
+from backends.redis_scripts import Run
+
+log = logging.getLogger(__name__)
+
+# A retried store call finds its own first attempt for this long (see STORE_SCRIPT).
+RETRY_WINDOW_SECONDS = 60
+# Below this, trim exactly: ``MAXLEN ~`` only drops whole stream nodes (100 entries by default), which
+# for a small retain_per_room would keep many times too many. Above it the slack is under 10%.
+APPROXIMATE_TRIM_FROM = 1000
+MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
+# How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
+DELIVERY_WAIT_SECONDS = 2.0
+
+# A message to store and its attempt token, which lets a retried call find its own first attempt
+# (see STORE_SCRIPT).
+_StoreCall = tuple[NewMessage, str]
+_Outcome = tuple[asyncio.Future[StoreResult], StoreResult | BaseException]
+
+
+def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class StoreBatcher:
+    """``Backend.store_soon`` for the Redis backend. ``run_scripts`` runs scripts where the deployment
+    keeps them (one Redis, or each room's shard), with WAIT for ``replicas``; ``wait_delivered`` returns
+    once this process has delivered a room's messages up to an id."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        run_scripts: Callable[[list[Run], int], Awaitable[list[Any]]],
+        wait_delivered: Callable[[str, StreamId, float], Awaitable[None]],
+        replicas: int,
+        retain_per_room: int,
+        dedup_seconds: int,
+        quota: AddressQuota | None,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._run = run_scripts
+        self._wait_delivered = wait_delivered
+        self._replicas_to_wait = replicas
+        self._retain = str(max(0, retain_per_room))
+        self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
+        self._dedup_seconds = dedup_seconds
+        self._quota = quota
+        self._quota_args: list[str | int] = (
+            [repr(quota.messages_per_second), quota.burst, quota.new_rooms_per_hour] if quota else ["0", 0, 0]
+        )
+        self._store_queue: list[tuple[_StoreCall, asyncio.Future[StoreResult]]] = []
+        self._store_sender: asyncio.Task[None] | None = None
+        # Answers go out batch after batch, each once this process has delivered what the batch stored.
+        self._answering: asyncio.Future[None] | None = None
+        self._closed = False
+
+    async def close(self) -> None:
+        """Refuse new stores; return once every store queued before is answered."""
+        self._closed = True
+        if self._store_sender is not None:
+            await asyncio.wait([self._store_sender])
+        if self._answering is not None:
+            await self._answering
+
+    def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
+        future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        if self._closed:
+            future.set_exception(BackendUnavailable("the Redis backend is closed"))
+            return future
+        self._store_queue.append(((message, secrets.token_hex(8)), future))
+        if self._store_sender is None:
+            self._store_sender = asyncio.create_task(self._send_stores(), name="redis-stores")
+        return future
+
+    async def _send_stores(self) -> None:
+        """Send what is queued as one pipeline, wait for its replies, repeat while stores are queued.
+
+        One pipeline at a time, on one connection: Redis runs the scripts in the order they were
+        queued, so a socket's messages keep their order however many are in flight. A retried pipeline
+        stores nothing twice (each call's attempt token, see STORE_SCRIPT). With quotas, the senders'
+        tokens are taken in a pipeline before (QUOTA_SCRIPT).
+        """
+        try:
+            while self._store_queue:
+                batch = self._store_queue[:MAX_STORE_PIPELINE]
+                del self._store_queue[:MAX_STORE_PIPELINE]
+                calls = [call for call, _ in batch]
+                verdicts = [""] * len(calls)
+                replies: list[Any]
+                try:
+                    verdicts = await self._quota_verdicts(calls)
+                    replies = await self._run_store_scripts(calls, verdicts)
+                except (RedisError, RedisClusterException, OSError) as exc:
+                    replies = [exc] * len(calls)
+                outcomes: list[_Outcome] = [
+                    (future, BackendUnavailable(f"message not stored: {reply}"))
+                    if isinstance(reply, Exception)
+                    else (future, store_result(call[0], reply))
+                    for (call, future), reply in zip(batch, replies, strict=True)
+                ]
+                figures = asyncio.ensure_future(self._settle_figures(calls, verdicts, replies))
+                self._answering = asyncio.ensure_future(self._answer_once_delivered(self._answering, outcomes, figures))
+        finally:
+            self._store_sender = None
+
+    async def _answer_once_delivered(
+        self,
+        earlier: asyncio.Future[None] | None,
+        outcomes: list[_Outcome],
+        figures: asyncio.Future[None],
+    ) -> None:
+        """Answer a batch's senders after the earlier batches, once this process has delivered what the
+        batch stored and the deployment's figures count it. The script's reply can overtake its pub/sub
+        message, and a sender must hear of its message through the room's broadcast before any later
+        reply (an error, a resent duplicate)."""
+        if earlier is not None:
+            await asyncio.wait([earlier])  # how it ended is its own batch's concern
+        newest: dict[str, StreamId] = {}
+        for _, outcome in outcomes:
+            if isinstance(outcome, StoreResult) and not outcome.duplicate:
+                key = parse_stream_id(outcome.message.id)
+                newest[outcome.message.room] = max(key, newest.get(outcome.message.room, key))
+        for room, key in newest.items():
+            await self._wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
+        await asyncio.wait([figures])
+        for future, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                _settle_exception(future, outcome)
+            elif not future.done():
+                future.set_result(outcome)
+
+    async def _quota_verdicts(self, calls: list[_StoreCall]) -> list[str]:
+        """Take a message token of each call's sender (see QUOTA_SCRIPT): the verdicts for STORE_SCRIPT."""
+        quota = self._quota
+        if quota is None:
+            return [""] * len(calls)
+        limited = [index for index, (message, _) in enumerate(calls) if message.sender]
+        runs = [(QUOTA_SCRIPT, self._quota_keys(calls[index][0]), ["take", *self._quota_args]) for index in limited]
+        verdicts = [QUOTA_OK] * len(calls)  # one without a sender address is not limited
+        for index, reply in zip(limited, await self._run(runs, 0), strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            verdicts[index] = str(reply)
+        return verdicts
+
+    def _quota_keys(self, message: NewMessage) -> list[str]:
+        return [self._keys.sent_by(message.sender), self._keys.rooms_made_by(message.sender)]
+
+    async def _run_store_scripts(self, calls: list[_StoreCall], verdicts: list[str]) -> list[Any]:
+        runs = [
+            (STORE_SCRIPT, *self._script_arguments(call, verdict))
+            for call, verdict in zip(calls, verdicts, strict=True)
+        ]
+        return await self._run(runs, self._replicas_to_wait)
+
+    async def _settle_figures(self, calls: list[_StoreCall], verdicts: list[str], replies: list[Any]) -> None:
+        """After a batch: give back the message tokens of what was not stored, charge the new rooms made,
+        and count what was stored in the deployment's figures (busiest and active rooms, counters). Kept
+        out of the store script, whose keys are the room's only, these are approximate: a failure here
+        is logged and leaves the messages stored."""
+        pipe = self._redis.pipeline(transaction=False)
+        stored: dict[str, int] = {}
+        active: dict[str, float] = {}
+        deduplicated = 0
+        settled: list[Run] = []
+        for (message, _), verdict, reply in zip(calls, verdicts, replies, strict=True):
+            status = int(reply[0]) if isinstance(reply, list) else None
+            is_stored = status in (0, 2)  # 2: this very call, retried, stored it
+            deduplicated += status == 1
+            if verdict in (QUOTA_NO_NEW_ROOM, QUOTA_OK) and message.sender and self._quota is not None:
+                if not is_stored:
+                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["refund", *self._quota_args]))
+                elif status == 0 and int(reply[2]):
+                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["room", *self._quota_args]))
+            if is_stored:
+                stored[message.room] = stored.get(message.room, 0) + 1
+                seconds = float(unix_seconds(message.timestamp))
+                active[message.room] = max(seconds, active.get(message.room, seconds))
+        for room, count in stored.items():
+            pipe.zincrby(self._keys.busiest, count, room)
+        if active:
+            pipe.zadd(self._keys.active, active, gt=True)
+        if stored:
+            pipe.hincrby(self._keys.counters, "stored", sum(stored.values()))
+        if deduplicated:
+            pipe.hincrby(self._keys.counters, "deduplicated", deduplicated)
+        if not len(pipe) and not settled:
+            return
+        try:
+            quota_replies = await self._run(settled, 0) if settled else []
+            figure_replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
+            failed = [reply for reply in [*quota_replies, *figure_replies] if isinstance(reply, Exception)]
+        except (RedisError, RedisClusterException, OSError) as exc:
+            failed = [exc]
+        if failed:
+            log.warning("figures of %d stores not counted: %s", len(calls), failed[0])
+
+    def _script_arguments(self, call: _StoreCall, verdict: str) -> tuple[list[str], list[str | int]]:
+        message, attempt = call
+        if message.client_id is not None:
+            dedup_key, ttl = self._keys.client_id(message.room, message.client_id), self._dedup_seconds
+        else:
+            dedup_key, ttl = self._keys.attempt(message.room, attempt), RETRY_WINDOW_SECONDS
+        room = message.room
+        keys = [self._keys.stream(room), dedup_key, self._keys.deleted(room), self._keys.room_epoch(room)]
+        args: list[str | int] = [
+            message.handle,
+            message.message,
+            message.timestamp,
+            message.client_id or "",
+            attempt,
+            ttl,
+            self._retain,
+            self._trim,
+            self._keys.channel(message.room),
+            verdict,
+            message.user or "",
+            "1" if message.moderator else "",
+        ]
+        return keys, args
