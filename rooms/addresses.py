@@ -11,10 +11,10 @@ from collections.abc import Iterable
 
 from tornado.httputil import HTTPServerRequest
 
+from backends.address_blocks import IPV6_HOST_PREFIX
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-# An IPv6 host is handed a /64 of its own, so one address per /64 is what a host can be held to.
-IPV6_HOST_PREFIX = 64
 
 
 def parse_address(text: str) -> IPAddress | None:

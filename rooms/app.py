@@ -48,6 +48,7 @@ class RoomsApplication(tornado.web.Application):
                 limits.address_rate,
                 limits.address_bucket,
                 limits.connections_per_address,
+                limits.address_blocks,
             ),
             config.history.page_size,
             config.history.expire_after_days,

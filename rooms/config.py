@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from backends import url_scheme
+from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, BackendOptions
 from backends.errors import BackendConfigError
 from rooms.errors import ConfigError
@@ -69,6 +70,8 @@ class LimitsConfig:
     address_messages_per_second: float | None = None
     address_burst: int | None = None
     new_rooms_per_hour: int = 60
+    ipv6_56_factor: int = 4
+    ipv6_48_factor: int = 16
 
     @property
     def address_rate(self) -> float:
@@ -79,6 +82,10 @@ class LimitsConfig:
     @property
     def address_bucket(self) -> int:
         return self.burst * ADDRESS_BURST_FACTOR if self.address_burst is None else self.address_burst
+
+    @property
+    def address_blocks(self) -> AddressBlocks:
+        return AddressBlocks(self.ipv6_56_factor, self.ipv6_48_factor)
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,12 @@ class Config:
             url=self.backend.url,
             retain_per_room=self.history.retain_per_room,
             sqlite_synchronous=self.backend.sqlite_synchronous,
-            quota=AddressQuota(self.limits.new_rooms_per_hour, self.limits.address_rate, self.limits.address_bucket),
+            quota=AddressQuota(
+                self.limits.new_rooms_per_hour,
+                self.limits.address_rate,
+                self.limits.address_bucket,
+                self.limits.address_blocks,
+            ),
         )
 
 
@@ -153,6 +165,8 @@ _MINIMUM = {
     "limits.address_messages_per_second": 0.001,
     "limits.address_burst": 1,
     "limits.new_rooms_per_hour": 1,
+    "limits.ipv6_56_factor": 1,
+    "limits.ipv6_48_factor": 1,
     "history.expire_after_days": 0,
 }
 # Lists of addresses or networks (``10.0.0.0/8``), checked at start so a typo is not a silent hole.
