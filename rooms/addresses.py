@@ -1,8 +1,9 @@
 """Who a request comes from: the peer, or the client a trusted reverse proxy names; and which clients an
 address ban holds against.
 
-Per-address limits and bans are only as good as the address: ``X-Forwarded-For`` and ``X-Real-IP`` are
-believed only when the peer itself is one of ``server.trusted_proxies``, since anyone else can write them.
+Per-address limits and bans are only as good as the address: the proxy's header is believed only when the
+peer itself is one of ``server.trusted_proxies``, since anyone else can write it, and only the one header
+the proxy sets (``server.client_address_header``) is read: a client could write the other itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from backends.address_blocks import IPV6_HOST_PREFIX
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+FORWARDED_FOR = "x-forwarded-for"
+REAL_IP = "x-real-ip"
+CLIENT_ADDRESS_HEADERS = (FORWARDED_FOR, REAL_IP)
 # The widest ranges a ban may name: wider ones would hold against whole providers or continents.
 WIDEST_BAN = {4: 8, 6: 32}
 # Where IPv4 addresses sit in IPv6 (``::ffff:192.0.2.4``): such a client is counted as its IPv4 address.
@@ -139,14 +143,23 @@ class AddressList:
 
 
 class ClientAddresses:
-    def __init__(self, trusted_proxies: Iterable[str]) -> None:
+    def __init__(self, trusted_proxies: Iterable[str], header: str = FORWARDED_FOR) -> None:
         self._trusted = AddressList(trusted_proxies)
+        self._header = header
 
     def of(self, request: HTTPServerRequest) -> str:
-        """The client's address: the peer's, unless the peer is a trusted proxy that names another."""
+        """The client's address: the peer's, unless the peer is a trusted proxy whose header names another."""
         peer = request.remote_ip or ""
         if peer not in self._trusted:
             return peer
+        if self._header == REAL_IP:
+            # The proxy sets it, replacing what the client sent: the last one is the proxy's.
+            named = request.headers.get_list("X-Real-IP")
+            real_ip = parse_address(named[-1]) if named else None
+            return str(real_ip) if real_ip is not None else peer
+        return self._forwarded_for(request, peer)
+
+    def _forwarded_for(self, request: HTTPServerRequest, peer: str) -> str:
         forwarded = request.headers.get_list("X-Forwarded-For")
         hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
         # Each proxy appends the peer it saw: the first hop from the right that is not a trusted proxy is
@@ -159,9 +172,4 @@ class ClientAddresses:
             client = str(parsed)
             if client not in self._trusted:
                 return client
-        if hops:
-            return client
-        real_ip = request.headers.get("X-Real-IP", "")
-        if parse_address(real_ip) is not None:
-            return str(parse_address(real_ip))
-        return peer
+        return client

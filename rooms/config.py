@@ -19,6 +19,7 @@ from backends import url_scheme
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, BackendOptions
 from backends.errors import BackendConfigError
+from rooms.addresses import CLIENT_ADDRESS_HEADERS, FORWARDED_FOR
 from rooms.errors import ConfigError
 from rooms.room_patterns import PatternError, check_pattern
 from rooms.tokens import load_public_key
@@ -36,6 +37,7 @@ class ServerConfig:
     allowed_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     trusted_proxies: list[str] = field(default_factory=lambda: list(LOOPBACK))
+    client_address_header: str = FORWARDED_FOR
     metrics_allowed: list[str] = field(default_factory=lambda: list(LOOPBACK))
     ping_interval: float = 20
     shutdown_grace: float = 5
@@ -146,6 +148,7 @@ _CHOICES = {
     "server.log_level": ("debug", "info", "warning", "error"),
     "server.event_loop": ("asyncio", "uvloop"),
     "backend.sqlite_synchronous": ("full", "normal"),
+    "server.client_address_header": CLIENT_ADDRESS_HEADERS,
 }
 # The smallest value each number may take; anything lower cannot work.
 _MINIMUM = {

@@ -5,9 +5,12 @@ closed and its handshakes refused; moderators never refused."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
 
 from rooms.handlers.moderation import MAX_BAN_SECONDS, MAX_REASON_CHARS
 from tests.clients import assert_next_is_marker, connect, receive_json, send_json, wait_closed
@@ -310,3 +313,26 @@ class TestRangesOnEveryBackend:
         listed = (await call(http_client, http_port, "GET", "/api/bans"))[1]["bans"]
         assert [entry["address"] for entry in listed] == ["198.51.100.0/24", "2001:db8:aa::/48"]
         outside.close()
+
+
+class TestRealIpHeader:
+    """Behind a proxy that sets only X-Real-IP, a client's own X-Forwarded-For does not step around a ban."""
+
+    @pytest.fixture
+    def config(self):
+        config = moderated_config()
+        return dataclasses.replace(config, server=dataclasses.replace(config.server, client_address_header="x-real-ip"))
+
+    @pytest.mark.gen_test
+    async def test_a_banned_client_cannot_name_another_address_in_x_forwarded_for(
+        self, http_server, http_port, http_client
+    ):
+        await ban(http_client, http_port, address=BANNED)
+        headers = {"X-Real-IP": BANNED, "X-Forwarded-For": OTHER}
+        code, _ = await call(
+            http_client, http_port, "POST", "/api/rooms/lobby/messages", {"handle": "a", "message": "hi"}, None, headers
+        )
+        assert code == 403
+        with pytest.raises(HTTPClientError) as refused:
+            await websocket_connect(HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/", headers=headers))
+        assert refused.value.code == 403
