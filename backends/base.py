@@ -39,11 +39,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol, Self
 
 from prometheus_client.registry import Collector
+
+from backends.address_blocks import AddressBlocks
 
 
 # Both are made for every message on the hot path, so named tuples: a third of a frozen dataclass's cost.
@@ -184,12 +186,14 @@ class AddressQuota:
     """What one client address may store, counted where the store can tell (see ``QuotaExceeded``).
 
     Every backend refuses a first message in a room with no history past ``new_rooms_per_hour``; a
-    backend that several processes share (Redis) also counts the address's messages across them.
+    backend that several processes share (Redis) also counts the address's messages across them. Both
+    count in every block of ``blocks`` the sender is in (an IPv6 client's /64, /56 and /48).
     """
 
     new_rooms_per_hour: int
     messages_per_second: float
     burst: int
+    blocks: AddressBlocks = field(default_factory=AddressBlocks)
 
 
 class DeliveryTarget(Protocol):

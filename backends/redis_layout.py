@@ -106,13 +106,18 @@ class RedisKeys:
     def attempt(self, room: str, token: str) -> str:
         return f"{self._room(room)}attempt:{token}"
 
-    def sent_by(self, address: str) -> str:
-        """Hash: the token bucket of an address's messages, shared by every process."""
-        return f"{self.prefix}quota:{{{address}}}:messages"
+    def sent_by(self, block: str, widest: str) -> str:
+        """Hash: the token bucket of the messages of a block of addresses (an IPv4 address, an IPv6
+        /64, /56 or /48), shared by every process. Tagged with the ``widest`` block the sender counts
+        in, so that all of a sender's buckets are in one cluster slot, for one script."""
+        return f"{self._quota(block, widest)}messages"
 
-    def rooms_made_by(self, address: str) -> str:
-        """Hash: the token bucket of the rooms an address may still create."""
-        return f"{self.prefix}quota:{{{address}}}:rooms"
+    def rooms_made_by(self, block: str, widest: str) -> str:
+        """Hash: the token bucket of the rooms a block of addresses may still create."""
+        return f"{self._quota(block, widest)}rooms"
+
+    def _quota(self, block: str, widest: str) -> str:
+        return f"{self.prefix}quota:{{{widest}}}:" + ("" if block == widest else f"{block}:")
 
 
 # Stores and publishes one message in a single atomic step, so every process sees the stream's order.
@@ -199,15 +204,18 @@ if new_room then return {0, id, 1} end
 return {0, id, 0}
 """
 
-# A sender's token buckets (messages, and new rooms when limited), on Redis's clock so that every
-# process agrees. Before a batch is stored, 'take' spends a message token if there is one and tells
-# whether a new room would be allowed (a verdict for STORE_SCRIPT); after it, 'refund' gives back the
-# token of a message not stored, and 'room' spends a new-room token for a room the message made. The
-# new-room limit is thus checked before and charged after: messages of one address making rooms at the
-# same moment on several processes can pass it by as many as are in flight.
+# A sender's token buckets (messages, and new rooms when limited) in each block of addresses it counts
+# in (``AddressBlocks``: an IPv4 address; an IPv6 /64, /56 and /48), on Redis's clock so that every
+# process agrees. Before a batch is stored, 'take' spends a message token of every block if each has
+# one, and tells whether a new room would be allowed in every block (a verdict for STORE_SCRIPT);
+# after it, 'refund' gives back the tokens of a message not stored, and 'room' spends a new-room token
+# of every block for a room the message made. The new-room limit is thus checked before and charged
+# after: messages of one address making rooms at the same moment on several processes can pass it by
+# as many as are in flight.
 #
-# KEYS: the sender's message bucket, its new-room bucket
-# ARGV: 'take', 'refund' or 'room'; messages per second; burst; new rooms per hour (0: no limit)
+# KEYS: per block, its message bucket then its new-room bucket (all in one slot: see RedisKeys.sent_by)
+# ARGV: 'take', 'refund' or 'room'; messages per second; burst; new rooms per hour (0: no limit); then
+#       per block, the factor of one address's allowance it may use
 # Returns for 'take' a verdict (QUOTA_OVER, QUOTA_NO_NEW_ROOM, QUOTA_OK), else nothing.
 QUOTA_SCRIPT = """
 local function level(key, rate, burst, now)
@@ -223,16 +231,38 @@ end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local rate, burst, rooms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local blocks = #KEYS / 2
+local function factor(block) return tonumber(ARGV[4 + block]) end
 if ARGV[1] == 'take' then
-  local messages = level(KEYS[1], rate, burst, now)
-  if messages < 1 then return '0' end
-  keep(KEYS[1], messages - 1, rate, burst, now)
-  if rooms > 0 and level(KEYS[2], rooms / 3600, rooms, now) < 1 then return '1' end
+  local levels = {}
+  for block = 1, blocks do
+    local f = factor(block)
+    levels[block] = level(KEYS[2 * block - 1], rate * f, burst * f, now)
+    if levels[block] < 1 then return '0' end
+  end
+  for block = 1, blocks do
+    local f = factor(block)
+    keep(KEYS[2 * block - 1], levels[block] - 1, rate * f, burst * f, now)
+  end
+  if rooms > 0 then
+    for block = 1, blocks do
+      local f = factor(block)
+      if level(KEYS[2 * block], rooms * f / 3600, rooms * f, now) < 1 then return '1' end
+    end
+  end
   return '2'
 elseif ARGV[1] == 'refund' then
-  keep(KEYS[1], math.min(burst, level(KEYS[1], rate, burst, now) + 1), rate, burst, now)
+  for block = 1, blocks do
+    local f = factor(block)
+    local key = KEYS[2 * block - 1]
+    keep(key, math.min(burst * f, level(key, rate * f, burst * f, now) + 1), rate * f, burst * f, now)
+  end
 elseif rooms > 0 then
-  keep(KEYS[2], level(KEYS[2], rooms / 3600, rooms, now) - 1, rooms / 3600, rooms, now)
+  for block = 1, blocks do
+    local f = factor(block)
+    local key = KEYS[2 * block]
+    keep(key, level(key, rooms * f / 3600, rooms * f, now) - 1, rooms * f / 3600, rooms * f, now)
+  end
 end
 return false
 """

@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
+from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, NewMessage, StoreResult
 from backends.errors import BackendUnavailable
 from backends.redis_layout import (
@@ -75,6 +76,7 @@ class StoreBatcher:
         self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
         self._dedup_seconds = dedup_seconds
         self._quota = quota
+        self._blocks = quota.blocks if quota is not None else AddressBlocks()
         self._quota_args: list[str | int] = (
             [repr(quota.messages_per_second), quota.burst, quota.new_rooms_per_hour] if quota else ["0", 0, 0]
         )
@@ -165,7 +167,7 @@ class StoreBatcher:
         if quota is None:
             return [""] * len(calls)
         limited = [index for index, (message, _) in enumerate(calls) if message.sender]
-        runs = [(QUOTA_SCRIPT, self._quota_keys(calls[index][0]), ["take", *self._quota_args]) for index in limited]
+        runs = [self._quota_run(calls[index][0], "take") for index in limited]
         verdicts = [QUOTA_OK] * len(calls)  # one without a sender address is not limited
         for index, reply in zip(limited, await self._run(runs, 0), strict=True):
             if isinstance(reply, Exception):
@@ -173,8 +175,15 @@ class StoreBatcher:
             verdicts[index] = str(reply)
         return verdicts
 
-    def _quota_keys(self, message: NewMessage) -> list[str]:
-        return [self._keys.sent_by(message.sender), self._keys.rooms_made_by(message.sender)]
+    def _quota_run(self, message: NewMessage, action: str) -> Run:
+        """QUOTA_SCRIPT's ``action`` on the buckets of every block the message's sender counts in."""
+        blocks = self._blocks.of(message.sender)
+        widest = blocks[-1].key
+        keys = [key for block in blocks for key in self._block_keys(block.key, widest)]
+        return QUOTA_SCRIPT, keys, [action, *self._quota_args, *(block.factor for block in blocks)]
+
+    def _block_keys(self, block: str, widest: str) -> tuple[str, str]:
+        return self._keys.sent_by(block, widest), self._keys.rooms_made_by(block, widest)
 
     async def _run_store_scripts(self, calls: list[_StoreCall], verdicts: list[str]) -> list[Any]:
         runs = [
@@ -199,9 +208,9 @@ class StoreBatcher:
             deduplicated += status == 1
             if verdict in (QUOTA_NO_NEW_ROOM, QUOTA_OK) and message.sender and self._quota is not None:
                 if not is_stored:
-                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["refund", *self._quota_args]))
+                    settled.append(self._quota_run(message, "refund"))
                 elif status == 0 and int(reply[2]):
-                    settled.append((QUOTA_SCRIPT, self._quota_keys(message), ["room", *self._quota_args]))
+                    settled.append(self._quota_run(message, "room"))
             if is_stored:
                 stored[message.room] = stored.get(message.room, 0) + 1
                 seconds = float(unix_seconds(message.timestamp))

@@ -1,20 +1,33 @@
-"""Who a request comes from: the peer, or the client a trusted reverse proxy names.
+"""Who a request comes from: the peer, or the client a trusted reverse proxy names; and which clients an
+address ban holds against.
 
-Per-address limits and bans are only as good as the address: ``X-Forwarded-For`` and ``X-Real-IP`` are
-believed only when the peer itself is one of ``server.trusted_proxies``, since anyone else can write them.
+Per-address limits and bans are only as good as the address: the proxy's header is believed only when the
+peer itself is one of ``server.trusted_proxies``, since anyone else can write it, and only the one header
+the proxy sets (``server.client_address_header``) is read: a client could write the other itself.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Generic, TypeVar
 
 from tornado.httputil import HTTPServerRequest
 
+from backends.address_blocks import IPV6_HOST_PREFIX
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-# An IPv6 host is handed a /64 of its own, so one address per /64 is what a host can be held to.
-IPV6_HOST_PREFIX = 64
+FORWARDED_FOR = "x-forwarded-for"
+REAL_IP = "x-real-ip"
+CLIENT_ADDRESS_HEADERS = (FORWARDED_FOR, REAL_IP)
+# The widest ranges a ban may name: wider ones would hold against whole providers or continents.
+WIDEST_BAN = {4: 8, 6: 32}
+# Where IPv4 addresses sit in IPv6 (``::ffff:192.0.2.4``): such a client is counted as its IPv4 address.
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+# Clients whose matching ranges a RangeIndex remembers; past it, it starts over.
+MAX_REMEMBERED = 100_000
+T = TypeVar("T")
 
 
 def parse_address(text: str) -> IPAddress | None:
@@ -35,22 +48,87 @@ def limit_key(address: str) -> str:
     return str(parsed) if parsed is not None else address
 
 
-def ban_key(text: str) -> str | None:
-    """The key a ban of the address ``text`` names, compared with ``limit_key`` of each client: an IPv4
-    address, or the /64 of an IPv6 address (a host rotates its temporary addresses within its /64, so a
-    ban of one of them alone would not hold it). A /64 given as such is taken too; None for anything else."""
-    text = text.strip()
-    if "/" not in text:
-        return limit_key(text) if parse_address(text) is not None else None
+def ban_network(text: str) -> IPNetwork:
+    """The clients a ban of ``text`` (an address or a CIDR range) holds against; ``ValueError`` saying
+    why for anything else. An IPv6 address, or a range narrower than a /64, stands for its /64: a host
+    rotates its temporary addresses within its /64, so a ban of fewer would not hold it. An IPv4-mapped
+    IPv6 address or range is its IPv4 one, as clients are counted."""
     try:
-        network = ipaddress.ip_network(text, strict=False)
+        network: IPNetwork = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError("not an IP address or a CIDR range (e.g. 192.0.2.7, 192.0.2.0/24, 2001:db8::/48)") from None
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(IPV4_MAPPED):
+        mapped = ipaddress.IPv4Address(int(network.network_address) & 0xFFFFFFFF)
+        network = ipaddress.IPv4Network((mapped, network.prefixlen - IPV4_MAPPED.prefixlen))
+    widest = WIDEST_BAN[network.version]
+    if network.prefixlen < widest:
+        raise ValueError(
+            f"a /{network.prefixlen} is wider than an IPv{network.version} ban may be "
+            f"(/{widest} to /{network.max_prefixlen})"
+        )
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen > IPV6_HOST_PREFIX:
+        return network.supernet(new_prefix=IPV6_HOST_PREFIX)
+    return network
+
+
+def ban_key(text: str) -> str:
+    """How a ban of ``text`` is stored and shown: an IPv4 address as itself, any other range in CIDR
+    notation (``10.0.0.0/8``, ``2001:db8:1:2::/64``); ``ValueError`` as ``ban_network``."""
+    network = ban_network(text)
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
+def client_network(key: str) -> IPNetwork | None:
+    """A client's ``limit_key`` as the network it stands for (an IPv4 /32, an IPv6 /64)."""
+    try:
+        return ipaddress.ip_network(key)
     except ValueError:
         return None
-    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen == IPV6_HOST_PREFIX:
-        return str(network)
-    if isinstance(network, ipaddress.IPv4Network) and network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return None
+
+
+class RangeIndex(Generic[T]):
+    """Values filed under the ranges they name (bans, under their ``address``), found by any client
+    inside a range: an address ban holds against every client in its range."""
+
+    def __init__(self, filed: Iterable[tuple[str, T]]) -> None:
+        self._by_range: dict[IPNetwork, list[T]] = {}
+        for text, value in filed:
+            try:
+                network = ban_network(text)
+            except ValueError:
+                continue  # not what ban_key makes, so it names no client
+            self._by_range.setdefault(network, []).append(value)
+        self._prefixes = {
+            version: sorted({network.prefixlen for network in self._by_range if network.version == version})
+            for version in (4, 6)
+        }
+        # A client is looked up on each of its messages: what it matched is kept until the ranges change.
+        self._found: dict[str, tuple[T, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_range)
+
+    def of(self, key: str) -> tuple[T, ...]:
+        """The values of every range holding the client ``key`` (a ``limit_key``)."""
+        found = self._found.get(key)
+        if found is None:
+            found = self._find(key)
+            if len(self._found) >= MAX_REMEMBERED:
+                self._found.clear()
+            self._found[key] = found
+        return found
+
+    def _find(self, key: str) -> tuple[T, ...]:
+        client = client_network(key)
+        if client is None:
+            return ()
+        found: list[T] = []
+        for prefix in self._prefixes[client.version]:
+            if prefix <= client.prefixlen:
+                found.extend(self._by_range.get(client.supernet(new_prefix=prefix), ()))
+        return tuple(found)
 
 
 class AddressList:
@@ -65,14 +143,23 @@ class AddressList:
 
 
 class ClientAddresses:
-    def __init__(self, trusted_proxies: Iterable[str]) -> None:
+    def __init__(self, trusted_proxies: Iterable[str], header: str = FORWARDED_FOR) -> None:
         self._trusted = AddressList(trusted_proxies)
+        self._header = header
 
     def of(self, request: HTTPServerRequest) -> str:
-        """The client's address: the peer's, unless the peer is a trusted proxy that names another."""
+        """The client's address: the peer's, unless the peer is a trusted proxy whose header names another."""
         peer = request.remote_ip or ""
         if peer not in self._trusted:
             return peer
+        if self._header == REAL_IP:
+            # The proxy sets it, replacing what the client sent: the last one is the proxy's.
+            named = request.headers.get_list("X-Real-IP")
+            real_ip = parse_address(named[-1]) if named else None
+            return str(real_ip) if real_ip is not None else peer
+        return self._forwarded_for(request, peer)
+
+    def _forwarded_for(self, request: HTTPServerRequest, peer: str) -> str:
         forwarded = request.headers.get_list("X-Forwarded-For")
         hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
         # Each proxy appends the peer it saw: the first hop from the right that is not a trusted proxy is
@@ -85,9 +172,4 @@ class ClientAddresses:
             client = str(parsed)
             if client not in self._trusted:
                 return client
-        if hops:
-            return client
-        real_ip = request.headers.get("X-Real-IP", "")
-        if parse_address(real_ip) is not None:
-            return str(parse_address(real_ip))
-        return peer
+        return client

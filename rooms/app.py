@@ -37,7 +37,7 @@ class RoomsApplication(tornado.web.Application):
 
     def __init__(self, config: Config, backend: Backend) -> None:
         limits = config.limits
-        self.addresses = ClientAddresses(config.server.trusted_proxies)
+        self.addresses = ClientAddresses(config.server.trusted_proxies, config.server.client_address_header)
         self.allowed_hosts = AllowedHosts(config.server.allowed_hosts)
         self.hub = RoomHub(
             backend,
@@ -48,6 +48,7 @@ class RoomsApplication(tornado.web.Application):
                 limits.address_rate,
                 limits.address_bucket,
                 limits.connections_per_address,
+                limits.address_blocks,
             ),
             config.history.page_size,
             config.history.expire_after_days,

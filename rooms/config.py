@@ -16,8 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from backends import url_scheme
+from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, BackendOptions
 from backends.errors import BackendConfigError
+from rooms.addresses import CLIENT_ADDRESS_HEADERS, FORWARDED_FOR
 from rooms.errors import ConfigError
 from rooms.room_patterns import PatternError, check_pattern
 from rooms.tokens import load_public_key
@@ -35,6 +37,7 @@ class ServerConfig:
     allowed_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     trusted_proxies: list[str] = field(default_factory=lambda: list(LOOPBACK))
+    client_address_header: str = FORWARDED_FOR
     metrics_allowed: list[str] = field(default_factory=lambda: list(LOOPBACK))
     ping_interval: float = 20
     shutdown_grace: float = 5
@@ -69,6 +72,8 @@ class LimitsConfig:
     address_messages_per_second: float | None = None
     address_burst: int | None = None
     new_rooms_per_hour: int = 60
+    ipv6_56_factor: int = 4
+    ipv6_48_factor: int = 16
 
     @property
     def address_rate(self) -> float:
@@ -79,6 +84,10 @@ class LimitsConfig:
     @property
     def address_bucket(self) -> int:
         return self.burst * ADDRESS_BURST_FACTOR if self.address_burst is None else self.address_burst
+
+    @property
+    def address_blocks(self) -> AddressBlocks:
+        return AddressBlocks(self.ipv6_56_factor, self.ipv6_48_factor)
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,12 @@ class Config:
             url=self.backend.url,
             retain_per_room=self.history.retain_per_room,
             sqlite_synchronous=self.backend.sqlite_synchronous,
-            quota=AddressQuota(self.limits.new_rooms_per_hour, self.limits.address_rate, self.limits.address_bucket),
+            quota=AddressQuota(
+                self.limits.new_rooms_per_hour,
+                self.limits.address_rate,
+                self.limits.address_bucket,
+                self.limits.address_blocks,
+            ),
         )
 
 
@@ -134,6 +148,7 @@ _CHOICES = {
     "server.log_level": ("debug", "info", "warning", "error"),
     "server.event_loop": ("asyncio", "uvloop"),
     "backend.sqlite_synchronous": ("full", "normal"),
+    "server.client_address_header": CLIENT_ADDRESS_HEADERS,
 }
 # The smallest value each number may take; anything lower cannot work.
 _MINIMUM = {
@@ -153,6 +168,8 @@ _MINIMUM = {
     "limits.address_messages_per_second": 0.001,
     "limits.address_burst": 1,
     "limits.new_rooms_per_hour": 1,
+    "limits.ipv6_56_factor": 1,
+    "limits.ipv6_48_factor": 1,
     "history.expire_after_days": 0,
 }
 # Lists of addresses or networks (``10.0.0.0/8``), checked at start so a typo is not a silent hole.

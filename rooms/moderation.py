@@ -14,8 +14,8 @@ What a ban matches:
 * a **handle**: the handle a message goes out under (a token's name, when it has one), compared after
   NFC and case folding, so ``Spammer`` and ``spammer`` are one (handles are otherwise case-sensitive:
   a ban should not end where a shift key does);
-* an **address**: the client address as per-address limits count it (``rooms.addresses.limit_key``):
-  IPv4 as is, IPv6 by its /64.
+* an **address**: every client in its range (``rooms.addresses.RangeIndex``), each client taken as
+  per-address limits count it (``rooms.addresses.limit_key``): IPv4 as is, IPv6 by its /64.
 
 A ban is of one room or of every room. Moderators (of the room in question) are never refused, by bans
 or by locks: a ban of their address (a shared NAT) must not lock out whoever lifts it.
@@ -31,6 +31,7 @@ from typing import Protocol
 
 from backends.base import Backend, Ban, ban_timestamp
 from backends.errors import BackendUnavailable, InvalidMessageId
+from rooms.addresses import RangeIndex
 from rooms.protocol import CloseCode
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class RoomModeration:
         self._backend = backend
         self._bans: tuple[Ban, ...] = ()
         self._by_handle: dict[str, tuple[Ban, ...]] = {}
-        self._by_address: dict[str, tuple[Ban, ...]] = {}
+        self._by_address: RangeIndex[Ban] = RangeIndex(())
         self._locked: frozenset[str] = frozenset()
         # The open sockets of non-moderators, by address key, and the room each is in: whom a ban closes.
         self._sockets: dict[str, dict[Closable, str]] = {}
@@ -100,7 +101,8 @@ class RoomModeration:
             return None
         now = None
         by_handle = self._by_handle.get(handle_key(handle)) if self._by_handle else None
-        for bans in (by_handle, self._by_address.get(address)):
+        by_address = self._by_address.of(address) if self._by_address else None
+        for bans in (by_handle, by_address):
             if bans:
                 now = now or _now()
                 ban = _in_force(bans, room, now)
@@ -110,7 +112,7 @@ class RoomModeration:
 
     def address_ban(self, room: str, address: str) -> Ban | None:
         """The ban in force of ``address`` (a ``limit_key``) in ``room``, if any: its sockets are refused."""
-        return _in_force(self._by_address.get(address), room, None) if self._by_address else None
+        return _in_force(self._by_address.of(address), room, None) if self._by_address else None
 
     def is_locked(self, room: str) -> bool:
         return room in self._locked
@@ -132,12 +134,12 @@ class RoomModeration:
             del self._sockets[address]
 
     def _close_banned(self) -> None:
-        if not self._sockets:
+        if not self._sockets or not self._by_address:
             return
         now = _now()
-        for address, bans in self._by_address.items():
-            sockets = self._sockets.get(address)
-            if not sockets:
+        for address, sockets in list(self._sockets.items()):
+            bans = self._by_address.of(address)
+            if not bans:
                 continue
             for socket, room in list(sockets.items()):
                 ban = _in_force(bans, room, now)
@@ -198,14 +200,11 @@ class RoomModeration:
     def _apply(self, bans: list[Ban] | tuple[Ban, ...], locked: frozenset[str]) -> None:
         self._bans = tuple(bans)
         by_handle: dict[str, list[Ban]] = {}
-        by_address: dict[str, list[Ban]] = {}
         for ban in self._bans:
             if ban.handle is not None:
                 by_handle.setdefault(handle_key(ban.handle), []).append(ban)
-            elif ban.address is not None:
-                by_address.setdefault(ban.address, []).append(ban)
         self._by_handle = {key: tuple(found) for key, found in by_handle.items()}
-        self._by_address = {key: tuple(found) for key, found in by_address.items()}
+        self._by_address = RangeIndex((ban.address, ban) for ban in self._bans if ban.address is not None)
         self._locked = locked
         self._close_banned()
 

@@ -2,7 +2,8 @@
 sockets an address holds open.
 
 An address's bucket is shared by all its sockets and POSTs, and outlives them: reconnecting does not
-refill it.
+refill it. An IPv6 client counts in its /64, its /56 and its /48 alike (``AddressBlocks``), each with a
+bucket and a count of open sockets of its own, a multiple of one address's.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from backends.address_blocks import AddressBlocks, Block
 from rooms.addresses import limit_key
 
 
@@ -41,7 +43,7 @@ class TokenBucket:
         self._tokens -= 1
 
 
-# Buckets of the addresses seen last. An address pushed out starts again with a full bucket, which takes
+# Buckets of the blocks of addresses seen last. An address pushed out starts again with a full bucket, which takes
 # this many other addresses sending in between: far more than one host has.
 MAX_ADDRESSES = 100_000
 
@@ -74,49 +76,56 @@ class RatePolicy:
         address_messages_per_second: float,
         address_burst: int,
         connections_per_address: int,
+        blocks: AddressBlocks,
     ) -> None:
         self._rate = messages_per_second
         self._burst = burst
         self._address_rate = address_messages_per_second
         self._address_burst = address_burst
         self._max_connections = connections_per_address
+        self._blocks = blocks
         self._by_address: OrderedDict[str, TokenBucket] = OrderedDict()
-        # Only addresses with a socket open: an entry goes when its last socket closes.
+        # Only blocks with a socket open: an entry goes when its last socket closes.
         self._connections: dict[str, int] = {}
 
     def for_connection(self, address: str) -> Sender:
-        """A socket's sender: its own bucket and its address's."""
+        """A socket's sender: its own bucket and its address's (and its blocks')."""
         key = limit_key(address)
-        return Sender(key, (TokenBucket(self._rate, self._burst), self._address_bucket(key)))
+        return Sender(key, (TokenBucket(self._rate, self._burst), *self._address_buckets(key)))
 
     def for_request(self, address: str) -> Sender:
-        """An HTTP request's sender: its address's bucket, which the address's sockets share."""
+        """An HTTP request's sender: its address's buckets, which the address's sockets share."""
         key = limit_key(address)
-        return Sender(key, (self._address_bucket(key),))
+        return Sender(key, self._address_buckets(key))
 
-    def _address_bucket(self, key: str) -> TokenBucket:
-        bucket = self._by_address.get(key)
+    def _address_buckets(self, key: str) -> tuple[TokenBucket, ...]:
+        return tuple(self._address_bucket(block) for block in self._blocks.of(key))
+
+    def _address_bucket(self, block: Block) -> TokenBucket:
+        bucket = self._by_address.get(block.key)
         if bucket is None:
-            bucket = self._by_address[key] = TokenBucket(self._address_rate, self._address_burst)
+            rate, burst = self._address_rate * block.factor, self._address_burst * block.factor
+            bucket = self._by_address[block.key] = TokenBucket(rate, burst)
             if len(self._by_address) > MAX_ADDRESSES:
                 self._by_address.popitem(last=False)
         else:
-            self._by_address.move_to_end(key)
+            self._by_address.move_to_end(block.key)
         return bucket
 
     def open_connection(self, address: str) -> bool:
-        """Count a socket of ``address`` as open; False (and nothing counted) when it holds its limit."""
-        key = limit_key(address)
-        held = self._connections.get(key, 0)
-        if held >= self._max_connections:
+        """Count a socket of ``address`` as open in each of its blocks; False (and nothing counted) when
+        one of them holds its limit."""
+        blocks = self._blocks.of(limit_key(address))
+        if any(self._connections.get(key, 0) >= self._max_connections * factor for key, factor in blocks):
             return False
-        self._connections[key] = held + 1
+        for key, _ in blocks:
+            self._connections[key] = self._connections.get(key, 0) + 1
         return True
 
     def close_connection(self, address: str) -> None:
-        key = limit_key(address)
-        held = self._connections.get(key, 0) - 1
-        if held > 0:
-            self._connections[key] = held
-        else:
-            self._connections.pop(key, None)
+        for key, _ in self._blocks.of(limit_key(address)):
+            held = self._connections.get(key, 0) - 1
+            if held > 0:
+                self._connections[key] = held
+            else:
+                self._connections.pop(key, None)

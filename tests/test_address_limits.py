@@ -131,6 +131,37 @@ class TestUntrustedPeer:
             ws.close()
 
 
+class TestClientAddressHeader:
+    """Exactly one header names the client (``server.client_address_header``): the other is ignored, so a
+    client cannot pick its address through the header its proxy does not set."""
+
+    @pytest.fixture(params=["x-forwarded-for", "x-real-ip"])
+    def header(self, request):
+        return request.param
+
+    @pytest.fixture
+    def config(self, header):
+        server = {} if header == "x-forwarded-for" else {"client_address_header": header}  # the default, or set
+        return app_config(server=server, limits={"connections_per_address": 1})
+
+    @pytest.mark.gen_test
+    async def test_only_the_configured_header_names_the_client(self, http_server, http_port, header):
+        room = label()
+        other = "X-Real-IP" if header == "x-forwarded-for" else "X-Forwarded-For"
+        named = await connect(http_port, room, headers={header: "203.0.113.70", other: "203.0.113.71"})
+        # The same client, whatever the other header says: its one place is taken.
+        with pytest.raises(HTTPClientError) as refused:
+            await connect(http_port, room, headers={header: "203.0.113.70", other: "198.51.100.9"})
+        assert refused.value.code == 429
+        # The other header alone names nobody: the client is the peer, 127.0.0.1, whose place this takes.
+        loopback = await connect(http_port, room, headers={other: "203.0.113.72"})
+        with pytest.raises(HTTPClientError) as refused:
+            await connect(http_port, room, headers={other: "203.0.113.73"})
+        assert refused.value.code == 429
+        for ws in (named, loopback):
+            ws.close()
+
+
 def test_an_ipv6_address_is_limited_by_its_64_and_an_ipv4_mapped_one_as_ipv4():
     assert limit_key("2001:db8:1:2:aaaa::1") == limit_key("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
     assert limit_key("2001:db8:1:3::1") != limit_key("2001:db8:1:2::1")

@@ -5,9 +5,12 @@ closed and its handshakes refused; moderators never refused."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
 
 from rooms.handlers.moderation import MAX_BAN_SECONDS, MAX_REASON_CHARS
 from tests.clients import assert_next_is_marker, connect, receive_json, send_json, wait_closed
@@ -102,7 +105,13 @@ BAD_BANS = {
     "handle with a control": {"handle": "a\u0007b"},
     "handle too long": {"handle": "a" * 33},
     "not an address": {"address": "example.org"},
-    "a range": {"address": "10.0.0.0/8"},
+    "an IPv4 range wider than /8": {"address": "10.0.0.0/7"},
+    "an IPv6 range wider than /32": {"address": "2001:db8::/31"},
+    "a prefix past the address": {"address": "10.0.0.0/33"},
+    "an IPv6 prefix past the address": {"address": "2001:db8::/129"},
+    "a prefix not a number": {"address": "10.0.0.0/eight"},
+    "a range of a name": {"address": "example.org/24"},
+    "an empty address": {"address": ""},
     "address not text": {"address": 3232235777},
     "room not a label": {"handle": "a", "room": "no room"},
     "room a route": {"handle": "a", "room": "api"},
@@ -125,6 +134,20 @@ async def test_a_bad_ban_is_400_naming_what_is_wrong(http_server, http_port, htt
     code, answer = await call(http_client, http_port, "POST", "/api/bans", BAD_BANS[case])
     assert code == 400 and answer["error"], answer
     assert (await call(http_client, http_port, "GET", "/api/bans"))[1] == {"bans": []}
+
+
+@pytest.mark.gen_test
+async def test_a_range_too_wide_or_not_a_range_is_refused_saying_which_ranges_are_taken(
+    http_server, http_port, http_client
+):
+    for address, says in (
+        ("10.0.0.0/7", "/8 to /32"),
+        ("2001:db8::/31", "/32 to /128"),
+        ("2001:db8::/129", "CIDR"),
+        ("junk", "CIDR"),
+    ):
+        code, answer = await call(http_client, http_port, "POST", "/api/bans", {"address": address})
+        assert code == 400 and "address" in answer["error"] and says in answer["error"], answer
 
 
 @pytest.mark.gen_test
@@ -237,3 +260,79 @@ async def test_an_address_ban_for_seconds_lets_the_address_back_on_time(http_ser
     await asyncio.sleep(1.2)
     assert await handshake(http_port, "lobby", BANNED) == 101
     assert (await say(http_client, http_port, "lobby", "ann", "back", BANNED))[0] == 201
+
+
+# -- bans of ranges ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("10.1.2.3/8", "10.0.0.0/8"),
+        ("198.51.100.9/32", "198.51.100.9"),
+        ("2001:db8:aa:ff00::/56", "2001:db8:aa:ff00::/56"),
+        ("2001:db8::/32", "2001:db8::/32"),
+        ("2001:db8:1:2:3::/80", "2001:db8:1:2::/64"),  # narrower than a /64: its /64
+        ("2001:db8:1:2::5/128", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.0/120", "192.0.2.0/24"),
+    ],
+)
+async def test_a_range_is_kept_as_the_network_it_names(http_server, http_port, http_client, given, kept):
+    assert (await ban(http_client, http_port, address=given))["address"] == kept
+
+
+class TestRangesOnEveryBackend:
+    """Bans are stored by the backend, read by every process: a range holds on each backend, made through
+    the API or stored by another process."""
+
+    @pytest.fixture
+    def app(self, app_on_each_backend):
+        return app_on_each_backend
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_a_range_ban_holds_against_every_client_inside_it(
+        self, backend_name, http_server, http_port, http_client, app
+    ):
+        inside_v4 = await socket_from(http_port, "lobby", "198.51.100.77")
+        inside_v6 = await socket_from(http_port, "lobby", "2001:db8:aa:ff01::9")
+        outside = await socket_from(http_port, "lobby", "2001:db8:ab::1")
+        made = await ban(http_client, http_port, address="198.51.100.0/24", room="lobby")
+        assert made["address"] == "198.51.100.0/24"
+        assert await wait_closed(inside_v4) == 1008
+        assert await handshake(http_port, "lobby", "198.51.100.200") == 403
+        assert (await say(http_client, http_port, "lobby", "ann", "hi", "198.51.100.5"))[0] == 403
+        assert await handshake(http_port, "lobby", "198.51.101.1") == 101
+        # Another process's ban of a /48 comes through the store's notice, and holds in every room.
+        await app.hub._backend.add_ban(None, "2001:db8:aa::/48", None, None, "")
+        assert await wait_closed(inside_v6) == 1008
+        assert await handshake(http_port, "elsewhere", "2001:db8:aa:1:2:3:4:5") == 403
+        assert (await say(http_client, http_port, "elsewhere", "ann", "hi", "2001:db8:aa:ffff::1"))[0] == 403
+        await assert_next_is_marker(outside)
+        assert (await say(http_client, http_port, "lobby", "ann", "next door", "2001:db8:ab::2"))[0] == 201
+        listed = (await call(http_client, http_port, "GET", "/api/bans"))[1]["bans"]
+        assert [entry["address"] for entry in listed] == ["198.51.100.0/24", "2001:db8:aa::/48"]
+        outside.close()
+
+
+class TestRealIpHeader:
+    """Behind a proxy that sets only X-Real-IP, a client's own X-Forwarded-For does not step around a ban."""
+
+    @pytest.fixture
+    def config(self):
+        config = moderated_config()
+        return dataclasses.replace(config, server=dataclasses.replace(config.server, client_address_header="x-real-ip"))
+
+    @pytest.mark.gen_test
+    async def test_a_banned_client_cannot_name_another_address_in_x_forwarded_for(
+        self, http_server, http_port, http_client
+    ):
+        await ban(http_client, http_port, address=BANNED)
+        headers = {"X-Real-IP": BANNED, "X-Forwarded-For": OTHER}
+        code, _ = await call(
+            http_client, http_port, "POST", "/api/rooms/lobby/messages", {"handle": "a", "message": "hi"}, None, headers
+        )
+        assert code == 403
+        with pytest.raises(HTTPClientError) as refused:
+            await websocket_connect(HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/", headers=headers))
+        assert refused.value.code == 403

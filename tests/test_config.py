@@ -39,6 +39,8 @@ def test_defaults_match_the_protocol(tmp_path):
     assert config.history.expire_after_days == 0
     assert (config.server.allowed_hosts, config.server.trusted_proxies) == ([], ["127.0.0.1/8", "::1"])
     assert config.server.metrics_allowed == ["127.0.0.1/8", "::1"]
+    assert config.server.client_address_header == "x-forwarded-for"
+    assert (limits.ipv6_56_factor, limits.ipv6_48_factor) == (4, 16)
 
 
 def test_address_limits_follow_the_connection_limits_unless_set(tmp_path):
@@ -49,6 +51,16 @@ def test_address_limits_follow_the_connection_limits_unless_set(tmp_path):
     assert (chosen.limits.address_rate, chosen.limits.address_bucket) == (1, 7)
     quota = chosen.backend_options().quota
     assert quota is not None and (quota.messages_per_second, quota.burst, quota.new_rooms_per_hour) == (1, 7, 60)
+
+
+def test_the_ipv6_factors_reach_the_rate_policy_s_blocks_and_the_backend_s_quota(tmp_path):
+    text = "limits:\n  ipv6_56_factor: 2\n  ipv6_48_factor: 8\nserver:\n  client_address_header: X-Real-IP\n"
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.server.client_address_header == "x-real-ip"
+    blocks = config.limits.address_blocks
+    assert (blocks.ipv6_56_factor, blocks.ipv6_48_factor) == (2, 8)
+    quota = config.backend_options().quota
+    assert quota is not None and quota.blocks == blocks
 
 
 def test_shipped_config_yaml_lists_every_key_with_its_default():
@@ -127,6 +139,10 @@ def test_rooms_config_variable_names_the_file(tmp_path):
         ("server:\n  ping_interval: -1\n", "server.ping_interval"),
         ("server:\n  shutdown_grace: later\n", "server.shutdown_grace"),
         ("backend:\n  sqlite_synchronous: always\n", "backend.sqlite_synchronous"),
+        ("server:\n  client_address_header: forwarded\n", "server.client_address_header"),
+        ("server:\n  client_address_header: ''\n", "server.client_address_header"),
+        ("limits:\n  ipv6_56_factor: 0\n", "limits.ipv6_56_factor"),
+        ("limits:\n  ipv6_48_factor: 2.5\n", "limits.ipv6_48_factor"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, text, named):
@@ -255,3 +271,10 @@ def test_check_config_exits_2_on_an_identity_error_in_one_line(config, named):
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert named in line and MODERATOR_TOKEN[:20] not in line
+
+
+def test_check_config_exits_2_on_a_client_address_header_it_does_not_know_in_one_line():
+    result = run_server("--check-config", config="server:\n  client_address_header: x-client-ip\n")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "server.client_address_header" in line and "x-forwarded-for" in line and "x-real-ip" in line

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from backends.address_blocks import AddressBlocks
 from backends.memory import MemoryBackend
 from rooms.hub import RoomHub
 from rooms.metrics import RoomsMetrics
@@ -49,7 +50,14 @@ async def session(burst: int = 20) -> tuple[SocketSession, FakeSocket, RoomHub]:
     hub = RoomHub(
         backend,
         RoomsMetrics(),
-        RatePolicy(0.001, burst, address_messages_per_second=1000, address_burst=1000, connections_per_address=1),
+        RatePolicy(
+            0.001,
+            burst,
+            address_messages_per_second=1000,
+            address_burst=1000,
+            connections_per_address=1,
+            blocks=AddressBlocks(),
+        ),
         page_size=50,
     )
     socket = FakeSocket()

@@ -177,10 +177,12 @@ def decode_ban(body: dict[str, Any], limits: Limits) -> BanRequest:
         except ProtocolError as exc:
             raise BadRequest(exc.reason) from None
     if address is not None:
-        key = ban_key(address) if isinstance(address, str) else None
-        if key is None:
-            raise BadRequest("field 'address' must be an IPv4 address, an IPv6 address or an IPv6 /64")
-        address = key
+        if not isinstance(address, str):
+            raise BadRequest("field 'address' must be a string: an IP address or a CIDR range")
+        try:
+            address = ban_key(address)
+        except ValueError as exc:
+            raise BadRequest(f"field 'address': {exc}") from None
     room = body.get("room")
     if room is not None and not (isinstance(room, str) and is_valid_label(room)):
         raise BadRequest("field 'room' must be a room's label (or left out: every room)")
