@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -39,7 +38,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from backends.base import Backend, HistoryPage, NewMessage, Replay, StoredMessage, StoreResult
 from backends.memory import MemoryBackend
-from backends.sql import SQLBackend
 from tests.factories import all_factories
 from tests.messages import new_message, store
 
@@ -481,38 +479,3 @@ def test_client_ids_differing_only_in_trailing_spaces_are_two_client_ids(backend
         assert [m.client_id for m in (await backend.history("lobby", 10)).messages] == ["c1", "c1 "]
 
     run_on(backend_name, RETAIN_ALL, scenario)
-
-
-@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql", "mysql"])  # holds the SQL pruner thread
-@pytest.mark.parametrize("prune_after", ["history", "room_bounds"])
-def test_replay_is_one_read_of_the_store(backend_name, prune_after):
-    """``replay`` is "one read of the store": a prune that commits while it runs must not give a page that
-    misses messages with no gap. White-box: the SQL backend's pruner thread is held, then let go exactly
-    after one of the replay's reads (the page's, or the room's bounds)."""
-
-    async def scenario(backend: Backend) -> None:
-        assert isinstance(backend, SQLBackend)
-        held = threading.Event()
-        backend._prunes.put(held.wait)  # the prunes of the stores below queue up behind this
-        stored = [(await store(backend, "lobby", "ann", f"m{n}")).message for n in range(RETAIN_FEW + 2)]
-        read = getattr(backend._store, prune_after)
-
-        def read_then_prune(*args: Any) -> Any:
-            result = read(*args)
-            pruned = threading.Event()
-            backend._prunes.put(pruned.set)
-            held.set()
-            if not pruned.wait(WAIT_SECONDS):  # the pruner commits between this read and the next
-                raise RuntimeError("the pruner did not run")
-            return result
-
-        setattr(backend._store, prune_after, read_then_prune)
-        try:
-            replay = await backend.replay("lobby", stored[0].id, 50)
-        finally:
-            setattr(backend._store, prune_after, read)
-        assert held.is_set(), "the prune did not come during the replay"
-        if replay.page.messages != stored[1:]:
-            assert replay.gap, "messages after since are missing from the page, yet no gap was reported"
-
-    run_on(backend_name, RETAIN_FEW, scenario)
