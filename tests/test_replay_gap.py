@@ -14,7 +14,13 @@ import asyncio
 import pytest
 
 from backends.base import Backend, Replay, StoredMessage
-from tests.messages import store_soon
+from backends.redis_streams import RedisBackend
+from tests.factories.redis import RedisFactory
+from tests.messages import store, store_soon
+from tests.redis_support import redis_address, require_redis, through_proxy
+from tests.tcp_proxy import TCPProxy
+from tests.test_backend_contract import Recorder
+from tests.waiting import eventually
 
 ROOM = "edge"
 RETAIN = 10
@@ -60,3 +66,35 @@ async def test_a_replay_at_the_prune_edge_is_a_gap_exactly_when_a_later_message_
     # Both answers came, so the replays ran where pruning was at work.
     assert verdicts.count(True) and verdicts.count(False), f"{len(verdicts)} replays, {verdicts.count(True)} gaps"
 
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize(("later", "gaps"), [(5, []), (6, ["lobby"])], ids=["newest-pruned", "one-more"])
+async def test_a_redis_process_back_on_pub_sub_hears_of_a_gap_exactly_when_a_message_it_missed_is_gone(later, gaps):
+    """While its pub/sub connection is cut, another process stores ``later`` messages in a room keeping 5: with
+    5, the last message it delivered is the newest pruned and it missed nothing; with 6, one it missed is gone."""
+    await require_redis()
+    factory = RedisFactory()
+    proxy = await TCPProxy(*redis_address()).start()
+    away = RedisBackend(through_proxy(proxy.port), retain_per_room=5, key_prefix=factory.prefix, ping_interval=0.2)
+    recorder = Recorder()
+    made: list[Backend] = [away]
+    try:
+        await away.start()
+        away.set_delivery_target(recorder)
+        await away.subscribe("lobby")
+        writer = await factory.create(retain_per_room=5)
+        made.append(writer)
+        delivered = [(await store(writer, "lobby", "ann", f"m{n}")).message for n in range(3)]
+        await recorder.wait_for(3)
+        proxy.cut()
+        await eventually(lambda: not away._subscriber.is_live, timeout=10)
+        missed = [(await store(writer, "lobby", "ann", f"missed {n}")).message for n in range(later)]
+        proxy.restore()
+        await recorder.wait_for(3 + 5, timeout=20)
+        assert recorder.delivered == [*delivered, *missed[-5:]]
+        assert recorder.gaps == gaps
+    finally:
+        for backend in made:
+            await backend.close()
+        await proxy.close()
+        await factory.dispose()
