@@ -436,6 +436,11 @@ class SQLStore:
         page = HistoryPage(messages, len(found) > limit)
         return Replay(gap=since_id < pruned_through, after=str(since_id), page=page)
 
+    def newest_id(self) -> int:
+        """The greatest message id stored in any room (0 for none); every id issued later is greater."""
+        msg = self._msg
+        return int(msg.select(peewee.fn.MAX(msg.id)).scalar() or 0)
+
     def busiest(self, limit: int) -> list[RoomSummary]:
         room = self._room
         query = (
