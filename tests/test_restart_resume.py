@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 
+from backends.sql import SQLBackend
 from tests.clients import connect, receive_json, send_json
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
+from tests.messages import store
 from tests.processes import ServerProcess
 from tests.redis_support import FAST_CONFIG, REDIS_URL, delete_prefix, prefixed_url, require_redis, unique_prefix
 from tests.redis_support import wait_healthy as wait_healthy_without_blocking
+from tests.test_backend_contract import Recorder
 
 ROOM = "lobby"
 HOLD_WARNING = "delivery did not reach"
@@ -90,3 +93,26 @@ async def test_a_socket_resuming_from_the_newest_message_after_a_restart_is_live
     assert frames[-1]["message"] == "after the restart"
     assert HOLD_WARNING not in log, log
     assert took < LIVE_WITHIN_SECONDS, f"the echo took {took:.2f}s"
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+async def test_a_sql_backend_started_on_stored_messages_delivers_past_them_and_tells_their_deletion_at_once(kind):
+    """``subscribe`` returns the id delivery starts after: on a backend that has just started, past what was
+    stored before (which is never delivered here). A moderator's deletion of such a message is told to the
+    room's subscribers as it is made, not once some later message is delivered."""
+    async with deployment(kind) as url:
+        earlier = SQLBackend(url)
+        await earlier.start()
+        stored = [(await store(earlier, ROOM, "ann", f"m{n}")).message for n in range(3)]
+        await earlier.close()
+        backend = SQLBackend(url)
+        await backend.start()
+        try:
+            recorder = Recorder()
+            backend.set_delivery_target(recorder)
+            assert backend.id_key(await backend.subscribe(ROOM)) >= backend.id_key(stored[-1].id)
+            assert await backend.delete_message(ROOM, stored[1].id)
+            assert recorder.deletions == [(ROOM, stored[1].id)]
+        finally:
+            await backend.close()
