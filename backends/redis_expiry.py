@@ -16,7 +16,8 @@ EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
 
 # Removes one idle room's keys if nothing was stored since its newest message was read: a message
 # stored meanwhile keeps it. The busiest and active sets, in other slots, are updated after it.
-# KEYS: stream, deleted set, epoch. ARGV: the last id the stream had issued when read ('' for no stream).
+# KEYS: stream, deleted set, epoch, newest pruned id. ARGV: the last id the stream had issued when read ('' for
+# no stream).
 EXPIRE_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -24,7 +25,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     if info[i] == 'last-generated-id' and info[i + 1] ~= ARGV[1] then return 0 end
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return 1
 """
 
@@ -52,9 +53,8 @@ async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> i
             last = str(info["last-generated-id"]) if isinstance(info, dict) else ""
             gone.append(room)
             # (execute_command: a cluster pipeline refuses ``eval`` itself)
-            remove.execute_command(
-                "EVAL", EXPIRE_SCRIPT, 3, keys.stream(room), keys.deleted(room), keys.room_epoch(room), last
-            )
+            room_keys = (keys.stream(room), keys.deleted(room), keys.room_epoch(room), keys.pruned(room))
+            remove.execute_command("EVAL", EXPIRE_SCRIPT, len(room_keys), *room_keys, last)
         went = [room for room, reply in zip(gone, await remove.execute() if gone else [], strict=True) if int(reply)]
         tidy = redis.pipeline(transaction=False)
         if went:

@@ -91,6 +91,11 @@ class RedisKeys:
         number in the room (1, 2, ...), so that its size is how many were deleted."""
         return f"{self._room(room)}deleted"
 
+    def pruned(self, room: str) -> str:
+        """The id of the newest message retention trimmed from the room's stream, set by the store script
+        as it trims: a client that saw an older one missed messages, one that saw it (or later) did not."""
+        return f"{self._room(room)}pruned"
+
     def room_epoch(self, room: str) -> str:
         """A token set when the room's stream is made: another token means the stream was lost (or
         removed) and made again since, and what was delivered from the earlier one is not history."""
@@ -124,16 +129,22 @@ class RedisKeys:
 # It touches the room's keys only (one cluster slot); the sender's quota is settled around it by
 # QUOTA_SCRIPT, and the deployment's figures (busiest rooms, active rooms, counters) after it.
 #
-# KEYS: stream, dedup key, the room's deleted set, the room's epoch
+# KEYS: stream, dedup key, the room's deleted set, the room's epoch, the room's newest pruned id
 # ARGV: handle, message, timestamp, client id ('' for none), attempt token, dedup seconds,
-#       retain (0 keeps all), trim mode ('=' or '~'), channel, the sender's quota verdict ('' for no
-#       quota, QUOTA_OVER, QUOTA_NO_NEW_ROOM or QUOTA_OK), user ('' for none), moderator ('1'; '' for not)
+#       retain (0 keeps all), trim chunk (how many past retain are trimmed at once), channel, the sender's
+#       quota verdict ('' for no quota, QUOTA_OVER, QUOTA_NO_NEW_ROOM or QUOTA_OK), user ('' for none),
+#       moderator ('1'; '' for not)
 #
 # The entry's fields: h (handle), m (message), t (timestamp), and only when set c (client id), u (user)
 # and mod ('1'), so that an entry without them reads as before. The message is published as a JSON array
 # [id, handle, message, timestamp, client id ('' for none)], which gains [..., user ('' for none),
 # moderator (a boolean)] only when the message has either or made the stream, and then [..., epoch]
 # when it made the stream (see ``published_message``).
+#
+# Retention trims the stream's head once it holds a chunk more than it keeps, and records the id of the
+# newest entry it trimmed first (RedisKeys.pruned), in the same step: a replay tells from it whether a
+# client missed anything. (XADD's MAXLEN trims without saying what went, and XINFO's max-deleted-entry-id
+# follows XDEL only.)
 #
 # The room's epoch is set to the attempt token of the store that makes its stream (or finds the epoch
 # missing; see RedisKeys.room_epoch), and the message that made the stream carries it, last.
@@ -181,11 +192,15 @@ if moderator ~= '' then
   fields[#fields + 1] = 'mod'
   fields[#fields + 1] = '1'
 end
-local id
-if ARGV[7] == '0' then
-  id = redis.call('XADD', KEYS[1], '*', unpack(fields))
-else
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[8], ARGV[7], '*', unpack(fields))
+local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+local retain = tonumber(ARGV[7])
+if retain > 0 then
+  local excess = redis.call('XLEN', KEYS[1]) - retain
+  if excess >= tonumber(ARGV[8]) then
+    local trimmed = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+    redis.call('SET', KEYS[5], trimmed[#trimmed][1])
+    redis.call('XTRIM', KEYS[1], 'MAXLEN', retain)
+  end
 end
 redis.call('SET', KEYS[2], id .. ' ' .. ARGV[5], 'EX', ARGV[6])
 local published = {id, ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
@@ -195,6 +210,7 @@ if user ~= '' or moderator ~= '' or new_room then
 end
 if new_room then
   redis.call('SET', KEYS[4], ARGV[5])
+  redis.call('DEL', KEYS[5])  -- of a stream lost (or removed) before this one
   published[8] = ARGV[5]
 else
   redis.call('SET', KEYS[4], ARGV[5], 'NX')

@@ -61,20 +61,28 @@ async def read_replay(redis: Redis, keys: RedisKeys, room: str, since: str, limi
         pipe.xrange(stream, since, since)
         pipe.zscore(keys.deleted(room), since)
         pipe.xrange(stream, after, "+", limit + 1)
+        pipe.get(keys.pruned(room))
         replies = await pipe.execute(raise_on_error=False)
         for reply in replies:
             if isinstance(reply, Exception) and not is_missing_stream(reply):
                 raise BackendUnavailable(f"history not read: {reply}")
-        info, deletions, kept, deleted, entries = replies
+        info, deletions, kept, deleted, entries, newest_pruned = replies
         last, first, pruned = stream_facts(info, int(deletions))
         seen = kept or deleted is not None  # a deleted message was one all the same
+        page = page_of_entries(room, entries, limit)
         if since_key == ZERO_ID:
-            return Replay(gap=pruned, after=since, page=page_of_entries(room, entries, limit))
+            return Replay(gap=pruned, after=since, page=page)
+        if newest_pruned is not None:
+            pruned_through = parse_stream_id(newest_pruned)
+            if since_key <= pruned_through or seen:
+                # Pruning drops the stream's head up to that entry: only a client behind it missed any.
+                return Replay(gap=since_key < pruned_through, after=since, page=page)
         if since_key < first and pruned:
-            # Pruning drops the stream's head, so only a client behind the first kept entry missed any.
-            return Replay(gap=True, after=since, page=page_of_entries(room, entries, limit))
+            # Pruned before the newest pruned id was recorded: a client behind the first kept entry may have
+            # missed some, or only the entry it saw; the store cannot tell, and an extra notice is the safe side.
+            return Replay(gap=True, after=since, page=page)
         if since_key <= last and seen:
-            return Replay(gap=False, after=since, page=page_of_entries(room, entries, limit))
+            return Replay(gap=False, after=since, page=page)
         # The client saw a message this stream never held: Redis lost its data since. What it holds
         # now is read from the start (a second round trip, on this rare path only).
         entries = await redis.xrange(stream, "-", "+", limit + 1)

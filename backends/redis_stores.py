@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 # A retried store call finds its own first attempt for this long (see STORE_SCRIPT).
 RETRY_WINDOW_SECONDS = 60
-# Below this, trim exactly: ``MAXLEN ~`` only drops whole stream nodes (100 entries by default), which
-# for a small retain_per_room would keep many times too many. Above it the slack is under 10%.
-APPROXIMATE_TRIM_FROM = 1000
+# A room's stream is trimmed once it holds this fraction of what it keeps more (at least one): a big room
+# reads what it trims (to record the newest, see STORE_SCRIPT) once per chunk, and keeps at most 1% more.
+TRIM_CHUNK_DIVISOR = 100
 MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
@@ -73,7 +73,7 @@ class StoreBatcher:
         self._wait_delivered = wait_delivered
         self._replicas_to_wait = replicas
         self._retain = str(max(0, retain_per_room))
-        self._trim = "~" if retain_per_room >= APPROXIMATE_TRIM_FROM else "="
+        self._trim_chunk = str(max(1, retain_per_room // TRIM_CHUNK_DIVISOR))
         self._dedup_seconds = dedup_seconds
         self._quota = quota
         self._blocks = quota.blocks if quota is not None else AddressBlocks()
@@ -241,7 +241,13 @@ class StoreBatcher:
         else:
             dedup_key, ttl = self._keys.attempt(message.room, attempt), RETRY_WINDOW_SECONDS
         room = message.room
-        keys = [self._keys.stream(room), dedup_key, self._keys.deleted(room), self._keys.room_epoch(room)]
+        keys = [
+            self._keys.stream(room),
+            dedup_key,
+            self._keys.deleted(room),
+            self._keys.room_epoch(room),
+            self._keys.pruned(room),
+        ]
         args: list[str | int] = [
             message.handle,
             message.message,
@@ -250,7 +256,7 @@ class StoreBatcher:
             attempt,
             ttl,
             self._retain,
-            self._trim,
+            self._trim_chunk,
             self._keys.channel(message.room),
             verdict,
             message.user or "",

@@ -480,8 +480,9 @@ class StreamSubscriber:
         pipe.xrange(stream, f"({format_stream_id(feed.last)}" if feed.last != ZERO_ID else "-", "+", CATCH_UP_PAGE)
         pipe.zrangebyscore(deleted, f"({feed.deletions}", "+inf", withscores=True)
         pipe.get(self._keys.room_epoch(room))
-        info, deletions, entries, missed, epoch = await pipe.execute(raise_on_error=False)
-        for reply in (deletions, entries, missed, epoch):
+        pipe.get(self._keys.pruned(room))
+        info, deletions, entries, missed, epoch, newest_pruned = await pipe.execute(raise_on_error=False)
+        for reply in (deletions, entries, missed, epoch, newest_pruned):
             if isinstance(reply, Exception):
                 raise reply
         if isinstance(info, Exception) and not is_missing_stream(info):
@@ -501,10 +502,14 @@ class StreamSubscriber:
             # tell them, and go on from what this Redis holds (its new ids may be lower than the lost).
             self._gap(room)
             feed.last = issued
-        if pruned and feed.last < first:
+        if newest_pruned is not None:
+            lost = feed.last < parse_stream_id(newest_pruned)
+        else:
+            # Pruned before the newest pruned id was recorded: behind the first kept entry some may be gone,
+            # or only the one delivered last; the store cannot tell, and an extra notice is the safe side.
+            lost = pruned and feed.last < first
+        if lost:
             # Pruned past what we last delivered (a very busy room while we were away): some are gone.
-            # (If ``feed.last`` itself was the last pruned entry nothing is missing; the store cannot
-            # tell, and an extra notice is the safe side.)
             self._gap(room)
         while entries:
             for entry_id, fields in entries:

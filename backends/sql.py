@@ -96,6 +96,9 @@ class SQLBackend(Backend):
         for number in range(READER_THREADS):
             self._spawn(f"rooms-sql-read-{number}", self._serve, self._reads)
         await self._read("schema setup", self._store.prepare)
+        # What was stored before this process started is never delivered here: delivery starts past it, so
+        # a socket resuming from it is not held waiting for a delivery that cannot come (see ``subscribe``).
+        self._finished_through = await self._read("newest id read", self._store.newest_id)
         self._writer_done = self._loop.create_future()
         self._spawn("rooms-sql-prune", self._serve, self._prunes)
         self._spawn("rooms-sql-write", self._write_loop)

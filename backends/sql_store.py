@@ -340,14 +340,20 @@ class SQLStore:
         cutoff = kept.offset(self._retain).limit(1).scalar()
         if cutoff is None:
             return
-        # Recorded before the rows go: a reconnecting client may hear of a gap a moment early, never late.
-        with self._transaction():
-            room.update(pruned_through=cutoff).where((room.id == room_id) & (room.pruned_through < cutoff)).execute()
         while True:
             older = msg.select(msg.id).where(in_room & (msg.id <= cutoff)).order_by(msg.id)
             end = older.offset(PRUNE_CHUNK - 1).limit(1).scalar()
-            with self._transaction():
-                msg.delete().where(in_room & (msg.id <= (cutoff if end is None else end))).execute()
+            through = cutoff if end is None else end
+            with self._atomic():
+                # ``pruned_through`` moves in the transaction that deletes, to the newest message (not
+                # tombstone) deleted: a replay, which reads it with its page, then sees a gap exactly when
+                # a message after its id is gone.
+                newest = msg.select(peewee.fn.MAX(msg.id)).where(in_room & (msg.id <= through) & (msg.deleted == 0))
+                pruned_through = newest.scalar()
+                msg.delete().where(in_room & (msg.id <= through)).execute()
+                if pruned_through is not None:
+                    marked = (room.id == room_id) & (room.pruned_through < pruned_through)
+                    room.update(pruned_through=pruned_through).where(marked).execute()
             if end is None or end >= cutoff:
                 return
 
@@ -402,28 +408,38 @@ class SQLStore:
         return HistoryPage(messages, has_more)
 
     def replay(self, label: str, since_id: int, limit: int) -> Replay:
-        """What a client that last saw ``since_id`` missed, on one thread and connection.
-
-        The page is read before the room's bounds: a prune records how far it goes before it deletes, so
-        one that commits between the two reads shows in the bounds (a gap), never as a page that misses
-        messages with no gap.
-        """
-        page = self.history(label, limit, None, since_id)
-        newest, pruned_through = self.room_bounds(label)
+        """What a client that last saw ``since_id`` missed: its first page and the room's bounds, in one
+        statement, so from one snapshot of the database whatever a prune (or expiry) commits meanwhile. A
+        prune moves ``pruned_through`` in the transaction that deletes, so the page misses a message after
+        ``since_id`` exactly when ``pruned_through`` lies past it: a gap, and never one otherwise."""
+        param = self.db.param
+        columns = ("id", "handle", "message", self._timestamp, "client_id", "user_id", "moderator")
+        sql = (
+            "SELECT rooms.pruned_through, (SELECT MAX(id) FROM messages WHERE room_id = rooms.id), "
+            + ", ".join(f"missed.{column}" for column in columns)
+            + f" FROM rooms LEFT JOIN (SELECT {', '.join(columns)} FROM messages"
+            f" WHERE room_id = (SELECT id FROM rooms WHERE label = {param}) AND id > {param} AND deleted = 0"
+            f" ORDER BY id LIMIT {param}) missed ON 1 = 1 WHERE rooms.label = {param}"
+        )
+        # Each row: pruned_through, the newest id (retention always keeps it, a tombstone too), a message of
+        # the page (NULLs for none). One more than asked for tells whether more follow; unordered: sorted here.
+        rows = sorted(execute(self.db, sql, [label, since_id, limit + 1, label]), key=_row_id)
+        pruned_through, newest = (int(rows[0][0]), int(rows[0][1] or 0)) if rows else (0, 0)
         if since_id > newest:
             # The client saw an id this room never had: the database was replaced under it.
             return Replay(gap=True, after="0", page=self.history(label, limit, None, 0))
+        found = [row[2:] for row in rows if row[2] is not None]  # else the room's row alone: nothing after since_id
+        messages = [
+            StoredMessage(str(message_id), label, handle, text, stamp, client_id, user, bool(moderator))
+            for message_id, handle, text, stamp, client_id, user, moderator in found[:limit]
+        ]
+        page = HistoryPage(messages, len(found) > limit)
         return Replay(gap=since_id < pruned_through, after=str(since_id), page=page)
 
-    def room_bounds(self, label: str) -> tuple[int, int]:
-        """The room's newest id (retention always keeps it; a deleted message's tombstone too) and the
-        greatest id pruned from it."""
-        msg, room = self._msg, self._room
-        row = room.select(room.id, room.pruned_through).where(room.label == label).tuples().first()
-        if row is None:
-            return 0, 0
-        newest = msg.select(peewee.fn.MAX(msg.id)).where(msg.room == row[0]).scalar()
-        return int(newest or 0), int(row[1])
+    def newest_id(self) -> int:
+        """The greatest message id stored in any room (0 for none); every id issued later is greater."""
+        msg = self._msg
+        return int(msg.select(peewee.fn.MAX(msg.id)).scalar() or 0)
 
     def busiest(self, limit: int) -> list[RoomSummary]:
         room = self._room
@@ -497,6 +513,11 @@ class SQLStore:
     def locked_rooms(self) -> frozenset[str]:
         lock = self._lock
         return frozenset(str(label) for (label,) in select_rows(lock.select(lock.label)))
+
+
+def _row_id(row: tuple[Any, ...]) -> int:
+    """A replay row's message id (-1 for the room's row alone, with none)."""
+    return -1 if row[2] is None else int(row[2])
 
 
 def _deleted_resend() -> MessageDeleted:

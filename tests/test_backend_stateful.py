@@ -17,15 +17,13 @@ answer is checked against what the contract guarantees: it must be the reference
 keeps the newest messages from some point no later than the reference's, and no earlier than the backend was
 already seen to have pruned.
 
-One difference found this way is tolerated here, named in a set below and pinned by a strict xfail test at
-the end of this file: take the backend out of the set once its test passes.
+What the machine found is pinned by plain tests at the end of this file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -39,7 +37,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from backends.base import Backend, HistoryPage, NewMessage, Replay, StoredMessage, StoreResult
 from backends.memory import MemoryBackend
-from backends.sql import SQLBackend
 from tests.factories import all_factories
 from tests.messages import new_message, store
 
@@ -52,9 +49,6 @@ ROOM_SUFFIXES = ("a", "A", "b")  # labels are case-sensitive
 # Different ids however a collation might fold them: case, trailing space, composed and decomposed accents,
 # 4-byte UTF-8, the longest allowed.
 CLIENT_IDS = ("c1", "C1", "c1 ", "\u00e9", "e\u0301", "\U0001f680", "x" * 64)
-# Backends whose replay reports a gap when ``since`` is the newest pruned message, though nothing after it
-# is missing (see test_replay_from_the_newest_pruned_message_reports_no_gap below).
-SPURIOUS_GAP_AT_PRUNE_EDGE = {"redis", "redis-sentinel", "redis-cluster"}
 WAIT_SECONDS = 5  # for what the backend under test does in the background (delivery, pruning)
 PRUNE_SECONDS = 3  # short: shrinking a machine whose pruning never comes waits this at every step
 MAX_BATCH = RETAIN_FEW  # stores started together
@@ -339,12 +333,9 @@ class ContractMachine(RuleBasedStateMachine):
         missing = bool(page[0]) and page[0][0] > index + 1
         if not tested.gap:
             assert not missing, "no gap, yet messages after since are missing"
-        elif not reference.gap:
-            # A gap that the reference, which prunes at least as much, does not see.
-            spurious_edge = bool(page[0]) and page[0][0] == index + 1 and index >= 0
-            assert spurious_edge and self.bench.name in SPURIOUS_GAP_AT_PRUNE_EDGE, (
-                f"gap reported since index {index}, though the backend holds everything after it"
-            )
+        else:
+            # The reference prunes at least as much: where it holds everything after since, so does the backend.
+            assert reference.gap, f"gap reported since index {index}, though the backend holds everything after it"
 
     @precondition(lambda self: self.retain > 0)
     @rule(room=rooms)
@@ -437,17 +428,8 @@ def run_on(backend_name: str, retain: int, scenario: Callable[[Backend], Awaitab
         loop.close()
 
 
-def test_replay_from_the_newest_pruned_message_reports_no_gap(backend_name, request):
+def test_replay_from_the_newest_pruned_message_reports_no_gap(backend_name):
     """A client that last saw the newest pruned message missed nothing: every later message is kept."""
-    if backend_name in SPURIOUS_GAP_AT_PRUNE_EDGE:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="Redis replay says gap when since < the first kept entry; it cannot tell the entry just "
-                "before it from older ones (XINFO's max-deleted-entry-id does not follow MAXLEN trimming)",
-            )
-        )
 
     async def scenario(backend: Backend) -> None:
         stored = [(await store(backend, "lobby", "ann", f"m{n}")).message for n in range(8)]
@@ -481,38 +463,3 @@ def test_client_ids_differing_only_in_trailing_spaces_are_two_client_ids(backend
         assert [m.client_id for m in (await backend.history("lobby", 10)).messages] == ["c1", "c1 "]
 
     run_on(backend_name, RETAIN_ALL, scenario)
-
-
-@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql", "mysql"])  # holds the SQL pruner thread
-@pytest.mark.parametrize("prune_after", ["history", "room_bounds"])
-def test_replay_is_one_read_of_the_store(backend_name, prune_after):
-    """``replay`` is "one read of the store": a prune that commits while it runs must not give a page that
-    misses messages with no gap. White-box: the SQL backend's pruner thread is held, then let go exactly
-    after one of the replay's reads (the page's, or the room's bounds)."""
-
-    async def scenario(backend: Backend) -> None:
-        assert isinstance(backend, SQLBackend)
-        held = threading.Event()
-        backend._prunes.put(held.wait)  # the prunes of the stores below queue up behind this
-        stored = [(await store(backend, "lobby", "ann", f"m{n}")).message for n in range(RETAIN_FEW + 2)]
-        read = getattr(backend._store, prune_after)
-
-        def read_then_prune(*args: Any) -> Any:
-            result = read(*args)
-            pruned = threading.Event()
-            backend._prunes.put(pruned.set)
-            held.set()
-            if not pruned.wait(WAIT_SECONDS):  # the pruner commits between this read and the next
-                raise RuntimeError("the pruner did not run")
-            return result
-
-        setattr(backend._store, prune_after, read_then_prune)
-        try:
-            replay = await backend.replay("lobby", stored[0].id, 50)
-        finally:
-            setattr(backend._store, prune_after, read)
-        assert held.is_set(), "the prune did not come during the replay"
-        if replay.page.messages != stored[1:]:
-            assert replay.gap, "messages after since are missing from the page, yet no gap was reported"
-
-    run_on(backend_name, RETAIN_FEW, scenario)

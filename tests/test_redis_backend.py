@@ -65,9 +65,12 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
     try:
         for dedup_key, client_id in ((keys.attempt("lobby", "a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
             call = {
-                "keys": [keys.stream("lobby"), dedup_key, keys.deleted("lobby"), keys.room_epoch("lobby")],
+                "keys": [
+                    *(keys.stream("lobby"), dedup_key, keys.deleted("lobby"), keys.room_epoch("lobby")),
+                    keys.pruned("lobby"),
+                ],
                 "args": [
-                    *("ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, "=", keys.channel("lobby")),
+                    *("ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, 1, keys.channel("lobby")),
                     *("", "", ""),
                 ],
             }
