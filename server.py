@@ -2,7 +2,7 @@
 
 ``--backup PATH`` / ``--restore PATH`` copy the SQLite database out or back instead (backends/sqlite_backup.py).
 
-Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the backend cannot be reached within
+Exit status: 0 after a clean shutdown (SIGTERM, SIGINT or SIGHUP), 1 when the backend cannot be reached within
 ``backend.connect_timeout`` (a service manager may restart it), 2 for a configuration error (no restart
 mends it).
 """
@@ -93,7 +93,8 @@ async def serve(config: Config) -> None:
     systemd.start_watchdog(app.hub.status)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: a closed terminal or a `kill -HUP` must not cut clients off with messages unstored.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
 

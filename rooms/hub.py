@@ -91,6 +91,9 @@ class RoomHub:
         self.moderation = RoomModeration(backend)
         backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
         self._in_flight = 0
+        # Why the last store failed, while none has succeeded since: the store answers, yet takes no writes
+        # (a full disk, a read-only replica), which /healthz must tell.
+        self._store_failure: BackendUnavailable | None = None
         self._accepting = True
         self._idle = asyncio.Event()
         self._idle.set()
@@ -132,8 +135,11 @@ class RoomHub:
         return [room for room in busiest if not self._unlisted.matches(room.label)][:BUSIEST_ROOMS_SHOWN]
 
     async def health(self) -> None:
-        """Raise ``BackendUnavailable`` with the reason unless the store answers now."""
+        """Raise ``BackendUnavailable`` with the reason unless the store answers now and takes writes (a
+        store that failed, with none succeeding since, says it takes none)."""
         await self._backend.health()
+        if self._store_failure is not None:
+            raise BackendUnavailable(f"it takes no writes: the last store failed: {self._store_failure}")
 
     # -- the way in -----------------------------------------------------------------------------
 
@@ -173,8 +179,14 @@ class RoomHub:
         self._in_flight -= 1
         if not self._in_flight:
             self._idle.set()
-        if store.cancelled() or store.exception() is not None:
+        if store.cancelled():
             return
+        failure = store.exception()
+        if failure is not None:
+            if isinstance(failure, BackendUnavailable):
+                self._store_failure = failure
+            return
+        self._store_failure = None
         if store.result().duplicate:
             self.metrics.messages_deduplicated.inc()
         else:

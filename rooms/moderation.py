@@ -11,9 +11,10 @@ is consulted, so it stops applying on time with or without a notice.
 
 What a ban matches:
 
-* a **handle**: the handle a message goes out under (a token's name, when it has one), compared after
-  NFC and case folding, so ``Spammer`` and ``spammer`` are one (handles are otherwise case-sensitive:
-  a ban should not end where a shift key does);
+* a **handle**: the handle a message goes out under (a token's name, when it has one), and every handle
+  that looks the same (``rooms.lookalikes``: case folded, so ``Spammer`` and ``spammer`` are one, and
+  ``ｓｐａｍｍｅｒ`` or a Cyrillic ``ѕраммег`` too: a ban should not end where a shift key or a keyboard
+  layout does);
 * an **address**: every client in its range (``rooms.addresses.RangeIndex``), each client taken as
   per-address limits count it (``rooms.addresses.limit_key``): IPv4 as is, IPv6 by its /64.
 
@@ -25,13 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import unicodedata
 from datetime import UTC, datetime
 from typing import Protocol
 
 from backends.base import Backend, Ban, ban_timestamp
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.addresses import RangeIndex
+from rooms.lookalikes import lookalike_key
 from rooms.protocol import CloseCode
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,8 @@ class Closable(Protocol):
 
 
 def handle_key(handle: str) -> str:
-    """What handle bans compare: NFC, case folded."""
-    return (handle if handle.isascii() else unicodedata.normalize("NFC", handle)).casefold()
+    """What handle bans compare: the same for handles that look the same."""
+    return lookalike_key(handle)
 
 
 def _now() -> str:

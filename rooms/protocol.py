@@ -14,6 +14,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, NamedTuple
 
 from backends.base import MAX_PRESENCE_HANDLES, Ban, NewMessage, RoomPresence, StoredMessage, utc_timestamp
+from rooms.lookalikes import DEFAULT_IGNORABLE, strip_white_space
 
 LABEL_PATTERN = r"[A-Za-z0-9_-]{1,50}"
 _LABEL = re.compile(LABEL_PATTERN)
@@ -159,8 +160,8 @@ def validate_client_object(data: Any, room: str, limits: Limits, sender: str = "
 
 
 def check_handle(handle: str, max_chars: int) -> str:
-    """A handle as stored (NFC), or ``ProtocolError``: what a message's handle must be, for a handle
-    that comes from elsewhere (a token's name)."""
+    """A handle as stored (NFC, without the white space around it), or ``ProtocolError``: what a message's
+    handle must be, for a handle that comes from elsewhere (a token's name, a ban)."""
     return _check_handle(handle, max_chars)
 
 
@@ -193,8 +194,8 @@ def _check_text(name: str, value: str, max_chars: int) -> str:
 
 def _check_handle(handle: str, max_chars: int) -> str:
     """A handle is also a name others go by: no controls, and nothing that makes one look like another
-    (bidi overrides reversing it, zero-width characters, a Cyrillic letter among Latin ones)."""
-    handle = _check_text("handle", handle, max_chars)
+    (bidi overrides reversing it, characters that draw nothing, a Cyrillic letter among Latin ones)."""
+    handle = _check_text("handle", strip_white_space(handle), max_chars)
     if handle.isascii():
         if _ASCII_CONTROL.search(handle):
             raise _control_in_handle()
@@ -204,11 +205,11 @@ def _check_handle(handle: str, max_chars: int) -> str:
         category = unicodedata.category(char)
         if category == "Cc":
             raise _control_in_handle()
-        if category == "Cf":
+        if category == "Cf" or DEFAULT_IGNORABLE.match(char):
             raise ProtocolError(
                 ErrorCode.INVALID_MESSAGE,
-                f"field 'handle' must not contain format characters (bidi controls, zero-width characters): "
-                f"U+{ord(char):04X}",
+                "field 'handle' must not contain format characters or other characters that draw nothing "
+                f"(bidi controls, zero-width characters, variation selectors, fillers): U+{ord(char):04X}",
             )
         if category[0] == "L":
             script = _script_of(char)

@@ -73,6 +73,51 @@ async def test_a_ban_of_every_room_holds_in_every_room_and_a_tokens_name_is_its_
     assert (await say(http_client, http_port, "lobby", "bob", "as bob"))[0] == 201
 
 
+LOOKALIKES = [
+    "spammer ",  # white space around it
+    "s p a m m e r",
+    "\uff53\uff50\uff41\uff4d\uff4d\uff45\uff52",  # fullwidth
+    "\U0001d42c\U0001d429\U0001d41a\U0001d426\U0001d426\U0001d41e\U0001d42b",  # mathematical bold
+    "\u0455\u0440\u0430\u043c\u043c\u0435\u0433",  # Cyrillic, every letter
+    "\u0405\u0420\u0410\u041c\u041c\u0415\u0413",  # the same in capitals
+    "\u13da\u13e2\u13aa\u13b7\u13b7\u13ac\u13a1",  # Cherokee
+    "sparnrner",  # "rn" for "m"
+]
+
+
+@pytest.mark.gen_test
+async def test_a_handle_ban_holds_against_every_handle_that_looks_the_same(http_server, http_port, http_client, app):
+    await ban(http_client, http_port, handle="spammer", room="lobby")
+    for handle in LOOKALIKES:
+        code, answer = await say(http_client, http_port, "lobby", handle, f"as {handle}")
+        assert (code, "banned" in answer["error"]) == (403, True), handle
+    # On a socket, and under a token's name, too.
+    ws = await connect(http_port, "lobby")
+    await send_json(ws, {"handle": LOOKALIKES[4], "message": "buy now"})
+    assert (await receive_json(ws))["code"] == "forbidden"
+    await assert_next_is_marker(ws)
+    named = hs256(claims(name=LOOKALIKES[2]))
+    assert (await say(http_client, http_port, "lobby", "bob", "as bob?", token=named))[0] == 403
+    # Characters that draw nothing are no handle at all, banned or not.
+    for handle in ("spam\u034fmer", "spammer\ufe0f", "spammer\u3164"):
+        code, answer = await say(http_client, http_port, "lobby", handle, "hidden")
+        assert code == 400 and "U+" in answer["error"], handle
+    # Handles that differ by a letter are not banned; nothing of the banned ones was stored.
+    others = ["spamme", "scammer", "spammers", "\u0455\u0440\u0430\u043c\u0435\u0433"]
+    for handle in others:
+        assert (await say(http_client, http_port, "lobby", handle, f"as {handle}"))[0] == 201, handle
+    assert [text for text in await texts(app, "lobby") if not text.startswith("marker")] == [f"as {h}" for h in others]
+    ws.close()
+
+
+@pytest.mark.gen_test
+async def test_a_ban_of_a_lookalike_holds_against_the_handle_it_looks_like(http_server, http_port, http_client):
+    made = await ban(http_client, http_port, handle=LOOKALIKES[3] + " ")
+    assert made["handle"] == LOOKALIKES[3]  # stored as a handle is: without the white space around it
+    assert (await say(http_client, http_port, "lobby", "Spammer", "hi"))[0] == 403
+    assert (await say(http_client, http_port, "lobby", LOOKALIKES[4], "hi"))[0] == 403
+
+
 @pytest.mark.gen_test(timeout=15)
 async def test_a_ban_for_seconds_stops_on_time_without_a_word_and_leaves_the_list(http_server, http_port, http_client):
     made = await ban(http_client, http_port, handle="brief", room="lobby", seconds=1)

@@ -152,6 +152,38 @@ def test_format_characters_in_a_handle_are_refused(handle):
 
 
 @pytest.mark.parametrize(
+    ("handle", "named"),
+    [
+        ("spa\u034fmer", "U+034F"),  # COMBINING GRAPHEME JOINER
+        ("spammer\ufe0f", "U+FE0F"),  # a variation selector
+        ("span\U000e0100", "U+E0100"),  # a variation selector of the supplement
+        ("spammer\u3164", "U+3164"),  # HANGUL FILLER after visible letters
+        ("an\u115fn", "U+115F"),
+        ("ann\u17b4", "U+17B4"),  # a Khmer vowel that draws nothing
+        ("\u2065ann", "U+2065"),  # unassigned, yet default-ignorable
+    ],
+)
+def test_default_ignorable_characters_in_a_handle_are_refused(handle, named):
+    error = decode_error(json.dumps({"handle": handle, "message": "hi"}))
+    assert error.code == "invalid_message"
+    assert error.reason.startswith("field 'handle' must not contain") and error.reason.endswith(named)
+
+
+@pytest.mark.parametrize(
+    ("handle", "stored"),
+    [("spammer ", "spammer"), ("\u3000ann\t", "ann"), ("\u00a0Ann Li\u2029", "Ann Li"), ("e\u0301 ", "\u00e9")],
+)
+def test_white_space_around_a_handle_is_dropped_and_counts_for_nothing(handle, stored):
+    assert decode(handle).handle == stored
+    assert decode(handle + " " * LIMITS.max_handle_chars).handle == stored  # not counted against the limit
+    assert decode_client_frame(json.dumps({"type": "hello", "handle": handle}), "lobby", LIMITS) == Hello(stored)
+
+
+def test_white_space_inside_a_message_or_around_it_is_kept():
+    assert decode("ann", " hi ").message == " hi "
+
+
+@pytest.mark.parametrize(
     ("handle", "message", "field"),
     [
         ("\u3164", "hi", "handle"),  # HANGUL FILLER, a letter that draws nothing
@@ -253,6 +285,7 @@ def test_hello_and_typing_frames_decode():
         ('{"type": "hello", "handle": "ninechars"}', "longer than 8"),
         ('{"type": "typing", "handle": ["ann"]}', "field 'handle' must be a string"),
         ('{"type": "typing", "handle": "a\\u202eb"}', "format characters"),
+        ('{"type": "hello", "handle": "a\\u034fb"}', "U+034F"),
     ],
 )
 def test_a_hello_or_typing_handle_is_checked_like_a_messages(frame, reason):

@@ -458,6 +458,7 @@ HANDLES = [
     "ann", "Ann Smith", " ", "\u3164", "a\u200bb", "a\u202eb", "a\xadb", "a\x07", "\u0301", "e\u0301",
     "\u0430dmin", "\u03a9mega", "\u01c5\u0430", "\u1d00\u0430", "\u65e5\u672c\u8a9e\u304b\u306a",
     "\U0001f600", "\U0001f600\u0430", "x" * 32, "x" * 33, "\xe9" * 32, "\ufb01", "\uff41\uff42",
+    "spam\u034fmer", "ann\ufe0f", "ann\u3164", "\u2764\ufe0f", " ann\u3000",
 ]  # fmt: skip
 
 

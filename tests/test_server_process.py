@@ -76,9 +76,9 @@ def test_unreachable_backend_is_retried_then_exits_1():
 
 
 @pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 @pytest.mark.gen_test(timeout=30)
-async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum, event_loop):
+async def test_sigterm_sigint_and_sighup_close_sockets_with_1001_and_exit_0(signum, event_loop):
     server = ServerProcess(config=f"server:\n  event_loop: {event_loop}\n  shutdown_grace: 2\n")
     try:
         server.wait_healthy()
@@ -99,15 +99,16 @@ async def test_sigterm_and_sigint_close_sockets_with_1001_and_exit_0(signum, eve
         server.stop()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.gen_test(timeout=60)
-async def test_a_message_sent_as_sigterm_arrives_is_echoed_and_stored_or_refused_never_stored_unheard():
+async def test_a_message_sent_as_sigterm_arrives_is_echoed_and_stored_or_refused_never_stored_unheard(signum):
     server = ServerProcess("sqlite:///rooms.db", config="limits:\n  messages_per_second: 100000\n  burst: 100000\n")
     try:
         server.wait_healthy()
         ws = await connect(server.port, "lobby")
         for n in range(300):
             ws.write_message(json.dumps({"handle": "ann", "message": f"m{n}"}))
-        server.process.send_signal(signal.SIGTERM)
+        server.process.send_signal(signum)
         echoed: list[str] = []
         while (frame := await ws.read_message()) is not None:
             reply = json.loads(frame)

@@ -204,10 +204,12 @@ async def test_server_keeps_running_while_the_store_is_away_and_serves_again_aft
 
     outage.proxy.restore()
     await outage.noticed(proxied_backend, True)
-    assert (await fetch(http_port, "/healthz"))[0] == 200
+    # The store answers again, but the last store failed: health waits for one that succeeds.
+    assert (await fetch(http_port, "/healthz"))[0] == 503
     await send_json(socket_, {"handle": "ann", "message": "while away", "client_id": "b"})
     echoed = await receive_json(socket_)
     assert (echoed["message"], echoed["client_id"]) == ("while away", "b")
+    assert (await fetch(http_port, "/healthz"))[0] == 200
     newcomer = newcomer or await connect(http_port, "never-seen")
     await send_json(newcomer, {"handle": "bob", "message": "back"})
     assert (await receive_json(newcomer))["message"] == "back"

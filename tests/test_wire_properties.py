@@ -11,6 +11,7 @@ import json
 import unicodedata
 from typing import Any
 
+import regex
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +70,9 @@ edge_text = st.sampled_from(
         "\u0301",  # a combining mark alone
         "e\u0301",  # NFC makes it one character
         "\u0430dmin",  # a Cyrillic a among Latin letters
+        "spa\u034fm",  # a combining grapheme joiner: default-ignorable
+        "ann\ufe0f",  # a variation selector
+        " ann\u3000",  # white space around
         "\u0410\u043d\u043d\u0430",  # Cyrillic alone
         "\u03b1\u03b2",  # Greek alone
         "\U0001f469\u200d\U0001f4bb",  # an emoji sequence joined by ZWJ (a format character)
@@ -92,10 +96,17 @@ field_text = st.one_of(
 # The rules of README and PROTOCOL.md for text, written out independently of rooms/protocol.py.
 BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
 LOOKALIKE_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK"}
+DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+WHITE_SPACE_AROUND = regex.compile(r"^\p{White_Space}+|\p{White_Space}+$")
 
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
+
+
+def as_handle(text: str) -> str:
+    """A handle as stored: without the white space around it, in NFC."""
+    return nfc(WHITE_SPACE_AROUND.sub("", text))
 
 
 def has_visible(text: str) -> bool:
@@ -117,8 +128,12 @@ def lookalike_scripts(text: str) -> set[str]:
 
 
 def handle_problem(text: str) -> bool:
-    """Beyond the rules for any text: no control or format character, one of the look-alike scripts."""
-    return any(unicodedata.category(char) in ("Cc", "Cf") for char in text) or len(lookalike_scripts(text)) > 1
+    """Beyond the rules for any text: no control, format or default-ignorable character, one of the
+    look-alike scripts."""
+    return (
+        any(unicodedata.category(char) in ("Cc", "Cf") or DEFAULT_IGNORABLE.match(char) for char in text)
+        or len(lookalike_scripts(text)) > 1
+    )
 
 
 # Text the rules accept, for the round trip and to keep near-valid objects near.
@@ -126,7 +141,7 @@ handle_char = st.characters(exclude_categories=("Cs", "Cc", "Cf"))
 message_char = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 client_id_char = st.characters(exclude_categories=("Cs", "Cc"))
 valid_handles = st.text(handle_char, min_size=1, max_size=LIMITS.max_handle_chars).filter(
-    lambda text: text == nfc(text) and has_visible(text) and not handle_problem(text)
+    lambda text: text == as_handle(text) and has_visible(text) and not handle_problem(text)
 )
 valid_messages = st.text(message_char, min_size=1, max_size=LIMITS.max_message_chars).filter(
     lambda text: text == nfc(text) and has_visible(text)
@@ -195,6 +210,7 @@ def assert_keeps_contract(message: NewMessage) -> None:
         assert len(text) <= limit
         assert not has_unstorable(text)
     assert not handle_problem(message.handle)
+    assert message.handle == as_handle(message.handle), "white space around the handle"
     if message.client_id is not None:
         assert isinstance(message.client_id, str)
         assert 1 <= len(message.client_id) <= 64
@@ -238,7 +254,7 @@ def expected_error(data: Any) -> str | None:
             return name
     # The handle is checked whole before the message; lengths are counted in NFC, as stored.
     for name, limit in (("handle", LIMITS.max_handle_chars), ("message", LIMITS.max_message_chars)):
-        text = nfc(data[name])
+        text = as_handle(data[name]) if name == "handle" else nfc(data[name])
         if not has_visible(text) or len(text) > limit or has_unstorable(text):
             return name
         if name == "handle" and handle_problem(text):
@@ -305,7 +321,7 @@ def test_near_valid_objects_are_accepted_exactly_when_the_rules_say(data, ensure
     if problem is None:
         assert isinstance(outcome, NewMessage), f"refused a valid message: {outcome}"
         assert (outcome.handle, outcome.message, outcome.client_id) == (
-            nfc(sent["handle"]),
+            as_handle(sent["handle"]),
             nfc(sent["message"]),
             sent.get("client_id"),
         )

@@ -8,7 +8,8 @@ const BLANK_LETTERS = /[\u115f\u1160\u3164\uffa0\u2800]/gu;
 // Anything that draws: not a separator, control, format character or combining mark.
 const VISIBLE = /[^\p{Z}\p{C}\p{M}]/u;
 const CONTROL = /[\p{Cc}\p{Cs}]/u; // controls, and a lone surrogate no store can hold
-const FORMAT = /\p{Cf}/u;
+// Format characters, and others that draw nothing (a grapheme joiner, variation selectors, fillers).
+const FORMAT = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
 // Scripts whose letters look alike ("а" is Cyrillic): one handle may use only one of them.
 const LOOKALIKE_SCRIPTS = [
   ["Latin", /(?=\p{L})\p{Script=Latin}/u],
