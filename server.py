@@ -76,7 +76,7 @@ async def serve(config: Config) -> None:
     app = make_app(config, backend)
     await app.hub.load_moderation()  # bans and locks hold from the first request on
     app.hub.start()
-    server = make_http_server(app)
+    server = make_http_server(app, max_body_bytes=config.limits.max_frame_bytes)
     activated = listening_sockets()
     if activated:
         server.add_sockets(activated)

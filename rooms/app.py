@@ -37,6 +37,7 @@ class RoomsApplication(tornado.web.Application):
 
     def __init__(self, config: Config, backend: Backend) -> None:
         limits = config.limits
+        self.max_body_bytes = limits.max_frame_bytes  # what the server lets a request's body hold
         self.addresses = ClientAddresses(config.server.trusted_proxies)
         self.allowed_hosts = AllowedHosts(config.server.allowed_hosts)
         self.hub = RoomHub(
