@@ -379,3 +379,25 @@ async def test_answers_without_a_credential_may_be_cached(http_server, http_port
         response = await fetch(http_client, http_port, path)
         assert response.headers.get("Cache-Control") != "no-store", path
 
+
+# -- WebSocket frames ------------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_an_unmasked_client_frame_fails_the_connection_with_1002(http_server, http_port, http_client):
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    try:
+        writer.write(
+            f"GET /chat/lobby/ HTTP/1.1\r\nHost: 127.0.0.1:{http_port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        message = json.dumps({"handle": "ann", "message": "unmasked"}).encode()
+        writer.write(bytes([0x81, len(message)]) + message)  # FIN + text, and no mask bit
+        frame = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+    finally:
+        writer.close()
+    assert frame[0] == 0x88  # a close frame, and nothing before it (the message was not taken)
+    assert int.from_bytes(frame[2:4], "big") == 1002
+    assert await stored(http_client, http_port) == []
