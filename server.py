@@ -25,7 +25,7 @@ from rooms.app import make_app
 from rooms.config import Config, describe, load_config
 from rooms.errors import ConfigError
 from rooms.httpserver import make_http_server
-from rooms.logmask import mask_credentials
+from rooms.logmask import make_safe_for_log
 from rooms.lograte import limit_repeated_lines
 from rooms.systemd import Notifier, listening_sockets
 
@@ -76,7 +76,7 @@ async def serve(config: Config) -> None:
     app = make_app(config, backend)
     await app.hub.load_moderation()  # bans and locks hold from the first request on
     app.hub.start()
-    server = make_http_server(app)
+    server = make_http_server(app, max_body_bytes=config.limits.max_frame_bytes)
     activated = listening_sockets()
     if activated:
         server.add_sockets(activated)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for handler in logging.getLogger().handlers:
         limit_repeated_lines(handler)
-        mask_credentials(handler)
+        make_safe_for_log(handler)
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))

@@ -29,6 +29,7 @@ from rooms.room_patterns import RoomPatterns
 FRAMES_PER_MESSAGE = 10
 MIN_FRAMES_PER_SECOND = 100
 MIN_FRAMES_BURST = 1000
+MONITORING_ROUTES = ("/healthz", "/metrics")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -37,8 +38,10 @@ class RoomsApplication(tornado.web.Application):
 
     def __init__(self, config: Config, backend: Backend) -> None:
         limits = config.limits
+        self.max_body_bytes = limits.max_frame_bytes  # what the server lets a request's body hold
         self.addresses = ClientAddresses(config.server.trusted_proxies, config.server.client_address_header)
         self.allowed_hosts = AllowedHosts(config.server.allowed_hosts)
+        self.metrics_allowed = AddressList(config.server.metrics_allowed)
         self.hub = RoomHub(
             backend,
             RoomsMetrics(backend.metrics_collectors()),
@@ -61,7 +64,7 @@ class RoomsApplication(tornado.web.Application):
             burst=limits.burst,
             send_buffer_bytes=limits.send_buffer_bytes,
             allowed_origins=AllowedOrigins(config.server.allowed_origins),
-            metrics_allowed=AddressList(config.server.metrics_allowed),
+            metrics_allowed=self.metrics_allowed,
             keepalive=Keepalive(config.server.ping_interval) if config.server.ping_interval else None,
             # Far above what the message limits let through (pings, pongs and a close included), and
             # still a bound on frames that carry nothing (pings, empty continuations) or only errors.
@@ -100,8 +103,10 @@ class RoomsApplication(tornado.web.Application):
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
         # Every request learns its client's address once, here, before any handler or log line uses it.
         request.remote_ip = self.addresses.of(request)
-        # Here, before routing, so that no route (pages, API, socket, static files) can miss it.
-        if not self.allowed_hosts.allow(request.host):
+        # Here, before routing, so that no route (pages, API, socket, static files) can miss it; but a
+        # monitor on the host asks for its health and metrics by address (http://127.0.0.1:8000/healthz).
+        monitored = request.path in MONITORING_ROUTES and request.remote_ip in self.metrics_allowed
+        if not (monitored or self.allowed_hosts.allow(request.host)):
             return self.get_handler_delegate(request, UnknownHostHandler, self.deps)
         return super().find_handler(request, **kwargs)
 

@@ -7,21 +7,35 @@ Tornado has one timeout for "waiting for headers", which is also its idle timeou
 request gets the short one and later ones the idle one, which then bounds their idle time and their
 headers together. None of these apply to a WebSocket once its handshake is done (Tornado hands the
 socket over, and the pings of ``server.ping_interval`` keep watch over it).
+
+A request's body may hold at most ``limits.max_frame_bytes`` on every route (``BodyLimit``): a bigger one
+is answered 413 before it is read, and nothing buffers more. The application sees a request only once
+its body is read whole, so a body within the limit is read even when the answer refuses it, and the
+connection stays usable. Where the server closes a connection after an answer, it closes gently
+(``rooms.lingering``), never with a reset that could destroy the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import socket
+import sys
+import time
 import weakref
+from asyncio import Future
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import tornado.httpserver
 import tornado.httputil
 from tornado.http1connection import HTTP1Connection
+from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, UnsatisfiableReadError
+from tornado.log import access_log
 
+from rooms.lingering import close_gently
 from rooms.listener import accept_connections
 
 MAX_HEADER_BYTES = 8 * 1024
@@ -36,13 +50,26 @@ HEADERS_TOO_LARGE = (
 
 
 class RequestStream(IOStream):
-    """A client connection that answers 431 when its request's headers are too large.
+    """A client connection that answers 431 when its request's headers are too large, and that closes
+    gently (``rooms.lingering``) when it closes after an answer to its current request.
 
     Tornado enforces ``max_header_size`` inside the stream: the read that finds no end of headers within
     the limit closes the stream itself, before any of Tornado's HTTP code can answer, so the client would
     see only a closed connection. The answer is written here, as that read closes the stream."""
 
     _reading_headers = False
+    _linger = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bytes_written = 0
+        self._written_before_request = 0
+        self._request: weakref.ref[HTTP1Connection] | None = None
+
+    def begin_request(self, connection: HTTP1Connection) -> None:
+        """The next request is read by ``connection``: what is written from now on answers it."""
+        self._request = weakref.ref(connection)
+        self._written_before_request = self.bytes_written
 
     def read_until_regex(self, regex: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
         # HTTP1Connection reads a request's headers, and only those, with read_until_regex.
@@ -53,19 +80,148 @@ class RequestStream(IOStream):
         self._reading_headers = False  # a chunk-size line, whose overflow is not a header's
         return super().read_until(delimiter, max_bytes)
 
+    def write(self, data: bytes | memoryview) -> Future[None]:
+        self.bytes_written += len(data)
+        return super().write(data)
+
     def close(self, exc_info: Any = False) -> None:
         if isinstance(exc_info, UnsatisfiableReadError) and self._reading_headers and not self.closed():
             self.write(HEADERS_TOO_LARGE)
+            self._linger = True  # the rest of the headers may still be on their way
+        elif not exc_info and self._answered_by_http():
+            # Closed after an answer (Connection: close, a refused body, a malformed request): the
+            # client may have sent more than was read. A timeout, which answers nothing, just closes.
+            self._linger = True
         super().close(exc_info)
+
+    def answer_and_close(self, answer: bytes) -> None:
+        """Write ``answer`` (on a stream detached from HTTP) and close gently once it is sent."""
+        self._linger = True
+        self.write(answer).add_done_callback(lambda _: self.close())
+
+    def _answered_by_http(self) -> bool:
+        # Not after a WebSocket's handshake: its socket then belongs to the WebSocket, which detached it.
+        connection = self._request() if self._request is not None else None
+        return (
+            connection is not None and connection.stream is self and self.bytes_written > self._written_before_request
+        )
+
+    def close_fd(self) -> None:
+        if self._linger:
+            sock, self.socket = self.socket, None  # type: ignore[assignment]
+            close_gently(sock)
+            return
+        super().close_fd()
+
+
+class BodyLimit(tornado.httputil.HTTPMessageDelegate):
+    """One request on its way to the application, which sees it only once its body is read whole.
+
+    A body over ``limit`` bytes is refused with 413: at once when its ``Content-Length`` says so (no byte
+    of it is read, no route looked up, and the connection is closed gently), else (a chunked body) as
+    soon as more than ``limit`` bytes have come. A body within the limit is read before any handler
+    runs, so no handler can answer before it (a 404, a 401, a 415): the body is never left unread, and
+    the connection stays usable for the next request."""
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate, connection: HTTP1Connection, limit: int) -> None:
+        self._delegate = delegate
+        self._connection = connection
+        self._limit = limit
+        self._body: bytearray | None = None  # while a body is read, what has come of it
+        self._forwarded = False  # whether the application has the request
+
+    def headers_received(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        assert isinstance(start_line, tornado.httputil.RequestStartLine)  # a server reads requests
+        self._start_line, self._headers = start_line, headers
+        self._started = time.monotonic()
+        if _over(headers.get("Content-Length", ""), self._limit):
+            # Detached, so that Tornado reads no byte of the body; the stream is closed here instead.
+            stream = self._connection.detach()
+            assert isinstance(stream, RequestStream)  # the server accepts into RequestStreams
+            status, answer_headers, body = self._refusal()
+            lines = [f"HTTP/1.1 {status.code} {status.reason}", *(f"{k}: {v}" for k, v in answer_headers.get_all())]
+            stream.answer_and_close(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            return None
+        if "Content-Length" in headers or "Transfer-Encoding" in headers:
+            self._body = bytearray()
+            return None
+        self._forwarded = True
+        return self._delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        assert self._body is not None  # Tornado reads a body only where its headers announce one
+        if len(self._body) + len(chunk) > self._limit:  # a chunked body, which announced no length
+            self._connection.write_headers(*self._refusal())
+            self._connection.finish()  # and, as the body was not all read, closes the connection gently
+        else:
+            self._body += chunk
+        return None
+
+    def finish(self) -> None:
+        if self._body is None:
+            self._delegate.finish()
+        else:
+            IOLoop.current().add_future(asyncio.ensure_future(self._forward(bytes(self._body))), _raise_error)
+            self._body = None
+
+    def on_connection_close(self) -> None:
+        if self._forwarded:
+            self._delegate.on_connection_close()
+
+    async def _forward(self, body: bytes) -> None:
+        """Hand the request to the application, as Tornado would have as it read it."""
+        self._forwarded = True
+        prepared = self._delegate.headers_received(self._start_line, self._headers)
+        if prepared is not None:  # a handler that streams its body: prepared to receive it
+            await prepared
+        if body:
+            received = self._delegate.data_received(body)
+            if received is not None:
+                await received
+        self._delegate.finish()
+
+    def _refusal(self) -> tuple[tornado.httputil.ResponseStartLine, tornado.httputil.HTTPHeaders, bytes]:
+        """The 413 answer, logged as the access log logs the answers of the application."""
+        context = self._connection.context
+        summary = f"{self._start_line.method} {self._start_line.path} ({getattr(context, 'remote_ip', '')})"
+        access_log.warning("%d %s %.2fms", 413, summary, 1000.0 * (time.monotonic() - self._started))
+        body = json.dumps({"error": f"request body too large: over {self._limit} bytes"}).encode()
+        headers = tornado.httputil.HTTPHeaders(
+            {
+                "Content-Type": "application/json; charset=utf-8",
+                "Content-Length": str(len(body)),
+                "Connection": "close",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+        return tornado.httputil.ResponseStartLine("HTTP/1.1", 413, "Content Too Large"), headers, body
+
+
+def _raise_error(future: Future[None]) -> None:
+    future.result()  # an error the application let out: the IOLoop logs it
+
+
+def _over(content_length: str, limit: int) -> bool:
+    """Whether a ``Content-Length`` announces more than ``limit`` bytes; one that is not a number is
+    Tornado's to refuse (400). Compared as text first: ``int()`` refuses numbers of over 4300 digits."""
+    digits = content_length.strip().lstrip("0")
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    return len(digits) > len(str(limit)) or int(digits) > limit
 
 
 class RoomsHTTPServer(tornado.httpserver.HTTPServer):
     """Plain HTTP (TLS is the reverse proxy's), accepting through ``rooms.listener``, with the first
-    request of each connection under its own header deadline."""
+    request of each connection under its own header deadline and every body under ``max_body_bytes``."""
 
     def initialize(  # type: ignore[override]
         self,
         request_callback: tornado.httputil.HTTPServerConnectionDelegate,
+        max_body_bytes: int,
         header_seconds: float = HEADER_SECONDS,
         body_seconds: float = BODY_SECONDS,
         idle_seconds: float = IDLE_SECONDS,
@@ -75,7 +231,11 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
             max_header_size=MAX_HEADER_BYTES,
             idle_connection_timeout=idle_seconds,
             body_timeout=body_seconds,
+            # BodyLimit holds bodies to max_body_bytes; Tornado's own limit would answer a bare 400 (and
+            # for a chunked body, on a chunk's announced size, before BodyLimit could answer 413).
+            max_body_size=sys.maxsize,
         )
+        self.max_body_bytes = max_body_bytes
         self._first_request_params = copy.copy(self.conn_params)
         self._first_request_params.header_timeout = header_seconds
         self._served: weakref.WeakSet[object] = weakref.WeakSet()
@@ -92,20 +252,30 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
     def start_request(
         self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
     ) -> tornado.httputil.HTTPMessageDelegate:
+        assert isinstance(request_conn, HTTP1Connection)  # the only kind this server makes
         # Called before each request's headers are read, so its params still decide their deadline.
-        if isinstance(request_conn, HTTP1Connection) and server_conn not in self._served:
+        if server_conn not in self._served:
             self._served.add(server_conn)
             request_conn.params = self._first_request_params
-        return super().start_request(server_conn, request_conn)
+        if isinstance(request_conn.stream, RequestStream):
+            request_conn.stream.begin_request(request_conn)
+        return BodyLimit(super().start_request(server_conn, request_conn), request_conn, self.max_body_bytes)
 
 
 def make_http_server(
     app: tornado.httputil.HTTPServerConnectionDelegate,
     *,
+    max_body_bytes: int,
     header_seconds: float = HEADER_SECONDS,
     body_seconds: float = BODY_SECONDS,
     idle_seconds: float = IDLE_SECONDS,
 ) -> RoomsHTTPServer:
-    """The server ``server.py`` listens with (and the tests serve the app with); the timeouts are
-    parameters so tests can shorten them."""
-    return RoomsHTTPServer(app, header_seconds=header_seconds, body_seconds=body_seconds, idle_seconds=idle_seconds)
+    """The server ``server.py`` listens with (and the tests serve the app with), its bodies held to
+    ``max_body_bytes`` (``limits.max_frame_bytes``); the timeouts are parameters so tests can shorten them."""
+    return RoomsHTTPServer(
+        app,
+        max_body_bytes=max_body_bytes,
+        header_seconds=header_seconds,
+        body_seconds=body_seconds,
+        idle_seconds=idle_seconds,
+    )

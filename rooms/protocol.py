@@ -66,6 +66,7 @@ class CloseCode(IntEnum):
     """The WebSocket close codes the server sends."""
 
     GOING_AWAY = 1001  # the server is shutting down
+    PROTOCOL_ERROR = 1002  # a frame RFC 6455 forbids (a client's frame not masked)
     POLICY = 1008  # a sender that keeps flooding
     TOO_BIG = 1009  # a frame over limits.max_frame_bytes
     INTERNAL_ERROR = 1011

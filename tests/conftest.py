@@ -108,7 +108,8 @@ def http_server(
     request: pytest.FixtureRequest, io_loop: tornado.ioloop.IOLoop, _unused_port: Any
 ) -> Iterator[tornado.httpserver.HTTPServer]:
     """pytest-tornado's fixture, serving the app with the HTTP server ``server.py`` uses."""
-    server = make_http_server(request.getfixturevalue(request.config.option.app_fixture))
+    app = request.getfixturevalue(request.config.option.app_fixture)
+    server = make_http_server(app, max_body_bytes=app.max_body_bytes)
     server.add_socket(_unused_port[0])
     yield server
     server.stop()

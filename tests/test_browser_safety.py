@@ -177,12 +177,13 @@ async def test_chunked_body_within_the_limit_is_stored(config, http_server, http
 # -- server.allowed_hosts ------------------------------------------------------------------------------
 
 ROUTES = ["/", "/lobby/", "/lobby", "/new", MESSAGES, "/healthz", "/metrics", "/static/rooms.css", "/nowhere"]
+MONITORING = ("/healthz", "/metrics")
 
 
 @pytest.mark.gen_test
 @pytest.mark.parametrize("config", [app_config(server={"allowed_hosts": ["chat.example.org", "::1"]})])
 async def test_a_host_not_allowed_gets_400_on_every_route(config, http_server, http_port, http_client):
-    for path in ROUTES:
+    for path in [route for route in ROUTES if route not in MONITORING]:
         response = await fetch(http_client, http_port, path, headers={"Host": f"rebound.example:{http_port}"})
         assert response.code == 400, path
     with pytest.raises(HTTPClientError) as refused:
@@ -191,6 +192,21 @@ async def test_a_host_not_allowed_gets_400_on_every_route(config, http_server, h
     posted = await post(http_client, http_port, {"Content-Type": "application/json", "Host": "127.0.0.1"})
     assert posted.code == 400
     assert await stored(http_client, http_port, host="chat.example.org") == []
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(server={"allowed_hosts": ["chat.example.org"]})])
+async def test_a_monitor_on_an_address_of_metrics_allowed_is_not_held_to_allowed_hosts(
+    config, http_server, http_port, http_client
+):
+    # The monitor on the host asks by address (curl http://127.0.0.1:8000/healthz, a Prometheus scrape).
+    for path in MONITORING:
+        assert (await fetch(http_client, http_port, path)).code == 200, path
+    assert (await fetch(http_client, http_port, "/")).code == 400  # only those routes
+    # An address that may not read metrics is held to allowed_hosts there too (a proxy names the client).
+    elsewhere = {"X-Forwarded-For": "203.0.113.9"}
+    for path in MONITORING:
+        assert (await fetch(http_client, http_port, path, headers=elsewhere)).code == 400, path
 
 
 @pytest.mark.gen_test
@@ -311,3 +327,77 @@ async def test_api_errors_are_readable_whatever_the_query_holds(http_server, htt
     response = await fetch(http_client, http_port, f"{MESSAGES}?{query}")
     assert response.code == 400
     assert json.loads(response.body)["error"] == names
+
+
+# -- no 500 for what a client sends ----------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_a_limit_of_thousands_of_digits_is_400_not_500(http_server, http_port, http_client):
+    # int() refuses a string of over 4300 digits with a ValueError.
+    response = await fetch(http_client, http_port, f"{MESSAGES}?limit={'1' * 5000}")
+    assert response.code == 400
+    assert json.loads(response.body)["error"] == f"'limit' must be a whole number from 1 to 200, not '{'1' * 20}...'"
+    padded = await fetch(http_client, http_port, f"{MESSAGES}?limit={'0' * 5000}7")
+    assert padded.code == 200
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("path", ["/static/rooms.css%00.js", "/static/%00", "/static/room/%00/x.js"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_a_static_path_with_a_null_byte_is_404_not_500(http_server, http_port, http_client, path, method):
+    response = await fetch(http_client, http_port, path, method=method)
+    assert response.code == 404
+
+
+# -- a credential in the URL: no answer to it may be cached ----------------------------------------------
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/lobby?token=abc.def.ghi",  # a 301 that repeats it in Location
+        "/lobby?%74oken=abc.def.ghi",
+        "/lobby/?tok%65n=abc.def.ghi",  # 401: not a token this server takes
+        "/lobby?invite=AbCdEfGh",
+        "/lobby/?%69nvite=AbCdEfGh",
+        "/?invite=AbCdEfGh",
+        "/nowhere?token=x",
+        "/static/rooms.css?v=1&token=x",
+        "/api/rooms/lobby/messages?Token=x",
+    ],
+)
+async def test_every_answer_to_a_url_with_a_credential_is_no_store(http_server, http_port, http_client, path):
+    response = await fetch(http_client, http_port, path)
+    assert response.headers.get("Cache-Control") == "no-store", (response.code, dict(response.headers))
+
+
+@pytest.mark.gen_test
+async def test_answers_without_a_credential_may_be_cached(http_server, http_port, http_client):
+    for path in ("/lobby", "/static/rooms.css?v=1", "/lobby/?tokens=4"):
+        response = await fetch(http_client, http_port, path)
+        assert response.headers.get("Cache-Control") != "no-store", path
+
+
+# -- WebSocket frames ------------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_an_unmasked_client_frame_fails_the_connection_with_1002(http_server, http_port, http_client):
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    try:
+        writer.write(
+            f"GET /chat/lobby/ HTTP/1.1\r\nHost: 127.0.0.1:{http_port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        message = json.dumps({"handle": "ann", "message": "unmasked"}).encode()
+        writer.write(bytes([0x81, len(message)]) + message)  # FIN + text, and no mask bit
+        frame = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+    finally:
+        writer.close()
+    assert frame[0] == 0x88  # a close frame, and nothing before it (the message was not taken)
+    assert int.from_bytes(frame[2:4], "big") == 1002
+    assert await stored(http_client, http_port) == []

@@ -68,7 +68,7 @@ def serve(app, io_loop):
 
     def start(**deadlines: float) -> int:
         sock, port = bind_unused_port()
-        server = make_http_server(app, **deadlines)
+        server = make_http_server(app, max_body_bytes=app.max_body_bytes, **deadlines)
         server.add_socket(sock)
         servers.append(server)
         return port
@@ -97,7 +97,7 @@ async def get_healthz(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 def test_the_defaults():
     assert (MAX_HEADER_BYTES, HEADER_SECONDS, BODY_SECONDS, IDLE_SECONDS) == (8192, 10, 30, 60)
-    params = make_http_server(object()).conn_params  # type: ignore[arg-type]
+    params = make_http_server(object(), max_body_bytes=1).conn_params  # type: ignore[arg-type]
     assert (params.max_header_size, params.body_timeout, params.header_timeout) == (8192, 30, 60)
 
 

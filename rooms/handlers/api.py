@@ -13,8 +13,19 @@ from rooms.handlers.json_body import JSONBodyHandler
 from rooms.protocol import ProtocolError, message_payload, validate_client_object
 
 MAX_API_LIMIT = 200
+MAX_LIMIT_DIGITS = len(str(MAX_API_LIMIT))
+SHOWN_CHARS = 20  # of a bad value, in its error
 
 log = logging.getLogger(__name__)
+
+
+def _small_whole_number(text: str) -> int | None:
+    """``text`` as a whole number of at most ``MAX_LIMIT_DIGITS`` digits, else None: its length is
+    checked first, as int() refuses a number of over 4300 digits (a ValueError, which would be a 500)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0")
+    return int(digits or "0") if len(digits) <= MAX_LIMIT_DIGITS else None
 
 
 class MessagesApiHandler(JSONBodyHandler):
@@ -53,9 +64,11 @@ class MessagesApiHandler(JSONBodyHandler):
         raw = self.get_query_argument("limit", None)
         if raw is None:
             return self.hub.page_size
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_API_LIMIT:
-            raise HTTPError(400, reason=f"'limit' must be a whole number from 1 to {MAX_API_LIMIT}, not {raw!r}")
-        return int(raw)
+        limit = _small_whole_number(raw)
+        if limit is None or not 1 <= limit <= MAX_API_LIMIT:
+            shown = raw if len(raw) <= SHOWN_CHARS else f"{raw[:SHOWN_CHARS]}..."
+            raise HTTPError(400, reason=f"'limit' must be a whole number from 1 to {MAX_API_LIMIT}, not {shown!r}")
+        return limit
 
     async def post(self, label: str) -> None:
         room = room_label(label)

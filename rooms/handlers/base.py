@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from http.client import responses
 from typing import Any
 
+from tornado.httputil import HTTPServerRequest
 from tornado.web import HTTPError, RequestHandler
 
 from rooms.access import AccessPolicy
@@ -15,6 +16,7 @@ from rooms.errors import NotAdmitted, Unauthenticated
 from rooms.hub import RoomHub
 from rooms.identity import ANONYMOUS, Identity
 from rooms.keepalive import Keepalive
+from rooms.logmask import CREDENTIAL_PARAMETERS
 from rooms.origins import AllowedOrigins
 from rooms.protocol import Limits, encode, is_valid_label
 from rooms.ratelimit import TokenBucket
@@ -61,6 +63,12 @@ def allowed_methods(handler: RequestHandler) -> str:
     """The ``Allow`` header of a route: the methods its handler implements, and OPTIONS."""
     implemented = [m for m in _METHODS if getattr(type(handler), m.lower()) is not getattr(RequestHandler, m.lower())]
     return ", ".join([*implemented, "OPTIONS"])
+
+
+def carries_url_credential(request: HTTPServerRequest) -> bool:
+    """Whether the URL holds a ``?token=`` or an ``?invite=``, however it was percent-encoded (the names
+    are compared decoded, as the handlers read them)."""
+    return any(name.lower() in CREDENTIAL_PARAMETERS for name in request.query_arguments)
 
 
 def room_label(label: str) -> str:
@@ -110,12 +118,17 @@ def error_text(status_code: int, **kwargs: Any) -> str:
 class SafeHeaders(RequestHandler):
     """The headers of every response, whichever handler sends it (pages, API, static files, the socket's
     handshake, errors), and no ``Server`` header: naming Tornado and its version only helps someone
-    looking for servers with a known hole. ``clear()`` calls this, so an error answer keeps them too."""
+    looking for servers with a known hole. ``clear()`` calls this, so an error answer keeps them too.
+
+    An answer to a URL that carries a credential is for its sender only, whatever it is (a redirect
+    repeats the URL in ``Location``): no cache on the way may keep it."""
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
         for name, value in SAFETY_HEADERS.items():
             self.set_header(name, value)
+        if carries_url_credential(self.request):
+            self.set_header("Cache-Control", "no-store")
 
 
 class RoomsHandler(SafeHeaders):

@@ -1,6 +1,6 @@
 """What a POST with a JSON body must be, whichever API route takes it: JSON (a foreign page cannot send
-that without asking), from an allowed origin, and no bigger than ``limits.max_frame_bytes``, refused
-before it is read."""
+that without asking) and from an allowed origin. Its size is the server's to hold (``rooms.httpserver``:
+over ``limits.max_frame_bytes``, 413 before it is read)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def json_content_type_problem(content_type: str | None) -> str | None:
 
 @stream_request_body
 class JSONBodyHandler(JSONHandler):
-    """Streamed, so that a POST body over ``limits.max_frame_bytes`` is refused before it is read: Tornado
-    would otherwise read a body of any announced size (up to 100 MB) before ``post`` could look at it.
+    """Streamed, so that Tornado does not parse the body as a form first (a malformed multipart body
+    would get its 400 rather than this handler's 415). The server hands a handler a request only once
+    its body is read whole, within ``limits.max_frame_bytes``.
 
     A subclass's ``prepare`` calls ``check_post`` once it has checked what comes first (the room, who
     may enter it), and stops if that answered (``self._finished``)."""
@@ -43,10 +44,9 @@ class JSONBodyHandler(JSONHandler):
 
     def prepare(self) -> None:
         self.chunks: list[bytes] = []
-        self.received = 0
 
     def check_post(self) -> None:
-        """Answer 403, 415 or 413 (and so finish) if the POST is not one this server takes."""
+        """Answer 403 or 415 (and so finish) if the POST is not one this server takes."""
         headers = self.request.headers
         origin = headers.get("Origin")
         if origin is not None and not (
@@ -59,23 +59,10 @@ class JSONBodyHandler(JSONHandler):
         problem = json_content_type_problem(headers.get("Content-Type"))
         if problem is not None and not (self.body_optional and empty):
             return self.write_json({"error": problem}, 415)
-        if length.isascii() and length.isdigit() and int(length) > self.site.max_frame_bytes:
-            self._refuse_too_large()
 
     def data_received(self, chunk: bytes) -> None:
-        if self._finished:  # refused: what still arrives before the connection closes is dropped
-            return
-        self.received += len(chunk)
-        if self.received > self.site.max_frame_bytes:  # a chunked body, which announces no length
-            self._refuse_too_large()
-            return
-        self.chunks.append(chunk)
-
-    def _refuse_too_large(self) -> None:
-        # The rest of the body is never read: the connection is closed once this answer is out.
-        self.set_header("Connection", "close")
-        limit = self.site.max_frame_bytes
-        self.write_json({"error": f"request body too large: over {limit} bytes"}, 413)
+        if not self._finished:  # refused in prepare: the body is dropped
+            self.chunks.append(chunk)
 
     def json_body(self, default: Any = None) -> Any:
         """The body, decoded (``ProtocolError`` if it is not JSON); ``default`` for no body at all."""

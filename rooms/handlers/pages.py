@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 from tornado.web import HTTPError, StaticFileHandler
 
 from backends.base import RoomSummary
 from backends.errors import BackendUnavailable
-from rooms.handlers.base import RoomsHandler, SafeHeaders, admit, room_label
+from rooms.handlers.base import RoomsHandler, SafeHeaders, admit, carries_url_credential, room_label
 from rooms.protocol import is_valid_label
 from rooms.wordlist import random_label
 
@@ -76,9 +77,14 @@ class RoomPageHandler(RoomsHandler):
 
 
 class StaticFiles(SafeHeaders, StaticFileHandler):
-    """Static files, with 404 (not Tornado's 403) for a directory such as ``/static/``: nothing is there."""
+    """Static files, with 404 (not Tornado's 403) for a directory such as ``/static/``, and for a path no
+    file can have (``%00``, which the file system calls would refuse with a ValueError): nothing is there."""
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
-        if os.path.isdir(absolute_path):
+        if "\x00" in absolute_path or os.path.isdir(absolute_path):
             raise HTTPError(404)
         return super().validate_absolute_path(root, absolute_path)
+
+    def get_cache_time(self, path: str, modified: datetime | None, mime_type: str) -> int:
+        # Else a versioned file's Cache-Control (max-age) would replace the no-store of a URL credential.
+        return 0 if carries_url_credential(self.request) else super().get_cache_time(path, modified, mime_type)
