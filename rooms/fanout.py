@@ -7,7 +7,8 @@ A socket joins before its handshake is answered and is *held* until it goes live
 meanwhile waits in its backlog, so a client that has connected misses nothing. A socket that replays
 history first goes live only once delivery here has caught up with the last message it replayed (a
 store's read can run a moment ahead of its delivery), and its backlog then skips what it replayed: no
-gap and no duplicate, with no help from the backend's reads.
+gap and no duplicate, with no help from the backend's reads. A backlog that outgrows what its socket may
+still be sent closes the socket as too slow, as a live socket's send buffer would.
 """
 
 from __future__ import annotations
@@ -39,11 +40,21 @@ class Member(Protocol):
     def close_going_away(self) -> None:
         """Close with 1001 because the server is shutting down."""
 
+    def send_room(self) -> int:
+        """Bytes that may still be written to it before it counts as too slow to keep up."""
+
+    async def drained(self) -> bool:
+        """Wait until what was written to it has gone to its socket; whether it is still open."""
+
+    def close_too_slow(self) -> None:
+        """Leave its room and close with 1013: it fell too far behind."""
+
 
 class _RoomState:
     __slots__ = (
         "anchor",
         "catching_up",
+        "held_bytes",
         "last_delivered",
         "last_encoded",
         "live",
@@ -56,6 +67,8 @@ class _RoomState:
         self.live: set[Member] = set()
         # Members not live yet: what is delivered meanwhile waits here.
         self.catching_up: dict[Member, list[StoredMessage]] = {}
+        # The framed size of each held member's backlog (a message deleted from it stays counted).
+        self.held_bytes: dict[Member, int] = {}
         self.pending: list[bytes] = []
         self.subscribed: asyncio.Future[None] | None = None
         # Delivery here has passed every id up to the greater of these two.
@@ -97,6 +110,11 @@ class LocalFanout:
         state = self._rooms.get(room)
         return state is not None and member in state.catching_up
 
+    def held_bytes(self, member: Member, room: str) -> int:
+        """The framed size of what waits for a held socket until it goes live."""
+        state = self._rooms.get(room)
+        return 0 if state is None else state.held_bytes.get(member, 0)
+
     async def delivered_through(self, room: str, message_id: str) -> None:
         """Return once delivery here has passed ``message_id`` (or after ``DELIVERY_WAIT_SECONDS``)."""
         state = self._rooms.get(room)
@@ -122,6 +140,7 @@ class LocalFanout:
         # Frames queued before this point were addressed to the members live then, not to this one.
         self._flush_room(state)
         backlog = state.catching_up.pop(member)
+        state.held_bytes.pop(member, None)
         if seen_through is not None:
             seen = self._backend.id_key(seen_through)
             backlog = [message for message in backlog if self._backend.id_key(message.id) > seen]
@@ -135,6 +154,7 @@ class LocalFanout:
             return
         state.live.discard(member)
         state.catching_up.pop(member, None)
+        state.held_bytes.pop(member, None)
         if state.live or state.catching_up:
             return
         del self._rooms[room]
@@ -198,17 +218,18 @@ class LocalFanout:
         if state is None:
             return
         state.last_delivered = message.id
-        for backlog in state.catching_up.values():
-            backlog.append(message)
+        encoded = encode_message(message)
+        frame = text_frame(encoded)
+        if state.catching_up:
+            self._hold(state, message, len(frame))
         if state.waiting:
             self._release_waiting(state, self._backend.id_key(message.id))
         if not state.live:
             return
         if not state.pending:
             self._dirty.append(state)
-        encoded = encode_message(message)
         state.last_encoded = (message.id, encoded)
-        state.pending.append(text_frame(encoded))
+        state.pending.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             # Flush one loop iteration later than the next: the callbacks of the next iteration's reads
@@ -216,6 +237,16 @@ class LocalFanout:
             # more frames per system call. An idle loop turns over in microseconds, so latency barely moves.
             loop = asyncio.get_running_loop()
             loop.call_soon(loop.call_soon, self._flush)
+
+    def _hold(self, state: _RoomState, message: StoredMessage, size: int) -> None:
+        behind = []
+        for member, backlog in state.catching_up.items():
+            backlog.append(message)
+            held = state.held_bytes[member] = state.held_bytes.get(member, 0) + size
+            if held > member.send_room():
+                behind.append(member)
+        for member in behind:  # each leaves the room as it closes
+            member.close_too_slow()
 
     def gap(self, room: str) -> None:
         state = self._rooms.get(room)

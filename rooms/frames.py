@@ -60,8 +60,27 @@ class FrameWriter:
         try:
             stream.write(data)
         except StreamBufferFullError:
-            # The close frame must still fit in the buffer; Tornado aborts the stream if no reply comes.
-            stream.max_write_buffer_size = None
-            self._on_overflow()
+            self.give_up()
         except StreamClosedError:
             pass
+
+    def give_up(self) -> None:
+        """The peer is too slow: ``on_overflow`` (which closes the socket)."""
+        # The close frame must still fit in the buffer; Tornado aborts the stream if no reply comes.
+        self._stream.max_write_buffer_size = None
+        self._on_overflow()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written and not yet taken by the socket (what this peer costs the process)."""
+        stream = self._stream
+        # Tornado keeps no public count; its buffer is dropped once the stream closes.
+        return 0 if stream.closed() else len(stream._write_buffer)
+
+    async def drained(self) -> bool:
+        """Wait until everything written so far has gone to the socket; whether the stream is still open."""
+        try:
+            await self._stream.write(b"")  # resolves once what is queued before it is written
+        except StreamClosedError:
+            return False
+        return True

@@ -27,7 +27,9 @@ from rooms.signals import RoomSignals
 
 log = logging.getLogger(__name__)
 
-REPLAY_PAGE = 200
+REPLAY_PAGE = 200  # messages a replay reads at most at once
+# Messages of a replay's first read, before it has seen how large the room's messages are.
+FIRST_REPLAY_PAGE = 20
 MIN_EXPIRY_INTERVAL = 1.0
 MAX_EXPIRY_INTERVAL = 3600.0
 BUSIEST_ROOMS_SHOWN = 10
@@ -214,22 +216,54 @@ class RoomHub:
         self.fanout.go_live(member, room, seen_through)
 
     async def _replay(self, member: Member, room: str, since: str) -> str:
-        """Send the socket what it missed after ``since``; the last id it then has."""
-        replay = await self._backend.replay(room, since, REPLAY_PAGE)
-        if replay.gap:
-            member.send_frames(text_frame(GAP))
-        page, seen_through = replay.page, replay.after
-        while page.messages and self.fanout.is_held(member, room):  # a replay stops when its socket goes
-            member.send_frames(b"".join(text_frame(encode_message(message)) for message in page.messages))
-            seen_through = page.messages[-1].id
-            if not page.has_more:
-                break
-            page = await self._backend.history(room, REPLAY_PAGE, after=seen_through)
-        if seen_through != "0":
+        """Send the socket what it missed after ``since``; the last id it then has.
+
+        Paced by the socket: the next page is read only once what was sent before has gone to its socket,
+        and is at most half of what the socket may still be sent, less what waits for it in its room. A
+        socket that does not read costs about its send buffer, and live frames arriving meanwhile have room.
+        """
+        seen_through, more, largest = await self._replay_first_page(member, room, since)
+        while more:
+            if not await member.drained() or not self.fanout.is_held(member, room):
+                return seen_through  # it is gone: nothing more is sent to it
+            limit = max(1, min(REPLAY_PAGE, self._replay_budget(member, room) // largest))
+            page = await self._backend.history(room, limit, after=seen_through)
+            seen_through, more, largest = self._send_page(member, room, seen_through, page, largest)
+            del page  # not kept while the socket drains: what it holds meanwhile is its send buffer
+        if seen_through != "0" and self.fanout.is_held(member, room):
             # What it has may be stored but not yet delivered here (the client saw it elsewhere, or the read
             # ran ahead of delivery): live, it would get it again.
             await self.fanout.delivered_through(room, seen_through)
         return seen_through
+
+    async def _replay_first_page(self, member: Member, room: str, since: str) -> tuple[str, bool, int]:
+        replay = await self._backend.replay(room, since, FIRST_REPLAY_PAGE)
+        if replay.gap:
+            member.send_frames(text_frame(GAP))
+        return self._send_page(member, room, replay.after, replay.page, 0)
+
+    def _replay_budget(self, member: Member, room: str) -> int:
+        return member.send_room() // 2 - self.fanout.held_bytes(member, room)
+
+    def _send_page(
+        self, member: Member, room: str, after: str, page: HistoryPage, largest: int
+    ) -> tuple[str, bool, int]:
+        """Send what of ``page`` fits the socket's budget (one message at least); the last id sent,
+        whether more is to be read, and the largest frame sent so far."""
+        budget = self._replay_budget(member, room)
+        frames: list[bytes] = []
+        size = 0
+        for message in page.messages:
+            frame = text_frame(encode_message(message))
+            if frames and size + len(frame) > budget:
+                break  # the rest is read again once the socket has taken this
+            frames.append(frame)
+            size += len(frame)
+            largest = max(largest, len(frame))
+        if not frames or not self.fanout.is_held(member, room):  # a replay stops when its socket goes
+            return after, False, largest
+        member.send_frames(b"".join(frames))
+        return page.messages[len(frames) - 1].id, page.has_more or len(frames) < len(page.messages), largest
 
     def leave(self, member: Member, room: str) -> None:
         self.fanout.leave(member, room)

@@ -18,6 +18,7 @@ from typing import Protocol
 from backends.base import NewMessage, StoreResult
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
+from rooms.fanout import Member
 from rooms.frames import text_frame
 from rooms.hub import RoomHub
 from rooms.identity import ANONYMOUS, Identity
@@ -45,14 +46,8 @@ INVALID_FRAMES_WINDOW = 10.0
 TYPING_INTERVAL = 2.0
 
 
-class Socket(Protocol):
-    """What a session needs of its socket."""
-
-    def send_frames(self, data: bytes) -> None:
-        """Write complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
-
-    def close_going_away(self) -> None:
-        """Close with 1001 because the server is shutting down."""
+class Socket(Member, Protocol):
+    """What a session needs of its socket: a member of its room, which it may close."""
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Send a close frame."""

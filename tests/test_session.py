@@ -40,6 +40,15 @@ class FakeSocket:
     def close_going_away(self) -> None:
         self.close(1001, "going away")
 
+    def send_room(self) -> int:
+        return 1 << 20  # keeps everything it is sent
+
+    async def drained(self) -> bool:
+        return self.closed is None
+
+    def close_too_slow(self) -> None:
+        self.close(1013, "too slow")
+
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         self.closed = (code, reason)
 

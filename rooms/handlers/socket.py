@@ -24,6 +24,7 @@ from rooms.session import SocketSession
 
 # The bit of a frame's second byte that says its payload is masked (RFC 6455, section 5.2).
 MASKED = 0x80
+TOO_SLOW = "too slow to keep up; reconnect to resume"
 
 
 class FrameBudgetProtocol(WebSocketProtocol13):
@@ -178,6 +179,10 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         try:
             if self.storage_error is not None:
                 raise self.storage_error
+            if not self.hub.fanout.is_held(self, self.room):
+                # What waited for it while its handshake was answered outgrew its send buffer.
+                self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
+                return
             await self.hub.go_live(self, self.room, self.since)
         except BackendUnavailable:
             self.close(CloseCode.TRY_AGAIN_LATER, "storage unavailable, try again later")
@@ -193,14 +198,38 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
             return  # nothing may follow a close frame
         self.writer.write(data)
 
+    def send_room(self) -> int:
+        if not self.joined:
+            return self.site.send_buffer_bytes  # nothing written yet
+        return self.site.send_buffer_bytes - self.writer.buffered
+
+    async def drained(self) -> bool:
+        if not await self.writer.drained():
+            return False
+        # It takes what it is sent, the ping among it: as good as a pong, which is not read during a replay.
+        self.awaiting_pong = False
+        return True
+
+    def close_too_slow(self) -> None:
+        if self.joined:
+            self.writer.give_up()  # calls _close_slow_reader
+        else:  # its handshake is being answered: open() closes it, finding it out of the room
+            self.hub.metrics.slow_clients_closed.inc()
+            self.hub.leave(self, self.room)
+
     def _close_slow_reader(self) -> None:
         self.hub.metrics.slow_clients_closed.inc()
         self.hub.leave(self, self.room)
-        self.close(CloseCode.TRY_AGAIN_LATER, "too slow to keep up; reconnect to resume")
+        self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
 
     def keepalive_visit(self) -> None:
         connection = self.ws_connection
         if connection is None or connection.is_closing():
+            return
+        if self.awaiting_pong and self.hub.fanout.is_held(self, self.room):
+            # Still replaying (no frame is read until it is live), and nothing sent went to its socket since
+            # the last visit: it stays behind.
+            self.close_too_slow()
             return
         if self.awaiting_pong:
             # Out of the room (and its presence) now, not when the close handshake with a dead peer times out.
