@@ -155,7 +155,8 @@ class Replay:
     ``gap`` is true when history no longer holds every message after that id (pruned, or the store was
     reset under the client). ``after`` is the id the page starts after: the client's, or ``"0"`` where
     the store was reset and the page starts at the room's first message. ``page.has_more``: the rest
-    follows through ``history(after=<the page's last id>)``.
+    follows through ``replay(since=<the page's last id>)``, which tells again whether anything was lost
+    meanwhile.
     """
 
     gap: bool

@@ -222,25 +222,27 @@ class RoomHub:
         and is at most half of what the socket may still be sent, less what waits for it in its room. A
         socket that does not read costs about its send buffer, and live frames arriving meanwhile have room.
         """
-        seen_through, more, largest = await self._replay_first_page(member, room, since)
+        seen_through, more, largest = await self._replay_page(member, room, since, FIRST_REPLAY_PAGE, 0)
         while more:
             if not await member.drained() or not self.fanout.is_held(member, room):
                 return seen_through  # it is gone: nothing more is sent to it
             limit = max(1, min(REPLAY_PAGE, self._replay_budget(member, room) // largest))
-            page = await self._backend.history(room, limit, after=seen_through)
-            seen_through, more, largest = self._send_page(member, room, seen_through, page, largest)
-            del page  # not kept while the socket drains: what it holds meanwhile is its send buffer
+            seen_through, more, largest = await self._replay_page(member, room, seen_through, limit, largest)
         if seen_through != "0" and self.fanout.is_held(member, room):
             # What it has may be stored but not yet delivered here (the client saw it elsewhere, or the read
             # ran ahead of delivery): live, it would get it again.
             await self.fanout.delivered_through(room, seen_through)
         return seen_through
 
-    async def _replay_first_page(self, member: Member, room: str, since: str) -> tuple[str, bool, int]:
-        replay = await self._backend.replay(room, since, FIRST_REPLAY_PAGE)
+    async def _replay_page(
+        self, member: Member, room: str, since: str, limit: int, largest: int
+    ) -> tuple[str, bool, int]:
+        # Every page is a replay of its own, not a history read: pruning can take what follows ``since``
+        # while the socket drains the page before, and the client must then hear of the gap.
+        replay = await self._backend.replay(room, since, limit)
         if replay.gap:
             member.send_frames(text_frame(GAP))
-        return self._send_page(member, room, replay.after, replay.page, 0)
+        return self._send_page(member, room, replay.after, replay.page, largest)
 
     def _replay_budget(self, member: Member, room: str) -> int:
         return member.send_room() // 2 - self.fanout.held_bytes(member, room)

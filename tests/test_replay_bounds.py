@@ -32,15 +32,15 @@ async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_cl
         await post(app.hub, "long", "ann", f"message {n} " + "x" * 4000)
     backend = app.hub.fanout._backend
     messages_read = 0
-    history = backend.history
+    replay = backend.replay
 
     async def counted(*args, **kwargs):
         nonlocal messages_read
-        page = await history(*args, **kwargs)
-        messages_read += len(page.messages)
-        return page
+        read = await replay(*args, **kwargs)
+        messages_read += len(read.page.messages)
+        return read
 
-    backend.history = counted
+    backend.replay = counted
     sock = await raw_handshake(http_port, "/chat/long/?since=0")  # and never reads
     # Well short of the room's 16 MB, the kernel's buffers are full, the replay waits, and the server closes
     # it as too slow.

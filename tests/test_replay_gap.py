@@ -10,13 +10,18 @@ history holds everything after ``since`` exactly when the page starts with the m
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
+from backends.address_blocks import AddressBlocks
 from backends.base import Backend, Replay, StoredMessage
 from backends.redis_streams import RedisBackend
+from rooms.hub import FIRST_REPLAY_PAGE, RoomHub
+from rooms.metrics import RoomsMetrics
+from rooms.ratelimit import RatePolicy
 from tests.factories.redis import RedisFactory
-from tests.messages import store, store_soon
+from tests.messages import post, store, store_soon
 from tests.redis_support import redis_address, require_redis, through_proxy
 from tests.tcp_proxy import TCPProxy
 from tests.test_backend_contract import Recorder
@@ -98,3 +103,70 @@ async def test_a_redis_process_back_on_pub_sub_hears_of_a_gap_exactly_when_a_mes
             await backend.close()
         await proxy.close()
         await factory.dispose()
+
+
+class PausedSocket:
+    """A socket in the room layer's eyes, whose first drain waits until the test lets it: what pruning does
+    while a replay waits on its socket between two pages."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, object]] = []
+        self.draining = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def send_frames(self, data: bytes) -> None:
+        while data:  # unmasked text frames of short payloads (under 64 KiB)
+            length, offset = data[1] & 0x7F, 2
+            if length == 126:
+                length, offset = int.from_bytes(data[2:4], "big"), 4
+            self.frames.append(json.loads(data[offset : offset + length]))
+            data = data[offset + length :]
+
+    def close_going_away(self) -> None:
+        raise AssertionError("not shutting down")
+
+    def send_room(self) -> int:
+        return 1 << 20
+
+    async def drained(self) -> bool:
+        self.draining.set()
+        await self.release.wait()
+        return True
+
+    def close_too_slow(self) -> None:
+        raise AssertionError("it keeps up")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_pruning_between_two_pages_of_a_replay_is_told_as_a_gap(make_backend):
+    backend = await make_backend(retain_per_room=40)
+    hub = RoomHub(
+        backend,
+        RoomsMetrics(),
+        RatePolicy(1000, 1000, 1000, 1000, 10, blocks=AddressBlocks()),
+        page_size=50,
+    )
+    first = [(await store(backend, ROOM, "ann", f"m{n}")).message for n in range(40)]
+    socket = PausedSocket()
+    await hub.join(socket, ROOM)
+    going_live = asyncio.ensure_future(hub.go_live(socket, ROOM, first[0].id))
+    await socket.draining.wait()  # the first page is out; the next is read once the socket has taken it
+    assert [frame["id"] for frame in socket.frames] == [m.id for m in first[1 : 1 + FIRST_REPLAY_PAGE]]
+    later = [(await store(backend, ROOM, "ann", f"m{n}")).message for n in range(40, 100)]
+    next_unsent = first[1 + FIRST_REPLAY_PAGE]
+
+    async def pruned_past_the_page() -> bool:
+        oldest = (await backend.history(ROOM, 1, after="0")).messages[0]
+        return backend.id_key(oldest.id) > backend.id_key(next_unsent.id)
+
+    await eventually(pruned_past_the_page)
+    held = (await backend.history(ROOM, 100, after="0")).messages
+    socket.release.set()
+    await going_live
+    await post(hub, ROOM, "marker", "marker")
+    await eventually(lambda: socket.frames[-1].get("message") == "marker")
+    after_first_page = socket.frames[FIRST_REPLAY_PAGE:-1]
+    assert after_first_page[0] == {"type": "gap"}, after_first_page[:2]
+    assert [frame["id"] for frame in after_first_page[1:]] == [m.id for m in held]
+    assert held[-1] == later[-1]
+    hub.leave(socket, ROOM)
