@@ -6,6 +6,7 @@ broadcast builds each frame once instead of once per socket, and writes it with 
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Callable
 
@@ -45,6 +46,7 @@ class FrameWriter:
 
     def write(self, data: bytes) -> None:
         stream = self._stream
+        begun = False
         if self._direct and not stream.writing():
             # IOStream.write makes a Future, schedules its callback and slices its buffer for every call:
             # in a big room that costs more than the send itself. With nothing queued, the socket takes
@@ -56,10 +58,17 @@ class FrameWriter:
                 sent = 0  # a full socket, or a dead one: the stream's own write handles both as always
             if sent == len(data):
                 return
+            begun = sent > 0
             data = data[sent:]
         try:
             stream.write(data)
         except StreamBufferFullError:
+            if begun:
+                # The head of a frame is out: its rest must follow before the close frame, or the peer reads
+                # the close as part of a broken frame.
+                stream.max_write_buffer_size = None
+                with contextlib.suppress(StreamClosedError):
+                    stream.write(data)
             self.give_up()
         except StreamClosedError:
             pass

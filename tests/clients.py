@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-CLOSE, PING = 0x8, 0x9  # WebSocket opcodes (RFC 6455 5.2)
+TEXT, CLOSE, PING = 0x1, 0x8, 0x9  # WebSocket opcodes (RFC 6455 5.2)
 
 
 async def connect(
@@ -99,10 +99,11 @@ async def raw_handshake(port: int, path: str) -> socket.socket:
     return sock
 
 
-async def read_until_closed(sock: socket.socket, timeout: float = 10) -> list[tuple[int, bytes]]:
-    """Every frame the server sent until it ended the connection, as (opcode, payload)."""
+async def read_until_closed(sock: socket.socket, timeout: float = 10, received: bytes = b"") -> list[tuple[int, bytes]]:
+    """Every frame the server sent until it ended the connection, as (opcode, payload); ``received``: what was
+    read from it before."""
     loop = asyncio.get_running_loop()
-    data = b""
+    data = received
     deadline = loop.time() + timeout
     while chunk := await _receive_before(sock, deadline, data):
         data += chunk
@@ -116,7 +117,8 @@ async def _receive_before(sock: socket.socket, deadline: float, received: bytes)
     except TimeoutError:
         frames = _frames(received)
         raise AssertionError(
-            f"the server did not end the connection; the last of its {len(frames)} frames: {frames[-3:]}"
+            f"the server did not end the connection; the last of its {len(frames)} frames: "
+            f"{[(opcode, payload[:200]) for opcode, payload in frames[-3:]]}"
         ) from None
 
 
