@@ -11,11 +11,11 @@ from backends.errors import BackendConfigError
 # scheme -> (module, class). Aliases name the same store.
 SCHEMES: dict[str, tuple[str, str]] = {
     "memory": ("backends.memory", "MemoryBackend"),
-    "sqlite": ("backends.sql", "SQLBackend"),
-    "postgresql": ("backends.sql", "SQLBackend"),
-    "postgres": ("backends.sql", "SQLBackend"),
-    "mysql": ("backends.sql", "SQLBackend"),
-    "mariadb": ("backends.sql", "SQLBackend"),
+    "sqlite": ("backends.sql.backend", "SQLBackend"),
+    "postgresql": ("backends.sql.backend", "SQLBackend"),
+    "postgres": ("backends.sql.backend", "SQLBackend"),
+    "mysql": ("backends.sql.backend", "SQLBackend"),
+    "mariadb": ("backends.sql.backend", "SQLBackend"),
     "redis": ("backends.redis_streams", "RedisBackend"),
     "rediss": ("backends.redis_streams", "RedisBackend"),
     "redis+sentinel": ("backends.redis_streams", "RedisBackend"),

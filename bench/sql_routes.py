@@ -35,9 +35,9 @@ from typing import Any
 import peewee
 
 from backends.base import NewMessage, StoreResult, utc_timestamp
-from backends.sql import SQLBackend
-from backends.sql_schema import build_schema, prepare_schema
-from backends.sql_store import SQLStore
+from backends.sql.backend import SQLBackend
+from backends.sql.tables import build_schema, prepare_schema
+from backends.sql.writer import SQLStore
 from bench.servers import BENCH_DATABASE, POSTGRESQL_URL, fresh_sql_database
 
 ROOMS = 10

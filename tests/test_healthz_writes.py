@@ -20,7 +20,7 @@ from tornado.websocket import WebSocketClientConnection
 
 from backends.base import Backend
 from backends.redis_streams import RedisBackend
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from rooms.app import make_app
 from tests.clients import connect, receive_json, send_json
 from tests.conftest import app_config, shut_down

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from rooms.hub import REPLAY_PAGE
 from tests.clients import raw_handshake
 from tests.conftest import app_config

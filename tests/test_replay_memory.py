@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from tests.clients import raw_handshake
 from tests.messages import new_message
 from tests.processes import ServerProcess

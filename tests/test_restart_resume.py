@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from tests.clients import connect, receive_json, send_json
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
 from tests.messages import store

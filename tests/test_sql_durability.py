@@ -9,9 +9,9 @@ import sqlite3
 import pytest
 
 from backends.errors import BackendConfigError
-from backends.sql import SQLBackend
-from backends.sql_schema import SCHEMA_VERSION, build_schema, kind_of, open_database
-from backends.sql_store import SQLStore
+from backends.sql.backend import SQLBackend
+from backends.sql.tables import SCHEMA_VERSION, build_schema, kind_of, open_database
+from backends.sql.writer import SQLStore
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
 from tests.messages import store, store_soon
 

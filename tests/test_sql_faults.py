@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from backends.errors import BackendUnavailable
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from tests.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory
 from tests.messages import store
 from tests.tcp_proxy import TCPProxy

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from tests.clients import connect
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
 from tests.processes import ServerProcess

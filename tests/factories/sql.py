@@ -16,7 +16,7 @@ from urllib.parse import quote
 import psycopg2
 import pymysql
 
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from tests.factories import service_unreachable
 
 POSTGRESQL = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}

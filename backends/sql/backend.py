@@ -46,8 +46,8 @@ from backends.base import (
 )
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
-from backends.sql_schema import build_schema, kind_of, open_database
-from backends.sql_store import SQLStore, StoreOutcome
+from backends.sql.tables import build_schema, kind_of, open_database
+from backends.sql.writer import SQLStore, StoreOutcome
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from backends.base import (
 )
 from backends.errors import MessageDeleted, QuotaExceeded
 from backends.quota import NewRoomQuota
-from backends.sql_schema import Schema, counts_by_trigger, execute, prepare_schema, select_rows
+from backends.sql.tables import Schema, counts_by_trigger, execute, prepare_schema, select_rows
 
 PRUNE_CHUNK = 500
 EXPIRE_CHUNK = 500
