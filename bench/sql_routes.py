@@ -36,7 +36,8 @@ import peewee
 
 from backends.base import NewMessage, StoreResult, utc_timestamp
 from backends.sql.backend import SQLBackend
-from backends.sql.tables import build_schema, prepare_schema
+from backends.sql.migrations import prepare_schema
+from backends.sql.tables import build_schema
 from backends.sql.writer import SQLStore
 from bench.servers import BENCH_DATABASE, POSTGRESQL_URL, fresh_sql_database
 

@@ -10,7 +10,8 @@ import pytest
 
 from backends.errors import BackendConfigError
 from backends.sql.backend import SQLBackend
-from backends.sql.tables import SCHEMA_VERSION, build_schema, kind_of, open_database
+from backends.sql.migrations import SCHEMA_VERSION
+from backends.sql.tables import build_schema, kind_of, open_database
 from backends.sql.writer import SQLStore
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
 from tests.messages import store, store_soon

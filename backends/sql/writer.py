@@ -27,7 +27,8 @@ from backends.base import (
 )
 from backends.errors import MessageDeleted, QuotaExceeded
 from backends.quota import NewRoomQuota
-from backends.sql.tables import Schema, counts_by_trigger, execute, prepare_schema, select_rows
+from backends.sql.migrations import counts_by_trigger, prepare_schema
+from backends.sql.tables import Schema, execute, select_rows
 
 PRUNE_CHUNK = 500
 EXPIRE_CHUNK = 500
@@ -454,7 +455,7 @@ class SQLStore:
     # -- moderation (pruner thread) -------------------------------------------------------------
 
     def delete_message(self, label: str, message_id: int) -> bool:
-        """Make a message of the room a tombstone (see ``sql_schema._migrate_to_4``) and count it out of
+        """Make a message of the room a tombstone (see ``migrations._migrate_to_4``) and count it out of
         the room's messages; whether the room held it."""
         msg, room = self._msg, self._room
         room_id = room.select(room.id).where(room.label == label).scalar()
