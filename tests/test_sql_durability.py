@@ -10,8 +10,10 @@ import pytest
 
 from backends.errors import BackendConfigError
 from backends.sql.backend import SQLBackend
+from backends.sql.database import open_database
 from backends.sql.migrations import SCHEMA_VERSION
-from backends.sql.tables import build_schema, kind_of, open_database
+from backends.sql.options import kind_of
+from backends.sql.tables import build_schema
 from backends.sql.writer import SQLStore
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
 from tests.messages import store, store_soon

@@ -46,7 +46,9 @@ from backends.base import (
 )
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
-from backends.sql.tables import build_schema, kind_of, open_database
+from backends.sql.database import open_database
+from backends.sql.options import kind_of
+from backends.sql.tables import build_schema
 from backends.sql.writer import SQLStore, StoreOutcome
 
 log = logging.getLogger(__name__)

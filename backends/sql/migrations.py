@@ -12,7 +12,8 @@ from collections.abc import Callable
 import peewee
 
 from backends.errors import BackendConfigError
-from backends.sql.tables import Schema, build_schema, execute
+from backends.sql.database import execute
+from backends.sql.tables import Schema, build_schema
 
 SCHEMA_VERSION = 5
 

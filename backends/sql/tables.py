@@ -1,4 +1,4 @@
-"""The SQL backend's schema and connections: one set of tables on SQLite, PostgreSQL and MySQL/MariaDB.
+"""The SQL backend's tables: one set on SQLite, PostgreSQL and MySQL/MariaDB.
 
 Tables:
 
@@ -8,7 +8,8 @@ Tables:
 * ``messages``: the message id is the table's increasing key; ``(room_id, id)`` makes "newest N",
   "before id" and "after id" index range scans, and the unique ``(room_id, client_id)`` is the
   ``client_id`` dedup that outlives the process. A message a moderator deleted stays as a tombstone
-  (``deleted`` 1, its handle, text and user emptied) until retention prunes it: see ``migrations._migrate_to_4``.
+  (``deleted`` 1, its handle, text and user emptied) until retention prunes it: see
+  ``migrations._migrate_to_4``.
 * ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
   deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
   ``rooms``, so that locking a room never writes the room itself.
@@ -18,48 +19,9 @@ Tables:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import peewee
-from playhouse import db_url
-
-from backends.errors import BackendConfigError
-
-# URL scheme -> the kind /healthz reports (and the scheme playhouse.db_url knows it by).
-KINDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
-SQLITE_BUSY_TIMEOUT_SECONDS = 5
-SERVER_CONNECT_TIMEOUT_SECONDS = 5
-
-
-class Cursor(Protocol):
-    """The DB-API cursor ``execute`` returns, as far as rooms uses it."""
-
-    @property
-    def lastrowid(self) -> int: ...
-
-    @property
-    def rowcount(self) -> int: ...
-
-    @property
-    def description(self) -> Sequence[Sequence[Any]]: ...
-
-    def fetchone(self) -> tuple[Any, ...] | None: ...
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]: ...
-
-
-def execute(database: peewee.Database, sql: str, params: Sequence[object] = ()) -> Cursor:
-    """peewee's ``execute_sql``, typed (peewee's own stubs leave it untyped)."""
-    cursor: Cursor = database.execute_sql(sql, list(params))  # type: ignore[no-untyped-call]
-    return cursor
-
-
-def select_rows(query: peewee.Select) -> list[tuple[Any, ...]]:
-    """A query's rows as tuples."""
-    return list(query.tuples())
 
 
 class RoomTable(peewee.Model):
@@ -130,41 +92,6 @@ class Schema:
     @property
     def models(self) -> list[type[peewee.Model]]:
         return [self.room, self.message, self.version, self.ban, self.lock]
-
-
-def kind_of(url: str) -> str:
-    return KINDS[urlsplit(url).scheme.lower()]
-
-
-def open_database(url: str, synchronous: str = "full") -> peewee.Database:
-    """A peewee database for ``url``; nothing connects until a query runs.
-
-    Each worker thread opens its own, so a connection is only ever used by the thread that made it.
-    """
-    parts = urlsplit(url)
-    kind = kind_of(url)
-    options: dict[str, Any] = {}
-    if kind == "sqlite":
-        if synchronous not in ("full", "normal"):
-            raise BackendConfigError(f"backend.sqlite_synchronous: {synchronous!r} is not one of full, normal")
-        # WAL lets readers run beside the one writer; FULL syncs the WAL at every commit, so an
-        # acknowledged message survives a power loss (NORMAL: it survives a crash of rooms only).
-        options["pragmas"] = {"journal_mode": "wal", "synchronous": synchronous.upper(), "foreign_keys": 1}
-        options["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
-        # Connections are closed at shutdown by the thread that stops the workers.
-        options["check_same_thread"] = False
-    else:
-        if "connect_timeout" not in parts.query:
-            options["connect_timeout"] = SERVER_CONNECT_TIMEOUT_SECONDS
-        if kind == "mysql":
-            # TEXT holds 65535 bytes; a long message of 4-byte characters must not fail its whole batch.
-            options["field_types"] = {"TEXT": "MEDIUMTEXT"}
-    normalized = kind + url[len(parts.scheme) :]
-    try:
-        database: peewee.Database = db_url.connect(normalized, unquote_password=True, unquote_user=True, **options)
-    except ValueError as exc:
-        raise BackendConfigError(f"backend.url: {exc}") from None
-    return database
 
 
 def build_schema(database: peewee.Database) -> Schema:

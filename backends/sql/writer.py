@@ -27,8 +27,9 @@ from backends.base import (
 )
 from backends.errors import MessageDeleted, QuotaExceeded
 from backends.quota import NewRoomQuota
+from backends.sql.database import execute, select_rows
 from backends.sql.migrations import counts_by_trigger, prepare_schema
-from backends.sql.tables import Schema, execute, select_rows
+from backends.sql.tables import Schema
 
 PRUNE_CHUNK = 500
 EXPIRE_CHUNK = 500
