@@ -36,6 +36,7 @@ import peewee
 
 from backends.base import NewMessage, StoreResult, utc_timestamp
 from backends.sql.backend import SQLBackend
+from backends.sql.database import RoomsDatabase
 from backends.sql.migrations import prepare_schema
 from backends.sql.tables import build_schema
 from backends.sql.writer import SQLStore
@@ -95,7 +96,9 @@ class AsyncpgStore(SQLStore):
 
 async def run_pwasyncio(database: peewee.Database, kind: str, total: int, in_flight: int) -> dict[str, Any]:
     schema = build_schema(database)
-    store = (AsyncpgStore if kind == "postgresql" else SQLStore)(database, schema, kind, retain_per_room=0)
+    store = (AsyncpgStore if kind == "postgresql" else SQLStore)(
+        RoomsDatabase(database, schema, kind), retain_per_room=0
+    )
     await database.run(prepare_schema, database, schema)
     queued: list[tuple[NewMessage, asyncio.Future[StoreResult]]] = []
     writer: asyncio.Task[None] | None = None

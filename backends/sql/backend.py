@@ -46,7 +46,8 @@ from backends.base import (
 )
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
-from backends.sql.database import open_database
+from backends.sql.database import RoomsDatabase, open_database
+from backends.sql.migrations import prepare_schema
 from backends.sql.options import kind_of
 from backends.sql.tables import build_schema
 from backends.sql.writer import SQLStore, StoreOutcome
@@ -70,7 +71,8 @@ class SQLBackend(Backend):
         super().__init__()
         self.kind = kind_of(url)
         database = open_database(url, synchronous)
-        self._store = SQLStore(database, build_schema(database), self.kind, retain_per_room, quota)
+        self._database = RoomsDatabase(database, build_schema(database), self.kind)
+        self._store = SQLStore(self._database, retain_per_room, quota)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
@@ -97,7 +99,7 @@ class SQLBackend(Backend):
         self._loop = asyncio.get_running_loop()
         for number in range(READER_THREADS):
             self._spawn(f"rooms-sql-read-{number}", self._serve, self._reads)
-        await self._read("schema setup", self._store.prepare)
+        await self._read("schema setup", self._prepare)
         # What was stored before this process started is never delivered here: delivery starts past it, so
         # a socket resuming from it is not held waiting for a delivery that cannot come (see ``subscribe``).
         self._finished_through = await self._read("newest id read", self._store.newest_id)
@@ -119,6 +121,10 @@ class SQLBackend(Backend):
         threads, self._threads = self._threads, []
         await asyncio.to_thread(_join_all, threads)
 
+    def _prepare(self) -> None:
+        prepare_schema(self._database.db, self._database.tables)
+        self._store.prepare()
+
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         # Daemon threads: a backend that was never closed cannot keep the process alive.
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -128,7 +134,7 @@ class SQLBackend(Backend):
     # -- the contract -----------------------------------------------------------------------------
 
     async def health(self) -> None:
-        await self._read("health check", self._store.ping)
+        await self._read("health check", self._database.ping)
 
     def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
         # The writer's own Future, settled in queue order: no Task per message.
@@ -290,15 +296,15 @@ class SQLBackend(Backend):
             while callable(job := jobs.get()):
                 job()
         finally:
-            self._store.drop_connection()
+            self._database.drop_connection()
 
     def _guarded(self, operation: str, query: Callable[[], T], idempotent: bool = False) -> T:
-        reused_connection = not self._store.db.is_closed()
+        reused_connection = not self._database.db.is_closed()
         try:
             return query()
         except (peewee.PeeweeException, OSError) as exc:
             # The connection may be dead (server restarted, link cut): drop it, the next query reconnects.
-            self._store.drop_connection()
+            self._database.drop_connection()
             if idempotent and reused_connection and not isinstance(exc, peewee.IntegrityError):
                 # It may have died while idle; a read can simply be asked again on a new one.
                 return self._guarded(operation, query)
@@ -324,7 +330,7 @@ class SQLBackend(Backend):
                 if batch:
                     self._commit(batch)
         finally:
-            self._store.drop_connection()
+            self._database.drop_connection()
             if self._writer_done is not None:
                 self._call_on_loop(_settle, self._writer_done, None)
 

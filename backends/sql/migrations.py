@@ -12,7 +12,7 @@ from collections.abc import Callable
 import peewee
 
 from backends.errors import BackendConfigError
-from backends.sql.database import execute
+from backends.sql.database import counts_by_trigger, execute
 from backends.sql.tables import Schema, build_schema
 
 SCHEMA_VERSION = 5
@@ -43,11 +43,6 @@ def prepare_schema(database: peewee.Database, schema: Schema) -> int:
             MIGRATIONS[version](database)
             schema.version.update(version=version).execute()
     return SCHEMA_VERSION
-
-
-def counts_by_trigger(database: peewee.Database) -> bool:
-    """Whether the database keeps each room's message count itself (version 2, SQLite)."""
-    return isinstance(database, peewee.SqliteDatabase)
 
 
 def _migrate_to_2(database: peewee.Database) -> None:

@@ -7,8 +7,6 @@ writes (deletions, bans, locks) run on the pruner's thread, each in a transactio
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections import Counter
 from typing import Any
 
@@ -27,9 +25,7 @@ from backends.base import (
 )
 from backends.errors import MessageDeleted, QuotaExceeded
 from backends.quota import NewRoomQuota
-from backends.sql.database import execute, select_rows
-from backends.sql.migrations import counts_by_trigger, prepare_schema
-from backends.sql.tables import Schema
+from backends.sql.database import RoomsDatabase, execute, select_rows
 
 PRUNE_CHUNK = 500
 EXPIRE_CHUNK = 500
@@ -48,78 +44,38 @@ class SQLStore:
     # The batch UPDATE's "WHEN <room id> THEN <value>"; rooms' drivers write the values into the statement.
     count_case = last_active_case = "WHEN {p} THEN {p}"
 
-    def __init__(
-        self,
-        database: peewee.Database,
-        schema: Schema,
-        kind: str,
-        retain_per_room: int,
-        quota: AddressQuota | None = None,
-    ) -> None:
-        self.db = database
-        self.kind = kind
-        self._room, self._msg = schema.room, schema.message
-        self._ban, self._lock = schema.ban, schema.lock
-        self._schema = schema
+    def __init__(self, database: RoomsDatabase, retain_per_room: int, quota: AddressQuota | None = None) -> None:
+        self._database = database
+        self.db = database.db
+        self.kind = database.kind
+        self._room, self._msg = database.tables.room, database.tables.message
+        self._ban, self._lock = database.tables.ban, database.tables.lock
         self._retain = retain_per_room
         self._prune_every = max(1, retain_per_room // 10)
         # MySQL hands a multi-row INSERT consecutive ids when innodb_autoinc_lock_mode is 0 or 1;
         # PostgreSQL and SQLite say which ids they gave with RETURNING.
         self._consecutive_ids = False
-        # The writer and the pruner take turns on SQLite here, rather than at the file lock, whose busy
-        # handler sleeps; the servers lock rows, so they need no turns.
-        self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if kind == "sqlite" else contextlib.nullcontext()
-        )
-        # SQLite stores a batch in one statement, committed on its own (its trigger keeps the room counts);
-        # the servers run a transaction of an INSERT and an UPDATE.
-        self._one_statement = counts_by_trigger(database)
-        self._timestamp = "".join((self.db.quote[0], "timestamp", self.db.quote[1]))  # a keyword in some SQL
+        self._one_statement = database.counts_by_trigger
+        self._timestamp = database.timestamp
         # Writer thread only: label -> rooms.id; messages since a room's last prune. Both are forgotten when
-        # they grow past MAX_CACHED_ROOMS or rooms were removed (``expire_rooms`` counts removals).
+        # they grow past MAX_CACHED_ROOMS or rooms were removed (``RoomsDatabase.rooms_removed``).
         self._room_ids: dict[str, int] = {}
         self._unpruned: dict[int, int] = {}
-        self._removals = 0
         self._removals_seen = 0
         self._new_rooms = NewRoomQuota(quota)
 
     def prepare(self) -> None:
-        prepare_schema(self.db, self._schema)
         if self.kind == "mysql":
             mode = execute(self.db, "SELECT @@innodb_autoinc_lock_mode").fetchone()
             self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
-
-    def drop_connection(self) -> None:
-        """Close this thread's connection; the next query on the thread connects again."""
-        try:
-            self.db.close()
-        except Exception:
-            # A broken connection may fail even to close: forget it.
-            self.db.dispose()
-
-    def ping(self) -> None:
-        execute(self.db, "SELECT 1").fetchone()
-
-    def _transaction(self) -> contextlib.ExitStack:
-        stack = contextlib.ExitStack()
-        stack.enter_context(self._write_lock)
-        if not self._one_statement:
-            stack.enter_context(self.db.atomic())
-        return stack
-
-    def _atomic(self) -> contextlib.ExitStack:
-        """A transaction of several statements, on every database (SQLite's writer commits one alone)."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(self._write_lock)
-        stack.enter_context(self.db.atomic())
-        return stack
 
     # -- writes (writer thread) ---------------------------------------------------------------
 
     def write_batch(self, batch: list[NewMessage]) -> list[StoreOutcome]:
         """Store a batch in one transaction; a result per message, in order."""
-        if self._removals != self._removals_seen or len(self._room_ids) > MAX_CACHED_ROOMS:
-            self._removals_seen = self._removals
+        removals = self._database.rooms_removed
+        if removals != self._removals_seen or len(self._room_ids) > MAX_CACHED_ROOMS:
+            self._removals_seen = removals
             self._room_ids.clear()
             self._unpruned.clear()
         retried_integrity = retried_connection = False
@@ -128,7 +84,7 @@ class SQLStore:
             room_ids: dict[str, int] = {}
             committing = False
             try:
-                with self._transaction():
+                with self._database.transaction():
                     results = self._write(batch, room_ids)
                     committing = True
             except peewee.IntegrityError:
@@ -145,7 +101,7 @@ class SQLStore:
                 if committing or not reused_connection or retried_connection:
                     raise
                 retried_connection = True
-                self.drop_connection()
+                self._database.drop_connection()
                 continue
             self._room_ids.update(room_ids)  # only ids of committed rows are cached
             return results
@@ -346,7 +302,7 @@ class SQLStore:
             older = msg.select(msg.id).where(in_room & (msg.id <= cutoff)).order_by(msg.id)
             end = older.offset(PRUNE_CHUNK - 1).limit(1).scalar()
             through = cutoff if end is None else end
-            with self._atomic():
+            with self._database.atomic():
                 # ``pruned_through`` moves in the transaction that deletes, to the newest message (not
                 # tombstone) deleted: a replay, which reads it with its page, then sees a gap exactly when
                 # a message after its id is gone.
@@ -370,11 +326,11 @@ class SQLStore:
             idle = room.select(room.id).where(is_idle).order_by(room.id).limit(EXPIRE_CHUNK)
             room_ids = [int(row[0]) for row in select_rows(idle)]
             for room_id in room_ids:
-                with self._transaction():
+                with self._database.transaction():
                     if room.delete().where((room.id == room_id) & is_idle).execute():
                         msg.delete().where(msg.room == room_id).execute()
                         removed += 1
-                self._removals += 1  # the writer forgets its room ids before its next batch
+                self._database.rooms_removed += 1  # the writer forgets its room ids before its next batch
             if len(room_ids) < EXPIRE_CHUNK:
                 return removed
 
@@ -462,7 +418,7 @@ class SQLStore:
         room_id = room.select(room.id).where(room.label == label).scalar()
         if room_id is None:
             return False
-        with self._atomic():
+        with self._database.atomic():
             live = (msg.id == message_id) & (msg.room == room_id) & (msg.deleted == 0)
             changed = int(msg.update(deleted=1, handle="", message="", user_id=None).where(live).execute())
             if changed:
@@ -472,7 +428,7 @@ class SQLStore:
     def add_ban(
         self, handle: str | None, address: str | None, room: str | None, reason: str, created: str, expires: str | None
     ) -> Ban:
-        with self._atomic():
+        with self._database.atomic():
             self._drop_expired_bans(created)
             ban_id = self._ban.insert(
                 handle=handle, address=address, room=room, reason=reason, created=created, expires=expires
@@ -487,13 +443,13 @@ class SQLStore:
         )
         rows = select_rows(query)
         if any(row[-1] is not None and row[-1] <= now for row in rows):
-            with self._atomic():
+            with self._database.atomic():
                 self._drop_expired_bans(now)
         return [Ban(str(ban_id), *fields) for ban_id, *fields in rows if fields[-1] is None or fields[-1] > now]
 
     def lift_ban(self, ban_id: int, now: str) -> bool:
         ban = self._ban
-        with self._atomic():
+        with self._database.atomic():
             self._drop_expired_bans(now)
             return int(ban.delete().where(ban.id == ban_id).execute()) > 0
 
@@ -504,7 +460,7 @@ class SQLStore:
     def set_locked(self, label: str, locked: bool) -> bool:
         """Lock or unlock a room; whether that changed anything."""
         lock = self._lock
-        with self._atomic():
+        with self._database.atomic():
             if not locked:
                 return int(lock.delete().where(lock.label == label).execute()) > 0
             if lock.select().where(lock.label == label).exists():
