@@ -11,10 +11,10 @@ import pytest
 from backends.errors import BackendConfigError
 from backends.sql.backend import SQLBackend
 from backends.sql.database import RoomsDatabase, open_database
+from backends.sql.history import HistoryReader
 from backends.sql.migrations import SCHEMA_VERSION
 from backends.sql.options import kind_of
 from backends.sql.tables import build_schema
-from backends.sql.writer import SQLStore
 from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
 from tests.messages import store, store_soon
 
@@ -366,7 +366,7 @@ async def test_history_reads_are_index_range_scans_not_table_scans(sql_factory):
     database = open_database(url)
     try:
         database.execute_sql("ANALYZE TABLE messages, rooms" if kind == "mysql" else "ANALYZE")
-        store = SQLStore(RoomsDatabase(database, build_schema(database), kind), retain_per_room=0)
+        store = HistoryReader(RoomsDatabase(database, build_schema(database), kind))
         [(quiet_id,)] = database.execute_sql("SELECT id FROM rooms WHERE label = 'quiet'").fetchall()
         quiet_ids = [row[0] for row in database.execute_sql(f"SELECT id FROM messages WHERE room_id = {quiet_id}")]
         assert max(quiet_ids) - min(quiet_ids) > 6000  # the busy room's ids lie between

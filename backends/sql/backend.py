@@ -47,6 +47,7 @@ from backends.base import (
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
 from backends.sql.database import RoomsDatabase, open_database
+from backends.sql.history import HistoryReader
 from backends.sql.migrations import prepare_schema
 from backends.sql.options import kind_of
 from backends.sql.tables import build_schema
@@ -73,6 +74,7 @@ class SQLBackend(Backend):
         database = open_database(url, synchronous)
         self._database = RoomsDatabase(database, build_schema(database), self.kind)
         self._store = SQLStore(self._database, retain_per_room, quota)
+        self._history = HistoryReader(self._database)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
@@ -102,7 +104,7 @@ class SQLBackend(Backend):
         await self._read("schema setup", self._prepare)
         # What was stored before this process started is never delivered here: delivery starts past it, so
         # a socket resuming from it is not held waiting for a delivery that cannot come (see ``subscribe``).
-        self._finished_through = await self._read("newest id read", self._store.newest_id)
+        self._finished_through = await self._read("newest id read", self._history.newest_id)
         self._writer_done = self._loop.create_future()
         self._spawn("rooms-sql-prune", self._serve, self._prunes)
         self._spawn("rooms-sql-write", self._write_loop)
@@ -152,11 +154,11 @@ class SQLBackend(Backend):
         after_id = None if after is None else parse_integer_id(after)
         if after_id is not None and after_id >= MAX_ID:
             return HistoryPage([], False)
-        return await self._read("history read", lambda: self._store.history(room, limit, before_id, after_id))
+        return await self._read("history read", lambda: self._history.history(room, limit, before_id, after_id))
 
     async def replay(self, room: str, since: str, limit: int) -> Replay:
         since_id = min(parse_integer_id(since), MAX_ID)
-        return await self._read("replay read", lambda: self._store.replay(room, since_id, limit))
+        return await self._read("replay read", lambda: self._history.replay(room, since_id, limit))
 
     async def subscribe(self, room: str) -> str:
         self._subscribed.add(room)
@@ -167,7 +169,7 @@ class SQLBackend(Backend):
         self._subscribed.discard(room)
 
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
-        return await self._read("busiest rooms read", lambda: self._store.busiest(limit))
+        return await self._read("busiest rooms read", lambda: self._history.busiest(limit))
 
     async def expire_rooms(self, idle_since: str) -> int:
         # On the pruner's thread: like a prune, it deletes in transactions of its own, beside the writer.
