@@ -50,6 +50,7 @@ from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
 from backends.sql.migrations import prepare_schema
 from backends.sql.options import kind_of
+from backends.sql.retention import Retention
 from backends.sql.tables import build_schema
 from backends.sql.writer import SQLStore, StoreOutcome
 
@@ -75,6 +76,7 @@ class SQLBackend(Backend):
         self._database = RoomsDatabase(database, build_schema(database), self.kind)
         self._store = SQLStore(self._database, retain_per_room, quota)
         self._history = HistoryReader(self._database)
+        self._retention = Retention(self._database, retain_per_room)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
@@ -173,7 +175,7 @@ class SQLBackend(Backend):
 
     async def expire_rooms(self, idle_since: str) -> int:
         # On the pruner's thread: like a prune, it deletes in transactions of its own, beside the writer.
-        return await self._run_on(self._prunes, "expiry", lambda: self._store.expire_rooms(idle_since), False)
+        return await self._run_on(self._prunes, "expiry", lambda: self._retention.expire_rooms(idle_since), False)
 
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return (parse_integer_id(message_id),)
@@ -354,7 +356,7 @@ class SQLBackend(Backend):
 
     def _prune(self, room_id: int) -> None:
         try:
-            self._guarded("prune", lambda: self._store.prune_room(room_id))
+            self._guarded("prune", lambda: self._retention.prune_room(room_id))
         except BackendUnavailable as exc:
             log.warning("pruning room id %d failed: %s", room_id, exc)
 
