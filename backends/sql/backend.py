@@ -49,6 +49,7 @@ from backends.ids import parse_integer_id
 from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
 from backends.sql.migrations import prepare_schema
+from backends.sql.moderation import ModerationStore
 from backends.sql.options import kind_of
 from backends.sql.retention import Retention
 from backends.sql.tables import build_schema
@@ -77,6 +78,7 @@ class SQLBackend(Backend):
         self._store = SQLStore(self._database, retain_per_room, quota)
         self._history = HistoryReader(self._database)
         self._retention = Retention(self._database, retain_per_room)
+        self._moderation = ModerationStore(self._database)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
@@ -186,7 +188,7 @@ class SQLBackend(Backend):
         key = parse_integer_id(message_id)
         if not 0 < key <= MAX_ID:
             return False
-        if not await self._moderate("deletion", lambda: self._store.delete_message(room, key)):
+        if not await self._moderate("deletion", lambda: self._moderation.delete_message(room, key)):
             return False
         # The writer commits a batch before the loop delivers it, and a deletion can be read and made in
         # between: it is told after its message, once the loop has finished that batch.
@@ -199,27 +201,29 @@ class SQLBackend(Backend):
     ) -> Ban:
         check_ban(handle, address, seconds)
         created, expires = ban_term(seconds)
-        ban = await self._moderate("ban", lambda: self._store.add_ban(handle, address, room, reason, created, expires))
+        ban = await self._moderate(
+            "ban", lambda: self._moderation.add_ban(handle, address, room, reason, created, expires)
+        )
         self._moderation_changed()
         return ban
 
     async def bans(self) -> list[Ban]:
-        return await self._moderate("bans read", lambda: self._store.bans(_now()))
+        return await self._moderate("bans read", lambda: self._moderation.bans(_now()))
 
     async def lift_ban(self, ban_id: str) -> bool:
         if not (ban_id.isascii() and ban_id.isdigit() and 0 < int(ban_id) <= MAX_ID):
             return False  # not an id this store issues
-        lifted = await self._moderate("ban lift", lambda: self._store.lift_ban(int(ban_id), _now()))
+        lifted = await self._moderate("ban lift", lambda: self._moderation.lift_ban(int(ban_id), _now()))
         if lifted:
             self._moderation_changed()
         return lifted
 
     async def set_locked(self, room: str, locked: bool) -> None:
-        if await self._moderate("lock", lambda: self._store.set_locked(room, locked)):
+        if await self._moderate("lock", lambda: self._moderation.set_locked(room, locked)):
             self._moderation_changed()
 
     async def locked_rooms(self) -> frozenset[str]:
-        return await self._read("locks read", self._store.locked_rooms)
+        return await self._read("locks read", self._moderation.locked_rooms)
 
     async def _moderate(self, operation: str, query: Callable[[], T]) -> T:
         # On the pruner's thread: a write in a transaction of its own, beside the writer.
