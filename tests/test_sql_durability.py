@@ -329,7 +329,7 @@ async def test_mysql_without_consecutive_auto_increment_inserts_row_by_row_in_or
     factory = MariaDBFactory()
     backend = await started(factory.new_url())
     try:
-        backend._store._consecutive_ids = False
+        backend._writer._consecutive_ids = False
         results = await asyncio.gather(*(store(backend, "lobby", "ann", f"m{n}", f"c{n}") for n in range(20)))
         history = (await backend.history("lobby", 50)).messages
         assert history == [result.message for result in results]

@@ -14,6 +14,10 @@ connection (peewee keeps one per thread):
 
 A query that fails drops its connection and raises ``BackendUnavailable``; the next query connects
 again, so the backend mends itself once the database is back.
+
+This module runs the threads; the queries they run are synchronous, each kind in a module of its own:
+``writer.py`` (stores), ``history.py`` (reads), ``retention.py`` (prunes and expiry) and
+``moderation.py`` (deletions, bans, locks).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from backends.sql.moderation import ModerationStore
 from backends.sql.options import kind_of
 from backends.sql.retention import Retention
 from backends.sql.tables import build_schema
-from backends.sql.writer import SQLStore, StoreOutcome
+from backends.sql.writer import MessageWriter, StoreOutcome
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ class SQLBackend(Backend):
         self.kind = kind_of(url)
         database = open_database(url, synchronous)
         self._database = RoomsDatabase(database, build_schema(database), self.kind)
-        self._store = SQLStore(self._database, retain_per_room, quota)
+        self._writer = MessageWriter(self._database, retain_per_room, quota)
         self._history = HistoryReader(self._database)
         self._retention = Retention(self._database, retain_per_room)
         self._moderation = ModerationStore(self._database)
@@ -129,7 +133,7 @@ class SQLBackend(Backend):
 
     def _prepare(self) -> None:
         prepare_schema(self._database.db, self._database.tables)
-        self._store.prepare()
+        self._writer.prepare()
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         # Daemon threads: a backend that was never closed cannot keep the process alive.
@@ -345,7 +349,7 @@ class SQLBackend(Backend):
     def _commit(self, batch: list[_Pending]) -> None:
         requests = [request for request, _ in batch]
         try:
-            results = self._guarded("write", lambda: self._store.write_batch(requests))
+            results = self._guarded("write", lambda: self._writer.write_batch(requests))
         except BackendUnavailable as exc:
             log.warning("a batch of %d writes failed: %s", len(batch), exc)
             self._call_on_loop(self._fail_batch, batch, str(exc))
@@ -355,7 +359,7 @@ class SQLBackend(Backend):
             self._call_on_loop(self._fail_batch, batch, f"{self.kind} write failed")
             return
         self._call_on_loop(self._finish_batch, batch, results)
-        for room_id in self._store.rooms_due_for_pruning(results):
+        for room_id in self._writer.rooms_due_for_pruning(results):
             self._prunes.put(functools.partial(self._prune, room_id))
 
     def _prune(self, room_id: int) -> None:

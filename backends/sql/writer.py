@@ -1,8 +1,8 @@
-"""The SQL backend's queries: synchronous, run on its worker threads, never on the event loop.
+"""The SQL backend's writes of messages: a batch in one transaction (group commit), on the writer thread.
 
-:class:`SQLStore` holds what the writer needs between batches (room ids, what is due for pruning);
-every method runs on the one thread its caller dedicates to it (see ``backends/sql.py``). Moderators'
-writes (deletions, bans, locks) run on the pruner's thread, each in a transaction of its own.
+:class:`MessageWriter` stores what one loop iteration queued, deduplicates client ids, refuses new rooms
+past an address's quota, keeps each room's count, and holds what it needs between batches (room ids,
+what is due for pruning). Every method runs on the one writer thread (see ``backend.py``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,7 @@ from typing import Any
 
 import peewee
 
-from backends.base import (
-    AddressQuota,
-    NewMessage,
-    StoredMessage,
-    StoreResult,
-    utc_timestamp,
-)
+from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult, utc_timestamp
 from backends.errors import MessageDeleted, QuotaExceeded
 from backends.quota import NewRoomQuota
 from backends.sql.database import RoomsDatabase, execute, select_rows
@@ -34,7 +28,7 @@ _Earlier = dict[tuple[str, str], StoredMessage | None]
 _INSERTED = 7
 
 
-class SQLStore:
+class MessageWriter:
     # The batch UPDATE's "WHEN <room id> THEN <value>"; rooms' drivers write the values into the statement.
     count_case = last_active_case = "WHEN {p} THEN {p}"
 
@@ -58,6 +52,7 @@ class SQLStore:
         self._new_rooms = NewRoomQuota(quota)
 
     def prepare(self) -> None:
+        """Learn how the database hands out ids, once it can be asked (at start, after the schema)."""
         if self.kind == "mysql":
             mode = execute(self.db, "SELECT @@innodb_autoinc_lock_mode").fetchone()
             self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
