@@ -34,8 +34,8 @@ from typing import Any
 
 import peewee
 
-from backends.base import NewMessage, StoreResult, utc_timestamp
-from backends.sql.backend import SQLBackend
+from backends import create_backend
+from backends.base import BackendOptions, NewMessage, StoreResult, utc_timestamp
 from backends.sql.database import RoomsDatabase
 from backends.sql.migrations import prepare_schema
 from backends.sql.tables import build_schema
@@ -74,7 +74,7 @@ async def drive(store: Store, total: int, in_flight: int) -> dict[str, Any]:
 
 
 async def run_threads(url: str, total: int, in_flight: int) -> dict[str, Any]:
-    backend = SQLBackend(url, retain_per_room=0)
+    backend = create_backend(BackendOptions(url, retain_per_room=0))
     await backend.start()
     try:
 

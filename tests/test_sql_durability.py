@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 
 import pytest
@@ -13,9 +14,10 @@ from backends.sql.backend import SQLBackend
 from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
 from backends.sql.migrations import SCHEMA_VERSION
-from backends.sql.options import kind_of
+from backends.sql.options import kind_of, read_options
 from backends.sql.tables import build_schema
-from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
+from rooms.config import load_config
+from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.messages import store, store_soon
 
 FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
@@ -29,7 +31,7 @@ def sql_factory(request, io_loop):
 
 
 async def started(url: str, **options) -> SQLBackend:
-    backend = SQLBackend(url, **options)
+    backend = sql_backend(url, **options)
     await backend.start()
     return backend
 
@@ -108,7 +110,7 @@ async def test_a_database_of_a_newer_schema_version_is_refused(sql_factory):
         schema.version.update(version=SCHEMA_VERSION + 1).execute()
     finally:
         database.close()
-    backend = SQLBackend(url)
+    backend = sql_backend(url)
     try:
         with pytest.raises(BackendConfigError, match="schema version"):
             await backend.start()
@@ -311,7 +313,9 @@ async def test_sqlite_runs_in_wal_mode_with_the_configured_synchronous_level():
         with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as plain:
             assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # WAL stays with the file
         for level, expected in (("full", 2), ("normal", 1)):
-            database = open_database(url, level)
+            overrides = {"backend.url": url, "backend.sqlite_synchronous": level}
+            options = read_options(load_config(os.devnull, environ={}, overrides=overrides).backend_options())
+            database = open_database(options.url, options.synchronous)
             try:
                 assert (database.synchronous, database.journal_mode) == (expected, "wal")
                 assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] > 0

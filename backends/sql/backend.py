@@ -35,7 +35,6 @@ from typing import Any, Self, TypeVar
 import peewee
 
 from backends.base import (
-    AddressQuota,
     Backend,
     BackendOptions,
     Ban,
@@ -54,7 +53,7 @@ from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
 from backends.sql.migrations import prepare_schema
 from backends.sql.moderation import ModerationStore
-from backends.sql.options import kind_of
+from backends.sql.options import SQLOptions, read_options
 from backends.sql.retention import Retention
 from backends.sql.tables import build_schema
 from backends.sql.writer import MessageWriter, StoreOutcome
@@ -72,16 +71,14 @@ _Job = Callable[[], None]
 
 
 class SQLBackend(Backend):
-    def __init__(
-        self, url: str, retain_per_room: int = 10000, synchronous: str = "full", quota: AddressQuota | None = None
-    ) -> None:
+    def __init__(self, options: SQLOptions) -> None:
         super().__init__()
-        self.kind = kind_of(url)
-        database = open_database(url, synchronous)
+        self.kind = options.kind
+        database = open_database(options.url, options.synchronous)
         self._database = RoomsDatabase(database, build_schema(database), self.kind)
-        self._writer = MessageWriter(self._database, retain_per_room, quota)
+        self._writer = MessageWriter(self._database, options.retain_per_room, options.quota)
         self._history = HistoryReader(self._database)
-        self._retention = Retention(self._database, retain_per_room)
+        self._retention = Retention(self._database, options.retain_per_room)
         self._moderation = ModerationStore(self._database)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
@@ -101,7 +98,11 @@ class SQLBackend(Backend):
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
-        return cls(options.url, options.retain_per_room, options.sqlite_synchronous, options.quota)
+        return cls(read_options(options))
+
+    @classmethod
+    def check_options(cls, options: BackendOptions) -> None:
+        read_options(options)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

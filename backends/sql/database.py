@@ -49,7 +49,8 @@ def select_rows(query: peewee.Select) -> list[tuple[Any, ...]]:
 
 
 def open_database(url: str, synchronous: str = "full") -> peewee.Database:
-    """A peewee database for ``url``; nothing connects until a query runs.
+    """A peewee database for ``url`` (see ``options.py`` for ``synchronous``); nothing connects until a
+    query runs.
 
     Each worker thread opens its own, so a connection is only ever used by the thread that made it.
     """
@@ -57,10 +58,7 @@ def open_database(url: str, synchronous: str = "full") -> peewee.Database:
     kind = kind_of(url)
     options: dict[str, Any] = {}
     if kind == "sqlite":
-        if synchronous not in ("full", "normal"):
-            raise BackendConfigError(f"backend.sqlite_synchronous: {synchronous!r} is not one of full, normal")
-        # WAL lets readers run beside the one writer; FULL syncs the WAL at every commit, so an
-        # acknowledged message survives a power loss (NORMAL: it survives a crash of rooms only).
+        # WAL lets readers run beside the one writer; ``synchronous`` is one of ``options.SYNCHRONOUS_LEVELS``.
         options["pragmas"] = {"journal_mode": "wal", "synchronous": synchronous.upper(), "foreign_keys": 1}
         options["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
         # Connections are closed at shutdown by the thread that stops the workers.
