@@ -57,8 +57,6 @@ class MessageWriter:
             mode = execute(self.db, "SELECT @@innodb_autoinc_lock_mode").fetchone()
             self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
 
-    # -- writes (writer thread) ---------------------------------------------------------------
-
     def write_batch(self, batch: list[NewMessage]) -> list[StoreOutcome]:
         """Store a batch in one transaction; a result per message, in order."""
         removals = self._database.rooms_removed
