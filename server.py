@@ -1,6 +1,6 @@
 """Start rooms: ``python server.py [--config PATH] [--host H] [--port N] [--backend URL]``.
 
-``--backup PATH`` / ``--restore PATH`` copy the SQLite database out or back instead (backends/sqlite_backup.py).
+``--backup PATH`` / ``--restore PATH`` copy the SQLite database out or back instead (backends/sql/backup.py).
 
 Exit status: 0 after a clean shutdown (SIGTERM, SIGINT or SIGHUP), 1 when the backend cannot be reached within
 ``backend.connect_timeout`` (a service manager may restart it), 2 for a configuration error (no restart
@@ -18,9 +18,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from backends import create_backend, sqlite_backup
+from backends import create_backend
 from backends.base import Backend
 from backends.errors import BackendConfigError, BackendUnavailable
+from backends.sql import backup as sqlite_backup
 from rooms.app import make_app
 from rooms.config import Config, describe, load_config
 from rooms.errors import ConfigError

@@ -11,11 +11,11 @@ from backends.errors import BackendConfigError
 # scheme -> (module, class). Aliases name the same store.
 SCHEMES: dict[str, tuple[str, str]] = {
     "memory": ("backends.memory", "MemoryBackend"),
-    "sqlite": ("backends.sql", "SQLBackend"),
-    "postgresql": ("backends.sql", "SQLBackend"),
-    "postgres": ("backends.sql", "SQLBackend"),
-    "mysql": ("backends.sql", "SQLBackend"),
-    "mariadb": ("backends.sql", "SQLBackend"),
+    "sqlite": ("backends.sql.backend", "SQLBackend"),
+    "postgresql": ("backends.sql.backend", "SQLBackend"),
+    "postgres": ("backends.sql.backend", "SQLBackend"),
+    "mysql": ("backends.sql.backend", "SQLBackend"),
+    "mariadb": ("backends.sql.backend", "SQLBackend"),
     "redis": ("backends.redis_streams", "RedisBackend"),
     "rediss": ("backends.redis_streams", "RedisBackend"),
     "redis+sentinel": ("backends.redis_streams", "RedisBackend"),
@@ -34,6 +34,16 @@ def url_scheme(url: str) -> str:
 
 def create_backend(options: BackendOptions) -> Backend:
     """Build the backend ``options.url`` names; it reads the rest of ``options`` itself."""
-    module_name, class_name = SCHEMES[url_scheme(options.url)]
+    return _backend_class(options.url).from_options(options)
+
+
+def check_options(options: BackendOptions) -> None:
+    """Check the scheme of ``options.url`` and what the backend it names reads of ``options``, building
+    and connecting nothing; ``BackendConfigError`` naming the bad option."""
+    _backend_class(options.url).check_options(options)
+
+
+def _backend_class(url: str) -> type[Backend]:
+    module_name, class_name = SCHEMES[url_scheme(url)]
     backend_class: type[Backend] = getattr(importlib.import_module(module_name), class_name)
-    return backend_class.from_options(options)
+    return backend_class

@@ -39,6 +39,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol, Self
@@ -174,11 +175,13 @@ class RoomSummary:
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
     """What a backend is built from: the ``backend`` section of the config and the history retention.
-    Each backend reads the options it knows; nothing outside ``backends/`` looks at them."""
+    Each backend reads the options it knows; nothing outside ``backends/`` looks at them. ``settings``
+    holds the section's keys that one kind of store reads (``sqlite_synchronous``): the backend they
+    belong to reads and checks them, and any other leaves them be."""
 
     url: str
     retain_per_room: int = 10000
-    sqlite_synchronous: str = "full"
+    settings: Mapping[str, object] = field(default_factory=dict)
     quota: AddressQuota | None = None
 
 
@@ -238,6 +241,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def from_options(cls, options: BackendOptions) -> Self:
         """Build the backend from the config; raise ``BackendConfigError`` naming the bad option."""
+
+    @classmethod
+    def check_options(cls, options: BackendOptions) -> None:
+        """Check what ``from_options`` would read, building and connecting nothing, as the config loads;
+        raise ``BackendConfigError`` naming the bad option. A backend may leave its checks to ``from_options``."""
+        return None
 
     def set_delivery_target(self, target: DeliveryTarget) -> None:
         """Registered once by the room hub before ``start``; every delivery goes there."""

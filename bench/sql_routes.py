@@ -2,9 +2,9 @@
 peewee 4's asyncio support (``playhouse.pwasyncio``: aiosqlite for SQLite, asyncpg for PostgreSQL).
 
 Both routes group what is queued into one transaction (group commit) and run the very same writes
-(``SQLStore.write_batch``); only the bridge between the loop and the database differs:
+(``MessageWriter.write_batch``); only the bridge between the loop and the database differs:
 
-* ``threads``: rooms' SQL backend, a writer thread with its own connection (``backends/sql.py``);
+* ``threads``: rooms' SQL backend, a writer thread with its own connection (``backends/sql/backend.py``);
 * ``pwasyncio``: one writer coroutine that runs ``write_batch`` through ``AsyncDatabase.run``, whose
   queries the driver awaits (aiosqlite runs each SQLite call on a thread of its own and hands every
   result back to the loop; asyncpg speaks the PostgreSQL protocol on the loop).
@@ -34,10 +34,12 @@ from typing import Any
 
 import peewee
 
-from backends.base import NewMessage, StoreResult, utc_timestamp
-from backends.sql import SQLBackend
-from backends.sql_schema import build_schema, prepare_schema
-from backends.sql_store import SQLStore
+from backends import create_backend
+from backends.base import BackendOptions, NewMessage, StoreResult, utc_timestamp
+from backends.sql.database import RoomsDatabase
+from backends.sql.migrations import prepare_schema
+from backends.sql.tables import build_schema
+from backends.sql.writer import MessageWriter
 from bench.servers import BENCH_DATABASE, POSTGRESQL_URL, fresh_sql_database
 
 ROOMS = 10
@@ -72,7 +74,7 @@ async def drive(store: Store, total: int, in_flight: int) -> dict[str, Any]:
 
 
 async def run_threads(url: str, total: int, in_flight: int) -> dict[str, Any]:
-    backend = SQLBackend(url, retain_per_room=0)
+    backend = create_backend(BackendOptions(url, retain_per_room=0))
     await backend.start()
     try:
 
@@ -84,7 +86,7 @@ async def run_threads(url: str, total: int, in_flight: int) -> dict[str, Any]:
         await backend.close()
 
 
-class AsyncpgStore(SQLStore):
+class AsyncpgStore(MessageWriter):
     """asyncpg sends parameters typed, and takes an untyped one in ``CASE id WHEN $1 THEN $2`` for text;
     psycopg2 (rooms' driver) writes them into the statement. The same UPDATE, with the casts."""
 
@@ -94,7 +96,9 @@ class AsyncpgStore(SQLStore):
 
 async def run_pwasyncio(database: peewee.Database, kind: str, total: int, in_flight: int) -> dict[str, Any]:
     schema = build_schema(database)
-    store = (AsyncpgStore if kind == "postgresql" else SQLStore)(database, schema, kind, retain_per_room=0)
+    store = (AsyncpgStore if kind == "postgresql" else MessageWriter)(
+        RoomsDatabase(database, schema, kind), retain_per_room=0
+    )
     await database.run(prepare_schema, database, schema)
     queued: list[tuple[NewMessage, asyncio.Future[StoreResult]]] = []
     writer: asyncio.Task[None] | None = None

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from backends import url_scheme
+from backends import check_options
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, BackendOptions
 from backends.errors import BackendConfigError
@@ -49,6 +49,7 @@ class ServerConfig:
 class BackendConfig:
     url: str = "sqlite:///rooms.db"
     connect_timeout: float = 10
+    # Read and checked by the SQL backend only (backends/sql/options.py), which gets it in ``settings``.
     sqlite_synchronous: str = "full"
 
 
@@ -124,7 +125,7 @@ class Config:
         return BackendOptions(
             url=self.backend.url,
             retain_per_room=self.history.retain_per_room,
-            sqlite_synchronous=self.backend.sqlite_synchronous,
+            settings={"sqlite_synchronous": self.backend.sqlite_synchronous},
             quota=AddressQuota(
                 self.limits.new_rooms_per_hour,
                 self.limits.address_rate,
@@ -147,7 +148,6 @@ _CHOICES = {
     "auth.mode": ("open", "token"),
     "server.log_level": ("debug", "info", "warning", "error"),
     "server.event_loop": ("asyncio", "uvloop"),
-    "backend.sqlite_synchronous": ("full", "normal"),
     "server.client_address_header": CLIENT_ADDRESS_HEADERS,
 }
 # The smallest value each number may take; anything lower cannot work.
@@ -246,7 +246,7 @@ def _build_config(merged: dict[str, dict[str, Any]]) -> Config:
     sections = {name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTION_CLASSES.items()}
     config = Config(**sections)
     try:
-        url_scheme(config.backend.url)
+        check_options(config.backend_options())  # the scheme, and the chosen backend's own options
     except BackendConfigError as exc:
         raise ConfigError(str(exc)) from None
     return config

@@ -20,11 +20,12 @@ from tornado.websocket import WebSocketClientConnection
 
 from backends.base import Backend
 from backends.redis_streams import RedisBackend
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from rooms.app import make_app
 from tests.clients import connect, receive_json, send_json
 from tests.conftest import app_config, shut_down
 from tests.factories import service_unreachable
+from tests.factories.sql import sql_backend
 from tests.processes import free_port
 from tests.redis_support import PrivateRedis
 
@@ -87,7 +88,7 @@ def serve(backend: Backend, io_loop: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def disk_backend(small_disk: Path) -> SQLBackend:
-    return SQLBackend(f"sqlite:///{small_disk / 'rooms.db'}")
+    return sql_backend(f"sqlite:///{small_disk / 'rooms.db'}")
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ import time
 
 import pytest
 
-from backends.sql import SQLBackend
 from rooms.hub import REPLAY_PAGE
 from tests.clients import raw_handshake
 from tests.conftest import app_config
-from tests.factories.sql import SQLiteFactory
+from tests.factories.sql import SQLiteFactory, sql_backend
 from tests.messages import post, store
 from tests.waiting import eventually
 
@@ -56,7 +55,7 @@ async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_cl
 async def test_sqlite_replays_and_history_are_read_while_the_writer_waits_for_the_database():
     factory = SQLiteFactory()
     url = factory.new_url()
-    backend = SQLBackend(url)
+    backend = sql_backend(url)
     await backend.start()
     blocker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     try:

@@ -16,8 +16,8 @@ import urllib.request
 
 import pytest
 
-from backends.sql import SQLBackend
 from tests.clients import raw_handshake
+from tests.factories.sql import sql_backend
 from tests.messages import new_message
 from tests.processes import ServerProcess
 
@@ -45,7 +45,7 @@ def open_sockets(server: ServerProcess) -> int:
 
 
 async def seed(path: str) -> None:
-    backend = SQLBackend(f"sqlite:///{path}")
+    backend = sql_backend(f"sqlite:///{path}")
     await backend.start()
     try:
         await asyncio.gather(

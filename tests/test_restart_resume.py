@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from backends.sql import SQLBackend
 from tests.clients import connect, receive_json, send_json
-from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
+from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.messages import store
 from tests.processes import ServerProcess
 from tests.redis_support import FAST_CONFIG, REDIS_URL, delete_prefix, prefixed_url, require_redis, unique_prefix
@@ -102,11 +101,11 @@ async def test_a_sql_backend_started_on_stored_messages_delivers_past_them_and_t
     stored before (which is never delivered here). A moderator's deletion of such a message is told to the
     room's subscribers as it is made, not once some later message is delivered."""
     async with deployment(kind) as url:
-        earlier = SQLBackend(url)
+        earlier = sql_backend(url)
         await earlier.start()
         stored = [(await store(earlier, ROOM, "ann", f"m{n}")).message for n in range(3)]
         await earlier.close()
-        backend = SQLBackend(url)
+        backend = sql_backend(url)
         await backend.start()
         try:
             recorder = Recorder()

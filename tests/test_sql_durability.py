@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 
 import pytest
 
 from backends.errors import BackendConfigError
-from backends.sql import SQLBackend
-from backends.sql_schema import SCHEMA_VERSION, build_schema, kind_of, open_database
-from backends.sql_store import SQLStore
-from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
+from backends.sql.backend import SQLBackend
+from backends.sql.database import RoomsDatabase, open_database
+from backends.sql.history import HistoryReader
+from backends.sql.migrations import SCHEMA_VERSION
+from backends.sql.options import kind_of, read_options
+from backends.sql.tables import build_schema
+from rooms.config import load_config
+from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.messages import store, store_soon
 
 FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
@@ -26,7 +31,7 @@ def sql_factory(request, io_loop):
 
 
 async def started(url: str, **options) -> SQLBackend:
-    backend = SQLBackend(url, **options)
+    backend = sql_backend(url, **options)
     await backend.start()
     return backend
 
@@ -105,7 +110,7 @@ async def test_a_database_of_a_newer_schema_version_is_refused(sql_factory):
         schema.version.update(version=SCHEMA_VERSION + 1).execute()
     finally:
         database.close()
-    backend = SQLBackend(url)
+    backend = sql_backend(url)
     try:
         with pytest.raises(BackendConfigError, match="schema version"):
             await backend.start()
@@ -308,7 +313,9 @@ async def test_sqlite_runs_in_wal_mode_with_the_configured_synchronous_level():
         with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as plain:
             assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # WAL stays with the file
         for level, expected in (("full", 2), ("normal", 1)):
-            database = open_database(url, level)
+            overrides = {"backend.url": url, "backend.sqlite_synchronous": level}
+            options = read_options(load_config(os.devnull, environ={}, overrides=overrides).backend_options())
+            database = open_database(options.url, options.synchronous)
             try:
                 assert (database.synchronous, database.journal_mode) == (expected, "wal")
                 assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] > 0
@@ -326,7 +333,7 @@ async def test_mysql_without_consecutive_auto_increment_inserts_row_by_row_in_or
     factory = MariaDBFactory()
     backend = await started(factory.new_url())
     try:
-        backend._store._consecutive_ids = False
+        backend._writer._consecutive_ids = False
         results = await asyncio.gather(*(store(backend, "lobby", "ann", f"m{n}", f"c{n}") for n in range(20)))
         history = (await backend.history("lobby", 50)).messages
         assert history == [result.message for result in results]
@@ -363,7 +370,7 @@ async def test_history_reads_are_index_range_scans_not_table_scans(sql_factory):
     database = open_database(url)
     try:
         database.execute_sql("ANALYZE TABLE messages, rooms" if kind == "mysql" else "ANALYZE")
-        store = SQLStore(database, build_schema(database), kind, retain_per_room=0)
+        store = HistoryReader(RoomsDatabase(database, build_schema(database), kind))
         [(quiet_id,)] = database.execute_sql("SELECT id FROM rooms WHERE label = 'quiet'").fetchall()
         quiet_ids = [row[0] for row in database.execute_sql(f"SELECT id FROM messages WHERE room_id = {quiet_id}")]
         assert max(quiet_ids) - min(quiet_ids) > 6000  # the busy room's ids lie between

@@ -10,8 +10,7 @@ import tempfile
 import pytest
 
 from backends.errors import BackendUnavailable
-from backends.sql import SQLBackend
-from tests.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory
+from tests.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory, sql_backend
 from tests.messages import store
 from tests.tcp_proxy import TCPProxy
 
@@ -24,7 +23,7 @@ async def test_idle_connections_killed_while_idle_do_not_fail_the_next_store(kin
     factory_class, server = SERVERS[kind]
     factory = factory_class()
     proxy = await TCPProxy(server["host"], server["port"]).start()
-    backend = SQLBackend(factory.new_url(host="127.0.0.1", port=proxy.port))
+    backend = sql_backend(factory.new_url(host="127.0.0.1", port=proxy.port))
     try:
         await backend.start()
         await store(backend, "lobby", "ann", "first", None)
@@ -43,7 +42,7 @@ async def test_idle_connections_killed_while_idle_do_not_fail_the_next_store(kin
 @pytest.mark.gen_test(timeout=30)
 async def test_sqlite_start_raises_unavailable_when_the_file_cannot_be_opened():
     with tempfile.TemporaryDirectory() as directory:
-        backend = SQLBackend(f"sqlite:///{os.path.join(directory, 'missing', 'rooms.db')}")
+        backend = sql_backend(f"sqlite:///{os.path.join(directory, 'missing', 'rooms.db')}")
         with pytest.raises(BackendUnavailable, match="sqlite"):
             await backend.start()
         await backend.close()

@@ -8,9 +8,8 @@ import signal
 
 import pytest
 
-from backends.sql import SQLBackend
 from tests.clients import connect
-from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory
+from tests.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.processes import ServerProcess
 
 FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
@@ -40,7 +39,7 @@ async def test_every_echoed_message_survives_kill_9_of_the_server(kind):
         server.process.wait(10)
         socket_.close()
 
-        backend = SQLBackend(url)
+        backend = sql_backend(url)
         await backend.start()
         try:
             stored = (await backend.history("durable", SENT)).messages

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from backends import sqlite_backup
-from backends.sqlite_backup import BackupRefused
+from backends.sql import backup as sqlite_backup
+from backends.sql.backup import BackupRefused
 from tests.processes import ROOT, ServerProcess, clean_environment, run_server
 from tests.waiting import eventually
 

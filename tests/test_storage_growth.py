@@ -12,7 +12,7 @@ from tornado.httpclient import HTTPClientError
 
 from backends.memory import MemoryBackend
 from backends.redis_streams import RedisBackend
-from backends.sql import SQLBackend
+from backends.sql.backend import SQLBackend
 from tests.clients import connect, receive_json, send_json
 from tests.waiting import eventually
 
@@ -29,7 +29,7 @@ async def rooms_in_store(backend) -> int:
     if isinstance(backend, MemoryBackend):
         return len(backend._rooms)
     if isinstance(backend, SQLBackend):
-        return await backend._read("count", lambda: backend._store._room.select().count())
+        return await backend._read("count", lambda: backend._database.tables.room.select().count())
     assert isinstance(backend, RedisBackend)  # read through its own client: on Sentinel, that is the master
     return len([key async for key in backend._redis.scan_iter(f"{backend._keys.prefix}*") if ":quota:" not in key])
 
@@ -71,7 +71,7 @@ async def bans_in_store(backend) -> int:
     if isinstance(backend, MemoryBackend):
         return len(backend._bans)
     if isinstance(backend, SQLBackend):
-        return await backend._read("count", lambda: backend._store._ban.select().count())
+        return await backend._read("count", lambda: backend._database.tables.ban.select().count())
     assert isinstance(backend, RedisBackend)
     return int(await backend._redis.hlen(backend._keys.bans))
 

@@ -18,12 +18,11 @@ from tornado.httpclient import AsyncHTTPClient
 from backends.base import Backend
 from backends.errors import BackendUnavailable
 from backends.redis_streams import RedisBackend
-from backends.sql import SQLBackend
 from rooms.app import make_app
 from tests.clients import connect, receive_json, send_json, wait_closed
 from tests.conftest import app_config
 from tests.factories.redis import REDIS_URL, delete_prefix, unique_prefix
-from tests.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory
+from tests.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory, sql_backend
 from tests.messages import store
 from tests.redis_support import redis_address, require_redis, through_proxy
 from tests.tcp_proxy import TCPProxy
@@ -67,7 +66,7 @@ async def proxied_sql(kind: str) -> ProxiedStore:
         kind=kind,
         mentions=kind,
         proxy=proxy,
-        backend=lambda: SQLBackend(url),
+        backend=lambda: sql_backend(url),
         direct=None,
         noticed=nothing_to_wait_for,
         joins_while_away=True,

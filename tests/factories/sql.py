@@ -16,11 +16,21 @@ from urllib.parse import quote
 import psycopg2
 import pymysql
 
-from backends.sql import SQLBackend
+from backends import create_backend
+from backends.base import BackendOptions
+from backends.sql.backend import SQLBackend
 from tests.factories import service_unreachable
 
 POSTGRESQL = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
+
+
+def sql_backend(url: str, **options: Any) -> SQLBackend:
+    """The SQL backend for ``url``, built as the server builds it: from ``BackendOptions`` (``retain_per_room``,
+    ``quota``, and ``settings`` holding the config's ``backend`` keys, e.g. ``sqlite_synchronous``)."""
+    backend = create_backend(BackendOptions(url, **options))
+    assert isinstance(backend, SQLBackend)
+    return backend
 
 
 def unique_name() -> str:
@@ -36,7 +46,7 @@ class SQLiteFactory:
         return f"sqlite:///{os.path.join(self.directory, unique_name())}.db"
 
     async def create(self, **options: Any) -> SQLBackend:
-        backend = SQLBackend(self.new_url(), **options)
+        backend = sql_backend(self.new_url(), **options)
         await backend.start()
         return backend
 
@@ -68,7 +78,7 @@ class PostgreSQLFactory:
         return f"postgresql://{POSTGRESQL['user']}@{where}/{POSTGRESQL['dbname']}?options={options}"
 
     async def create(self, **options: Any) -> SQLBackend:
-        backend = SQLBackend(self.new_url(), **options)
+        backend = sql_backend(self.new_url(), **options)
         await backend.start()
         return backend
 
@@ -108,7 +118,7 @@ class MariaDBFactory:
         return f"mysql://{MARIADB['user']}@{host or MARIADB['host']}:{port or MARIADB['port']}/{database}"
 
     async def create(self, **options: Any) -> SQLBackend:
-        backend = SQLBackend(self.new_url(), **options)
+        backend = sql_backend(self.new_url(), **options)
         await backend.start()
         return backend
 

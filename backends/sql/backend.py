@@ -14,6 +14,10 @@ connection (peewee keeps one per thread):
 
 A query that fails drops its connection and raises ``BackendUnavailable``; the next query connects
 again, so the backend mends itself once the database is back.
+
+This module runs the threads; the queries they run are synchronous, each kind in a module of its own:
+``writer.py`` (stores), ``history.py`` (reads), ``retention.py`` (prunes and expiry) and
+``moderation.py`` (deletions, bans, locks).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from typing import Any, Self, TypeVar
 import peewee
 
 from backends.base import (
-    AddressQuota,
     Backend,
     BackendOptions,
     Ban,
@@ -46,8 +49,14 @@ from backends.base import (
 )
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
-from backends.sql_schema import build_schema, kind_of, open_database
-from backends.sql_store import SQLStore, StoreOutcome
+from backends.sql.database import RoomsDatabase, open_database
+from backends.sql.history import HistoryReader
+from backends.sql.migrations import prepare_schema
+from backends.sql.moderation import ModerationStore
+from backends.sql.options import SQLOptions, read_options
+from backends.sql.retention import Retention
+from backends.sql.tables import build_schema
+from backends.sql.writer import MessageWriter, StoreOutcome
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +71,15 @@ _Job = Callable[[], None]
 
 
 class SQLBackend(Backend):
-    def __init__(
-        self, url: str, retain_per_room: int = 10000, synchronous: str = "full", quota: AddressQuota | None = None
-    ) -> None:
+    def __init__(self, options: SQLOptions) -> None:
         super().__init__()
-        self.kind = kind_of(url)
-        database = open_database(url, synchronous)
-        self._store = SQLStore(database, build_schema(database), self.kind, retain_per_room, quota)
+        self.kind = options.kind
+        database = open_database(options.url, options.synchronous)
+        self._database = RoomsDatabase(database, build_schema(database), self.kind)
+        self._writer = MessageWriter(self._database, options.retain_per_room, options.quota)
+        self._history = HistoryReader(self._database)
+        self._retention = Retention(self._database, options.retain_per_room)
+        self._moderation = ModerationStore(self._database)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
@@ -87,7 +98,11 @@ class SQLBackend(Backend):
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
-        return cls(options.url, options.retain_per_room, options.sqlite_synchronous, options.quota)
+        return cls(read_options(options))
+
+    @classmethod
+    def check_options(cls, options: BackendOptions) -> None:
+        read_options(options)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -95,10 +110,10 @@ class SQLBackend(Backend):
         self._loop = asyncio.get_running_loop()
         for number in range(READER_THREADS):
             self._spawn(f"rooms-sql-read-{number}", self._serve, self._reads)
-        await self._read("schema setup", self._store.prepare)
+        await self._read("schema setup", self._prepare)
         # What was stored before this process started is never delivered here: delivery starts past it, so
         # a socket resuming from it is not held waiting for a delivery that cannot come (see ``subscribe``).
-        self._finished_through = await self._read("newest id read", self._store.newest_id)
+        self._finished_through = await self._read("newest id read", self._history.newest_id)
         self._writer_done = self._loop.create_future()
         self._spawn("rooms-sql-prune", self._serve, self._prunes)
         self._spawn("rooms-sql-write", self._write_loop)
@@ -117,6 +132,10 @@ class SQLBackend(Backend):
         threads, self._threads = self._threads, []
         await asyncio.to_thread(_join_all, threads)
 
+    def _prepare(self) -> None:
+        prepare_schema(self._database.db, self._database.tables)
+        self._writer.prepare()
+
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         # Daemon threads: a backend that was never closed cannot keep the process alive.
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -126,7 +145,7 @@ class SQLBackend(Backend):
     # -- the contract -----------------------------------------------------------------------------
 
     async def health(self) -> None:
-        await self._read("health check", self._store.ping)
+        await self._read("health check", self._database.ping)
 
     def store_soon(self, message: NewMessage) -> asyncio.Future[StoreResult]:
         # The writer's own Future, settled in queue order: no Task per message.
@@ -144,11 +163,11 @@ class SQLBackend(Backend):
         after_id = None if after is None else parse_integer_id(after)
         if after_id is not None and after_id >= MAX_ID:
             return HistoryPage([], False)
-        return await self._read("history read", lambda: self._store.history(room, limit, before_id, after_id))
+        return await self._read("history read", lambda: self._history.history(room, limit, before_id, after_id))
 
     async def replay(self, room: str, since: str, limit: int) -> Replay:
         since_id = min(parse_integer_id(since), MAX_ID)
-        return await self._read("replay read", lambda: self._store.replay(room, since_id, limit))
+        return await self._read("replay read", lambda: self._history.replay(room, since_id, limit))
 
     async def subscribe(self, room: str) -> str:
         self._subscribed.add(room)
@@ -159,11 +178,11 @@ class SQLBackend(Backend):
         self._subscribed.discard(room)
 
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:
-        return await self._read("busiest rooms read", lambda: self._store.busiest(limit))
+        return await self._read("busiest rooms read", lambda: self._history.busiest(limit))
 
     async def expire_rooms(self, idle_since: str) -> int:
         # On the pruner's thread: like a prune, it deletes in transactions of its own, beside the writer.
-        return await self._run_on(self._prunes, "expiry", lambda: self._store.expire_rooms(idle_since), False)
+        return await self._run_on(self._prunes, "expiry", lambda: self._retention.expire_rooms(idle_since), False)
 
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return (parse_integer_id(message_id),)
@@ -174,7 +193,7 @@ class SQLBackend(Backend):
         key = parse_integer_id(message_id)
         if not 0 < key <= MAX_ID:
             return False
-        if not await self._moderate("deletion", lambda: self._store.delete_message(room, key)):
+        if not await self._moderate("deletion", lambda: self._moderation.delete_message(room, key)):
             return False
         # The writer commits a batch before the loop delivers it, and a deletion can be read and made in
         # between: it is told after its message, once the loop has finished that batch.
@@ -187,27 +206,29 @@ class SQLBackend(Backend):
     ) -> Ban:
         check_ban(handle, address, seconds)
         created, expires = ban_term(seconds)
-        ban = await self._moderate("ban", lambda: self._store.add_ban(handle, address, room, reason, created, expires))
+        ban = await self._moderate(
+            "ban", lambda: self._moderation.add_ban(handle, address, room, reason, created, expires)
+        )
         self._moderation_changed()
         return ban
 
     async def bans(self) -> list[Ban]:
-        return await self._moderate("bans read", lambda: self._store.bans(_now()))
+        return await self._moderate("bans read", lambda: self._moderation.bans(_now()))
 
     async def lift_ban(self, ban_id: str) -> bool:
         if not (ban_id.isascii() and ban_id.isdigit() and 0 < int(ban_id) <= MAX_ID):
             return False  # not an id this store issues
-        lifted = await self._moderate("ban lift", lambda: self._store.lift_ban(int(ban_id), _now()))
+        lifted = await self._moderate("ban lift", lambda: self._moderation.lift_ban(int(ban_id), _now()))
         if lifted:
             self._moderation_changed()
         return lifted
 
     async def set_locked(self, room: str, locked: bool) -> None:
-        if await self._moderate("lock", lambda: self._store.set_locked(room, locked)):
+        if await self._moderate("lock", lambda: self._moderation.set_locked(room, locked)):
             self._moderation_changed()
 
     async def locked_rooms(self) -> frozenset[str]:
-        return await self._read("locks read", self._store.locked_rooms)
+        return await self._read("locks read", self._moderation.locked_rooms)
 
     async def _moderate(self, operation: str, query: Callable[[], T]) -> T:
         # On the pruner's thread: a write in a transaction of its own, beside the writer.
@@ -288,15 +309,15 @@ class SQLBackend(Backend):
             while callable(job := jobs.get()):
                 job()
         finally:
-            self._store.drop_connection()
+            self._database.drop_connection()
 
     def _guarded(self, operation: str, query: Callable[[], T], idempotent: bool = False) -> T:
-        reused_connection = not self._store.db.is_closed()
+        reused_connection = not self._database.db.is_closed()
         try:
             return query()
         except (peewee.PeeweeException, OSError) as exc:
             # The connection may be dead (server restarted, link cut): drop it, the next query reconnects.
-            self._store.drop_connection()
+            self._database.drop_connection()
             if idempotent and reused_connection and not isinstance(exc, peewee.IntegrityError):
                 # It may have died while idle; a read can simply be asked again on a new one.
                 return self._guarded(operation, query)
@@ -322,14 +343,14 @@ class SQLBackend(Backend):
                 if batch:
                     self._commit(batch)
         finally:
-            self._store.drop_connection()
+            self._database.drop_connection()
             if self._writer_done is not None:
                 self._call_on_loop(_settle, self._writer_done, None)
 
     def _commit(self, batch: list[_Pending]) -> None:
         requests = [request for request, _ in batch]
         try:
-            results = self._guarded("write", lambda: self._store.write_batch(requests))
+            results = self._guarded("write", lambda: self._writer.write_batch(requests))
         except BackendUnavailable as exc:
             log.warning("a batch of %d writes failed: %s", len(batch), exc)
             self._call_on_loop(self._fail_batch, batch, str(exc))
@@ -339,12 +360,12 @@ class SQLBackend(Backend):
             self._call_on_loop(self._fail_batch, batch, f"{self.kind} write failed")
             return
         self._call_on_loop(self._finish_batch, batch, results)
-        for room_id in self._store.rooms_due_for_pruning(results):
+        for room_id in self._writer.rooms_due_for_pruning(results):
             self._prunes.put(functools.partial(self._prune, room_id))
 
     def _prune(self, room_id: int) -> None:
         try:
-            self._guarded("prune", lambda: self._store.prune_room(room_id))
+            self._guarded("prune", lambda: self._retention.prune_room(room_id))
         except BackendUnavailable as exc:
             log.warning("pruning room id %d failed: %s", room_id, exc)
 

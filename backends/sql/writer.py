@@ -1,0 +1,278 @@
+"""The SQL backend's writes of messages: a batch in one transaction (group commit), on the writer thread.
+
+:class:`MessageWriter` stores what one loop iteration queued, deduplicates client ids, refuses new rooms
+past an address's quota, keeps each room's count, and holds what it needs between batches (room ids,
+what is due for pruning). Every method runs on the one writer thread (see ``backend.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import peewee
+
+from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult, utc_timestamp
+from backends.errors import MessageDeleted, QuotaExceeded
+from backends.quota import NewRoomQuota
+from backends.sql.database import RoomsDatabase, execute, select_rows
+
+# Room ids the writer keeps; past this it starts again (one SELECT per room of its next batches).
+MAX_CACHED_ROOMS = 10_000
+# What a batch's message came to: stored (or found stored), or refused (its sender's quota, or its
+# client id names a message a moderator deleted).
+StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted
+# A client id's earlier message, or None for one a moderator deleted (its tombstone).
+_Earlier = dict[tuple[str, str], StoredMessage | None]
+# The values of a message's row the writer's INSERT names.
+_INSERTED = 7
+
+
+class MessageWriter:
+    # The batch UPDATE's "WHEN <room id> THEN <value>"; rooms' drivers write the values into the statement.
+    count_case = last_active_case = "WHEN {p} THEN {p}"
+
+    def __init__(self, database: RoomsDatabase, retain_per_room: int, quota: AddressQuota | None = None) -> None:
+        self._database = database
+        self.db = database.db
+        self.kind = database.kind
+        self._room, self._msg = database.tables.room, database.tables.message
+        self._retain = retain_per_room
+        self._prune_every = max(1, retain_per_room // 10)
+        # MySQL hands a multi-row INSERT consecutive ids when innodb_autoinc_lock_mode is 0 or 1;
+        # PostgreSQL and SQLite say which ids they gave with RETURNING.
+        self._consecutive_ids = False
+        self._one_statement = database.counts_by_trigger
+        self._timestamp = database.timestamp
+        # Writer thread only: label -> rooms.id; messages since a room's last prune. Both are forgotten when
+        # they grow past MAX_CACHED_ROOMS or rooms were removed (``RoomsDatabase.rooms_removed``).
+        self._room_ids: dict[str, int] = {}
+        self._unpruned: dict[int, int] = {}
+        self._removals_seen = 0
+        self._new_rooms = NewRoomQuota(quota)
+
+    def prepare(self) -> None:
+        """Learn how the database hands out ids, once it can be asked (at start, after the schema)."""
+        if self.kind == "mysql":
+            mode = execute(self.db, "SELECT @@innodb_autoinc_lock_mode").fetchone()
+            self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
+
+    def write_batch(self, batch: list[NewMessage]) -> list[StoreOutcome]:
+        """Store a batch in one transaction; a result per message, in order."""
+        removals = self._database.rooms_removed
+        if removals != self._removals_seen or len(self._room_ids) > MAX_CACHED_ROOMS:
+            self._removals_seen = removals
+            self._room_ids.clear()
+            self._unpruned.clear()
+        retried_integrity = retried_connection = False
+        while True:
+            reused_connection = not self.db.is_closed()
+            room_ids: dict[str, int] = {}
+            committing = False
+            try:
+                with self._database.transaction():
+                    results = self._write(batch, room_ids)
+                    committing = True
+            except peewee.IntegrityError:
+                # Another process stored one of these client ids first, or a cached room id is stale.
+                if retried_integrity:
+                    raise
+                retried_integrity = True
+                self._room_ids.clear()
+                continue
+            except (peewee.OperationalError, peewee.InterfaceError):
+                # A connection that died while idle (server restarted, link cut) fails before COMMIT, so
+                # nothing was stored: try once more on a new one. A failure at COMMIT may have stored the
+                # batch, and a fresh connection that fails means the server is down: no retry then.
+                if committing or not reused_connection or retried_connection:
+                    raise
+                retried_connection = True
+                self._database.drop_connection()
+                continue
+            self._room_ids.update(room_ids)  # only ids of committed rows are cached
+            return results
+
+    def _write(self, batch: list[NewMessage], room_ids: dict[str, int]) -> list[StoreOutcome]:
+        refused = self._resolve_rooms(batch, room_ids)
+        results: list[StoreOutcome | None] = [None] * len(batch)
+        earlier = self._stored_client_ids(room_ids, batch)
+        fresh: list[tuple[int, NewMessage]] = []
+        first_in_batch: dict[tuple[str, str], int] = {}
+        repeats: list[tuple[int, int]] = []
+        for index, request in enumerate(batch):
+            if index in refused:
+                results[index] = refused[index]
+                continue
+            if request.client_id is not None:
+                key = (request.room, request.client_id)
+                if key in earlier:
+                    prior = earlier[key]
+                    results[index] = StoreResult(prior, duplicate=True) if prior is not None else _deleted_resend()
+                    continue
+                if key in first_in_batch:
+                    repeats.append((index, first_in_batch[key]))
+                    continue
+                first_in_batch[key] = index
+            fresh.append((index, request))
+        ids = self._insert_messages([(room_ids[request.room], request) for _, request in fresh])
+        stored_per_room: Counter[int] = Counter()
+        last_active: dict[int, str] = {}
+        for (index, request), message_id in zip(fresh, ids, strict=True):
+            results[index] = StoreResult(
+                StoredMessage(
+                    str(message_id),
+                    request.room,
+                    request.handle,
+                    request.message,
+                    request.timestamp,
+                    request.client_id,
+                    request.user,
+                    request.moderator,
+                )
+            )
+            stored_per_room[room_ids[request.room]] += 1
+            last_active[room_ids[request.room]] = request.timestamp
+        for index, first in repeats:
+            first_result = results[first]
+            assert isinstance(first_result, StoreResult)
+            results[index] = StoreResult(first_result.message, duplicate=True)
+        if stored_per_room and not self._one_statement:
+            self._count_messages(stored_per_room, last_active)
+        return [result for result in results if result is not None]
+
+    def _resolve_rooms(self, batch: list[NewMessage], room_ids: dict[str, int]) -> dict[int, QuotaExceeded]:
+        """Fill ``room_ids`` for the batch's rooms, writing the new ones whose senders may make them; the
+        messages refused for it, by their index in the batch."""
+        labels = {request.room for request in batch}
+        room_ids.update((label, self._room_ids[label]) for label in labels if label in self._room_ids)
+        if labels - room_ids.keys():
+            room_ids.update(self._select_room_ids(labels - room_ids.keys()))
+        missing = labels - room_ids.keys()
+        refused: dict[int, QuotaExceeded] = {}
+        if not missing:
+            return refused
+        admitted: set[str] = set()
+        for index, request in enumerate(batch):
+            if request.room in missing and request.room not in admitted:
+                try:
+                    self._new_rooms.charge(request.sender)
+                    admitted.add(request.room)
+                except QuotaExceeded as exc:
+                    refused[index] = exc
+        if admitted:
+            created = utc_timestamp()
+            rows = [{"label": label, "created": created} for label in sorted(admitted)]
+            self._room.insert_many(rows).on_conflict_ignore().execute()
+            room_ids.update(self._select_room_ids(admitted))
+        return refused
+
+    def _select_room_ids(self, labels: set[str]) -> dict[str, int]:
+        room = self._room
+        query = room.select(room.label, room.id).where(room.label.in_(sorted(labels)))
+        return {str(label): int(room_id) for label, room_id in select_rows(query)}
+
+    # The three statements of every batch are written out rather than built by peewee's query builder,
+    # which cost more CPU per message than SQLite itself: measured in-process with 500 stores in flight,
+    # 88 us of CPU per message with the builder, 42 us written out (memory backend: 13 us).
+
+    def _stored_client_ids(self, room_ids: dict[str, int], stores: list[NewMessage]) -> _Earlier:
+        wanted_rooms = sorted({room_ids[request.room] for request in stores if request.client_id is not None})
+        if not wanted_rooms:
+            return {}
+        wanted_ids = sorted({request.client_id for request in stores if request.client_id is not None})
+        sql = (
+            f"SELECT id, room_id, handle, message, {self._timestamp}, client_id, user_id, moderator, deleted"
+            f" FROM messages WHERE room_id IN ({self._params(len(wanted_rooms))})"
+            f" AND client_id IN ({self._params(len(wanted_ids))})"
+        )
+        labels = {room_id: label for label, room_id in room_ids.items()}
+        found: _Earlier = {}
+        rows = execute(self.db, sql, [*wanted_rooms, *wanted_ids])
+        for message_id, room_id, handle, text, stamp, client_id, user, moderator, deleted in rows:
+            label = labels[room_id]
+            found[(label, client_id)] = (
+                None
+                if deleted
+                else StoredMessage(str(message_id), label, handle, text, stamp, client_id, user, bool(moderator))
+            )
+        return found
+
+    def _insert_messages(self, rows: list[tuple[int, NewMessage]]) -> list[int]:
+        """Insert in order; return the ids given, in the same order."""
+        if not rows:
+            return []
+        columns = (
+            f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id, user_id, moderator) VALUES "
+        )
+        row_params = f"({self._params(_INSERTED)})"
+        values = [
+            value
+            for room_id, request in rows
+            for value in (
+                room_id,
+                request.handle,
+                request.message,
+                request.timestamp,
+                request.client_id,
+                request.user,
+                request.moderator,
+            )
+        ]
+        all_rows = columns + ", ".join([row_params] * len(rows))
+        if self.kind == "sqlite":
+            # The one writer holds the write lock, and each row of an INSERT takes the largest rowid plus
+            # one, so the ids are consecutive up to the last one. (RETURNING would step row by row, and
+            # each step gives the GIL away and waits to get it back from the event loop.)
+            last = int(execute(self.db, all_rows, values).lastrowid)
+            return list(range(last - len(rows) + 1, last + 1))
+        if self.kind == "postgresql":
+            # Ids are drawn in VALUES order; sorting makes no assumption about the order RETURNING uses.
+            return sorted(row[0] for row in execute(self.db, all_rows + " RETURNING id", values))
+        if self._consecutive_ids:
+            # MySQL reports the first id of a multi-row INSERT.
+            first = int(execute(self.db, all_rows, values).lastrowid)
+            return list(range(first, first + len(rows)))
+        return [
+            int(execute(self.db, columns + row_params, values[n : n + _INSERTED]).lastrowid)
+            for n in range(0, len(values), _INSERTED)
+        ]
+
+    def _count_messages(self, stored_per_room: Counter[int], last_active: dict[int, str]) -> None:
+        """One UPDATE for every room of the batch: its message count and last activity."""
+        room_ids = sorted(stored_per_room)
+        counts = " ".join(self.count_case.format(p=self.db.param) for _ in room_ids)
+        times = " ".join(self.last_active_case.format(p=self.db.param) for _ in room_ids)
+        sql = (
+            f"UPDATE rooms SET message_count = message_count + CASE id {counts} END,"
+            f" last_active = CASE id {times} END WHERE id IN ({self._params(len(room_ids))})"
+        )
+        params: list[Any] = [value for room_id in room_ids for value in (room_id, stored_per_room[room_id])]
+        params += [value for room_id in room_ids for value in (room_id, last_active[room_id])]
+        execute(self.db, sql, [*params, *room_ids])
+
+    def _params(self, count: int) -> str:
+        return ", ".join([self.db.param] * count)
+
+    def rooms_due_for_pruning(self, results: list[StoreOutcome]) -> list[int]:
+        """After a committed batch: the rooms that grew by a tenth of what they keep since last pruned.
+
+        A room's first write after start counts as due, in case retention was lowered while stopped.
+        """
+        if self._retain <= 0:
+            return []
+        stored = Counter(
+            self._room_ids[result.message.room]
+            for result in results
+            if isinstance(result, StoreResult) and not result.duplicate
+        )
+        due_rooms = []
+        for room_id, count in stored.items():
+            due = self._unpruned.get(room_id, self._prune_every) + count
+            self._unpruned[room_id] = 0 if due >= self._prune_every else due
+            if due >= self._prune_every:
+                due_rooms.append(room_id)
+        return due_rooms
+
+
+def _deleted_resend() -> MessageDeleted:
+    return MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
