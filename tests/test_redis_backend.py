@@ -13,8 +13,8 @@ import redis.asyncio as redis
 from backends import url_scheme
 from backends.base import AddressQuota, HistoryPage, NewMessage, RoomPresence, StoredMessage, utc_timestamp
 from backends.errors import BackendConfigError, MessageDeleted, QuotaExceeded
-from backends.redis_layout import STORE_SCRIPT, RedisKeys, published_message
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
+from backends.redis.keys import STORE_SCRIPT, RedisKeys, published_message
 from tests.factories.redis import RedisFactory
 from tests.messages import store
 from tests.redis_support import REDIS_URL, delete_prefix, redis_address, require_redis, through_proxy, unique_prefix

@@ -17,9 +17,9 @@ import redis.asyncio as redis
 
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis_cluster import parse_cluster_url
-from backends.redis_layout import RedisKeys
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
+from backends.redis.cluster import parse_cluster_url
+from backends.redis.keys import RedisKeys
 from tests.cluster_support import RedisClusterSet
 from tests.messages import new_message, store
 from tests.test_backend_contract import Recorder

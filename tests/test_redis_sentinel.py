@@ -12,8 +12,8 @@ import redis.asyncio as redis
 
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis_sentinel import parse_sentinel_url
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
+from backends.redis.sentinel import parse_sentinel_url
 from tests.messages import new_message, store
 from tests.redis_support import PrivateRedis
 from tests.sentinel_support import SentinelSet

@@ -14,7 +14,7 @@ import asyncio
 import pytest
 
 from backends.base import Backend, Replay, StoredMessage
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from tests.factories.redis import RedisFactory
 from tests.messages import store, store_soon
 from tests.redis_support import redis_address, require_redis, through_proxy

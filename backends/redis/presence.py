@@ -10,7 +10,7 @@ presence keeps nothing once nobody is in the room.
 Signals and presence notices ride on the room's pub/sub channel, beside its messages (which the store
 script publishes as JSON arrays): ``!<origin> <signal>`` and ``?<origin>``, where ``origin`` names the
 process that sent it, so none hears its own. (Moderators' deletions ride there too, as ``-<n> <id>``:
-see ``backends.redis_moderation``.)
+see ``backends.redis.moderation``.)
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from redis.exceptions import NoScriptError, RedisError
 
 from backends.base import DeliveryTarget, RoomPresence, combined_presence
 from backends.errors import BackendUnavailable
-from backends.redis_layout import RedisKeys
-from backends.redis_subscriber import cancel_and_wait
+from backends.redis.keys import RedisKeys
+from backends.redis.session import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -2,16 +2,16 @@
 
 Each room is one Redis Stream (``XADD ... MAXLEN``); the stream entry id is the message id. Storing
 and publishing are one Lua script, so the order of pub/sub is the order of the stream on every
-process; stores go in batches (``backends.redis_stores``). Fan-out is sharded pub/sub
+process; stores go in batches (``backends.redis.stores``). Fan-out is sharded pub/sub
 (``SPUBLISH``/``SSUBSCRIBE``, whose channels a Redis Cluster keeps on their slot's shard) through one
-connection per process, or per master of a cluster (``backends.redis_subscriber``), which refills from
-the stream after every reconnect. Reads of history are ``backends.redis_reads``;
-deleting messages, bans and locks are ``backends.redis_moderation``. Needs Redis 7.0 or newer.
+connection per process, or per master of a cluster (``backends.redis.session``), which refills from
+the stream after every reconnect. Reads of history are ``backends.redis.history``;
+deleting messages, bans and locks are ``backends.redis.moderation``. Needs Redis 7.0 or newer.
 
 URL: ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS), with redis-py's own query
-options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis_options``);
-``redis+sentinel://s1:26379,s2:26379/<master>/0`` for the master of a Sentinel set (``backends.redis_sentinel``);
-``redis+cluster://h1:7000,h2:7000/`` for a Redis Cluster (``backends.redis_cluster``).
+options (``socket_timeout``, ``socket_connect_timeout``, ...) and ours (``backends.redis.options``);
+``redis+sentinel://s1:26379,s2:26379/<master>/0`` for the master of a Sentinel set (``backends.redis.sentinel``);
+``redis+cluster://h1:7000,h2:7000/`` for a Redis Cluster (``backends.redis.cluster``).
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
 """
@@ -43,25 +43,25 @@ from backends.base import (
     StoreResult,
 )
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis_cluster import ClusterShards, ClusterSubscriber, is_cluster_url, parse_cluster_url
-from backends.redis_expiry import expire_idle_rooms
-from backends.redis_layout import (
+from backends.redis.cluster import ClusterShards, ClusterSubscriber, is_cluster_url, parse_cluster_url
+from backends.redis.expiry import expire_idle_rooms
+from backends.redis.history import read_history, read_replay
+from backends.redis.keys import (
     QUOTA_SCRIPT,
     STORE_SCRIPT,
     RedisKeys,
     format_stream_id,
     parse_stream_id,
 )
-from backends.redis_metrics import ClusterCounters
-from backends.redis_migration import migrate_layout
-from backends.redis_moderation import RedisModeration
-from backends.redis_options import parse_redis_url
-from backends.redis_presence import RedisPresence
-from backends.redis_reads import read_history, read_replay
-from backends.redis_scripts import Run, run_scripts
-from backends.redis_sentinel import MasterCheck, SentinelPools, is_sentinel_url, parse_sentinel_url
-from backends.redis_stores import StoreBatcher
-from backends.redis_subscriber import StreamSubscriber, cancel_and_wait
+from backends.redis.metrics import ClusterCounters
+from backends.redis.migration import migrate_layout
+from backends.redis.moderation import RedisModeration
+from backends.redis.options import parse_redis_url
+from backends.redis.presence import RedisPresence
+from backends.redis.scripts import Run, run_scripts
+from backends.redis.sentinel import MasterCheck, SentinelPools, is_sentinel_url, parse_sentinel_url
+from backends.redis.session import StreamSubscriber, cancel_and_wait
+from backends.redis.stores import StoreBatcher
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class RedisBackend(Backend):
 
     async def _run_scripts(self, runs: list[Run], replicas: int = 0) -> list[Any]:
         """Run scripts in as few round trips as the deployment allows, each reply in its place (an
-        exception for one that failed); see ``backends.redis_scripts``."""
+        exception for one that failed); see ``backends.redis.scripts``."""
         if self._shards is not None:
             return await self._shards.run_scripts(self._shas, runs, replicas)
         return await run_scripts(self._redis, self._shas, runs, replicas)
@@ -296,7 +296,7 @@ class RedisBackend(Backend):
     def id_key(self, message_id: str) -> tuple[int, ...]:
         return parse_stream_id(message_id)
 
-    # -- moderation (backends.redis_moderation) ----------------------------------------------------
+    # -- moderation (backends.redis.moderation) ----------------------------------------------------
 
     async def delete_message(self, room: str, message_id: str) -> bool:
         return await self._moderation.delete_message(room, message_id)

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from backends.base import Ban, ban_timestamp, check_ban
 from backends.errors import BackendUnavailable
-from backends.redis_layout import MAX_ID, ZERO_ID, RedisKeys, format_stream_id, parse_stream_id
+from backends.redis.keys import MAX_ID, ZERO_ID, RedisKeys, format_stream_id, parse_stream_id
 
 DELETION_MARK = "-"
 

@@ -4,7 +4,7 @@ URL: ``redis+cluster://[[user]:password@]h1:7000,h2:7000/?<options>``: any of th
 rest are found from them), with the options of the single-Redis URL, and ``replicas_to_wait``
 (default 1, as on Sentinel). A cluster has database 0 only.
 
-Every key and channel of a room carries its label as a hash tag (``backends.redis_layout.RedisKeys``),
+Every key and channel of a room carries its label as a hash tag (``backends.redis.keys.RedisKeys``),
 so a room lives on one shard: its scripts run there, and its channel is a shard channel there
 (``SSUBSCRIBE``). Commands go through redis-py's ``RedisCluster``, which follows the slots. The store
 scripts go instead through one plain client per shard's master (``ClusterShards.run_scripts``), so
@@ -47,10 +47,10 @@ from redis.exceptions import (
 
 from backends.base import DeliveryTarget
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis_layout import RedisKeys, StreamId
-from backends.redis_options import parse_hosts_url, whole_number
-from backends.redis_scripts import Run, run_scripts
-from backends.redis_subscriber import ShardHooks, StreamSubscriber, SubscriberStats, cancel_and_wait
+from backends.redis.keys import RedisKeys, StreamId
+from backends.redis.options import parse_hosts_url, whole_number
+from backends.redis.scripts import Run, run_scripts
+from backends.redis.session import ShardHooks, StreamSubscriber, SubscriberStats, cancel_and_wait
 
 log = logging.getLogger(__name__)
 

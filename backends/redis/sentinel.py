@@ -2,7 +2,7 @@
 connection still talks to it.
 
 URL: ``redis+sentinel://[[user]:password@]s1:26379,s2:26379/<master-name>/<db>?<options>``. The
-options are those of the single-Redis URL: ours (``backends.redis_options``) and redis-py's socket
+options are those of the single-Redis URL: ours (``backends.redis.options``) and redis-py's socket
 options. As in redis-py's ``Sentinel``, the password in the URL is the Redis servers' (master and
 replicas), and the sentinels are reached with the socket options only; ``sentinel_password`` (and
 ``sentinel_username``) give the sentinels' own credentials when they have ``requirepass``.
@@ -31,7 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from backends.errors import BackendConfigError
-from backends.redis_options import parse_hosts_url, whole_number
+from backends.redis.options import parse_hosts_url, whole_number
 
 SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from backends.redis_layout import RedisKeys, is_missing_stream, parse_stream_id, unix_seconds
+from backends.redis.keys import RedisKeys, is_missing_stream, parse_stream_id, unix_seconds
 
 EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
 

@@ -16,7 +16,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, NewMessage, StoreResult
 from backends.errors import BackendUnavailable
-from backends.redis_layout import (
+from backends.redis.keys import (
     QUOTA_NO_NEW_ROOM,
     QUOTA_OK,
     QUOTA_SCRIPT,
@@ -27,7 +27,7 @@ from backends.redis_layout import (
     store_result,
     unix_seconds,
 )
-from backends.redis_scripts import Run
+from backends.redis.scripts import Run
 
 log = logging.getLogger(__name__)
 

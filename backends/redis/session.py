@@ -16,10 +16,10 @@ reads with a timeout (never a spinning zero timeout), sends its own PINGs when t
 quiet and restarts a session that stays silent, so a connection that died without an error (a dropped
 route, a stalled proxy) is replaced.
 
-On Sentinel (``backends.redis_sentinel``) a session also ends when the master moves, and a catch-up on
+On Sentinel (``backends.redis.sentinel``) a session also ends when the master moves, and a catch-up on
 the new master that finds the stream never issued the last id delivered tells the hub ``gap``.
 
-On a Redis Cluster (``backends.redis_cluster``) there is one such subscriber per master, each with the
+On a Redis Cluster (``backends.redis.cluster``) there is one such subscriber per master, each with the
 rooms of that master's slots (``ShardHooks``): it subscribes room by room, hands a room over when its
 slot moves (``release``/``adopt``), and only one of them listens to the moderation channel. There the
 global epoch token is not read; each room's epoch (``RedisKeys.room_epoch``) is: read with the stream's
@@ -29,7 +29,7 @@ lost and made again is told ``gap`` on its own.
 Redis coming back empty (a restart without persistence) is noticed by the epoch token: a key each
 session reads, which vanishes with the data. The hub is then told ``gap`` for every subscribed room.
 
-Moderators' deletions come the same way as messages (``backends.redis_moderation``): live on the room's
+Moderators' deletions come the same way as messages (``backends.redis.moderation``): live on the room's
 channel, and on a resubscription the ones numbered past the last heard, read with the catch-up. Every
 session also listens to the moderation channel; a session after the first tells the hub
 ``moderation_changed`` once it listens, since notices may have gone by while it was away.
@@ -51,7 +51,7 @@ from redis.exceptions import RedisError
 
 from backends.base import DeliveryTarget, StoredMessage
 from backends.errors import BackendUnavailable
-from backends.redis_layout import (
+from backends.redis.keys import (
     ZERO_ID,
     RedisKeys,
     StreamId,
@@ -62,7 +62,7 @@ from backends.redis_layout import (
     published_message,
     stream_facts,
 )
-from backends.redis_moderation import ANCHOR_SCRIPT, DELETION_MARK, parse_deletion
+from backends.redis.moderation import ANCHOR_SCRIPT, DELETION_MARK, parse_deletion
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class SubscriberStats:
 
 
 class ShardHooks:
-    """What a cluster's coordinator (``backends.redis_cluster``) hears from one shard's session."""
+    """What a cluster's coordinator (``backends.redis.cluster``) hears from one shard's session."""
 
     def __init__(
         self, stats: SubscriberStats, session_lost: Callable[[], None], room_dropped: Callable[[str], None]

@@ -57,7 +57,7 @@ class RedisKeys:
     def __init__(self, prefix: str, db: int = 0) -> None:
         self.prefix = prefix
         self._db = db
-        # Pub/sub: a notice after every change of bans or locks (see ``backends.redis_moderation``).
+        # Pub/sub: a notice after every change of bans or locks (see ``backends.redis.moderation``).
         self.moderation_channel = f"{prefix}db{db}:moderation"
         self.busiest = f"{prefix}{{rooms}}:busiest"  # sorted set: room -> messages ever stored
         self.counters = f"{prefix}counters"  # hash: totals of every process, for /metrics
@@ -102,7 +102,7 @@ class RedisKeys:
         return f"{self._room(room)}epoch"
 
     def presence(self, room: str) -> str:
-        """Hash: each process's share of the room's presence (see ``backends.redis_presence``)."""
+        """Hash: each process's share of the room's presence (see ``backends.redis.presence``)."""
         return f"{self._room(room)}presence"
 
     def client_id(self, room: str, client_id: str) -> str:
