@@ -19,7 +19,6 @@ Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from typing import Any, Self, cast
 
@@ -47,8 +46,6 @@ from backends.redis.cluster import ClusterShards, ClusterSubscriber, is_cluster_
 from backends.redis.expiry import expire_idle_rooms
 from backends.redis.history import read_history, read_replay
 from backends.redis.keys import (
-    QUOTA_SCRIPT,
-    STORE_SCRIPT,
     RedisKeys,
     format_stream_id,
     parse_stream_id,
@@ -58,7 +55,7 @@ from backends.redis.migration import migrate_layout
 from backends.redis.moderation import RedisModeration
 from backends.redis.options import parse_redis_url
 from backends.redis.presence import RedisPresence
-from backends.redis.scripts import Run, run_scripts
+from backends.redis.scripts import Run, load_scripts, run_scripts
 from backends.redis.sentinel import MasterCheck, SentinelPools, is_sentinel_url, parse_sentinel_url
 from backends.redis.session import StreamSubscriber, cancel_and_wait
 from backends.redis.stores import StoreBatcher
@@ -131,7 +128,6 @@ class RedisBackend(Backend):
         # The modules use the command API that a cluster client shares with a plain one; RedisCluster
         # follows the slots (and refuses a command across them).
         self._redis = cast(Redis, self._shards.cluster) if self._shards else Redis(connection_pool=pool)
-        self._shas = {script: hashlib.sha1(script.encode()).hexdigest() for script in (STORE_SCRIPT, QUOTA_SCRIPT)}
         self._presence = RedisPresence(self._redis, self._keys, lambda: self._target, options.presence_ttl)
         self._moderation = RedisModeration(self._redis, self._keys)
         self._subscriber: StreamSubscriber | ClusterSubscriber
@@ -181,8 +177,7 @@ class RedisBackend(Backend):
                 )
             if self._shards is None:  # no cluster ever held the earlier layout
                 await migrate_layout(self._redis, self._keys)
-            for script in self._shas:
-                await self._redis.script_load(script)
+            await load_scripts(self._redis)
             await self._presence.start()
             await self._subscriber.start(timeout=5)
         except (RedisError, RedisClusterException, OSError) as exc:
@@ -228,8 +223,8 @@ class RedisBackend(Backend):
         """Run scripts in as few round trips as the deployment allows, each reply in its place (an
         exception for one that failed); see ``backends.redis.scripts``."""
         if self._shards is not None:
-            return await self._shards.run_scripts(self._shas, runs, replicas)
-        return await run_scripts(self._redis, self._shas, runs, replicas)
+            return await self._shards.run_scripts(runs, replicas)
+        return await run_scripts(self._redis, runs, replicas)
 
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         return await read_history(self._redis, self._keys, room, limit, before, after)

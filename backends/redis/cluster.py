@@ -153,7 +153,7 @@ class ClusterShards:
         names = self.masters()
         return [name for name, ok in zip(names, await asyncio.gather(*map(answers, names)), strict=True) if ok]
 
-    async def run_scripts(self, shas: dict[str, str], runs: list[Run], replicas: int) -> list[Any]:
+    async def run_scripts(self, runs: list[Run], replicas: int) -> list[Any]:
         """``run_scripts`` on the masters of the runs' first keys, each shard's runs in one pipeline
         (followed by WAIT for ``replicas``); runs that meet a topology change go again once the slots are
         read again. Each reply in its run's place."""
@@ -164,10 +164,7 @@ class ClusterShards:
             for index in pending:
                 by_shard.setdefault(self.shard_of(runs[index][1][0]), []).append(index)
             results = await asyncio.gather(
-                *(
-                    self._run_on(shard, shas, [runs[i] for i in indexes], replicas)
-                    for shard, indexes in by_shard.items()
-                )
+                *(self._run_on(shard, [runs[i] for i in indexes], replicas) for shard, indexes in by_shard.items())
             )
             pending = []
             for indexes, shard_replies in zip(by_shard.values(), results, strict=True):
@@ -184,11 +181,11 @@ class ClusterShards:
                 log.debug("cluster slots not read again: %s", exc)
         return replies
 
-    async def _run_on(self, shard: str | None, shas: dict[str, str], runs: list[Run], replicas: int) -> list[Any]:
+    async def _run_on(self, shard: str | None, runs: list[Run], replicas: int) -> list[Any]:
         if shard is None:
             return [ClusterDownError("no master serves this room's slot")] * len(runs)
         try:
-            return await run_scripts(self.master(shard), shas, runs, replicas)
+            return await run_scripts(self.master(shard), runs, replicas)
         except (RedisError, OSError) as exc:
             return [exc] * len(runs)
 

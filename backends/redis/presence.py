@@ -16,19 +16,18 @@ see ``backends.redis.moderation``.)
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from backends.base import DeliveryTarget, RoomPresence, combined_presence
 from backends.errors import BackendUnavailable
 from backends.redis.keys import RedisKeys
+from backends.redis.scripts import PRESENCE, Run, run_script, run_scripts
 from backends.redis.session import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -37,42 +36,6 @@ MAX_QUEUED_SIGNALS = 10_000  # past this, signals are dropped: they are ephemera
 
 SIGNAL_MARK = "!"
 PRESENCE_MARK = "?"
-
-# KEYS: the room's presence hash
-# ARGV: this process, its share ('' for none), ttl (ms), the room's channel, '1' to tell others
-# Drops expired fields (other processes that stopped refreshing) and records this process's share;
-# tells the room's other processes when something changed. Times are Redis's own clock, which every
-# process shares. Returns {expired fields dropped, shares...}.
-PRESENCE_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local ttl = tonumber(ARGV[3])
-local fields = redis.call('HGETALL', KEYS[1])
-local shares, dropped = {}, 0
-for i = 1, #fields, 2 do
-  if fields[i] ~= ARGV[1] then
-    local value = fields[i + 1]
-    local space = string.find(value, ' ', 1, true)
-    if tonumber(string.sub(value, 1, space - 1)) <= now then
-      redis.call('HDEL', KEYS[1], fields[i])
-      dropped = dropped + 1
-    else
-      shares[#shares + 1] = string.sub(value, space + 1)
-    end
-  end
-end
-if ARGV[2] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], (now + ttl) .. ' ' .. ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  shares[#shares + 1] = ARGV[2]
-end
-if ARGV[5] == '1' or dropped > 0 then
-  redis.call('SPUBLISH', ARGV[4], '?' .. ARGV[1])
-end
-return {dropped, unpack(shares)}
-"""
 
 
 def _encoded_share(share: RoomPresence) -> str:
@@ -91,14 +54,12 @@ class RedisPresence:
         self._target = target
         self._ttl_ms = int(ttl * 1000)
         self.origin = secrets.token_hex(6)
-        self._sha = hashlib.sha1(PRESENCE_SCRIPT.encode()).hexdigest()
         self._shares: dict[str, str] = {}  # room -> this process's share there, as recorded
         self._signals: list[tuple[str, str]] = []
         self._signal_sender: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._redis.script_load(PRESENCE_SCRIPT)
         self._refresher = asyncio.create_task(self._refresh(), name="redis-presence")
 
     async def stop_refreshing(self) -> None:
@@ -115,19 +76,19 @@ class RedisPresence:
         if not rooms:
             return
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for room in rooms:
-                pipe.execute_command("EVALSHA", self._sha, 1, *self._script_args(room, "", tell=True))
-            await pipe.execute()
+            replies = await run_scripts(self._redis, [self._run(room, "", tell=True) for room in rooms])
+            failed = [reply for reply in replies if isinstance(reply, Exception)]
         except (RedisError, OSError) as exc:
-            log.info("presence of this process not removed (it expires by itself): %s", exc)
+            failed = [exc]
+        if failed:
+            log.info("presence of this process not removed (it expires by itself): %s", failed[0])
 
     # -- presence ---------------------------------------------------------------------------------
 
     async def record(self, room: str, share: RoomPresence, changed: bool) -> RoomPresence:
         encoded = _encoded_share(share) if share.online else ""
         try:
-            reply = await self._call(self._script_args(room, encoded, tell=changed))
+            reply = await run_script(self._redis, *self._run(room, encoded, tell=changed))
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"presence of room {room} not recorded: {exc}") from None
         if encoded:
@@ -136,22 +97,10 @@ class RedisPresence:
             self._shares.pop(room, None)
         return combined_presence([_decoded_share(text) for text in reply[1:]])
 
-    async def _call(self, args: list[str]) -> Any:
-        try:
-            return await self._redis.evalsha(self._sha, 1, *args)
-        except NoScriptError:  # Redis restarted and lost its script cache
-            return await self._redis.eval(PRESENCE_SCRIPT, 1, *args)
-
-    def _script_args(self, room: str, share: str, tell: bool) -> list[str]:
-        """KEYS and ARGV of PRESENCE_SCRIPT."""
-        return [
-            self._keys.presence(room),
-            self.origin,
-            share,
-            str(self._ttl_ms),
-            self._keys.channel(room),
-            "1" if tell else "",
-        ]
+    def _run(self, room: str, share: str, tell: bool) -> Run:
+        """presence.lua on the room's hash, recording ``share`` ('' for none)."""
+        args: list[str | int] = [self.origin, share, self._ttl_ms, self._keys.channel(room), "1" if tell else ""]
+        return PRESENCE, [self._keys.presence(room)], args
 
     async def _refresh(self) -> None:
         """Rewrite this process's shares before they expire; a reader that drops another process's
@@ -162,28 +111,16 @@ class RedisPresence:
             if not rooms:
                 continue
             try:
-                pipe = self._redis.pipeline(transaction=False)
-                for room, share in rooms:
-                    # (execute_command: a cluster pipeline refuses ``evalsha`` itself)
-                    pipe.execute_command("EVALSHA", self._sha, 1, *self._script_args(room, share, tell=False))
-                replies = await pipe.execute(raise_on_error=False)
+                replies = await run_scripts(self._redis, [self._run(room, share, tell=False) for room, share in rooms])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 log.debug("presence not refreshed: %s", exc)
                 continue
-            if any(isinstance(reply, NoScriptError) for reply in replies):
-                await self._load_script()
             target = self._target()
             for (room, _), reply in zip(rooms, replies, strict=True):
                 if target is not None and isinstance(reply, list) and int(reply[0]) > 0:
                     target.presence_changed(room)
-
-    async def _load_script(self) -> None:
-        try:
-            await self._redis.script_load(PRESENCE_SCRIPT)
-        except (RedisError, OSError) as exc:
-            log.debug("presence script not loaded: %s", exc)
 
     # -- signals ----------------------------------------------------------------------------------
 

@@ -62,7 +62,8 @@ from backends.redis.keys import (
     published_message,
     stream_facts,
 )
-from backends.redis.moderation import ANCHOR_SCRIPT, DELETION_MARK, parse_deletion
+from backends.redis.moderation import DELETION_MARK, parse_deletion
+from backends.redis.scripts import ANCHOR
 
 log = logging.getLogger(__name__)
 
@@ -274,9 +275,9 @@ class StreamSubscriber:
         if conn is None:
             return  # the next session asks
         self._anchors.append((room, feed))
-        keys = (self._keys.stream(room), self._keys.deleted(room), self._keys.room_epoch(room))
+        keys = [self._keys.stream(room), self._keys.deleted(room), self._keys.room_epoch(room)]
         try:
-            await conn.send_command("EVAL", ANCHOR_SCRIPT, 3, *keys, check_health=False)
+            await conn.send_command(*ANCHOR.command(keys, []), check_health=False)
         except (RedisError, OSError) as exc:
             log.warning("pub/sub stream end for room %s not asked: %s", room, exc)
 
@@ -345,6 +346,9 @@ class StreamSubscriber:
             self._conn = conn
             self._outstanding = dict.fromkeys(self._feeds, 1)
             self._anchors.clear()
+            # Loaded on this connection before any room asks where its stream ends: a Redis that restarted
+            # or a new master may not hold it. (Its answer, the SHA1, is a string, which ``_handle`` passes by.)
+            await conn.send_command("SCRIPT", "LOAD", ANCHOR.text, check_health=False)
             if self.hears_moderation:
                 await conn.send_command("SUBSCRIBE", self._keys.moderation_channel, check_health=False)
             if self._feeds and self._shard is None:
@@ -393,7 +397,7 @@ class StreamSubscriber:
     async def _handle(self, reply: object) -> None:
         # Pushes: ["smessage", channel, data] or ["ssubscribe" | "sunsubscribe", channel, count] for the
         # rooms' shard channels, the same without "s" for the moderation channel. Answers: a
-        # stream end asked for (ANCHOR_SCRIPT: [last id, deletions, epoch]), or a PING's "PONG".
+        # stream end asked for (lua/anchor.lua: [last id, deletions, epoch]), or a PING's "PONG".
         if not isinstance(reply, list) or len(reply) != 3:
             return
         if reply[0] not in _PUSH_KINDS:

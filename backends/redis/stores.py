@@ -19,29 +19,27 @@ from backends.errors import BackendUnavailable
 from backends.redis.keys import (
     QUOTA_NO_NEW_ROOM,
     QUOTA_OK,
-    QUOTA_SCRIPT,
-    STORE_SCRIPT,
     RedisKeys,
     StreamId,
     parse_stream_id,
     store_result,
     unix_seconds,
 )
-from backends.redis.scripts import Run
+from backends.redis.scripts import QUOTA, STORE, Run
 
 log = logging.getLogger(__name__)
 
-# A retried store call finds its own first attempt for this long (see STORE_SCRIPT).
+# A retried store call finds its own first attempt for this long (see store.lua).
 RETRY_WINDOW_SECONDS = 60
 # A room's stream is trimmed once it holds this fraction of what it keeps more (at least one): a big room
-# reads what it trims (to record the newest, see STORE_SCRIPT) once per chunk, and keeps at most 1% more.
+# reads what it trims (to record the newest, see store.lua) once per chunk, and keeps at most 1% more.
 TRIM_CHUNK_DIVISOR = 100
 MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 
 # A message to store and its attempt token, which lets a retried call find its own first attempt
-# (see STORE_SCRIPT).
+# (see store.lua).
 _StoreCall = tuple[NewMessage, str]
 _Outcome = tuple[asyncio.Future[StoreResult], StoreResult | BaseException]
 
@@ -109,8 +107,8 @@ class StoreBatcher:
 
         One pipeline at a time, on one connection: Redis runs the scripts in the order they were
         queued, so a socket's messages keep their order however many are in flight. A retried pipeline
-        stores nothing twice (each call's attempt token, see STORE_SCRIPT). With quotas, the senders'
-        tokens are taken in a pipeline before (QUOTA_SCRIPT).
+        stores nothing twice (each call's attempt token, see store.lua). With quotas, the senders'
+        tokens are taken in a pipeline before (quota.lua).
         """
         try:
             while self._store_queue:
@@ -162,7 +160,7 @@ class StoreBatcher:
                 future.set_result(outcome)
 
     async def _quota_verdicts(self, calls: list[_StoreCall]) -> list[str]:
-        """Take a message token of each call's sender (see QUOTA_SCRIPT): the verdicts for STORE_SCRIPT."""
+        """Take a message token of each call's sender (see quota.lua): the verdicts for store.lua."""
         quota = self._quota
         if quota is None:
             return [""] * len(calls)
@@ -176,20 +174,17 @@ class StoreBatcher:
         return verdicts
 
     def _quota_run(self, message: NewMessage, action: str) -> Run:
-        """QUOTA_SCRIPT's ``action`` on the buckets of every block the message's sender counts in."""
+        """quota.lua's ``action`` on the buckets of every block the message's sender counts in."""
         blocks = self._blocks.of(message.sender)
         widest = blocks[-1].key
         keys = [key for block in blocks for key in self._block_keys(block.key, widest)]
-        return QUOTA_SCRIPT, keys, [action, *self._quota_args, *(block.factor for block in blocks)]
+        return QUOTA, keys, [action, *self._quota_args, *(block.factor for block in blocks)]
 
     def _block_keys(self, block: str, widest: str) -> tuple[str, str]:
         return self._keys.sent_by(block, widest), self._keys.rooms_made_by(block, widest)
 
     async def _run_store_scripts(self, calls: list[_StoreCall], verdicts: list[str]) -> list[Any]:
-        runs = [
-            (STORE_SCRIPT, *self._script_arguments(call, verdict))
-            for call, verdict in zip(calls, verdicts, strict=True)
-        ]
+        runs = [(STORE, *self._script_arguments(call, verdict)) for call, verdict in zip(calls, verdicts, strict=True)]
         return await self._run(runs, self._replicas_to_wait)
 
     async def _settle_figures(self, calls: list[_StoreCall], verdicts: list[str], replies: list[Any]) -> None:
