@@ -14,7 +14,8 @@ from backends import url_scheme
 from backends.base import AddressQuota, HistoryPage, NewMessage, RoomPresence, StoredMessage, utc_timestamp
 from backends.errors import BackendConfigError, MessageDeleted, QuotaExceeded
 from backends.redis.backend import RedisBackend
-from backends.redis.keys import RedisKeys, published_message
+from backends.redis.channel import published_message
+from backends.redis.keys import RedisKeys
 from backends.redis.scripts import STORE
 from tests.factories.redis import RedisFactory
 from tests.messages import store

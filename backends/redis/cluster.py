@@ -47,6 +47,7 @@ from redis.exceptions import (
 
 from backends.base import DeliveryTarget
 from backends.errors import BackendConfigError, BackendUnavailable
+from backends.redis.channel import PresenceChange, Signal
 from backends.redis.keys import RedisKeys, StreamId
 from backends.redis.options import parse_hosts_url, whole_number
 from backends.redis.scripts import Run, run_scripts
@@ -199,7 +200,7 @@ class ClusterSubscriber:
         keys: RedisKeys,
         target: Callable[[], DeliveryTarget | None],
         ping_interval: float,
-        on_signal: Callable[[str, str], None],
+        on_signal: Callable[[str, Signal | PresenceChange], None],
     ) -> None:
         self._shards = shards
         self._keys = keys

@@ -6,7 +6,6 @@ server; a room's keys carry its label as a hash tag (see ``RedisKeys``).
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -142,18 +141,6 @@ def entry_message(room: str, entry_id: str, fields: dict[str, str]) -> StoredMes
 def flat_entry_message(room: str, entry_id: str, flat: list[str]) -> StoredMessage:
     """A stream entry as a Lua script returns it (field, value, field, value...)."""
     return entry_message(room, entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
-
-
-def published_message(room: str, payload: str) -> tuple[StoredMessage, str | None]:
-    """A message as the store script publishes it: a JSON array, client id '' for none, then user ('' for
-    none) and moderator only when the message has either (an array of five, as earlier releases publish,
-    has neither); and the room's new epoch if the message made the room's stream, else None."""
-    entry_id, handle, message, timestamp, client_id, *sender = json.loads(payload)
-    user = sender[0] if sender else ""
-    moderator = len(sender) > 1 and sender[1] is True
-    epoch = str(sender[2]) if len(sender) > 2 else None
-    stored = StoredMessage(entry_id, room, handle, message, timestamp, client_id or None, user or None, moderator)
-    return stored, epoch
 
 
 def stream_facts(info: Any, deletions: int) -> tuple[StreamId, StreamId, bool]:

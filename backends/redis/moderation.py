@@ -1,7 +1,7 @@
 """Moderation on Redis: deleting messages, bans and room locks, shared by every process of a deployment.
 
 * **Deleting** a message is ``XDEL`` on its room's stream, in one script with the notice on the room's
-  channel, ``-<n> <id>``, beside the messages (JSON arrays) and signals (``!``, ``?``). Each deletion is
+  channel (``-<n> <id>``, see ``backends.redis.channel``). Each deletion is
   also kept in the room's deleted set (``RedisKeys.deleted``) under its number ``n`` in the room, which
   serves three ends: its size tells pruning (a gap) from deletions (none) in ``stream_facts``; a
   replay from a deleted id knows the id was once a message; and a process that was away from pub/sub
@@ -30,15 +30,7 @@ from backends.errors import BackendUnavailable
 from backends.redis.keys import MAX_ID, ZERO_ID, RedisKeys, format_stream_id, parse_stream_id
 from backends.redis.scripts import ADD_BAN, BANS, DELETE, LIFT_BAN, LOCK, LuaScript, run_script
 
-DELETION_MARK = "-"
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_deletion(data: str) -> tuple[int, str]:
-    """A deletion notice from a room's channel: the deletion's number in the room and the message id."""
-    number, _, message_id = data[len(DELETION_MARK) :].partition(" ")
-    return int(number), message_id
 
 
 def _iso(microseconds: str) -> str:

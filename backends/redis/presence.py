@@ -7,10 +7,8 @@ fields every third of ``presence_ttl`` (default 30 s), so a process that dies is
 reader after its fields expired, and everyone is told. The hash itself expires with its newest field:
 presence keeps nothing once nobody is in the room.
 
-Signals and presence notices ride on the room's pub/sub channel, beside its messages (which the store
-script publishes as JSON arrays): ``!<origin> <signal>`` and ``?<origin>``, where ``origin`` names the
-process that sent it, so none hears its own. (Moderators' deletions ride there too, as ``-<n> <id>``:
-see ``backends.redis.moderation``.)
+Signals and presence notices ride on the room's pub/sub channel, beside its messages, each marked
+with the process that sent it, so none hears its own (``backends.redis.channel``).
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from redis.exceptions import RedisError
 
 from backends.base import DeliveryTarget, RoomPresence, combined_presence
 from backends.errors import BackendUnavailable
+from backends.redis.channel import PresenceChange, Signal, encode_signal
 from backends.redis.keys import RedisKeys
 from backends.redis.scripts import PRESENCE, Run, run_script, run_scripts
 from backends.redis.session import cancel_and_wait
@@ -33,9 +32,6 @@ from backends.redis.session import cancel_and_wait
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_SIGNALS = 10_000  # past this, signals are dropped: they are ephemeral, and memory is not
-
-SIGNAL_MARK = "!"
-PRESENCE_MARK = "?"
 
 
 def _encoded_share(share: RoomPresence) -> str:
@@ -137,7 +133,7 @@ class RedisPresence:
                 batch, self._signals = self._signals, []
                 pipe = self._redis.pipeline(transaction=False)
                 for room, signal in batch:
-                    pipe.spublish(self._keys.channel(room), f"{SIGNAL_MARK}{self.origin} {signal}")
+                    pipe.spublish(self._keys.channel(room), encode_signal(self.origin, signal))
                 try:
                     await pipe.execute()
                 except (RedisError, OSError) as exc:
@@ -145,13 +141,12 @@ class RedisPresence:
         finally:
             self._signal_sender = None
 
-    def received(self, room: str, data: str) -> None:
+    def received(self, room: str, notice: Signal | PresenceChange) -> None:
         """A signal or presence notice from the room's channel (what the subscriber hands on)."""
-        origin, _, signal = data[1:].partition(" ")
         target = self._target()
-        if origin == self.origin or target is None:
+        if notice.origin == self.origin or target is None:
             return
-        if data[0] == SIGNAL_MARK:
-            target.signal(room, signal)
+        if isinstance(notice, Signal):
+            target.signal(room, notice.signal)
         else:
             target.presence_changed(room)

@@ -51,6 +51,7 @@ from redis.exceptions import RedisError
 
 from backends.base import DeliveryTarget, StoredMessage
 from backends.errors import BackendUnavailable
+from backends.redis.channel import Deletion, Payload, PresenceChange, Published, Signal, decode
 from backends.redis.keys import (
     ZERO_ID,
     RedisKeys,
@@ -59,10 +60,8 @@ from backends.redis.keys import (
     format_stream_id,
     is_missing_stream,
     parse_stream_id,
-    published_message,
     stream_facts,
 )
-from backends.redis.moderation import DELETION_MARK, parse_deletion
 from backends.redis.scripts import ANCHOR
 
 log = logging.getLogger(__name__)
@@ -124,7 +123,7 @@ class StreamSubscriber:
         keys: RedisKeys,
         target: Callable[[], DeliveryTarget | None],
         ping_interval: float,
-        on_signal: Callable[[str, str], None],
+        on_signal: Callable[[str, Signal | PresenceChange], None],
         master_moved: Callable[[AbstractConnection], Awaitable[str | None]] | None = None,
         shard: ShardHooks | None = None,
     ) -> None:
@@ -412,23 +411,8 @@ class StreamSubscriber:
             return
         feed = self._feeds.get(room)
         if kind == "smessage":
-            if data.startswith(DELETION_MARK):
-                if feed is not None:
-                    self._deleted(room, feed, *parse_deletion(data))
-                return
-            if not data.startswith("["):  # not a message: a signal or presence notice
-                if feed is not None:
-                    self._on_signal(room, data)
-                return
-            if feed is not None and feed.live:
-                message, epoch = published_message(room, data)
-                if epoch is not None:  # this message made the room's stream
-                    if feed.epoch and epoch != feed.epoch:
-                        self._stream_lost(room, feed)  # and another one was delivered from before
-                    feed.epoch = epoch
-                key = parse_stream_id(message.id)
-                if key > feed.last:
-                    self._deliver(feed, key, message)
+            if feed is not None:
+                self._heard(room, feed, decode(room, data))
             return
         if kind not in ("ssubscribe", "sunsubscribe"):
             return
@@ -454,6 +438,23 @@ class StreamSubscriber:
             await self._catch_up(room, feed)
             feed.live = True
             feed.ready.set()
+
+    def _heard(self, room: str, feed: _Feed, payload: Payload) -> None:
+        match payload:
+            case Published(message, epoch):
+                if not feed.live:
+                    return
+                if epoch is not None:  # this message made the room's stream
+                    if feed.epoch and epoch != feed.epoch:
+                        self._stream_lost(room, feed)  # and another one was delivered from before
+                    feed.epoch = epoch
+                key = parse_stream_id(message.id)
+                if key > feed.last:
+                    self._deliver(feed, key, message)
+            case Deletion(number, message_id):
+                self._deleted(room, feed, number, message_id)
+            case Signal() | PresenceChange():
+                self._on_signal(room, payload)
 
     def _moderation_notice(self, kind: str) -> None:
         target = self._target()
