@@ -18,8 +18,8 @@ import redis.asyncio as redis
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis.backend import RedisBackend
-from backends.redis.cluster import parse_cluster_url
 from backends.redis.keys import RedisKeys
+from backends.redis.options import parse_cluster_url
 from tests.cluster_support import RedisClusterSet
 from tests.messages import new_message, store
 from tests.test_backend_contract import Recorder

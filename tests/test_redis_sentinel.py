@@ -13,7 +13,7 @@ import redis.asyncio as redis
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis.backend import RedisBackend
-from backends.redis.sentinel import parse_sentinel_url
+from backends.redis.options import parse_sentinel_url
 from tests.messages import new_message, store
 from tests.redis_support import PrivateRedis
 from tests.sentinel_support import SentinelSet

@@ -42,7 +42,7 @@ from backends.base import (
     StoreResult,
 )
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis.cluster import ClusterShards, ClusterSubscriber, is_cluster_url, parse_cluster_url
+from backends.redis.cluster import ClusterShards, ClusterSubscriber
 from backends.redis.expiry import expire_idle_rooms
 from backends.redis.history import read_history, read_replay
 from backends.redis.keys import (
@@ -53,10 +53,10 @@ from backends.redis.keys import (
 from backends.redis.metrics import ClusterCounters
 from backends.redis.migration import migrate_layout
 from backends.redis.moderation import RedisModeration
-from backends.redis.options import parse_redis_url
+from backends.redis.options import ClusterTarget, SentinelTarget, ServerTarget, parse_redis_url
 from backends.redis.presence import RedisPresence
 from backends.redis.scripts import Run, load_scripts, run_scripts
-from backends.redis.sentinel import MasterCheck, SentinelPools, is_sentinel_url, parse_sentinel_url
+from backends.redis.sentinel import MasterCheck, SentinelPools
 from backends.redis.session import StreamSubscriber, cancel_and_wait
 from backends.redis.stores import StoreBatcher
 
@@ -87,7 +87,6 @@ class RedisBackend(Backend):
     ) -> None:
         super().__init__()
         options = parse_redis_url(url, key_prefix, dedup_seconds, ping_interval)
-        redis_url = options.redis_url
         self._ping_interval = options.ping_interval
         retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2)
         self._sentinel: Sentinel | None = None
@@ -96,15 +95,15 @@ class RedisBackend(Backend):
         master_check: MasterCheck | None = None
         try:
             pool: ConnectionPool | None = None
-            if is_cluster_url(redis_url):
-                cluster = parse_cluster_url(redis_url)
+            if isinstance(options.target, ClusterTarget):
+                cluster = options.target
                 self.kind = "redis-cluster"
                 self._replicas_to_wait = cluster.replicas_to_wait
                 self._shards = ClusterShards(cluster, CONNECTION_DEFAULTS, MAX_CONNECTIONS, retry)
                 # Only to check the options now (see below); each shard's session makes its own.
                 self._pubsub_pool = ConnectionPool(protocol=3, **CONNECTION_DEFAULTS, **cluster.connection_kwargs)
-            elif is_sentinel_url(redis_url):
-                target = parse_sentinel_url(redis_url)
+            elif isinstance(options.target, SentinelTarget):
+                target = options.target
                 self.kind = "redis-sentinel"
                 self._replicas_to_wait = target.replicas_to_wait
                 pools = SentinelPools(
@@ -112,7 +111,8 @@ class RedisBackend(Backend):
                 )
                 self._sentinel, pool, self._pubsub_pool = pools.sentinel, pools.commands, pools.pubsub
                 master_check = pools.master_check
-            else:
+            elif isinstance(options.target, ServerTarget):
+                redis_url = options.target.url
                 pool = BlockingConnectionPool.from_url(
                     redis_url, max_connections=MAX_CONNECTIONS, timeout=5, retry=retry, **CONNECTION_DEFAULTS
                 )

@@ -1,9 +1,5 @@
 """Redis Cluster: the URL, the shards' clients, and one pub/sub session per shard.
 
-URL: ``redis+cluster://[[user]:password@]h1:7000,h2:7000/?<options>``: any of the cluster's nodes (the
-rest are found from them), with the options of the single-Redis URL, and ``replicas_to_wait``
-(default 1, as on Sentinel). A cluster has database 0 only.
-
 Every key and channel of a room carries its label as a hash tag (``backends.redis.keys.RedisKeys``),
 so a room lives on one shard: its scripts run there, and its channel is a shard channel there
 (``SSUBSCRIBE``). Commands go through redis-py's ``RedisCluster``, which follows the slots. The store
@@ -28,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -46,45 +41,20 @@ from redis.exceptions import (
 )
 
 from backends.base import DeliveryTarget
-from backends.errors import BackendConfigError, BackendUnavailable
+from backends.errors import BackendUnavailable
 from backends.redis.channel import PresenceChange, Signal
 from backends.redis.keys import RedisKeys, StreamId
-from backends.redis.options import parse_hosts_url, whole_number
+from backends.redis.options import ClusterTarget
 from backends.redis.scripts import Run, run_scripts
 from backends.redis.session import ShardHooks, StreamSubscriber, SubscriberStats, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-SCHEME = "redis+cluster"
-DEFAULT_REPLICAS_TO_WAIT = 1
-DEFAULT_PORT = 6379
-CLUSTER_OPTIONS = ("replicas_to_wait",)
 # How often a batch meeting a topology change is sent again, and the pause before each time.
 STORE_ATTEMPTS = 4
 RETRY_PAUSE_SECONDS = 0.3
 # What a topology change looks like to a command (a redirect, a master gone or not yet promoted).
 _MOVING = (AskError, TryAgainError, ClusterDownError, ConnectionError, TimeoutError, OSError)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterTarget:
-    nodes: list[tuple[str, int]]
-    connection_kwargs: dict[str, Any]  # password, socket options, ...
-    replicas_to_wait: int
-
-
-def is_cluster_url(url: str) -> bool:
-    return url.lower().startswith(f"{SCHEME}://")
-
-
-def parse_cluster_url(url: str) -> ClusterTarget:
-    """The nodes and connection options of a ``redis+cluster://`` URL (without our own options, which
-    ``parse_redis_url`` took off), or ``BackendConfigError`` naming ``backend.url``."""
-    parts = parse_hosts_url(url, CLUSTER_OPTIONS, DEFAULT_PORT, "cluster node")
-    if parts.path not in ([], ["0"]):
-        raise BackendConfigError(f"backend.url: a Redis Cluster has database 0 only, got /{'/'.join(parts.path)}")
-    wait = whole_number("replicas_to_wait", parts.options.get("replicas_to_wait", str(DEFAULT_REPLICAS_TO_WAIT)))
-    return ClusterTarget(parts.hosts, parts.connection_kwargs, wait)
 
 
 class ClusterShards:

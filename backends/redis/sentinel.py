@@ -1,12 +1,6 @@
 """Redis behind Sentinel: the URL, the pools that follow the master, and the check that the pub/sub
 connection still talks to it.
 
-URL: ``redis+sentinel://[[user]:password@]s1:26379,s2:26379/<master-name>/<db>?<options>``. The
-options are those of the single-Redis URL: ours (``backends.redis.options``) and redis-py's socket
-options. As in redis-py's ``Sentinel``, the password in the URL is the Redis servers' (master and
-replicas), and the sentinels are reached with the socket options only; ``sentinel_password`` (and
-``sentinel_username``) give the sentinels' own credentials when they have ``requirepass``.
-
 Commands go through ``Sentinel.master_for``'s pool, which asks Sentinel for the master's address
 whenever it opens a connection; after a failover the old connections fail (``READONLY``, closed) and
 new ones reach the new master. The pub/sub connection is made by the same kind of pool, so each session
@@ -23,54 +17,13 @@ the client id finds the message if it did survive).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
-from backends.errors import BackendConfigError
-from backends.redis.options import parse_hosts_url, whole_number
-
-SCHEME = "redis+sentinel"
-DEFAULT_SENTINEL_PORT = 26379
-SENTINEL_OPTIONS = ("sentinel_password", "sentinel_username", "replicas_to_wait")
-DEFAULT_REPLICAS_TO_WAIT = 1
-
-
-@dataclass(frozen=True, slots=True)
-class SentinelTarget:
-    sentinels: list[tuple[str, int]]
-    master_name: str
-    connection_kwargs: dict[str, Any]  # for the master's connections (db, password, socket options)
-    sentinel_kwargs: dict[str, Any]  # for the sentinels' connections
-    replicas_to_wait: int
-
-
-def is_sentinel_url(url: str) -> bool:
-    return url.lower().startswith(f"{SCHEME}://")
-
-
-def parse_sentinel_url(url: str) -> SentinelTarget:
-    """The sentinels, master name and connection options of a ``redis+sentinel://`` URL (without our
-    own options, which ``parse_redis_url`` took off), or ``BackendConfigError`` naming ``backend.url``."""
-    parts = parse_hosts_url(url, SENTINEL_OPTIONS, DEFAULT_SENTINEL_PORT, "sentinel")
-    names = parts.path
-    if not names or len(names) > 2:
-        raise BackendConfigError(f"backend.url: {SCHEME}:// needs /<master-name>[/<db>] after the sentinels")
-    db = names[1] if len(names) == 2 else "0"
-    if not db.isdigit():
-        raise BackendConfigError(f"backend.url: the database must be a number, got {db!r}")
-    kwargs = {**parts.connection_kwargs, "db": int(db)}
-    ours = parts.options
-    sentinel_kwargs = {name: value for name, value in kwargs.items() if name.startswith("socket_")}
-    if "sentinel_password" in ours:
-        sentinel_kwargs["password"] = ours["sentinel_password"]
-    if "sentinel_username" in ours:
-        sentinel_kwargs["username"] = ours["sentinel_username"]
-    wait = whole_number("replicas_to_wait", ours.get("replicas_to_wait", str(DEFAULT_REPLICAS_TO_WAIT)))
-    return SentinelTarget(parts.hosts, names[0], kwargs, sentinel_kwargs, wait)
+from backends.redis.options import SentinelTarget
 
 
 class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
