@@ -42,7 +42,7 @@ from backends.base import (
     StoreResult,
 )
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis.cluster import ClusterShards, ClusterSubscriber
+from backends.redis.cluster import ClusterShards
 from backends.redis.expiry import expire_idle_rooms
 from backends.redis.history import read_history, read_replay
 from backends.redis.keys import (
@@ -59,6 +59,7 @@ from backends.redis.scripts import Run, load_scripts, run_scripts
 from backends.redis.sentinel import MasterCheck, SentinelPools
 from backends.redis.session import StreamSubscriber, cancel_and_wait
 from backends.redis.stores import StoreBatcher
+from backends.redis.subscriber import ClusterSubscriber
 
 log = logging.getLogger(__name__)
 
