@@ -57,9 +57,10 @@ from backends.redis.options import ClusterTarget, SentinelTarget, ServerTarget, 
 from backends.redis.presence import RedisPresence
 from backends.redis.scripts import Run, load_scripts, run_scripts
 from backends.redis.sentinel import MasterCheck, SentinelPools
-from backends.redis.session import StreamSubscriber, cancel_and_wait
+from backends.redis.session import StreamSubscriber
 from backends.redis.stores import StoreBatcher
 from backends.redis.subscriber import ClusterSubscriber
+from backends.redis.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

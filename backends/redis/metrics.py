@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from backends.redis.session import SubscriberStats
+from backends.redis.delivery import SubscriberStats
 
 
 class ClusterCounters:

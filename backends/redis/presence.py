@@ -27,7 +27,7 @@ from backends.errors import BackendUnavailable
 from backends.redis.channel import PresenceChange, Signal, encode_signal
 from backends.redis.keys import RedisKeys
 from backends.redis.scripts import PRESENCE, Run, run_script, run_scripts
-from backends.redis.session import cancel_and_wait
+from backends.redis.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

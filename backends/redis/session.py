@@ -42,7 +42,6 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
@@ -52,6 +51,7 @@ from redis.exceptions import RedisError
 from backends.base import DeliveryTarget, StoredMessage
 from backends.errors import BackendUnavailable
 from backends.redis.channel import Deletion, Payload, PresenceChange, Published, Signal, decode
+from backends.redis.delivery import Feed, SubscriberStats, release
 from backends.redis.keys import (
     ZERO_ID,
     RedisKeys,
@@ -63,6 +63,7 @@ from backends.redis.keys import (
     stream_facts,
 )
 from backends.redis.scripts import ANCHOR
+from backends.redis.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -75,33 +76,6 @@ _PUSH_KINDS = frozenset({"message", "subscribe", "unsubscribe", "smessage", "ssu
 
 class SubscriberStalled(Exception):
     """The pub/sub connection stopped answering, or Redis lost its data: start a new session."""
-
-
-@dataclass
-class _Feed:
-    """One subscribed room: where its delivery stands."""
-
-    last: StreamId = ZERO_ID
-    # The number (in the room) of the last deletion told or known of when subscribing.
-    deletions: int = 0
-    # Whether ``last`` is known: false until the first subscription has read where the stream ended.
-    anchored: bool = False
-    # The room's epoch (``RedisKeys.room_epoch``) when last read: '' for a room without one, None before.
-    epoch: str | None = None
-    live: bool = False
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    # Answers waiting for delivery to reach an id (see ``wait_delivered``).
-    waiters: list[tuple[StreamId, asyncio.Future[None]]] = field(default_factory=list)
-
-
-@dataclass
-class SubscriberStats:
-    """Counted by this process, exposed on /metrics."""
-
-    sessions_lost: int = 0
-    caught_up: int = 0
-    gaps: int = 0
-    resets: int = 0
 
 
 class ShardHooks:
@@ -137,12 +111,12 @@ class StreamSubscriber:
         self._master_moved = master_moved
         # On a cluster, this is the session of one shard (see ``ShardHooks``).
         self._shard = shard
-        self._feeds: dict[str, _Feed] = {}
+        self._feeds: dict[str, Feed] = {}
         self._conn: AbstractConnection | None = None
         # (Un)subscribes sent per room and not yet confirmed on this connection.
         self._outstanding: dict[str, int] = {}
         # The rooms whose stream end was asked for on this connection, in the order of the answers.
-        self._anchors: deque[tuple[str, _Feed]] = deque()
+        self._anchors: deque[tuple[str, Feed]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._epoch: str | None = None
         self._moderation_heard = asyncio.Event()  # set once a session listens to the moderation channel
@@ -188,7 +162,7 @@ class StreamSubscriber:
         """Deliver ``room``'s new messages; return the id delivery starts after (see Backend.subscribe)."""
         feed = self._feeds.get(room)
         if feed is None:
-            feed = self._feeds[room] = _Feed()
+            feed = self._feeds[room] = Feed()
             await self._send("SSUBSCRIBE", room)
             await self._ask_anchor(room, feed)
         try:
@@ -204,7 +178,7 @@ class StreamSubscriber:
         feed = self._feeds.pop(room, None)
         if feed is not None:
             feed.ready.set()  # nobody may wait for a feed that is gone
-            _release(feed.waiters)
+            release(feed.waiters)
             await self._send("SUNSUBSCRIBE", room)
 
     async def hear_moderation(self) -> None:
@@ -227,7 +201,7 @@ class StreamSubscriber:
     def has(self, room: str) -> bool:
         return room in self._feeds
 
-    def release(self, room: str) -> _Feed | None:
+    def release(self, room: str) -> Feed | None:
         """Stop delivering ``room`` here and hand over where its delivery stands (its waiters and
         subscribers keep waiting): its slot moved to another shard (see ``ShardHooks``). No SUNSUBSCRIBE
         is sent: this node no longer serves the slot, and would answer MOVED, which ends a session; what
@@ -238,7 +212,7 @@ class StreamSubscriber:
             feed.ready.clear()
         return feed
 
-    async def adopt(self, room: str, feed: _Feed) -> None:
+    async def adopt(self, room: str, feed: Feed) -> None:
         """Deliver ``room`` from where ``feed`` stands (another shard's session released it): once
         subscribed here, the catch-up reads what was stored meanwhile."""
         self._feeds[room] = feed
@@ -268,7 +242,7 @@ class StreamSubscriber:
             if entry in feed.waiters:
                 feed.waiters.remove(entry)
 
-    async def _ask_anchor(self, room: str, feed: _Feed) -> None:
+    async def _ask_anchor(self, room: str, feed: Feed) -> None:
         """Ask, behind the room's SSUBSCRIBE on the same connection, where its stream ends now."""
         conn = self._conn
         if conn is None:
@@ -439,7 +413,7 @@ class StreamSubscriber:
             feed.live = True
             feed.ready.set()
 
-    def _heard(self, room: str, feed: _Feed, payload: Payload) -> None:
+    def _heard(self, room: str, feed: Feed, payload: Payload) -> None:
         match payload:
             case Published(message, epoch):
                 if not feed.live:
@@ -467,7 +441,7 @@ class StreamSubscriber:
             self._took_over = False
             self._moderation_heard.set()
 
-    def _deleted(self, room: str, feed: _Feed, number: int, message_id: str) -> None:
+    def _deleted(self, room: str, feed: Feed, number: int, message_id: str) -> None:
         # Numbers only grow: one at or below the last told was read by a catch-up already.
         if number <= feed.deletions:
             return
@@ -476,7 +450,7 @@ class StreamSubscriber:
         if target is not None:
             target.deleted(room, message_id)
 
-    async def _catch_up(self, room: str, feed: _Feed) -> None:
+    async def _catch_up(self, room: str, feed: Feed) -> None:
         stream, deleted = self._keys.stream(room), self._keys.deleted(room)
         # One transaction: the deletions counted are those the stream's facts know of.
         pipe = self._commands.pipeline(transaction=True)
@@ -543,21 +517,21 @@ class StreamSubscriber:
             for room, feed in self._feeds.items():
                 feed.last = ZERO_ID
                 feed.deletions = 0
-                _release(feed.waiters)  # the ids they wait for will never come
+                release(feed.waiters)  # the ids they wait for will never come
                 feed.waiters.clear()
                 self._gap(room)
         self._epoch = current
 
-    def _stream_lost(self, room: str, feed: _Feed) -> None:
+    def _stream_lost(self, room: str, feed: Feed) -> None:
         """The stream delivered from is gone (its shard lost its data, or the room expired) and the room
         has another: tell clients, and deliver the new one from its beginning."""
         log.warning("room %s: its stream was lost and made again; telling its clients", room)
         self._gap(room)
         feed.last, feed.deletions = ZERO_ID, 0
-        _release(feed.waiters)  # the ids they wait for will never come
+        release(feed.waiters)  # the ids they wait for will never come
         feed.waiters.clear()
 
-    def _deliver(self, feed: _Feed, key: StreamId, message: StoredMessage) -> None:
+    def _deliver(self, feed: Feed, key: StreamId, message: StoredMessage) -> None:
         feed.last = key
         target = self._target()
         if target is not None:
@@ -566,25 +540,10 @@ class StreamSubscriber:
             reached = [entry for entry in feed.waiters if entry[0] <= key]
             for entry in reached:
                 feed.waiters.remove(entry)
-            _release(reached)
+            release(reached)
 
     def _gap(self, room: str) -> None:
         self.stats.gaps += 1
         target = self._target()
         if target is not None:
             target.gap(room)
-
-
-def _release(waiters: list[tuple[StreamId, asyncio.Future[None]]]) -> None:
-    for _, waiter in waiters:
-        if not waiter.done():
-            waiter.set_result(None)
-
-
-async def cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait for it to end. A cancellation that meets a redis-py read timeout expiring
-    at the same moment can be turned into a ``TimeoutError`` (which the loops survive), so cancel
-    again until the task is really done."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.1)

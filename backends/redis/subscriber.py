@@ -12,8 +12,10 @@ from backends.base import DeliveryTarget
 from backends.errors import BackendUnavailable
 from backends.redis.channel import PresenceChange, Signal
 from backends.redis.cluster import RETRY_PAUSE_SECONDS, STORE_ATTEMPTS, ClusterShards
+from backends.redis.delivery import SubscriberStats
 from backends.redis.keys import RedisKeys, StreamId
-from backends.redis.session import ShardHooks, StreamSubscriber, SubscriberStats, cancel_and_wait
+from backends.redis.session import ShardHooks, StreamSubscriber
+from backends.redis.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
