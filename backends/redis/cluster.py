@@ -1,16 +1,16 @@
-"""Redis Cluster: the URL, the shards' clients, and one pub/sub session per shard.
+"""Redis Cluster: the shards' clients, a pub/sub session per master, and where each room lives.
 
 Every key and channel of a room carries its label as a hash tag (``backends.redis.keys.RedisKeys``),
 so a room lives on one shard: its scripts run there, and its channel is a shard channel there
 (``SSUBSCRIBE``). Commands go through redis-py's ``RedisCluster``, which follows the slots. The store
-scripts go instead through one plain client per shard's master (``ClusterShards.run_scripts``), so
+scripts go instead through one plain client per shard's master (``ClusterDeployment.run_scripts``), so
 that each shard's batch is followed by ``WAIT`` on the same connection: a store is acknowledged only
 once a replica has it, as a failover would otherwise lose it. A batch that meets a topology change
 (``MOVED``, ``ASK``, ``TRYAGAIN``, a master gone) reads the slots again and sends what failed again;
 the attempt tokens store nothing twice.
 
 redis-py's ``ClusterPubSub`` resubscribes silently after a topology change, and messages published
-meanwhile are lost. So ``ClusterSubscriber`` runs one ``StreamSubscriber`` session per master, each
+meanwhile are lost. So the subscriber (``backends.redis.subscriber``) runs one session per master, each
 with the rooms whose slot that master serves, and moves a room when its slot moves: when Redis
 unsubscribes it (an unasked ``sunsubscribe``), when a session is lost (a master died), and when a
 reading of the slots, every ping interval, shows another owner (a failover or a slot moved while the
@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection, Connection
-from redis.asyncio.retry import Retry
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -39,6 +38,10 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from backends.errors import BackendUnavailable
+from backends.redis.connection import CONNECTION_DEFAULTS, MAX_CONNECTIONS, POOL_TIMEOUT_SECONDS, command_retry
+from backends.redis.epoch import RoomEpochsOnly, StoreEpoch
+from backends.redis.keys import RedisKeys
 from backends.redis.options import ClusterTarget
 from backends.redis.scripts import Run, run_scripts
 
@@ -51,25 +54,34 @@ RETRY_PAUSE_SECONDS = 0.3
 _MOVING = (AskError, TryAgainError, ClusterDownError, ConnectionError, TimeoutError, OSError)
 
 
-class ClusterShards:
+class ClusterDeployment:
     """The cluster as the backend reaches it: ``RedisCluster`` for commands, one plain client per master
-    for the store scripts, and a pub/sub connection per master for the subscriber."""
+    for the scripts, and a pub/sub session per master."""
 
-    def __init__(self, target: ClusterTarget, settings: dict[str, Any], max_connections: int, retry: Retry) -> None:
-        self._settings = {**settings, **target.connection_kwargs}
-        self._max_connections = max_connections
-        self._retry = retry
-        self.replicas_to_wait = target.replicas_to_wait
+    kind = "redis-cluster"
+
+    def __init__(self, target: ClusterTarget, key_prefix: str) -> None:
+        self._settings = {**CONNECTION_DEFAULTS, **target.connection_kwargs}
+        self._retry = command_retry()
+        self._replicas = target.replicas_to_wait
+        # redis-py hands unknown query options to the connection class; fail here, not at first use.
+        Connection(protocol=3, **self._settings)
         self.cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
             require_full_coverage=False,  # the shards that answer keep serving their rooms
-            max_connections=max_connections,
+            max_connections=MAX_CONNECTIONS,
             **self._settings,
         )
+        # The backend's modules use the command API that a cluster client shares with a plain one.
+        self.commands = cast(Redis, self.cluster)
+        self.keys = RedisKeys(key_prefix)  # a cluster has database 0 only
         self._masters: dict[str, Redis] = {}
 
     async def start(self) -> None:
         await self.cluster.initialize()
+
+    async def upgrade_layout(self) -> None:
+        """Nothing to do: no cluster ever held the earlier layout."""
 
     async def close(self) -> None:
         for client in self._masters.values():
@@ -80,8 +92,25 @@ class ClusterShards:
         """Read the slots again (from any node that answers)."""
         await self.cluster.nodes_manager.initialize()
 
-    def masters(self) -> list[str]:
+    def places(self) -> list[str]:
         return [node.name for node in self.cluster.get_primaries()]
+
+    def place_of(self, channel: str) -> str | None:
+        return self.shard_of(channel)
+
+    def subscribe_groups(self, channels: list[str]) -> list[list[str]]:
+        return [[channel] for channel in channels]  # a cluster refuses one SSUBSCRIBE for several slots
+
+    async def moved(self, conn: AbstractConnection) -> str | None:
+        return None  # a slot that moves takes its rooms to another session (``backends.redis.subscriber``)
+
+    def store_epoch(self) -> StoreEpoch:
+        return RoomEpochsOnly()
+
+    async def health(self) -> None:
+        # A shard down takes only its rooms (they answer unavailable); the server is down with all.
+        if not await self.answering():
+            raise BackendUnavailable("no master of the Redis Cluster answers")
 
     def shard_of(self, key: str) -> str | None:
         """The master serving ``key``'s slot, as last read; None while no node serves it."""
@@ -96,14 +125,17 @@ class ClusterShards:
         if client is None:
             host, _, port = name.rpartition(":")
             pool = BlockingConnectionPool(
-                host=host, port=int(port), max_connections=self._max_connections, timeout=5, **self._settings
+                host=host,
+                port=int(port),
+                max_connections=MAX_CONNECTIONS,
+                timeout=POOL_TIMEOUT_SECONDS,
+                **self._settings,
             )
             client = self._masters[name] = Redis(connection_pool=pool, retry=self._retry)
         return client
 
-    def pubsub_connection(self, name: str) -> AbstractConnection:
-        host, _, port = name.rpartition(":")
-        # RESP3, as on one Redis (see StreamSubscriber.subscribe).
+    def pubsub_connection(self, place: str) -> AbstractConnection:
+        host, _, port = place.rpartition(":")
         return Connection(host=host, port=int(port), protocol=3, **self._settings)
 
     async def answering(self) -> list[str]:
@@ -115,13 +147,14 @@ class ClusterShards:
             except (RedisError, OSError):
                 return False
 
-        names = self.masters()
+        names = self.places()
         return [name for name, ok in zip(names, await asyncio.gather(*map(answers, names)), strict=True) if ok]
 
-    async def run_scripts(self, runs: list[Run], replicas: int) -> list[Any]:
+    async def run_scripts(self, runs: list[Run], wait_for_replicas: bool = False) -> list[Any]:
         """``run_scripts`` on the masters of the runs' first keys, each shard's runs in one pipeline
-        (followed by WAIT for ``replicas``); runs that meet a topology change go again once the slots are
+        (followed by WAIT for the replicas); runs that meet a topology change go again once the slots are
         read again. Each reply in its run's place."""
+        replicas = self._replicas if wait_for_replicas else 0
         replies: list[Any] = [None] * len(runs)
         pending = list(range(len(runs)))
         for attempt in range(STORE_ATTEMPTS):

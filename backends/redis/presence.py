@@ -1,5 +1,4 @@
-"""Presence and signals on Redis: every process's share of a room's presence, and ephemeral signals
-(typing) between the processes of a room.
+"""Presence on Redis: every process's share of a room's presence.
 
 A room's presence is one hash, ``<prefix>presence:<room>``: a field per process with sockets in the
 room, holding when it expires and the share (``{"n": sockets, "h": [handles]}``). A process rewrites its
@@ -7,8 +6,8 @@ fields every third of ``presence_ttl`` (default 30 s), so a process that dies is
 reader after its fields expired, and everyone is told. The hash itself expires with its newest field:
 presence keeps nothing once nobody is in the room.
 
-Signals and presence notices ride on the room's pub/sub channel, beside its messages, each marked
-with the process that sent it, so none hears its own (``backends.redis.channel``).
+A change is told on the room's pub/sub channel, marked with the process that sent it, so none hears its
+own (``backends.redis.channel``).
 """
 
 from __future__ import annotations
@@ -16,22 +15,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
-from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from backends.base import DeliveryTarget, RoomPresence, combined_presence
+from backends.base import RoomPresence, combined_presence
 from backends.errors import BackendUnavailable
-from backends.redis.channel import PresenceChange, Signal, encode_signal
+from backends.redis.delivery import Delivery
 from backends.redis.keys import RedisKeys
 from backends.redis.scripts import PRESENCE, Run, run_script, run_scripts
 from backends.redis.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
-
-MAX_QUEUED_SIGNALS = 10_000  # past this, signals are dropped: they are ephemeral, and memory is not
 
 
 def _encoded_share(share: RoomPresence) -> str:
@@ -44,15 +39,13 @@ def _decoded_share(text: str) -> RoomPresence:
 
 
 class RedisPresence:
-    def __init__(self, redis: Redis, keys: RedisKeys, target: Callable[[], DeliveryTarget | None], ttl: float) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys, delivery: Delivery, ttl: float) -> None:
         self._redis = redis
         self._keys = keys
-        self._target = target
+        self._delivery = delivery
         self._ttl_ms = int(ttl * 1000)
-        self.origin = secrets.token_hex(6)
+        self.origin = delivery.origin
         self._shares: dict[str, str] = {}  # room -> this process's share there, as recorded
-        self._signals: list[tuple[str, str]] = []
-        self._signal_sender: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -66,8 +59,6 @@ class RedisPresence:
     async def close(self) -> None:
         """Stop refreshing and remove this process's shares, so the rooms see its sockets go at once."""
         await self.stop_refreshing()
-        if self._signal_sender is not None:
-            await asyncio.wait([self._signal_sender])
         rooms, self._shares = list(self._shares), {}
         if not rooms:
             return
@@ -113,40 +104,6 @@ class RedisPresence:
             except (RedisError, OSError) as exc:
                 log.debug("presence not refreshed: %s", exc)
                 continue
-            target = self._target()
             for (room, _), reply in zip(rooms, replies, strict=True):
-                if target is not None and isinstance(reply, list) and int(reply[0]) > 0:
-                    target.presence_changed(room)
-
-    # -- signals ----------------------------------------------------------------------------------
-
-    def relay(self, room: str, signal: str) -> None:
-        if len(self._signals) >= MAX_QUEUED_SIGNALS:
-            return
-        self._signals.append((room, signal))
-        if self._signal_sender is None:
-            self._signal_sender = asyncio.create_task(self._send_signals(), name="redis-signals")
-
-    async def _send_signals(self) -> None:
-        try:
-            while self._signals:
-                batch, self._signals = self._signals, []
-                pipe = self._redis.pipeline(transaction=False)
-                for room, signal in batch:
-                    pipe.spublish(self._keys.channel(room), encode_signal(self.origin, signal))
-                try:
-                    await pipe.execute()
-                except (RedisError, OSError) as exc:
-                    log.debug("%d signals not relayed: %s", len(batch), exc)
-        finally:
-            self._signal_sender = None
-
-    def received(self, room: str, notice: Signal | PresenceChange) -> None:
-        """A signal or presence notice from the room's channel (what the subscriber hands on)."""
-        target = self._target()
-        if notice.origin == self.origin or target is None:
-            return
-        if isinstance(notice, Signal):
-            target.signal(room, notice.signal)
-        else:
-            target.presence_changed(room)
+                if isinstance(reply, list) and int(reply[0]) > 0:
+                    self._delivery.presence_changed(room)

@@ -1,5 +1,6 @@
-"""Redis behind Sentinel: the URL, the pools that follow the master, and the check that the pub/sub
-connection still talks to it.
+"""Redis behind Sentinel: one server at a time, the master the sentinels name (``SentinelMaster``, a
+``SingleServer`` whose pools follow the master), and the check that the pub/sub connection still talks
+to it.
 
 Commands go through ``Sentinel.master_for``'s pool, which asks Sentinel for the master's address
 whenever it opens a connection; after a failover the old connections fail (``READONLY``, closed) and
@@ -17,34 +18,45 @@ the client id finds the message if it did survive).
 
 from __future__ import annotations
 
-from typing import Any
-
-from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool, ConnectionPool
-from redis.asyncio.retry import Retry
+from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
+from backends.redis.connection import CONNECTION_DEFAULTS, MAX_CONNECTIONS, POOL_TIMEOUT_SECONDS, command_retry
 from backends.redis.options import SentinelTarget
+from backends.redis.single import SingleServer
 
 
 class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """A pool of the master's connections that waits for a free one instead of failing."""
 
 
-class SentinelPools:
-    """What the backend reaches Redis with on Sentinel: the command pool (waiting for a free connection,
-    like the single-Redis pool), the pool that makes the pub/sub connection (RESP3, see
-    ``StreamSubscriber``) and the check of that connection's address."""
+class SentinelMaster(SingleServer):
+    """The master of a Sentinel set: the command pool (waiting for a free connection, like the
+    single-Redis pool) and the pool that makes the pub/sub connection both ask Sentinel where it is."""
 
-    def __init__(self, target: SentinelTarget, settings: dict[str, Any], max_connections: int, retry: Retry) -> None:
-        self.sentinel = Sentinel(target.sentinels, sentinel_kwargs=target.sentinel_kwargs)  # type: ignore[no-untyped-call]
+    kind = "redis-sentinel"
+
+    def __init__(self, target: SentinelTarget, key_prefix: str) -> None:
+        settings = {**CONNECTION_DEFAULTS, **target.connection_kwargs}
+        self._sentinel = Sentinel(target.sentinels, sentinel_kwargs=target.sentinel_kwargs)  # type: ignore[no-untyped-call]
         commands = BlockingSentinelPool(  # type: ignore[no-untyped-call]
-            target.master_name, self.sentinel, max_connections=max_connections, timeout=5, retry=retry, **settings
+            target.master_name,
+            self._sentinel,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_TIMEOUT_SECONDS,
+            retry=command_retry(),
+            **settings,
         )
-        self.pubsub: ConnectionPool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
-            target.master_name, self.sentinel, protocol=3, **settings
-        )
-        self.commands: ConnectionPool = commands
-        self.master_check = MasterCheck(commands)
+        pubsub = SentinelConnectionPool(target.master_name, self._sentinel, protocol=3, **settings)  # type: ignore[no-untyped-call]
+        super().__init__(commands, pubsub, key_prefix, target.replicas_to_wait)
+        self._master_check = MasterCheck(commands)
+
+    async def moved(self, conn: AbstractConnection) -> str | None:
+        return await self._master_check.moved(conn)
+
+    async def close(self) -> None:
+        await super().close()
+        await self._sentinel.aclose()
 
 
 class MasterCheck:

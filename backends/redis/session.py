@@ -1,5 +1,6 @@
-"""The one pub/sub connection of a process: live messages for the rooms the hub subscribed to, with
-no gap and no duplicate across reconnects.
+"""A pub/sub session: one connection to one server that pushes rooms' messages (a deployment's place,
+``Deployment.places``), live messages for the rooms the subscriber gave it, with no gap and no
+duplicate across reconnects.
 
 Redis pub/sub forgets whatever it published while a subscriber was away. So each subscribed room
 keeps the id of the last message delivered. A room's first subscription reads where its stream ends
@@ -16,22 +17,19 @@ reads with a timeout (never a spinning zero timeout), sends its own PINGs when t
 quiet and restarts a session that stays silent, so a connection that died without an error (a dropped
 route, a stalled proxy) is replaced.
 
-On Sentinel (``backends.redis.sentinel``) a session also ends when the master moves, and a catch-up on
-the new master that finds the stream never issued the last id delivered tells the hub ``gap``.
+A session also ends when its connection no longer reaches the server it is for (``Deployment.moved``:
+on Sentinel, the master moved), and a catch-up on the new master that finds the stream never issued the
+last id delivered tells the hub ``gap`` (``backends.redis.catch_up``). Where a deployment has several
+places (the masters of a cluster), a room moves between their sessions when its slot moves
+(``release``/``adopt``, driven by ``backends.redis.subscriber``).
 
-On a Redis Cluster (``backends.redis.cluster``) there is one such subscriber per master, each with the
-rooms of that master's slots (``ShardHooks``): it subscribes room by room, hands a room over when its
-slot moves (``release``/``adopt``), and only one of them listens to the moderation channel. There the
-global epoch token is not read; each room's epoch (``RedisKeys.room_epoch``) is: read with the stream's
-end and at every catch-up, and carried by the message that made the stream, so a room whose stream was
-lost and made again is told ``gap`` on its own.
-
-Redis coming back empty (a restart without persistence) is noticed by the epoch token: a key each
-session reads, which vanishes with the data. The hub is then told ``gap`` for every subscribed room.
+Redis coming back empty is noticed by the store's epoch (``backends.redis.epoch``), and per room by the
+room's epoch (``RedisKeys.room_epoch``): read with the stream's end and at every catch-up, and carried by
+the message that made the stream, so a room whose stream was lost and made again is told ``gap``.
 
 Moderators' deletions come the same way as messages (``backends.redis.moderation``): live on the room's
-channel, and on a resubscription the ones numbered past the last heard, read with the catch-up. Every
-session also listens to the moderation channel; a session after the first tells the hub
+channel, and on a resubscription the ones numbered past the last heard, read with the catch-up. One
+session listens to the moderation channel; a session after the first tells the hub
 ``moderation_changed`` once it listens, since notices may have gone by while it was away.
 """
 
@@ -39,37 +37,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
-from backends.base import DeliveryTarget, StoredMessage
 from backends.errors import BackendUnavailable
+from backends.redis.catch_up import catch_up
 from backends.redis.channel import Deletion, Payload, PresenceChange, Published, Signal, decode
-from backends.redis.delivery import Feed, SubscriberStats, release
-from backends.redis.keys import (
-    ZERO_ID,
-    RedisKeys,
-    StreamId,
-    entry_message,
-    format_stream_id,
-    is_missing_stream,
-    parse_stream_id,
-    stream_facts,
-)
+from backends.redis.delivery import Delivery, Feed, release
+from backends.redis.keys import StreamId, parse_stream_id
 from backends.redis.scripts import ANCHOR
 from backends.redis.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from backends.redis.deployment import Deployment
 
 log = logging.getLogger(__name__)
 
 READ_WAIT_SECONDS = 1.0  # how long one read waits before the loop looks at its clocks
 SILENT_PINGS = 3  # ping intervals of silence (two PINGs unanswered) before the connection counts as dead
-CATCH_UP_PAGE = 500
 _RECONNECT_BACKOFF = ExponentialWithJitterBackoff(cap=2.0, base=0.1)
 _PUSH_KINDS = frozenset({"message", "subscribe", "unsubscribe", "smessage", "ssubscribe", "sunsubscribe"})
 
@@ -78,39 +67,33 @@ class SubscriberStalled(Exception):
     """The pub/sub connection stopped answering, or Redis lost its data: start a new session."""
 
 
-class ShardHooks:
-    """What a cluster's coordinator (``backends.redis.cluster``) hears from one shard's session."""
+class SessionOwner(Protocol):
+    """What the subscriber (``backends.redis.subscriber``) hears from each of its sessions."""
 
-    def __init__(
-        self, stats: SubscriberStats, session_lost: Callable[[], None], room_dropped: Callable[[str], None]
-    ) -> None:
-        self.stats = stats  # shared by every shard's session
-        self.session_lost = session_lost
-        self.room_dropped = room_dropped
+    def session_lost(self, session: PubSubSession) -> None: ...
+
+    def room_dropped(self, room: str) -> None:
+        """Redis unsubscribed ``room`` by itself: its slot left this session's server."""
 
 
-class StreamSubscriber:
+class PubSubSession:
     def __init__(
         self,
-        commands: Redis,
-        connect: Callable[[], AbstractConnection],
-        keys: RedisKeys,
-        target: Callable[[], DeliveryTarget | None],
+        place: str,
+        deployment: Deployment,
+        delivery: Delivery,
+        owner: SessionOwner,
         ping_interval: float,
-        on_signal: Callable[[str, Signal | PresenceChange], None],
-        master_moved: Callable[[AbstractConnection], Awaitable[str | None]] | None = None,
-        shard: ShardHooks | None = None,
+        hears_moderation: bool,
     ) -> None:
-        self._commands = commands
-        self._make_connection = connect
-        self._keys = keys
-        self._target = target
+        self.place = place
+        self._deployment = deployment
+        self._commands = deployment.commands
+        self._keys = deployment.keys
+        self._delivery = delivery
+        self._owner = owner
         self._ping_interval = ping_interval
-        self._on_signal = on_signal
-        # On Sentinel: why the connection no longer reaches the master, or None while it does.
-        self._master_moved = master_moved
-        # On a cluster, this is the session of one shard (see ``ShardHooks``).
-        self._shard = shard
+        self._store_epoch = deployment.store_epoch()
         self._feeds: dict[str, Feed] = {}
         self._conn: AbstractConnection | None = None
         # (Un)subscribes sent per room and not yet confirmed on this connection.
@@ -118,30 +101,18 @@ class StreamSubscriber:
         # The rooms whose stream end was asked for on this connection, in the order of the answers.
         self._anchors: deque[tuple[str, Feed]] = deque()
         self._task: asyncio.Task[None] | None = None
-        self._epoch: str | None = None
         self._moderation_heard = asyncio.Event()  # set once a session listens to the moderation channel
-        # On a cluster one shard's session listens to the moderation channel, which every node hears.
-        self.hears_moderation = shard is None
-        self._took_over = False  # whether it listens instead of another shard's session, since when?
+        # One session listens to the moderation channel, which every server hears.
+        self.hears_moderation = hears_moderation
+        self._took_over = False  # whether it listens instead of another session, since when?
         self._live = asyncio.Event()
         self.down_reason = "the pub/sub connection is not started"
-        self.stats = shard.stats if shard is not None else SubscriberStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self, timeout: float) -> None:
-        """Begin the session loop; raise ``BackendUnavailable`` if no session is live within ``timeout``.
-        Once this returns, every moderation notice reaches this process."""
-        await self._check_epoch()
-        self.begin()
-        try:
-            await asyncio.wait_for(self._moderation_heard.wait(), timeout)
-        except TimeoutError:
-            raise BackendUnavailable(self.down_reason) from None
-
     def begin(self) -> None:
-        """Begin the session loop without waiting for it."""
-        self._task = asyncio.create_task(self._run(), name="redis-subscriber")
+        """Begin the session loop."""
+        self._task = asyncio.create_task(self._run(), name=f"redis-pubsub-{self.place}")
 
     async def moderation_heard(self) -> None:
         """Return once a session listens to the moderation channel."""
@@ -182,8 +153,8 @@ class StreamSubscriber:
             await self._send("SUNSUBSCRIBE", room)
 
     async def hear_moderation(self) -> None:
-        """Listen to the moderation channel from now on, instead of another shard's session (which may
-        have missed notices while it was lost): told ``moderation_changed`` once it listens."""
+        """Listen to the moderation channel from now on, instead of another session (which may have
+        missed notices while it was lost): told ``moderation_changed`` once it listens."""
         if self.hears_moderation:
             return
         self.hears_moderation = self._took_over = True
@@ -203,7 +174,7 @@ class StreamSubscriber:
 
     def release(self, room: str) -> Feed | None:
         """Stop delivering ``room`` here and hand over where its delivery stands (its waiters and
-        subscribers keep waiting): its slot moved to another shard (see ``ShardHooks``). No SUNSUBSCRIBE
+        subscribers keep waiting): its slot moved to another server's session. No SUNSUBSCRIBE
         is sent: this node no longer serves the slot, and would answer MOVED, which ends a session; what
         it may still push for the room is dropped, as for any room not subscribed here."""
         feed = self._feeds.pop(room, None)
@@ -229,18 +200,8 @@ class StreamSubscriber:
         it stored (microseconds: the message is already on its way). After ``timeout`` they go regardless.
         """
         feed = self._feeds.get(room)
-        if feed is None or feed.last >= key:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        entry = (key, waiter)
-        feed.waiters.append(entry)
-        try:
-            await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            log.warning("room %s: delivery did not reach %s within %.0fs", room, format_stream_id(key), timeout)
-        finally:
-            if entry in feed.waiters:
-                feed.waiters.remove(entry)
+        if feed is not None:
+            await feed.wait_delivered(room, key, timeout)
 
     async def _ask_anchor(self, room: str, feed: Feed) -> None:
         """Ask, behind the room's SSUBSCRIBE on the same connection, where its stream ends now."""
@@ -298,23 +259,21 @@ class StreamSubscriber:
                 log.exception("Redis pub/sub session failed; reconnecting")
             if self._live.is_set():
                 failures = 0
-                self.stats.sessions_lost += 1
+                self._delivery.stats.sessions_lost += 1
             self._live.clear()
-            if self._shard is not None:
-                self._shard.session_lost()
+            self._owner.session_lost(self)
             failures += 1
             await asyncio.sleep(_RECONNECT_BACKOFF.compute(failures))
 
     async def _session(self) -> None:
-        conn = self._make_connection()
+        conn = self._deployment.pubsub_connection(self.place)
         try:
             await conn.connect()  # type: ignore[no-untyped-call]
             # Connected to the master of a moment ago (Sentinel's answers change during a failover), or the
             # commands (the catch-up's reads) still go to another: start again.
-            if self._master_moved is not None and (moved := await self._master_moved(conn)) is not None:
+            if (moved := await self._deployment.moved(conn)) is not None:
                 raise SubscriberStalled(moved)
-            if self._shard is None:
-                await self._check_epoch()  # on a cluster, each room's epoch tells (see ``_catch_up``)
+            await self._check_epoch()
             # From here on a newly subscribed room sends its own SSUBSCRIBE; the rooms known now go in one.
             self._conn = conn
             self._outstanding = dict.fromkeys(self._feeds, 1)
@@ -324,17 +283,13 @@ class StreamSubscriber:
             await conn.send_command("SCRIPT", "LOAD", ANCHOR.text, check_health=False)
             if self.hears_moderation:
                 await conn.send_command("SUBSCRIBE", self._keys.moderation_channel, check_health=False)
-            if self._feeds and self._shard is None:
-                channels = map(self._keys.channel, self._feeds)
+            for channels in self._deployment.subscribe_groups([self._keys.channel(room) for room in self._feeds]):
                 await conn.send_command("SSUBSCRIBE", *channels, check_health=False)
-            for room in self._feeds if self._shard is not None else ():
-                # A cluster refuses one SSUBSCRIBE for channels of several slots.
-                await conn.send_command("SSUBSCRIBE", self._keys.channel(room), check_health=False)
             for room, feed in list(self._feeds.items()):
                 if not feed.anchored:
                     await self._ask_anchor(room, feed)
             self._live.set()
-            log.info("Redis pub/sub connected (%d rooms)", len(self._feeds))
+            log.info("Redis pub/sub connected to %s (%d rooms)", self.place, len(self._feeds))
             await self._read(conn)
         finally:
             self._conn = None
@@ -361,10 +316,10 @@ class StreamSubscriber:
             if now - checked >= self._ping_interval:
                 # Redis may also lose its data without dropping us (FLUSHALL): check the epoch now and then.
                 checked = now
-                if self._shard is None and await self._commands.get(self._keys.epoch) != self._epoch:
+                if await self._store_epoch.vanished():
                     raise SubscriberStalled("Redis lost its data")
                 # A demoted master keeps its subscribers' connections open and silent: ask where it is.
-                if self._master_moved is not None and (moved := await self._master_moved(conn)) is not None:
+                if (moved := await self._deployment.moved(conn)) is not None:
                     raise SubscriberStalled(moved)
 
     async def _handle(self, reply: object) -> None:
@@ -395,8 +350,7 @@ class StreamSubscriber:
             # Redis unsubscribed us itself: the room's slot left this shard.
             feed.live = False
             feed.ready.clear()
-            if self._shard is not None:
-                self._shard.room_dropped(room)
+            self._owner.room_dropped(room)
             return
         outstanding = asked - 1
         if outstanding > 0:
@@ -409,7 +363,7 @@ class StreamSubscriber:
                 return
             # Whatever was read for this room before now belonged to an earlier subscription, and the
             # stream holds it: the catch-up delivers it in order.
-            await self._catch_up(room, feed)
+            await catch_up(self._commands, self._keys, self._delivery, room, feed)
             feed.live = True
             feed.ready.set()
 
@@ -420,130 +374,34 @@ class StreamSubscriber:
                     return
                 if epoch is not None:  # this message made the room's stream
                     if feed.epoch and epoch != feed.epoch:
-                        self._stream_lost(room, feed)  # and another one was delivered from before
+                        self._delivery.stream_lost(room, feed)  # and another one was delivered from before
                     feed.epoch = epoch
                 key = parse_stream_id(message.id)
                 if key > feed.last:
-                    self._deliver(feed, key, message)
+                    self._delivery.deliver(feed, key, message)
             case Deletion(number, message_id):
-                self._deleted(room, feed, number, message_id)
+                self._delivery.deleted(room, feed, number, message_id)
             case Signal() | PresenceChange():
-                self._on_signal(room, payload)
+                self._delivery.notice(room, payload)
 
     def _moderation_notice(self, kind: str) -> None:
-        target = self._target()
         if kind == "message":
-            if target is not None:
-                target.moderation_changed()
+            self._delivery.moderation_changed()
         elif kind == "subscribe":
-            if (self._moderation_heard.is_set() or self._took_over) and target is not None:
-                target.moderation_changed()  # what changed while no session listened
+            if self._moderation_heard.is_set() or self._took_over:
+                self._delivery.moderation_changed()  # what changed while no session listened
             self._took_over = False
             self._moderation_heard.set()
-
-    def _deleted(self, room: str, feed: Feed, number: int, message_id: str) -> None:
-        # Numbers only grow: one at or below the last told was read by a catch-up already.
-        if number <= feed.deletions:
-            return
-        feed.deletions = number
-        target = self._target()
-        if target is not None:
-            target.deleted(room, message_id)
-
-    async def _catch_up(self, room: str, feed: Feed) -> None:
-        stream, deleted = self._keys.stream(room), self._keys.deleted(room)
-        # One transaction: the deletions counted are those the stream's facts know of.
-        pipe = self._commands.pipeline(transaction=True)
-        pipe.xinfo_stream(stream)
-        pipe.zcard(deleted)
-        pipe.xrange(stream, f"({format_stream_id(feed.last)}" if feed.last != ZERO_ID else "-", "+", CATCH_UP_PAGE)
-        pipe.zrangebyscore(deleted, f"({feed.deletions}", "+inf", withscores=True)
-        pipe.get(self._keys.room_epoch(room))
-        pipe.get(self._keys.pruned(room))
-        info, deletions, entries, missed, epoch, newest_pruned = await pipe.execute(raise_on_error=False)
-        for reply in (deletions, entries, missed, epoch, newest_pruned):
-            if isinstance(reply, Exception):
-                raise reply
-        if isinstance(info, Exception) and not is_missing_stream(info):
-            raise info
-        epoch = epoch or ""
-        if feed.epoch and epoch != feed.epoch:
-            self._stream_lost(room, feed)
-            feed.epoch = epoch
-            await self._catch_up(room, feed)  # the new stream, from its beginning
-            return
-        feed.epoch = epoch
-        issued, first, pruned = stream_facts(info, int(deletions))
-        if isinstance(info, dict) and issued < feed.last:
-            # This Redis never issued what we delivered last: a master a failover demoted had stored it
-            # and published it, and its replica, now master, had not received it yet (replication is
-            # asynchronous; such a store was never acknowledged). Clients saw what history will not hold:
-            # tell them, and go on from what this Redis holds (its new ids may be lower than the lost).
-            self._gap(room)
-            feed.last = issued
-        if newest_pruned is not None:
-            lost = feed.last < parse_stream_id(newest_pruned)
-        else:
-            # Pruned before the newest pruned id was recorded: behind the first kept entry some may be gone,
-            # or only the one delivered last; the store cannot tell, and an extra notice is the safe side.
-            lost = pruned and feed.last < first
-        if lost:
-            # Pruned past what we last delivered (a very busy room while we were away): some are gone.
-            self._gap(room)
-        while entries:
-            for entry_id, fields in entries:
-                self._deliver(feed, parse_stream_id(entry_id), entry_message(room, entry_id, fields))
-                self.stats.caught_up += 1
-            if len(entries) < CATCH_UP_PAGE:
-                break
-            entries = await self._commands.xrange(stream, f"({format_stream_id(feed.last)}", "+", CATCH_UP_PAGE)
-        # Deletions made while this process was away, after the messages (a message deleted meanwhile was
-        # not read above; one delivered before it went away is told of now).
-        for message_id, number in missed:
-            self._deleted(room, feed, int(number), str(message_id))
-        # An unsubscribe while reading takes effect from here on; the messages above were already owed.
 
     # -- Redis losing its data ---------------------------------------------------------------------
 
     async def _check_epoch(self) -> None:
-        """Remember this Redis's epoch token; if it changed since the last session, the data we
-        delivered from is gone: tell the hub, and deliver the rooms again from their new beginning."""
-        fresh = secrets.token_hex(8)
-        earlier = await self._commands.set(self._keys.epoch, fresh, nx=True, get=True)
-        current = earlier if isinstance(earlier, str) else fresh
-        if self._epoch is not None and current != self._epoch:
-            log.warning("Redis came back without its data; telling %d rooms about the gap", len(self._feeds))
-            self.stats.resets += 1
-            for room, feed in self._feeds.items():
-                feed.last = ZERO_ID
-                feed.deletions = 0
-                release(feed.waiters)  # the ids they wait for will never come
-                feed.waiters.clear()
-                self._gap(room)
-        self._epoch = current
-
-    def _stream_lost(self, room: str, feed: Feed) -> None:
-        """The stream delivered from is gone (its shard lost its data, or the room expired) and the room
-        has another: tell clients, and deliver the new one from its beginning."""
-        log.warning("room %s: its stream was lost and made again; telling its clients", room)
-        self._gap(room)
-        feed.last, feed.deletions = ZERO_ID, 0
-        release(feed.waiters)  # the ids they wait for will never come
-        feed.waiters.clear()
-
-    def _deliver(self, feed: Feed, key: StreamId, message: StoredMessage) -> None:
-        feed.last = key
-        target = self._target()
-        if target is not None:
-            target.deliver(message)
-        if feed.waiters:
-            reached = [entry for entry in feed.waiters if entry[0] <= key]
-            for entry in reached:
-                feed.waiters.remove(entry)
-            release(reached)
-
-    def _gap(self, room: str) -> None:
-        self.stats.gaps += 1
-        target = self._target()
-        if target is not None:
-            target.gap(room)
+        """If the store lost its data since the last session, the data we delivered from is gone: tell
+        the hub, and deliver the rooms again from their new beginning."""
+        if not await self._store_epoch.renewed():
+            return
+        log.warning("Redis came back without its data; telling %d rooms about the gap", len(self._feeds))
+        self._delivery.stats.resets += 1
+        for room, feed in self._feeds.items():
+            feed.start_over()
+            self._delivery.gap(room)

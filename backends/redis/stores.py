@@ -7,25 +7,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, NewMessage, StoreResult
 from backends.errors import BackendUnavailable
+from backends.redis.deployment import Deployment
 from backends.redis.keys import (
     QUOTA_NO_NEW_ROOM,
     QUOTA_OK,
-    RedisKeys,
     StreamId,
     parse_stream_id,
     store_result,
     unix_seconds,
 )
 from backends.redis.scripts import QUOTA, STORE, Run
+from backends.redis.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +49,22 @@ def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
 
 
 class StoreBatcher:
-    """``Backend.store_soon`` for the Redis backend. ``run_scripts`` runs scripts where the deployment
-    keeps them (one Redis, or each room's shard), with WAIT for ``replicas``; ``wait_delivered`` returns
-    once this process has delivered a room's messages up to an id."""
+    """``Backend.store_soon`` for the Redis backend: the deployment runs the scripts (one Redis, or each
+    room's shard; the stores with WAIT for its replicas), and the subscriber says when this process has
+    delivered what a batch stored."""
 
     def __init__(
         self,
-        redis: Redis,
-        keys: RedisKeys,
-        run_scripts: Callable[[list[Run], int], Awaitable[list[Any]]],
-        wait_delivered: Callable[[str, StreamId, float], Awaitable[None]],
-        replicas: int,
+        deployment: Deployment,
+        subscriber: Subscriber,
         retain_per_room: int,
         dedup_seconds: int,
         quota: AddressQuota | None,
     ) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._run = run_scripts
-        self._wait_delivered = wait_delivered
-        self._replicas_to_wait = replicas
+        self._deployment = deployment
+        self._redis = deployment.commands
+        self._keys = deployment.keys
+        self._subscriber = subscriber
         self._retain = str(max(0, retain_per_room))
         self._trim_chunk = str(max(1, retain_per_room // TRIM_CHUNK_DIVISOR))
         self._dedup_seconds = dedup_seconds
@@ -151,7 +146,7 @@ class StoreBatcher:
                 key = parse_stream_id(outcome.message.id)
                 newest[outcome.message.room] = max(key, newest.get(outcome.message.room, key))
         for room, key in newest.items():
-            await self._wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
+            await self._subscriber.wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
         await asyncio.wait([figures])
         for future, outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -167,7 +162,7 @@ class StoreBatcher:
         limited = [index for index, (message, _) in enumerate(calls) if message.sender]
         runs = [self._quota_run(calls[index][0], "take") for index in limited]
         verdicts = [QUOTA_OK] * len(calls)  # one without a sender address is not limited
-        for index, reply in zip(limited, await self._run(runs, 0), strict=True):
+        for index, reply in zip(limited, await self._deployment.run_scripts(runs), strict=True):
             if isinstance(reply, Exception):
                 raise reply
             verdicts[index] = str(reply)
@@ -185,7 +180,7 @@ class StoreBatcher:
 
     async def _run_store_scripts(self, calls: list[_StoreCall], verdicts: list[str]) -> list[Any]:
         runs = [(STORE, *self._script_arguments(call, verdict)) for call, verdict in zip(calls, verdicts, strict=True)]
-        return await self._run(runs, self._replicas_to_wait)
+        return await self._deployment.run_scripts(runs, wait_for_replicas=True)
 
     async def _settle_figures(self, calls: list[_StoreCall], verdicts: list[str], replies: list[Any]) -> None:
         """After a batch: give back the message tokens of what was not stored, charge the new rooms made,
@@ -221,7 +216,7 @@ class StoreBatcher:
         if not len(pipe) and not settled:
             return
         try:
-            quota_replies = await self._run(settled, 0) if settled else []
+            quota_replies = await self._deployment.run_scripts(settled) if settled else []
             figure_replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
             failed = [reply for reply in [*quota_replies, *figure_replies] if isinstance(reply, Exception)]
         except (RedisError, RedisClusterException, OSError) as exc:

@@ -1,57 +1,66 @@
-"""The cluster's subscriber: one pub/sub session per master, and rooms moving between them."""
+"""The subscriber: this process's pub/sub sessions, one per place the deployment names (one server, a
+Sentinel set's master, or each master of a Redis Cluster), each with the rooms whose channel belongs
+there, and rooms moving between them.
+
+A room moves when its place changes (a cluster's slot moved): when Redis unsubscribes it (an unasked
+``sunsubscribe``), when a session is lost (a master died), and when a reading of where rooms are, every
+ping interval, shows another place (a failover or a slot moved while the connection stayed open). The
+room's session at the new place subscribes and catches up from the stream, so what was published in
+between is delivered once and in order. Where there is one place, rooms never move.
+
+One session listens to the moderation channel; when it is lost, another takes over.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from redis.exceptions import RedisClusterException, RedisError
 
-from backends.base import DeliveryTarget
 from backends.errors import BackendUnavailable
-from backends.redis.channel import PresenceChange, Signal
-from backends.redis.cluster import RETRY_PAUSE_SECONDS, STORE_ATTEMPTS, ClusterShards
-from backends.redis.delivery import SubscriberStats
-from backends.redis.keys import RedisKeys, StreamId
-from backends.redis.session import ShardHooks, StreamSubscriber
+from backends.redis.delivery import Delivery, SubscriberStats
+from backends.redis.deployment import Deployment
+from backends.redis.keys import StreamId
+from backends.redis.session import PubSubSession
 from backends.redis.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 
-class ClusterSubscriber:
-    """``StreamSubscriber``'s interface over one session per master (see the module's docstring)."""
+# A room Redis unsubscribed, found still at the same place this many times, is subscribed there again.
+DROPPED_CHECKS = 4
+RETRY_PAUSE_SECONDS = 0.3
 
-    def __init__(
-        self,
-        shards: ClusterShards,
-        keys: RedisKeys,
-        target: Callable[[], DeliveryTarget | None],
-        ping_interval: float,
-        on_signal: Callable[[str, Signal | PresenceChange], None],
-    ) -> None:
-        self._shards = shards
-        self._keys = keys
-        self._target = target
+
+class Subscriber:
+    """``Backend.subscribe`` and ``unsubscribe`` over the deployment's pub/sub sessions."""
+
+    def __init__(self, deployment: Deployment, delivery: Delivery, ping_interval: float) -> None:
+        self._deployment = deployment
+        self._keys = deployment.keys
+        self._delivery = delivery
         self._ping_interval = ping_interval
-        self._on_signal = on_signal
-        self.stats = SubscriberStats()
-        self._sessions: dict[str, StreamSubscriber] = {}
-        self._dropped: dict[str, int] = {}  # rooms Redis unsubscribed -> times found still at the same shard
+        self._sessions: dict[str, PubSubSession] = {}
+        self._dropped: dict[str, int] = {}  # rooms Redis unsubscribed -> times found still at the same place
         self._rehoming: asyncio.Task[None] | None = None
         self._again = False
         self._watcher: asyncio.Task[None] | None = None
-        self._moderator: StreamSubscriber | None = None  # the session listening to the moderation channel
+        self._moderator: PubSubSession | None = None  # the session listening to the moderation channel
         self._handover: asyncio.Future[None] | None = None
 
+    @property
+    def stats(self) -> SubscriberStats:
+        return self._delivery.stats
+
     async def start(self, timeout: float) -> None:
-        """Begin a session per master; raise ``BackendUnavailable`` if none listens within ``timeout``."""
-        sessions = [self._session(name) for name in self._shards.masters()]
-        if not sessions:
+        """Begin a session per place; raise ``BackendUnavailable`` if none listens to the moderation
+        channel within ``timeout``. Once this returns, every moderation notice reaches this process."""
+        places = self._deployment.places()
+        if not places:
             raise BackendUnavailable("no master of the Redis Cluster is known")
-        self._moderator = sessions[0]
-        await self._moderator.hear_moderation()
+        self._moderator = self._session(places[0], hears_moderation=True)
+        sessions = [self._session(place) for place in places]
         heard = [asyncio.ensure_future(session.moderation_heard()) for session in sessions]
         try:
             done, _ = await asyncio.wait(heard, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -60,7 +69,7 @@ class ClusterSubscriber:
                 waiter.cancel()
         if not done:
             raise BackendUnavailable(self.down_reason)
-        self._watcher = asyncio.create_task(self._watch(), name="redis-cluster-slots")
+        self._watcher = asyncio.create_task(self._watch(), name="redis-places")
 
     async def close(self) -> None:
         for task in (self._watcher, self._rehoming):
@@ -75,16 +84,18 @@ class ClusterSubscriber:
 
     @property
     def down_reason(self) -> str:
+        if len(self._sessions) == 1:
+            return next(iter(self._sessions.values())).down_reason
         reasons = [f"{name}: {session.down_reason}" for name, session in self._sessions.items()]
-        return "; ".join(reasons) or "no master of the cluster is known"
+        return "; ".join(reasons) or "no master of the Redis Cluster is known"
 
     async def subscribe(self, room: str, timeout: float) -> StreamId:
         session = self._holder(room)
         if session is None:
-            shard = self._shards.shard_of(self._keys.channel(room))
-            if shard is None:
+            place = self._deployment.place_of(self._keys.channel(room))
+            if place is None:
                 raise BackendUnavailable(f"could not subscribe to room {room}: no master serves its slot")
-            session = self._session(shard)
+            session = self._session(place)
         try:
             return await session.subscribe(room, timeout)
         except BackendUnavailable:
@@ -101,39 +112,40 @@ class ClusterSubscriber:
             await session.unsubscribe(room)
 
     async def wait_delivered(self, room: str, key: StreamId, timeout: float) -> None:
+        """Return once this process has delivered ``room``'s messages up to ``key`` (see
+        ``PubSubSession.wait_delivered``)."""
         session = self._holder(room)
         if session is not None:
             await session.wait_delivered(room, key, timeout)
 
-    def _holder(self, room: str) -> StreamSubscriber | None:
+    def _holder(self, room: str) -> PubSubSession | None:
         return next((session for session in self._sessions.values() if session.has(room)), None)
 
-    def _session(self, shard: str) -> StreamSubscriber:
-        session = self._sessions.get(shard)
+    def _session(self, place: str, hears_moderation: bool = False) -> PubSubSession:
+        session = self._sessions.get(place)
         if session is None:
-            hooks = ShardHooks(self.stats, lambda: self._session_lost(shard), self._room_dropped)
-            session = StreamSubscriber(
-                self._shards.cluster,  # type: ignore[arg-type]  # the catch-up's reads follow the slots
-                lambda: self._shards.pubsub_connection(shard),
-                self._keys,
-                self._target,
-                self._ping_interval,
-                self._on_signal,
-                shard=hooks,
+            session = PubSubSession(
+                place, self._deployment, self._delivery, self, self._ping_interval, hears_moderation
             )
-            self._sessions[shard] = session
+            self._sessions[place] = session
             session.begin()
         return session
 
-    # -- rooms moving between shards ---------------------------------------------------------------
+    # -- what the sessions tell (``SessionOwner``) -------------------------------------------------
 
-    def _session_lost(self, shard: str) -> None:
-        if self._moderator is not None and self._moderator is self._sessions.get(shard):
-            self._moderation_moves(away_from=self._moderator)
+    def session_lost(self, session: PubSubSession) -> None:
+        if session is self._moderator:
+            self._moderation_moves(away_from=session)
         self._topology_changed()
 
-    def _moderation_moves(self, away_from: StreamSubscriber) -> None:
-        """Let another shard's session listen to the moderation channel (a live one if there is)."""
+    def room_dropped(self, room: str) -> None:
+        self._dropped.setdefault(room, 0)
+        self._topology_changed()
+
+    # -- rooms moving between places ---------------------------------------------------------------
+
+    def _moderation_moves(self, away_from: PubSubSession) -> None:
+        """Let another place's session listen to the moderation channel (a live one if there is)."""
         others = [session for session in self._sessions.values() if session is not away_from]
         if not others:
             return
@@ -142,18 +154,14 @@ class ClusterSubscriber:
         self._moderator = successor
         self._handover = asyncio.ensure_future(successor.hear_moderation())
 
-    def _room_dropped(self, room: str) -> None:
-        self._dropped.setdefault(room, 0)
-        self._topology_changed()
-
     def _topology_changed(self) -> None:
         self._again = True
         if self._rehoming is None or self._rehoming.done():
-            self._rehoming = asyncio.create_task(self._rehome(), name="redis-cluster-rehome")
+            self._rehoming = asyncio.create_task(self._rehome(), name="redis-rehome")
 
     async def _watch(self) -> None:
-        """Read the slots every ping interval: a failover or a slot moved may leave a session's connection
-        open on a node that no longer serves its rooms."""
+        """Read where rooms are every ping interval: a failover or a slot moved may leave a session's
+        connection open on a node that no longer serves its rooms."""
         while True:
             await asyncio.sleep(self._ping_interval)
             self._topology_changed()
@@ -162,26 +170,26 @@ class ClusterSubscriber:
         while self._again:
             self._again = False
             try:
-                await self._shards.refresh()
+                await self._deployment.refresh()
             except (RedisError, RedisClusterException, OSError) as exc:
-                log.info("cluster slots not read: %s", exc)
+                log.info("where rooms are not read: %s", exc)
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
                 self._again = True
                 continue
-            masters = set(self._shards.masters())
-            for name in masters:
+            places = set(self._deployment.places())
+            for name in places:
                 self._session(name)  # a new master: its rooms, and one more ear on the moderation channel
             for name, session in list(self._sessions.items()):
                 for room in session.rooms:
                     await self._place(room, name, session)
-                if name not in masters and not session.rooms:
+                if name not in places and not session.rooms:
                     if session is self._moderator:
                         self._moderation_moves(away_from=session)
                     del self._sessions[name]
                     await session.close()
 
-    async def _place(self, room: str, name: str, session: StreamSubscriber) -> None:
-        owner = self._shards.shard_of(self._keys.channel(room))
+    async def _place(self, room: str, name: str, session: PubSubSession) -> None:
+        owner = self._deployment.place_of(self._keys.channel(room))
         dropped = self._dropped.get(room)
         if owner is not None and owner != name:
             feed = session.release(room)
@@ -190,10 +198,10 @@ class ClusterSubscriber:
                 self._dropped.pop(room, None)
                 await self._session(owner).adopt(room, feed)
         elif dropped is not None:
-            # Unsubscribed by Redis, and the slots read still name this shard: read them again soon, and
+            # Unsubscribed by Redis, and the slots read still name this place: read them again soon, and
             # after a while subscribe here again (its answer tells where the slot went).
             self._dropped[room] = dropped + 1
-            if dropped + 1 >= STORE_ATTEMPTS:
+            if dropped + 1 >= DROPPED_CHECKS:
                 feed = session.release(room)
                 self._dropped.pop(room, None)
                 if feed is not None:
