@@ -41,7 +41,13 @@ class Feed:
         self.waiters.clear()
 
     async def wait_delivered(self, room: str, key: StreamId, timeout: float) -> None:
-        """Return once ``room``'s messages are delivered up to ``key``, or after ``timeout`` regardless."""
+        """Return once ``room``'s messages are delivered up to ``key``.
+
+        The store script's reply can reach this process a moment before its pub/sub message, and a
+        sender must hear of its message through the room's broadcast before any later reply to it (an
+        error, a resent duplicate). So a batch's answers wait here until delivery has caught up with what
+        it stored (microseconds: the message is already on its way). After ``timeout`` they go regardless.
+        """
         if self.last >= key:
             return
         waiter = asyncio.get_running_loop().create_future()

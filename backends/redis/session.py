@@ -19,13 +19,12 @@ route, a stalled proxy) is replaced.
 
 A session also ends when its connection no longer reaches the server it is for (``Deployment.moved``:
 on Sentinel, the master moved), and a catch-up on the new master that finds the stream never issued the
-last id delivered tells the hub ``gap`` (``backends.redis.catch_up``). Where a deployment has several
-places (the masters of a cluster), a room moves between their sessions when its slot moves
-(``release``/``adopt``, driven by ``backends.redis.subscriber``).
+last id delivered tells the hub ``gap`` (``backends.redis.catch_up``). A room moves between sessions
+when its cluster slot moves (``release``/``adopt``, driven by ``backends.redis.subscriber``).
 
 Redis coming back empty is noticed by the store's epoch (``backends.redis.epoch``), and per room by the
-room's epoch (``RedisKeys.room_epoch``): read with the stream's end and at every catch-up, and carried by
-the message that made the stream, so a room whose stream was lost and made again is told ``gap``.
+room's epoch (``RedisKeys.room_epoch``), read with the stream's end and at every catch-up, and carried by
+the message that made the stream.
 
 Moderators' deletions come the same way as messages (``backends.redis.moderation``): live on the room's
 channel, and on a resubscription the ones numbered past the last heard, read with the catch-up. One
@@ -68,12 +67,12 @@ class SubscriberStalled(Exception):
 
 
 class SessionOwner(Protocol):
-    """What the subscriber (``backends.redis.subscriber``) hears from each of its sessions."""
+    """What the subscriber (``backends.redis.subscriber``) hears from each of its sessions: one was
+    lost, or Redis unsubscribed a room by itself (its slot left the session's server)."""
 
     def session_lost(self, session: PubSubSession) -> None: ...
 
-    def room_dropped(self, room: str) -> None:
-        """Redis unsubscribed ``room`` by itself: its slot left this session's server."""
+    def room_dropped(self, room: str) -> None: ...
 
 
 class PubSubSession:
@@ -102,8 +101,7 @@ class PubSubSession:
         self._anchors: deque[tuple[str, Feed]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._moderation_heard = asyncio.Event()  # set once a session listens to the moderation channel
-        # One session listens to the moderation channel, which every server hears.
-        self.hears_moderation = hears_moderation
+        self.hears_moderation = hears_moderation  # one session listens to it, which every server hears
         self._took_over = False  # whether it listens instead of another session, since when?
         self._live = asyncio.Event()
         self.down_reason = "the pub/sub connection is not started"
@@ -192,13 +190,7 @@ class PubSubSession:
             await self._ask_anchor(room, feed)
 
     async def wait_delivered(self, room: str, key: StreamId, timeout: float) -> None:
-        """Return once this process has delivered ``room``'s messages up to ``key``.
-
-        The store script's reply can reach this process a moment before its pub/sub message, and a
-        sender must hear of its message through the room's broadcast before any later reply to it (an
-        error, a resent duplicate). So a batch's answers wait here until delivery has caught up with what
-        it stored (microseconds: the message is already on its way). After ``timeout`` they go regardless.
-        """
+        """Return once this process has delivered ``room``'s messages up to ``key`` (``Feed.wait_delivered``)."""
         feed = self._feeds.get(room)
         if feed is not None:
             await feed.wait_delivered(room, key, timeout)
