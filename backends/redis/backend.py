@@ -39,9 +39,9 @@ from backends.base import (
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis.delivery import Delivery
 from backends.redis.deployment import open_deployment
+from backends.redis.entries import format_stream_id, parse_stream_id
 from backends.redis.expiry import expire_idle_rooms
 from backends.redis.history import read_history, read_replay
-from backends.redis.keys import format_stream_id, parse_stream_id
 from backends.redis.metrics import ClusterCounters
 from backends.redis.moderation import RedisModeration
 from backends.redis.options import parse_redis_url

@@ -8,15 +8,15 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from backends.redis.delivery import Delivery, Feed
-from backends.redis.keys import (
+from backends.redis.entries import (
     ZERO_ID,
-    RedisKeys,
     entry_message,
     format_stream_id,
     is_missing_stream,
     parse_stream_id,
     stream_facts,
 )
+from backends.redis.keys import RedisKeys
 
 CATCH_UP_PAGE = 500
 

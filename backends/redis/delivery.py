@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from backends.base import DeliveryTarget, StoredMessage
 from backends.redis.channel import PresenceChange, Signal
-from backends.redis.keys import ZERO_ID, StreamId, format_stream_id
+from backends.redis.entries import ZERO_ID, StreamId, format_stream_id
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from backends.redis.keys import RedisKeys, is_missing_stream, parse_stream_id, unix_seconds
+from backends.redis.entries import is_missing_stream, parse_stream_id, unix_seconds
+from backends.redis.keys import RedisKeys
 from backends.redis.scripts import EXPIRE, Run, run_scripts
 
 EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline

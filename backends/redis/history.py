@@ -12,16 +12,16 @@ from redis.exceptions import RedisError
 
 from backends.base import HistoryPage, Replay
 from backends.errors import BackendUnavailable
-from backends.redis.keys import (
+from backends.redis.entries import (
     MAX_ID,
     ZERO_ID,
-    RedisKeys,
     format_stream_id,
     is_missing_stream,
     page_of_entries,
     parse_stream_id,
     stream_facts,
 )
+from backends.redis.keys import RedisKeys
 
 
 async def read_history(

@@ -27,7 +27,8 @@ from redis.exceptions import RedisError
 
 from backends.base import Ban, ban_timestamp, check_ban
 from backends.errors import BackendUnavailable
-from backends.redis.keys import MAX_ID, ZERO_ID, RedisKeys, format_stream_id, parse_stream_id
+from backends.redis.entries import MAX_ID, ZERO_ID, format_stream_id, parse_stream_id
+from backends.redis.keys import RedisKeys
 from backends.redis.scripts import ADD_BAN, BANS, DELETE, LIFT_BAN, LOCK, LuaScript, run_script
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -47,7 +47,7 @@ from backends.errors import BackendUnavailable
 from backends.redis.catch_up import catch_up
 from backends.redis.channel import Deletion, Payload, PresenceChange, Published, Signal, decode
 from backends.redis.delivery import Delivery, Feed, release
-from backends.redis.keys import StreamId, parse_stream_id
+from backends.redis.entries import StreamId, parse_stream_id
 from backends.redis.scripts import ANCHOR
 from backends.redis.tasks import cancel_and_wait
 

@@ -12,17 +12,10 @@ from typing import Any
 from redis.exceptions import RedisClusterException, RedisError
 
 from backends.address_blocks import AddressBlocks
-from backends.base import AddressQuota, NewMessage, StoreResult
-from backends.errors import BackendUnavailable
+from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult
+from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.redis.deployment import Deployment
-from backends.redis.keys import (
-    QUOTA_NO_NEW_ROOM,
-    QUOTA_OK,
-    StreamId,
-    parse_stream_id,
-    store_result,
-    unix_seconds,
-)
+from backends.redis.entries import StreamId, flat_entry_message, parse_stream_id, unix_seconds
 from backends.redis.scripts import QUOTA, STORE, Run
 from backends.redis.subscriber import Subscriber
 
@@ -36,6 +29,38 @@ TRIM_CHUNK_DIVISOR = 100
 MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
+
+# What store.lua answers for a message it did not store as new, and the quota verdicts it takes (quota.lua).
+OVER_MESSAGE_QUOTA = 3
+OVER_ROOM_QUOTA = 4
+DELETED_BEFORE = 5
+QUOTA_OVER, QUOTA_NO_NEW_ROOM, QUOTA_OK = "0", "1", "2"
+
+
+def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded | MessageDeleted:
+    status = int(reply[0])
+    if status == DELETED_BEFORE:
+        return MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
+    if status == OVER_MESSAGE_QUOTA:
+        return QuotaExceeded("too many messages from this address; slow down")
+    if status == OVER_ROOM_QUOTA:
+        return QuotaExceeded("too many new rooms from this address")
+    entry_id = str(reply[1])
+    if status == 0:
+        return StoreResult(
+            StoredMessage(
+                entry_id,
+                message.room,
+                message.handle,
+                message.message,
+                message.timestamp,
+                message.client_id,
+                message.user,
+                message.moderator,
+            )
+        )
+    return StoreResult(flat_entry_message(message.room, entry_id, reply[2]), duplicate=status == 1)
+
 
 # A message to store and its attempt token, which lets a retried call find its own first attempt
 # (see store.lua).

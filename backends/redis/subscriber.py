@@ -21,7 +21,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from backends.errors import BackendUnavailable
 from backends.redis.delivery import Delivery, SubscriberStats
 from backends.redis.deployment import Deployment
-from backends.redis.keys import StreamId
+from backends.redis.entries import StreamId
 from backends.redis.session import PubSubSession
 from backends.redis.tasks import cancel_and_wait
 
