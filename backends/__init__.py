@@ -16,10 +16,10 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "postgres": ("backends.sql.backend", "SQLBackend"),
     "mysql": ("backends.sql.backend", "SQLBackend"),
     "mariadb": ("backends.sql.backend", "SQLBackend"),
-    "redis": ("backends.redis_streams", "RedisBackend"),
-    "rediss": ("backends.redis_streams", "RedisBackend"),
-    "redis+sentinel": ("backends.redis_streams", "RedisBackend"),
-    "redis+cluster": ("backends.redis_streams", "RedisBackend"),
+    "redis": ("backends.redis.backend", "RedisBackend"),
+    "rediss": ("backends.redis.backend", "RedisBackend"),
+    "redis+sentinel": ("backends.redis.backend", "RedisBackend"),
+    "redis+cluster": ("backends.redis.backend", "RedisBackend"),
 }
 
 

@@ -85,7 +85,7 @@ class ServerSpec:
         if CLUSTER_HOSTS in self.backend and not available():
             raise Unavailable("redis-server is not installed")
         scheme = self.backend.split(":", 1)[0]
-        module = "backends.redis_streams" if scheme.startswith("redis") else "backends.sql.backend"
+        module = "backends.redis.backend" if scheme.startswith("redis") else "backends.sql.backend"
         if not (ROOT / f"{module.replace('.', '/')}.py").exists():
             raise Unavailable(f"{module} is not in this tree yet")
         service = {"postgresql": 5432, "mysql": 3306, "redis": 6379}.get(scheme)

@@ -19,7 +19,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import WebSocketClientConnection
 
 from backends.base import Backend
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from backends.sql.backend import SQLBackend
 from rooms.app import make_app
 from tests.clients import connect, receive_json, send_json

@@ -11,7 +11,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from tests.clients import send_json, wait_closed
 from tests.processes import ServerProcess
 from tests.redis_support import (

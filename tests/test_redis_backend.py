@@ -13,8 +13,10 @@ import redis.asyncio as redis
 from backends import url_scheme
 from backends.base import AddressQuota, HistoryPage, NewMessage, RoomPresence, StoredMessage, utc_timestamp
 from backends.errors import BackendConfigError, MessageDeleted, QuotaExceeded
-from backends.redis_layout import STORE_SCRIPT, RedisKeys, published_message
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
+from backends.redis.channel import published_message
+from backends.redis.keys import RedisKeys
+from backends.redis.scripts import STORE
 from tests.factories.redis import RedisFactory
 from tests.messages import store
 from tests.redis_support import REDIS_URL, delete_prefix, redis_address, require_redis, through_proxy, unique_prefix
@@ -61,7 +63,7 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
     prefix = unique_prefix()
     keys = RedisKeys(prefix)
     client = redis.from_url(REDIS_URL, decode_responses=True)
-    script = client.register_script(STORE_SCRIPT)
+    script = client.register_script(STORE.text)
     try:
         for dedup_key, client_id in ((keys.attempt("lobby", "a1"), ""), (keys.client_id("lobby", "c-1"), "c-1")):
             call = {

@@ -17,9 +17,9 @@ import redis.asyncio as redis
 
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis_cluster import parse_cluster_url
-from backends.redis_layout import RedisKeys
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
+from backends.redis.keys import RedisKeys
+from backends.redis.options import parse_cluster_url
 from tests.cluster_support import RedisClusterSet
 from tests.messages import new_message, store
 from tests.test_backend_contract import Recorder
@@ -248,7 +248,7 @@ async def test_a_subscribed_room_whose_slot_moves_is_delivered_once_and_in_order
         source, room = next(iter(here.rooms.items()))
         target = next(port for port in here.rooms if port != source)
         await here.acked_grows(room, 20)
-        slot = here.writer._shards.cluster.keyslot(here.writer._keys.stream(room))  # type: ignore[union-attr]
+        slot = here.writer._deployment.cluster.keyslot(here.writer._keys.stream(room))  # type: ignore[attr-defined]
         await here.cluster.move_slot(slot, target)
         await eventually(lambda: session_port(here.listener, room) == target, timeout=20, message="room moved")
         await here.acked_grows(room, 20)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from tests.clients import send_json
 from tests.messages import store
 from tests.processes import ServerProcess

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as redis
 from tornado.httpclient import AsyncHTTPClient
 
-from backends.redis_layout import RedisKeys
+from backends.redis.keys import RedisKeys
 from tests.clients import send_json
 from tests.factories.redis_cluster import shared_cluster
 from tests.factories.redis_sentinel import shared_sentinel_set

@@ -12,8 +12,8 @@ import redis.asyncio as redis
 
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
-from backends.redis_sentinel import parse_sentinel_url
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
+from backends.redis.options import parse_sentinel_url
 from tests.messages import new_message, store
 from tests.redis_support import PrivateRedis
 from tests.sentinel_support import SentinelSet
@@ -53,6 +53,12 @@ def test_sentinel_url_names_sentinels_master_database_and_both_passwords():
 def test_bad_sentinel_url_is_a_config_error_naming_backend_url(url):
     with pytest.raises(BackendConfigError, match=r"^backend\.url: "):
         RedisBackend(url)
+
+
+def pubsub_port(backend: RedisBackend) -> int | None:
+    """The port of the server the backend's pub/sub session is connected to, None while it is not."""
+    [session] = backend._subscriber._sessions.values()
+    return None if session._conn is None else session._conn.port  # type: ignore[attr-defined]
 
 
 class BackendSender:
@@ -118,7 +124,7 @@ async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_th
         listener.set_delivery_target(recorder)
         await listener.subscribe("lobby")
         old_master = await sentinels.master_port()
-        assert listener._subscriber._conn is not None and listener._subscriber._conn.port == old_master
+        assert pubsub_port(listener) == old_master
 
         senders = [BackendSender(writer, f"s{number}") for number in range(5)]
         tasks = [asyncio.ensure_future(sender.run(stop)) for sender in senders]
@@ -130,7 +136,7 @@ async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_th
         new_master = await sentinels.failover()
         # The listener's connection to the old master stays open: it notices by asking Sentinel, and moves.
         await eventually(
-            lambda: (conn := listener._subscriber._conn) is not None and conn.port == new_master,
+            lambda: pubsub_port(listener) == new_master,
             timeout=20,
             message="the subscriber on the new master",
         )

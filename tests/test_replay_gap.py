@@ -16,7 +16,7 @@ import pytest
 
 from backends.address_blocks import AddressBlocks
 from backends.base import Backend, Replay, StoredMessage
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from rooms.hub import FIRST_REPLAY_PAGE, RoomHub
 from rooms.metrics import RoomsMetrics
 from rooms.ratelimit import RatePolicy

@@ -11,7 +11,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from backends.memory import MemoryBackend
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from backends.sql.backend import SQLBackend
 from tests.clients import connect, receive_json, send_json
 from tests.waiting import eventually

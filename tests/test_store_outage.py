@@ -17,7 +17,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from backends.base import Backend
 from backends.errors import BackendUnavailable
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from rooms.app import make_app
 from tests.clients import connect, receive_json, send_json, wait_closed
 from tests.conftest import app_config

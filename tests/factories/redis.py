@@ -13,7 +13,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from backends.errors import BackendUnavailable
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from tests.factories import service_unreachable
 
 REDIS_URL = os.environ.get("ROOMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -10,7 +10,7 @@ import atexit
 from typing import Any
 
 from backends.errors import BackendUnavailable
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from tests.cluster_support import RedisClusterSet
 from tests.factories import service_unreachable
 from tests.factories.redis import unique_prefix

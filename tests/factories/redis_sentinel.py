@@ -9,7 +9,7 @@ import atexit
 from typing import Any
 
 from backends.errors import BackendUnavailable
-from backends.redis_streams import RedisBackend
+from backends.redis.backend import RedisBackend
 from tests.factories import service_unreachable
 from tests.factories.redis import delete_prefix, unique_prefix
 from tests.sentinel_support import SentinelSet

@@ -1,7 +1,7 @@
 """Reading a room's history from its Redis stream: pages of it, and what a reconnecting client missed.
 
 A replay tells a gap (history pruned past the client's id) from what is not one: messages a moderator
-deleted (counted in the room's deleted set, ``backends.redis_moderation``) and a client id that names a
+deleted (counted in the room's deleted set, ``backends.redis.moderation``) and a client id that names a
 deleted message, which was a message all the same.
 """
 
@@ -12,16 +12,16 @@ from redis.exceptions import RedisError
 
 from backends.base import HistoryPage, Replay
 from backends.errors import BackendUnavailable
-from backends.redis_layout import (
+from backends.redis.entries import (
     MAX_ID,
     ZERO_ID,
-    RedisKeys,
     format_stream_id,
     is_missing_stream,
     page_of_entries,
     parse_stream_id,
     stream_facts,
 )
+from backends.redis.keys import RedisKeys
 
 
 async def read_history(

@@ -7,41 +7,63 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from backends.address_blocks import AddressBlocks
-from backends.base import AddressQuota, NewMessage, StoreResult
-from backends.errors import BackendUnavailable
-from backends.redis_layout import (
-    QUOTA_NO_NEW_ROOM,
-    QUOTA_OK,
-    QUOTA_SCRIPT,
-    STORE_SCRIPT,
-    RedisKeys,
-    StreamId,
-    parse_stream_id,
-    store_result,
-    unix_seconds,
-)
-from backends.redis_scripts import Run
+from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult
+from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
+from backends.redis.deployment import Deployment
+from backends.redis.entries import StreamId, flat_entry_message, parse_stream_id, unix_seconds
+from backends.redis.scripts import QUOTA, STORE, Run
+from backends.redis.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
 
-# A retried store call finds its own first attempt for this long (see STORE_SCRIPT).
+# A retried store call finds its own first attempt for this long (see store.lua).
 RETRY_WINDOW_SECONDS = 60
 # A room's stream is trimmed once it holds this fraction of what it keeps more (at least one): a big room
-# reads what it trims (to record the newest, see STORE_SCRIPT) once per chunk, and keeps at most 1% more.
+# reads what it trims (to record the newest, see store.lua) once per chunk, and keeps at most 1% more.
 TRIM_CHUNK_DIVISOR = 100
 MAX_STORE_PIPELINE = 500  # store scripts sent in one pipeline at most
 # How long a batch's answers wait for pub/sub to deliver what it stored (see _answer_once_delivered).
 DELIVERY_WAIT_SECONDS = 2.0
 
+# What store.lua answers for a message it did not store as new, and the quota verdicts it takes (quota.lua).
+OVER_MESSAGE_QUOTA = 3
+OVER_ROOM_QUOTA = 4
+DELETED_BEFORE = 5
+QUOTA_OVER, QUOTA_NO_NEW_ROOM, QUOTA_OK = "0", "1", "2"
+
+
+def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded | MessageDeleted:
+    status = int(reply[0])
+    if status == DELETED_BEFORE:
+        return MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
+    if status == OVER_MESSAGE_QUOTA:
+        return QuotaExceeded("too many messages from this address; slow down")
+    if status == OVER_ROOM_QUOTA:
+        return QuotaExceeded("too many new rooms from this address")
+    entry_id = str(reply[1])
+    if status == 0:
+        return StoreResult(
+            StoredMessage(
+                entry_id,
+                message.room,
+                message.handle,
+                message.message,
+                message.timestamp,
+                message.client_id,
+                message.user,
+                message.moderator,
+            )
+        )
+    return StoreResult(flat_entry_message(message.room, entry_id, reply[2]), duplicate=status == 1)
+
+
 # A message to store and its attempt token, which lets a retried call find its own first attempt
-# (see STORE_SCRIPT).
+# (see store.lua).
 _StoreCall = tuple[NewMessage, str]
 _Outcome = tuple[asyncio.Future[StoreResult], StoreResult | BaseException]
 
@@ -52,26 +74,22 @@ def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
 
 
 class StoreBatcher:
-    """``Backend.store_soon`` for the Redis backend. ``run_scripts`` runs scripts where the deployment
-    keeps them (one Redis, or each room's shard), with WAIT for ``replicas``; ``wait_delivered`` returns
-    once this process has delivered a room's messages up to an id."""
+    """``Backend.store_soon`` for the Redis backend: the deployment runs the scripts (one Redis, or each
+    room's shard; the stores with WAIT for its replicas), and the subscriber says when this process has
+    delivered what a batch stored."""
 
     def __init__(
         self,
-        redis: Redis,
-        keys: RedisKeys,
-        run_scripts: Callable[[list[Run], int], Awaitable[list[Any]]],
-        wait_delivered: Callable[[str, StreamId, float], Awaitable[None]],
-        replicas: int,
+        deployment: Deployment,
+        subscriber: Subscriber,
         retain_per_room: int,
         dedup_seconds: int,
         quota: AddressQuota | None,
     ) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._run = run_scripts
-        self._wait_delivered = wait_delivered
-        self._replicas_to_wait = replicas
+        self._deployment = deployment
+        self._redis = deployment.commands
+        self._keys = deployment.keys
+        self._subscriber = subscriber
         self._retain = str(max(0, retain_per_room))
         self._trim_chunk = str(max(1, retain_per_room // TRIM_CHUNK_DIVISOR))
         self._dedup_seconds = dedup_seconds
@@ -109,8 +127,8 @@ class StoreBatcher:
 
         One pipeline at a time, on one connection: Redis runs the scripts in the order they were
         queued, so a socket's messages keep their order however many are in flight. A retried pipeline
-        stores nothing twice (each call's attempt token, see STORE_SCRIPT). With quotas, the senders'
-        tokens are taken in a pipeline before (QUOTA_SCRIPT).
+        stores nothing twice (each call's attempt token, see store.lua). With quotas, the senders'
+        tokens are taken in a pipeline before (quota.lua).
         """
         try:
             while self._store_queue:
@@ -153,7 +171,7 @@ class StoreBatcher:
                 key = parse_stream_id(outcome.message.id)
                 newest[outcome.message.room] = max(key, newest.get(outcome.message.room, key))
         for room, key in newest.items():
-            await self._wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
+            await self._subscriber.wait_delivered(room, key, DELIVERY_WAIT_SECONDS)
         await asyncio.wait([figures])
         for future, outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -162,35 +180,32 @@ class StoreBatcher:
                 future.set_result(outcome)
 
     async def _quota_verdicts(self, calls: list[_StoreCall]) -> list[str]:
-        """Take a message token of each call's sender (see QUOTA_SCRIPT): the verdicts for STORE_SCRIPT."""
+        """Take a message token of each call's sender (see quota.lua): the verdicts for store.lua."""
         quota = self._quota
         if quota is None:
             return [""] * len(calls)
         limited = [index for index, (message, _) in enumerate(calls) if message.sender]
         runs = [self._quota_run(calls[index][0], "take") for index in limited]
         verdicts = [QUOTA_OK] * len(calls)  # one without a sender address is not limited
-        for index, reply in zip(limited, await self._run(runs, 0), strict=True):
+        for index, reply in zip(limited, await self._deployment.run_scripts(runs), strict=True):
             if isinstance(reply, Exception):
                 raise reply
             verdicts[index] = str(reply)
         return verdicts
 
     def _quota_run(self, message: NewMessage, action: str) -> Run:
-        """QUOTA_SCRIPT's ``action`` on the buckets of every block the message's sender counts in."""
+        """quota.lua's ``action`` on the buckets of every block the message's sender counts in."""
         blocks = self._blocks.of(message.sender)
         widest = blocks[-1].key
         keys = [key for block in blocks for key in self._block_keys(block.key, widest)]
-        return QUOTA_SCRIPT, keys, [action, *self._quota_args, *(block.factor for block in blocks)]
+        return QUOTA, keys, [action, *self._quota_args, *(block.factor for block in blocks)]
 
     def _block_keys(self, block: str, widest: str) -> tuple[str, str]:
         return self._keys.sent_by(block, widest), self._keys.rooms_made_by(block, widest)
 
     async def _run_store_scripts(self, calls: list[_StoreCall], verdicts: list[str]) -> list[Any]:
-        runs = [
-            (STORE_SCRIPT, *self._script_arguments(call, verdict))
-            for call, verdict in zip(calls, verdicts, strict=True)
-        ]
-        return await self._run(runs, self._replicas_to_wait)
+        runs = [(STORE, *self._script_arguments(call, verdict)) for call, verdict in zip(calls, verdicts, strict=True)]
+        return await self._deployment.run_scripts(runs, wait_for_replicas=True)
 
     async def _settle_figures(self, calls: list[_StoreCall], verdicts: list[str], replies: list[Any]) -> None:
         """After a batch: give back the message tokens of what was not stored, charge the new rooms made,
@@ -226,7 +241,7 @@ class StoreBatcher:
         if not len(pipe) and not settled:
             return
         try:
-            quota_replies = await self._run(settled, 0) if settled else []
+            quota_replies = await self._deployment.run_scripts(settled) if settled else []
             figure_replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
             failed = [reply for reply in [*quota_replies, *figure_replies] if isinstance(reply, Exception)]
         except (RedisError, RedisClusterException, OSError) as exc:

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from backends.redis_subscriber import SubscriberStats
+from backends.redis.subscriber import Subscriber
 
 
 class ClusterCounters:
     """Prometheus collector: totals of every process sharing this Redis (as of the last background
     refresh, every ``ping_interval`` seconds), and this process's pub/sub health."""
 
-    def __init__(self, stats: SubscriberStats, is_live: Callable[[], bool]) -> None:
+    def __init__(self, subscriber: Subscriber) -> None:
         self.totals: dict[str, str] = {}
-        self._stats = stats
-        self._is_live = is_live
+        self._subscriber = subscriber
 
     def describe(self) -> Iterator[Metric]:
         return self.collect()
@@ -27,8 +26,8 @@ class ClusterCounters:
             ("rooms_cluster_messages_deduplicated", "deduplicated", "Resent messages every process answered"),
         ):
             yield CounterMetricFamily(name, text, value=int(self.totals.get(field, 0)))
-        stats = self._stats
-        live = 1.0 if self._is_live() else 0.0
+        stats = self._subscriber.stats
+        live = 1.0 if self._subscriber.is_live else 0.0
         yield GaugeMetricFamily("rooms_redis_pubsub_up", "1 while the pub/sub connection is live", value=live)
         for name, value, text in (
             ("rooms_redis_pubsub_sessions_lost", stats.sessions_lost, "Pub/sub connections lost and replaced"),

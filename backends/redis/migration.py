@@ -3,7 +3,7 @@
 Earlier releases named a room's keys ``<prefix>stream:<room>``, ``<prefix>deleted:<room>`` and
 ``<prefix>cid:<room>:<client id>``, the bans ``<prefix>bans`` and ``<prefix>ban-ids``, and the
 busiest and active rooms ``<prefix>busiest`` and ``<prefix>active``. Today's carry hash tags
-(``backends.redis_layout.RedisKeys``). A process that finds no layout mark
+(``backends.redis.keys.RedisKeys``). A process that finds no layout mark
 renames whatever keys of the earlier layout exist (``RENAME`` keeps a key's expiry), then sets the
 mark. Processes starting together may both rename: a key another one moved first is skipped. The
 short-lived keys (attempt tokens, quotas, presence) are left to expire.
@@ -20,7 +20,7 @@ import re
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from backends.redis_layout import RedisKeys
+from backends.redis.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 

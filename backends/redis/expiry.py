@@ -1,7 +1,7 @@
 """Removing idle Redis rooms (``history.expire_after_days``) with their streams, on any process.
 
 The ``active`` sorted set holds each room's newest message time, counted after each store; a room is
-removed only if its stream has issued nothing since its newest message was read.
+removed only if its stream has issued nothing since its newest message was read (``lua/expire.lua``).
 """
 
 from __future__ import annotations
@@ -10,24 +10,11 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from backends.redis_layout import RedisKeys, is_missing_stream, parse_stream_id, unix_seconds
+from backends.redis.entries import is_missing_stream, parse_stream_id, unix_seconds
+from backends.redis.keys import RedisKeys
+from backends.redis.scripts import EXPIRE, Run, run_scripts
 
 EXPIRE_CHUNK = 500  # idle rooms removed in one pipeline
-
-# Removes one idle room's keys if nothing was stored since its newest message was read: a message
-# stored meanwhile keeps it. The busiest and active sets, in other slots, are updated after it.
-# KEYS: stream, deleted set, epoch, newest pruned id. ARGV: the last id the stream had issued when read ('' for
-# no stream).
-EXPIRE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' and info[i + 1] ~= ARGV[1] then return 0 end
-  end
-end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-return 1
-"""
 
 
 async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> int:
@@ -40,7 +27,7 @@ async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> i
         for room in idle:
             read.xinfo_stream(keys.stream(room))
         infos = await read.execute(raise_on_error=False)
-        remove = redis.pipeline(transaction=False)
+        removals: list[Run] = []
         gone: list[str] = []
         fresher: dict[str, float] = {}
         for room, info in zip(idle, infos, strict=True):
@@ -52,10 +39,13 @@ async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> i
                 continue
             last = str(info["last-generated-id"]) if isinstance(info, dict) else ""
             gone.append(room)
-            # (execute_command: a cluster pipeline refuses ``eval`` itself)
-            room_keys = (keys.stream(room), keys.deleted(room), keys.room_epoch(room), keys.pruned(room))
-            remove.execute_command("EVAL", EXPIRE_SCRIPT, len(room_keys), *room_keys, last)
-        went = [room for room, reply in zip(gone, await remove.execute() if gone else [], strict=True) if int(reply)]
+            room_keys = [keys.stream(room), keys.deleted(room), keys.room_epoch(room), keys.pruned(room)]
+            removals.append((EXPIRE, room_keys, [last]))
+        replies = await run_scripts(redis, removals)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        went = [room for room, reply in zip(gone, replies, strict=True) if int(reply)]
         tidy = redis.pipeline(transaction=False)
         if went:
             tidy.zrem(keys.active, *went)

@@ -1,0 +1,1 @@
+"""The Redis backend (``backend.RedisBackend``) and its parts."""

@@ -1,0 +1,2 @@
+-- (after live_bans.lua) KEYS: bans. Returns the bans in force.
+return live
