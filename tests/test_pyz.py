@@ -18,6 +18,7 @@ import pytest
 
 from tests.clients import connect, receive_json, send_json
 from tests.processes import ROOT, STARTUP_SECONDS, free_port
+from tests.redis_support import REDIS_URL, delete_prefix, prefixed_url, require_redis, unique_prefix
 
 
 def bare_python() -> str:
@@ -125,3 +126,41 @@ async def test_the_pyz_serves_pages_api_and_websocket_from_an_empty_directory_an
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_the_pyz_stores_on_sqlite_and_redis_with_the_bare_python(build, store):
+    """Each store's driver comes from the zip: on the system's Python too, whose version may need more of
+    them (redis-py wants async-timeout before 3.11.3)."""
+    prefix = unique_prefix()
+    url = {"sqlite": f"sqlite:///{build.scratch / f'{store}.db'}", "redis": prefixed_url(REDIS_URL, prefix)}[store]
+    if store == "redis":
+        await require_redis()
+    config = build.scratch / "empty.yaml"
+    config.write_text("")
+    log = build.scratch / f"{store}.log"
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "HOME": str(build.scratch), "SHIV_ROOT": str(build.scratch / "shiv")}
+    command = [build.python, "-I", str(build.pyz), "--config", str(config), "--port", str(port), "--backend", url]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=build.scratch, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(process, f"http://127.0.0.1:{port}", log)
+        post = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/rooms/lobby/messages",
+            data=json.dumps({"handle": "ann", "message": f"stored on {store}"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(post, timeout=5) as reply:
+            assert (reply.status, json.load(reply)["message"]) == (201, f"stored on {store}")
+        process.terminate()
+        assert process.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if store == "redis":
+            await delete_prefix(REDIS_URL, prefix)
