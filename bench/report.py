@@ -1,4 +1,4 @@
-"""Renders a benchmark run as Markdown and puts it into BENCHMARKS.md between two markers.
+"""Renders a benchmark run as Markdown and puts it into docs/benchmarks.md between two markers.
 
 Only the part between the markers is generated; the prose around it (where the time goes, what was
 tried) is written by hand and kept across runs.
@@ -19,6 +19,7 @@ from bench.scenarios import Result, Results, Scenario, Target, ok
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS_PAGE = ROOT / "docs" / "benchmarks.md"  # a full run rewrites its Results section
 
 
 def machine() -> dict[str, str]:

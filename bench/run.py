@@ -1,7 +1,7 @@
-"""Run every benchmark scenario side by side and write BENCHMARKS.md.
+"""Run every benchmark scenario side by side and write docs/benchmarks.md.
 
 ``python -m bench.run`` runs them all (a few minutes on two cores) and rewrites the generated part of
-BENCHMARKS.md. ``--quick`` runs short versions to check the tooling. ``--only`` and ``--servers`` pick
+docs/benchmarks.md. ``--quick`` runs short versions to check the tooling. ``--only`` and ``--servers`` pick
 a subset; a subset is printed, and written only where ``--output`` says.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procstat import raise_open_file_limit
-from bench.report import ROOT, announce, render, write
+from bench.report import RESULTS_PAGE, ROOT, announce, render, write
 from bench.scenarios import SCENARIOS, Result, Results, Scenario
 from bench.servers import PYTHON, SERVERS, Unavailable, stop
 
@@ -124,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs that only check the tooling")
     parser.add_argument("--only", nargs="+", metavar="SCENARIO", choices=[s.name for s in SCENARIOS])
     parser.add_argument("--servers", nargs="+", metavar="SERVER", choices=sorted(SERVERS))
-    parser.add_argument("--output", type=Path, help="where to write (default: BENCHMARKS.md for a full run)")
+    parser.add_argument("--output", type=Path, help="where to write (default: docs/benchmarks.md for a full run)")
     parser.add_argument("--json", type=Path, help="also write every raw result here")
     args = parser.parse_args(argv)
 
     raise_open_file_limit(OPEN_FILES)
     subset = bool(args.only or args.servers)
-    output = args.output or (None if subset else ROOT / "BENCHMARKS.md")
+    output = args.output or (None if subset else RESULTS_PAGE)
     command = shlex.join(["python", "-m", "bench.run", *(argv if argv is not None else sys.argv[1:])])
     started_at = time.strftime("%Y-%m-%d %H:%M %Z")
     load_before = os.getloadavg()
