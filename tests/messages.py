@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from backends.base import Backend, NewMessage, StoreResult, utc_timestamp
-from rooms.hub import RoomHub
-from rooms.ratelimit import Sender, TokenBucket
+from rooms.room.hub import RoomHub
+from rooms.room.rates import Sender, TokenBucket
 
 
 def new_message(

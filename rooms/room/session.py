@@ -17,11 +17,8 @@ from typing import Protocol
 
 from backends.base import NewMessage, StoreResult
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
+from rooms.access.identity import ANONYMOUS, Identity
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.fanout import Member
-from rooms.frames import text_frame
-from rooms.hub import RoomHub
-from rooms.identity import ANONYMOUS, Identity
 from rooms.protocol import (
     CloseCode,
     ErrorCode,
@@ -33,6 +30,9 @@ from rooms.protocol import (
     encode_error,
     encode_message,
 )
+from rooms.room.fanout import Member
+from rooms.room.hub import RoomHub
+from rooms.web.frame_writer import text_frame
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from tornado.web import HTTPError
 
 from backends.base import Ban
 from backends.errors import BackendUnavailable
-from rooms.addresses import ban_key
+from rooms.access.addresses import ban_key
+from rooms.access.identity import Identity
 from rooms.errors import Unauthenticated
-from rooms.handlers.base import admit, bearer_credential, not_found, room_label
-from rooms.handlers.json_body import JSONBodyHandler
-from rooms.identity import Identity
 from rooms.protocol import Limits, ProtocolError, ban_payload, check_handle, is_valid_label
+from rooms.web.handlers.base import admit, bearer_credential, not_found, room_label
+from rooms.web.handlers.json_body import JSONBodyHandler
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from backends.address_blocks import AddressBlocks, Block
-from rooms.addresses import limit_key
+from rooms.access.addresses import limit_key
 
 
 class TokenBucket:

@@ -11,16 +11,16 @@ from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13, _WebSocketParams
 
 from backends.errors import BackendUnavailable, InvalidMessageId
-from rooms.access import AccessPolicy
-from rooms.addresses import limit_key
-from rooms.frames import PING_FRAME, FrameWriter
-from rooms.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
-from rooms.hub import RoomHub
-from rooms.identity import ANONYMOUS
-from rooms.moderation import BANNED_ADDRESS
+from rooms.access.addresses import limit_key
+from rooms.access.identity import ANONYMOUS
+from rooms.access.policy import AccessPolicy
 from rooms.protocol import CloseCode, Feature, parse_features
-from rooms.ratelimit import TokenBucket
-from rooms.session import SocketSession
+from rooms.room.hub import RoomHub
+from rooms.room.moderation import BANNED_ADDRESS
+from rooms.room.rates import TokenBucket
+from rooms.room.session import SocketSession
+from rooms.web.frame_writer import PING_FRAME, FrameWriter
+from rooms.web.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
 
 # The bit of a frame's second byte that says its payload is masked (RFC 6455, section 5.2).
 MASKED = 0x80

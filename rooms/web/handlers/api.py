@@ -8,9 +8,9 @@ from tornado.web import HTTPError
 
 from backends.errors import BackendUnavailable, InvalidMessageId, MessageDeleted, QuotaExceeded
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.handlers.base import JSONHandler, RoomsHandler, admit, bearer_credential, not_found, room_label
-from rooms.handlers.json_body import JSONBodyHandler
 from rooms.protocol import ProtocolError, message_payload, validate_client_object
+from rooms.web.handlers.base import JSONHandler, RoomsHandler, admit, bearer_credential, not_found, room_label
+from rooms.web.handlers.json_body import JSONBodyHandler
 
 MAX_API_LIMIT = 200
 MAX_LIMIT_DIGITS = len(str(MAX_API_LIMIT))

@@ -14,16 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 from backends.base import Backend, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
 from backends.errors import BackendUnavailable
+from rooms.access.identity import ANONYMOUS, Identity
+from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.fanout import LocalFanout, Member
-from rooms.frames import text_frame
-from rooms.identity import ANONYMOUS, Identity
-from rooms.metrics import RoomsMetrics
-from rooms.moderation import RoomModeration
 from rooms.protocol import GAP, Feature, encode_message
-from rooms.ratelimit import RatePolicy, Sender
-from rooms.room_patterns import NO_ROOM, RoomPatterns
-from rooms.signals import RoomSignals
+from rooms.room.fanout import LocalFanout, Member
+from rooms.room.metrics import RoomsMetrics
+from rooms.room.moderation import RoomModeration
+from rooms.room.presence import RoomSignals
+from rooms.room.rates import RatePolicy, Sender
+from rooms.web.frame_writer import text_frame
 
 log = logging.getLogger(__name__)
 
