@@ -21,8 +21,8 @@ from rooms.protocol import (
     encode_typing,
     is_valid_label,
     parse_features,
+    text_frame,
 )
-from rooms.web.frame_writer import text_frame
 
 LIMITS = Limits(max_handle_chars=8, max_message_chars=20)
 

@@ -18,9 +18,8 @@ import logging
 from typing import Protocol
 
 from backends.base import Backend, StoredMessage
-from rooms.protocol import GAP, encode_message
+from rooms.protocol import GAP, encode_message, text_frame
 from rooms.room.metrics import RoomsMetrics
-from rooms.web.frame_writer import text_frame
 
 log = logging.getLogger(__name__)
 

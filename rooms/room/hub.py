@@ -17,13 +17,12 @@ from backends.errors import BackendUnavailable
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.protocol import GAP, Feature, encode_message
+from rooms.protocol import GAP, Feature, encode_message, text_frame
 from rooms.room.fanout import LocalFanout, Member
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.moderation import RoomModeration
 from rooms.room.presence import RoomSignals
 from rooms.room.rates import RatePolicy, Sender
-from rooms.web.frame_writer import text_frame
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,9 @@ from collections import Counter
 
 from backends.base import MAX_PRESENCE_HANDLES, Backend, RoomPresence
 from backends.errors import BackendUnavailable
-from rooms.protocol import Feature, encode_delete, encode_presence, encode_typing
+from rooms.protocol import Feature, encode_delete, encode_presence, encode_typing, text_frame
 from rooms.room.fanout import Member
 from rooms.room.metrics import RoomsMetrics
-from rooms.web.frame_writer import text_frame
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from rooms.protocol import (
     decode_client_frame,
     encode_error,
     encode_message,
+    text_frame,
 )
 from rooms.room.fanout import Member
 from rooms.room.hub import RoomHub
-from rooms.web.frame_writer import text_frame
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import tornado.httputil
 import tornado.web
 
 from backends.base import Backend
-from rooms.access.addresses import AddressList, ClientAddresses
+from rooms.access.addresses import AddressList
 from rooms.access.policy import AccessPolicy
 from rooms.access.room_patterns import RoomPatterns
 from rooms.config import Config
@@ -17,6 +17,7 @@ from rooms.protocol import LABEL_PATTERN, Limits
 from rooms.room.hub import RoomHub
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
+from rooms.web.client_addresses import ClientAddresses
 from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
 from rooms.web.handlers.invites import InvitesApiHandler

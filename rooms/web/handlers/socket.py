@@ -14,12 +14,12 @@ from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.access.addresses import limit_key
 from rooms.access.identity import ANONYMOUS
 from rooms.access.policy import AccessPolicy
-from rooms.protocol import CloseCode, Feature, parse_features
+from rooms.protocol import PING_FRAME, CloseCode, Feature, parse_features
 from rooms.room.hub import RoomHub
 from rooms.room.moderation import BANNED_ADDRESS
 from rooms.room.rates import TokenBucket
 from rooms.room.session import SocketSession
-from rooms.web.frame_writer import PING_FRAME, FrameWriter
+from rooms.web.frame_writer import FrameWriter
 from rooms.web.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
 
 # The bit of a frame's second byte that says its payload is masked (RFC 6455, section 5.2).
