@@ -17,18 +17,16 @@ from backends.errors import BackendUnavailable
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.protocol import GAP, Feature, encode_message, text_frame
+from rooms.protocol import Feature
 from rooms.room.fanout import LocalFanout, Member
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.moderation import RoomModeration
 from rooms.room.presence import RoomSignals
 from rooms.room.rates import RatePolicy, Sender
+from rooms.room.replay import Replays
 
 log = logging.getLogger(__name__)
 
-REPLAY_PAGE = 200  # messages a replay reads at most at once
-# Messages of a replay's first read, before it has seen how large the room's messages are.
-FIRST_REPLAY_PAGE = 20
 MIN_EXPIRY_INTERVAL = 1.0
 MAX_EXPIRY_INTERVAL = 3600.0
 BUSIEST_ROOMS_SHOWN = 10
@@ -90,6 +88,7 @@ class RoomHub:
         self.fanout = LocalFanout(backend, metrics)
         self.signals = RoomSignals(backend, metrics)
         self.moderation = RoomModeration(backend)
+        self._replays = Replays(backend, self.fanout)
         backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
         self._in_flight = 0
         # Why the last store failed, while none has succeeded since: the store answers, yet takes no writes
@@ -208,63 +207,11 @@ class RoomHub:
         seen_through: str | None = None
         try:
             if since is not None:
-                seen_through = await self._replay(member, room, since)
+                seen_through = await self._replays.send(member, room, since)
         except BaseException:
             self.leave(member, room)
             raise
         self.fanout.go_live(member, room, seen_through)
-
-    async def _replay(self, member: Member, room: str, since: str) -> str:
-        """Send the socket what it missed after ``since``; the last id it then has.
-
-        Paced by the socket: the next page is read only once what was sent before has gone to its socket,
-        and is at most half of what the socket may still be sent, less what waits for it in its room. A
-        socket that does not read costs about its send buffer, and live frames arriving meanwhile have room.
-        """
-        seen_through, more, largest = await self._replay_page(member, room, since, FIRST_REPLAY_PAGE, 0)
-        while more:
-            if not await member.drained() or not self.fanout.is_held(member, room):
-                return seen_through  # it is gone: nothing more is sent to it
-            limit = max(1, min(REPLAY_PAGE, self._replay_budget(member, room) // largest))
-            seen_through, more, largest = await self._replay_page(member, room, seen_through, limit, largest)
-        if seen_through != "0" and self.fanout.is_held(member, room):
-            # What it has may be stored but not yet delivered here (the client saw it elsewhere, or the read
-            # ran ahead of delivery): live, it would get it again.
-            await self.fanout.delivered_through(room, seen_through)
-        return seen_through
-
-    async def _replay_page(
-        self, member: Member, room: str, since: str, limit: int, largest: int
-    ) -> tuple[str, bool, int]:
-        # Every page is a replay of its own, not a history read: pruning can take what follows ``since``
-        # while the socket drains the page before, and the client must then hear of the gap.
-        replay = await self._backend.replay(room, since, limit)
-        if replay.gap:
-            member.send_frames(text_frame(GAP))
-        return self._send_page(member, room, replay.after, replay.page, largest)
-
-    def _replay_budget(self, member: Member, room: str) -> int:
-        return member.send_room() // 2 - self.fanout.held_bytes(member, room)
-
-    def _send_page(
-        self, member: Member, room: str, after: str, page: HistoryPage, largest: int
-    ) -> tuple[str, bool, int]:
-        """Send what of ``page`` fits the socket's budget (one message at least); the last id sent,
-        whether more is to be read, and the largest frame sent so far."""
-        budget = self._replay_budget(member, room)
-        frames: list[bytes] = []
-        size = 0
-        for message in page.messages:
-            frame = text_frame(encode_message(message))
-            if frames and size + len(frame) > budget:
-                break  # the rest is read again once the socket has taken this
-            frames.append(frame)
-            size += len(frame)
-            largest = max(largest, len(frame))
-        if not frames or not self.fanout.is_held(member, room):  # a replay stops when its socket goes
-            return after, False, largest
-        member.send_frames(b"".join(frames))
-        return page.messages[len(frames) - 1].id, page.has_more or len(frames) < len(page.messages), largest
 
     def leave(self, member: Member, room: str) -> None:
         self.fanout.leave(member, room)
