@@ -12,15 +12,15 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from backends.base import Backend, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
+from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
 from backends.errors import BackendUnavailable
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.protocol import Feature
+from rooms.protocol import ErrorCode, Feature
 from rooms.room.fanout import LocalFanout, Member
 from rooms.room.metrics import RoomsMetrics
-from rooms.room.moderation import RoomModeration
+from rooms.room.moderation import Closable, RoomModeration
 from rooms.room.presence import RoomSignals
 from rooms.room.rates import RatePolicy, Sender
 from rooms.room.replay import Replays
@@ -82,6 +82,7 @@ class RoomHub:
         self._unlisted = unlisted
         self._expire_after = timedelta(days=expire_after_days)
         self._expiry: asyncio.Task[None] | None = None
+        # The hub's parts: the web layer and the sessions call the hub's methods, never these.
         self.metrics = metrics
         self.rates = rates
         self.page_size = page_size
@@ -89,7 +90,7 @@ class RoomHub:
         self.signals = RoomSignals(backend, metrics)
         self.moderation = RoomModeration(backend)
         self._replays = Replays(backend, self.fanout)
-        backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
+        backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation.changed))
         self._in_flight = 0
         # Why the last store failed, while none has succeeded since: the store answers, yet takes no writes
         # (a full disk, a read-only replica), which /healthz must tell.
@@ -101,11 +102,6 @@ class RoomHub:
     @property
     def backend_kind(self) -> str:
         return self._backend.kind
-
-    def moderation_changed(self) -> None:
-        """Bans or room locks changed on some process (or notices of it may have been missed): read them
-        again, and close the sockets of addresses banned meanwhile."""
-        self.moderation.changed()
 
     async def load_moderation(self) -> None:
         """Read the bans and room locks in force (at start, before serving)."""
@@ -162,10 +158,9 @@ class RoomHub:
             refused.set_exception(ShuttingDown("the server is shutting down; this message was not sent"))
             return refused
         authored = identity.author(message)
-        if not identity.moderator:
-            refusal = self.moderation.refusal(authored.room, authored.handle, sender.address)
-            if refusal is not None:
-                raise Forbidden(f"{refusal}; this message was not sent")
+        refusal = self.refusal(identity, authored.room, authored.handle, sender.address)
+        if refusal is not None:
+            raise Forbidden(f"{refusal}; this message was not sent")
         self._in_flight += 1
         self._idle.clear()
         store = self._backend.store_soon(authored)
@@ -174,6 +169,19 @@ class RoomHub:
 
     async def post(self, message: NewMessage, sender: Sender, identity: Identity = ANONYMOUS) -> StoreResult:
         return await self.post_soon(message, sender, identity)
+
+    def socket_sender(self, address: str) -> Sender:
+        """A socket's sender: a bucket of its own and its address's (and its blocks')."""
+        return self.rates.for_connection(address)
+
+    def request_sender(self, address: str) -> Sender:
+        """An HTTP request's sender: its address's buckets, which the address's sockets share."""
+        return self.rates.for_request(address)
+
+    def refusal(self, identity: Identity, room: str, handle: str, address: str) -> str | None:
+        """Why ``identity`` may not post (or type) in ``room`` under ``handle`` from ``address`` (a
+        ``limit_key``): a ban or a locked room; None if it may, as a moderator always may."""
+        return None if identity.moderator else self.moderation.refusal(room, handle, address)
 
     def _stored(self, store: asyncio.Future[StoreResult]) -> None:
         self._in_flight -= 1
@@ -214,8 +222,56 @@ class RoomHub:
         self.fanout.go_live(member, room, seen_through)
 
     def leave(self, member: Member, room: str) -> None:
+        """Out of the room and its presence; safe to repeat."""
         self.fanout.leave(member, room)
         self.signals.leave(member, room)
+
+    def leave_too_slow(self, member: Member, room: str) -> None:
+        """``leave``, for a socket that fell too far behind (it closes with 1013)."""
+        self.metrics.slow_clients_closed.inc()
+        self.leave(member, room)
+
+    def is_held(self, member: Member, room: str) -> bool:
+        """Whether a socket is in its room and not live yet (joined, or replaying)."""
+        return self.fanout.is_held(member, room)
+
+    def open_connection(self, address: str) -> bool:
+        """Count a socket of ``address`` among its address's open ones; False (nothing counted, the
+        refusal counted in the metrics) when the address, or one of its blocks, holds its limit."""
+        if self.rates.open_connection(address):
+            return True
+        self.metrics.connections_refused.inc()
+        return False
+
+    def close_connection(self, address: str) -> None:
+        self.rates.close_connection(address)
+
+    def socket_opened(self) -> None:
+        self.metrics.connections.inc()
+
+    def socket_closed(self) -> None:
+        self.metrics.connections.dec()
+
+    def address_banned(self, room: str, address: str) -> bool:
+        """Whether a ban of ``address`` (a ``limit_key``) holds in ``room``: its sockets are refused."""
+        return self.moderation.address_ban(room, address) is not None
+
+    def watch_for_bans(self, socket: Closable, room: str, address: str) -> bool:
+        """Close ``socket`` once its address (a ``limit_key``) is banned from ``room``; False (nothing
+        watched) when it is banned already."""
+        return self.moderation.watch(socket, room, address)
+
+    def stop_watching(self, socket: Closable, address: str) -> None:
+        """Safe to repeat."""
+        self.moderation.unwatch(socket, address)
+
+    def before_message(self, member: Member, room: str) -> None:
+        """``member`` is posting a message: its typing frame, if held for a batch, goes out first."""
+        self.signals.before_message(member, room)
+
+    def client_error(self, code: ErrorCode) -> None:
+        """Count an error told to a client (in a reply, or as the reason its socket is closed)."""
+        self.metrics.client_errors.labels(code).inc()
 
     def announce(self, member: Member, room: str, handle: str) -> None:
         """A socket's ``hello``: the handle it goes by in the room's presence."""
@@ -238,6 +294,32 @@ class RoomHub:
     def encoded(self, message: StoredMessage) -> str:
         """A stored message's JSON: the broadcast's own, if this process just broadcast it."""
         return self.fanout.encoded(message)
+
+    # -- moderation (the moderation API; ``rooms.room.moderation`` says what each does) ---------------
+
+    def is_locked(self, room: str) -> bool:
+        return self.moderation.is_locked(room)
+
+    async def set_locked(self, room: str, locked: bool) -> None:
+        await self.moderation.set_locked(room, locked)
+
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        return await self.moderation.delete_message(room, message_id)
+
+    async def bans(self) -> list[Ban]:
+        return await self.moderation.bans()
+
+    async def ban(
+        self, handle: str | None, address: str | None, room: str | None, seconds: int | None, reason: str
+    ) -> Ban:
+        return await self.moderation.ban(handle, address, room, seconds, reason)
+
+    async def lift_ban(self, ban_id: str) -> bool:
+        return await self.moderation.lift_ban(ban_id)
+
+    def metrics_exposition(self) -> bytes:
+        """The metrics, as Prometheus scrapes them."""
+        return self.metrics.exposition()
 
     # -- expiry ---------------------------------------------------------------------------------
 

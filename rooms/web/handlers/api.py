@@ -73,7 +73,7 @@ class MessagesApiHandler(JSONBodyHandler):
     async def post(self, label: str) -> None:
         room = room_label(label)
         try:
-            sender = self.hub.rates.for_request(self.request.remote_ip or "")
+            sender = self.hub.request_sender(self.request.remote_ip or "")
             message = validate_client_object(self.json_body(), room, self.site.limits, sender.address)
             result = await self.hub.post(message, sender, self.identity)
         except ProtocolError as exc:
@@ -116,4 +116,4 @@ class MetricsHandler(RoomsHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(self.hub.metrics.exposition())
+        self.finish(self.hub.metrics_exposition())
