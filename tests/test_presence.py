@@ -163,7 +163,7 @@ async def test_a_room_whose_sockets_all_left_keeps_no_presence(http_server, http
     await eventually(lambda: all(presence(peer) for peer in peers))
     for peer in peers:
         await peer.close()
-    await eventually(lambda: not app.hub.signals._rooms and not app.hub.signals._ticks)
+    await eventually(lambda: not app.hub.presence._rooms and not app.hub.presence._ticks)
 
 
 @pytest.mark.gen_test

@@ -12,9 +12,9 @@ from backends.memory import MemoryBackend
 from rooms.protocol import Feature, Limits
 from rooms.room.hub import RoomHub
 from rooms.room.metrics import RoomsMetrics
-from rooms.room.presence import TYPING_BATCH_SECONDS
 from rooms.room.rates import RatePolicy
 from rooms.room.session import SocketSession
+from rooms.room.typing import TYPING_BATCH_SECONDS
 from tests.messages import post
 from tests.waiting import eventually
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
@@ -18,12 +17,15 @@ from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
 from rooms.protocol import ErrorCode, Feature
+from rooms.room.deletions import DeleteNotices
+from rooms.room.delivery import RoomDelivery
 from rooms.room.fanout import LocalFanout, Member
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.moderation import Closable, RoomModeration
-from rooms.room.presence import RoomSignals
+from rooms.room.presence import LocalPresence
 from rooms.room.rates import RatePolicy, Sender
 from rooms.room.replay import Replays
+from rooms.room.typing import TypingRelay
 
 log = logging.getLogger(__name__)
 
@@ -33,39 +35,6 @@ BUSIEST_ROOMS_SHOWN = 10
 # With private rooms, the busiest ones are read this many times over, so that the public ones among
 # them still fill the list unless nearly all the busy rooms are private.
 BUSIEST_ROOMS_READ_FACTOR = 10
-
-
-class _Delivery:
-    """The backend's delivery target: messages and gaps go to the fan-out, presence, signals and
-    deletions to the room signals, moderation changes to the hub."""
-
-    __slots__ = ("_fanout", "_moderation_changed", "_signals")
-
-    def __init__(self, fanout: LocalFanout, signals: RoomSignals, moderation_changed: Callable[[], None]) -> None:
-        self._fanout = fanout
-        self._signals = signals
-        self._moderation_changed = moderation_changed
-
-    def deliver(self, message: StoredMessage) -> None:
-        self._fanout.deliver(message)
-
-    def gap(self, room: str) -> None:
-        self._fanout.gap(room)
-
-    def signal(self, room: str, signal: str) -> None:
-        self._signals.signal(room, signal)
-
-    def presence_changed(self, room: str) -> None:
-        self._signals.presence_changed(room)
-
-    def deleted(self, room: str, message_id: str) -> None:
-        # The fan-out first: its broadcasts waiting to go out (the deleted message among them, maybe) must
-        # reach the sockets before the deletion does.
-        self._fanout.deleted(room, message_id)
-        self._signals.deleted(room, message_id)
-
-    def moderation_changed(self) -> None:
-        self._moderation_changed()
 
 
 class RoomHub:
@@ -87,10 +56,14 @@ class RoomHub:
         self.rates = rates
         self.page_size = page_size
         self.fanout = LocalFanout(backend, metrics)
-        self.signals = RoomSignals(backend, metrics)
+        self.presence = LocalPresence(backend, metrics)
+        self.typing_relay = TypingRelay(backend, metrics)
+        self.deletions = DeleteNotices()
         self.moderation = RoomModeration(backend)
         self._replays = Replays(backend, self.fanout)
-        backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation.changed))
+        backend.set_delivery_target(
+            RoomDelivery(self.fanout, self.presence, self.typing_relay, self.deletions, self.moderation.changed)
+        )
         self._in_flight = 0
         # Why the last store failed, while none has succeeded since: the store answers, yet takes no writes
         # (a full disk, a read-only replica), which /healthz must tell.
@@ -207,7 +180,9 @@ class RoomHub:
         nothing; ``go_live`` then lets it hear. It counts in the room's presence from here on, and gets the
         presence and typing frames of the ``features`` it asked for."""
         await self.fanout.join(member, room)
-        self.signals.join(member, room, features)
+        self.presence.join(member, room, features)
+        self.typing_relay.join(member, room, features)
+        self.deletions.join(member, room, features)
 
     async def go_live(self, member: Member, room: str, since: str | None) -> None:
         """With ``since``, first replay what the socket missed; then send it what was held back since
@@ -224,7 +199,9 @@ class RoomHub:
     def leave(self, member: Member, room: str) -> None:
         """Out of the room and its presence; safe to repeat."""
         self.fanout.leave(member, room)
-        self.signals.leave(member, room)
+        self.presence.leave(member, room)
+        self.typing_relay.leave(member, room)
+        self.deletions.leave(member, room)
 
     def leave_too_slow(self, member: Member, room: str) -> None:
         """``leave``, for a socket that fell too far behind (it closes with 1013)."""
@@ -267,7 +244,7 @@ class RoomHub:
 
     def before_message(self, member: Member, room: str) -> None:
         """``member`` is posting a message: its typing frame, if held for a batch, goes out first."""
-        self.signals.before_message(member, room)
+        self.typing_relay.before_message(member, room)
 
     def client_error(self, code: ErrorCode) -> None:
         """Count an error told to a client (in a reply, or as the reason its socket is closed)."""
@@ -275,10 +252,12 @@ class RoomHub:
 
     def announce(self, member: Member, room: str, handle: str) -> None:
         """A socket's ``hello``: the handle it goes by in the room's presence."""
-        self.signals.announce(member, room, handle)
+        self.presence.announce(member, room, handle)
 
     def typing(self, member: Member, room: str, handle: str) -> None:
-        self.signals.typing(member, room, handle)
+        # Not for a room this process has let go of (its last socket left, and its presence was told).
+        if self.presence.has_room(room):
+            self.typing_relay.typing(member, room, handle)
 
     def online(self, room: str) -> int:
         return self.fanout.online(room)
@@ -358,7 +337,8 @@ class RoomHub:
             self._expiry.cancel()
         self.moderation.close()
         self.fanout.close_all()
-        self.signals.close()
+        self.presence.close()
+        self.typing_relay.close()
 
     async def wait_empty(self) -> None:
         await self.fanout.wait_empty()
