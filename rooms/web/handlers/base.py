@@ -10,13 +10,13 @@ from typing import Any
 from tornado.httputil import HTTPServerRequest
 from tornado.web import HTTPError, RequestHandler
 
+from backends.token_bucket import TokenBucket
 from rooms.access.addresses import AddressList
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.policy import AccessPolicy
 from rooms.errors import NotAdmitted, Unauthenticated
 from rooms.protocol import Limits, encode, is_valid_label
 from rooms.room.hub import RoomHub
-from rooms.room.rates import TokenBucket
 from rooms.service.logmask import CREDENTIAL_PARAMETERS
 from rooms.web.keepalive import Keepalive
 from rooms.web.origins import AllowedOrigins

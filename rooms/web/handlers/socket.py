@@ -11,12 +11,12 @@ from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13, _WebSocketParams
 
 from backends.errors import InvalidMessageId
+from backends.token_bucket import TokenBucket
 from rooms.access.policy import AccessPolicy
 from rooms.errors import TooManyConnections
 from rooms.protocol import CloseCode, parse_features
 from rooms.room.hub import RoomHub
 from rooms.room.moderation import BANNED_ADDRESS
-from rooms.room.rates import TokenBucket
 from rooms.room.session import TOO_SLOW, SocketSession, State
 from rooms.web.frame_writer import FrameWriter
 from rooms.web.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
