@@ -3,7 +3,7 @@ BUILD ?= build/pyz
 PYTHON ?= .venv/bin/python
 
 # The code, templates/ and static/ go into the zip's site-packages side by side, as in the checkout, so
-# rooms/app.py finds templates/ and static/ next to rooms/ once shiv has extracted it.
+# rooms/web/app.py finds templates/ and static/ next to rooms/ once shiv has extracted it.
 .PHONY: pyz clean
 pyz:
 	rm -rf $(BUILD) && mkdir -p $(BUILD) $(DIST)

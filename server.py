@@ -22,13 +22,13 @@ from backends import create_backend
 from backends.base import Backend
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.sql import backup as sqlite_backup
-from rooms.app import make_app
 from rooms.config import Config, describe, load_config
 from rooms.errors import ConfigError
-from rooms.httpserver import make_http_server
-from rooms.logmask import make_safe_for_log
-from rooms.lograte import limit_repeated_lines
-from rooms.systemd import Notifier, listening_sockets
+from rooms.service.logmask import make_safe_for_log
+from rooms.service.lograte import limit_repeated_lines
+from rooms.service.systemd import Notifier, listening_sockets
+from rooms.web.app import make_app
+from rooms.web.httpserver import make_http_server
 
 log = logging.getLogger("rooms")
 

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota
 from backends.errors import QuotaExceeded
+from backends.token_bucket import AddressBuckets
 
-# Blocks remembered; one pushed out starts again with its full hour's worth.
-MAX_ADDRESSES = 100_000
 SECONDS_PER_HOUR = 3600
 
 
 class NewRoomQuota:
     """A token bucket per block of addresses: ``new_rooms_per_hour`` times the block's factor at once,
-    refilled over the hour."""
+    refilled over the hour (a block pushed out of the buckets starts again with its full hour's worth)."""
 
     def __init__(self, quota: AddressQuota | None) -> None:
         self._per_hour = quota.new_rooms_per_hour if quota is not None else 0
         self._blocks = quota.blocks if quota is not None else AddressBlocks()
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # block -> (tokens, updated)
+        self._buckets = AddressBuckets(self._per_hour / SECONDS_PER_HOUR, self._per_hour)
         self._lock = threading.Lock()  # the SQL writer thread calls it; the loop may too
 
     def charge(self, sender: str) -> None:
@@ -34,20 +32,12 @@ class NewRoomQuota:
         one of them has none left."""
         if not sender or not self._per_hour:
             return
-        now = time.monotonic()
         with self._lock:
-            levels = []
-            for key, factor in self._blocks.of(sender):
-                allowed = float(self._per_hour * factor)
-                tokens, updated = self._buckets.pop(key, (allowed, now))
-                tokens = min(allowed, tokens + (now - updated) * allowed / SECONDS_PER_HOUR)
-                self._buckets[key] = (tokens, now)
-                levels.append((key, tokens, allowed))
-            for key, tokens, allowed in levels:
-                if tokens < 1:
+            buckets = [(block.key, self._buckets.of(block)) for block in self._blocks.of(sender)]
+            now = time.monotonic()  # after the buckets made now, which start full as of their making
+            for key, bucket in buckets:
+                if not bucket.has_token(now):
                     whose = "this address" if key == sender else f"this address's network {key}"
-                    raise QuotaExceeded(f"too many new rooms from {whose} (at most {allowed:.0f} an hour)")
-            for key, tokens, _ in levels:
-                self._buckets[key] = (tokens - 1, now)
-            while len(self._buckets) > MAX_ADDRESSES:
-                self._buckets.popitem(last=False)
+                    raise QuotaExceeded(f"too many new rooms from {whose} (at most {bucket.capacity:.0f} an hour)")
+            for _, bucket in buckets:
+                bucket.spend()

@@ -19,10 +19,10 @@ from backends import check_options
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, BackendOptions
 from backends.errors import BackendConfigError
-from rooms.addresses import CLIENT_ADDRESS_HEADERS, FORWARDED_FOR
+from rooms.access.addresses import CLIENT_ADDRESS_HEADERS, FORWARDED_FOR
+from rooms.access.room_patterns import PatternError, check_pattern
+from rooms.access.tokens import load_public_key
 from rooms.errors import ConfigError
-from rooms.room_patterns import PatternError, check_pattern
-from rooms.tokens import load_public_key
 
 LOOPBACK = ("127.0.0.1/8", "::1")
 # An address sends over all its sockets and POSTs what several sockets would: PROTOCOL.md's defaults.

@@ -16,6 +16,10 @@ class RateLimited(RoomsError):
     """A sender is over its rate: the message was not stored."""
 
 
+class TooManyConnections(RoomsError):
+    """A socket's address (or one of its blocks) holds ``limits.connections_per_address`` open: 429."""
+
+
 class ShuttingDown(RoomsError):
     """The server is stopping and takes no new messages; the client sends again once it is back."""
 

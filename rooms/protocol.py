@@ -1,4 +1,5 @@
-"""The wire format: decoding and validating what clients send, encoding what the server sends.
+"""The wire format: decoding and validating what clients send, encoding what the server sends, and the
+WebSocket frames it goes out in (built once, written to every socket of a room).
 
 Everything PROTOCOL.md says about frames lives here (the JSON of a message, the error codes, the close
 codes), so the handlers stay thin and the HTTP POST and the WebSocket accept exactly the same messages.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import unicodedata
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -324,3 +326,19 @@ def ban_payload(ban: Ban) -> dict[str, Any]:
 
 
 GAP = encode({"type": "gap"})
+
+# Server-to-client WebSocket frames (RFC 6455 5.2): never masked, so one frame's bytes serve every client.
+PING_FRAME = b"\x89\x00"  # FIN, opcode 9 (ping), unmasked, no payload
+
+
+def text_frame(payload: str) -> bytes:
+    """A complete unmasked, uncompressed WebSocket text frame (RFC 6455 5.2)."""
+    data = payload.encode("utf-8")
+    length = len(data)
+    if length < 126:
+        header = struct.pack("!BB", 0x81, length)
+    elif length <= 0xFFFF:
+        header = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, length)
+    return header + data

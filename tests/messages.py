@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from backends.base import Backend, NewMessage, StoreResult, utc_timestamp
-from rooms.hub import RoomHub
-from rooms.ratelimit import Sender, TokenBucket
+from backends.token_bucket import TokenBucket
+from rooms.room.hub import RoomHub
+from rooms.room.rates import Sender
 
 
 def new_message(

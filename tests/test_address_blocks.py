@@ -16,8 +16,8 @@ from tornado.httpclient import HTTPClientError
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, NewMessage, utc_timestamp
 from backends.errors import QuotaExceeded
-from rooms.addresses import limit_key
-from rooms.ratelimit import RatePolicy
+from rooms.access.addresses import limit_key
+from rooms.room.rates import RatePolicy
 from tests.clients import connect, receive_json, send_json
 from tests.conftest import FACTORIES, app_config
 from tests.waiting import eventually

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from rooms.addresses import limit_key
+from rooms.access.addresses import limit_key
 from tests.clients import (
     PING,
     connect,

@@ -12,7 +12,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from rooms.handlers.moderation import MAX_BAN_SECONDS, MAX_REASON_CHARS
+from rooms.web.handlers.moderation import MAX_BAN_SECONDS, MAX_REASON_CHARS
 from tests.clients import assert_next_is_marker, connect, receive_json, send_json, wait_closed
 from tests.moderation_support import (
     BANNED,

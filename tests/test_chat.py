@@ -10,7 +10,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import websocket_connect
 
-from rooms import fanout as fanout_module
+from rooms.room import fanout as fanout_module
 from tests.clients import assert_next_is_marker, connect, receive_json, receive_messages, send_json
 from tests.conftest import app_config
 from tests.messages import post as post_message

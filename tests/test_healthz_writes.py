@@ -21,7 +21,7 @@ from tornado.websocket import WebSocketClientConnection
 from backends.base import Backend
 from backends.redis.backend import RedisBackend
 from backends.sql.backend import SQLBackend
-from rooms.app import make_app
+from rooms.web.app import make_app
 from tests.clients import connect, receive_json, send_json
 from tests.conftest import app_config, shut_down
 from tests.factories import service_unreachable

@@ -13,7 +13,7 @@ import time
 import pytest
 from tornado.testing import bind_unused_port
 
-from rooms.httpserver import BODY_SECONDS, HEADER_SECONDS, IDLE_SECONDS, MAX_HEADER_BYTES, make_http_server
+from rooms.web.httpserver import BODY_SECONDS, HEADER_SECONDS, IDLE_SECONDS, MAX_HEADER_BYTES, make_http_server
 from tests.clients import connect, receive_json
 from tests.processes import ServerProcess
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rooms.keepalive import SLOTS, Keepalive
+from rooms.web.keepalive import SLOTS, Keepalive
 from tests.clients import CLOSE, PING, connect, raw_handshake, read_until_closed, receive_json
 from tests.conftest import app_config
 from tests.messages import post

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from rooms.logmask import ClientTextFilter, mask_credentials_in
+from rooms.service.logmask import ClientTextFilter, mask_credentials_in
 from tests.processes import ServerProcess
 from tests.tokens import MODERATOR_TOKEN, SECRET, claims, hs256
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from rooms.lograte import RepeatedLinesFilter
+from rooms.service.lograte import RepeatedLinesFilter
 from tests.processes import ServerProcess
 
 

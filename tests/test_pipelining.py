@@ -12,7 +12,7 @@ import tornado.ioloop
 import tornado.web
 
 from rooms.config import Config
-from rooms.session import MAX_STORES_IN_FLIGHT
+from rooms.room.session import MAX_STORES_IN_FLIGHT
 from tests.clients import assert_next_is_marker, connect, receive_json, receive_messages
 from tests.conftest import app_config
 

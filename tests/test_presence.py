@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from rooms import signals
-from rooms.session import TYPING_INTERVAL
+from rooms.room import presence as presence_module
+from rooms.room.session import TYPING_INTERVAL
 from tests.clients import assert_next_is_marker, connect, raw_handshake, receive_json, send_json
 from tests.conftest import app_config
 from tests.redis_support import Peer
@@ -163,12 +163,12 @@ async def test_a_room_whose_sockets_all_left_keeps_no_presence(http_server, http
     await eventually(lambda: all(presence(peer) for peer in peers))
     for peer in peers:
         await peer.close()
-    await eventually(lambda: not app.hub.signals._rooms and not app.hub.signals._ticks)
+    await eventually(lambda: not app.hub.presence._rooms and not app.hub.presence._ticks)
 
 
 @pytest.mark.gen_test
 async def test_presence_frames_are_coalesced_per_room_not_per_socket(http_server, http_port, monkeypatch):
-    monkeypatch.setattr(signals, "PRESENCE_INTERVAL", 1.0)
+    monkeypatch.setattr(presence_module, "PRESENCE_INTERVAL", 1.0)
     watchers = [await Peer.join(http_port, "lobby", f"w{n}", since=None, features="presence") for n in range(3)]
     await eventually(lambda: all(last_presence(watcher) == (3, []) for watcher in watchers))
     for watcher in watchers:

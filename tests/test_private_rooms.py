@@ -13,8 +13,8 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from rooms.access import AccessPolicy
-from rooms.invites import InviteSigner
+from rooms.access.invites import InviteSigner
+from rooms.access.policy import AccessPolicy
 from tests.clients import receive_json, send_json
 from tests.conftest import app_config
 from tests.messages import post as post_message
@@ -316,7 +316,7 @@ def test_without_an_invite_secret_the_key_comes_from_the_moderator_tokens(caplog
 
 
 def test_without_any_key_invites_are_this_process_alone_and_the_log_says_so(caplog):
-    with caplog.at_level(logging.WARNING, logger="rooms.invites"):
+    with caplog.at_level(logging.WARNING, logger="rooms.access.invites"):
         one, two = (
             AccessPolicy.from_config(app_config(rooms=PRIVATE)),
             AccessPolicy.from_config(app_config(rooms=PRIVATE)),

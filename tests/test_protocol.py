@@ -8,7 +8,6 @@ import struct
 import pytest
 
 from backends.base import NewMessage, RoomPresence, StoredMessage
-from rooms.frames import text_frame
 from rooms.protocol import (
     Feature,
     Hello,
@@ -22,6 +21,7 @@ from rooms.protocol import (
     encode_typing,
     is_valid_label,
     parse_features,
+    text_frame,
 )
 
 LIMITS = Limits(max_handle_chars=8, max_message_chars=20)

@@ -11,7 +11,7 @@ import pytest
 import tornado.web
 from redis.asyncio.connection import AbstractConnection
 
-from rooms.app import make_app
+from rooms.web.app import make_app
 from tests.clients import connect, receive_messages
 from tests.conftest import app_config
 from tests.factories.redis import RedisFactory

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rooms.hub import REPLAY_PAGE
+from rooms.room.replay import REPLAY_PAGE
 from tests.clients import raw_handshake
 from tests.conftest import app_config
 from tests.factories.sql import SQLiteFactory, sql_backend

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from rooms.handlers.socket import ChatSocketHandler
-from rooms.session import SocketSession
+from rooms.room.session import SocketSession
+from rooms.web.handlers.socket import ChatSocketHandler
 from tests.clients import CLOSE, PING, raw_handshake, read_until_close_frame
 from tests.conftest import app_config
 from tests.messages import post

@@ -17,9 +17,10 @@ import pytest
 from backends.address_blocks import AddressBlocks
 from backends.base import Backend, Replay, StoredMessage
 from backends.redis.backend import RedisBackend
-from rooms.hub import FIRST_REPLAY_PAGE, RoomHub
-from rooms.metrics import RoomsMetrics
-from rooms.ratelimit import RatePolicy
+from rooms.room.hub import RoomHub
+from rooms.room.metrics import RoomsMetrics
+from rooms.room.rates import RatePolicy
+from rooms.room.replay import FIRST_REPLAY_PAGE
 from tests.factories.redis import RedisFactory
 from tests.messages import post, store, store_soon
 from tests.redis_support import redis_address, require_redis, through_proxy

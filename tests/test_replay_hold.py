@@ -16,7 +16,7 @@ import tornado.web
 
 from backends.base import NewMessage, StoredMessage, StoreResult
 from backends.memory import MemoryBackend
-from rooms.app import make_app
+from rooms.web.app import make_app
 from tests.clients import connect, receive_json
 from tests.conftest import app_config
 from tests.messages import post

@@ -26,7 +26,7 @@ from tests.test_backend_contract import Recorder
 
 ROOM = "lobby"
 HOLD_WARNING = "delivery did not reach"
-# Far under the hold it used to take (rooms.fanout.DELIVERY_WAIT_SECONDS, 2 s); the log says more exactly.
+# Far under the hold it used to take (rooms.room.fanout.DELIVERY_WAIT_SECONDS, 2 s); the log says more exactly.
 LIVE_WITHIN_SECONDS = 1.0
 
 

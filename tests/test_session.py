@@ -9,12 +9,12 @@ import pytest
 
 from backends.address_blocks import AddressBlocks
 from backends.memory import MemoryBackend
-from rooms.hub import RoomHub
-from rooms.metrics import RoomsMetrics
 from rooms.protocol import Feature, Limits
-from rooms.ratelimit import RatePolicy
-from rooms.session import SocketSession
-from rooms.signals import TYPING_BATCH_SECONDS
+from rooms.room.hub import RoomHub
+from rooms.room.metrics import RoomsMetrics
+from rooms.room.rates import RatePolicy
+from rooms.room.session import SocketSession
+from rooms.room.typing import TYPING_BATCH_SECONDS
 from tests.messages import post
 from tests.waiting import eventually
 

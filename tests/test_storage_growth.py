@@ -55,7 +55,7 @@ async def test_reading_labels_every_way_stores_nothing_and_sockets_leave_nothing
         (await connect(http_port, room, since="0")).close()
     await eventually(lambda: not app.hub.fanout._rooms, message="rooms still held after their sockets closed")
     # A socket's presence is kept while it is open (on Redis, a key per room): gone once it has left.
-    await eventually(lambda: not app.hub.signals._rooms, message="presence still kept after the sockets left")
+    await eventually(lambda: not app.hub.presence._rooms, message="presence still kept after the sockets left")
     assert await rooms_in_store(backend) == before
     assert app.hub.rates._connections == {}
 

@@ -18,7 +18,7 @@ from tornado.httpclient import AsyncHTTPClient
 from backends.base import Backend
 from backends.errors import BackendUnavailable
 from backends.redis.backend import RedisBackend
-from rooms.app import make_app
+from rooms.web.app import make_app
 from tests.clients import connect, receive_json, send_json, wait_closed
 from tests.conftest import app_config
 from tests.factories.redis import REDIS_URL, delete_prefix, unique_prefix

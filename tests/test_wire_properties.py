@@ -147,7 +147,7 @@ valid_messages = st.text(message_char, min_size=1, max_size=LIMITS.max_message_c
     lambda text: text == nfc(text) and has_visible(text)
 )
 valid_client_ids = st.none() | st.text(client_id_char, min_size=1, max_size=64)
-# A token's ``sub``: 1 to 256 printable characters (rooms/tokens.py).
+# A token's ``sub``: 1 to 256 printable characters (rooms/access/tokens.py).
 subs = st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")), min_size=1, max_size=256)
 
 

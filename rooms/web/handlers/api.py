@@ -8,9 +8,9 @@ from tornado.web import HTTPError
 
 from backends.errors import BackendUnavailable, InvalidMessageId, MessageDeleted, QuotaExceeded
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.handlers.base import JSONHandler, RoomsHandler, admit, bearer_credential, not_found, room_label
-from rooms.handlers.json_body import JSONBodyHandler
 from rooms.protocol import ProtocolError, message_payload, validate_client_object
+from rooms.web.handlers.base import JSONHandler, RoomsHandler, admit, bearer_credential, not_found, room_label
+from rooms.web.handlers.json_body import JSONBodyHandler
 
 MAX_API_LIMIT = 200
 MAX_LIMIT_DIGITS = len(str(MAX_API_LIMIT))
@@ -73,7 +73,7 @@ class MessagesApiHandler(JSONBodyHandler):
     async def post(self, label: str) -> None:
         room = room_label(label)
         try:
-            sender = self.hub.rates.for_request(self.request.remote_ip or "")
+            sender = self.hub.request_sender(self.request.remote_ip or "")
             message = validate_client_object(self.json_body(), room, self.site.limits, sender.address)
             result = await self.hub.post(message, sender, self.identity)
         except ProtocolError as exc:
@@ -116,4 +116,4 @@ class MetricsHandler(RoomsHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(self.hub.metrics.exposition())
+        self.finish(self.hub.metrics_exposition())

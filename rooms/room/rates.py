@@ -9,43 +9,11 @@ bucket and a count of open sockets of its own, a multiple of one address's.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
-from backends.address_blocks import AddressBlocks, Block
-from rooms.addresses import limit_key
-
-
-class TokenBucket:
-    """``burst`` messages at once, ``rate`` per second sustained."""
-
-    __slots__ = ("_capacity", "_rate", "_tokens", "_updated")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self._rate = rate
-        self._capacity = float(burst)
-        self._tokens = float(burst)
-        self._updated = time.monotonic()
-
-    def take(self) -> bool:
-        """Spend one token if there is one; False means the caller is over the limit."""
-        if self.has_token(time.monotonic()):
-            self._tokens -= 1
-            return True
-        return False
-
-    def has_token(self, now: float) -> bool:
-        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
-        self._updated = now
-        return self._tokens >= 1
-
-    def spend(self) -> None:
-        self._tokens -= 1
-
-
-# Buckets of the blocks of addresses seen last. An address pushed out starts again with a full bucket, which takes
-# this many other addresses sending in between: far more than one host has.
-MAX_ADDRESSES = 100_000
+from backends.address_blocks import AddressBlocks
+from backends.token_bucket import AddressBuckets, TokenBucket
+from rooms.access.addresses import limit_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +48,9 @@ class RatePolicy:
     ) -> None:
         self._rate = messages_per_second
         self._burst = burst
-        self._address_rate = address_messages_per_second
-        self._address_burst = address_burst
         self._max_connections = connections_per_address
         self._blocks = blocks
-        self._by_address: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._by_address = AddressBuckets(address_messages_per_second, address_burst)
         # Only blocks with a socket open: an entry goes when its last socket closes.
         self._connections: dict[str, int] = {}
 
@@ -99,18 +65,7 @@ class RatePolicy:
         return Sender(key, self._address_buckets(key))
 
     def _address_buckets(self, key: str) -> tuple[TokenBucket, ...]:
-        return tuple(self._address_bucket(block) for block in self._blocks.of(key))
-
-    def _address_bucket(self, block: Block) -> TokenBucket:
-        bucket = self._by_address.get(block.key)
-        if bucket is None:
-            rate, burst = self._address_rate * block.factor, self._address_burst * block.factor
-            bucket = self._by_address[block.key] = TokenBucket(rate, burst)
-            if len(self._by_address) > MAX_ADDRESSES:
-                self._by_address.popitem(last=False)
-        else:
-            self._by_address.move_to_end(block.key)
-        return bucket
+        return tuple(self._by_address.of(block) for block in self._blocks.of(key))
 
     def open_connection(self, address: str) -> bool:
         """Count a socket of ``address`` as open in each of its blocks; False (and nothing counted) when

@@ -14,12 +14,12 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import replace
 
+from rooms.access.identity import ANONYMOUS, MODERATOR, Identity
+from rooms.access.invites import Invite, InviteSigner, invite_key
+from rooms.access.room_patterns import RoomPatterns
+from rooms.access.tokens import InvalidToken, TokenVerifier, load_public_key, secret_key
 from rooms.config import Config
 from rooms.errors import NotAdmitted, Unauthenticated
-from rooms.identity import ANONYMOUS, MODERATOR, Identity
-from rooms.invites import Invite, InviteSigner, invite_key
-from rooms.room_patterns import RoomPatterns
-from rooms.tokens import InvalidToken, TokenVerifier, load_public_key, secret_key
 
 
 class AccessPolicy:

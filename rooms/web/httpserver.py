@@ -12,7 +12,7 @@ A request's body may hold at most ``limits.max_frame_bytes`` on every route (``B
 is answered 413 before it is read, and nothing buffers more. The application sees a request only once
 its body is read whole, so a body within the limit is read even when the answer refuses it, and the
 connection stays usable. Where the server closes a connection after an answer, it closes gently
-(``rooms.lingering``), never with a reset that could destroy the answer.
+(``rooms.web.lingering``), never with a reset that could destroy the answer.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.log import access_log
 
-from rooms.lingering import close_gently
-from rooms.listener import accept_connections
+from rooms.web.lingering import close_gently
+from rooms.web.listener import accept_connections
 
 MAX_HEADER_BYTES = 8 * 1024
 HEADER_SECONDS = 10.0
@@ -51,7 +51,7 @@ HEADERS_TOO_LARGE = (
 
 class RequestStream(IOStream):
     """A client connection that answers 431 when its request's headers are too large, and that closes
-    gently (``rooms.lingering``) when it closes after an answer to its current request.
+    gently (``rooms.web.lingering``) when it closes after an answer to its current request.
 
     Tornado enforces ``max_header_size`` inside the stream: the read that finds no end of headers within
     the limit closes the stream itself, before any of Tornado's HTTP code can answer, so the client would
@@ -215,7 +215,7 @@ def _over(content_length: str, limit: int) -> bool:
 
 
 class RoomsHTTPServer(tornado.httpserver.HTTPServer):
-    """Plain HTTP (TLS is the reverse proxy's), accepting through ``rooms.listener``, with the first
+    """Plain HTTP (TLS is the reverse proxy's), accepting through ``rooms.web.listener``, with the first
     request of each connection under its own header deadline and every body under ``max_body_bytes``."""
 
     def initialize(  # type: ignore[override]

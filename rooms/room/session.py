@@ -1,4 +1,10 @@
-"""One socket's conversation with its room, free of Tornado: what a frame from the client becomes.
+"""One socket's life in its room, free of Tornado: from its handshake to its close, and what a frame from
+the client becomes. The web layer only translates between the wire and this object.
+
+Its life: ``join`` before the handshake is answered (its address's open sockets counted, held in its room
+so that it misses nothing), ``open`` once it is (watched for bans, pinged, sent what it missed and then
+live), ``close`` when it closes (everything given back, in one place); ``handshake_ended`` when the
+handshake's request is over, which for a socket that never opened is the only end it gets.
 
 A frame is decoded, posted through the room layer (which applies the rate policy) and answered. The
 next frame is read while this one is stored, so a socket's messages can share a commit or a Redis
@@ -13,18 +19,18 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from enum import Enum, auto
 from typing import Protocol
 
 from backends.base import NewMessage, StoreResult
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
-from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.fanout import Member
-from rooms.frames import text_frame
-from rooms.hub import RoomHub
-from rooms.identity import ANONYMOUS, Identity
+from rooms.access.identity import ANONYMOUS, Identity
+from rooms.errors import Forbidden, RateLimited, ShuttingDown, TooManyConnections
 from rooms.protocol import (
+    PING_FRAME,
     CloseCode,
     ErrorCode,
+    Feature,
     Hello,
     Limits,
     ProtocolError,
@@ -32,7 +38,11 @@ from rooms.protocol import (
     decode_client_frame,
     encode_error,
     encode_message,
+    text_frame,
 )
+from rooms.room.fanout import Member
+from rooms.room.hub import RoomHub
+from rooms.room.moderation import BANNED_ADDRESS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,7 @@ MAX_STORES_IN_FLIGHT = 32
 INVALID_FRAMES_WINDOW = 10.0
 # A socket's typing frames closer together than this are dropped without an answer (PROTOCOL.md).
 TYPING_INTERVAL = 2.0
+TOO_SLOW = "too slow to keep up; reconnect to resume"
 
 
 class Socket(Member, Protocol):
@@ -52,21 +63,49 @@ class Socket(Member, Protocol):
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Send a close frame."""
 
+    def is_closing(self) -> bool:
+        """Whether a close frame was sent or received (or the connection is gone)."""
+
+
+class Keepalive(Protocol):
+    """The timer that visits every open socket's session once per ping interval."""
+
+    def add(self, session: SocketSession) -> None: ...
+
+    def discard(self, session: SocketSession) -> None: ...
+
+
+class State(Enum):
+    """Where a socket is in its life."""
+
+    NEW = auto()  # nothing counted or held for it yet
+    JOINING = auto()  # counted among its address's sockets and held in its room; the handshake is answered
+    OPEN = auto()  # the handshake is answered: frames come and go
+    CLOSED = auto()
+
 
 class SocketSession:
     __slots__ = (
+        "_awaiting_pong",
+        "_features",
         "_handle",
         "_hub",
         "_identity",
         "_invalid_times",
+        "_keepalive",
         "_limits",
         "_max_refused",
         "_refused_in_a_row",
         "_room",
         "_sender",
+        "_since",
         "_socket",
+        "_storage_error",
         "_stores",
         "_typed_at",
+        "_watched",
+        "address",
+        "state",
     )
 
     def __init__(
@@ -78,13 +117,25 @@ class SocketSession:
         max_refused: int,
         address: str = "",
         identity: Identity = ANONYMOUS,
+        *,
+        features: frozenset[Feature] = frozenset(),
+        since: str | None = None,
+        keepalive: Keepalive | None = None,
     ) -> None:
         self._hub = hub
         self._identity = identity  # who the socket's token says it is: its messages go under that name
         self._room = room
         self._socket = socket
         self._limits = limits
-        self._sender = hub.rates.for_connection(address)
+        self.address = address  # as the request came: what its address's open sockets count
+        self._sender = hub.socket_sender(address)
+        self._features = features  # what it asked for beyond messages (presence, typing, deletes)
+        self._since = since  # the last message id the client has, if any: it is sent what followed
+        self._keepalive = keepalive
+        self.state = State.NEW
+        self._storage_error: BackendUnavailable | None = None  # storage unreachable as it joined
+        self._watched = False  # a ban of its address closes it (never a moderator's)
+        self._awaiting_pong = False
         # Refused for rate in a row, past which the socket is closed: a client that keeps on flooding.
         self._max_refused = max_refused
         self._refused_in_a_row = 0
@@ -93,6 +144,101 @@ class SocketSession:
         self._handle: str | None = None  # announced with hello
         self._typed_at = -TYPING_INTERVAL
 
+    # -- its life ----------------------------------------------------------------------------------
+
+    def address_banned(self) -> bool:
+        """Whether a ban of its address keeps it out of its room (never a moderator): refused (403)."""
+        return not self._identity.moderator and self._hub.address_banned(self._room, self._sender.address)
+
+    async def join(self) -> None:
+        """Before the handshake is answered: count the socket among its address's (``TooManyConnections``
+        when the address holds its limit), and hold it in its room, so that a client that has connected
+        misses nothing sent after that. Storage that cannot be reached is told once it is open, as a 1013
+        close."""
+        if not self._hub.open_connection(self.address):
+            raise TooManyConnections("too many connections from this address")
+        self.state = State.JOINING
+        try:
+            await self._hub.join(self._socket, self._room, self._features)
+        except BackendUnavailable as exc:
+            self._storage_error = exc
+
+    async def open(self) -> None:
+        """The handshake is answered: count it open, watch it for bans of its address (closed with 1008 if
+        one came meanwhile), ping it, and send it what it missed after ``since``, then everything live."""
+        self.state = State.OPEN
+        self._hub.socket_opened()
+        if not self._identity.moderator:
+            # Checked again here: a ban may have come while the handshake was answered.
+            if not self._hub.watch_for_bans(self._socket, self._room, self._sender.address):
+                self._socket.close(CloseCode.POLICY, BANNED_ADDRESS)
+                return
+            self._watched = True
+        self._awaiting_pong = False
+        if self._keepalive is not None:
+            self._keepalive.add(self)
+        try:
+            if self._storage_error is not None:
+                raise self._storage_error
+            if not self._hub.is_held(self._socket, self._room):
+                # What waited for it while its handshake was answered outgrew its send buffer.
+                self._socket.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
+                return
+            await self._hub.go_live(self._socket, self._room, self._since)
+        except BackendUnavailable:
+            self._socket.close(CloseCode.TRY_AGAIN_LATER, "storage unavailable, try again later")
+
+    def handshake_ended(self) -> None:
+        """The handshake's request is over: refused or failed before the socket opened, or the socket's
+        connection is done. Out of its room either way (leaving twice is harmless); a socket that never
+        opened never closes, so its address's count is given back here."""
+        self._hub.leave(self._socket, self._room)
+        if self.state is State.JOINING:
+            self._hub.close_connection(self.address)
+            self.state = State.CLOSED
+
+    def close(self) -> None:
+        """The socket closed: its address's count given back, no longer watched for bans, out of its room
+        and its presence, no longer pinged. Safe to repeat."""
+        if self.state in (State.JOINING, State.OPEN):
+            self._hub.close_connection(self.address)
+        if self._watched:
+            self._hub.stop_watching(self._socket, self._sender.address)
+            self._watched = False
+        if self.state is State.OPEN:
+            self._hub.socket_closed()
+            self._hub.leave(self._socket, self._room)
+            if self._keepalive is not None:
+                self._keepalive.discard(self)
+        self.state = State.CLOSED
+
+    def left_too_slow(self) -> None:
+        """It fell too far behind: out of its room (the socket closes with 1013, or is refused as it opens)."""
+        self._hub.leave_too_slow(self._socket, self._room)
+
+    def keepalive_visit(self) -> None:
+        """Close if the last ping went unanswered, else send a ping."""
+        if self._socket.is_closing():
+            return
+        if self._awaiting_pong and self._hub.is_held(self._socket, self._room):
+            # Still replaying (no frame is read until it is live), and nothing sent went to its socket since
+            # the last visit: it stays behind.
+            self._socket.close_too_slow()
+            return
+        if self._awaiting_pong:
+            # Out of the room (and its presence) now, not when the close handshake with a dead peer times out.
+            self._hub.leave(self._socket, self._room)
+            self._socket.close(reason="ping timed out")
+            return
+        self._awaiting_pong = True
+        self._socket.send_frames(PING_FRAME)
+
+    def peer_answered(self) -> None:
+        """The peer answered a ping, or took everything it was sent (the ping among it): it is alive."""
+        self._awaiting_pong = False
+
+    # -- its frames -------------------------------------------------------------------------------
+
     def receive(self, frame: str | bytes) -> Awaitable[None] | None:
         """Handle one frame; what it returns must be awaited before the next frame is read."""
         try:
@@ -100,7 +246,7 @@ class SocketSession:
             if not isinstance(message, NewMessage):
                 return self._signal(message)
             if self._typed_at > -TYPING_INTERVAL:  # it has typed: a typing frame held for a batch goes first
-                self._hub.signals.before_message(self._socket, self._room)
+                self._hub.before_message(self._socket, self._room)
             store = self._hub.post_soon(message, self._sender, self._identity)
         except ProtocolError as exc:
             if self._too_many_invalid():
@@ -132,7 +278,7 @@ class SocketSession:
             return self._reply_error_in_turn(
                 ErrorCode.INVALID_MESSAGE, "field 'handle' is missing: name one, or announce it with hello first"
             )
-        if not self._identity.moderator and self._hub.moderation.refusal(self._room, handle, self._sender.address):
+        if self._hub.refusal(self._identity, self._room, handle, self._sender.address):
             return None  # who may not post here does not type here either: dropped, as too frequent typing is
         now = time.monotonic()
         if now - self._typed_at >= TYPING_INTERVAL:
@@ -173,7 +319,7 @@ class SocketSession:
         self._refused_in_a_row += 1
         if self._refused_in_a_row <= self._max_refused:
             return self._reply_error_in_turn(ErrorCode.RATE_LIMITED, reason)
-        self._hub.metrics.client_errors.labels(ErrorCode.RATE_LIMITED).inc()
+        self._hub.client_error(ErrorCode.RATE_LIMITED)
         return self._close_in_turn("rate limit exceeded")
 
     def _too_many_invalid(self) -> bool:
@@ -201,5 +347,5 @@ class SocketSession:
             await asyncio.wait(set(self._stores), return_when=return_when)
 
     def reply_error(self, code: ErrorCode, reason: str) -> None:
-        self._hub.metrics.client_errors.labels(code).inc()
+        self._hub.client_error(code)
         self._hub.send_in_turn(self._socket, self._room, text_frame(encode_error(code, reason)))

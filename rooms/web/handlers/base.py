@@ -10,16 +10,16 @@ from typing import Any
 from tornado.httputil import HTTPServerRequest
 from tornado.web import HTTPError, RequestHandler
 
-from rooms.access import AccessPolicy
-from rooms.addresses import AddressList
+from backends.token_bucket import TokenBucket
+from rooms.access.addresses import AddressList
+from rooms.access.identity import ANONYMOUS, Identity
+from rooms.access.policy import AccessPolicy
 from rooms.errors import NotAdmitted, Unauthenticated
-from rooms.hub import RoomHub
-from rooms.identity import ANONYMOUS, Identity
-from rooms.keepalive import Keepalive
-from rooms.logmask import CREDENTIAL_PARAMETERS
-from rooms.origins import AllowedOrigins
 from rooms.protocol import Limits, encode, is_valid_label
-from rooms.ratelimit import TokenBucket
+from rooms.room.hub import RoomHub
+from rooms.service.logmask import CREDENTIAL_PARAMETERS
+from rooms.web.keepalive import Keepalive
+from rooms.web.origins import AllowedOrigins
 
 # Methods a handler may implement, in the order ``Allow`` lists them.
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

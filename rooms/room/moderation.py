@@ -15,8 +15,8 @@ What a ban matches:
   that looks the same (``rooms.lookalikes``: case folded, so ``Spammer`` and ``spammer`` are one, and
   ``ｓｐａｍｍｅｒ`` or a Cyrillic ``ѕраммег`` too: a ban should not end where a shift key or a keyboard
   layout does);
-* an **address**: every client in its range (``rooms.addresses.RangeIndex``), each client taken as
-  per-address limits count it (``rooms.addresses.limit_key``): IPv4 as is, IPv6 by its /64.
+* an **address**: every client in its range (``rooms.access.addresses.RangeIndex``), each client taken as
+  per-address limits count it (``rooms.access.addresses.limit_key``): IPv4 as is, IPv6 by its /64.
 
 A ban is of one room or of every room. Moderators (of the room in question) are never refused, by bans
 or by locks: a ban of their address (a shared NAT) must not lock out whoever lifts it.
@@ -31,7 +31,7 @@ from typing import Protocol
 
 from backends.base import Backend, Ban, ban_timestamp
 from backends.errors import BackendUnavailable, InvalidMessageId
-from rooms.addresses import RangeIndex
+from rooms.access.addresses import RangeIndex
 from rooms.lookalikes import lookalike_key
 from rooms.protocol import CloseCode
 
@@ -226,7 +226,7 @@ class RoomModeration:
     async def ban(
         self, handle: str | None, address: str | None, room: str | None, seconds: int | None, reason: str
     ) -> Ban:
-        """Ban ``handle`` or ``address`` (a key of ``rooms.addresses.ban_key``), in force here from now:
+        """Ban ``handle`` or ``address`` (a key of ``rooms.access.addresses.ban_key``), in force here from now:
         the address's sockets here are closed before this returns."""
         ban = await self._backend.add_ban(handle, address, room, seconds, reason)
         self._changed_here((*self._bans, ban), self._locked)

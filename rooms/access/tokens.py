@@ -15,9 +15,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from rooms.access.room_patterns import PatternError, RoomPatterns
 from rooms.errors import ConfigError
 from rooms.protocol import ProtocolError, check_handle
-from rooms.room_patterns import PatternError, RoomPatterns
 
 # Clocks of the site and of this server may differ a little; a token is not refused for that.
 LEEWAY_SECONDS = 30

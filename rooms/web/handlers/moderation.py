@@ -19,12 +19,12 @@ from tornado.web import HTTPError
 
 from backends.base import Ban
 from backends.errors import BackendUnavailable
-from rooms.addresses import ban_key
+from rooms.access.addresses import ban_key
+from rooms.access.identity import Identity
 from rooms.errors import Unauthenticated
-from rooms.handlers.base import admit, bearer_credential, not_found, room_label
-from rooms.handlers.json_body import JSONBodyHandler
-from rooms.identity import Identity
 from rooms.protocol import Limits, ProtocolError, ban_payload, check_handle, is_valid_label
+from rooms.web.handlers.base import admit, bearer_credential, not_found, room_label
+from rooms.web.handlers.json_body import JSONBodyHandler
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class MessageDeleteHandler(ModeratorHandler):
     async def delete(self, label: str, message_id: str) -> None:
         room = room_label(label)
         try:
-            deleted = await self.hub.moderation.delete_message(room, message_id)
+            deleted = await self.hub.delete_message(room, message_id)
         except BackendUnavailable as exc:
             return self.storage_unavailable(f"deleting a message of {room}", exc)
         if not deleted:
@@ -132,7 +132,7 @@ class RoomApiHandler(ModeratorHandler):
 
     def get(self, label: str) -> None:
         room = room_label(label)
-        self.write_json({"room": room, "locked": self.hub.moderation.is_locked(room)})
+        self.write_json({"room": room, "locked": self.hub.is_locked(room)})
 
     async def patch(self, label: str) -> None:
         room = room_label(label)
@@ -146,7 +146,7 @@ class RoomApiHandler(ModeratorHandler):
         except BadRequest as exc:
             return self.write_json({"error": str(exc)}, 400)
         try:
-            await self.hub.moderation.set_locked(room, body["locked"])
+            await self.hub.set_locked(room, body["locked"])
         except BackendUnavailable as exc:
             return self.storage_unavailable(f"locking {room}", exc)
         self.write_json({"room": room, "locked": body["locked"]})
@@ -219,7 +219,7 @@ class BansApiHandler(ModeratorHandler):
 
     async def get(self) -> None:
         try:
-            bans = await self.hub.moderation.bans()
+            bans = await self.hub.bans()
         except BackendUnavailable as exc:
             return self.storage_unavailable("reading bans", exc)
         shown = [ban_payload(ban) for ban in bans if self.may_moderate(self.identity, ban.room)]
@@ -234,9 +234,7 @@ class BansApiHandler(ModeratorHandler):
             what = "every room" if request.room is None else "this room"
             raise HTTPError(401, reason=NEEDS_MODERATOR.format(what=what))
         try:
-            ban = await self.hub.moderation.ban(
-                request.handle, request.address, request.room, request.seconds, request.reason
-            )
+            ban = await self.hub.ban(request.handle, request.address, request.room, request.seconds, request.reason)
         except BackendUnavailable as exc:
             return self.storage_unavailable("a ban", exc)
         self.write_json(ban_payload(ban), 201)
@@ -253,10 +251,10 @@ class BanApiHandler(ModeratorHandler):
 
     async def delete(self, ban_id: str) -> None:
         try:
-            ban = self._find(await self.hub.moderation.bans(), ban_id)
+            ban = self._find(await self.hub.bans(), ban_id)
             if ban is None or not self.may_moderate(self.identity, ban.room):
                 raise not_found()
-            lifted = await self.hub.moderation.lift_ban(ban_id)
+            lifted = await self.hub.lift_ban(ban_id)
         except BackendUnavailable as exc:
             return self.storage_unavailable("lifting a ban", exc)
         if not lifted:  # lifted or expired meanwhile

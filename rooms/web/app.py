@@ -9,28 +9,29 @@ import tornado.httputil
 import tornado.web
 
 from backends.base import Backend
-from rooms.access import AccessPolicy
-from rooms.addresses import AddressList, ClientAddresses
+from rooms.access.addresses import AddressList
+from rooms.access.policy import AccessPolicy
+from rooms.access.room_patterns import RoomPatterns
 from rooms.config import Config
-from rooms.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
-from rooms.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
-from rooms.handlers.invites import InvitesApiHandler
-from rooms.handlers.moderation import BanApiHandler, BansApiHandler, MessageDeleteHandler, RoomApiHandler
-from rooms.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
-from rooms.handlers.socket import ChatSocketHandler
-from rooms.hub import RoomHub
-from rooms.keepalive import Keepalive
-from rooms.metrics import RoomsMetrics
-from rooms.origins import AllowedHosts, AllowedOrigins
 from rooms.protocol import LABEL_PATTERN, Limits
-from rooms.ratelimit import RatePolicy
-from rooms.room_patterns import RoomPatterns
+from rooms.room.hub import RoomHub
+from rooms.room.metrics import RoomsMetrics
+from rooms.room.rates import RatePolicy
+from rooms.web.client_addresses import ClientAddresses
+from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
+from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
+from rooms.web.handlers.invites import InvitesApiHandler
+from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, MessageDeleteHandler, RoomApiHandler
+from rooms.web.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
+from rooms.web.handlers.socket import ChatSocketHandler
+from rooms.web.keepalive import Keepalive
+from rooms.web.origins import AllowedHosts, AllowedOrigins
 
 FRAMES_PER_MESSAGE = 10
 MIN_FRAMES_PER_SECOND = 100
 MIN_FRAMES_BURST = 1000
 MONITORING_ROUTES = ("/healthz", "/metrics")
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class RoomsApplication(tornado.web.Application):

@@ -1,31 +1,15 @@
-"""Server-to-client WebSocket frames, built once and written straight to a socket.
+"""Frames written straight to a socket's stream, as few system calls as it can.
 
-Server frames are never masked, so one frame's bytes can be written to every client of a room: the
-broadcast builds each frame once instead of once per socket, and writes it with as little as it can.
+Server frames are never masked, so one frame's bytes (``rooms.protocol.text_frame``) can be written to
+every client of a room: the broadcast builds each frame once instead of once per socket.
 """
 
 from __future__ import annotations
 
 import contextlib
-import struct
 from collections.abc import Callable
 
 from tornado.iostream import IOStream, SSLIOStream, StreamBufferFullError, StreamClosedError
-
-PING_FRAME = b"\x89\x00"  # FIN, opcode 9 (ping), unmasked, no payload
-
-
-def text_frame(payload: str) -> bytes:
-    """A complete unmasked, uncompressed WebSocket text frame (RFC 6455 5.2)."""
-    data = payload.encode("utf-8")
-    length = len(data)
-    if length < 126:
-        header = struct.pack("!BB", 0x81, length)
-    elif length <= 0xFFFF:
-        header = struct.pack("!BBH", 0x81, 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, length)
-    return header + data
 
 
 class FrameWriter:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backends.base import NewMessage
-from rooms.room_patterns import EVERY_ROOM, RoomPatterns
+from rooms.access.room_patterns import EVERY_ROOM, RoomPatterns
 
 
 @dataclass(frozen=True, slots=True)

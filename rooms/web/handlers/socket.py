@@ -10,21 +10,19 @@ from tornado.util import ObjectDict
 from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13, _WebSocketParams
 
-from backends.errors import BackendUnavailable, InvalidMessageId
-from rooms.access import AccessPolicy
-from rooms.addresses import limit_key
-from rooms.frames import PING_FRAME, FrameWriter
-from rooms.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
-from rooms.hub import RoomHub
-from rooms.identity import ANONYMOUS
-from rooms.moderation import BANNED_ADDRESS
-from rooms.protocol import CloseCode, Feature, parse_features
-from rooms.ratelimit import TokenBucket
-from rooms.session import SocketSession
+from backends.errors import InvalidMessageId
+from backends.token_bucket import TokenBucket
+from rooms.access.policy import AccessPolicy
+from rooms.errors import TooManyConnections
+from rooms.protocol import CloseCode, parse_features
+from rooms.room.hub import RoomHub
+from rooms.room.moderation import BANNED_ADDRESS
+from rooms.room.session import TOO_SLOW, SocketSession, State
+from rooms.web.frame_writer import FrameWriter
+from rooms.web.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
 
 # The bit of a frame's second byte that says its payload is masked (RFC 6455, section 5.2).
 MASKED = 0x80
-TOO_SLOW = "too slow to keep up; reconnect to resume"
 
 
 class FrameBudgetProtocol(WebSocketProtocol13):
@@ -61,18 +59,13 @@ class FrameBudgetProtocol(WebSocketProtocol13):
 
 
 class ChatSocketHandler(SafeHeaders, WebSocketHandler):
+    """Translates between the wire and the socket's session (``rooms.room.session``), which holds its life."""
+
     def initialize(self, hub: RoomHub, site: SiteOptions, access: AccessPolicy) -> None:
         self.hub = hub
         self.site = site
         self.access = access
-        self.identity = ANONYMOUS
-        self.room = ""
-        self.since: str | None = None
-        self.features: frozenset[Feature] = frozenset()
-        self.joined = False
-        self.storage_error: BackendUnavailable | None = None
-        self.address = ""
-        self.watched: str | None = None  # the address key under which a ban would close this socket
+        self.writer: FrameWriter | None = None  # once open
 
     def options(self, *labels: str) -> None:
         for label in labels:
@@ -92,30 +85,31 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
                 self.hub.id_key(since)
             except InvalidMessageId:
                 raise HTTPError(400, reason="'since' is not a message id") from None
-        address = self.request.remote_ip or ""
-        if not identity.moderator and self.hub.moderation.address_ban(room, limit_key(address)) is not None:
+        self.session = SocketSession(
+            self.hub,
+            room,
+            self,
+            self.site.limits,
+            self.site.burst,
+            self.request.remote_ip or "",
+            identity,
+            features=parse_features(self.get_query_argument("features", "")),
+            since=since,
+            keepalive=self.site.keepalive,
+        )
+        if self.session.address_banned():
             raise HTTPError(403, reason=BANNED_ADDRESS)
         if not self._is_acceptable_handshake():
             # Tornado's own checks answer it (400 or 403) without anything joined or held for it.
             return await super().get(label)
-        if not self.hub.rates.open_connection(address):
-            self.hub.metrics.connections_refused.inc()
-            raise HTTPError(429, reason="too many connections from this address")
-        self.room, self.since, self.address, self.identity = room, since, address, identity
-        self.features = parse_features(self.get_query_argument("features", ""))
-        # In the room before the handshake is answered: a client that has connected misses nothing sent
-        # after that. Storage that cannot be reached is told after the handshake, as a 1013 close.
         try:
             try:
-                await self.hub.join(self, room, self.features)
-            except BackendUnavailable as exc:
-                self.storage_error = exc
+                await self.session.join()
+            except TooManyConnections as exc:
+                raise HTTPError(429, reason=str(exc)) from None
             await super().get(label)
         finally:
-            # A refused or failed handshake never opens, and so never closes; leaving twice is harmless.
-            self.hub.leave(self, room)
-            if not self.joined:
-                self._release_address()
+            self.session.handshake_ended()
 
     def _is_acceptable_handshake(self) -> bool:
         """What Tornado checks before it upgrades: a WebSocket upgrade, from an allowed origin."""
@@ -125,11 +119,6 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
             and "upgrade" in (part.strip().lower() for part in headers.get("Connection", "").split(","))
             and self._check_cross_origin(self.check_origin) is None
         )
-
-    def _release_address(self) -> None:
-        if self.address:
-            self.hub.rates.close_connection(self.address)
-            self.address = ""
 
     def get_websocket_protocol(self) -> WebSocketProtocol | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
@@ -161,98 +150,53 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
         self.set_nodelay(True)
-        self.session = SocketSession(
-            self.hub, self.room, self, self.site.limits, self.site.burst, self.address, self.identity
-        )
-        self.hub.metrics.connections.inc()
-        self.joined = True
-        if not self.identity.moderator:
-            # Checked again here: a ban may have come while the handshake was answered.
-            key = limit_key(self.address)
-            if not self.hub.moderation.watch(self, self.room, key):
-                self.close(CloseCode.POLICY, BANNED_ADDRESS)
-                return
-            self.watched = key
-        self.awaiting_pong = False
-        if self.site.keepalive is not None:
-            self.site.keepalive.add(self)
-        try:
-            if self.storage_error is not None:
-                raise self.storage_error
-            if not self.hub.fanout.is_held(self, self.room):
-                # What waited for it while its handshake was answered outgrew its send buffer.
-                self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
-                return
-            await self.hub.go_live(self, self.room, self.since)
-        except BackendUnavailable:
-            self.close(CloseCode.TRY_AGAIN_LATER, "storage unavailable, try again later")
+        await self.session.open()
 
     def on_message(self, frame: str | bytes) -> Awaitable[None] | None:
         # A plain method: Tornado wraps a coroutine in a Task and a Future of its own for every frame,
         # and reads nothing more until it ends. What this returns is awaited only when it must wait.
         return self.session.receive(frame)
 
-    def send_frames(self, data: bytes) -> None:
+    def is_closing(self) -> bool:
         connection = self.ws_connection
-        if connection is None or connection.is_closing():
+        return connection is None or connection.is_closing()
+
+    def send_frames(self, data: bytes) -> None:
+        if self.is_closing():
             return  # nothing may follow a close frame
+        assert self.writer is not None  # a connection that is not closing is open
         self.writer.write(data)
 
     def send_room(self) -> int:
-        if not self.joined:
+        if self.writer is None or self.session.state is not State.OPEN:
             return self.site.send_buffer_bytes  # nothing written yet
         return self.site.send_buffer_bytes - self.writer.buffered
 
     async def drained(self) -> bool:
+        assert self.writer is not None  # a replay runs once open
         if not await self.writer.drained():
             return False
         # It takes what it is sent, the ping among it: as good as a pong, which is not read during a replay.
-        self.awaiting_pong = False
+        self.session.peer_answered()
         return True
 
     def close_too_slow(self) -> None:
-        if self.joined:
+        if self.writer is not None and self.session.state is State.OPEN:
             self.writer.give_up()  # calls _close_slow_reader
-        else:  # its handshake is being answered: open() closes it, finding it out of the room
-            self.hub.metrics.slow_clients_closed.inc()
-            self.hub.leave(self, self.room)
+        else:  # its handshake is being answered: the session's open closes it, finding it out of the room
+            self.session.left_too_slow()
 
     def _close_slow_reader(self) -> None:
-        self.hub.metrics.slow_clients_closed.inc()
-        self.hub.leave(self, self.room)
+        self.session.left_too_slow()
         self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
 
-    def keepalive_visit(self) -> None:
-        connection = self.ws_connection
-        if connection is None or connection.is_closing():
-            return
-        if self.awaiting_pong and self.hub.fanout.is_held(self, self.room):
-            # Still replaying (no frame is read until it is live), and nothing sent went to its socket since
-            # the last visit: it stays behind.
-            self.close_too_slow()
-            return
-        if self.awaiting_pong:
-            # Out of the room (and its presence) now, not when the close handshake with a dead peer times out.
-            self.hub.leave(self, self.room)
-            self.close(reason="ping timed out")
-            return
-        self.awaiting_pong = True
-        self.send_frames(PING_FRAME)
-
     def on_pong(self, data: bytes) -> None:
-        self.awaiting_pong = False
+        self.session.peer_answered()
 
     def close_going_away(self) -> None:
         self.close(CloseCode.GOING_AWAY, "server shutting down")
 
     def on_close(self) -> None:
-        self._release_address()
-        if self.watched is not None:
-            self.hub.moderation.unwatch(self, self.watched)
-            self.watched = None
-        if self.joined:
-            self.joined = False
-            self.hub.metrics.connections.dec()
-            self.hub.leave(self, self.room)
-            if self.site.keepalive is not None:
-                self.site.keepalive.discard(self)
+        # A request refused before its session was made (a bad label, a visitor not admitted) holds nothing.
+        if hasattr(self, "session"):
+            self.session.close()

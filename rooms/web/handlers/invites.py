@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from tornado.web import HTTPError
 
+from rooms.access.invites import DEFAULT_SECONDS, MAX_SECONDS
 from rooms.errors import Unauthenticated
-from rooms.handlers.base import bearer_credential, room_label
-from rooms.handlers.json_body import JSONBodyHandler
-from rooms.invites import DEFAULT_SECONDS, MAX_SECONDS
 from rooms.protocol import ProtocolError
+from rooms.web.handlers.base import bearer_credential, room_label
+from rooms.web.handlers.json_body import JSONBodyHandler
 
 
 class InvitesApiHandler(JSONBodyHandler):

@@ -1,5 +1,5 @@
 """What a POST with a JSON body must be, whichever API route takes it: JSON (a foreign page cannot send
-that without asking) and from an allowed origin. Its size is the server's to hold (``rooms.httpserver``:
+that without asking) and from an allowed origin. Its size is the server's to hold (``rooms.web.httpserver``:
 over ``limits.max_frame_bytes``, 413 before it is read)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 
 from tornado.web import stream_request_body
 
-from rooms.handlers.base import JSONHandler
-from rooms.origins import origin_matches_host
 from rooms.protocol import load_json
+from rooms.web.handlers.base import JSONHandler
+from rooms.web.origins import origin_matches_host
 
 
 def json_content_type_problem(content_type: str | None) -> str | None:

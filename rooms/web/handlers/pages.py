@@ -10,9 +10,9 @@ from tornado.web import HTTPError, StaticFileHandler
 
 from backends.base import RoomSummary
 from backends.errors import BackendUnavailable
-from rooms.handlers.base import RoomsHandler, SafeHeaders, admit, carries_url_credential, room_label
 from rooms.protocol import is_valid_label
-from rooms.wordlist import random_label
+from rooms.web.handlers.base import RoomsHandler, SafeHeaders, admit, carries_url_credential, room_label
+from rooms.web.wordlist import random_label
 
 
 class HomeHandler(RoomsHandler):

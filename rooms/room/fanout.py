@@ -18,9 +18,8 @@ import logging
 from typing import Protocol
 
 from backends.base import Backend, StoredMessage
-from rooms.frames import text_frame
-from rooms.metrics import RoomsMetrics
-from rooms.protocol import GAP, encode_message
+from rooms.protocol import GAP, encode_message, text_frame
+from rooms.room.metrics import RoomsMetrics
 
 log = logging.getLogger(__name__)
 

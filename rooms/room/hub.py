@@ -9,66 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from backends.base import Backend, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
+from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
 from backends.errors import BackendUnavailable
+from rooms.access.identity import ANONYMOUS, Identity
+from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.fanout import LocalFanout, Member
-from rooms.frames import text_frame
-from rooms.identity import ANONYMOUS, Identity
-from rooms.metrics import RoomsMetrics
-from rooms.moderation import RoomModeration
-from rooms.protocol import GAP, Feature, encode_message
-from rooms.ratelimit import RatePolicy, Sender
-from rooms.room_patterns import NO_ROOM, RoomPatterns
-from rooms.signals import RoomSignals
+from rooms.protocol import ErrorCode, Feature
+from rooms.room.deletions import DeleteNotices
+from rooms.room.delivery import RoomDelivery
+from rooms.room.fanout import LocalFanout, Member
+from rooms.room.metrics import RoomsMetrics
+from rooms.room.moderation import Closable, RoomModeration
+from rooms.room.presence import LocalPresence
+from rooms.room.rates import RatePolicy, Sender
+from rooms.room.replay import Replays
+from rooms.room.typing import TypingRelay
 
 log = logging.getLogger(__name__)
 
-REPLAY_PAGE = 200  # messages a replay reads at most at once
-# Messages of a replay's first read, before it has seen how large the room's messages are.
-FIRST_REPLAY_PAGE = 20
 MIN_EXPIRY_INTERVAL = 1.0
 MAX_EXPIRY_INTERVAL = 3600.0
 BUSIEST_ROOMS_SHOWN = 10
 # With private rooms, the busiest ones are read this many times over, so that the public ones among
 # them still fill the list unless nearly all the busy rooms are private.
 BUSIEST_ROOMS_READ_FACTOR = 10
-
-
-class _Delivery:
-    """The backend's delivery target: messages and gaps go to the fan-out, presence, signals and
-    deletions to the room signals, moderation changes to the hub."""
-
-    __slots__ = ("_fanout", "_moderation_changed", "_signals")
-
-    def __init__(self, fanout: LocalFanout, signals: RoomSignals, moderation_changed: Callable[[], None]) -> None:
-        self._fanout = fanout
-        self._signals = signals
-        self._moderation_changed = moderation_changed
-
-    def deliver(self, message: StoredMessage) -> None:
-        self._fanout.deliver(message)
-
-    def gap(self, room: str) -> None:
-        self._fanout.gap(room)
-
-    def signal(self, room: str, signal: str) -> None:
-        self._signals.signal(room, signal)
-
-    def presence_changed(self, room: str) -> None:
-        self._signals.presence_changed(room)
-
-    def deleted(self, room: str, message_id: str) -> None:
-        # The fan-out first: its broadcasts waiting to go out (the deleted message among them, maybe) must
-        # reach the sockets before the deletion does.
-        self._fanout.deleted(room, message_id)
-        self._signals.deleted(room, message_id)
-
-    def moderation_changed(self) -> None:
-        self._moderation_changed()
 
 
 class RoomHub:
@@ -85,13 +51,19 @@ class RoomHub:
         self._unlisted = unlisted
         self._expire_after = timedelta(days=expire_after_days)
         self._expiry: asyncio.Task[None] | None = None
+        # The hub's parts: the web layer and the sessions call the hub's methods, never these.
         self.metrics = metrics
         self.rates = rates
         self.page_size = page_size
         self.fanout = LocalFanout(backend, metrics)
-        self.signals = RoomSignals(backend, metrics)
+        self.presence = LocalPresence(backend, metrics)
+        self.typing_relay = TypingRelay(backend, metrics)
+        self.deletions = DeleteNotices()
         self.moderation = RoomModeration(backend)
-        backend.set_delivery_target(_Delivery(self.fanout, self.signals, self.moderation_changed))
+        self._replays = Replays(backend, self.fanout)
+        backend.set_delivery_target(
+            RoomDelivery(self.fanout, self.presence, self.typing_relay, self.deletions, self.moderation.changed)
+        )
         self._in_flight = 0
         # Why the last store failed, while none has succeeded since: the store answers, yet takes no writes
         # (a full disk, a read-only replica), which /healthz must tell.
@@ -103,11 +75,6 @@ class RoomHub:
     @property
     def backend_kind(self) -> str:
         return self._backend.kind
-
-    def moderation_changed(self) -> None:
-        """Bans or room locks changed on some process (or notices of it may have been missed): read them
-        again, and close the sockets of addresses banned meanwhile."""
-        self.moderation.changed()
 
     async def load_moderation(self) -> None:
         """Read the bans and room locks in force (at start, before serving)."""
@@ -164,10 +131,9 @@ class RoomHub:
             refused.set_exception(ShuttingDown("the server is shutting down; this message was not sent"))
             return refused
         authored = identity.author(message)
-        if not identity.moderator:
-            refusal = self.moderation.refusal(authored.room, authored.handle, sender.address)
-            if refusal is not None:
-                raise Forbidden(f"{refusal}; this message was not sent")
+        refusal = self.refusal(identity, authored.room, authored.handle, sender.address)
+        if refusal is not None:
+            raise Forbidden(f"{refusal}; this message was not sent")
         self._in_flight += 1
         self._idle.clear()
         store = self._backend.store_soon(authored)
@@ -176,6 +142,19 @@ class RoomHub:
 
     async def post(self, message: NewMessage, sender: Sender, identity: Identity = ANONYMOUS) -> StoreResult:
         return await self.post_soon(message, sender, identity)
+
+    def socket_sender(self, address: str) -> Sender:
+        """A socket's sender: a bucket of its own and its address's (and its blocks')."""
+        return self.rates.for_connection(address)
+
+    def request_sender(self, address: str) -> Sender:
+        """An HTTP request's sender: its address's buckets, which the address's sockets share."""
+        return self.rates.for_request(address)
+
+    def refusal(self, identity: Identity, room: str, handle: str, address: str) -> str | None:
+        """Why ``identity`` may not post (or type) in ``room`` under ``handle`` from ``address`` (a
+        ``limit_key``): a ban or a locked room; None if it may, as a moderator always may."""
+        return None if identity.moderator else self.moderation.refusal(room, handle, address)
 
     def _stored(self, store: asyncio.Future[StoreResult]) -> None:
         self._in_flight -= 1
@@ -201,7 +180,9 @@ class RoomHub:
         nothing; ``go_live`` then lets it hear. It counts in the room's presence from here on, and gets the
         presence and typing frames of the ``features`` it asked for."""
         await self.fanout.join(member, room)
-        self.signals.join(member, room, features)
+        self.presence.join(member, room, features)
+        self.typing_relay.join(member, room, features)
+        self.deletions.join(member, room, features)
 
     async def go_live(self, member: Member, room: str, since: str | None) -> None:
         """With ``since``, first replay what the socket missed; then send it what was held back since
@@ -209,74 +190,74 @@ class RoomHub:
         seen_through: str | None = None
         try:
             if since is not None:
-                seen_through = await self._replay(member, room, since)
+                seen_through = await self._replays.send(member, room, since)
         except BaseException:
             self.leave(member, room)
             raise
         self.fanout.go_live(member, room, seen_through)
 
-    async def _replay(self, member: Member, room: str, since: str) -> str:
-        """Send the socket what it missed after ``since``; the last id it then has.
-
-        Paced by the socket: the next page is read only once what was sent before has gone to its socket,
-        and is at most half of what the socket may still be sent, less what waits for it in its room. A
-        socket that does not read costs about its send buffer, and live frames arriving meanwhile have room.
-        """
-        seen_through, more, largest = await self._replay_page(member, room, since, FIRST_REPLAY_PAGE, 0)
-        while more:
-            if not await member.drained() or not self.fanout.is_held(member, room):
-                return seen_through  # it is gone: nothing more is sent to it
-            limit = max(1, min(REPLAY_PAGE, self._replay_budget(member, room) // largest))
-            seen_through, more, largest = await self._replay_page(member, room, seen_through, limit, largest)
-        if seen_through != "0" and self.fanout.is_held(member, room):
-            # What it has may be stored but not yet delivered here (the client saw it elsewhere, or the read
-            # ran ahead of delivery): live, it would get it again.
-            await self.fanout.delivered_through(room, seen_through)
-        return seen_through
-
-    async def _replay_page(
-        self, member: Member, room: str, since: str, limit: int, largest: int
-    ) -> tuple[str, bool, int]:
-        # Every page is a replay of its own, not a history read: pruning can take what follows ``since``
-        # while the socket drains the page before, and the client must then hear of the gap.
-        replay = await self._backend.replay(room, since, limit)
-        if replay.gap:
-            member.send_frames(text_frame(GAP))
-        return self._send_page(member, room, replay.after, replay.page, largest)
-
-    def _replay_budget(self, member: Member, room: str) -> int:
-        return member.send_room() // 2 - self.fanout.held_bytes(member, room)
-
-    def _send_page(
-        self, member: Member, room: str, after: str, page: HistoryPage, largest: int
-    ) -> tuple[str, bool, int]:
-        """Send what of ``page`` fits the socket's budget (one message at least); the last id sent,
-        whether more is to be read, and the largest frame sent so far."""
-        budget = self._replay_budget(member, room)
-        frames: list[bytes] = []
-        size = 0
-        for message in page.messages:
-            frame = text_frame(encode_message(message))
-            if frames and size + len(frame) > budget:
-                break  # the rest is read again once the socket has taken this
-            frames.append(frame)
-            size += len(frame)
-            largest = max(largest, len(frame))
-        if not frames or not self.fanout.is_held(member, room):  # a replay stops when its socket goes
-            return after, False, largest
-        member.send_frames(b"".join(frames))
-        return page.messages[len(frames) - 1].id, page.has_more or len(frames) < len(page.messages), largest
-
     def leave(self, member: Member, room: str) -> None:
+        """Out of the room and its presence; safe to repeat."""
         self.fanout.leave(member, room)
-        self.signals.leave(member, room)
+        self.presence.leave(member, room)
+        self.typing_relay.leave(member, room)
+        self.deletions.leave(member, room)
+
+    def leave_too_slow(self, member: Member, room: str) -> None:
+        """``leave``, for a socket that fell too far behind (it closes with 1013)."""
+        self.metrics.slow_clients_closed.inc()
+        self.leave(member, room)
+
+    def is_held(self, member: Member, room: str) -> bool:
+        """Whether a socket is in its room and not live yet (joined, or replaying)."""
+        return self.fanout.is_held(member, room)
+
+    def open_connection(self, address: str) -> bool:
+        """Count a socket of ``address`` among its address's open ones; False (nothing counted, the
+        refusal counted in the metrics) when the address, or one of its blocks, holds its limit."""
+        if self.rates.open_connection(address):
+            return True
+        self.metrics.connections_refused.inc()
+        return False
+
+    def close_connection(self, address: str) -> None:
+        self.rates.close_connection(address)
+
+    def socket_opened(self) -> None:
+        self.metrics.connections.inc()
+
+    def socket_closed(self) -> None:
+        self.metrics.connections.dec()
+
+    def address_banned(self, room: str, address: str) -> bool:
+        """Whether a ban of ``address`` (a ``limit_key``) holds in ``room``: its sockets are refused."""
+        return self.moderation.address_ban(room, address) is not None
+
+    def watch_for_bans(self, socket: Closable, room: str, address: str) -> bool:
+        """Close ``socket`` once its address (a ``limit_key``) is banned from ``room``; False (nothing
+        watched) when it is banned already."""
+        return self.moderation.watch(socket, room, address)
+
+    def stop_watching(self, socket: Closable, address: str) -> None:
+        """Safe to repeat."""
+        self.moderation.unwatch(socket, address)
+
+    def before_message(self, member: Member, room: str) -> None:
+        """``member`` is posting a message: its typing frame, if held for a batch, goes out first."""
+        self.typing_relay.before_message(member, room)
+
+    def client_error(self, code: ErrorCode) -> None:
+        """Count an error told to a client (in a reply, or as the reason its socket is closed)."""
+        self.metrics.client_errors.labels(code).inc()
 
     def announce(self, member: Member, room: str, handle: str) -> None:
         """A socket's ``hello``: the handle it goes by in the room's presence."""
-        self.signals.announce(member, room, handle)
+        self.presence.announce(member, room, handle)
 
     def typing(self, member: Member, room: str, handle: str) -> None:
-        self.signals.typing(member, room, handle)
+        # Not for a room this process has let go of (its last socket left, and its presence was told).
+        if self.presence.has_room(room):
+            self.typing_relay.typing(member, room, handle)
 
     def online(self, room: str) -> int:
         return self.fanout.online(room)
@@ -292,6 +273,32 @@ class RoomHub:
     def encoded(self, message: StoredMessage) -> str:
         """A stored message's JSON: the broadcast's own, if this process just broadcast it."""
         return self.fanout.encoded(message)
+
+    # -- moderation (the moderation API; ``rooms.room.moderation`` says what each does) ---------------
+
+    def is_locked(self, room: str) -> bool:
+        return self.moderation.is_locked(room)
+
+    async def set_locked(self, room: str, locked: bool) -> None:
+        await self.moderation.set_locked(room, locked)
+
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        return await self.moderation.delete_message(room, message_id)
+
+    async def bans(self) -> list[Ban]:
+        return await self.moderation.bans()
+
+    async def ban(
+        self, handle: str | None, address: str | None, room: str | None, seconds: int | None, reason: str
+    ) -> Ban:
+        return await self.moderation.ban(handle, address, room, seconds, reason)
+
+    async def lift_ban(self, ban_id: str) -> bool:
+        return await self.moderation.lift_ban(ban_id)
+
+    def metrics_exposition(self) -> bytes:
+        """The metrics, as Prometheus scrapes them."""
+        return self.metrics.exposition()
 
     # -- expiry ---------------------------------------------------------------------------------
 
@@ -330,7 +337,8 @@ class RoomHub:
             self._expiry.cancel()
         self.moderation.close()
         self.fanout.close_all()
-        self.signals.close()
+        self.presence.close()
+        self.typing_relay.close()
 
     async def wait_empty(self) -> None:
         await self.fanout.wait_empty()

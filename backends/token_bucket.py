@@ -1,0 +1,64 @@
+"""Token buckets: how fast a sender may do something, with a burst allowed at once; and a bucket per
+block of client addresses (``backends.address_blocks``), for the blocks seen last.
+
+The room layer takes them for messages (per socket, per address); the stores of one process for new
+rooms per address. The Redis backend keeps its address buckets in Redis, where every process shares them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from backends.address_blocks import Block
+
+# Buckets of the blocks of addresses seen last. A block pushed out starts again with a full bucket, which
+# takes this many other blocks in between: far more than one host has.
+MAX_ADDRESSES = 100_000
+
+
+class TokenBucket:
+    """``burst`` tokens at once, ``rate`` per second sustained."""
+
+    __slots__ = ("_rate", "_tokens", "_updated", "capacity")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate = rate
+        self.capacity = float(burst)
+        self._tokens = float(burst)
+        self._updated = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one; False means the caller is over the limit."""
+        if self.has_token(time.monotonic()):
+            self._tokens -= 1
+            return True
+        return False
+
+    def has_token(self, now: float) -> bool:
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        return self._tokens >= 1
+
+    def spend(self) -> None:
+        self._tokens -= 1
+
+
+class AddressBuckets:
+    """A bucket per block of addresses: ``rate`` and ``burst`` times the block's factor, for the
+    ``MAX_ADDRESSES`` blocks seen last."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def of(self, block: Block) -> TokenBucket:
+        bucket = self._buckets.get(block.key)
+        if bucket is None:
+            bucket = self._buckets[block.key] = TokenBucket(self._rate * block.factor, self._burst * block.factor)
+            if len(self._buckets) > MAX_ADDRESSES:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(block.key)
+        return bucket

@@ -1,0 +1,1 @@
+"""What the process needs of its host: log lines made safe and rate-limited, and systemd's protocols."""

@@ -1,0 +1,47 @@
+"""Who a request comes from: the peer, or the client a trusted reverse proxy names.
+
+Per-address limits and bans are only as good as the address: the proxy's header is believed only when the
+peer itself is one of ``server.trusted_proxies``, since anyone else can write it, and only the one header
+the proxy sets (``server.client_address_header``) is read: a client could write the other itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tornado.httputil import HTTPServerRequest
+
+from rooms.access.addresses import FORWARDED_FOR, REAL_IP, AddressList, parse_address
+
+
+class ClientAddresses:
+    def __init__(self, trusted_proxies: Iterable[str], header: str = FORWARDED_FOR) -> None:
+        self._trusted = AddressList(trusted_proxies)
+        self._header = header
+
+    def of(self, request: HTTPServerRequest) -> str:
+        """The client's address: the peer's, unless the peer is a trusted proxy whose header names another."""
+        peer = request.remote_ip or ""
+        if peer not in self._trusted:
+            return peer
+        if self._header == REAL_IP:
+            # The proxy sets it, replacing what the client sent: the last one is the proxy's.
+            named = request.headers.get_list("X-Real-IP")
+            real_ip = parse_address(named[-1]) if named else None
+            return str(real_ip) if real_ip is not None else peer
+        return self._forwarded_for(request, peer)
+
+    def _forwarded_for(self, request: HTTPServerRequest, peer: str) -> str:
+        forwarded = request.headers.get_list("X-Forwarded-For")
+        hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
+        # Each proxy appends the peer it saw: the first hop from the right that is not a trusted proxy is
+        # the client (anything further left was written by the client itself).
+        client = peer
+        for hop in reversed(hops):
+            parsed = parse_address(hop)
+            if parsed is None:
+                break
+            client = str(parsed)
+            if client not in self._trusted:
+                return client
+        return client
