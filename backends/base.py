@@ -80,7 +80,7 @@ class StoredMessage(NamedTuple):
     moderator: bool = False
 
 
-# A room's presence lists at most this many handles (PROTOCOL.md): the first ones, sorted.
+# A room's presence lists at most this many handles (docs/protocol.md): the first ones, sorted.
 MAX_PRESENCE_HANDLES = 100
 
 

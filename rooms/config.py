@@ -25,7 +25,7 @@ from rooms.access.tokens import load_public_key
 from rooms.errors import ConfigError
 
 LOOPBACK = ("127.0.0.1/8", "::1")
-# An address sends over all its sockets and POSTs what several sockets would: PROTOCOL.md's defaults.
+# An address sends over all its sockets and POSTs what several sockets would: the defaults of docs/protocol.md.
 ADDRESS_RATE_FACTOR = 4
 ADDRESS_BURST_FACTOR = 3
 
@@ -69,7 +69,7 @@ class LimitsConfig:
     burst: int = 20
     send_buffer_bytes: int = 1048576
     connections_per_address: int = 50
-    # None: derived from the per-connection limit (PROTOCOL.md's defaults), see the properties below.
+    # None: derived from the per-connection limit (the defaults of docs/protocol.md), see the properties below.
     address_messages_per_second: float | None = None
     address_burst: int | None = None
     new_rooms_per_hour: int = 60

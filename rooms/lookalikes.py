@@ -1,5 +1,5 @@
-"""When two handles look the same (PROTOCOL.md, "Moderation"), and what a handle may not hold because it
-draws nothing (PROTOCOL.md, "Browser safety").
+"""When two handles look the same (docs/protocol.md, "Moderation"), and what a handle may not hold because it
+draws nothing (docs/protocol.md, "What a client sends").
 
 ``lookalike_key`` is what a handle ban compares: NFKC (fullwidth and mathematical letters become plain
 ones), case folding, no white space or default-ignorable code point anywhere, and every character replaced

@@ -1,7 +1,7 @@
 """The wire format: decoding and validating what clients send, encoding what the server sends, and the
 WebSocket frames it goes out in (built once, written to every socket of a room).
 
-Everything PROTOCOL.md says about frames lives here (the JSON of a message, the error codes, the close
+Everything docs/protocol.md says about frames lives here (the JSON of a message, the error codes, the close
 codes), so the handlers stay thin and the HTTP POST and the WebSocket accept exactly the same messages.
 """
 
@@ -39,17 +39,17 @@ def is_valid_label(label: str) -> bool:
 
 
 class ErrorCode(StrEnum):
-    """The ``code`` of an error frame (PROTOCOL.md, "Bad input")."""
+    """The ``code`` of an error frame (docs/protocol.md, "Error codes")."""
 
     INVALID_JSON = "invalid_json"
     INVALID_MESSAGE = "invalid_message"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
-    FORBIDDEN = "forbidden"  # a moderator's decision stands in the way (PROTOCOL.md, "Moderation")
+    FORBIDDEN = "forbidden"  # a moderator's decision stands in the way (docs/protocol.md, "Moderation")
 
 
 class Feature(StrEnum):
-    """What a socket may ask for with ``?features=`` beyond messages (PROTOCOL.md, "Features a socket asks for")."""
+    """What a socket may ask for with ``?features=`` beyond messages (docs/protocol.md, "Frames from the server")."""
 
     PRESENCE = "presence"
     TYPING = "typing"
@@ -269,7 +269,7 @@ def encode(payload: dict[str, Any]) -> str:
 
 
 def message_payload(message: StoredMessage) -> dict[str, Any]:
-    """The JSON object PROTOCOL.md sends for a message (``client_id`` only when the sender set one;
+    """The JSON object docs/protocol.md gives for a message (``client_id`` only when the sender set one;
     ``user`` only when a token named the sender, ``moderator`` only when true: a message without them
     reads exactly as it did before there were tokens)."""
     wire: dict[str, Any] = {

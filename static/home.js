@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  // PROTOCOL.md: 1 to 50 of A-Z a-z 0-9 _ -, case-sensitive; these are routes, not rooms.
+  // docs/protocol.md: 1 to 50 of A-Z a-z 0-9 _ -, case-sensitive; these are routes, not rooms.
   const LABEL = /^[A-Za-z0-9_-]{1,50}$/;
   const RESERVED = new Set(["new", "api", "chat", "static", "healthz", "metrics"]);
 

@@ -45,7 +45,7 @@ def database_path(url: str) -> str:
     scheme = parts.scheme.lower()
     if scheme != "sqlite":
         tool = TOOLS.get(scheme, f"memory:// keeps nothing on disk; for a database server {ALL_TOOLS}")
-        raise BackupRefused(f"backend.url is {scheme}://, not SQLite: {tool}, see the README (Backups)")
+        raise BackupRefused(f"backend.url is {scheme}://, not SQLite: {tool}, see docs/operating.md (Backups)")
     # playhouse.db_url reads the path the same way: the first slash separates it from the empty host.
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     if not path or path == ":memory:":

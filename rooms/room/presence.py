@@ -2,7 +2,7 @@
 
 Presence is counted here for this process's sockets (all of them, whatever they asked for) and combined
 across processes by the backend. A room's presence is worked out at most once per ``PRESENCE_INTERVAL``
-(PROTOCOL.md: at most 2 frames per second per room), however many sockets come and go meanwhile, and a
+(docs/protocol.md: at most 2 frames per second per room), however many sockets come and go meanwhile, and a
 frame goes out only when it differs from the last one, so a big room with people coming and going costs
 a few frames a second. A socket that asked for presence gets the room's presence at the first tick after
 it joined, changed or not.

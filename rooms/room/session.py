@@ -52,7 +52,7 @@ MAX_STORES_IN_FLIGHT = 32
 # More than ``limits.burst`` invalid frames within this many seconds closes the socket (1008): a client
 # that keeps sending them is broken or hostile, and each costs an error frame to answer.
 INVALID_FRAMES_WINDOW = 10.0
-# A socket's typing frames closer together than this are dropped without an answer (PROTOCOL.md).
+# A socket's typing frames closer together than this are dropped without an answer (docs/protocol.md).
 TYPING_INTERVAL = 2.0
 TOO_SLOW = "too slow to keep up; reconnect to resume"
 

@@ -9,7 +9,7 @@ const BACKOFF_MAX_MS = 30000;
 const HEALTHY_AFTER_MS = 10000;
 // A handshake into a network black hole can hang for minutes before the browser gives up on it.
 const CONNECT_TIMEOUT_MS = 10000;
-// The frames beyond messages this page understands (PROTOCOL.md, "Features a socket asks for"): a socket
+// The frames beyond messages this page understands (docs/protocol.md, "Frames from the server"): a socket
 // that does not ask gets messages only.
 const FEATURES = "presence,typing,deletes";
 

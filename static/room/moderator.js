@@ -1,4 +1,4 @@
-// Whether the reader moderates, and the moderation API (PROTOCOL.md, "Moderation") with their token.
+// Whether the reader moderates, and the moderation API (docs/protocol.md, "Moderation") with their token.
 //
 // The token is either one typed into the page's "Moderate" form, kept in sessionStorage (this tab only) and
 // sent only as "Authorization: Bearer" to the API, never in an address, the socket's included; or the tab's

@@ -1,4 +1,4 @@
-"""The moderation API (PROTOCOL.md, "Moderation"): deleting messages, bans, room locks.
+"""The moderation API (docs/protocol.md, "Moderation"): deleting messages, bans, room locks.
 
 Every route takes a moderator's credential in ``Authorization: Bearer``: a token of ``moderation.tokens``
 (every room), or a signed token with ``mod: true`` (the rooms it covers). Without one that moderates
