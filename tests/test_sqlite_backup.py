@@ -191,7 +191,7 @@ def test_a_backend_that_is_not_sqlite_is_refused_naming_the_tool_to_use(
     result = run_server(*args, env=clean_environment(**env))
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
-    assert "not SQLite" in line and tool in line and "see the README" in line, line
+    assert "not SQLite" in line and tool in line and "see docs/operating.md" in line, line
     assert result.stdout == ""
 
 
