@@ -19,7 +19,7 @@ from backends.base import Backend  # noqa: E402
 from rooms.app import RoomsApplication, make_app  # noqa: E402
 from rooms.config import Config, load_config  # noqa: E402
 from rooms.httpserver import make_http_server  # noqa: E402
-from tests.factories import all_factories  # noqa: E402
+from tests.support.factories import all_factories  # noqa: E402
 
 FACTORIES = all_factories()
 MakeBackend = Callable[..., Awaitable[Backend]]
