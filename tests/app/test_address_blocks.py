@@ -18,10 +18,12 @@ from backends.base import AddressQuota, NewMessage, utc_timestamp
 from backends.errors import QuotaExceeded
 from rooms.addresses import limit_key
 from rooms.ratelimit import RatePolicy
-from tests.conftest import FACTORIES, app_config
+from tests.support.apps import app_config
 from tests.support.clients import connect, receive_json, send_json
+from tests.support.factories import all_factories
 from tests.support.waiting import eventually
 
+FACTORIES = all_factories()
 JSON = {"Content-Type": "application/json"}
 
 

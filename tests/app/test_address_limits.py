@@ -12,7 +12,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from rooms.addresses import limit_key
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import (
     PING,
     connect,

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import (
     connect,
     raw_handshake,

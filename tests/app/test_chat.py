@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import websocket_connect
 
 from rooms import fanout as fanout_module
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import assert_next_is_marker, connect, receive_json, receive_messages, send_json
 from tests.support.messages import post as post_message
 

@@ -10,7 +10,7 @@ from functools import partial
 
 import pytest
 
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import assert_next_is_marker, connect, raw_handshake, receive_json
 from tests.support.messages import post
 from tests.support.waiting import eventually

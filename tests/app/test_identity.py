@@ -13,7 +13,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import receive_json, send_json
 from tests.support.messages import post as post_message
 from tests.support.tokens import ALGORITHMS, MODERATOR_TOKEN, SECRET, Signer, claims, hs256, private_key, unsigned

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rooms.keepalive import SLOTS, Keepalive
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import CLOSE, PING, connect, raw_handshake, read_until_closed, receive_json
 from tests.support.messages import post
 from tests.support.waiting import eventually

@@ -13,7 +13,7 @@ import tornado.web
 
 from rooms.config import Config
 from rooms.session import MAX_STORES_IN_FLIGHT
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import assert_next_is_marker, connect, receive_json, receive_messages
 
 

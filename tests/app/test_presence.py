@@ -12,7 +12,7 @@ import pytest
 
 from rooms import signals
 from rooms.session import TYPING_INTERVAL
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import assert_next_is_marker, connect, raw_handshake, receive_json, send_json
 from tests.support.redis import Peer
 from tests.support.waiting import eventually

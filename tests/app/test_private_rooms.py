@@ -15,7 +15,7 @@ from tornado.websocket import websocket_connect
 
 from rooms.access import AccessPolicy
 from rooms.invites import InviteSigner
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import receive_json, send_json
 from tests.support.messages import post as post_message
 from tests.support.tokens import MODERATOR_TOKEN, SECRET, claims, hs256

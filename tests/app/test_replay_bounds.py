@@ -10,7 +10,7 @@ import time
 import pytest
 
 from rooms.hub import REPLAY_PAGE
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import raw_handshake
 from tests.support.factories.sql import SQLiteFactory, sql_backend
 from tests.support.messages import post, store

@@ -19,7 +19,7 @@ import pytest
 
 from rooms.handlers.socket import ChatSocketHandler
 from rooms.session import SocketSession
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import CLOSE, PING, raw_handshake, read_until_close_frame
 from tests.support.messages import post
 from tests.support.waiting import eventually

@@ -17,7 +17,7 @@ import tornado.web
 from backends.base import NewMessage, StoredMessage, StoreResult
 from backends.memory import MemoryBackend
 from rooms.app import make_app
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import connect, receive_json
 from tests.support.messages import post
 

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import CLOSE, TEXT, raw_handshake, read_until_closed
 from tests.support.messages import post
 from tests.support.waiting import eventually

@@ -22,7 +22,7 @@ from backends.base import Backend
 from backends.redis.backend import RedisBackend
 from backends.sql.backend import SQLBackend
 from rooms.app import make_app
-from tests.conftest import app_config, shut_down
+from tests.support.apps import app_config, shut_down
 from tests.support.clients import connect, receive_json, send_json
 from tests.support.factories import service_unreachable
 from tests.support.factories.sql import sql_backend

@@ -17,9 +17,9 @@ from backends.redis.backend import RedisBackend
 from backends.redis.channel import published_message
 from backends.redis.keys import RedisKeys
 from backends.redis.scripts import STORE
-from tests.contract.test_backend_contract import Recorder
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import store
+from tests.support.recorder import Recorder
 from tests.support.redis import REDIS_URL, delete_prefix, redis_address, require_redis, through_proxy, unique_prefix
 from tests.support.tcp_proxy import TCPProxy
 from tests.support.waiting import eventually

@@ -20,9 +20,9 @@ from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis.backend import RedisBackend
 from backends.redis.keys import RedisKeys
 from backends.redis.options import parse_cluster_url
-from tests.contract.test_backend_contract import Recorder
 from tests.support.cluster import RedisClusterSet
 from tests.support.messages import new_message, store
+from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
 
 

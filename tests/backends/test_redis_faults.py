@@ -16,10 +16,10 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from backends.redis.backend import RedisBackend
-from tests.contract.test_backend_contract import Recorder
 from tests.support.clients import send_json
 from tests.support.messages import store
 from tests.support.processes import ServerProcess
+from tests.support.recorder import Recorder
 from tests.support.redis import (
     FAST_CONFIG,
     REDIS_URL,

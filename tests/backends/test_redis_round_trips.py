@@ -12,7 +12,7 @@ import tornado.web
 from redis.asyncio.connection import AbstractConnection
 
 from rooms.app import make_app
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import connect, receive_messages
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import post

@@ -14,8 +14,8 @@ from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis.backend import RedisBackend
 from backends.redis.options import parse_sentinel_url
-from tests.contract.test_backend_contract import Recorder
 from tests.support.messages import new_message, store
+from tests.support.recorder import Recorder
 from tests.support.redis import PrivateRedis
 from tests.support.sentinel import SentinelSet
 from tests.support.waiting import eventually

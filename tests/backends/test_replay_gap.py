@@ -20,9 +20,9 @@ from backends.redis.backend import RedisBackend
 from rooms.hub import FIRST_REPLAY_PAGE, RoomHub
 from rooms.metrics import RoomsMetrics
 from rooms.ratelimit import RatePolicy
-from tests.contract.test_backend_contract import Recorder
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import post, store, store_soon
+from tests.support.recorder import Recorder
 from tests.support.redis import redis_address, require_redis, through_proxy
 from tests.support.tcp_proxy import TCPProxy
 from tests.support.waiting import eventually

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.contract.test_backend_contract import Recorder
 from tests.support.clients import connect, receive_json, send_json
 from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.support.messages import store
 from tests.support.processes import ServerProcess
+from tests.support.recorder import Recorder
 from tests.support.redis import FAST_CONFIG, REDIS_URL, delete_prefix, prefixed_url, require_redis, unique_prefix
 from tests.support.redis import wait_healthy as wait_healthy_without_blocking
 

@@ -19,12 +19,12 @@ from backends.base import Backend
 from backends.errors import BackendUnavailable
 from backends.redis.backend import RedisBackend
 from rooms.app import make_app
-from tests.conftest import app_config
-from tests.contract.test_backend_contract import Recorder
+from tests.support.apps import app_config
 from tests.support.clients import connect, receive_json, send_json, wait_closed
 from tests.support.factories.redis import REDIS_URL, delete_prefix, unique_prefix
 from tests.support.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory, sql_backend
 from tests.support.messages import store
+from tests.support.recorder import Recorder
 from tests.support.redis import redis_address, require_redis, through_proxy
 from tests.support.tcp_proxy import TCPProxy
 from tests.support.waiting import eventually

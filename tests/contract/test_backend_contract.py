@@ -1,4 +1,4 @@
-"""The contract every backend keeps (backends/base.py), run against every factory in tests/factories/.
+"""The contract every backend keeps (backends/base.py), run against every factory in tests/support/factories/.
 
 A backend adds a factory there; it never copies a test from here.
 """
@@ -22,52 +22,8 @@ from backends.base import (
 )
 from backends.errors import InvalidMessageId, MessageDeleted, QuotaExceeded
 from tests.support.messages import new_message, store, store_soon
+from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
-
-
-class Recorder:
-    """A stand-in for the room hub that keeps what the backend delivers."""
-
-    def __init__(self) -> None:
-        self.delivered: list[StoredMessage] = []
-        self.gaps: list[str] = []
-        self.signals: list[tuple[str, str]] = []
-        self.presence_changes: list[str] = []
-        self.deletions: list[tuple[str, str]] = []
-        self.moderation_changes = 0
-        # Deliveries and deletions in the order they came: ("deliver" | "deleted", room, id).
-        self.events: list[tuple[str, str, str]] = []
-        self.arrived = asyncio.Event()
-
-    def deliver(self, message: StoredMessage) -> None:
-        self.delivered.append(message)
-        self.events.append(("deliver", message.room, message.id))
-        self.arrived.set()
-
-    def deleted(self, room: str, message_id: str) -> None:
-        self.deletions.append((room, message_id))
-        self.events.append(("deleted", room, message_id))
-
-    def moderation_changed(self) -> None:
-        self.moderation_changes += 1
-
-    def gap(self, room: str) -> None:
-        self.gaps.append(room)
-
-    def signal(self, room: str, signal: str) -> None:
-        self.signals.append((room, signal))
-
-    def presence_changed(self, room: str) -> None:
-        self.presence_changes.append(room)
-
-    async def wait_for(self, count: int, timeout: float = 5) -> list[StoredMessage]:
-        async def enough() -> None:
-            while len(self.delivered) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-        await asyncio.wait_for(enough(), timeout)
-        return self.delivered
 
 
 async def subscribed_backend(make_backend, room: str, **options) -> tuple[Backend, Recorder]:

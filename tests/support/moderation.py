@@ -9,7 +9,7 @@ import json
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tests.conftest import app_config
+from tests.support.apps import app_config
 from tests.support.clients import receive_json, send_json
 from tests.support.tokens import MODERATOR_TOKEN, SECRET
 
