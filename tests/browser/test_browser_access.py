@@ -11,16 +11,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import test_browser
-from tests.browser.test_browser import WAIT_MS
+from tests.support.browser import WAIT_MS
 from tests.support.processes import ServerProcess
 from tests.support.tokens import MODERATOR_TOKEN, SECRET, claims, hs256
 
 pytestmark = pytest.mark.timeout(180)
 
-# The browser and its contexts are test_browser.py's; this module brings its own server (its config).
-browser = test_browser.browser
-new_context = test_browser.new_context
+# The browser and its contexts are the browser tier's (conftest.py); this module brings its own server (its config).
 
 CONFIG = f"""
 auth:

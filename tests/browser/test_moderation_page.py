@@ -1,5 +1,5 @@
 """Moderating from the room page, in a real headless Chromium against ``server.py`` running as a real
-process with a moderator token in its config (the browser fixtures of ``tests/test_browser.py``): signing
+process with a moderator token in its config (the browser fixtures of ``tests/browser/conftest.py``): signing
 in, Delete, Ban, Lock, the marks of moderators and verified handles, and the reader's refused messages."""
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.test_browser import WAIT_MS, browser, new_context, open_room, room, send
+from tests.support.browser import WAIT_MS, open_room, send
 from tests.support.processes import ServerProcess
 from tests.support.tokens import MODERATOR_TOKEN, SECRET, claims, hs256
-
-__all__ = ["browser", "new_context", "room"]  # fixtures, used by name
 
 pytestmark = pytest.mark.timeout(180)
 

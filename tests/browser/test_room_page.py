@@ -1,5 +1,5 @@
 """The room page's presence, typing, scrollback, unread count, mentions and links, in a real headless
-Chromium against ``server.py`` running as a real process (the fixtures of ``tests/test_browser.py``)."""
+Chromium against ``server.py`` running as a real process (the fixtures of ``tests/browser/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -13,20 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from rooms.protocol import ProtocolError, _check_handle
-from tests.browser.test_browser import (
-    RECONNECT_WAIT_MS,
-    WAIT_MS,
-    ProxyThread,
-    RoomsServer,
-    browser,
-    new_context,
-    open_room,
-    room,
-    send,
-    server,
-)
-
-__all__ = ["browser", "new_context", "room", "server"]  # fixtures, used by name
+from tests.support.browser import RECONNECT_WAIT_MS, WAIT_MS, ProxyThread, RoomsServer, open_room, send
 
 pytestmark = pytest.mark.timeout(180)
 

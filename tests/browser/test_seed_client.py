@@ -43,16 +43,9 @@ from typing import Any, NoReturn, TypeVar
 import pytest
 from playwright.sync_api import Page, Route, WebSocket, expect
 
-from tests.browser import test_browser
-from tests.browser.test_browser import WAIT_MS, open_room, send
+from tests.support.browser import WAIT_MS, open_room, send
 from tests.support.clients import send_json
 from tests.support.redis import Peer
-
-# test_browser's fixtures (module-scoped ones start again for this module): Chromium, server.py on memory://
-# and a fresh browser context per visitor.
-browser = test_browser.browser
-server = test_browser.server
-new_context = test_browser.new_context
 
 pytestmark = pytest.mark.timeout(180)
 
