@@ -37,6 +37,13 @@ def public_pem(key: Any) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def pem_file(directory: Any, content: bytes) -> str:
+    """``content`` written to ``key.pem`` in ``directory``; its path."""
+    path = directory / "key.pem"
+    path.write_bytes(content)
+    return str(path)
+
+
 class Signer:
     """A site's signing side for one algorithm; ``auth`` is the config section that checks its tokens."""
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 from rooms.lograte import RepeatedLinesFilter
-from tests.support.processes import ServerProcess
 
 
 class Clock:
@@ -88,19 +86,3 @@ def test_the_summary_is_said_once_and_not_for_a_minute_without_drops():
     summaries = [line for line in handler.lines if "suppressed" in line]
     assert summaries == ["rooms.x WARNING suppressed 1 more lines like 'dropped once'"]
     assert handler.lines[-1] == "rooms.x WARNING later still"
-
-
-def test_server_py_limits_its_log():
-    server = ServerProcess()
-    try:
-        server.wait_healthy()
-        for _ in range(12):  # each one is logged by Tornado, with one template
-            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-                sock.sendall(b"NONSENSE\r\n\r\n")
-                assert sock.recv(100).startswith(b"HTTP/1.1 400")
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert sock.recv(100).startswith(b"HTTP/1.1 200")  # everything before it is in the log
-        assert server.log().count("Malformed HTTP message") == 5, server.log()
-    finally:
-        server.stop()
