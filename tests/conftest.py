@@ -4,6 +4,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,22 @@ from tests.support.factories import all_factories  # noqa: E402
 
 FACTORIES = all_factories()
 MakeBackend = Callable[..., Awaitable[Backend]]
+TESTS = Path(__file__).parent
+# A test's tier is the folder it is in; pyproject.toml registers each tier, and each backend, as a marker.
+TIERS = ("unit", "contract", "app", "backends", "process", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier and, when it runs once per backend, with that backend's name, so that
+    ``-m`` selects a tier or a backend exactly (``-m "unit or (contract and (memory or sqlite))"``)."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test belongs in one of the tier folders {TIERS}")
+        item.add_marker(tier)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "backend_name" in callspec.params:
+            item.add_marker(callspec.params["backend_name"])
 
 
 @pytest.fixture(params=sorted(FACTORIES))
