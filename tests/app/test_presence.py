@@ -131,7 +131,11 @@ async def test_typing_reaches_the_others_that_asked_never_the_typist_and_at_most
         await send_json(ann.ws, {"type": "typing"})
     await send_json(bob.ws, {"type": "typing", "handle": "bob"})  # named in the frame, no hello needed
     await eventually(lambda: typing(bob) == ["ann"] and typing(ann) == ["bob"])
-    await asyncio.sleep(0.3)
+    # A message ann sends now is the marker: her frames are handled in order and a typing frame goes out
+    # before its typist's message, so whatever of her typing was relayed, or said back to her, came before.
+    await send_json(ann.ws, {"handle": "ann", "message": "marker"})
+    for peer in (ann, bob, cat):
+        await peer.wait_until(lambda seen: any(frame["message"] == "marker" for frame in seen.messages()))
     assert typing(bob) == ["ann"] and typing(ann) == ["bob"] and typing(cat) == []
     assert not [frame for frame in ann.frames if frame.get("type") == "error"]
     await asyncio.sleep(TYPING_INTERVAL)

@@ -192,7 +192,15 @@ async def test_sentinel_master_killed_under_senders_refuses_until_a_replica_is_b
         killed = await killed_task
         await eventually(healthy, timeout=20, message="/healthz passing once the replica is master")
         mark = acked()
-        await asyncio.sleep(2)
+        # The markers are stores sent from now on: a sender has one store on its way at a time, so once each
+        # sender has been refused twice more (the second store sent after the mark), every store it had on
+        # its way has been answered.
+        refused = [len(sender.refused) for sender in senders]
+        await eventually(
+            lambda: all(len(sender.refused) >= count + 2 for sender, count in zip(senders, refused, strict=True)),
+            timeout=20,
+            message=lambda: f"{acked() - mark} stores acknowledged since the mark",
+        )
         assert acked() == mark  # the new master has no replica to confirm stores
 
         sentinels.restart(killed)
