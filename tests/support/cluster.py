@@ -1,36 +1,34 @@
 """A Redis Cluster of the test's own: three masters and three replicas, each a redis-server process on a
-free loopback port, with a short node timeout so that a failover takes a few seconds."""
+free loopback port, started by the benchmarks' starter (``bench.redis_cluster``) with a short node timeout so
+that a failover takes a few seconds; and what the tests do to it: read who serves what, fail over, kill and
+restart a node, move a slot."""
 
 from __future__ import annotations
 
-import os
+import asyncio
 import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
 from redis.crc import key_slot
 
+from bench.redis_cluster import SHARDS, ClusterDown, RedisClusterNodes, available
 from tests.support.factories import service_unreachable
 from tests.support.processes import free_port
 from tests.support.waiting import eventually
 
 SLOTS = 16384
-SHARDS = 3
-SLOT_RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
-NODE_OPTIONS = (
-    "--cluster-enabled", "yes",
+FAILOVER_OPTIONS = (
     "--cluster-node-timeout", "1000",  # a dead master is failed over within a few seconds
     "--cluster-require-full-coverage", "no",  # the other shards keep answering while one is down
     "--cluster-allow-pubsubshard-when-down", "yes",
     "--cluster-allow-reads-when-down", "no",
-    "--appendonly", "no", "--save", "",
-    "--repl-diskless-sync-delay", "0",
-    "--bind", "127.0.0.1",
 )  # fmt: skip
 
 
@@ -128,79 +126,37 @@ class RedisClusterSet:
             port = free_port()
             if port not in chosen:
                 chosen.append(port)
-        self.ports = chosen[:6]  # the first three start as masters, the rest as their replicas in order
-        self.bus_ports = dict(zip(self.ports, chosen[6:], strict=True))
+        self.nodes = RedisClusterNodes(Path(self.workdir), chosen, FAILOVER_OPTIONS)
+        self.ports = self.nodes.ports  # the first three start as masters, the rest as their replicas in order
         self.seed_ports = self.ports[:SHARDS]
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
-        self.node_ids: dict[int, str] = {}
+
+    @property
+    def processes(self) -> dict[int, subprocess.Popen[bytes]]:
+        return self.nodes.processes
+
+    @property
+    def node_ids(self) -> dict[int, str]:
+        return self.nodes.node_ids
 
     def url(self, **options: object) -> str:
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.seed_ports)
         query = "&".join(f"{name}={value}" for name, value in options.items())
         return f"redis+cluster://{hosts}/" + (f"?{query}" if query else "")
 
-    def _spawn(self, port: int) -> None:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            service_unreachable("redis-server", "not installed")
-        assert executable is not None
-        data = os.path.join(self.workdir, str(port))
-        os.makedirs(data, exist_ok=True)
-        command = [
-            executable, *NODE_OPTIONS,
-            "--port", str(port), "--cluster-port", str(self.bus_ports[port]),
-            "--cluster-config-file", os.path.join(self.workdir, f"nodes-{port}.conf"),
-            "--dir", data, "--logfile", os.path.join(self.workdir, f"{port}.log"),
-        ]  # fmt: skip
-        self.processes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
     @property
     def live_ports(self) -> list[int]:
         return [port for port, process in self.processes.items() if process.poll() is None]
 
     async def start(self) -> RedisClusterSet:
+        if not available():
+            service_unreachable("redis-server", "not installed")
         try:
-            await self._start()
-        except (AssertionError, TimeoutError) as exc:
+            await asyncio.to_thread(self.nodes.start)  # joining takes a second or two: the loop goes on
+            await self.wait_healthy()
+        except (ClusterDown, AssertionError, TimeoutError) as exc:
             self.remove()
             service_unreachable("a Redis Cluster of redis-server processes", str(exc))
         return self
-
-    async def _start(self) -> None:
-        for port in self.ports:
-            self._spawn(port)
-        for port in self.ports:
-            await self._wait_answers(port)
-            self.node_ids[port] = await command(port, "CLUSTER", "MYID")
-        # By hand rather than ``redis-cli --cluster create``, which sleeps a second per poll while joining.
-        for epoch, port in enumerate(self.ports, start=1):
-            await command(port, "CLUSTER", "SET-CONFIG-EPOCH", epoch)  # distinct epochs: no collisions to settle
-        for port, (start, end) in zip(self.seed_ports, SLOT_RANGES, strict=True):
-            await command(port, "CLUSTER", "ADDSLOTSRANGE", start, end)
-        first = self.ports[0]
-        for port in self.ports[1:]:
-            await command(port, "CLUSTER", "MEET", "127.0.0.1", first, self.bus_ports[first])
-
-        async def all_met() -> bool:
-            for port in self.ports:
-                nodes = parse_nodes(await command(port, "CLUSTER", "NODES"))
-                if len([node for node in nodes if node.usable]) != len(self.ports):
-                    return False
-            return True
-
-        await eventually(all_met, timeout=15, interval=0.05, message="every node knows the other five")
-        for replica, master in zip(self.ports[SHARDS:], self.seed_ports, strict=True):
-            await command(replica, "CLUSTER", "REPLICATE", self.node_ids[master])
-        await self.wait_healthy()
-
-    async def _wait_answers(self, port: int) -> None:
-        async def answers() -> bool:
-            try:
-                return bool(await command(port, "PING"))
-            except (redis.RedisError, OSError):
-                return False
-
-        await eventually(answers, timeout=15, message=f"redis-server on {port} answers")
 
     async def _views(self) -> list[Topology] | None:
         """Every live node's topology, or None while some node is unreachable or its cluster not ok."""
@@ -289,7 +245,7 @@ class RedisClusterSet:
 
     def restart(self, port: int) -> None:
         """Start a killed node again as it was: it rejoins from its nodes.conf, as its successor's replica."""
-        self._spawn(port)
+        self.nodes.spawn(port)
 
     async def move_slot(self, slot: int, to_port: int) -> None:
         """Resharding by hand, one slot with its keys, as ``redis-cli --cluster reshard`` does it."""
@@ -317,9 +273,5 @@ class RedisClusterSet:
                     await client.unlink(key)
 
     def remove(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-        self.processes.clear()
+        self.nodes.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
