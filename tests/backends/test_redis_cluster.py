@@ -1,5 +1,5 @@
 """The Redis backend on a Redis Cluster: its URL, and faults under senders, each on a cluster of its own
-(``tests.cluster_support``; the contract suite runs on a shared one as the ``redis-cluster`` factory).
+(``tests.support.cluster``; the contract suite runs on a shared one as the ``redis-cluster`` factory).
 
 Each test spreads rooms over the three shards; a writer backend stores into them while a listener
 backend, another process's view, is subscribed to every room.

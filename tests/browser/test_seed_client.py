@@ -5,15 +5,15 @@ asks for").
 
 The page is made of files, and nothing is fetched from the network at test time:
 
-- ``tests/seed_client/chat.js``: the example's ``chat/static/chat.js``, verbatim; ``room.html``: its room
+- ``tests/browser/seed_client/chat.js``: the example's ``chat/static/chat.js``, verbatim; ``room.html``: its room
   page, reduced to the form and the table the script uses.
 - jQuery: the PyPI package ``XStatic-jQuery`` (pinned in ``requirements-dev.txt``), which ships
   ``jquery.min.js`` inside the wheel. The seed bundled jQuery 1.12.1; its script uses only ``$(fn)``,
   ``.text``, ``.append``, ``.on``, ``.val`` and ``.focus``, which behave the same in the 3.7 line, so the
   maintained release is used.
 - ReconnectingWebSocket (joewalnes/reconnecting-websocket, MIT): the original file, from the npm package
-  ``reconnectingwebsocket`` 1.0.0, pinned with its integrity hash in ``tests/seed_client/package-lock.json``
-  and installed with ``npm ci --prefix tests/seed_client`` (``.ci/run`` does it). Its
+  ``reconnectingwebsocket`` 1.0.0, pinned with its integrity hash in ``tests/browser/seed_client/package-lock.json``
+  and installed with ``npm ci --prefix tests/browser/seed_client`` (``.ci/run`` does it). Its
   ``reconnecting-websocket.min.js`` is byte for byte the one the seed bundled (sha256 ``SEED_RWS_SHA256``).
   No Python package ships it.
 
@@ -23,7 +23,7 @@ Playwright's ``page.route`` answers ``http://127.0.0.1:<port>/<label>/`` and the
 ``page.route`` does not touch WebSockets (only ``page.route_web_socket`` would): the test checks that the
 socket reached the real server.
 
-The others in the room are sockets that ask for every feature (``tests.redis_support.Peer``, on an event
+The others in the room are sockets that ask for every feature (``tests.support.redis.Peer``, on an event
 loop of their own thread, as these tests are synchronous) and a page of our own room page; messages come
 from the seed page's form, the sockets, our page and the API.
 """
@@ -70,7 +70,7 @@ def jquery_file() -> str:
 def reconnecting_websocket_file() -> str:
     path = os.path.join(RWS_PACKAGE, "reconnecting-websocket.min.js")
     if not os.path.exists(path):
-        missing("the npm package reconnectingwebsocket is not installed (npm ci --prefix tests/seed_client)")
+        missing("the npm package reconnectingwebsocket is not installed (npm ci --prefix tests/browser/seed_client)")
     return path
 
 

@@ -38,7 +38,7 @@ def chromium_executable() -> str:
     if path:
         return path
     reason = "Chromium is not installed (Debian/Ubuntu: apt-get install -y chromium), or set ROOMS_CHROMIUM"
-    if os.environ.get("CI"):  # as for the services (tests/factories): under CI nothing skips
+    if os.environ.get("CI"):  # as for the services (tests/support/factories): under CI nothing skips
         pytest.fail(reason)
     pytest.skip(reason)
 

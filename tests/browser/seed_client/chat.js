@@ -1,6 +1,6 @@
 // The seed's page script: chat/static/chat.js of the Django Channels chat example (2016,
 // github.com/jacobian/channels-example, static/chat.js), as published, below this comment unchanged.
-// tests/test_seed_client.py serves it at the rooms server's own origin; see there for jQuery and
+// tests/browser/test_seed_client.py serves it at the rooms server's own origin; see there for jQuery and
 // ReconnectingWebSocket.
 $(function() {
     // When we're using HTTPS, use WSS too.

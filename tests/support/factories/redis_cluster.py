@@ -1,4 +1,4 @@
-"""The Redis backend on a Redis Cluster (``tests.cluster_support``): six redis-server processes started
+"""The Redis backend on a Redis Cluster (``tests.support.cluster``): six redis-server processes started
 by the first test that needs them and shared by the rest of the session (starting them takes seconds);
 they are removed when the test process exits. Each factory has a key prefix of its own, as on the
 shared Redis.

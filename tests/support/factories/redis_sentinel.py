@@ -1,4 +1,4 @@
-"""The Redis backend through Sentinel, on one Sentinel set (``tests.sentinel_support``) started by the
+"""The Redis backend through Sentinel, on one Sentinel set (``tests.support.sentinel``) started by the
 first test that needs it and shared by the rest of the session (starting one takes seconds); it is
 removed when the test process exits. Each factory has a key prefix of its own, as on the shared Redis.
 """
