@@ -62,7 +62,7 @@ async def test_sqlite_replays_and_history_are_read_while_the_writer_waits_for_th
         first = (await store(backend, "lobby", "ann", "before")).message
         blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the writer thread waits for it
         waiting = asyncio.ensure_future(store(backend, "lobby", "ann", "held"))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # its chance to finish, were it not held: a store sent after it would wait behind it
         assert not waiting.done()
         started = time.monotonic()
         replay = await backend.replay("lobby", "0", 10)

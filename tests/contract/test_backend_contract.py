@@ -404,7 +404,7 @@ async def test_presence_of_one_process_is_its_share_and_goes_when_it_has_none(ma
     assert await backend.presence("lobby", RoomPresence(0, ()), changed=True) == RoomPresence(0, ())
     assert await backend.presence("other", RoomPresence(1, ()), changed=True) == RoomPresence(1, ())
     backend.relay("lobby", '{"type":"typing","handle":"ann"}')
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # relayed signals are unordered: no marker sent after is bound to come after them
     # A process hears neither its own signals nor its own presence notices: it delivers those itself.
     assert recorder.signals == [] and recorder.presence_changes == []
     assert recorder.delivered == []
@@ -653,6 +653,7 @@ async def test_every_moderation_change_is_told_and_nothing_else(make_backend):
     await backend.locked_rooms()
     await backend.set_locked("lobby", False)
     await eventually(lambda: recorder.moderation_changes >= 4)
+    # A notice names no change, so the marker (the fourth) cannot be told from a notice too many: wait a while.
     await asyncio.sleep(0.2)
     assert recorder.moderation_changes == 4
     [message] = await fill(backend, "lobby", 1)
