@@ -1,6 +1,6 @@
-"""A Redis Cluster for one round of a benchmark row: three masters and a replica of each, each a
-redis-server process on a free loopback port, started fresh (so no round reads another's keys) and
-killed afterwards.
+"""A Redis Cluster of redis-server processes: three masters and a replica of each, each on a free loopback
+port. A benchmark row starts one fresh for each round (so no round reads another's keys) and kills it
+afterwards; the tests start theirs here too, with options that make a failover quick.
 
 The nodes are joined by hand (slots, MEET, REPLICATE) rather than with ``redis-cli --cluster create``,
 which polls once a second; every replica is in sync before the round starts, so that a store's ``WAIT``
@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -38,13 +38,15 @@ def available() -> bool:
 
 
 class RedisClusterNodes:
-    def __init__(self, workdir: Path, ports: list[int]) -> None:
+    def __init__(self, workdir: Path, ports: list[int], options: Sequence[str] = ()) -> None:
         """``ports``: twelve free ports, the six nodes' and then their cluster bus ports (port + 10000,
-        the default, may be past 65535 or taken)."""
+        the default, may be past 65535 or taken). ``options``: more redis-server options for every node."""
         self.workdir = workdir
         self.ports = ports[:6]  # the first three are the masters, the others their replicas in order
         self.bus_ports = dict(zip(self.ports, ports[6:], strict=True))
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.options = tuple(options)
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.node_ids: dict[int, str] = {}
 
     @property
     def hosts(self) -> str:
@@ -61,21 +63,26 @@ class RedisClusterNodes:
             raise
         return self
 
+    def spawn(self, port: int) -> None:
+        """Start the node on ``port``: at first, or again once it was killed (it rejoins from its nodes.conf)."""
+        data = self.workdir / str(port)  # a folder each: a replica writes the RDB of its first sync there
+        data.mkdir(parents=True, exist_ok=True)
+        command = [
+            "redis-server", *NODE_OPTIONS, *self.options,
+            "--port", str(port), "--cluster-port", str(self.bus_ports[port]),
+            "--cluster-config-file", str(self.workdir / f"nodes-{port}.conf"), "--dir", str(data),
+            "--logfile", str(self.workdir / f"{port}.log"),
+        ]  # fmt: skip
+        self.processes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def _start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
         for port in self.ports:
-            command = [
-                "redis-server", *NODE_OPTIONS,
-                "--port", str(port), "--cluster-port", str(self.bus_ports[port]),
-                "--cluster-config-file", str(self.workdir / f"nodes-{port}.conf"), "--dir", str(self.workdir),
-                "--logfile", str(self.workdir / f"{port}.log"),
-            ]  # fmt: skip
-            self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.spawn(port)
         clients = {port: redis.Redis(port=port, socket_timeout=5, decode_responses=True) for port in self.ports}
         try:
             for port, client in clients.items():
                 wait_until(partial(answers, client), f"redis-server on {port} answers")
-            ids = {port: client.execute_command("CLUSTER", "MYID") for port, client in clients.items()}
+            self.node_ids.update({port: client.execute_command("CLUSTER", "MYID") for port, client in clients.items()})
             for epoch, client in enumerate(clients.values(), start=1):
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)  # distinct: no collisions to settle
             for port, (start, end) in zip(self.ports, SLOT_RANGES, strict=False):
@@ -88,7 +95,7 @@ class RedisClusterNodes:
                 "every node knows the other five",
             )
             for replica, master in zip(self.ports[SHARDS:], self.ports[:SHARDS], strict=True):
-                clients[replica].execute_command("CLUSTER", "REPLICATE", ids[master])
+                clients[replica].execute_command("CLUSTER", "REPLICATE", self.node_ids[master])
 
             def ready() -> bool:
                 replicas = [clients[port] for port in self.ports[SHARDS:]]
@@ -102,9 +109,9 @@ class RedisClusterNodes:
                 client.close()
 
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             process.kill()
-        for process in self.processes:
+        for process in self.processes.values():
             process.wait()
         self.processes.clear()
 

@@ -4,6 +4,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +17,30 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from backends.base import Backend  # noqa: E402
-from rooms.config import Config, load_config  # noqa: E402
-from rooms.web.app import RoomsApplication, make_app  # noqa: E402
+from rooms.config import Config  # noqa: E402
+from rooms.web.app import make_app  # noqa: E402
 from rooms.web.httpserver import make_http_server  # noqa: E402
-from tests.factories import all_factories  # noqa: E402
+from tests.support.apps import app_config, backend_settings, shut_down  # noqa: E402
+from tests.support.factories import all_factories  # noqa: E402
 
 FACTORIES = all_factories()
 MakeBackend = Callable[..., Awaitable[Backend]]
+TESTS = Path(__file__).parent
+# A test's tier is the folder it is in; pyproject.toml registers each tier, and each backend, as a marker.
+TIERS = ("unit", "contract", "app", "backends", "process", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier and, when it runs once per backend, with that backend's name, so that
+    ``-m`` selects a tier or a backend exactly (``-m "unit or (contract and (memory or sqlite))"``)."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test belongs in one of the tier folders {TIERS}")
+        item.add_marker(tier)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "backend_name" in callspec.params:
+            item.add_marker(callspec.params["backend_name"])
 
 
 @pytest.fixture(params=sorted(FACTORIES))
@@ -51,26 +69,6 @@ def make_backend(backend_name: str, io_loop: tornado.ioloop.IOLoop) -> Iterator[
         await factory.dispose()
 
     io_loop.run_sync(cleanup, timeout=30)
-
-
-def app_config(**sections: dict[str, Any]) -> Config:
-    """A config for tests: defaults plus the given sections' keys (no config file is read)."""
-    overrides = {f"{section}.{key}": value for section, keys in sections.items() for key, value in keys.items()}
-    return load_config(os.devnull, environ={}, overrides=overrides)
-
-
-def backend_settings(config: Config) -> dict[str, Any]:
-    """What a test's backend takes from the test's config, as ``server.py`` would build it."""
-    options = config.backend_options()
-    return {"retain_per_room": options.retain_per_room, "quota": options.quota}
-
-
-async def shut_down(application: RoomsApplication, backend: Backend) -> None:
-    """What ``server.py`` does on SIGTERM, for an app a test made: nothing of it outlives the test."""
-    application.hub.close_all()
-    await application.hub.wait_idle()
-    await backend.close()
-    await asyncio.sleep(0)  # the last leaves' unsubscribes start (and find the backend closed), not left unrun
 
 
 @pytest.fixture

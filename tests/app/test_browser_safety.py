@@ -1,0 +1,403 @@
+"""PROTOCOL.md's "Browser safety" over real HTTP: what POST takes, bodies refused before they are read,
+allowed hosts, the headers of every response, and what /healthz and /metrics tell whom."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from backends.errors import BackendUnavailable
+from tests.support.apps import app_config
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+MESSAGES = "/api/rooms/lobby/messages"
+HELLO = json.dumps({"handle": "ann", "message": "hello"})
+
+
+async def fetch(http_client, port: int, path: str, **options):
+    options.setdefault("raise_error", False)
+    options.setdefault("follow_redirects", False)
+    return await http_client.fetch(f"http://127.0.0.1:{port}{path}", **options)
+
+
+async def post(http_client, port: int, headers: dict[str, str], body: str = HELLO):
+    return await fetch(http_client, port, MESSAGES, method="POST", body=body, headers=headers)
+
+
+async def stored(http_client, port: int, host: str = "127.0.0.1") -> list[str]:
+    response = await fetch(http_client, port, MESSAGES, headers={"Host": host})
+    return [m["message"] for m in json.loads(response.body)["messages"]]
+
+
+async def raw_exchange(port: int, head: str, body: bytes = b"", then: list[bytes] | None = None) -> bytes:
+    """Send a request's head and the start of its body over a plain TCP socket, then ``then`` chunk by
+    chunk; everything the server answers until it closes the connection (within 5 s)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        for chunk in then or []:
+            await writer.drain()
+            writer.write(chunk)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+def status_and_body(answer: bytes) -> tuple[int, dict]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+# -- POST: JSON only, and only from allowed origins ----------------------------------------------------
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",  # what a foreign page's form sends
+        "multipart/form-data; boundary=x",
+        "application/jsonp",
+        "application/json; charset=latin-1",
+        "application/json; version=2",
+        "",
+    ],
+)
+async def test_post_that_is_not_json_is_415_and_stores_nothing(http_server, http_port, http_client, content_type):
+    response = await post(http_client, http_port, {"Content-Type": content_type})
+    assert response.code == 415
+    assert "application/json" in json.loads(response.body)["error"]
+    assert await stored(http_client, http_port) == []
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON", "application/json; charset=UTF-8", 'application/json;charset="utf-8"'],
+)
+async def test_post_takes_json_with_an_optional_utf8_charset(http_server, http_port, http_client, content_type):
+    assert (await post(http_client, http_port, {"Content-Type": content_type})).code == 201
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1", "http://localhost"])
+async def test_post_from_a_foreign_origin_is_403_and_stores_nothing(http_server, http_port, http_client, origin):
+    response = await post(http_client, http_port, {"Content-Type": "application/json", "Origin": origin})
+    assert response.code == 403
+    assert origin in json.loads(response.body)["error"]
+    assert await stored(http_client, http_port) == []
+
+
+@pytest.mark.gen_test
+async def test_post_from_the_servers_own_origin_or_without_one_is_taken(http_server, http_port, http_client):
+    own = {"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{http_port}"}
+    assert (await post(http_client, http_port, own)).code == 201
+    assert (await post(http_client, http_port, {"Content-Type": "application/json"})).code == 201  # curl, bots
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(server={"allowed_origins": ["https://chat.example.org"]})])
+async def test_post_from_an_allowed_origin_is_taken(config, http_server, http_port, http_client):
+    headers = {"Content-Type": "application/json", "Origin": "https://chat.example.org"}
+    assert (await post(http_client, http_port, headers)).code == 201
+    headers["Origin"] = "https://other.example.org"
+    assert (await post(http_client, http_port, headers)).code == 403
+
+
+@pytest.mark.gen_test
+async def test_post_applies_the_text_rules_and_stores_nfc(http_server, http_port, http_client):
+    json_type = {"Content-Type": "application/json"}
+    refused = await post(http_client, http_port, json_type, json.dumps({"handle": "\u0430dmin", "message": "hi"}))
+    assert refused.code == 400 and "'handle' mixes scripts" in json.loads(refused.body)["error"]
+    refused = await post(http_client, http_port, json_type, json.dumps({"handle": "ann", "message": "\u3164"}))
+    assert refused.code == 400 and "'message'" in json.loads(refused.body)["error"]
+    taken = await post(http_client, http_port, json_type, json.dumps({"handle": "Zoe\u0308", "message": "cafe\u0301"}))
+    assert taken.code == 201
+    assert (json.loads(taken.body)["handle"], await stored(http_client, http_port)) == ("Zo\u00eb", ["caf\u00e9"])
+
+
+# -- bodies over limits.max_frame_bytes ------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("announced", [100 * 1024 * 1024, 10**12])
+async def test_announced_oversize_body_is_413_before_it_is_read(http_server, http_port, announced):
+    head = (
+        f"POST {MESSAGES} HTTP/1.1\nHost: 127.0.0.1:{http_port}\nContent-Type: application/json\n"
+        f"Content-Length: {announced}\n"
+    )
+    # Only a few bytes of the body are ever sent: the answer cannot wait for the rest.
+    answer = await raw_exchange(http_port, head, b'{"handle": ')
+    status, body = status_and_body(answer)
+    assert status == 413 and "65536" in body["error"]
+    assert answer.count(b"HTTP/1.1") == 1  # one answer, then the connection is closed
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(limits={"max_frame_bytes": 1000})])
+async def test_chunked_body_is_413_once_it_passes_the_limit(config, http_server, http_port, http_client):
+    head = (
+        f"POST {MESSAGES} HTTP/1.1\nHost: 127.0.0.1:{http_port}\nContent-Type: application/json\n"
+        "Transfer-Encoding: chunked\n"
+    )
+    text = json.dumps({"handle": "ann", "message": "x" * 1100}).encode()
+    answer = await raw_exchange(http_port, head, chunk(text[:600]), then=[chunk(text[600:])])
+    status, body = status_and_body(answer)
+    assert status == 413 and "1000" in body["error"]
+    assert await stored(http_client, http_port) == []
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(limits={"max_frame_bytes": 1000})])
+async def test_chunked_body_within_the_limit_is_stored(config, http_server, http_port, http_client):
+    head = (
+        f"POST {MESSAGES} HTTP/1.1\nHost: 127.0.0.1:{http_port}\nContent-Type: application/json\n"
+        "Transfer-Encoding: chunked\nConnection: close\n"
+    )
+    text = json.dumps({"handle": "ann", "message": "x" * 900}).encode()
+    answer = await raw_exchange(http_port, head, chunk(text[:500]), then=[chunk(text[500:]), b"0\r\n\r\n"])
+    assert status_and_body(answer)[0] == 201
+    assert await stored(http_client, http_port) == ["x" * 900]
+
+
+# -- server.allowed_hosts ------------------------------------------------------------------------------
+
+ROUTES = ["/", "/lobby/", "/lobby", "/new", MESSAGES, "/healthz", "/metrics", "/static/rooms.css", "/nowhere"]
+MONITORING = ("/healthz", "/metrics")
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(server={"allowed_hosts": ["chat.example.org", "::1"]})])
+async def test_a_host_not_allowed_gets_400_on_every_route(config, http_server, http_port, http_client):
+    for path in [route for route in ROUTES if route not in MONITORING]:
+        response = await fetch(http_client, http_port, path, headers={"Host": f"rebound.example:{http_port}"})
+        assert response.code == 400, path
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/", headers={"Host": "evil"}))
+    assert refused.value.code == 400
+    posted = await post(http_client, http_port, {"Content-Type": "application/json", "Host": "127.0.0.1"})
+    assert posted.code == 400
+    assert await stored(http_client, http_port, host="chat.example.org") == []
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(server={"allowed_hosts": ["chat.example.org"]})])
+async def test_a_monitor_on_an_address_of_metrics_allowed_is_not_held_to_allowed_hosts(
+    config, http_server, http_port, http_client
+):
+    # The monitor on the host asks by address (curl http://127.0.0.1:8000/healthz, a Prometheus scrape).
+    for path in MONITORING:
+        assert (await fetch(http_client, http_port, path)).code == 200, path
+    assert (await fetch(http_client, http_port, "/")).code == 400  # only those routes
+    # An address that may not read metrics is held to allowed_hosts there too (a proxy names the client).
+    elsewhere = {"X-Forwarded-For": "203.0.113.9"}
+    for path in MONITORING:
+        assert (await fetch(http_client, http_port, path, headers=elsewhere)).code == 400, path
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(server={"allowed_hosts": ["chat.example.org", "::1"]})])
+async def test_allowed_hosts_match_without_port_or_case(config, http_server, http_port, http_client):
+    for host in ("chat.example.org", f"CHAT.Example.org:{http_port}", "chat.example.org.", f"[::1]:{http_port}"):
+        assert (await fetch(http_client, http_port, "/", headers={"Host": host})).code == 200, host
+    ws = await websocket_connect(
+        HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/", headers={"Host": "chat.example.org"})
+    )
+    ws.close()
+
+
+@pytest.mark.gen_test
+async def test_without_allowed_hosts_any_host_is_served(http_server, http_port, http_client):
+    assert (await fetch(http_client, http_port, "/", headers={"Host": "anything.example"})).code == 200
+
+
+# -- the headers of every response ---------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_every_response_has_nosniff_the_pages_their_policy_and_none_a_server_header(
+    http_server, http_port, http_client
+):
+    answers = {}
+    for path in [*ROUTES, "/bad.label/", "/static/missing.js", "/api/rooms/lobby/messages?limit=0", "/chat/lobby/"]:
+        answers[path] = await fetch(http_client, http_port, path)
+    answers["OPTIONS /"] = await fetch(http_client, http_port, "/", method="OPTIONS")
+    answers["DELETE /"] = await fetch(http_client, http_port, "/", method="DELETE")
+    answers["POST"] = await post(http_client, http_port, {"Content-Type": "application/json"})
+    answers["POST 415"] = await post(http_client, http_port, {"Content-Type": "text/plain"})
+    assert {
+        answers[p].code for p in ("/", "/lobby/", "/bad.label/", "/lobby", "/static/missing.js", "/chat/lobby/")
+    } == {
+        200,
+        404,
+        301,
+        400,
+    }
+    for name, response in answers.items():
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", name
+        assert "Server" not in response.headers, name
+        if response.headers.get("Content-Type", "").startswith("text/html"):
+            assert response.headers["Content-Security-Policy"] == CSP, name
+            assert response.headers["Referrer-Policy"] == "same-origin", name
+    for page in ("/", "/lobby/", "/nowhere"):
+        assert answers[page].headers["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.gen_test
+async def test_websocket_handshake_answers_have_nosniff_and_no_server_header(http_server, http_port):
+    ws = await websocket_connect(f"ws://127.0.0.1:{http_port}/chat/lobby/")
+    assert ws.headers["X-Content-Type-Options"] == "nosniff" and "Server" not in ws.headers
+    ws.close()
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(
+            HTTPRequest(f"ws://127.0.0.1:{http_port}/chat/lobby/", headers={"Origin": "http://evil"})
+        )
+    assert refused.value.code == 403
+    assert refused.value.response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Server" not in refused.value.response.headers
+
+
+# -- /healthz and /metrics -----------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_healthz_names_no_address_or_error_and_logs_the_reason(
+    http_server, http_port, http_client, app, monkeypatch, caplog
+):
+    async def unreachable() -> None:
+        raise BackendUnavailable("cannot reach 10.9.8.7:5432: password authentication failed")
+
+    monkeypatch.setattr(app.hub, "health", unreachable)
+    with caplog.at_level(logging.WARNING):
+        response = await fetch(http_client, http_port, "/healthz")
+    assert response.code == 503
+    assert json.loads(response.body) == {"status": "unavailable", "backend": "memory"}
+    assert b"10.9.8.7" not in response.body
+    assert any("10.9.8.7" in record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
+
+
+@pytest.mark.gen_test
+async def test_metrics_answer_loopback_by_default(http_server, http_port, http_client):
+    response = await fetch(http_client, http_port, "/metrics")
+    assert response.code == 200 and b"rooms_messages_stored_total" in response.body
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("config", [app_config(server={"metrics_allowed": ["10.0.0.0/8"]})])
+async def test_metrics_are_404_to_an_address_not_allowed_like_any_unknown_route(
+    config, http_server, http_port, http_client
+):
+    response = await fetch(http_client, http_port, "/metrics")
+    unknown = await fetch(http_client, http_port, "/no-such-route/at-all")
+    assert (response.code, response.body) == (404, unknown.body)
+    # The client's address, as a trusted proxy (loopback, by default) names it, is what counts.
+    proxied = await fetch(http_client, http_port, "/metrics", headers={"X-Forwarded-For": "10.1.2.3"})
+    assert proxied.code == 200
+
+
+# -- error texts ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("before=a%3Cb", "'before' is not a message id: 'a<b'"),
+        ("after=%3C%2Fscript%3E", "'after' is not a message id: '</script>'"),
+        # Tornado refuses a reason holding "<" or anything past Latin-1 for the status line ("Unknown").
+        ("limit=%3C", "'limit' must be a whole number from 1 to 200, not '<'"),
+        ("limit=%E2%80%99", "'limit' must be a whole number from 1 to 200, not '\u2019'"),
+    ],
+)
+async def test_api_errors_are_readable_whatever_the_query_holds(http_server, http_port, http_client, query, names):
+    response = await fetch(http_client, http_port, f"{MESSAGES}?{query}")
+    assert response.code == 400
+    assert json.loads(response.body)["error"] == names
+
+
+# -- no 500 for what a client sends ----------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_a_limit_of_thousands_of_digits_is_400_not_500(http_server, http_port, http_client):
+    # int() refuses a string of over 4300 digits with a ValueError.
+    response = await fetch(http_client, http_port, f"{MESSAGES}?limit={'1' * 5000}")
+    assert response.code == 400
+    assert json.loads(response.body)["error"] == f"'limit' must be a whole number from 1 to 200, not '{'1' * 20}...'"
+    padded = await fetch(http_client, http_port, f"{MESSAGES}?limit={'0' * 5000}7")
+    assert padded.code == 200
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("path", ["/static/rooms.css%00.js", "/static/%00", "/static/room/%00/x.js"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_a_static_path_with_a_null_byte_is_404_not_500(http_server, http_port, http_client, path, method):
+    response = await fetch(http_client, http_port, path, method=method)
+    assert response.code == 404
+
+
+# -- a credential in the URL: no answer to it may be cached ----------------------------------------------
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/lobby?token=abc.def.ghi",  # a 301 that repeats it in Location
+        "/lobby?%74oken=abc.def.ghi",
+        "/lobby/?tok%65n=abc.def.ghi",  # 401: not a token this server takes
+        "/lobby?invite=AbCdEfGh",
+        "/lobby/?%69nvite=AbCdEfGh",
+        "/?invite=AbCdEfGh",
+        "/nowhere?token=x",
+        "/static/rooms.css?v=1&token=x",
+        "/api/rooms/lobby/messages?Token=x",
+    ],
+)
+async def test_every_answer_to_a_url_with_a_credential_is_no_store(http_server, http_port, http_client, path):
+    response = await fetch(http_client, http_port, path)
+    assert response.headers.get("Cache-Control") == "no-store", (response.code, dict(response.headers))
+
+
+@pytest.mark.gen_test
+async def test_answers_without_a_credential_may_be_cached(http_server, http_port, http_client):
+    for path in ("/lobby", "/static/rooms.css?v=1", "/lobby/?tokens=4"):
+        response = await fetch(http_client, http_port, path)
+        assert response.headers.get("Cache-Control") != "no-store", path
+
+
+# -- WebSocket frames ------------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_an_unmasked_client_frame_fails_the_connection_with_1002(http_server, http_port, http_client):
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    try:
+        writer.write(
+            f"GET /chat/lobby/ HTTP/1.1\r\nHost: 127.0.0.1:{http_port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        message = json.dumps({"handle": "ann", "message": "unmasked"}).encode()
+        writer.write(bytes([0x81, len(message)]) + message)  # FIN + text, and no mask bit
+        frame = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+    finally:
+        writer.close()
+    assert frame[0] == 0x88  # a close frame, and nothing before it (the message was not taken)
+    assert int.from_bytes(frame[2:4], "big") == 1002
+    assert await stored(http_client, http_port) == []

@@ -1,0 +1,78 @@
+"""Pings: one timer visits every socket once per interval, a few at a time; over a real socket, a client is
+pinged and stays while it answers, and a peer that never answers is dropped."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooms.web.keepalive import SLOTS, Keepalive
+from tests.support.apps import app_config
+from tests.support.clients import CLOSE, PING, connect, raw_handshake, read_until_closed, receive_json
+from tests.support.messages import post
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+def config():
+    return app_config(server={"ping_interval": 0.2})
+
+
+class CountingSocket:
+    def __init__(self) -> None:
+        self.visits = 0
+
+    def keepalive_visit(self) -> None:
+        self.visits += 1
+
+
+@pytest.mark.gen_test
+async def test_every_socket_is_visited_once_per_interval_a_slot_at_a_time():
+    keepalive = Keepalive(interval_seconds=60)
+    sockets = [CountingSocket() for _ in range(3 * SLOTS)]
+    for socket in sockets:
+        keepalive.add(socket)
+    keepalive.visit_next_slot()
+    assert sum(socket.visits for socket in sockets) == 3
+    for _ in range(SLOTS - 1):
+        keepalive.visit_next_slot()
+    assert [socket.visits for socket in sockets] == [1] * len(sockets)
+
+
+@pytest.mark.gen_test
+async def test_a_socket_that_left_is_not_visited_and_the_timer_stops_with_the_last():
+    keepalive = Keepalive(interval_seconds=60)
+    staying, leaving = CountingSocket(), CountingSocket()
+    keepalive.add(staying)
+    keepalive.add(leaving)
+    assert keepalive.running
+    keepalive.discard(leaving)
+    for _ in range(SLOTS):
+        keepalive.visit_next_slot()
+    assert (staying.visits, leaving.visits) == (1, 0)
+    keepalive.discard(staying)
+    assert not keepalive.running
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_client_is_pinged_answers_and_stays(http_server, http_port, app):
+    ws = await connect(http_port, "lobby")
+    pings: list[bytes] = []
+    ws.on_ping = pings.append  # Tornado's client calls it for each ping, after answering it with a pong
+    # The server pings again only once the last ping was answered: a third ping means two pongs were heard.
+    await eventually(lambda: len(pings) >= 3, timeout=5, message=lambda: f"{len(pings)} pings reached the client")
+    await post(app.hub, "lobby", "ann", "still connected")
+    assert (await receive_json(ws))["message"] == "still connected"
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_peer_that_never_answers_pings_is_dropped(http_server, http_port, app):
+    silent = await raw_handshake(http_port, "/chat/lobby/")
+    try:
+        await eventually(lambda: app.hub.online("lobby") == 1)
+        # The unanswered ping starts the close handshake, which Tornado gives up on after 5 seconds.
+        frames = await read_until_closed(silent, timeout=15)
+        assert [opcode for opcode, _ in frames] == [PING, CLOSE], frames
+        assert frames[-1][1][2:] == b"ping timed out"
+        await eventually(lambda: app.hub.online("lobby") == 0)
+    finally:
+        silent.close()

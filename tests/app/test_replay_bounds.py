@@ -1,0 +1,77 @@
+"""What a replay from ``?since=`` may cost: it stops when its socket goes, and on SQL its reads never wait
+behind the writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+
+from rooms.room.replay import REPLAY_PAGE
+from tests.support.apps import app_config
+from tests.support.clients import raw_handshake
+from tests.support.factories.sql import SQLiteFactory, sql_backend
+from tests.support.messages import post, store
+from tests.support.waiting import eventually
+
+MESSAGES = 20 * REPLAY_PAGE  # of 4 KB each
+
+
+@pytest.fixture
+def config():
+    # A replay stalled on a socket that takes nothing is closed within two ping intervals.
+    return app_config(limits={"send_buffer_bytes": 16384}, server={"ping_interval": 0.2})
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_closed(http_server, http_port, app):
+    for n in range(MESSAGES):
+        await post(app.hub, "long", "ann", f"message {n} " + "x" * 4000)
+    backend = app.hub.fanout._backend
+    messages_read = 0
+    replay = backend.replay
+
+    async def counted(*args, **kwargs):
+        nonlocal messages_read
+        read = await replay(*args, **kwargs)
+        messages_read += len(read.page.messages)
+        return read
+
+    backend.replay = counted
+    sock = await raw_handshake(http_port, "/chat/long/?since=0")  # and never reads
+    # Well short of the room's 16 MB, the kernel's buffers are full, the replay waits, and the server closes
+    # it as too slow.
+    await eventually(lambda: app.hub.metrics.slow_clients_closed._value.get() == 1)
+    await eventually(lambda: not app.hub.fanout._rooms)
+    sock.close()
+    await asyncio.sleep(0.2)  # a page still being read when it closed has come back by now
+    # What the kernel's buffers took was read; the rest of the room, never.
+    assert messages_read < MESSAGES / 2, f"{messages_read} of {MESSAGES} messages read"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sqlite_replays_and_history_are_read_while_the_writer_waits_for_the_database():
+    factory = SQLiteFactory()
+    url = factory.new_url()
+    backend = sql_backend(url)
+    await backend.start()
+    blocker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        first = (await store(backend, "lobby", "ann", "before")).message
+        blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the writer thread waits for it
+        waiting = asyncio.ensure_future(store(backend, "lobby", "ann", "held"))
+        await asyncio.sleep(0.2)  # its chance to finish, were it not held: a store sent after it would wait behind it
+        assert not waiting.done()
+        started = time.monotonic()
+        replay = await backend.replay("lobby", "0", 10)
+        page = await backend.history("lobby", 10)
+        assert time.monotonic() - started < 1  # the writer waits up to its 5 s busy timeout
+        assert [m.id for m in replay.page.messages] == [first.id] == [m.id for m in page.messages]
+        blocker.execute("COMMIT")
+        assert (await waiting).message.message == "held"
+    finally:
+        blocker.close()
+        await backend.close()
+        await factory.dispose()

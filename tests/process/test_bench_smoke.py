@@ -1,0 +1,104 @@
+"""Keeps the benchmark's load generator working: a tiny run against a real rooms process.
+
+No timing is asserted (this is not a benchmark); only that every message reached every client of its
+room exactly once, in order, and that the figures the benchmark relies on are there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from tests.support.processes import ROOT, ServerProcess
+
+
+@pytest.fixture
+def rooms_server() -> Iterator[tuple[str, int]]:
+    """A rooms process on the memory backend with its rate limit raised, as the benchmark runs it."""
+    config = {"server": {"log_level": "warning"}, "limits": {"messages_per_second": 100_000, "burst": 100_000}}
+    server = ServerProcess("memory://", config=yaml.safe_dump(config))
+    try:
+        server.wait_healthy()
+        yield f"ws://127.0.0.1:{server.port}", server.process.pid
+    finally:
+        server.stop()
+
+
+def test_load_generator_sees_every_message_once_in_order(rooms_server: tuple[str, int]) -> None:
+    url, pid = rooms_server
+    command = [
+        sys.executable, "-m", "bench.loadgen", "--url", url, "--server-pid", str(pid),
+        "--rooms", "2", "--clients", "3", "--senders", "2", "--window", "4", "--messages", "15",
+        "--room-prefix", "smoke", "--settle", "0",
+    ]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(finished.stdout)
+
+    assert result["connected"] == result["joined"] == 6
+    assert result["accepted"] == 2 * 2 * 15
+    assert result["deliveries_expected"] == result["deliveries_received"] == 2 * 2 * 15 * 3
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+    assert result["errors"] == {}
+    assert result["server_cpu_us_per_delivery"] is not None
+    assert result["server_rss_kib"]["connected"] > 0
+    assert set(result["latency_ms"]) == {"p50", "p90", "p99", "max"}
+
+
+def test_the_presence_variant_counts_presence_and_typing_apart_from_deliveries(rooms_server: tuple[str, int]) -> None:
+    """The fan-out-with-presence scenario's load, in a room of 10: every client announces a handle, two
+    type; presence and typing frames are counted on their own, and every message still arrives once."""
+    from bench.scenarios import SCENARIOS
+
+    scenario = next(s for s in SCENARIOS if s.name == "fanout-presence")
+    load = {**scenario.load_of("rooms+presence", quick=True), "clients": 10, "senders": 2, "window": 4}
+    load["typing-fraction"] = 0.2
+    load["duration"] = 2.5
+    url, pid = rooms_server
+    command = [sys.executable, "-m", "bench.loadgen", "--url", url, "--server-pid", str(pid), "--settle", "0"]
+    for key, value in load.items():
+        command += [f"--{key}", str(value)]
+    finished = subprocess.run(
+        [*command, "--room-prefix", "smokep"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(finished.stdout)
+
+    assert result["joined"] == 10
+    assert result["deliveries_expected"] == result["deliveries_received"] > 0
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+    assert result["errors"] == {} and result["unrecognised_frames"] == 0
+    signals = result["signals"]
+    assert signals["typists"] == 2
+    assert signals["typing_sent"] >= 2  # each at least once: the first frames are spread over 2 s
+    # Each typing frame reaches the 9 others (the 2 s between a typist's frames are never shorter).
+    assert signals["typing_received"] == signals["typing_expected"] == 9 * signals["typing_sent"]
+    # The 8 others announce themselves while measuring: presence changes, and every client is told.
+    assert signals["presence_received"] >= 10
+    assert signals["presence_per_client_s"] > 0 and signals["typing_per_client_s"] > 0
+
+
+def test_the_soak_runs_briefly_and_reports_its_curve(tmp_path):
+    """A smoke run of the soak (seconds, not the hour it is meant for): it drives every kind of churn
+    against a real process, samples its RSS and draws the curve; the hour's verdict is not asserted."""
+    result_path, plot_path = tmp_path / "soak.json", tmp_path / "soak.png"
+    short = ["--minutes", "0.3", "--sample-seconds", "3", "--clients", "8", "--stalled", "1"]
+    subprocess.run(
+        [sys.executable, "-m", "bench.soak", *short, "--json", str(result_path), "--plot", str(plot_path)],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    result = json.loads(result_path.read_text())
+    assert result["exit_status"] == 0
+    assert len(result["samples"]) >= 4
+    churn = result["churn"]
+    assert churn["connects"] > 0 and churn["messages"] > 0 and churn["replays"] > 0
+    assert churn["bad_frames"] > 0 and churn["stalled_readers"] > 0
+    assert churn["failures"] == {}
+    assert plot_path.read_bytes().startswith(b"\x89PNG")

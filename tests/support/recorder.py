@@ -1,0 +1,52 @@
+"""A stand-in for the room hub: what a backend under test delivers, kept for the test to read."""
+
+from __future__ import annotations
+
+import asyncio
+
+from backends.base import StoredMessage
+
+
+class Recorder:
+    """A stand-in for the room hub that keeps what the backend delivers."""
+
+    def __init__(self) -> None:
+        self.delivered: list[StoredMessage] = []
+        self.gaps: list[str] = []
+        self.signals: list[tuple[str, str]] = []
+        self.presence_changes: list[str] = []
+        self.deletions: list[tuple[str, str]] = []
+        self.moderation_changes = 0
+        # Deliveries and deletions in the order they came: ("deliver" | "deleted", room, id).
+        self.events: list[tuple[str, str, str]] = []
+        self.arrived = asyncio.Event()
+
+    def deliver(self, message: StoredMessage) -> None:
+        self.delivered.append(message)
+        self.events.append(("deliver", message.room, message.id))
+        self.arrived.set()
+
+    def deleted(self, room: str, message_id: str) -> None:
+        self.deletions.append((room, message_id))
+        self.events.append(("deleted", room, message_id))
+
+    def moderation_changed(self) -> None:
+        self.moderation_changes += 1
+
+    def gap(self, room: str) -> None:
+        self.gaps.append(room)
+
+    def signal(self, room: str, signal: str) -> None:
+        self.signals.append((room, signal))
+
+    def presence_changed(self, room: str) -> None:
+        self.presence_changes.append(room)
+
+    async def wait_for(self, count: int, timeout: float = 5) -> list[StoredMessage]:
+        async def enough() -> None:
+            while len(self.delivered) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.delivered
