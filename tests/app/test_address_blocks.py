@@ -1,4 +1,4 @@
-"""PROTOCOL.md's "an IPv6 client" limit: counted by its /64 and also by its /56 and its /48, which may use 4
+"""The IPv6 blocks of docs/protocol.md (Limits): counted by its /64 and also by its /56 and its /48, which may use 4
 and 16 times what one address may (``limits.ipv6_56_factor``, ``limits.ipv6_48_factor``), for open sockets,
 messages and new rooms alike.
 

@@ -1,4 +1,4 @@
-"""PROTOCOL.md's limits per client address, over real sockets and HTTP: open sockets, messages over all of an
+"""The limits per client address of docs/protocol.md, over real sockets and HTTP: open sockets, messages over all of an
 address's sockets and POSTs, new rooms, invalid frames, and frames of any kind."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every bad input of PROTOCOL.md's table, over a real socket: the named answer, and the server keeps
+"""Every bad input docs/protocol.md names, over a real socket: the named answer, and the server keeps
 serving the sender and everyone else."""
 
 from __future__ import annotations

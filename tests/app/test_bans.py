@@ -1,4 +1,4 @@
-"""Bans over real HTTP and sockets (PROTOCOL.md, "Moderation"): by handle and by address, in one room or
+"""Bans over real HTTP and sockets (docs/protocol.md, "Moderation"): by handle and by address, in one room or
 every room, for a time or until lifted; listed and lifted; bad bodies refused; a banned address's sockets
 closed and its handshakes refused; moderators never refused."""
 

@@ -1,5 +1,5 @@
-"""PROTOCOL.md's "Browser safety" over real HTTP: what POST takes, bodies refused before they are read,
-allowed hosts, the headers of every response, and what /healthz and /metrics tell whom."""
+"""What docs/security.md promises browsers, over real HTTP: what POST takes, bodies refused before they are
+read, allowed hosts, the headers of every response, and what /healthz and /metrics tell whom."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A moderator's deletion over real sockets (PROTOCOL.md, "Features a socket asks for"): a ``delete`` frame
+"""A moderator's deletion over real sockets (docs/protocol.md, "Frames from the server"): a ``delete`` frame
 for the sockets that asked for ``deletes``, nothing for the others, and a resend of a deleted message's
 client id refused rather than stored again. The deletion itself is the backend's (every backend keeps the
 contract suite's ``delete_message`` tests); here on the memory backend."""

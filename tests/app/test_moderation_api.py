@@ -1,4 +1,4 @@
-"""The moderation API over real HTTP and sockets (PROTOCOL.md, "Moderation"): who may use it, deleting
+"""The moderation API over real HTTP and sockets (docs/protocol.md, "Moderation"): who may use it, deleting
 messages and locking rooms. Bans are in ``test_bans.py``. On the memory backend; the backends keep the
 contract suite's moderation tests, and ``test_moderation_processes.py`` runs it across processes and
 restarts."""

@@ -1,4 +1,4 @@
-"""Presence and typing over real sockets (PROTOCOL.md, "Features a socket asks for"): only for the sockets
+"""Presence and typing over real sockets (docs/protocol.md, "Frames from the server"): only for the sockets
 that ask, coalesced, bounded, and nothing more for a socket that asked for nothing."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``gap`` exactly when history no longer holds every message after ``since`` (PROTOCOL.md, Recovery), on every
+"""``gap`` exactly when history no longer holds every message after ``since`` (docs/protocol.md, "Recovery"), on every
 backend, while pruning runs at the same moment: never when only ``since`` itself, or what came before it, is
 gone; always when a message after it is.
 

@@ -1,6 +1,6 @@
 """The seed's own client, the Django Channels chat example's page script (2016), in a real headless Chromium
 against ``server.py``: while others in its room come and go, announce their handles and type, it gets
-message frames only, and so renders one row per message and nothing else (PROTOCOL.md, "Features a socket
+message frames only, and so renders one row per message and nothing else (docs/protocol.md, "Features a socket
 asks for").
 
 The page is made of files, and nothing is fetched from the network at test time:

@@ -1,4 +1,4 @@
-"""A request's body and the answers given without it (PROTOCOL.md, "Limits per client address"): a body over
+"""A request's body and the answers given without it (docs/protocol.md, "Request limits"): a body over
 ``limits.max_frame_bytes`` is refused with 413 on every route before it is read; the client always gets
 the whole answer, never a reset in its place; a refused body within the limit leaves the connection usable.
 

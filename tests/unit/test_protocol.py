@@ -1,4 +1,4 @@
-"""The wire format: every bad input of PROTOCOL.md's table gets the answer it names."""
+"""The wire format: every bad input docs/protocol.md names gets the answer it names."""
 
 from __future__ import annotations
 

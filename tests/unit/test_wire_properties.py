@@ -93,7 +93,7 @@ field_text = st.one_of(
     edge_text,
 )
 
-# The rules of README and PROTOCOL.md for text, written out independently of rooms/protocol.py.
+# The rules of docs/protocol.md for text, written out independently of rooms/protocol.py.
 BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
 LOOKALIKE_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK"}
 DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
