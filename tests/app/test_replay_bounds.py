@@ -31,11 +31,16 @@ async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_cl
         await post(app.hub, "long", "ann", f"message {n} " + "x" * 4000)
     backend = app.hub.fanout._backend
     messages_read = 0
+    reading = 0
     replay = backend.replay
 
     async def counted(*args, **kwargs):
-        nonlocal messages_read
-        read = await replay(*args, **kwargs)
+        nonlocal messages_read, reading
+        reading += 1
+        try:
+            read = await replay(*args, **kwargs)
+        finally:
+            reading -= 1
         messages_read += len(read.page.messages)
         return read
 
@@ -46,7 +51,7 @@ async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_cl
     await eventually(lambda: app.hub.metrics.slow_clients_closed._value.get() == 1)
     await eventually(lambda: not app.hub.fanout._rooms)
     sock.close()
-    await asyncio.sleep(0.2)  # a page still being read when it closed has come back by now
+    await eventually(lambda: reading == 0)  # a page still being read when it closed has come back
     # What the kernel's buffers took was read; the rest of the room, never.
     assert messages_read < MESSAGES / 2, f"{messages_read} of {MESSAGES} messages read"
 
