@@ -57,10 +57,13 @@ class RequestStream(IOStream):
     the limit closes the stream itself, before any of Tornado's HTTP code can answer, so the client would
     see only a closed connection. The answer is written here, as that read closes the stream."""
 
-    _reading_headers = False
-    _linger = False
+    # In slots, not the instance's dict: an IOStream's attributes fill the dict Python keeps inline in the
+    # object, and five more would make every connection carry a full dict of its own (about 1.6 KiB).
+    __slots__ = ("_linger", "_reading_headers", "_request", "_written_before_request", "bytes_written")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._reading_headers = False
+        self._linger = False
         super().__init__(*args, **kwargs)
         self.bytes_written = 0
         self._written_before_request = 0
