@@ -29,16 +29,21 @@ from functools import cache, lru_cache
 import regex
 
 DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
-_WHITE_SPACE_AROUND = regex.compile(r"^\p{White_Space}+|\p{White_Space}+$")
 _UNSEEN = regex.compile(r"[\p{White_Space}\p{Default_Ignorable_Code_Point}]+")
 # The package writes right-to-left text between LEFT-TO-RIGHT MARKs (taken from the table's comments).
 _LEFT_TO_RIGHT_MARK = "\u200e"
 
 
+# Unicode's White_Space, all of it below U+3001 (``WHITE_SPACE_ENDS``): as ``str.strip``'s characters it costs
+# next to nothing on every message, where the regular expression cost microseconds.
+WHITE_SPACE_ENDS = 0x3001
+WHITE_SPACE = "".join(char for char in map(chr, range(WHITE_SPACE_ENDS)) if regex.fullmatch(r"\p{White_Space}", char))
+
+
 def strip_white_space(text: str) -> str:
-    """``text`` without the white space (Unicode's White_Space) around it; ``str.strip`` would also take
+    """``text`` without the white space (Unicode's White_Space) around it; ``str.strip()`` would also take
     the controls U+001C to U+001F."""
-    return _WHITE_SPACE_AROUND.sub("", text)
+    return text.strip(WHITE_SPACE)
 
 
 @lru_cache(maxsize=4096)

@@ -3,9 +3,12 @@ for handles that differ."""
 
 from __future__ import annotations
 
-import pytest
+import sys
 
-from rooms.lookalikes import lookalike_key, strip_white_space
+import pytest
+import regex
+
+from rooms.lookalikes import WHITE_SPACE, lookalike_key, strip_white_space
 
 SPAMMER = [
     "spammer",
@@ -58,3 +61,10 @@ def test_handles_that_differ_have_different_keys(one, other):
 def test_white_space_around_is_unicode_white_space_and_nothing_else():
     assert strip_white_space("\u3000\u00a0 ann li\t\u2029") == "ann li"
     assert strip_white_space("\x1cann\x1f") == "\x1cann\x1f"  # controls: refused, not dropped
+
+
+def test_the_white_space_stripped_around_a_handle_is_all_of_unicodes():
+    everywhere = "".join(chr(c) for c in range(sys.maxunicode + 1) if regex.fullmatch(r"\p{White_Space}", chr(c)))
+    assert WHITE_SPACE == everywhere
+    assert strip_white_space("\u3000\u00a0 ann\u2028\u205f") == "ann"
+    assert strip_white_space("\x1cann\x1f") == "\x1cann\x1f"  # controls are refused, not dropped
