@@ -31,7 +31,14 @@ FRAMES_PER_MESSAGE = 10
 MIN_FRAMES_PER_SECOND = 100
 MIN_FRAMES_BURST = 1000
 MONITORING_ROUTES = ("/healthz", "/metrics")
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOMS_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def asset_folder(name: str) -> str:
+    """``templates`` or ``static``: inside the installed package, else at the top of the checkout."""
+    installed = os.path.join(ROOMS_PACKAGE, name)
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(ROOMS_PACKAGE), name)
+
 
 
 class RoomsApplication(tornado.web.Application):
@@ -92,8 +99,8 @@ class RoomsApplication(tornado.web.Application):
         ]
         super().__init__(
             routes,
-            template_path=os.path.join(PROJECT_ROOT, "templates"),
-            static_path=os.path.join(PROJECT_ROOT, "static"),
+            template_path=asset_folder("templates"),
+            static_path=asset_folder("static"),
             static_handler_class=StaticFiles,
             websocket_max_message_size=limits.max_frame_bytes,
             default_handler_class=NotFoundHandler,
