@@ -40,7 +40,6 @@ def asset_folder(name: str) -> str:
     return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(ROOMS_PACKAGE), name)
 
 
-
 class RoomsApplication(tornado.web.Application):
     """The application and the room layer its handlers share (``hub``)."""
 
