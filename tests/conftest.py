@@ -17,7 +17,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from backends.base import Backend  # noqa: E402
-from rooms.config import Config  # noqa: E402
+from rooms.config.model import Config  # noqa: E402
 from rooms.web.app import make_app  # noqa: E402
 from rooms.web.httpserver import make_http_server  # noqa: E402
 from tests.support.apps import app_config, backend_settings, shut_down  # noqa: E402

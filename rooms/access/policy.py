@@ -18,7 +18,7 @@ from rooms.access.identity import ANONYMOUS, MODERATOR, Identity
 from rooms.access.invites import Invite, InviteSigner, invite_key
 from rooms.access.room_patterns import RoomPatterns
 from rooms.access.tokens import InvalidToken, TokenVerifier, load_public_key, secret_key
-from rooms.config import Config
+from rooms.config.model import Config
 from rooms.errors import NotAdmitted, Unauthenticated
 
 

@@ -17,7 +17,7 @@ import logging
 import re
 from urllib.parse import unquote_plus
 
-from rooms.config import MASK
+from rooms.config.model import MASK
 
 CREDENTIAL_PARAMETERS = frozenset({"token", "invite"})
 

@@ -12,7 +12,7 @@ from backends.base import Backend
 from rooms.access.addresses import AddressList
 from rooms.access.policy import AccessPolicy
 from rooms.access.room_patterns import RoomPatterns
-from rooms.config import Config
+from rooms.config.model import Config
 from rooms.protocol import LABEL_PATTERN, Limits
 from rooms.room.hub import RoomHub
 from rooms.room.metrics import RoomsMetrics

@@ -11,7 +11,7 @@ import pytest
 import tornado.ioloop
 import tornado.web
 
-from rooms.config import Config
+from rooms.config.model import Config
 from rooms.room.session import MAX_STORES_IN_FLIGHT
 from tests.support.apps import app_config
 from tests.support.clients import assert_next_is_marker, connect, receive_json, receive_messages

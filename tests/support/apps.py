@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from backends.base import Backend
-from rooms.config import Config, load_config
+from rooms.config.model import Config, load_config
 from rooms.web.app import RoomsApplication
 
 

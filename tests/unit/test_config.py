@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 import yaml
 
-from rooms.config import MASK, describe, load_config
+from rooms.config.model import MASK, describe, load_config
 from rooms.errors import ConfigError
 from tests.support.tokens import MODERATOR_TOKEN, SECRET, pem_file, private_key, public_pem
 
