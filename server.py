@@ -22,7 +22,9 @@ from backends import create_backend
 from backends.base import Backend
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.sql import backup as sqlite_backup
-from rooms.config.model import Config, describe, load_config
+from rooms.config.loading import load_config
+from rooms.config.masking import describe
+from rooms.config.model import Config
 from rooms.errors import ConfigError
 from rooms.service.logmask import make_safe_for_log
 from rooms.service.lograte import limit_repeated_lines

@@ -17,7 +17,7 @@ import logging
 import re
 from urllib.parse import unquote_plus
 
-from rooms.config.model import MASK
+from rooms.config.masking import MASK
 
 CREDENTIAL_PARAMETERS = frozenset({"token", "invite"})
 

@@ -16,7 +16,7 @@ from backends.sql.history import HistoryReader
 from backends.sql.migrations import SCHEMA_VERSION
 from backends.sql.options import kind_of, read_options
 from backends.sql.tables import build_schema
-from rooms.config.model import load_config
+from rooms.config.loading import load_config
 from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.support.messages import store, store_soon
 

@@ -7,7 +7,8 @@ import os
 from typing import Any
 
 from backends.base import Backend
-from rooms.config.model import Config, load_config
+from rooms.config.loading import load_config
+from rooms.config.model import Config
 from rooms.web.app import RoomsApplication
 
 

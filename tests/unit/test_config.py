@@ -8,7 +8,8 @@ from dataclasses import fields
 import pytest
 import yaml
 
-from rooms.config.model import MASK, describe, load_config
+from rooms.config.loading import load_config
+from rooms.config.masking import MASK, describe
 from rooms.errors import ConfigError
 from tests.support.tokens import MODERATOR_TOKEN, SECRET, pem_file, private_key, public_pem
 

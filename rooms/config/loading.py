@@ -1,0 +1,131 @@
+"""Reading the config: one YAML file, then environment variables, then command-line overrides."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+import yaml
+
+from backends import check_options
+from backends.errors import BackendConfigError
+from rooms.config.checks import MODERATOR_TOKEN_VARIABLE, check_auth, check_value
+from rooms.config.model import (
+    AuthConfig,
+    BackendConfig,
+    Config,
+    HistoryConfig,
+    LimitsConfig,
+    ModerationConfig,
+    RoomsConfig,
+    ServerConfig,
+)
+from rooms.errors import ConfigError
+
+_SECTION_CLASSES = {
+    "server": ServerConfig,
+    "backend": BackendConfig,
+    "history": HistoryConfig,
+    "limits": LimitsConfig,
+    "auth": AuthConfig,
+    "rooms": RoomsConfig,
+    "moderation": ModerationConfig,
+}
+# Variables that set a key (the secrets, which are better kept out of a file); the moderator token
+# is added to the file's list instead.
+_ENV_KEYS = {
+    "ROOMS_BACKEND_URL": "backend.url",
+    "ROOMS_HOST": "server.host",
+    "ROOMS_PORT": "server.port",
+    "ROOMS_JWT_SECRET": "auth.jwt_secret",
+    "ROOMS_INVITE_SECRET": "rooms.invite_secret",
+}
+
+
+def load_config(
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the file (``path``, else ``ROOMS_CONFIG``, else ``config.yaml`` if it exists), then apply
+    ``ROOMS_BACKEND_URL``/``ROOMS_HOST``/``ROOMS_PORT``/``ROOMS_JWT_SECRET``/``ROOMS_INVITE_SECRET``
+    (``ROOMS_MODERATOR_TOKEN`` adds to ``moderation.tokens``), then ``overrides`` (dotted key -> value)."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("ROOMS_CONFIG")
+    raw: Any = {}
+    if path is not None or os.path.exists("config.yaml"):
+        raw = _read_yaml(path or "config.yaml")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: the file must hold a mapping of sections, got {type(raw).__name__}")
+
+    merged: dict[str, dict[str, Any]] = {}
+    for section, values in raw.items():
+        if section not in _SECTION_CLASSES:
+            raise ConfigError(f"{section}: unknown key (known: {', '.join(_SECTION_CLASSES)})")
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}: must be a mapping of keys, got {values!r}")
+        merged[section] = dict(values)
+    # The file must be valid on its own: a flag or variable that overrides a wrong key does not mend the file.
+    _build_config(merged)
+
+    for variable, key in _ENV_KEYS.items():
+        if variable in environ:
+            section, name = key.split(".")
+            merged.setdefault(section, {})[name] = _from_environment(variable, key, environ[variable])
+    if environ.get(MODERATOR_TOKEN_VARIABLE):
+        moderation = merged.setdefault("moderation", {})
+        moderation["tokens"] = [*(moderation.get("tokens") or []), environ[MODERATOR_TOKEN_VARIABLE]]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            section, name = key.split(".")
+            merged.setdefault(section, {})[name] = value
+    config = _build_config(merged)
+    # Only of the whole: the file may leave to a variable what only both together make right.
+    check_auth(config)
+    return config
+
+
+def _build_config(merged: dict[str, dict[str, Any]]) -> Config:
+    sections = {name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTION_CLASSES.items()}
+    config = Config(**sections)
+    try:
+        check_options(config.backend_options())  # the scheme, and the chosen backend's own options
+    except BackendConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return config
+
+
+def _read_yaml(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _from_environment(variable: str, key: str, value: str) -> Any:
+    if key != "server.port":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{key}: {variable}={value!r} is not a whole number") from None
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        key = f"{section}.{name}"
+        if name not in known:
+            raise ConfigError(f"{key}: unknown key (known in {section}: {', '.join(known)})")
+        checked[name] = check_value(key, known[name].type, value)
+    return cls(**checked)

@@ -1,0 +1,44 @@
+"""Secrets kept out of what rooms prints: the resolved config (``check-config``), URLs and error lines."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+if TYPE_CHECKING:
+    from rooms.config.model import Config
+
+SECRET_WORDS = ("secret", "token", "password")
+MASK = "********"
+
+
+def is_secret(key: str) -> bool:
+    return any(word in key.rpartition(".")[2] for word in SECRET_WORDS)
+
+
+def describe(config: Config) -> str:
+    """The resolved config as YAML, with secrets masked: what ``--check-config`` prints."""
+    sections = asdict(config)
+    for values in sections.values():
+        for key, value in values.items():
+            if not is_secret(key):
+                continue
+            if isinstance(value, str) and value:
+                values[key] = MASK
+            elif isinstance(value, list):
+                values[key] = [MASK for _ in value]
+    sections["backend"]["url"] = mask_url(config.backend.url)
+    return yaml.safe_dump(sections, sort_keys=False, default_flow_style=False)
+
+
+def mask_url(url: str) -> str:
+    """A URL's password replaced by the mask (``redis://:pw@host`` and ``postgresql://u:pw@host`` alike)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
