@@ -30,6 +30,10 @@ A backend stores messages, reads history and pushes each newly stored message to
 * **Moderation is shared.** Bans and room locks are stored for every process; after a change on any of
   them, every process (the one that made it included) is told ``DeliveryTarget.moderation_changed`` and
   reads them again. Expired bans are never answered and do not stay in storage.
+* **The audit log is kept, and bounded.** ``record_audit`` keeps a moderator's action for every process
+  to list (``audit_page``), newest first; each entry gets an id greater than every earlier one's (a whole
+  number, on every backend), and the store's time. Only the newest ``audit_keep`` entries are kept: the
+  log never grows past that, however long the deployment runs.
 * **Storage grows with messages and moderators' actions only.** A room is written with its first
   message; reading a room that has none stores nothing; locking a room stores the lock, not the room.
 """
@@ -47,6 +51,7 @@ from typing import NamedTuple, Protocol, Self
 from prometheus_client.registry import Collector
 
 from backends.address_blocks import AddressBlocks
+from backends.audit import DEFAULT_AUDIT_KEEP, AuditAction, AuditEntry
 
 
 # Both are made for every message on the hot path, so named tuples: a third of a frozen dataclass's cost.
@@ -183,6 +188,7 @@ class BackendOptions:
     retain_per_room: int = 10000
     settings: Mapping[str, object] = field(default_factory=dict)
     quota: AddressQuota | None = None
+    audit_keep: int = DEFAULT_AUDIT_KEEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +353,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def locked_rooms(self) -> frozenset[str]:
         """The labels of the rooms locked now."""
+
+    @abc.abstractmethod
+    async def record_audit(self, action: AuditAction) -> AuditEntry:
+        """Keep ``action`` in the audit log, stamped with the store's time and an id greater than every
+        entry's before it (on every process), and drop the oldest entries past ``audit_keep``."""
+
+    @abc.abstractmethod
+    async def audit_page(self, limit: int, before: int | None = None) -> list[AuditEntry]:
+        """Up to ``limit`` entries of the audit log, newest first: the newest, or those older than the
+        entry ``before`` (which need not be kept still)."""
 
     @abc.abstractmethod
     async def busiest_rooms(self, limit: int) -> list[RoomSummary]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Self
 
+from backends.audit import DEFAULT_AUDIT_KEEP, AuditAction, AuditEntry
 from backends.base import (
     AddressQuota,
     Backend,
@@ -60,7 +62,9 @@ class _Room:
 class MemoryBackend(Backend):
     kind = "memory"
 
-    def __init__(self, retain_per_room: int = 10000, quota: AddressQuota | None = None) -> None:
+    def __init__(
+        self, retain_per_room: int = 10000, quota: AddressQuota | None = None, audit_keep: int = DEFAULT_AUDIT_KEEP
+    ) -> None:
         super().__init__()
         self._retain = retain_per_room
         self._new_rooms = NewRoomQuota(quota)
@@ -74,10 +78,12 @@ class MemoryBackend(Backend):
         self._bans: dict[str, Ban] = {}  # in the order made: oldest first
         self._ban_ids = itertools.count(1)
         self._locked: set[str] = set()
+        self._audit: collections.deque[AuditEntry] = collections.deque(maxlen=audit_keep)  # oldest first
+        self._audit_ids = itertools.count(1)
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
-        return cls(retain_per_room=options.retain_per_room, quota=options.quota)
+        return cls(retain_per_room=options.retain_per_room, quota=options.quota, audit_keep=options.audit_keep)
 
     async def start(self) -> None:
         pass
@@ -243,6 +249,17 @@ class MemoryBackend(Backend):
 
     async def locked_rooms(self) -> frozenset[str]:
         return frozenset(self._locked)
+
+    async def record_audit(self, action: AuditAction) -> AuditEntry:
+        entry = AuditEntry.of(next(self._audit_ids), ban_timestamp(datetime.now(UTC)), action)
+        self._audit.append(entry)  # the deque drops the oldest past its bound
+        return entry
+
+    async def audit_page(self, limit: int, before: int | None = None) -> list[AuditEntry]:
+        newest_first = reversed(self._audit)
+        if before is not None:
+            newest_first = (entry for entry in newest_first if entry.id < before)
+        return list(itertools.islice(newest_first, limit))
 
     def _drop_expired_bans(self) -> None:
         now = ban_timestamp(datetime.now(UTC))

@@ -6,9 +6,9 @@ Lua script, so the order of pub/sub is the order of the stream on every process;
 Redis Cluster keeps on their slot's shard) through one connection per process, or per master of a
 cluster (``backends.redis.subscriber``), which refills from the stream after every reconnect. Reads of
 history are ``backends.redis.history``; deleting messages, bans and locks are
-``backends.redis.moderation``. Where Redis is (one server, Sentinel, Cluster) is
-``backends.redis.deployment``; the URL and its options, ``backends.redis.options``. Needs Redis 7.0 or
-newer.
+``backends.redis.moderation``; the audit log, ``backends.redis.audit``. Where Redis is (one server,
+Sentinel, Cluster) is ``backends.redis.deployment``; the URL and its options, ``backends.redis.options``.
+Needs Redis 7.0 or newer.
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
 """
@@ -23,6 +23,7 @@ from typing import Self, cast
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisClusterException, RedisError
 
+from backends.audit import DEFAULT_AUDIT_KEEP, AuditAction, AuditEntry
 from backends.base import (
     AddressQuota,
     Backend,
@@ -37,6 +38,7 @@ from backends.base import (
     StoreResult,
 )
 from backends.errors import BackendConfigError, BackendUnavailable
+from backends.redis.audit import RedisAuditLog
 from backends.redis.delivery import Delivery
 from backends.redis.deployment import open_deployment
 from backends.redis.entries import format_stream_id, parse_stream_id
@@ -68,6 +70,7 @@ class RedisBackend(Backend):
         dedup_seconds: int | None = None,
         ping_interval: float | None = None,
         quota: AddressQuota | None = None,
+        audit_keep: int = DEFAULT_AUDIT_KEEP,
     ) -> None:
         super().__init__()
         options = parse_redis_url(url, key_prefix, dedup_seconds, ping_interval)
@@ -80,6 +83,7 @@ class RedisBackend(Backend):
         self._presence = RedisPresence(self._redis, self._keys, self._delivery, options.presence_ttl)
         self._signals = SignalRelay(self._redis, self._keys, self._delivery.origin)
         self._moderation = RedisModeration(self._redis, self._keys)
+        self._audit = RedisAuditLog(self._redis, self._keys, audit_keep)
         self._subscriber = Subscriber(self._deployment, self._delivery, self._ping_interval)
         self._stores = StoreBatcher(self._deployment, self._subscriber, retain_per_room, options.dedup_seconds, quota)
         self._counters = ClusterCounters(self._subscriber)
@@ -88,7 +92,7 @@ class RedisBackend(Backend):
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
-        return cls(options.url, options.retain_per_room, quota=options.quota)
+        return cls(options.url, options.retain_per_room, quota=options.quota, audit_keep=options.audit_keep)
 
     def set_delivery_target(self, target: DeliveryTarget) -> None:
         super().set_delivery_target(target)
@@ -221,3 +225,9 @@ class RedisBackend(Backend):
 
     async def locked_rooms(self) -> frozenset[str]:
         return await self._moderation.locked_rooms()
+
+    async def record_audit(self, action: AuditAction) -> AuditEntry:
+        return await self._audit.record(action)
+
+    async def audit_page(self, limit: int, before: int | None = None) -> list[AuditEntry]:
+        return await self._audit.page(limit, before)

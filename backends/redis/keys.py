@@ -15,7 +15,7 @@ class RedisKeys:
     them together. Labels hold neither ``:`` nor braces, so ``<prefix>{<room>}:cid:<client id>`` is
     unambiguous whatever the client id holds. Keys shared by the whole deployment have no room tag: the
     busiest and active rooms share the tag ``{rooms}`` (read together when rooms expire), the bans and
-    their id counter the tag ``{moderation}``.
+    their id counter the tag ``{moderation}``, as do the audit log and its id counter.
     """
 
     def __init__(self, prefix: str, db: int = 0) -> None:
@@ -29,6 +29,8 @@ class RedisKeys:
         self.active = f"{prefix}{{rooms}}:active"  # sorted set: room -> its newest message's time (Unix seconds)
         self.bans = f"{prefix}{{moderation}}:bans"  # hash: ban id -> "<created us> <expires us or -> <json>"
         self.ban_ids = f"{prefix}{{moderation}}:ban-ids"  # the last ban id issued
+        self.audit = f"{prefix}{{moderation}}:audit"  # stream: the audit log, entry ids "<id>-0"
+        self.audit_ids = f"{prefix}{{moderation}}:audit-ids"  # the last audit entry id issued
         self.locked = f"{prefix}locked"  # set: the labels of the locked rooms
         self.layout = f"{prefix}layout"  # the layout's version, once keys of an earlier one were renamed
 

@@ -34,7 +34,8 @@ from backends.redis.scripts import ADD_BAN, BANS, DELETE, LIFT_BAN, LOCK, LuaScr
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _iso(microseconds: str) -> str:
+def iso_from_microseconds(microseconds: str) -> str:
+    """A time of Redis's clock (microseconds since the epoch, as text) in ISO 8601 UTC, as ``Ban`` has them."""
     return ban_timestamp(_EPOCH + timedelta(microseconds=int(microseconds)))
 
 
@@ -47,8 +48,8 @@ def _ban(ban_id: str, value: str) -> Ban:
         fields["a"],
         fields["r"],
         fields["why"],
-        _iso(created),
-        None if expires == "-" else _iso(expires),
+        iso_from_microseconds(created),
+        None if expires == "-" else iso_from_microseconds(expires),
     )
 
 

@@ -47,7 +47,8 @@ BANS = _load("live_bans", "bans")
 LIFT_BAN = _load("live_bans", "lift_ban")
 LOCK = _load("lock")
 EXPIRE = _load("expire")
-ALL_SCRIPTS = (STORE, QUOTA, PRESENCE, ANCHOR, DELETE, ADD_BAN, BANS, LIFT_BAN, LOCK, EXPIRE)
+AUDIT = _load("audit")
+ALL_SCRIPTS = (STORE, QUOTA, PRESENCE, ANCHOR, DELETE, ADD_BAN, BANS, LIFT_BAN, LOCK, EXPIRE, AUDIT)
 
 # A script, its keys and its arguments.
 Run = tuple[LuaScript, list[str], list[str | int]]

@@ -16,8 +16,8 @@ A query that fails drops its connection and raises ``BackendUnavailable``; the n
 again, so the backend mends itself once the database is back.
 
 This module runs the threads; the queries they run are synchronous, each kind in a module of its own:
-``writer.py`` (stores), ``history.py`` (reads), ``retention.py`` (prunes and expiry) and
-``moderation.py`` (deletions, bans, locks).
+``writer.py`` (stores), ``history.py`` (reads), ``retention.py`` (prunes and expiry), ``moderation.py``
+(deletions, bans, locks) and ``audit.py`` (the audit log).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any, Self, TypeVar
 
 import peewee
 
+from backends.audit import AuditAction, AuditEntry
 from backends.base import (
     Backend,
     BackendOptions,
@@ -49,6 +50,7 @@ from backends.base import (
 )
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
+from backends.sql.audit import AuditLog
 from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
 from backends.sql.migrations import prepare_schema
@@ -80,6 +82,7 @@ class SQLBackend(Backend):
         self._history = HistoryReader(self._database)
         self._retention = Retention(self._database, options.retain_per_room)
         self._moderation = ModerationStore(self._database)
+        self._audit = AuditLog(self._database, options.audit_keep)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
@@ -130,7 +133,8 @@ class SQLBackend(Backend):
         for _ in range(READER_THREADS):
             self._reads.put(_STOP)
         threads, self._threads = self._threads, []
-        await asyncio.to_thread(_join_all, threads)
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
 
     def _prepare(self) -> None:
         prepare_schema(self._database.db, self._database.tables)
@@ -229,6 +233,12 @@ class SQLBackend(Backend):
 
     async def locked_rooms(self) -> frozenset[str]:
         return await self._read("locks read", self._moderation.locked_rooms)
+
+    async def record_audit(self, action: AuditAction) -> AuditEntry:
+        return await self._moderate("audit entry", lambda: self._audit.record(action, _now()))
+
+    async def audit_page(self, limit: int, before: int | None = None) -> list[AuditEntry]:
+        return await self._read("audit read", lambda: self._audit.page(limit, before))
 
     async def _moderate(self, operation: str, query: Callable[[], T]) -> T:
         # On the pruner's thread: a write in a transaction of its own, beside the writer.
@@ -372,11 +382,6 @@ class SQLBackend(Backend):
 
 def _now() -> str:
     return ban_timestamp(datetime.now(UTC))
-
-
-def _join_all(threads: list[threading.Thread]) -> None:
-    for thread in threads:
-        thread.join()
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:

@@ -3,6 +3,7 @@
 ``schema_version`` holds one row. Version 2: on SQLite, a trigger keeps the rooms' message counts.
 Version 3: on MySQL, client ids compare trailing spaces too. Version 4: moderation (``messages.deleted``,
 ``bans``, ``locked_rooms``). Version 5: who sent a message (``messages.user_id``, ``messages.moderator``).
+Version 6: the moderators' audit log (``audit_log``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from backends.errors import BackendConfigError
 from backends.sql.database import counts_by_trigger, execute
 from backends.sql.tables import Schema, build_schema
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def prepare_schema(database: peewee.Database, schema: Schema) -> int:
@@ -122,6 +123,11 @@ def _migrate_to_5(database: peewee.Database) -> None:
             execute(database, sql, params)
 
 
+def _migrate_to_6(database: peewee.Database) -> None:
+    """The audit log: ``audit_log`` is a new table, made by ``prepare_schema`` as for every database, so
+    there is nothing to change in the tables already there."""
+
+
 def _columns(database: peewee.Database, table: str) -> set[str]:
     """The names of a table's columns, lower case."""
     cursor = execute(database, f"SELECT * FROM {table} WHERE 1 = 0")
@@ -133,4 +139,5 @@ MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     3: _migrate_to_3,
     4: _migrate_to_4,
     5: _migrate_to_5,
+    6: _migrate_to_6,
 }

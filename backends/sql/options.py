@@ -26,6 +26,7 @@ class SQLOptions:
     synchronous: str  # one of SYNCHRONOUS_LEVELS; only SQLite uses it
     retain_per_room: int
     quota: AddressQuota | None
+    audit_keep: int
 
 
 def read_options(options: BackendOptions) -> SQLOptions:
@@ -34,7 +35,14 @@ def read_options(options: BackendOptions) -> SQLOptions:
     if not isinstance(synchronous, str) or synchronous.lower() not in SYNCHRONOUS_LEVELS:
         levels = ", ".join(SYNCHRONOUS_LEVELS)
         raise BackendConfigError(f"backend.sqlite_synchronous: {synchronous!r} is not one of {levels}")
-    return SQLOptions(options.url, kind_of(options.url), synchronous.lower(), options.retain_per_room, options.quota)
+    return SQLOptions(
+        options.url,
+        kind_of(options.url),
+        synchronous.lower(),
+        options.retain_per_room,
+        options.quota,
+        options.audit_keep,
+    )
 
 
 def kind_of(url: str) -> str:

@@ -13,6 +13,8 @@ Tables:
 * ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
   deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
   ``rooms``, so that locking a room never writes the room itself.
+* ``audit_log``: the moderators' actions, newest ``audit_keep`` kept (``backends/sql/audit.py``); the
+  action's details are JSON text.
 * ``schema_version``: one row, so a later release can migrate an existing file or database in place
   (``backends/sql/migrations.py``).
 """
@@ -73,6 +75,19 @@ class LockTable(peewee.Model):
     label = peewee.CharField(max_length=50, primary_key=True)
 
 
+class AuditTable(peewee.Model):
+    """The columns of ``audit_log``: ``room`` NULL for every room, ``reason`` NULL for none; ``at`` as a
+    ban's ``created``."""
+
+    id = peewee.BigAutoField()
+    at = peewee.CharField(max_length=40)
+    actor = peewee.TextField()
+    action = peewee.CharField(max_length=16)
+    room = peewee.CharField(max_length=50, null=True)
+    reason = peewee.TextField(null=True)
+    details = peewee.TextField()
+
+
 class VersionTable(peewee.Model):
     """The one row of ``schema_version``."""
 
@@ -88,10 +103,11 @@ class Schema:
     version: type[VersionTable]
     ban: type[BanTable]
     lock: type[LockTable]
+    audit: type[AuditTable]
 
     @property
     def models(self) -> list[type[peewee.Model]]:
-        return [self.room, self.message, self.version, self.ban, self.lock]
+        return [self.room, self.message, self.version, self.ban, self.lock, self.audit]
 
 
 def build_schema(database: peewee.Database) -> Schema:
@@ -129,7 +145,12 @@ def build_schema(database: peewee.Database) -> Schema:
             table_name = "locked_rooms"
             table_settings = settings
 
-    schema = Schema(Room, Message, SchemaVersion, Ban, Lock)
+    class Audit(AuditTable):
+        class Meta:
+            table_name = "audit_log"
+            table_settings = settings
+
+    schema = Schema(Room, Message, SchemaVersion, Ban, Lock, Audit)
     for model in schema.models:
         model._meta.set_database(database)
     return schema
