@@ -13,12 +13,19 @@ from rooms.access.room_patterns import EVERY_ROOM, RoomPatterns
 class Identity:
     """Who sends: ``user`` (a token's ``sub``), the handle their messages carry (``name``; None: the one
     the client gives), whether they moderate the rooms they may enter (once admitted to a room: that
-    room), and those rooms (``rooms``; None: every public room)."""
+    room), and those rooms (``rooms``; None: every public room). ``moderator_token``: for one of the
+    config's moderator tokens, who holds it (its name, or its fingerprint)."""
 
     user: str | None = None
     name: str | None = None
     moderator: bool = False
     rooms: RoomPatterns | None = None
+    moderator_token: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log says acted: the moderator token's holder, else the signed token's ``sub``."""
+        return self.moderator_token or self.user or "anyone"
 
     def covers(self, room: str, private: bool) -> bool:
         """Whether this identity may enter ``room`` by itself (without an invite)."""
@@ -42,5 +49,9 @@ class Identity:
 
 
 ANONYMOUS = Identity()
-# A moderator token from the config: no name of its own (it posts with the handle it gives), every room.
-MODERATOR = Identity(moderator=True, rooms=EVERY_ROOM)
+
+
+def config_moderator(holder: str) -> Identity:
+    """A moderator token from the config, held by ``holder`` (its name or fingerprint): no handle of its
+    own (it posts with the handle it gives), every room."""
+    return Identity(moderator=True, rooms=EVERY_ROOM, moderator_token=holder)

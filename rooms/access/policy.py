@@ -14,11 +14,11 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import replace
 
-from rooms.access.identity import ANONYMOUS, MODERATOR, Identity
+from rooms.access.identity import ANONYMOUS, Identity, config_moderator
 from rooms.access.invites import Invite, InviteSigner, invite_key
 from rooms.access.room_patterns import RoomPatterns
 from rooms.access.tokens import InvalidToken, TokenVerifier, load_public_key, secret_key
-from rooms.config.model import Config
+from rooms.config.model import Config, ModeratorToken
 from rooms.errors import NotAdmitted, Unauthenticated
 
 
@@ -28,13 +28,15 @@ class AccessPolicy:
         *,
         token_mode: bool,
         verifier: TokenVerifier | None,
-        moderator_tokens: Sequence[str],
+        moderator_tokens: Sequence[ModeratorToken],
         private: RoomPatterns,
         invites: InviteSigner,
     ) -> None:
         self.token_mode = token_mode
         self._verifier = verifier
-        self._moderator_tokens = tuple(token.encode("utf-8") for token in moderator_tokens)
+        self._moderator_tokens = tuple(
+            (entry.token.encode("utf-8"), config_moderator(entry.actor)) for entry in moderator_tokens
+        )
         self._private = private
         self._invites = invites
 
@@ -51,7 +53,7 @@ class AccessPolicy:
             verifier=verifier,
             moderator_tokens=tokens,
             private=RoomPatterns(config.rooms.private),
-            invites=InviteSigner(invite_key(config.rooms.invite_secret, tokens)),
+            invites=InviteSigner(invite_key(config.rooms.invite_secret, [entry.token for entry in tokens])),
         )
 
     def identify(self, credential: str | None) -> Identity:
@@ -60,8 +62,9 @@ class AccessPolicy:
             if self.token_mode:
                 raise Unauthenticated("sign-in needed: this server takes a token (?token= or Authorization: Bearer)")
             return ANONYMOUS
-        if self._is_moderator_token(credential):
-            return MODERATOR
+        moderator = self._moderator(credential)
+        if moderator is not None:
+            return moderator
         if self._verifier is None:
             raise Unauthenticated("the token is not valid: not a moderator token, and this server takes no other")
         try:
@@ -70,12 +73,14 @@ class AccessPolicy:
             raise Unauthenticated(str(exc)) from None
         return Identity(claims.user, claims.name, claims.moderator, claims.rooms)
 
-    def _is_moderator_token(self, credential: str) -> bool:
+    def _moderator(self, credential: str) -> Identity | None:
+        """The moderator whose config token ``credential`` is (the first entry that has it), if any."""
         given = credential.encode("utf-8")
         # Every token is compared, in constant time: how long the answer takes tells nothing of them.
-        found = False
-        for token in self._moderator_tokens:
-            found |= hmac.compare_digest(given, token)
+        found = None
+        for token, moderator in self._moderator_tokens:
+            if hmac.compare_digest(given, token) and found is None:
+                found = moderator
         return found
 
     def is_private(self, room: str) -> bool:

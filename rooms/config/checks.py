@@ -13,7 +13,7 @@ from rooms.access.addresses import CLIENT_ADDRESS_HEADERS
 from rooms.access.room_patterns import PatternError, check_pattern
 from rooms.access.tokens import load_public_key
 from rooms.config.masking import MASK, is_secret
-from rooms.config.model import Config
+from rooms.config.model import FINGERPRINT_PREFIX, Config, ModeratorToken
 from rooms.errors import ConfigError
 
 _CHOICES = {
@@ -43,10 +43,11 @@ _MINIMUM = {
     "limits.ipv6_56_factor": 1,
     "limits.ipv6_48_factor": 1,
     "history.expire_after_days": 0,
+    "moderation.audit_keep": 1,
 }
 # Lists of addresses or networks (``10.0.0.0/8``), checked at start so a typo is not a silent hole.
 _NETWORK_LISTS = ("server.trusted_proxies", "server.metrics_allowed")
-_MAXIMUM = {"server.port": 65535, "history.page_size": 200}
+_MAXIMUM = {"server.port": 65535, "history.page_size": 200, "moderation.audit_keep": 1_000_000}
 # Strings whose empty value means "not set" (the default), rather than a mistake.
 _MAY_BE_EMPTY = ("auth.jwt_secret", "auth.jwt_public_key", "auth.jwt_audience", "rooms.invite_secret")
 # Lists of rooms by label or ``prefix*``, checked at start: a typo would leave a room public.
@@ -56,12 +57,16 @@ MIN_MODERATOR_TOKEN_CHARS = 32
 # RFC 7518 (3.2): an HS256 key at least as long as the hash.
 MIN_JWT_SECRET_BYTES = 32
 MODERATOR_TOKEN_VARIABLE = "ROOMS_MODERATOR_TOKEN"
+_TOKEN_ENTRY_KEYS = frozenset({"name", "token"})
+MAX_MODERATOR_NAME_CHARS = 64
 
 
 def check_value(key: str, declared: Any, value: Any) -> Any:
     # An error names the key and shows the value, but never a secret's.
     shown = MASK if is_secret(key) else repr(value)
     type_name = declared if isinstance(declared, str) else getattr(declared, "__name__", str(declared))
+    if key == "moderation.tokens":
+        return moderator_tokens(value)
     if type_name.endswith(" | None"):
         if value is None:
             return None
@@ -97,9 +102,6 @@ def check_value(key: str, declared: Any, value: Any) -> Any:
                     check_pattern(item)
                 except PatternError as exc:
                     raise ConfigError(f"{key}: {exc}") from None
-        if key == "moderation.tokens":
-            for number, token in enumerate(value, 1):
-                _check_moderator_token(number, token)
     if key in _MINIMUM and value < _MINIMUM[key]:
         raise ConfigError(f"{key}: {value!r} is below the minimum {_MINIMUM[key]}")
     if key in _MAXIMUM and value > _MAXIMUM[key]:
@@ -107,17 +109,58 @@ def check_value(key: str, declared: Any, value: Any) -> Any:
     return value
 
 
-def _check_moderator_token(number: int, token: str) -> None:
+def moderator_tokens(value: Any) -> list[ModeratorToken]:
+    """``moderation.tokens``: each entry a token, or ``{name: ..., token: ...}``; names unique. An error
+    names the entry by its place in the list (the file's, then ``ROOMS_MODERATOR_TOKEN``), never its token."""
+    if not isinstance(value, list):
+        raise ConfigError(f"moderation.tokens: {MASK} is not a list of tokens (or {{name: ..., token: ...}} entries)")
+    tokens: list[ModeratorToken] = []
+    named: dict[str, int] = {}
+    for number, entry in enumerate(value, 1):
+        token = _moderator_token(number, entry)
+        if token.name is not None:
+            if token.name in named:
+                raise ConfigError(
+                    f"moderation.tokens: entry {number}: the name {token.name!r} is entry {named[token.name]}'s too"
+                )
+            named[token.name] = number
+        tokens.append(token)
+    return tokens
+
+
+def _moderator_token(number: int, entry: Any) -> ModeratorToken:
+    where = f"moderation.tokens: entry {number}"
+    if isinstance(entry, list):
+        raise ConfigError(f"{where}: is neither a token nor {{name: ..., token: ...}}")
+    if not isinstance(entry, dict):
+        _check_moderator_token(where, entry)
+        return ModeratorToken(entry)
+    unknown = sorted(str(key) for key in set(entry) - _TOKEN_ENTRY_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (an entry is a token, or {{name: ..., token: ...}})")
+    if "token" not in entry:
+        raise ConfigError(f"{where}: has a name but no token")
+    name = entry.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_MODERATOR_NAME_CHARS or not name.isprintable():
+        raise ConfigError(f"{where}: 'name' must be a string of 1 to {MAX_MODERATOR_NAME_CHARS} printable characters")
+    if name != name.strip() or name.startswith(FINGERPRINT_PREFIX):
+        raise ConfigError(f"{where}: the name {name!r} has white space at an end or starts {FINGERPRINT_PREFIX!r}")
+    _check_moderator_token(where, entry["token"])
+    return ModeratorToken(entry["token"], name)
+
+
+def _check_moderator_token(where: str, token: Any) -> None:
     # Which one by its place in the list: the token itself is never shown.
+    if not isinstance(token, str):
+        raise ConfigError(f"{where}: the token must be a string (quote it in YAML)")
     if len(token) < MIN_MODERATOR_TOKEN_CHARS:
         raise ConfigError(
-            f"moderation.tokens: token {number} is shorter than {MIN_MODERATOR_TOKEN_CHARS} characters "
+            f"{where}: the token is shorter than {MIN_MODERATOR_TOKEN_CHARS} characters "
             f"(the list, then {MODERATOR_TOKEN_VARIABLE}); make one with: openssl rand -base64 32"
         )
     if any(char.isspace() or not char.isprintable() for char in token):
         raise ConfigError(
-            f"moderation.tokens: token {number} holds white space or a control character, "
-            "which an Authorization header cannot carry"
+            f"{where}: the token holds white space or a control character, which an Authorization header cannot carry"
         )
 
 

@@ -29,9 +29,19 @@ def describe(config: Config) -> str:
             if isinstance(value, str) and value:
                 values[key] = MASK
             elif isinstance(value, list):
-                values[key] = [MASK for _ in value]
+                values[key] = [_masked_entry(item) for item in value]
     sections["backend"]["url"] = mask_url(config.backend.url)
     return yaml.safe_dump(sections, sort_keys=False, default_flow_style=False)
+
+
+def _masked_entry(item: object) -> object:
+    """One entry of a list of secrets: masked whole, or (an entry with a name, ``{name: alice, token:
+    ...}``) with its secret keys masked and the rest shown."""
+    if not isinstance(item, dict):
+        return MASK
+    shown = {key: MASK if is_secret(key) else value for key, value in item.items() if value is not None}
+    shown = dict(sorted(shown.items(), key=lambda pair: is_secret(pair[0])))  # the name first
+    return shown if any(not is_secret(key) for key in shown) else MASK
 
 
 def mask_url(url: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from backends.address_blocks import AddressBlocks
+from backends.audit import DEFAULT_AUDIT_KEEP
 from backends.base import AddressQuota, BackendOptions
 from rooms.access.addresses import FORWARDED_FOR
 
@@ -89,9 +91,34 @@ class RoomsConfig:
     invite_secret: str = ""
 
 
+# How an unnamed moderator token is shown; no token's name may start so.
+FINGERPRINT_PREFIX = "token:"
+
+
+def token_fingerprint(token: str) -> str:
+    """What shows an unnamed moderator token (in the audit log): a short hash, from which the token cannot
+    be found, but which tells two tokens apart."""
+    return FINGERPRINT_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class ModeratorToken:
+    """One entry of ``moderation.tokens``: the token, and the name its holder goes by in the audit log
+    (``None``: they go by the token's fingerprint)."""
+
+    token: str
+    name: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return token_fingerprint(self.token) if self.name is None else self.name
+
+
 @dataclass(frozen=True)
 class ModerationConfig:
-    tokens: list[str] = field(default_factory=list)
+    tokens: list[ModeratorToken] = field(default_factory=list)
+    # How many of the newest moderator actions the audit log keeps.
+    audit_keep: int = DEFAULT_AUDIT_KEEP
 
 
 @dataclass(frozen=True)
@@ -116,4 +143,5 @@ class Config:
                 self.limits.address_bucket,
                 self.limits.address_blocks,
             ),
+            audit_keep=self.moderation.audit_keep,
         )

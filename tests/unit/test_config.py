@@ -183,7 +183,7 @@ def test_secrets_come_from_the_environment_and_the_moderator_token_adds_to_the_l
     environ = {"ROOMS_JWT_SECRET": SECRET, "ROOMS_INVITE_SECRET": "i" * 40, "ROOMS_MODERATOR_TOKEN": "e" * 32}
     config = load_config(path, environ=environ)
     assert (config.auth.mode, config.auth.jwt_secret, config.rooms.invite_secret) == ("token", SECRET, "i" * 40)
-    assert config.moderation.tokens == [MODERATOR_TOKEN, "e" * 32]
+    assert [entry.token for entry in config.moderation.tokens] == [MODERATOR_TOKEN, "e" * 32]
 
 
 @pytest.mark.parametrize("algorithm", ["RS256", "ES256", "EdDSA"])
