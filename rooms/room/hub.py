@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from backends.audit import AuditEntry
 from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
 from backends.errors import BackendUnavailable
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
 from rooms.protocol import ErrorCode, Feature
+from rooms.room.audit import read_page
 from rooms.room.deletions import DeleteNotices
 from rooms.room.delivery import RoomDelivery
 from rooms.room.fanout import LocalFanout, Member
@@ -279,22 +282,33 @@ class RoomHub:
     def is_locked(self, room: str) -> bool:
         return self.moderation.is_locked(room)
 
-    async def set_locked(self, room: str, locked: bool) -> None:
-        await self.moderation.set_locked(room, locked)
+    # Each action names the moderator who takes it (``by``), whom the audit log keeps (``Identity.actor``).
 
-    async def delete_message(self, room: str, message_id: str) -> bool:
-        return await self.moderation.delete_message(room, message_id)
+    async def set_locked(self, room: str, locked: bool, by: Identity) -> None:
+        await self.moderation.set_locked(room, locked, by.actor)
+
+    async def delete_message(self, room: str, message_id: str, by: Identity) -> bool:
+        return await self.moderation.delete_message(room, message_id, by.actor)
 
     async def bans(self) -> list[Ban]:
         return await self.moderation.bans()
 
     async def ban(
-        self, handle: str | None, address: str | None, room: str | None, seconds: int | None, reason: str
+        self, handle: str | None, address: str | None, room: str | None, seconds: int | None, reason: str, by: Identity
     ) -> Ban:
-        return await self.moderation.ban(handle, address, room, seconds, reason)
+        return await self.moderation.ban(handle, address, room, seconds, reason, by.actor)
 
-    async def lift_ban(self, ban_id: str) -> bool:
-        return await self.moderation.lift_ban(ban_id)
+    async def lift_ban(self, ban: Ban, by: Identity) -> bool:
+        return await self.moderation.lift_ban(ban, by.actor)
+
+    async def invited(self, room: str, seconds: int, expires: str, by: Identity) -> None:
+        await self.moderation.invited(room, seconds, expires, by.actor)
+
+    async def audit_page(
+        self, limit: int, before: int | None, shown: Callable[[str | None], bool]
+    ) -> tuple[list[AuditEntry], int | None]:
+        """The audit log, newest first: see ``rooms.room.audit.read_page``."""
+        return await read_page(self._backend, limit, before, shown)
 
     def metrics_exposition(self) -> bytes:
         """The metrics, as Prometheus scrapes them."""

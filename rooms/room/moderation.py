@@ -20,6 +20,10 @@ What a ban matches:
 
 A ban is of one room or of every room. Moderators (of the room in question) are never refused, by bans
 or by locks: a ban of their address (a shared NAT) must not lock out whoever lifts it.
+
+Every action a moderator takes here (delete, ban, lift, lock, unlock, invite) is kept in the backend's
+audit log once it is done, with who took it, and is one line of the ``rooms.audit`` log, whose record
+carries the entry's fields as attributes (``rooms.room.audit``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Protocol
 
+from backends.audit import AuditAction
 from backends.base import Backend, Ban, ban_timestamp
 from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.access.addresses import RangeIndex
 from rooms.lookalikes import lookalike_key
 from rooms.protocol import CloseCode
+from rooms.room.audit import record
 
 log = logging.getLogger(__name__)
 
@@ -215,36 +221,52 @@ class RoomModeration:
 
     # -- a moderator's actions --------------------------------------------------------------------
 
-    async def delete_message(self, room: str, message_id: str) -> bool:
+    async def delete_message(self, room: str, message_id: str, actor: str) -> bool:
         """Delete a message of ``room`` (every process's sockets that asked for deletes hear of it);
         False when there is no such message, ``message_id`` not being one included."""
         try:
-            return await self._backend.delete_message(room, message_id)
+            deleted = await self._backend.delete_message(room, message_id)
         except InvalidMessageId:
             return False
+        if deleted:
+            await record(self._backend, AuditAction(actor, "delete", room, details={"message_id": message_id}))
+        return deleted
 
     async def ban(
-        self, handle: str | None, address: str | None, room: str | None, seconds: int | None, reason: str
+        self, handle: str | None, address: str | None, room: str | None, seconds: int | None, reason: str, actor: str
     ) -> Ban:
         """Ban ``handle`` or ``address`` (a key of ``rooms.access.addresses.ban_key``), in force here from now:
         the address's sockets here are closed before this returns."""
         ban = await self._backend.add_ban(handle, address, room, seconds, reason)
         self._changed_here((*self._bans, ban), self._locked)
+        details = {"ban_id": ban.id, "handle": handle, "address": address, "seconds": seconds}
+        await record(self._backend, AuditAction(actor, "ban", room, reason or None, details))
         return ban
 
     async def bans(self) -> list[Ban]:
         """The bans in force, as the store has them now."""
         return await self._backend.bans()
 
-    async def lift_ban(self, ban_id: str) -> bool:
-        lifted = await self._backend.lift_ban(ban_id)
+    async def lift_ban(self, ban: Ban, actor: str) -> bool:
+        """Lift ``ban`` (as ``bans`` answered it); False if it is no longer in force."""
+        lifted = await self._backend.lift_ban(ban.id)
         if lifted:
-            self._changed_here(tuple(ban for ban in self._bans if ban.id != ban_id), self._locked)
+            self._changed_here(tuple(kept for kept in self._bans if kept.id != ban.id), self._locked)
+            details = {"ban_id": ban.id, "handle": ban.handle, "address": ban.address}
+            await record(self._backend, AuditAction(actor, "lift", ban.room, details=details))
         return lifted
 
-    async def set_locked(self, room: str, locked: bool) -> None:
+    async def set_locked(self, room: str, locked: bool, actor: str) -> None:
         await self._backend.set_locked(room, locked)
         self._changed_here(self._bans, self._locked | {room} if locked else self._locked - {room})
+        await record(self._backend, AuditAction(actor, "lock" if locked else "unlock", room))
+
+    async def invited(self, room: str, seconds: int, expires: str, actor: str) -> None:
+        """An invite to ``room`` was made (signed, not stored: see ``rooms.access.invites``): only the
+        audit log keeps it, without its code, which lets anyone in."""
+        await record(
+            self._backend, AuditAction(actor, "invite", room, details={"seconds": seconds, "expires": expires})
+        )
 
     def close(self) -> None:
         """Stop reading (shutdown)."""

@@ -19,6 +19,7 @@ from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
 from rooms.web.client_addresses import ClientAddresses
 from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
+from rooms.web.handlers.audit import AuditApiHandler
 from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
 from rooms.web.handlers.invites import InvitesApiHandler
 from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, MessageDeleteHandler, RoomApiHandler
@@ -92,6 +93,7 @@ class RoomsApplication(tornado.web.Application):
             (r"/api/rooms/([^/]+)", RoomApiHandler, deps),
             (r"/api/bans", BansApiHandler, deps),
             (r"/api/bans/([^/]+)", BanApiHandler, deps),
+            (r"/api/audit", AuditApiHandler, deps),
             (r"/chat/([^/]+)/?", ChatSocketHandler, deps),
             (rf"/{label}", RoomRedirectHandler, deps),
             (rf"/{label}/", RoomPageHandler, deps),

@@ -29,9 +29,10 @@ class InvitesApiHandler(JSONBodyHandler):
         # Every room answers the same without a moderator, private or not: a 401 tells nothing of it.
         if not self.access.moderates(identity, room):
             raise HTTPError(401, reason="making an invite takes a moderator's token (Authorization: Bearer)")
+        self.identity = identity
         self.check_post()
 
-    def post(self, label: str) -> None:
+    async def post(self, label: str) -> None:
         room = room_label(label)
         try:
             body = self.json_body(default={})
@@ -45,5 +46,7 @@ class InvitesApiHandler(JSONBodyHandler):
                 {"error": f"field 'seconds' must be a whole number from 1 to {MAX_SECONDS} (90 days)"}, 400
             )
         invite = self.access.invite(room, seconds)
+        expires = invite.expires.isoformat()
+        await self.hub.invited(room, seconds, expires, self.identity)
         self.set_header("Cache-Control", "no-store")
-        self.write_json({"url": f"/{room}/?invite={invite.code}", "expires": invite.expires.isoformat()}, 201)
+        self.write_json({"url": f"/{room}/?invite={invite.code}", "expires": expires}, 201)

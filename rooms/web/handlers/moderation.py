@@ -102,12 +102,12 @@ class MessageDeleteHandler(ModeratorHandler):
     def prepare(self) -> None:
         super().prepare()
         if self.request.method == "DELETE":
-            self.require(room_label(self.path_args[0]))
+            self.identity = self.require(room_label(self.path_args[0]))
 
     async def delete(self, label: str, message_id: str) -> None:
         room = room_label(label)
         try:
-            deleted = await self.hub.delete_message(room, message_id)
+            deleted = await self.hub.delete_message(room, message_id, self.identity)
         except BackendUnavailable as exc:
             return self.storage_unavailable(f"deleting a message of {room}", exc)
         if not deleted:
@@ -127,7 +127,7 @@ class RoomApiHandler(ModeratorHandler):
         if self.request.method == "GET":
             self.identity = admit(self, self.access, room_label(self.path_args[0]), bearer_credential(self))
         elif self.request.method == "PATCH":
-            self.require(room_label(self.path_args[0]))
+            self.identity = self.require(room_label(self.path_args[0]))
             self.check_post()
 
     def get(self, label: str) -> None:
@@ -146,7 +146,7 @@ class RoomApiHandler(ModeratorHandler):
         except BadRequest as exc:
             return self.write_json({"error": str(exc)}, 400)
         try:
-            await self.hub.set_locked(room, body["locked"])
+            await self.hub.set_locked(room, body["locked"], self.identity)
         except BackendUnavailable as exc:
             return self.storage_unavailable(f"locking {room}", exc)
         self.write_json({"room": room, "locked": body["locked"]})
@@ -234,7 +234,9 @@ class BansApiHandler(ModeratorHandler):
             what = "every room" if request.room is None else "this room"
             raise HTTPError(401, reason=NEEDS_MODERATOR.format(what=what))
         try:
-            ban = await self.hub.ban(request.handle, request.address, request.room, request.seconds, request.reason)
+            ban = await self.hub.ban(
+                request.handle, request.address, request.room, request.seconds, request.reason, self.identity
+            )
         except BackendUnavailable as exc:
             return self.storage_unavailable("a ban", exc)
         self.write_json(ban_payload(ban), 201)
@@ -254,7 +256,7 @@ class BanApiHandler(ModeratorHandler):
             ban = self._find(await self.hub.bans(), ban_id)
             if ban is None or not self.may_moderate(self.identity, ban.room):
                 raise not_found()
-            lifted = await self.hub.lift_ban(ban_id)
+            lifted = await self.hub.lift_ban(ban, self.identity)
         except BackendUnavailable as exc:
             return self.storage_unavailable("lifting a ban", exc)
         if not lifted:  # lifted or expired meanwhile
