@@ -298,7 +298,8 @@ async def test_mysql_tables_are_utf8mb4_with_binary_collation():
             " WHERE table_schema = DATABASE() ORDER BY table_name",
         )
         assert rows == [
-            (table, "utf8mb4_bin") for table in ("bans", "locked_rooms", "messages", "rooms", "schema_version")
+            (table, "utf8mb4_bin")
+            for table in ("audit_log", "bans", "locked_rooms", "messages", "rooms", "schema_version")
         ]
     finally:
         await factory.dispose()
