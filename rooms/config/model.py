@@ -79,6 +79,8 @@ class LimitsConfig:
 class AuthConfig:
     mode: str = "open"
     jwt_secret: str = ""
+    # A file holding the secret instead (its content, without the trailing line break); not both.
+    jwt_secret_file: str = ""
     jwt_public_key: str = ""
     jwt_audience: str = ""
 
@@ -87,11 +89,14 @@ class AuthConfig:
 class RoomsConfig:
     private: list[str] = field(default_factory=list)
     invite_secret: str = ""
+    invite_secret_file: str = ""
 
 
 @dataclass(frozen=True)
 class ModerationConfig:
     tokens: list[str] = field(default_factory=list)
+    # A YAML file holding a list shaped like ``tokens``, whose entries are added to it.
+    tokens_file: str = ""
 
 
 @dataclass(frozen=True)
