@@ -165,7 +165,7 @@ def test_a_body_over_the_limit_gets_413_from_the_proxy(deployment: Deployment, f
         body = iter([TOO_BIG[:30_000], TOO_BIG[30_000:]])
     status, _ = http_request(
         deployment.port, "POST", f"/api/rooms/{label}/messages", CLIENT, body=body, headers=headers
-    )  # type: ignore[arg-type]
+    )
     assert status == 413
     if deployment.recipe.startswith("nginx"):
         # nginx refuses it before it reaches rooms: a request sent after it is logged, it is not.

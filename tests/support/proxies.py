@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +146,15 @@ def start_caddy(directory: Path, site: str, port: int) -> ProxyProcess:
 
 
 def http_request(
-    port: int, method: str, path: str, source: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    port: int,
+    method: str,
+    path: str,
+    source: str,
+    body: bytes | Iterable[bytes] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
-    """One request to the proxy on 127.0.0.1:``port`` from the address ``source``, for the site's name."""
+    """One request to the proxy on 127.0.0.1:``port`` from the address ``source``, for the site's name; an
+    iterable ``body`` is sent chunked."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15, source_address=(source, 0))
     try:
         connection.request(method, path, body=body, headers={"Host": SITE, **(headers or {})})
