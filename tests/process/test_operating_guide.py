@@ -9,7 +9,7 @@ import os
 import urllib.error
 import urllib.request
 
-from tests.support.processes import ROOT, ServerProcess
+from tests.support.processes import ROOT, ServerProcess, clean_environment, run_server
 
 GUIDE = os.path.join(ROOT, "docs", "operating.md")
 STEP_2_CONFIG = 'server:\n  allowed_hosts: ["chat.example.org"]\n'
@@ -38,3 +38,33 @@ def test_with_allowed_hosts_set_a_monitor_on_the_host_gets_healthz_and_metrics_b
         assert status_of(f"{server.base_url}/lobby/")[0] == 400
     finally:
         assert server.stop() == 0
+
+
+def test_secrets_from_credential_files_reach_the_server_and_a_missing_one_stops_it_with_exit_2(tmp_path):
+    # As systemd hands them over: one file each in the credentials directory, named by the _FILE variables.
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    token = "a-moderator-token-from-a-credential-0123456789"
+    (credentials / "moderator_token").write_text(token + "\n")
+    (credentials / "invite_secret").write_text("an-invite-secret-from-a-credential-0123456789\n")
+    environment = {
+        "ROOMS_MODERATOR_TOKEN_FILE": str(credentials / "moderator_token"),
+        "ROOMS_INVITE_SECRET_FILE": str(credentials / "invite_secret"),
+    }
+    server = ServerProcess(config=STEP_2_CONFIG, environment=environment)
+    try:
+        server.wait_healthy()
+        request = urllib.request.Request(
+            f"{server.base_url}/api/bans", headers={"Host": "chat.example.org", "Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        assert token not in server.log()
+    finally:
+        assert server.stop() == 0
+
+    missing = str(credentials / "jwt_secret")
+    result = run_server(env=clean_environment(ROOMS_JWT_SECRET_FILE=missing))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "auth.jwt_secret_file" in line and "ROOMS_JWT_SECRET_FILE" in line and missing in line, line
