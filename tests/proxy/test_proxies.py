@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,11 +23,13 @@ from tests.support.factories import service_unreachable
 from tests.support.processes import ServerProcess, free_port
 from tests.support.proxies import (
     RECIPES,
+    SITE,
     ProxyProcess,
     WebSocketClient,
     http_request,
     render_caddyfile,
     render_nginx,
+    self_signed_certificate,
     start_caddy,
     start_nginx,
 )
@@ -47,6 +50,8 @@ class Deployment:
     recipe: str
     proxy: ProxyProcess
     servers: list[ServerProcess]
+    # The recipe's upstream ports -> the test's rooms processes' ports.
+    upstreams: dict[int, int]
 
     @property
     def port(self) -> int:
@@ -80,7 +85,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             proxy = start_nginx(directory, render_nginx(recipe_text, port, free_port(), upstreams), port)
         else:
             proxy = start_caddy(directory, render_caddyfile(recipe_text, port, upstreams), port)
-        yield Deployment(recipe, proxy, servers)
+        yield Deployment(recipe, proxy, servers, upstreams)
     finally:
         if proxy is not None:
             proxy.stop()
@@ -186,6 +191,38 @@ def test_a_flood_from_one_address_gets_429_from_nginx_and_others_are_served(depl
             break
     assert statuses[-1] == 429 and set(statuses[:60]) == {200}, statuses
     assert http_request(deployment.port, "GET", "/healthz", CLIENT)[0] == 200
+
+
+@pytest.mark.parametrize("deployment", NGINX_RECIPES, indirect=True)
+def test_the_nginx_recipes_serve_tls_and_http2_as_written_and_redirect_http(deployment: Deployment, tmp_path) -> None:
+    # The listen line as the recipe has it (ssl http2, which nginx 1.22 takes), with a certificate of the test's.
+    certificate, key = self_signed_certificate(tmp_path)
+    port, redirect_port = free_port(), free_port()
+    recipe_text = (RECIPES / deployment.recipe).read_text()
+    site = render_nginx(recipe_text, port, redirect_port, deployment.upstreams, tls=(certificate, key))
+    (tmp_path / "nginx").mkdir()
+    proxy = start_nginx(tmp_path / "nginx", site, port)
+    try:
+        context = ssl.create_default_context(cafile=str(certificate))
+        context.set_alpn_protocols(["h2"])
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(CLIENT, 0)) as raw,
+            context.wrap_socket(raw, server_hostname=SITE) as secured,
+        ):
+            assert secured.selected_alpn_protocol() == "h2"
+        context.set_alpn_protocols(["http/1.1"])
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(CLIENT, 0)) as raw,
+            context.wrap_socket(raw, server_hostname=SITE) as secured,
+        ):
+            secured.sendall(f"GET /healthz HTTP/1.1\r\nHost: {SITE}\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := secured.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in answer, answer[:300]
+        assert http_request(redirect_port, "GET", "/lobby/", CLIENT)[0] == 301
+    finally:
+        proxy.stop()
 
 
 def test_every_recipe_file_is_tested() -> None:

@@ -6,6 +6,7 @@ address from the proxy's."""
 from __future__ import annotations
 
 import base64
+import datetime
 import http.client
 import json
 import os
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.processes import ROOT
 
@@ -42,15 +47,48 @@ def proxy_tool(name: str) -> str:
     return found
 
 
-def render_nginx(recipe: str, port: int, redirect_port: int, upstream_ports: dict[int, int]) -> str:
-    """The recipe with TLS off: its HTTPS listener on ``port``, its HTTP one on ``redirect_port``, and each
-    upstream port of the recipe (8000, 8001, ...) mapped to a port of the test's rooms processes."""
-    text, swaps = re.subn(r"(?m)^(\s*)listen 443 ssl http2;$", rf"\1listen 127.0.0.1:{port};", recipe)
+def render_nginx(
+    recipe: str, port: int, redirect_port: int, upstream_ports: dict[int, int], tls: tuple[Path, Path] | None = None
+) -> str:
+    """The recipe with its HTTPS listener on ``port``, its HTTP one on ``redirect_port``, and each upstream
+    port of the recipe (8000, 8001, ...) mapped to a port of the test's rooms processes. TLS is off, unless
+    ``tls`` names a certificate and its key to use in place of the recipe's."""
+    listen = rf"\1listen 127.0.0.1:{port} ssl http2;" if tls else rf"\1listen 127.0.0.1:{port};"
+    text, swaps = re.subn(r"(?m)^(\s*)listen 443 ssl http2;$", listen, recipe)
     assert swaps == 1, "the recipe's HTTPS listener is not where the test expects it"
     text, swaps = re.subn(r"(?m)^(\s*)listen 80;$", rf"\1listen 127.0.0.1:{redirect_port};", text)
     assert swaps == 1, "the recipe's HTTP listener is not where the test expects it"
-    text = re.sub(r"(?m)^\s*ssl_certificate(_key)? .*\n", "", text)
+    if tls:
+        text, swaps = re.subn(r"(?m)^(\s*ssl_certificate\s+)\S+;$", rf"\g<1>{tls[0]};", text)
+        text, key_swaps = re.subn(r"(?m)^(\s*ssl_certificate_key\s+)\S+;$", rf"\g<1>{tls[1]};", text)
+        assert swaps == key_swaps == 1, "the recipe's certificate is not where the test expects it"
+    else:
+        text = re.sub(r"(?m)^\s*ssl_certificate(_key)? .*\n", "", text)
     return _swap_upstreams(text, upstream_ports)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for the site's name, signed by its own key: the paths of both, in PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SITE)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SITE)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_path, key_path = directory / "fullchain.pem", directory / "privkey.pem"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return certificate_path, key_path
 
 
 def render_caddyfile(recipe: str, port: int, upstream_ports: dict[int, int]) -> str:
