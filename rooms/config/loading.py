@@ -25,6 +25,7 @@ from rooms.config.model import (
 from rooms.config.secret_files import (
     apply_secret_variables,
     check_not_both,
+    forget_other_form,
     read_moderator_token_file,
     read_secret_files,
     read_tokens_file,
@@ -86,16 +87,18 @@ def load_config(
             section, name = key.split(".")
             merged.setdefault(section, {})[name] = _from_environment(variable, key, environ[variable])
     file_sources = apply_secret_variables(merged, environ)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            section, name = key.split(".")
+            merged.setdefault(section, {})[name] = value
+            forget_other_form(merged, key)
+    # Last, so that the files named by every layer are read, and the tokens keep the order the docs give.
     read_secret_files(merged, file_sources)
     read_tokens_file(merged)
     if environ.get(MODERATOR_TOKEN_VARIABLE):
         moderation = merged.setdefault("moderation", {})
         moderation["tokens"] = [*(moderation.get("tokens") or []), environ[MODERATOR_TOKEN_VARIABLE]]
     read_moderator_token_file(merged, environ)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            section, name = key.split(".")
-            merged.setdefault(section, {})[name] = value
     config = _build_config(merged)
     # Only of the whole: the file may leave to a variable what only both together make right.
     check_auth(config)

@@ -54,6 +54,15 @@ def apply_secret_variables(merged: dict[str, dict[str, Any]], environ: Mapping[s
     return sources
 
 
+def forget_other_form(merged: dict[str, dict[str, Any]], key: str) -> None:
+    """``key`` was just set over the file: a secret's value replaces its file there, and its file its value."""
+    for value_key, file_key in SECRET_FILE_KEYS.items():
+        if key in (value_key, file_key):
+            other = file_key if key == value_key else value_key
+            section, name = other.split(".")
+            merged.get(section, {}).pop(name, None)
+
+
 def check_not_both(merged: dict[str, dict[str, Any]]) -> None:
     """A secret set both as a value and as a file in the same place: which one was meant is unknown."""
     for value_key, file_key in SECRET_FILE_KEYS.items():

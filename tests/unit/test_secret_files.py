@@ -139,3 +139,13 @@ def test_a_secret_file_s_content_is_checked_like_the_value(tmp_path):
     path = write(tmp_path, "jwt_secret", "too-short\n")
     message = config_error(write(tmp_path, "rooms.yaml", f"auth:\n  jwt_secret_file: {path}\n"), environ={})
     assert message.startswith("auth.jwt_secret:") and "too-short" not in message
+
+
+def test_an_override_replaces_the_other_form_of_a_secret_and_a_file_it_names_is_read(tmp_path):
+    path = write(tmp_path, "jwt_secret", SECRET + "\n")
+    in_config = write(tmp_path, "rooms.yaml", f"auth:\n  jwt_secret: {'v' * 40}\n")
+    config = load_config(in_config, environ={}, overrides={"auth.jwt_secret_file": path})
+    assert (config.auth.jwt_secret, config.auth.jwt_secret_file) == (SECRET, path)
+    tokens_path = write(tmp_path, "moderators.yaml", f"[{OTHER_TOKEN}]\n")
+    config = load_config(os.devnull, environ={}, overrides={"moderation.tokens_file": tokens_path})
+    assert config.moderation.tokens == [OTHER_TOKEN]
