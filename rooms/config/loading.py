@@ -92,6 +92,7 @@ def load_config(
             section, name = key.split(".")
             merged.setdefault(section, {})[name] = value
             forget_other_form(merged, key)
+            file_sources.pop(key, None)  # no longer from a variable
     # Last, so that the files named by every layer are read, and the tokens keep the order the docs give.
     read_secret_files(merged, file_sources)
     read_tokens_file(merged)
