@@ -13,6 +13,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -181,15 +182,13 @@ def test_a_body_over_the_limit_gets_413_from_the_proxy(deployment: Deployment, f
 
 @pytest.mark.parametrize("deployment", NGINX_RECIPES, indirect=True)
 def test_a_flood_from_one_address_gets_429_from_nginx_and_others_are_served(deployment: Deployment) -> None:
-    # The recipe allows 20 requests a second and a burst of 60: sent as fast as one client can, some of
-    # the first few hundred are refused. rooms answers /healthz 200 whatever the rate, so a 429 is nginx's.
-    statuses = []
-    for _ in range(1000):
-        status, _ = http_request(deployment.port, "GET", "/healthz", FLOODER)
-        statuses.append(status)
-        if status == 429:
-            break
-    assert statuses[-1] == 429 and set(statuses[:60]) == {200}, statuses
+    # The recipe allows an address 20 requests a second after a burst of 60. Eight at a time, 400 requests
+    # outrun that however slowly this machine answers each (up to 0.4 s). rooms answers /healthz 200 at any
+    # rate, so a 429 is nginx's.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: http_request(deployment.port, "GET", "/healthz", FLOODER), range(400)))
+    statuses = [status for status, _ in answers]
+    assert set(statuses) == {200, 429} and statuses.count(200) > 60, statuses
     assert http_request(deployment.port, "GET", "/healthz", CLIENT)[0] == 200
 
 
