@@ -49,7 +49,15 @@ _MINIMUM = {
 _NETWORK_LISTS = ("server.trusted_proxies", "server.metrics_allowed")
 _MAXIMUM = {"server.port": 65535, "history.page_size": 200, "moderation.audit_keep": 1_000_000}
 # Strings whose empty value means "not set" (the default), rather than a mistake.
-_MAY_BE_EMPTY = ("auth.jwt_secret", "auth.jwt_public_key", "auth.jwt_audience", "rooms.invite_secret")
+_MAY_BE_EMPTY = (
+    "auth.jwt_secret",
+    "auth.jwt_secret_file",
+    "auth.jwt_public_key",
+    "auth.jwt_audience",
+    "rooms.invite_secret",
+    "rooms.invite_secret_file",
+    "moderation.tokens_file",
+)
 # Lists of rooms by label or ``prefix*``, checked at start: a typo would leave a room public.
 _PATTERN_LISTS = ("rooms.private",)
 # A moderator token is a password anyone may try on the API: long enough that trying cannot find one.
@@ -155,8 +163,8 @@ def _check_moderator_token(where: str, token: Any) -> None:
         raise ConfigError(f"{where}: the token must be a string (quote it in YAML)")
     if len(token) < MIN_MODERATOR_TOKEN_CHARS:
         raise ConfigError(
-            f"{where}: the token is shorter than {MIN_MODERATOR_TOKEN_CHARS} characters "
-            f"(the list, then {MODERATOR_TOKEN_VARIABLE}); make one with: openssl rand -base64 32"
+            f"{where}: the token is shorter than {MIN_MODERATOR_TOKEN_CHARS} characters (the list, then "
+            f"moderation.tokens_file, {MODERATOR_TOKEN_VARIABLE} and its _FILE); make one with: openssl rand -base64 32"
         )
     if any(char.isspace() or not char.isprintable() for char in token):
         raise ConfigError(

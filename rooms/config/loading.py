@@ -22,6 +22,14 @@ from rooms.config.model import (
     RoomsConfig,
     ServerConfig,
 )
+from rooms.config.secret_files import (
+    apply_secret_variables,
+    check_not_both,
+    forget_other_form,
+    read_moderator_token_file,
+    read_secret_files,
+    read_tokens_file,
+)
 from rooms.errors import ConfigError
 
 _SECTION_CLASSES = {
@@ -33,14 +41,12 @@ _SECTION_CLASSES = {
     "rooms": RoomsConfig,
     "moderation": ModerationConfig,
 }
-# Variables that set a key (the secrets, which are better kept out of a file); the moderator token
-# is added to the file's list instead.
+# Variables that set a key. The secrets' variables (and their ``_FILE`` twins) are in secret_files.py; the
+# moderator token is added to the file's list instead.
 _ENV_KEYS = {
     "ROOMS_BACKEND_URL": "backend.url",
     "ROOMS_HOST": "server.host",
     "ROOMS_PORT": "server.port",
-    "ROOMS_JWT_SECRET": "auth.jwt_secret",
-    "ROOMS_INVITE_SECRET": "rooms.invite_secret",
 }
 
 
@@ -50,8 +56,9 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
     """Read the file (``path``, else ``ROOMS_CONFIG``, else ``config.yaml`` if it exists), then apply
-    ``ROOMS_BACKEND_URL``/``ROOMS_HOST``/``ROOMS_PORT``/``ROOMS_JWT_SECRET``/``ROOMS_INVITE_SECRET``
-    (``ROOMS_MODERATOR_TOKEN`` adds to ``moderation.tokens``), then ``overrides`` (dotted key -> value)."""
+    ``ROOMS_BACKEND_URL``/``ROOMS_HOST``/``ROOMS_PORT``/``ROOMS_JWT_SECRET``/``ROOMS_INVITE_SECRET`` (or their
+    ``_FILE`` twins; ``ROOMS_MODERATOR_TOKEN`` and ``ROOMS_MODERATOR_TOKEN_FILE`` add to ``moderation.tokens``),
+    then ``overrides`` (dotted key -> value); last, every secret file is read in place of its path."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("ROOMS_CONFIG")
     raw: Any = {}
@@ -73,18 +80,26 @@ def load_config(
         merged[section] = dict(values)
     # The file must be valid on its own: a flag or variable that overrides a wrong key does not mend the file.
     _build_config(merged)
+    check_not_both(merged)
 
     for variable, key in _ENV_KEYS.items():
         if variable in environ:
             section, name = key.split(".")
             merged.setdefault(section, {})[name] = _from_environment(variable, key, environ[variable])
-    if environ.get(MODERATOR_TOKEN_VARIABLE):
-        moderation = merged.setdefault("moderation", {})
-        moderation["tokens"] = [*(moderation.get("tokens") or []), environ[MODERATOR_TOKEN_VARIABLE]]
+    file_sources = apply_secret_variables(merged, environ)
     for key, value in (overrides or {}).items():
         if value is not None:
             section, name = key.split(".")
             merged.setdefault(section, {})[name] = value
+            forget_other_form(merged, key)
+            file_sources.pop(key, None)  # no longer from a variable
+    # Last, so that the files named by every layer are read, and the tokens keep the order the docs give.
+    read_secret_files(merged, file_sources)
+    read_tokens_file(merged)
+    if environ.get(MODERATOR_TOKEN_VARIABLE):
+        moderation = merged.setdefault("moderation", {})
+        moderation["tokens"] = [*(moderation.get("tokens") or []), environ[MODERATOR_TOKEN_VARIABLE]]
+    read_moderator_token_file(merged, environ)
     config = _build_config(merged)
     # Only of the whole: the file may leave to a variable what only both together make right.
     check_auth(config)

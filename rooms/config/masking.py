@@ -16,7 +16,9 @@ MASK = "********"
 
 
 def is_secret(key: str) -> bool:
-    return any(word in key.rpartition(".")[2] for word in SECRET_WORDS)
+    # A ``..._file`` key holds the path of a secret, which may be shown, not the secret.
+    name = key.rpartition(".")[2]
+    return not name.endswith("_file") and any(word in name for word in SECRET_WORDS)
 
 
 def describe(config: Config) -> str:

@@ -81,6 +81,8 @@ class LimitsConfig:
 class AuthConfig:
     mode: str = "open"
     jwt_secret: str = ""
+    # A file holding the secret instead (its content, without the trailing line break); not both.
+    jwt_secret_file: str = ""
     jwt_public_key: str = ""
     jwt_audience: str = ""
 
@@ -89,6 +91,7 @@ class AuthConfig:
 class RoomsConfig:
     private: list[str] = field(default_factory=list)
     invite_secret: str = ""
+    invite_secret_file: str = ""
 
 
 # How an unnamed moderator token is shown; no token's name may start so.
@@ -117,6 +120,8 @@ class ModeratorToken:
 @dataclass(frozen=True)
 class ModerationConfig:
     tokens: list[ModeratorToken] = field(default_factory=list)
+    # A YAML file holding a list shaped like ``tokens``, whose entries are added to it.
+    tokens_file: str = ""
     # How many of the newest moderator actions the audit log keeps.
     audit_keep: int = DEFAULT_AUDIT_KEEP
 

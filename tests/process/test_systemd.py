@@ -207,3 +207,56 @@ def test_units_are_clean_on_systemd_analyze_verify(tmp_path):
     result = subprocess.run([analyze, "verify", *units], capture_output=True, text=True, timeout=60)
     findings = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert result.returncode == 0 and not findings, "\n".join(findings)
+
+
+CREDENTIALS_DROP_IN = os.path.join(ROOT, "systemd", "rooms.service.d", "credentials.conf")
+
+
+def _units_with_the_credentials_drop_in(directory, drop_in_text: str) -> list[str]:
+    """The units in ``directory`` with the drop-in installed for both services, as the guide installs it."""
+    for name in UNIT_FILES:
+        shutil.copy(os.path.join(ROOT, "systemd", name), directory / name)
+    for kind in ("service", "socket"):
+        (directory / f"rooms@8001.{kind}").symlink_to(f"rooms@.{kind}")
+    for service in ("rooms.service", "rooms@.service"):
+        (directory / f"{service}.d").mkdir()
+        (directory / f"{service}.d" / "credentials.conf").write_text(drop_in_text)
+    return [
+        str(directory / name) for name in ("rooms.service", "rooms.socket", "rooms@8001.service", "rooms@8001.socket")
+    ]
+
+
+def test_the_credentials_drop_in_is_clean_on_verify_with_both_services_and_keeps_their_score(tmp_path):
+    analyze = systemd_analyze()
+    with open(CREDENTIALS_DROP_IN, encoding="utf-8") as handle:
+        drop_in = handle.read()
+    assert "LoadCredential=jwt_secret:" in drop_in and "ROOMS_JWT_SECRET_FILE=%d/jwt_secret" in drop_in
+    # verify reads the drop-ins beside the units it is given: a wrong line in one is reported.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    units = _units_with_the_credentials_drop_in(broken, drop_in + "NoSuchSetting=1\n")
+    result = subprocess.run([analyze, "verify", *units], capture_output=True, text=True, timeout=60)
+    assert "credentials.conf" in result.stderr and "NoSuchSetting" in result.stderr, result.stderr
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    units = _units_with_the_credentials_drop_in(shipped, drop_in)
+    result = subprocess.run([analyze, "verify", *units], capture_output=True, text=True, timeout=60)
+    findings = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 0 and not findings, "\n".join(findings)
+    for unit in (units[0], units[2]):
+        result = subprocess.run(
+            [analyze, "security", "--offline=yes", unit], capture_output=True, text=True, timeout=60
+        )
+        last = result.stdout.strip().splitlines()[-1]
+        assert "Overall exposure level" in last and float(last.split(":")[1].split()[0]) <= 2.0, result.stdout
+
+
+@pytest.mark.parametrize("unit", ["rooms.service", "rooms@.service"])
+def test_the_services_read_an_optional_environment_file_and_need_no_credential(unit):
+    with open(os.path.join(ROOT, "systemd", unit), encoding="utf-8") as handle:
+        settings = [line.strip() for line in handle if not line.startswith("#")]
+    # "-": a missing file is no error; a LoadCredential= whose file is missing would fail the unit.
+    assert "EnvironmentFile=-/etc/rooms/rooms.env" in settings
+    assert not any(line.startswith("LoadCredential") for line in settings)
+    assert {"User=rooms", "Group=rooms", "DynamicUser=yes"} <= set(settings)

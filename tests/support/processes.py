@@ -54,6 +54,7 @@ class ServerProcess:
         config: str = "",
         port: int | None = None,
         preexec_fn: Callable[[], None] | None = None,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.workdir = tempfile.TemporaryDirectory()
@@ -69,7 +70,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             command,
             cwd=self.workdir.name,
-            env=clean_environment(),
+            env=clean_environment(**(environment or {})),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             preexec_fn=preexec_fn,
