@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 
 from prometheus_client.metrics import Histogram
-from tornado.web import RequestHandler
+from tornado.httputil import HTTPHeaders
+from tornado.web import OutputTransform, RequestHandler
 
 from rooms.room.metrics import RoomsMetrics
 from rooms.service.logmask import escape_controls_in, mask_credentials_in
@@ -30,6 +31,28 @@ OTHER_METHOD = "(other)"
 # What each route's requests are counted under, by the status's number: prometheus-client's label
 # lookups cost more than a request's whole log line, so each series is looked up once.
 _Children = dict[str, dict[str, dict[int, Histogram]]]
+
+
+class BytesSent(OutputTransform):
+    """The last of a response's transforms: counts its body's bytes as they go out, compressed if they are
+    (a streamed answer, such as a static file, has no Content-Length to read them from)."""
+
+    __slots__ = ("sent",)
+
+    def transform_first_chunk(
+        self, status_code: int, headers: HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, HTTPHeaders, bytes]:
+        self.sent = len(chunk)
+        return status_code, headers, chunk
+
+    def transform_chunk(self, chunk: bytes, finishing: bool) -> bytes:
+        self.sent += len(chunk)
+        return chunk
+
+
+def bytes_sent(handler: RequestHandler) -> int:
+    counter = handler._transforms[-1] if handler._transforms else None
+    return counter.sent if isinstance(counter, BytesSent) and hasattr(counter, "sent") else 0
 
 
 class RequestLog:
@@ -51,7 +74,7 @@ class RequestLog:
             return
         path = escape_controls_in(mask_credentials_in(request.uri or ""))
         duration_ms = round(seconds * 1000.0, 2)
-        sent = int(handler._headers.get("Content-Length", 0))  # set by finish(), then by compression
+        sent = bytes_sent(handler)
         client = request.remote_ip or ""
         agent = request.headers.get("User-Agent", "")
         fields = {

@@ -18,7 +18,7 @@ from rooms.room.hub import RoomHub
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
 from rooms.service.version import rooms_version
-from rooms.web.access_log import NO_ROUTE, RequestLog
+from rooms.web.access_log import NO_ROUTE, BytesSent, RequestLog
 from rooms.web.client_addresses import ClientAddresses
 from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
@@ -114,6 +114,7 @@ class RoomsApplication(tornado.web.Application):
             compress_response=True,
             log_function=RequestLog(self.hub.metrics, route_names),
         )
+        self.add_transform(BytesSent)  # after compression: it counts what is sent
 
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
         # Every request learns its client's address once, here, before any handler or log line uses it.

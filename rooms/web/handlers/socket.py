@@ -157,6 +157,7 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         self.request.connection = None
         self.request.headers.clear()
         self._headers.clear()  # the response's, sent with the 101
+        self._transforms = []  # what the 101 went through (compression, the count of bytes sent)
         self.ui = ObjectDict()
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
