@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client.metrics import Histogram
+from prometheus_client import Histogram
 from tornado.httputil import HTTPHeaders
 from tornado.web import OutputTransform, RequestHandler
 
@@ -28,8 +28,8 @@ NO_ROUTE = "(none)"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "(other)"
 
-# What each route's requests are counted under, by the status's number: prometheus-client's label
-# lookups cost more than a request's whole log line, so each series is looked up once.
+# Each series a request is counted in, by route, method and status: ``labels()`` turns its arguments into
+# a tuple and takes a lock at every call, so each series is looked up once and kept here.
 _Children = dict[str, dict[str, dict[int, Histogram]]]
 
 
