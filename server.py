@@ -26,8 +26,7 @@ from rooms.config.loading import load_config
 from rooms.config.masking import describe
 from rooms.config.model import Config
 from rooms.errors import ConfigError
-from rooms.service.logmask import make_safe_for_log
-from rooms.service.lograte import limit_repeated_lines
+from rooms.service.logformat import configure_logging
 from rooms.service.systemd import Notifier, listening_sockets
 from rooms.web.app import make_app
 from rooms.web.httpserver import make_http_server
@@ -158,13 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.backup is not None or args.restore is not None:
         return sqlite_backup.run(config.backend.url, backup_to=args.backup, restore_from=args.restore)
-    logging.basicConfig(
-        level=config.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        limit_repeated_lines(handler)
-        make_safe_for_log(handler)
+    configure_logging(config.server.log_level, config.server.log_format)
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))

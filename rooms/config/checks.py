@@ -19,6 +19,7 @@ from rooms.errors import ConfigError
 _CHOICES = {
     "auth.mode": ("open", "token"),
     "server.log_level": ("debug", "info", "warning", "error"),
+    "server.log_format": ("text", "json"),
     "server.event_loop": ("asyncio", "uvloop"),
     "server.client_address_header": CLIENT_ADDRESS_HEADERS,
 }

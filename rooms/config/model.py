@@ -28,6 +28,7 @@ class ServerConfig:
     ping_interval: float = 20
     shutdown_grace: float = 5
     log_level: str = "info"
+    log_format: str = "text"
     event_loop: str = "asyncio"
 
 

@@ -33,8 +33,8 @@ IdKey = tuple[int, ...]
 class Member(Protocol):
     """What the fan-out needs of a socket in a room."""
 
-    def send_frames(self, data: bytes) -> None:
-        """Write complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
+    def send_frames(self, data: bytes, frames: int = 1) -> None:
+        """Write ``frames`` complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
 
     def close_going_away(self) -> None:
         """Close with 1001 because the server is shutting down."""
@@ -144,7 +144,7 @@ class LocalFanout:
             seen = self._backend.id_key(seen_through)
             backlog = [message for message in backlog if self._backend.id_key(message.id) > seen]
         if backlog:
-            member.send_frames(b"".join(text_frame(encode_message(message)) for message in backlog))
+            member.send_frames(b"".join(text_frame(encode_message(message)) for message in backlog), len(backlog))
         state.live.add(member)
 
     def leave(self, member: Member, room: str) -> None:
@@ -306,5 +306,5 @@ class LocalFanout:
         # A member may leave (and so change the set) when a write fails.
         members = list(state.live)
         for member in members:
-            member.send_frames(data)
+            member.send_frames(data, count)
         self._metrics.deliveries.inc(count * len(members))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -109,9 +110,14 @@ class RoomHub:
     async def health(self) -> None:
         """Raise ``BackendUnavailable`` with the reason unless the store answers now and takes writes (a
         store that failed, with none succeeding since, says it takes none)."""
-        await self._backend.health()
-        if self._store_failure is not None:
-            raise BackendUnavailable(f"it takes no writes: the last store failed: {self._store_failure}")
+        try:
+            await self._backend.health()
+            if self._store_failure is not None:
+                raise BackendUnavailable(f"it takes no writes: the last store failed: {self._store_failure}")
+        except BackendUnavailable:
+            self.metrics.backend_up.set(0)
+            raise
+        self.metrics.backend_up.set(1)
 
     # -- the way in -----------------------------------------------------------------------------
 
@@ -139,8 +145,9 @@ class RoomHub:
             raise Forbidden(f"{refusal}; this message was not sent")
         self._in_flight += 1
         self._idle.clear()
+        started = time.perf_counter()
         store = self._backend.store_soon(authored)
-        store.add_done_callback(self._stored)
+        store.add_done_callback(lambda done: self._stored(done, started))
         return store
 
     async def post(self, message: NewMessage, sender: Sender, identity: Identity = ANONYMOUS) -> StoreResult:
@@ -159,7 +166,8 @@ class RoomHub:
         ``limit_key``): a ban or a locked room; None if it may, as a moderator always may."""
         return None if identity.moderator else self.moderation.refusal(room, handle, address)
 
-    def _stored(self, store: asyncio.Future[StoreResult]) -> None:
+    def _stored(self, store: asyncio.Future[StoreResult], started: float) -> None:
+        self.metrics.store_seconds.observe(time.perf_counter() - started)
         self._in_flight -= 1
         if not self._in_flight:
             self._idle.set()

@@ -6,15 +6,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 
 # The *_created samples only double the exposition; scrapers do not need them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+# A store or a request takes a millisecond or two when all is well: the default buckets start at 5 ms.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 class RoomsMetrics:
-    def __init__(self, extra_collectors: Iterable[Any] = ()) -> None:
+    def __init__(self, extra_collectors: Iterable[Any] = (), version: str = "unknown") -> None:
         self.registry = CollectorRegistry()
+        # The process's memory, CPU time and file descriptors (process_*), read from /proc at each scrape.
+        ProcessCollector(registry=self.registry)
         for collector in extra_collectors:
             self.registry.register(collector)
         self.messages_stored = Counter(
@@ -57,6 +72,27 @@ class RoomsMetrics:
         self.connections = Gauge("rooms_connections", "Open WebSockets on this process", registry=self.registry)
         self.active_rooms = Gauge(
             "rooms_active_rooms", "Rooms with at least one socket on this process", registry=self.registry
+        )
+
+        self.build_info = Info("rooms_build", "The rooms release this process runs", registry=self.registry)
+        self.build_info.info({"version": version})
+        self.backend_up = Gauge(
+            "rooms_backend_up",
+            "1 while the backend answers and takes writes, as /healthz last saw it (each scrape looks again), else 0",
+            registry=self.registry,
+        )
+        self.store_seconds = Histogram(
+            "rooms_store_duration_seconds",
+            "How long the backend took to store a message (stored, refused or failed)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_requests = Histogram(
+            "rooms_http_request_duration_seconds",
+            "HTTP requests answered, by route pattern (never the path), method and status, and how long each took",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
 
     def exposition(self) -> bytes:

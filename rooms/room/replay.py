@@ -67,5 +67,5 @@ class Replays:
             largest = max(largest, len(frame))
         if not frames or not self._fanout.is_held(member, room):  # a replay stops when its socket goes
             return after, False, largest
-        member.send_frames(b"".join(frames))
+        member.send_frames(b"".join(frames), len(frames))
         return page.messages[len(frames) - 1].id, page.has_more or len(frames) < len(page.messages), largest

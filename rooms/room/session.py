@@ -144,6 +144,10 @@ class SocketSession:
         self._handle: str | None = None  # announced with hello
         self._typed_at = -TYPING_INTERVAL
 
+    @property
+    def room(self) -> str:
+        return self._room
+
     # -- its life ----------------------------------------------------------------------------------
 
     def address_banned(self) -> bool:

@@ -120,11 +120,11 @@ class TypingRelay:
         typists = {typist for typist, _ in pending if typist is not None}
         for member in list(state.typists):
             if member not in typists:
-                member.send_frames(everyone)
+                member.send_frames(everyone, len(pending))
                 continue
-            others = b"".join(frame for typist, frame in pending if typist is not member)
+            others = [frame for typist, frame in pending if typist is not member]
             if others:
-                member.send_frames(others)
+                member.send_frames(b"".join(others), len(others))
 
     def close(self) -> None:
         """Send no more (shutdown): what is held for a batch is dropped."""

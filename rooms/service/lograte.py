@@ -4,7 +4,8 @@ cannot fill the disk or bury the line that explains it.
 Lines repeat when they share a logger, a level and a message template (``record.msg``, before its
 arguments are put in): a few of each per minute pass, the rest are dropped and counted, and once the
 minute is over the next line logged says how many were suppressed. The access log's lines of requests
-served pass; its lines of refused requests (4xx, 5xx) repeat by status.
+served pass, and so do sockets' ends (one for each socket, as its handshake's access line); its lines of
+refused requests (4xx, 5xx) repeat by status.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 LINES_PER_WINDOW = 5
 ACCESS_LOG = "tornado.access"
+SOCKET_LOG = "rooms.socket"
 WINDOW_SECONDS = 60.0
 
 Key = tuple[str, int, str]
@@ -52,6 +54,8 @@ class RepeatedLinesFilter(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == SOCKET_LOG and record.levelno < logging.WARNING:
+            return True
         if record.name == ACCESS_LOG:
             if record.levelno < logging.WARNING:
                 return True  # a request served: as many lines as the limits let requests through

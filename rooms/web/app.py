@@ -17,6 +17,8 @@ from rooms.protocol import LABEL_PATTERN, Limits
 from rooms.room.hub import RoomHub
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
+from rooms.service.version import rooms_version
+from rooms.web.access_log import NO_ROUTE, BytesSent, RequestLog
 from rooms.web.client_addresses import ClientAddresses
 from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.web.handlers.audit import AuditApiHandler
@@ -32,6 +34,7 @@ FRAMES_PER_MESSAGE = 10
 MIN_FRAMES_PER_SECOND = 100
 MIN_FRAMES_BURST = 1000
 MONITORING_ROUTES = ("/healthz", "/metrics")
+UNKNOWN_HOST = "(unknown host)"
 ROOMS_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -52,7 +55,7 @@ class RoomsApplication(tornado.web.Application):
         self.metrics_allowed = AddressList(config.server.metrics_allowed)
         self.hub = RoomHub(
             backend,
-            RoomsMetrics(backend.metrics_collectors()),
+            RoomsMetrics(backend.metrics_collectors(), rooms_version()),
             RatePolicy(
                 limits.messages_per_second,
                 limits.burst,
@@ -82,24 +85,28 @@ class RoomsApplication(tornado.web.Application):
         deps: dict[str, object] = {"hub": self.hub, "site": site, "access": self.access}
         self.deps = deps
         label = f"({LABEL_PATTERN})"
-        routes: list[tuple[str, type[tornado.web.RequestHandler], dict[str, object]]] = [
-            (r"/", HomeHandler, deps),
-            (r"/new/?", NewRoomHandler, deps),
-            (r"/healthz", HealthHandler, deps),
-            (r"/metrics", MetricsHandler, deps),
-            (r"/api/rooms/([^/]+)/messages", MessagesApiHandler, deps),
-            (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageDeleteHandler, deps),
-            (r"/api/rooms/([^/]+)/invites", InvitesApiHandler, deps),
-            (r"/api/rooms/([^/]+)", RoomApiHandler, deps),
-            (r"/api/bans", BansApiHandler, deps),
-            (r"/api/bans/([^/]+)", BanApiHandler, deps),
-            (r"/api/audit", AuditApiHandler, deps),
-            (r"/chat/([^/]+)/?", ChatSocketHandler, deps),
-            (rf"/{label}", RoomRedirectHandler, deps),
-            (rf"/{label}/", RoomPageHandler, deps),
+        # Each route's pattern as the metrics name it: never the path, which is unbounded.
+        routes: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
+            (r"/", HomeHandler, "/"),
+            (r"/new/?", NewRoomHandler, "/new"),
+            (r"/healthz", HealthHandler, "/healthz"),
+            (r"/metrics", MetricsHandler, "/metrics"),
+            (r"/api/rooms/([^/]+)/messages", MessagesApiHandler, "/api/rooms/{label}/messages"),
+            (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageDeleteHandler, "/api/rooms/{label}/messages/{id}"),
+            (r"/api/rooms/([^/]+)/invites", InvitesApiHandler, "/api/rooms/{label}/invites"),
+            (r"/api/rooms/([^/]+)", RoomApiHandler, "/api/rooms/{label}"),
+            (r"/api/bans", BansApiHandler, "/api/bans"),
+            (r"/api/bans/([^/]+)", BanApiHandler, "/api/bans/{id}"),
+            (r"/api/audit", AuditApiHandler, "/api/audit"),
+            (r"/chat/([^/]+)/?", ChatSocketHandler, "/chat/{label}/"),
+            (rf"/{label}", RoomRedirectHandler, "/{label}"),
+            (rf"/{label}/", RoomPageHandler, "/{label}/"),
         ]
+        route_names: dict[type[tornado.web.RequestHandler], str] = {handler: name for _, handler, name in routes}
+        route_names[NotFoundHandler] = NO_ROUTE
+        route_names[UnknownHostHandler] = UNKNOWN_HOST
         super().__init__(
-            routes,
+            [(pattern, handler, deps) for pattern, handler, _ in routes],
             template_path=asset_folder("templates"),
             static_path=asset_folder("static"),
             static_handler_class=StaticFiles,
@@ -107,7 +114,9 @@ class RoomsApplication(tornado.web.Application):
             default_handler_class=NotFoundHandler,
             default_handler_args=deps,
             compress_response=True,
+            log_function=RequestLog(self.hub.metrics, route_names),
         )
+        self.add_transform(BytesSent)  # after compression: it counts what is sent
 
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
         # Every request learns its client's address once, here, before any handler or log line uses it.

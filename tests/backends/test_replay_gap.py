@@ -115,13 +115,15 @@ class PausedSocket:
         self.draining = asyncio.Event()
         self.release = asyncio.Event()
 
-    def send_frames(self, data: bytes) -> None:
+    def send_frames(self, data: bytes, frames: int = 1) -> None:
+        before = len(self.frames)
         while data:  # unmasked text frames of short payloads (under 64 KiB)
             length, offset = data[1] & 0x7F, 2
             if length == 126:
                 length, offset = int.from_bytes(data[2:4], "big"), 4
             self.frames.append(json.loads(data[offset : offset + length]))
             data = data[offset + length :]
+        assert len(self.frames) - before == frames  # the count a socket's end reports
 
     def close_going_away(self) -> None:
         raise AssertionError("not shutting down")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import AsyncHTTPClient
 
 from backends.base import Backend
@@ -216,3 +217,25 @@ async def test_server_keeps_running_while_the_store_is_away_and_serves_again_aft
     assert code == 200 and [m["message"] for m in api["messages"]] == ["before", "while away"]
     newcomer.close()
     socket_.close()
+
+
+def backend_up(exposition: bytes) -> float:
+    [value] = [
+        sample.value
+        for family in text_string_to_metric_families(exposition.decode())
+        for sample in family.samples
+        if sample.name == "rooms_backend_up"
+    ]
+    return value
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_metrics_say_the_backend_is_down_while_it_is_away(outage, proxied_backend, http_server, http_port):
+    assert backend_up((await fetch(http_port, "/metrics"))[1]) == 1
+    outage.proxy.cut()
+    await outage.noticed(proxied_backend, False)
+    code, exposition = await fetch(http_port, "/metrics")
+    assert code == 200 and backend_up(exposition) == 0  # the metrics are still there to say so
+    outage.proxy.restore()
+    await outage.noticed(proxied_backend, True)
+    assert backend_up((await fetch(http_port, "/metrics"))[1]) == 1

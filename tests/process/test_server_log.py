@@ -1,8 +1,10 @@
 """What ``server.py`` writes to its log: never a credential (tokens and invites travel in URLs), never a line
-a client's bytes split, and a template repeated too often only five times a minute."""
+a client's bytes split, a template repeated too often only five times a minute; with ``log_format: json``,
+one JSON object a line."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import urllib.request
@@ -90,3 +92,41 @@ def test_server_py_limits_its_log():
         assert server.log().count("Malformed HTTP message") == 5, server.log()
     finally:
         server.stop()
+
+
+def masked_close_frame(code: int, reason: str) -> bytes:
+    """A client's close frame: masked, as RFC 6455 requires of a client."""
+    payload = code.to_bytes(2, "big") + reason.encode()
+    mask = b"\x01\x02\x03\x04"
+    return bytes([0x88, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_json_log_format_writes_one_json_object_a_line():
+    token = hs256(claims(name="Ann"))
+    server = ServerProcess(config=f"server:\n  log_format: json\nauth:\n  jwt_secret: {SECRET}\n")
+    try:
+        server.wait_healthy()
+        request = urllib.request.Request(f"{server.base_url}/lobby/?token={token}", headers={"User-Agent": "probe/2"})
+        urllib.request.urlopen(request, timeout=5).close()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(
+                b"GET /chat/lobby/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            assert sock.recv(12).endswith(b" 101")
+            sock.sendall(masked_close_frame(1000, "bye"))
+            while sock.recv(1024):  # the server's close frame, then the end of the connection
+                pass
+        log = wait_for_line(server, "socket closed")
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in log.splitlines()]  # every line is JSON
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any(line["message"].startswith("rooms listening on http://") for line in lines)
+    [page] = [line for line in lines if line.get("user_agent") == "probe/2"]
+    assert page["path"] == "/lobby/?token=********" and page["method"] == "GET" and page["status"] == 200
+    assert page["client"] == "127.0.0.1" and page["bytes"] > 0 and page["duration_ms"] >= 0
+    [end] = [line for line in lines if line["logger"] == "rooms.socket"]
+    assert (end["room"], end["close_code"], end["close_reason"]) == ("lobby", 1000, "bye")
+    assert (end["frames_sent"], end["frames_received"]) == (0, 0) and end["duration_s"] >= 0
+    assert token not in log

@@ -86,3 +86,10 @@ def test_the_summary_is_said_once_and_not_for_a_minute_without_drops():
     summaries = [line for line in handler.lines if "suppressed" in line]
     assert summaries == ["rooms.x WARNING suppressed 1 more lines like 'dropped once'"]
     assert handler.lines[-1] == "rooms.x WARNING later still"
+
+
+def test_every_sockets_end_passes_as_its_handshakes_access_line_does():
+    handler = limited(Clock())
+    for n in range(12):
+        handler.handle(record("socket closed: room %s", f"r{n}", name="rooms.socket", level=logging.INFO))
+    assert len(handler.lines) == 12

@@ -27,8 +27,9 @@ class FakeSocket:
         self.closed: tuple[int | None, str | None] | None = None
         self.writes = 0
 
-    def send_frames(self, data: bytes) -> None:
+    def send_frames(self, data: bytes, frames: int = 1) -> None:
         self.writes += 1
+        before = len(self.frames)
         while data:
             length = data[1] & 0x7F
             offset = 2
@@ -36,6 +37,7 @@ class FakeSocket:
                 length, offset = int.from_bytes(data[2:4], "big"), 4
             self.frames.append(json.loads(data[offset : offset + length]))
             data = data[offset + length :]
+        assert len(self.frames) - before == frames  # the count a socket's end reports
 
     def close_going_away(self) -> None:
         self.close(1001, "going away")

@@ -114,6 +114,11 @@ class MetricsHandler(RoomsHandler):
         if self.request.remote_ip not in self.site.metrics_allowed:
             raise not_found()
 
-    def get(self) -> None:
+    async def get(self) -> None:
+        # rooms_backend_up is as fresh as the scrape: the backend is asked as /healthz asks it.
+        try:
+            await self.hub.health()
+        except BackendUnavailable as exc:
+            log.debug("metrics: the %s backend is unavailable: %s", self.hub.backend_kind, exc)
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.finish(self.hub.metrics_exposition())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from tornado.iostream import StreamClosedError
 from tornado.util import ObjectDict
@@ -18,11 +20,17 @@ from rooms.protocol import CloseCode, parse_features
 from rooms.room.hub import RoomHub
 from rooms.room.moderation import BANNED_ADDRESS
 from rooms.room.session import TOO_SLOW, SocketSession, State
+from rooms.service.lograte import SOCKET_LOG
 from rooms.web.frame_writer import FrameWriter
 from rooms.web.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
 
 # The bit of a frame's second byte that says its payload is masked (RFC 6455, section 5.2).
 MASKED = 0x80
+# What a socket's end is reported with when no close frame was sent or received (RFC 6455, 7.1.5).
+ABNORMAL_CLOSURE = 1006
+socket_log = logging.getLogger(SOCKET_LOG)
+# The line's fields (``extra``, so JSON shows them as keys); the text line shows them all too.
+SOCKET_END_LINE = "socket closed: room %s, %s, %.1fs, code %d%s, frames sent %d, received %d"
 
 
 class FrameBudgetProtocol(WebSocketProtocol13):
@@ -52,7 +60,7 @@ class FrameBudgetProtocol(WebSocketProtocol13):
         return data
 
     async def _refuse(self, code: CloseCode, reason: str) -> None:
-        self.close(code, reason)
+        cast(WebSocketHandler, self.handler).close(code, reason)  # the handler's: it keeps the code for the log
         assert self.stream is not None  # reading: the stream is there
         await self.stream.write(b"")  # resolves once the close frame is written (or the stream is gone)
         raise StreamClosedError()  # ends Tornado's read loop, which aborts the stream and calls on_close
@@ -66,6 +74,9 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         self.site = site
         self.access = access
         self.writer: FrameWriter | None = None  # once open
+        # Counted for the line its end writes; two ints are all a socket spends on it.
+        self.frames_sent = 0
+        self.frames_received = 0
 
     def options(self, *labels: str) -> None:
         for label in labels:
@@ -146,6 +157,7 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         self.request.connection = None
         self.request.headers.clear()
         self._headers.clear()  # the response's, sent with the 101
+        self._transforms = []  # what the 101 went through (compression, the count of bytes sent)
         self.ui = ObjectDict()
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
@@ -155,16 +167,18 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
     def on_message(self, frame: str | bytes) -> Awaitable[None] | None:
         # A plain method: Tornado wraps a coroutine in a Task and a Future of its own for every frame,
         # and reads nothing more until it ends. What this returns is awaited only when it must wait.
+        self.frames_received += 1
         return self.session.receive(frame)
 
     def is_closing(self) -> bool:
         connection = self.ws_connection
         return connection is None or connection.is_closing()
 
-    def send_frames(self, data: bytes) -> None:
+    def send_frames(self, data: bytes, frames: int = 1) -> None:
         if self.is_closing():
             return  # nothing may follow a close frame
         assert self.writer is not None  # a connection that is not closing is open
+        self.frames_sent += frames
         self.writer.write(data)
 
     def send_room(self) -> int:
@@ -191,12 +205,55 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
 
     def on_pong(self, data: bytes) -> None:
+        self.frames_received += 1
         self.session.peer_answered()
 
     def close_going_away(self) -> None:
         self.close(CloseCode.GOING_AWAY, "server shutting down")
 
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if not self.is_closing():
+            # The first close frame is the socket's end, whoever sends it. Tornado keeps only the peer's,
+            # in these same attributes: this side's is kept there until the connection is over.
+            self.close_code = 1000 if code is None and reason is not None else code
+            self.close_reason = reason
+        super().close(code, reason)
+
+    def on_ws_connection_close(self, close_code: int | None = None, close_reason: str | None = None) -> None:
+        if self.close_code is not None:  # this side closed first: the peer's frame only echoes it
+            close_code, close_reason = self.close_code, self.close_reason
+        super().on_ws_connection_close(close_code, close_reason)
+
     def on_close(self) -> None:
         # A request refused before its session was made (a bad label, a visitor not admitted) holds nothing.
         if hasattr(self, "session"):
             self.session.close()
+        if self.writer is not None:  # it opened
+            self._log_end()
+
+    def _log_end(self) -> None:
+        if not socket_log.isEnabledFor(logging.INFO):
+            return
+        code = ABNORMAL_CLOSURE if self.close_code is None else self.close_code
+        reason = self.close_reason or ""
+        seconds = round(time.time() - self.request._start_time, 3)  # since the handshake's request came
+        fields = {
+            "room": self.session.room,
+            "client": self.session.address,
+            "duration_s": seconds,
+            "close_code": code,
+            "close_reason": reason,
+            "frames_sent": self.frames_sent,
+            "frames_received": self.frames_received,
+        }
+        socket_log.info(
+            SOCKET_END_LINE,
+            self.session.room,
+            self.session.address,
+            seconds,
+            code,
+            f" {reason!r}" if reason else "",
+            self.frames_sent,
+            self.frames_received,
+            extra=fields,
+        )
