@@ -27,6 +27,8 @@ class ServerConfig:
     shutdown_grace: float = 5
     log_level: str = "info"
     event_loop: str = "asyncio"
+    # Where browsers reach rooms (``https://chat.example.org``), for the links ``rooms invite`` prints.
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class AuthConfig:
     jwt_secret: str = ""
     jwt_public_key: str = ""
     jwt_audience: str = ""
+    # Read by ``rooms token`` only, never by the server: the private half of ``jwt_public_key``.
+    jwt_private_key: str = ""
 
 
 @dataclass(frozen=True)
