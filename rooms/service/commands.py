@@ -12,6 +12,7 @@ from urllib.parse import quote
 from backends import create_backend
 from backends.errors import BackendConfigError, BackendRefused, BackendUnavailable
 from rooms.access.minting import make_invite, mint_token
+from rooms.access.room_patterns import RoomPatterns
 from rooms.access.tokens import InvalidToken
 from rooms.config.masking import describe, mask_url
 from rooms.config.model import Config
@@ -78,5 +79,7 @@ def print_invite(config: Config, label: str, seconds: int) -> int:
         base = f"http://{f'[{host}]' if ':' in host else host}:{config.server.port}"
         print(f"rooms: server.public_url is not set; the link names {base}, where rooms listens", file=sys.stderr)
     print(f"{base}/{quote(label)}/?invite={invite.code}")
+    if not RoomPatterns(config.rooms.private).matches(label):
+        print(f"rooms: {label} is not private (rooms.private): anyone may enter it without the link", file=sys.stderr)
     print(f"rooms: valid until {invite.expires.isoformat()}", file=sys.stderr)
     return 0

@@ -76,10 +76,15 @@ def server():
     process.stop()
 
 
-def test_version_names_rooms_and_a_version(tmp_path):
+def test_version_from_a_checkout_is_its_git_revision(tmp_path):
     result = rooms("--version", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert re.fullmatch(r"rooms \S+\n", result.stdout) and "unknown" not in result.stdout
+    assert re.fullmatch(r"rooms \S+\n", result.stdout)
+    if os.path.exists(os.path.join(ROOT, ".git")):
+        described = subprocess.run(
+            ["git", "-C", ROOT, "describe", "--always", "--dirty", "--tags"], capture_output=True, text=True
+        )
+        assert result.stdout == f"rooms {described.stdout.strip()}\n"
 
 
 def test_check_config_says_which_file_it_read(tmp_path):
@@ -244,6 +249,13 @@ def test_invite_without_public_url_names_where_rooms_listens_and_says_so(tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("http://127.0.0.1:8765/team-a/?invite=")
     assert "server.public_url is not set" in result.stderr
+
+
+def test_invite_to_a_room_that_is_not_private_says_anyone_may_enter_it(tmp_path):
+    (tmp_path / "rooms.yaml").write_text(IDENTITY)
+    result = rooms("--config", str(tmp_path / "rooms.yaml"), "invite", "lobby", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "lobby is not private" in result.stderr
 
 
 def test_invite_without_a_shared_key_is_a_config_error(tmp_path):
