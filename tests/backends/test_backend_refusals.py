@@ -18,6 +18,7 @@ from tests.support.factories import service_unreachable
 from tests.support.factories.sql import MARIADB, POSTGRESQL, unique_name
 from tests.support.processes import run_server
 from tests.support.redis import PrivateRedis
+from tests.support.sentinel import SentinelSet
 
 PATIENT = "backend:\n  connect_timeout: 60\n"
 NO_RETRY_SECONDS = 45
@@ -115,3 +116,27 @@ async def test_redis_database_it_does_not_have_exits_2_at_once():
         where = f"127.0.0.1:{server.port}/99"
         line = refusal_line(("serve",), f"redis://:the-right-password@{where}", f"redis://:{MASK}@{where}")
     assert "DB index is out of range" in line
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_redis_through_sentinel_with_a_database_its_master_does_not_have_exits_2_at_once():
+    sentinels = await SentinelSet().start()
+    try:
+        url = sentinels.url(db=99)
+        line = refusal_line(("check-config", "--connect"), url, url)
+    finally:
+        sentinels.remove()
+    assert "DB index is out of range" in line
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_redis_through_sentinel_with_a_wrong_password_for_its_master_exits_2_at_once():
+    sentinels = await SentinelSet(password="the-right-password").start()
+    try:
+        hosts, master = sentinels.url().removeprefix("redis+sentinel://").split("/", 1)
+        line = refusal_line(
+            ("serve",), f"redis+sentinel://:{PASSWORD}@{hosts}/{master}", f"redis+sentinel://:{MASK}@{hosts}/{master}"
+        )
+    finally:
+        sentinels.remove()
+    assert "invalid username-password pair" in line
