@@ -1,75 +1,38 @@
-"""Start rooms: ``python server.py [--config PATH] [--host H] [--port N] [--backend URL]``.
-
-``--backup PATH`` / ``--restore PATH`` copy the SQLite database out or back instead (backends/sql/backup.py).
+"""Start rooms: ``rooms [serve] [--config PATH] [--host H] [--port N] [--backend URL]``, the same as
+``python server.py``; ``rooms check-config``, ``token``, ``invite``, ``backup`` and ``restore`` do one thing
+and exit instead (their arguments: rooms/service/cli.py).
 
 Exit status: 0 after a clean shutdown (SIGTERM, SIGINT or SIGHUP), 1 when the backend cannot be reached within
-``backend.connect_timeout`` (a service manager may restart it), 2 for a configuration error (no restart
-mends it).
+``backend.connect_timeout`` (a service manager may restart it), 2 for a configuration error or a backend that
+refuses rooms (a wrong password, a database that does not exist, a path that cannot be written): no restart
+mends those.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 
-from backends import create_backend
-from backends.base import Backend
-from backends.errors import BackendConfigError, BackendUnavailable
+from backends.errors import BackendConfigError, BackendRefused, BackendUnavailable
 from backends.sql import backup as sqlite_backup
-from rooms.config.loading import load_config
-from rooms.config.masking import describe
+from rooms.config.loading import config_file, load_config
 from rooms.config.model import Config
 from rooms.errors import ConfigError
+from rooms.service import cli
+from rooms.service.cli import parse_args
+from rooms.service.commands import check_config, config_error, print_invite, print_token
 from rooms.service.logformat import configure_logging
+from rooms.service.startup import EXIT_BACKEND_UNREACHABLE, report_backend_failure, start_backend
 from rooms.service.systemd import Notifier, listening_sockets
 from rooms.web.app import make_app
 from rooms.web.httpserver import make_http_server
 
 log = logging.getLogger("rooms")
-
-EXIT_BACKEND_UNREACHABLE = 1
-EXIT_CONFIG_ERROR = 2
-RETRY_PAUSE_SECONDS = 0.5
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="rooms", description="A self-hosted real-time chat-room server.")
-    parser.add_argument("--config", metavar="PATH", help="YAML config file (default: config.yaml, or $ROOMS_CONFIG)")
-    parser.add_argument("--host", help="address to listen on (server.host)")
-    parser.add_argument("--port", type=int, help="port to listen on (server.port)")
-    parser.add_argument("--backend", metavar="URL", help="where messages live (backend.url)")
-    once = parser.add_mutually_exclusive_group()
-    once.add_argument(
-        "--check-config",
-        action="store_true",
-        help="print the resolved config (secrets masked) and exit 0, or exit 2 naming the bad key; starts nothing",
-    )
-    once.add_argument("--backup", metavar="PATH", help="copy the SQLite database to PATH (rooms may run); exit")
-    once.add_argument("--restore", metavar="PATH", help="put the backup at PATH in place (rooms stopped); exit")
-    return parser.parse_args(argv)
-
-
-async def start_backend(config: Config) -> Backend:
-    """Keep trying an unreachable backend for ``backend.connect_timeout`` seconds, then give up."""
-    deadline = time.monotonic() + config.backend.connect_timeout
-    while True:
-        backend = create_backend(config.backend_options())
-        try:
-            await backend.start()
-            return backend
-        except BackendUnavailable as exc:
-            await backend.close()
-            if time.monotonic() >= deadline:
-                raise
-            # Debug only: the contract is one line on stderr when the server gives up.
-            log.debug("backend not reachable yet (%s); retrying", exc)
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
 
 async def serve(config: Config) -> None:
@@ -138,6 +101,7 @@ def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | N
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    source = config_file(args.config, os.environ)
     try:
         config = load_config(
             args.config,
@@ -145,28 +109,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         loop_factory = event_loop_factory(config.server.event_loop)
     except ConfigError as exc:
-        print(f"rooms: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    if args.check_config:
-        try:
-            create_backend(config.backend_options())  # checks the backend's own options; connects to nothing
-        except BackendConfigError as exc:
-            print(f"rooms: config error: {exc}", file=sys.stderr)
-            return EXIT_CONFIG_ERROR
-        print(describe(config), end="")
-        return 0
-    if args.backup is not None or args.restore is not None:
-        return sqlite_backup.run(config.backend.url, backup_to=args.backup, restore_from=args.restore)
+        return config_error(exc)
+    if args.command == cli.CHECK_CONFIG:
+        return check_config(config, source, connect=args.connect)
+    if args.command == cli.TOKEN:
+        return print_token(config, args)
+    if args.command == cli.INVITE:
+        return print_invite(config, args.label, args.ttl)
+    if args.command in (cli.BACKUP, cli.RESTORE):
+        backup_to, restore_from = (args.path, None) if args.command == cli.BACKUP else (None, args.path)
+        return sqlite_backup.run(config.backend.url, backup_to=backup_to, restore_from=restore_from)
     configure_logging(config.server.log_level, config.server.log_format)
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))
-    except BackendUnavailable as exc:
-        print(f"rooms: backend unreachable after {config.backend.connect_timeout:g}s: {exc}", file=sys.stderr)
-        return EXIT_BACKEND_UNREACHABLE
-    except (ConfigError, BackendConfigError) as exc:
-        print(f"rooms: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+    except (BackendRefused, BackendUnavailable, BackendConfigError) as exc:
+        return report_backend_failure(config, exc)
+    except ConfigError as exc:
+        return config_error(exc)
     except OSError as exc:
         print(f"rooms: cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}", file=sys.stderr)
         return EXIT_BACKEND_UNREACHABLE

@@ -11,6 +11,12 @@ class BackendUnavailable(BackendError):
     """The store cannot be reached or refused the operation; the caller may try again later."""
 
 
+class BackendRefused(BackendError):
+    """The store answered at start but refuses rooms for a reason no retry mends: authentication, a
+    database that does not exist, a SQLite path that cannot be written (exit status 2 at once). Raised by
+    ``start`` only; once running, every failure is ``BackendUnavailable``."""
+
+
 class BackendConfigError(BackendError):
     """The backend's URL or options cannot be used; no restart will mend it (exit status 2)."""
 

@@ -37,7 +37,7 @@ from backends.base import (
     RoomSummary,
     StoreResult,
 )
-from backends.errors import BackendConfigError, BackendUnavailable
+from backends.errors import BackendConfigError, BackendRefused, BackendUnavailable
 from backends.redis.audit import RedisAuditLog
 from backends.redis.delivery import Delivery
 from backends.redis.deployment import open_deployment
@@ -48,6 +48,7 @@ from backends.redis.metrics import ClusterCounters
 from backends.redis.moderation import RedisModeration
 from backends.redis.options import parse_redis_url
 from backends.redis.presence import RedisPresence
+from backends.redis.refusals import refusal_reason
 from backends.redis.scripts import load_scripts
 from backends.redis.signals import SignalRelay
 from backends.redis.stores import StoreBatcher
@@ -114,6 +115,9 @@ class RedisBackend(Backend):
             await self._presence.start()
             await self._subscriber.start(timeout=5)
         except (RedisError, RedisClusterException, OSError) as exc:
+            reason = refusal_reason(exc)
+            if reason is not None:
+                raise BackendRefused(reason) from None
             raise BackendUnavailable(f"Redis: {exc}") from None
         self._refresher = asyncio.create_task(self._refresh_counters(), name="redis-counters")
 

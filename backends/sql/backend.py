@@ -48,7 +48,7 @@ from backends.base import (
     ban_timestamp,
     check_ban,
 )
-from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
+from backends.errors import BackendRefused, BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
 from backends.sql.audit import AuditLog
 from backends.sql.database import RoomsDatabase, open_database
@@ -56,6 +56,7 @@ from backends.sql.history import HistoryReader
 from backends.sql.migrations import prepare_schema
 from backends.sql.moderation import ModerationStore
 from backends.sql.options import SQLOptions, read_options
+from backends.sql.refusals import first_line, refusal_reason
 from backends.sql.retention import Retention
 from backends.sql.tables import build_schema
 from backends.sql.writer import MessageWriter, StoreOutcome
@@ -113,7 +114,13 @@ class SQLBackend(Backend):
         self._loop = asyncio.get_running_loop()
         for number in range(READER_THREADS):
             self._spawn(f"rooms-sql-read-{number}", self._serve, self._reads)
-        await self._read("schema setup", self._prepare)
+        try:
+            await self._read("schema setup", self._prepare)
+        except BackendUnavailable as exc:
+            reason = refusal_reason(self.kind, self._database.db, exc.__cause__)
+            if reason is None:
+                raise
+            raise BackendRefused(reason) from exc
         # What was stored before this process started is never delivered here: delivery starts past it, so
         # a socket resuming from it is not held waiting for a delivery that cannot come (see ``subscribe``).
         self._finished_through = await self._read("newest id read", self._history.newest_id)
@@ -331,7 +338,7 @@ class SQLBackend(Backend):
             if idempotent and reused_connection and not isinstance(exc, peewee.IntegrityError):
                 # It may have died while idle; a read can simply be asked again on a new one.
                 return self._guarded(operation, query)
-            raise BackendUnavailable(f"{self.kind} {operation} failed: {_first_line(exc)}") from exc
+            raise BackendUnavailable(f"{self.kind} {operation} failed: {first_line(exc)}") from exc
 
     def _write_loop(self) -> None:
         try:
@@ -392,8 +399,3 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
 def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

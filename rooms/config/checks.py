@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from rooms.access.addresses import CLIENT_ADDRESS_HEADERS
 from rooms.access.room_patterns import PatternError, check_pattern
@@ -55,9 +56,11 @@ _MAY_BE_EMPTY = (
     "auth.jwt_secret_file",
     "auth.jwt_public_key",
     "auth.jwt_audience",
+    "auth.jwt_private_key",
     "rooms.invite_secret",
     "rooms.invite_secret_file",
     "moderation.tokens_file",
+    "server.public_url",
 )
 # Lists of rooms by label or ``prefix*``, checked at start: a typo would leave a room public.
 _PATTERN_LISTS = ("rooms.private",)
@@ -96,6 +99,8 @@ def check_value(key: str, declared: Any, value: Any) -> Any:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(_CHOICES[key])}")
         if key in _CHOICES:
             value = value.lower()
+        if key == "server.public_url" and value:
+            value = _check_public_url(value)
     elif type_name == "list[str]":
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ConfigError(f"{key}: {shown} is not a list of strings")
@@ -156,6 +161,19 @@ def _moderator_token(number: int, entry: Any) -> ModeratorToken:
         raise ConfigError(f"{where}: the name {name!r} has white space at an end or starts {FINGERPRINT_PREFIX!r}")
     _check_moderator_token(where, entry["token"])
     return ModeratorToken(entry["token"], name)
+
+
+def _check_public_url(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        parts = parts._replace(scheme="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"server.public_url: {url!r} is not an http:// or https:// address such as https://chat.example.org"
+        )
+    return url.rstrip("/")
 
 
 def _check_moderator_token(where: str, token: Any) -> None:

@@ -32,6 +32,7 @@ from rooms.config.secret_files import (
 )
 from rooms.errors import ConfigError
 
+DEFAULT_FILE = "config.yaml"
 _SECTION_CLASSES = {
     "server": ServerConfig,
     "backend": BackendConfig,
@@ -60,10 +61,10 @@ def load_config(
     ``_FILE`` twins; ``ROOMS_MODERATOR_TOKEN`` and ``ROOMS_MODERATOR_TOKEN_FILE`` add to ``moderation.tokens``),
     then ``overrides`` (dotted key -> value); last, every secret file is read in place of its path."""
     environ = os.environ if environ is None else environ
-    path = path or environ.get("ROOMS_CONFIG")
+    path = config_file(path, environ)
     raw: Any = {}
-    if path is not None or os.path.exists("config.yaml"):
-        raw = _read_yaml(path or "config.yaml")
+    if path is not None:
+        raw = _read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -106,6 +107,15 @@ def load_config(
     return config
 
 
+def config_file(path: str | None, environ: Mapping[str, str]) -> str | None:
+    """The file ``load_config`` reads: ``path``, else ``ROOMS_CONFIG``, else ``config.yaml`` in the
+    working directory if there is one; None: none, so the defaults (and the environment) make the config."""
+    path = path or environ.get("ROOMS_CONFIG")
+    if path is None and os.path.exists(DEFAULT_FILE):
+        return DEFAULT_FILE
+    return path
+
+
 def _build_config(merged: dict[str, dict[str, Any]]) -> Config:
     sections = {name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTION_CLASSES.items()}
     config = Config(**sections)
@@ -122,6 +132,12 @@ def _read_yaml(path: str) -> Any:
             return yaml.safe_load(handle)
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        # The mark of the problem (where the parser stopped), else of what it was reading: counted from 0.
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "not valid YAML"
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"config: {path}{where}: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
 

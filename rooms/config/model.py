@@ -30,6 +30,8 @@ class ServerConfig:
     log_level: str = "info"
     log_format: str = "text"
     event_loop: str = "asyncio"
+    # Where browsers reach rooms (``https://chat.example.org``), for the links ``rooms invite`` prints.
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class AuthConfig:
     jwt_secret_file: str = ""
     jwt_public_key: str = ""
     jwt_audience: str = ""
+    # Read by ``rooms token`` only, never by the server: the private half of ``jwt_public_key``.
+    jwt_private_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,34 +7,39 @@ import os
 import subprocess
 from importlib import metadata
 
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKOUT = os.path.dirname(PACKAGE_ROOT)
 UNKNOWN = "unknown"
-GIT_TIMEOUT_SECONDS = 5
 
 
 @functools.cache
 def rooms_version() -> str:
-    """``pip install .`` records the version; a checkout has its git revision; else ``unknown``."""
+    """The installed package's version (pip install, the one-file app), else the git revision of the
+    checkout it runs from (``git describe --always --dirty``), else "unknown"."""
+    return _installed_version() or _checkout_revision() or UNKNOWN
+
+
+def _installed_version() -> str | None:
     try:
-        return metadata.version("rooms")
+        distribution = metadata.distribution("rooms")
     except metadata.PackageNotFoundError:
-        return _checkout_revision() or UNKNOWN
+        return None
+    # Only if that is the code running: a checkout may run beside an older rooms installed in the same venv.
+    installed = os.path.realpath(str(distribution.locate_file("rooms")))
+    return distribution.version if installed == os.path.realpath(PACKAGE_ROOT) else None
 
 
 def _checkout_revision() -> str | None:
-    # Only the checkout's own repository: git would otherwise find any repository above the folder.
     if not os.path.exists(os.path.join(CHECKOUT, ".git")):
         return None
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=CHECKOUT,
+        described = subprocess.run(
+            ["git", "-C", CHECKOUT, "describe", "--always", "--dirty", "--tags"],
             capture_output=True,
             text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-            check=False,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
-        return None  # no git on the host
-    revision = done.stdout.strip()
-    return revision if done.returncode == 0 and revision else None
+        return None
+    revision = described.stdout.strip()
+    return revision if described.returncode == 0 and revision else None

@@ -1,4 +1,5 @@
-"""``make pyz``: the one-file build runs with nothing but a bare Python from anywhere, like ``server.py``."""
+"""``make pyz``: built in a venv holding only requirements-build.txt, the one-file app runs with nothing but a
+bare Python from anywhere, like ``server.py``: ``--version``, ``check-config``, and a server."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -37,6 +39,26 @@ class Build:
     python: str
     scratch: Path
 
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``rooms.pyz ARGS`` to completion, with the bare Python, from an empty directory of its own."""
+        workdir = self.scratch / f"run-{uuid.uuid4().hex[:8]}"
+        workdir.mkdir()
+        env = {"PATH": os.environ["PATH"], "HOME": str(self.scratch), "SHIV_ROOT": str(self.scratch / "shiv-runs")}
+        command = [self.python, "-I", str(self.pyz), *args]
+        return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+
+
+def project_version() -> str:
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
+        return str(tomllib.load(handle)["project"]["version"])
+
+
+def requirement_names(path: str) -> set[str]:
+    """The names pinned in a requirements file (not those of the files it includes)."""
+    with open(path) as handle:
+        lines = [line.split("#")[0].strip() for line in handle]
+    return {line.split("==")[0].lower() for line in lines if line and not line.startswith("-")}
+
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
@@ -49,15 +71,40 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
             pytest.fail(f"{reason}; CI needs an interpreter without tornado", pytrace=False)
         pytest.skip(reason)
     scratch = tmp_path_factory.mktemp("pyz")
-    dist = scratch / "dist"
+    dist, stage = scratch / "dist", scratch / "stage"
+    # The bare Python builds too: make creates a venv of its own from it, with requirements-build.txt alone.
     made = subprocess.run(
-        ["make", "-C", ROOT, "pyz", f"DIST={dist}", f"BUILD={scratch / 'stage'}", f"PYTHON={sys.executable}"],
+        ["make", "-C", ROOT, "pyz", f"DIST={dist}", f"BUILD={stage}", f"PYTHON={python}"],
+        env={"PATH": os.environ["PATH"], "HOME": str(scratch)},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert made.returncode == 0, f"make pyz failed:\n{made.stdout}\n{made.stderr}"
+    frozen = subprocess.run([stage / "venv" / "bin" / "python", "-m", "pip", "freeze"], capture_output=True, text=True)
+    installed = {line.split("==")[0].lower() for line in frozen.stdout.split()}
+    dev_only = requirement_names(os.path.join(ROOT, "requirements-dev.txt"))
+    assert "shiv" in installed and not installed & dev_only, f"the build venv holds dev requirements: {installed}"
     yield Build(dist / "rooms.pyz", python, scratch)
+
+
+def test_the_pyz_says_its_version_from_the_package_metadata(build):
+    result = build.run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"rooms {project_version()}\n"
+
+
+def test_the_pyz_checks_a_config_and_reaches_its_sqlite_database(build):
+    config = build.scratch / "check.yaml"
+    config.write_text("server:\n  port: 8123\n")
+    url = f"sqlite:///{build.scratch / 'checked.db'}"
+    result = build.run("check-config", "--connect", "--config", str(config), "--backend", url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"# config file: {config}" and "  port: 8123" in lines
+    assert lines[-1] == f"# backend reached: {url}"
+    refused = build.run("check-config", "--connect", "--backend", "sqlite:////no/such/directory/rooms.db")
+    assert refused.returncode == 2 and "the directory /no/such/directory does not exist" in refused.stderr
 
 
 def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:

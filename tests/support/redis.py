@@ -131,9 +131,11 @@ class Peer:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own on a free port, which the test may restart empty."""
+    """A redis-server of the test's own on a free port, which the test may restart empty; with ``password``,
+    it takes only clients that give it (``requirepass``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="rooms-redis-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -150,8 +152,10 @@ class PrivateRedis:
             executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", self.workdir, "--logfile", os.path.join(self.workdir, "redis.log"),
         ]  # fmt: skip
+        if self.password is not None:
+            command += ["--requirepass", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.from_url(self.url)
+        client = redis.from_url(self.url, password=self.password)
 
         async def answers() -> bool:
             try:

@@ -21,7 +21,9 @@ SAFE_WRITES = ("--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
 
 
 class SentinelSet:
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
+        """``password``: the master and its replica take only clients that give it (the sentinels know it)."""
+        self.password = password
         self.workdir = tempfile.mkdtemp(prefix="rooms-sentinel-")
         self.data_ports = [free_port(), free_port()]  # the master first, then its replica
         self.sentinel_ports = [free_port() for _ in range(3)]
@@ -57,6 +59,8 @@ class SentinelSet:
             data = os.path.join(self.workdir, str(port))
             os.mkdir(data)
             extra = ["--replicaof", "127.0.0.1", str(master)] if port == replica else []
+            if self.password is not None:
+                extra += ["--requirepass", self.password, "--masterauth", self.password]
             self._spawn(
                 port, "--dir", data, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", *extra
             )
@@ -69,12 +73,14 @@ class SentinelSet:
                     f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
                     f"sentinel failover-timeout {MASTER_NAME} 3000\n"
                 )
+                if self.password is not None:
+                    file.write(f"sentinel auth-pass {MASTER_NAME} {self.password}\n")
             self._spawn(port, conf, "--sentinel", "--dir", self.workdir)
         for port in self.sentinel_ports:
             await self._wait_sentinel(port)
 
     async def _wait(self, port: int, ready: object, what: str) -> None:
-        client = redis.Redis(port=port, socket_connect_timeout=1)
+        client = redis.Redis(port=port, socket_connect_timeout=1, password=self.password)
 
         async def check() -> bool:
             try:

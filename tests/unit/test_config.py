@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 import yaml
 
-from rooms.config.loading import load_config
+from rooms.config.loading import config_file, load_config
 from rooms.config.masking import MASK, describe
 from rooms.errors import ConfigError
 from tests.support.tokens import MODERATOR_TOKEN, SECRET, pem_file, private_key, public_pem
@@ -161,8 +161,34 @@ def test_unknown_backend_scheme_from_environment(tmp_path):
 
 def test_unreadable_file_and_bad_yaml_are_config_errors(tmp_path):
     assert "cannot read" in config_error(str(tmp_path / "missing.yaml"), environ={})
-    assert "not valid YAML" in config_error(write(tmp_path, "server: [unclosed\n"), environ={})
+    path = write(tmp_path, "server: [unclosed\n")
+    assert (
+        config_error(path, environ={})
+        == f"config: {path} line 2, column 1: expected ',' or ']', but got '<stream end>'"
+    )
     assert "mapping" in config_error(write(tmp_path, "- a list\n"), environ={})
+
+
+def test_a_yaml_error_names_the_line_and_column_of_the_problem(tmp_path):
+    text = "server:\n  port: 8000\n  host: 127.0.0.1\nbackend:\n  url: memory://\nlimits:\n  burst: 5\n   page: 3\n"
+    path = write(tmp_path, text)
+    assert config_error(path, environ={}) == f"config: {path} line 8, column 8: mapping values are not allowed here"
+
+
+def test_the_file_read_is_the_one_given_else_rooms_config_else_config_yaml_if_there_is_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert config_file(None, {}) is None
+    assert config_file(None, {"ROOMS_CONFIG": "/etc/rooms/rooms.yaml"}) == "/etc/rooms/rooms.yaml"
+    (tmp_path / "config.yaml").write_text("")
+    assert config_file(None, {}) == "config.yaml"
+    assert config_file("other.yaml", {"ROOMS_CONFIG": "/etc/rooms/rooms.yaml"}) == "other.yaml"
+
+
+def test_public_url_is_an_http_address_kept_without_its_last_slash(tmp_path):
+    config = load_config(write(tmp_path, "server:\n  public_url: https://chat.example.org/\n"), environ={})
+    assert config.server.public_url == "https://chat.example.org"
+    for bad in ("chat.example.org", "ftp://chat.example.org", "https://chat.example.org/?a=b", "https://x:port"):
+        assert "server.public_url" in config_error(write(tmp_path, f"server:\n  public_url: {bad}\n"), environ={})
 
 
 # -- identity, private rooms, moderation ---------------------------------------------------------------
