@@ -4,6 +4,7 @@ deployment, also to one that was away from pub/sub, and what they leave in Redis
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as redis
@@ -71,6 +72,47 @@ async def test_a_ban_or_lock_on_one_process_tells_every_process():
     finally:
         for backend in made:
             await backend.close()
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_moderation_change_publishes_one_notice_and_what_changes_nothing_publishes_none():
+    """The contract's notices name no change, so no later notice can show one too many went before it; the
+    moderation channel can: a listener of its own reads every payload, and one the test publishes last is
+    the marker, after whatever the changes published."""
+    factory = RedisFactory()
+    keys = RedisKeys(factory.prefix, int(urlsplit(REDIS_URL).path.strip("/") or 0))
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    listener = client.pubsub(ignore_subscribe_messages=True)
+    backend = await factory.create()
+    try:
+        await listener.subscribe(keys.moderation_channel)
+        ban = await backend.add_ban("ann", None, None, None, "")
+        assert await backend.lift_ban(ban.id)
+        await backend.set_locked("lobby", True)
+        assert not await backend.lift_ban(ban.id)  # changes nothing, from here on
+        assert not await backend.lift_ban("999999")
+        await backend.set_locked("lobby", True)
+        await backend.set_locked("other", False)
+        await backend.bans()
+        await backend.locked_rooms()
+        [message] = [(await store(backend, "lobby", "ann", "hi", None)).message]
+        assert await backend.delete_message("lobby", message.id)  # told as a deletion, on the room's channel
+        await client.publish(keys.moderation_channel, "marker")
+        heard: list[str] = []
+
+        async def until_the_marker() -> None:
+            while not heard or heard[-1] != "marker":
+                notice = await listener.get_message(timeout=1)  # None too for the subscription's answer
+                if notice is not None:
+                    heard.append(notice["data"])
+
+        await asyncio.wait_for(until_the_marker(), 10)
+        assert heard == ["bans", "bans", "locks", "marker"]
+    finally:
+        await listener.aclose()
+        await client.aclose()
+        await backend.close()
         await factory.dispose()
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from backends.base import AddressQuota, Backend, Ban, NewMessage, utc_timestamp
 from backends.errors import QuotaExceeded
-from tests.support.messages import fill
+from tests.support.messages import fill, store
 from tests.support.recorder import subscribed_backend
 from tests.support.waiting import eventually
 
@@ -131,18 +131,22 @@ async def test_every_moderation_change_is_told_and_nothing_else(make_backend):
     await eventually(lambda: recorder.moderation_changes == 2)
     await backend.set_locked("lobby", True)
     await eventually(lambda: recorder.moderation_changes == 3)
-    # What changes nothing tells nobody: notices come in order, so a change made after them comes next.
+    # What changes nothing tells nobody, and a deletion is told as a deletion.
     assert not await backend.lift_ban(ban.id)
     await backend.set_locked("lobby", True)
     await backend.set_locked("other", False)
     await backend.bans()
     await backend.locked_rooms()
-    await backend.set_locked("lobby", False)
-    await eventually(lambda: recorder.moderation_changes >= 4)
-    # A notice names no change, so the marker (the fourth) cannot be told from a notice too many: wait a while.
-    await asyncio.sleep(0.2)
-    assert recorder.moderation_changes == 4
     [message] = await fill(backend, "lobby", 1)
     assert await backend.delete_message("lobby", message.id)
-    await eventually(lambda: recorder.deletions)
-    assert recorder.moderation_changes == 4  # a deletion is told as a deletion
+    # A notice names no change, so no later notice could show that one too many came before it: the marker is
+    # a message stored after them all. A process is told of moderation and of its rooms' messages in the order
+    # they were made (a notice queued on this loop goes on its next turn, hence the turn after the delivery),
+    # except on a Redis Cluster, where the two travel apart; there the scripts' notices are counted on the
+    # moderation channel itself (tests/backends/test_redis_moderation.py).
+    marker = (await store(backend, "lobby", "ann", "marker", None)).message
+    await recorder.wait_for(2)
+    await asyncio.sleep(0)
+    assert recorder.delivered == [message, marker]
+    assert recorder.deletions == [("lobby", message.id)]
+    assert recorder.moderation_changes == 3
