@@ -97,7 +97,9 @@ def test_a_wrong_token_is_refused_and_the_token_stays_out_of_addresses_and_html(
     other = context.new_page()
     other.goto(f"{server.base_url}/{room}/")
     expect(other.locator("#status")).to_have_attribute("data-state", "live")
-    other.wait_for_timeout(500)
+    # The marker: a page starts checking any token it holds as it starts, before its socket is live; the check
+    # over (or never begun), the panel is "out" for good.
+    expect(other.locator("#moderation")).to_have_attribute("data-state", "out")
     expect(other.locator("#moderation-summary")).to_have_text("Moderate")
     for shown in (page, other):
         assert MODERATOR_TOKEN not in shown.content()
@@ -197,5 +199,5 @@ def test_a_signed_token_that_moderates_counts_without_signing_in(new_context, se
     user = new_context().new_page()
     user.goto(f"{server.base_url}/{room}/?token={hs256(claims('u-2', name='Una'))}")
     expect(user.locator("#status")).to_have_attribute("data-state", "live")
-    user.wait_for_timeout(500)
+    expect(user.locator("#moderation")).to_have_attribute("data-state", "out")  # the token's check is over
     expect(user.locator("#moderation-summary")).to_have_text("Moderate")

@@ -52,8 +52,19 @@ def test_scrolling_to_the_top_loads_older_messages_in_place_until_the_beginning(
     # Two pages of 50 and 30, each asked for once, before the oldest message shown then.
     assert len(history_requests) == 2 and all("limit=50" in url and "before=" in url for url in history_requests)
     expect(page.locator("#older")).to_be_hidden()
-    page.evaluate("document.getElementById('log').scrollTop = 0")
-    page.wait_for_timeout(300)
+    # At the top with everything shown, a scroll asks for nothing more. The marker is a request made from the
+    # same scroll event by a listener added after the page's own: one the page made would be sent before it.
+    with page.expect_request(lambda request: "after-the-scroll" in request.url):
+        scrolled_from = page.evaluate(
+            """() => {
+                const log = document.getElementById("log");
+                log.addEventListener("scroll", () => fetch("/healthz?after-the-scroll"), { once: true });
+                const from = log.scrollTop;
+                log.scrollTop = 0;
+                return from;
+            }"""
+        )
+        assert scrolled_from > 0  # a scroll event is due
     assert len(history_requests) == 2
 
 
