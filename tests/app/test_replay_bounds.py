@@ -13,6 +13,7 @@ from tests.support.apps import app_config
 from tests.support.clients import raw_handshake
 from tests.support.factories.sql import SQLiteFactory, sql_backend
 from tests.support.messages import post, store, store_soon
+from tests.support.metrics import app_sample
 from tests.support.waiting import eventually
 
 MESSAGES = 20 * REPLAY_PAGE  # of 4 KB each
@@ -25,10 +26,12 @@ def config():
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_closed(http_server, http_port, app):
+async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_closed(
+    http_server, http_port, app, app_backend
+):
     for n in range(MESSAGES):
         await post(app.hub, "long", "ann", f"message {n} " + "x" * 4000)
-    backend = app.hub.fanout._backend
+    backend = app_backend
     messages_read = 0
     reading = 0
     replay = backend.replay
@@ -47,8 +50,8 @@ async def test_a_replay_to_a_socket_that_never_reads_stops_when_the_socket_is_cl
     sock = await raw_handshake(http_port, "/chat/long/?since=0")  # and never reads
     # Well short of the room's 16 MB, the kernel's buffers are full, the replay waits, and the server closes
     # it as too slow.
-    await eventually(lambda: app.hub.metrics.slow_clients_closed._value.get() == 1)
-    await eventually(lambda: not app.hub.fanout._rooms)
+    await eventually(lambda: app_sample(app, "rooms_slow_clients_closed_total") == 1)
+    await eventually(lambda: app_sample(app, "rooms_active_rooms") == 0)
     sock.close()
     await eventually(lambda: reading == 0)  # a page still being read when it closed has come back
     # What the kernel's buffers took was read; the rest of the room, never.
