@@ -14,6 +14,7 @@ from backends.redis.channel import published_message
 from backends.redis.keys import RedisKeys
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import store
+from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
 from tests.support.redis import REDIS_URL, delete_prefix, redis_address, require_redis, through_proxy, unique_prefix
 from tests.support.tcp_proxy import TCPProxy
@@ -40,7 +41,7 @@ async def test_user_and_moderator_reach_another_process_live_and_after_it_was_aw
         live = [(await store(writer, "lobby", "ann", "live", None, *sender)).message for sender in senders]
         await recorder.wait_for(4)
         proxy.cut()
-        await eventually(lambda: not away._subscriber.is_live, timeout=10)
+        await eventually(lambda: backend_sample(away, "rooms_redis_pubsub_up") == 0, timeout=10)
         missed = [(await store(writer, "lobby", "ann", "missed", None, *sender)).message for sender in senders]
         proxy.restore()
         await recorder.wait_for(8, timeout=20)

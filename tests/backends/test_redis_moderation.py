@@ -15,6 +15,7 @@ from backends.redis.backend import RedisBackend
 from backends.redis.keys import RedisKeys
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import store
+from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
 from tests.support.redis import REDIS_URL, redis_address, require_redis, through_proxy
 from tests.support.tcp_proxy import TCPProxy
@@ -136,7 +137,7 @@ async def test_a_process_away_from_pub_sub_hears_what_it_missed_of_deletions_and
         stored = [(await store(writer, "lobby", "ann", f"m{n}", None)).message for n in range(3)]
         await recorder.wait_for(3)
         proxy.cut()
-        await eventually(lambda: not away._subscriber.is_live, timeout=10)
+        await eventually(lambda: backend_sample(away, "rooms_redis_pubsub_up") == 0, timeout=10)
         for message in stored:
             assert await writer.delete_message("lobby", message.id)
         await writer.add_ban("ann", None, None, None, "")

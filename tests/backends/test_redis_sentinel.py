@@ -13,8 +13,10 @@ import redis.asyncio as redis
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis.backend import RedisBackend
-from backends.redis.options import parse_sentinel_url
+from backends.redis.keys import RedisKeys
+from backends.redis.options import DEFAULT_PREFIX, parse_sentinel_url
 from tests.support.messages import new_message, store
+from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
 from tests.support.redis import PrivateRedis
 from tests.support.sentinel import SentinelSet
@@ -146,7 +148,7 @@ async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_th
         await asyncio.gather(*tasks)
 
         await check_history_and_delivery(writer, senders, recorder)
-        assert listener._subscriber.stats.sessions_lost >= 1
+        assert backend_sample(listener, "rooms_redis_pubsub_sessions_lost_total") >= 1
     finally:
         stop.set()
         for task in tasks:
@@ -238,7 +240,7 @@ async def test_catch_up_on_a_redis_that_never_issued_the_last_delivered_id_tells
         first = (await store(backend, "lobby", "ann", "kept", None)).message
         await store(backend, "lobby", "ann", "lost", None)
         await recorder.wait_for(2)
-        stream = backend._keys.stream("lobby")
+        stream = RedisKeys(DEFAULT_PREFIX).stream("lobby")
         await client.delete(stream)
         await client.xadd(stream, {"h": "ann", "m": "kept", "t": first.timestamp}, id=first.id)
         await client.client_kill_filter(_type="pubsub")
