@@ -17,7 +17,8 @@ from backends.redis.scripts import STORE
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import store
 from tests.support.recorder import Recorder
-from tests.support.redis import REDIS_URL, delete_prefix, require_redis, unique_prefix
+from tests.support.redis import REDIS_URL, delete_prefix, redis_address, require_redis, through_proxy, unique_prefix
+from tests.support.tcp_proxy import TCPProxy
 from tests.support.waiting import eventually
 
 
@@ -150,8 +151,9 @@ async def test_history_around_the_largest_possible_id_is_empty_after_it_and_ever
 async def test_presence_combines_every_process_and_a_process_that_stops_refreshing_leaves_by_its_ttl():
     await require_redis()
     prefix = unique_prefix()
-    url = f"{REDIS_URL}?presence_ttl=1.5"
-    first, second, third = (RedisBackend(url, key_prefix=prefix) for _ in range(3))
+    proxy = await TCPProxy(*redis_address()).start()
+    first, third = (RedisBackend(f"{REDIS_URL}?presence_ttl=1.5", key_prefix=prefix) for _ in range(2))
+    second = RedisBackend(f"{through_proxy(proxy.port)}?presence_ttl=1.5", key_prefix=prefix)
     recorders = [Recorder(), Recorder(), Recorder()]
     client = redis.from_url(REDIS_URL, decode_responses=True)
     try:
@@ -167,9 +169,9 @@ async def test_presence_combines_every_process_and_a_process_that_stops_refreshi
         first.relay("lobby", '{"type":"typing","handle":"ann"}')
         await eventually(lambda: recorders[1].signals and recorders[2].signals)
         assert recorders[1].signals == [("lobby", '{"type":"typing","handle":"ann"}')] and recorders[0].signals == []
-        # The second stops refreshing without a word (a process killed): its share outlives it by the ttl,
+        # The second is gone without a word (a process killed, or cut off): its share outlives it by the ttl,
         # then the next refresh drops it and tells the room.
-        await second._presence.stop_refreshing()
+        proxy.cut()
         await eventually(lambda: len(recorders[0].presence_changes) >= 2, timeout=5)
         assert await first.presence("lobby", RoomPresence(2, ("ann", "bob")), changed=False) == RoomPresence(
             2, ("ann", "bob")
@@ -181,6 +183,7 @@ async def test_presence_combines_every_process_and_a_process_that_stops_refreshi
     finally:
         for backend in (first, second, third):
             await backend.close()
+        await proxy.close()
         await client.aclose()
         await delete_prefix(REDIS_URL, prefix)
 
