@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from rooms.protocol import ProtocolError, _check_handle
+from rooms.protocol import ProtocolError, check_handle
 from tests.support.browser import PRESENCE_WAIT_MS, named, open_room, post_many
 
 pytestmark = pytest.mark.timeout(180)
@@ -78,7 +78,7 @@ def test_the_page_never_announces_a_name_the_server_would_refuse(new_context, se
     )
     for handle, verdict in zip(HANDLES, verdicts, strict=True):
         try:
-            _check_handle(handle.strip(), 32)
+            check_handle(handle.strip(), 32)
         except ProtocolError:
             assert verdict is not None, f"the page would announce {handle!r}, which the server refuses"
         else:
