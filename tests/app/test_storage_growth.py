@@ -26,7 +26,8 @@ def app(app_on_each_backend):
 
 
 async def rooms_in_store(backend) -> int:
-    """Rooms the store holds, whether or not they have messages."""
+    """Rooms the store holds, whether or not they have messages. (No public read counts those without any,
+    nor bans run out: both are read inside each backend.)"""
     if isinstance(backend, MemoryBackend):
         return len(backend._rooms)
     if isinstance(backend, SQLBackend):

@@ -176,7 +176,8 @@ async def deployment() -> AsyncIterator[Deployment]:
 
 
 def session_port(backend: RedisBackend, room: str) -> int | None:
-    """The port of the master whose pub/sub session delivers ``room`` to ``backend``."""
+    """The port of the master whose pub/sub session delivers ``room`` to ``backend``. The backend's own
+    bookkeeping: it is asked too when no master answers, which no server could tell."""
     for name, session in backend._subscriber._sessions.items():  # type: ignore[union-attr]
         if session.has(room):
             return int(name.rpartition(":")[2])
