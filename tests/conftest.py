@@ -25,6 +25,7 @@ from tests.support.factories import all_factories  # noqa: E402
 
 FACTORIES = all_factories()
 MakeBackend = Callable[..., Awaitable[Backend]]
+SERVED_BACKEND = pytest.StashKey[Backend]()
 TESTS = Path(__file__).parent
 # A test's tier is the folder it is in; pyproject.toml registers each tier, and each backend, as a marker.
 TIERS = ("unit", "contract", "app", "backends", "process", "proxy", "browser")
@@ -78,10 +79,13 @@ def config() -> Config:
 
 
 @pytest.fixture
-def app(config: Config, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.Application]:
+def app(
+    config: Config, io_loop: tornado.ioloop.IOLoop, request: pytest.FixtureRequest
+) -> Iterator[tornado.web.Application]:
     """The application on the memory backend (fast and exact); the backends have the contract suite."""
     factory = FACTORIES["memory"]()
     backend = io_loop.run_sync(lambda: factory.create(**backend_settings(config)))
+    request.node.stash[SERVED_BACKEND] = backend
     application = make_app(config, backend)
     yield application
     io_loop.run_sync(lambda: shut_down(application, backend))
@@ -89,16 +93,24 @@ def app(config: Config, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.
 
 @pytest.fixture
 def app_on_each_backend(
-    backend_name: str, config: Config, io_loop: tornado.ioloop.IOLoop
+    backend_name: str, config: Config, io_loop: tornado.ioloop.IOLoop, request: pytest.FixtureRequest
 ) -> Iterator[tornado.web.Application]:
     """The application on every backend in turn: a module runs its end-to-end tests on each with
     ``app = app_on_each_backend`` as its ``app`` fixture."""
     factory = FACTORIES[backend_name]()
     backend = io_loop.run_sync(lambda: factory.create(**backend_settings(config)))
+    request.node.stash[SERVED_BACKEND] = backend
     application = make_app(config, backend)
     yield application
     io_loop.run_sync(lambda: shut_down(application, backend))
     io_loop.run_sync(factory.dispose)
+
+
+@pytest.fixture
+def app_backend(app: tornado.web.Application, request: pytest.FixtureRequest) -> Backend:
+    """The backend the test's ``app`` serves: a test writes to it straight, as another process of the
+    deployment would, or reads what it holds."""
+    return request.node.stash[SERVED_BACKEND]
 
 
 @pytest.fixture

@@ -109,6 +109,11 @@ class LocalFanout:
         state = self._rooms.get(room)
         return state is not None and member in state.catching_up
 
+    def held(self, room: str) -> list[Member]:
+        """The sockets of ``room`` held back while they catch up."""
+        state = self._rooms.get(room)
+        return [] if state is None else list(state.catching_up)
+
     def held_bytes(self, member: Member, room: str) -> int:
         """The framed size of what waits for a held socket until it goes live."""
         state = self._rooms.get(room)

@@ -77,6 +77,10 @@ class RatePolicy:
             self._connections[key] = self._connections.get(key, 0) + 1
         return True
 
+    def addresses_with_sockets(self) -> int:
+        """How many addresses (and blocks of them) this process counts sockets for: none once all have gone."""
+        return len(self._connections)
+
     def close_connection(self, address: str) -> None:
         for key, _ in self._blocks.of(limit_key(address)):
             held = self._connections.get(key, 0) - 1

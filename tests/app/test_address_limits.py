@@ -76,9 +76,11 @@ class TestOpenSockets:
             ws.close()
 
     @pytest.mark.gen_test
-    async def test_refused_handshakes_hold_no_place_and_join_no_room(self, http_server, http_port, http_client, app):
+    async def test_refused_handshakes_hold_no_place_and_join_no_room(
+        self, http_server, http_port, http_client, app_backend
+    ):
         room = label()
-        backend = app.hub.fanout._backend
+        backend = app_backend
         subscribed: list[str] = []
         subscribe = backend.subscribe
 

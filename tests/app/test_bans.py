@@ -27,6 +27,7 @@ from tests.support.moderation import (
     texts,
 )
 from tests.support.tokens import MODERATOR_TOKEN, claims, hs256
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -285,14 +286,16 @@ async def test_a_banned_sockets_typing_is_dropped(http_server, http_port, http_c
 
 
 @pytest.mark.gen_test
-async def test_a_ban_stored_elsewhere_holds_here_once_its_notice_comes(http_server, http_port, http_client, app):
+async def test_a_ban_stored_elsewhere_holds_here_once_its_notice_comes(
+    http_server, http_port, http_client, app, app_backend
+):
     # As another process would: straight into the store, which tells every process (this one too).
     ws = await socket_from(http_port, "lobby", BANNED)
-    await app.hub._backend.add_ban(None, BANNED, None, None, "")
+    await app_backend.add_ban(None, BANNED, None, None, "")
     assert await wait_closed(ws) == 1008
-    await app.hub._backend.add_ban("spammer", None, "lobby", None, "")
-    await app.hub._backend.set_locked("quiet", True)
-    await asyncio.sleep(0.05)  # the notice comes on the loop's next turn, then one read
+    await app_backend.add_ban("spammer", None, "lobby", None, "")
+    await app_backend.set_locked("quiet", True)
+    await eventually(lambda: app.hub.is_locked("quiet"))  # the read after a notice takes in bans and locks at once
     assert (await say(http_client, http_port, "lobby", "spammer", "hi"))[0] == 403
     assert (await say(http_client, http_port, "quiet", "ann", "hi"))[0] == 403
     assert (await say(http_client, http_port, "elsewhere", "ann", "hi", BANNED))[0] == 403
@@ -337,7 +340,7 @@ class TestRangesOnEveryBackend:
 
     @pytest.mark.gen_test(timeout=30)
     async def test_a_range_ban_holds_against_every_client_inside_it(
-        self, backend_name, http_server, http_port, http_client, app
+        self, backend_name, http_server, http_port, http_client, app_backend
     ):
         inside_v4 = await socket_from(http_port, "lobby", "198.51.100.77")
         inside_v6 = await socket_from(http_port, "lobby", "2001:db8:aa:ff01::9")
@@ -349,7 +352,7 @@ class TestRangesOnEveryBackend:
         assert (await say(http_client, http_port, "lobby", "ann", "hi", "198.51.100.5"))[0] == 403
         assert await handshake(http_port, "lobby", "198.51.101.1") == 101
         # Another process's ban of a /48 comes through the store's notice, and holds in every room.
-        await app.hub._backend.add_ban(None, "2001:db8:aa::/48", None, None, "")
+        await app_backend.add_ban(None, "2001:db8:aa::/48", None, None, "")
         assert await wait_closed(inside_v6) == 1008
         assert await handshake(http_port, "elsewhere", "2001:db8:aa:1:2:3:4:5") == 403
         assert (await say(http_client, http_port, "elsewhere", "ann", "hi", "2001:db8:aa:ffff::1"))[0] == 403

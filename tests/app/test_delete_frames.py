@@ -9,25 +9,26 @@ import json
 
 import pytest
 
+from backends.base import Backend
 from tests.support.clients import assert_next_is_marker, connect, receive_json, send_json
 from tests.support.messages import post
 
 
-async def deleted_by_a_moderator(app, room: str, message_id: str) -> None:
+async def deleted_by_a_moderator(backend: Backend, room: str, message_id: str) -> None:
     # Straight to the store, as another process's moderator would: the frames come from its notice alone
     # (the API's own route is tested in test_moderation_api.py).
-    assert await app.hub._backend.delete_message(room, message_id)
+    assert await backend.delete_message(room, message_id)
 
 
 @pytest.mark.gen_test
-async def test_a_deletion_reaches_the_sockets_that_asked_for_deletes_and_no_other(http_server, http_port, app):
+async def test_a_deletion_reaches_the_sockets_that_asked_for_deletes_and_no_other(http_server, http_port, app_backend):
     watcher = await connect(http_port, "lobby", features="deletes")
     seed = await connect(http_port, "lobby")  # the 2016 client: it must never get a frame it did not ask for
     other_room = await connect(http_port, "elsewhere", features="deletes")
     await send_json(seed, {"handle": "ann", "message": "to be deleted"})
     message = await receive_json(watcher)
     assert message["message"] == "to be deleted" and (await receive_json(seed))["id"] == message["id"]
-    await deleted_by_a_moderator(app, "lobby", message["id"])
+    await deleted_by_a_moderator(app_backend, "lobby", message["id"])
     assert await receive_json(watcher) == {"type": "delete", "id": message["id"]}
     marker = await assert_next_is_marker(seed)
     assert await receive_json(watcher) == marker  # the delete frame once, nothing more
@@ -37,11 +38,13 @@ async def test_a_deletion_reaches_the_sockets_that_asked_for_deletes_and_no_othe
 
 
 @pytest.mark.gen_test
-async def test_a_message_deleted_as_soon_as_stored_reaches_a_socket_before_its_deletion(http_server, http_port, app):
+async def test_a_message_deleted_as_soon_as_stored_reaches_a_socket_before_its_deletion(
+    http_server, http_port, app, app_backend
+):
     # Broadcasts wait a loop iteration or two to go out together; the deletion must not overtake them.
     watcher = await connect(http_port, "lobby", features="deletes")
     stored = (await post(app.hub, "lobby", "ann", "gone at once")).message
-    await deleted_by_a_moderator(app, "lobby", stored.id)
+    await deleted_by_a_moderator(app_backend, "lobby", stored.id)
     assert (await receive_json(watcher))["id"] == stored.id
     assert await receive_json(watcher) == {"type": "delete", "id": stored.id}
     watcher.close()
@@ -49,12 +52,12 @@ async def test_a_message_deleted_as_soon_as_stored_reaches_a_socket_before_its_d
 
 @pytest.mark.gen_test
 async def test_a_resent_client_id_of_a_deleted_message_is_forbidden_on_the_socket_and_the_api(
-    http_server, http_port, http_client, app
+    http_server, http_port, http_client, app, app_backend
 ):
     ws = await connect(http_port, "lobby", features="deletes")
     await send_json(ws, {"handle": "ann", "message": "spam", "client_id": "c-1"})
     message = await receive_json(ws)
-    await deleted_by_a_moderator(app, "lobby", message["id"])
+    await deleted_by_a_moderator(app_backend, "lobby", message["id"])
     assert (await receive_json(ws))["type"] == "delete"
     await send_json(ws, {"handle": "ann", "message": "spam", "client_id": "c-1"})
     error = await receive_json(ws)

@@ -3,11 +3,13 @@ whole frames, then the close (1013)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 
 import pytest
 
+from rooms.web.handlers.socket import ChatSocketHandler
 from tests.support.apps import app_config
 from tests.support.clients import CLOSE, TEXT, raw_handshake, read_until_closed
 from tests.support.messages import post
@@ -26,10 +28,10 @@ def config():
 @pytest.mark.gen_test(timeout=30)
 async def test_a_frame_that_overflows_the_send_buffer_is_sent_whole_before_the_close(http_server, http_port, app):
     sock = await raw_handshake(http_port, f"/chat/{ROOM}/")  # reads nothing until the end
-    await eventually(lambda: ROOM in app.hub.fanout._rooms and app.hub.fanout._rooms[ROOM].live)
-    (handler,) = app.hub.fanout._rooms[ROOM].live
+    await eventually(lambda: app.hub.fanout.online(ROOM) == 1)
+    (handler,) = [o for o in gc.get_objects() if isinstance(o, ChatSocketHandler) and o.application is app]
     # The kernel takes the head of the frame and no more: what is left is over the send buffer.
-    handler.writer._stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    handler.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     await post(app.hub, ROOM, "ann", "x" * BIG)
     try:
         frames = await read_until_closed(sock)

@@ -13,10 +13,12 @@ import redis.asyncio as redis
 from backends import url_scheme
 from backends.errors import BackendConfigError, BackendUnavailable
 from backends.redis.backend import RedisBackend
-from backends.redis.options import parse_sentinel_url
+from backends.redis.keys import RedisKeys
+from backends.redis.options import DEFAULT_PREFIX, parse_sentinel_url
 from tests.support.messages import new_message, store
+from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
-from tests.support.redis import PrivateRedis
+from tests.support.redis import PrivateRedis, shard_subscribers
 from tests.support.sentinel import SentinelSet
 from tests.support.waiting import eventually
 
@@ -55,10 +57,10 @@ def test_bad_sentinel_url_is_a_config_error_naming_backend_url(url):
         RedisBackend(url)
 
 
-def pubsub_port(backend: RedisBackend) -> int | None:
-    """The port of the server the backend's pub/sub session is connected to, None while it is not."""
-    [session] = backend._subscriber._sessions.values()
-    return None if session._conn is None else session._conn.port  # type: ignore[attr-defined]
+async def listened_on(sentinels: SentinelSet, room: str) -> list[int]:
+    """The ports of the set's servers where a client listens to ``room``'s channel."""
+    channel = RedisKeys(DEFAULT_PREFIX).channel(room)
+    return [port for port in sentinels.data_ports if await shard_subscribers(port, channel)]
 
 
 class BackendSender:
@@ -124,7 +126,7 @@ async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_th
         listener.set_delivery_target(recorder)
         await listener.subscribe("lobby")
         old_master = await sentinels.master_port()
-        assert pubsub_port(listener) == old_master
+        assert await listened_on(sentinels, "lobby") == [old_master]
 
         senders = [BackendSender(writer, f"s{number}") for number in range(5)]
         tasks = [asyncio.ensure_future(sender.run(stop)) for sender in senders]
@@ -135,18 +137,18 @@ async def test_sentinel_failover_under_senders_loses_nothing_acknowledged_and_th
         await eventually(lambda: acked() >= 50, timeout=20)
         new_master = await sentinels.failover()
         # The listener's connection to the old master stays open: it notices by asking Sentinel, and moves.
-        await eventually(
-            lambda: pubsub_port(listener) == new_master,
-            timeout=20,
-            message="the subscriber on the new master",
-        )
+
+        async def moved() -> bool:
+            return await listened_on(sentinels, "lobby") == [new_master]
+
+        await eventually(moved, timeout=20, message="the subscriber on the new master alone")
         mark = acked()
         await eventually(lambda: acked() >= mark + 50, timeout=30, message=lambda: [s.refused for s in senders])
         stop.set()
         await asyncio.gather(*tasks)
 
         await check_history_and_delivery(writer, senders, recorder)
-        assert listener._subscriber.stats.sessions_lost >= 1
+        assert backend_sample(listener, "rooms_redis_pubsub_sessions_lost_total") >= 1
     finally:
         stop.set()
         for task in tasks:
@@ -238,7 +240,7 @@ async def test_catch_up_on_a_redis_that_never_issued_the_last_delivered_id_tells
         first = (await store(backend, "lobby", "ann", "kept", None)).message
         await store(backend, "lobby", "ann", "lost", None)
         await recorder.wait_for(2)
-        stream = backend._keys.stream("lobby")
+        stream = RedisKeys(DEFAULT_PREFIX).stream("lobby")
         await client.delete(stream)
         await client.xadd(stream, {"h": "ann", "m": "kept", "t": first.timestamp}, id=first.id)
         await client.client_kill_filter(_type="pubsub")

@@ -23,6 +23,7 @@ from rooms.room.rates import RatePolicy
 from rooms.room.replay import FIRST_REPLAY_PAGE
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import post, store, store_soon
+from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
 from tests.support.redis import redis_address, require_redis, through_proxy
 from tests.support.tcp_proxy import TCPProxy
@@ -93,7 +94,7 @@ async def test_a_redis_process_back_on_pub_sub_hears_of_a_gap_exactly_when_a_mes
         delivered = [(await store(writer, "lobby", "ann", f"m{n}")).message for n in range(3)]
         await recorder.wait_for(3)
         proxy.cut()
-        await eventually(lambda: not away._subscriber.is_live, timeout=10)
+        await eventually(lambda: backend_sample(away, "rooms_redis_pubsub_up") == 0, timeout=10)
         missed = [(await store(writer, "lobby", "ann", f"missed {n}")).message for n in range(later)]
         proxy.restore()
         await recorder.wait_for(3 + 5, timeout=20)

@@ -330,7 +330,7 @@ async def test_sqlite_runs_in_wal_mode_with_the_configured_synchronous_level():
 async def test_mysql_without_consecutive_auto_increment_inserts_row_by_row_in_order():
     # MySQL 8 defaults to innodb_autoinc_lock_mode=2, where a multi-row INSERT's ids may interleave with
     # another session's; the backend then inserts a batch row by row. This MariaDB uses mode 1, so the
-    # test takes that path by hand.
+    # test takes that path by hand (the server's mode is fixed when it starts).
     factory = MariaDBFactory()
     backend = await started(factory.new_url())
     try:

@@ -25,6 +25,7 @@ from tests.support.clients import connect, receive_json, send_json, wait_closed
 from tests.support.factories.redis import REDIS_URL, delete_prefix, unique_prefix
 from tests.support.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory, sql_backend
 from tests.support.messages import store
+from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
 from tests.support.redis import redis_address, require_redis, through_proxy
 from tests.support.tcp_proxy import TCPProxy
@@ -38,7 +39,7 @@ async def nothing_to_wait_for(backend: Backend, up: bool) -> None:
 async def subscriber_is(backend: Backend, up: bool) -> None:
     """The Redis backend tells from its pub/sub connection whether Redis is there."""
     assert isinstance(backend, RedisBackend)
-    await eventually(lambda: backend._subscriber.is_live == up, timeout=30)
+    await eventually(lambda: backend_sample(backend, "rooms_redis_pubsub_up") == float(up), timeout=30)
 
 
 @dataclass

@@ -17,7 +17,8 @@ answer is checked against what the contract guarantees: it must be the reference
 keeps the newest messages from some point no later than the reference's, and no earlier than the backend was
 already seen to have pruned.
 
-What the machine found is pinned by plain tests at the end of this file.
+What the machine found is pinned by plain tests in test_machine_findings.py; the model it checks against is
+tests/support/history_model.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import functools
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import pytest
@@ -38,7 +39,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from backends.base import Backend, HistoryPage, NewMessage, Replay, StoredMessage, StoreResult
 from backends.memory import MemoryBackend
 from tests.support.factories import all_factories
-from tests.support.messages import new_message, store
+from tests.support.history_model import Page, RoomLog, newest_page, page_after, replay_gap
+from tests.support.messages import new_message
 
 T = TypeVar("T")
 
@@ -104,41 +106,6 @@ class Bench:
 
     def run(self, awaitable: Awaitable[T]) -> T:
         return self.loop.run_until_complete(awaitable)
-
-
-@dataclass
-class RoomLog:
-    """Every message stored in one room, oldest first, pruned or not, as (reference, under test) pairs."""
-
-    label: str
-    pairs: list[tuple[StoredMessage, StoredMessage | None]] = field(default_factory=list)
-    reference_index: dict[str, int] = field(default_factory=dict)
-    tested_index: dict[str, int] = field(default_factory=dict)
-    by_client_id: dict[str, int] = field(default_factory=dict)
-    # The backend under test has been seen to hold nothing older than this index: it never un-prunes.
-    pruned_at_least: int = 0
-
-
-# -- the model: answers for a history that keeps every message from index ``kept`` on ----------------------
-
-Page = tuple[list[int], bool]  # indices into RoomLog.pairs, has_more
-
-
-def newest_page(kept: int, end: int, limit: int) -> Page:
-    """``history(limit, before=<the message at end>)``; end is the room's length for the newest page."""
-    start = max(kept, end - limit)
-    return list(range(start, end)), start > kept
-
-
-def page_after(kept: int, after: int, limit: int, length: int) -> Page:
-    """``history(limit, after=<the message at index after>)``; after is -1 for "0"."""
-    start = max(kept, after + 1)
-    return list(range(start, min(length, start + limit))), start + limit < length
-
-
-def replay_gap(kept: int, since: int) -> bool:
-    """Whether a client that saw index ``since`` (-1: "0") missed messages: some after it are pruned."""
-    return since < kept - 1
 
 
 async def store_together(backend: Backend, messages: list[NewMessage]) -> list[StoreResult]:
@@ -409,57 +376,3 @@ def run_machine(backend_name: str, retain: int, machine: type[ContractMachine] =
 @pytest.mark.parametrize("retain", [RETAIN_ALL, RETAIN_FEW], ids=["retain-all", f"retain-{RETAIN_FEW}"])
 def test_backend_keeps_the_contract_of_the_reference(backend_name, retain):
     run_machine(backend_name, retain)
-
-
-# -- what the machine found, each as a plain test ----------------------------------------------------------
-
-
-def run_on(backend_name: str, retain: int, scenario: Callable[[Backend], Awaitable[None]]) -> None:
-    loop = asyncio.new_event_loop()
-    factory = FACTORIES[backend_name]()
-    backend: Backend | None = None
-    try:
-        backend = loop.run_until_complete(factory.create(retain_per_room=retain))
-        loop.run_until_complete(scenario(backend))
-    finally:
-        if backend is not None:
-            loop.run_until_complete(backend.close())
-        loop.run_until_complete(factory.dispose())
-        loop.close()
-
-
-def test_replay_from_the_newest_pruned_message_reports_no_gap(backend_name):
-    """A client that last saw the newest pruned message missed nothing: every later message is kept."""
-
-    async def scenario(backend: Backend) -> None:
-        stored = [(await store(backend, "lobby", "ann", f"m{n}")).message for n in range(8)]
-        newest_pruned = stored[-RETAIN_FEW - 1]
-        deadline = time.monotonic() + WAIT_SECONDS
-        while len((await backend.history("lobby", 50)).messages) > RETAIN_FEW and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        replay = await backend.replay("lobby", newest_pruned.id, 50)
-        assert replay.page.messages == stored[-RETAIN_FEW:]
-        assert not replay.gap
-
-    run_on(backend_name, RETAIN_FEW, scenario)
-
-
-def test_client_ids_differing_only_in_trailing_spaces_are_two_client_ids(backend_name):
-    """The wire module accepts any 1 to 64 characters as a client id, spaces included; "c1" and "c1 " are two.
-    Storing one must not fail for the other, nor fail the other messages committed with it. (MariaDB's
-    utf8mb4_bin, a PAD SPACE collation, took them for one in the unique index; fixed in schema version 3.)"""
-
-    async def scenario(backend: Backend) -> None:
-        first = await store(backend, "lobby", "ann", "one", "c1")
-        together = [
-            backend.store_soon(new_message("other", "bob", "bystander", None)),
-            backend.store_soon(new_message("lobby", "eve", "two", "c1 ")),
-        ]
-        bystander, second = await asyncio.gather(*together)
-        assert not second.duplicate and second.message.client_id == "c1 "
-        assert not bystander.duplicate
-        again = await store(backend, "lobby", "ann", "one", "c1")
-        assert again.duplicate and again.message == first.message
-        assert [m.client_id for m in (await backend.history("lobby", 10)).messages] == ["c1", "c1 "]
-
-    run_on(backend_name, RETAIN_ALL, scenario)

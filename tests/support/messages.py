@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
-from backends.base import Backend, NewMessage, StoreResult, utc_timestamp
+from backends.base import Backend, NewMessage, StoredMessage, StoreResult, utc_timestamp
 from backends.token_bucket import TokenBucket
 from rooms.room.hub import RoomHub
 from rooms.room.rates import Sender
@@ -43,3 +44,13 @@ def unlimited() -> Sender:
 async def post(hub: RoomHub, room: str, handle: str, text: str, client_id: str | None = None) -> StoreResult:
     """Through the room layer, as a socket or the API posts, without the rate limit."""
     return await hub.post(new_message(room, handle, text, client_id), unlimited())
+
+
+async def fill(backend: Backend, room: str, count: int, handle: str = "ann") -> list[StoredMessage]:
+    """``count`` messages stored one after the other in ``room``."""
+    return [(await store(backend, room, handle, f"message {n}", None)).message for n in range(count)]
+
+
+def stamped(days_ago: float) -> str:
+    """A message's timestamp ``days_ago`` days back, for what ages rooms."""
+    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()

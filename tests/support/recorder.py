@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from backends.base import StoredMessage
+from backends.base import Backend, StoredMessage
 
 
 class Recorder:
@@ -50,3 +52,14 @@ class Recorder:
 
         await asyncio.wait_for(enough(), timeout)
         return self.delivered
+
+
+async def subscribed_backend(
+    make_backend: Callable[..., Awaitable[Backend]], room: str, **options: Any
+) -> tuple[Backend, Recorder]:
+    """A backend from the contract's ``make_backend`` fixture, delivering to a recorder, subscribed to ``room``."""
+    backend = await make_backend(**options)
+    recorder = Recorder()
+    backend.set_delivery_target(recorder)
+    await backend.subscribe(room)
+    return backend, recorder

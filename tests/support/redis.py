@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
+from redis.exceptions import RedisError
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import WebSocketClientConnection
 
@@ -183,3 +184,16 @@ class PrivateRedis:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+async def shard_subscribers(port: int, channel: str) -> int:
+    """How many clients of the Redis on ``port`` listen to the shard channel ``channel``, as an operator asks
+    it (``PUBSUB SHARDNUMSUB``); 0 when that Redis does not answer."""
+    client = redis.Redis(port=port)
+    try:
+        reply = await client.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+    except (RedisError, OSError):
+        return 0
+    finally:
+        await client.aclose()
+    return int(reply[1])
