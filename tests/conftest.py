@@ -27,7 +27,7 @@ FACTORIES = all_factories()
 MakeBackend = Callable[..., Awaitable[Backend]]
 TESTS = Path(__file__).parent
 # A test's tier is the folder it is in; pyproject.toml registers each tier, and each backend, as a marker.
-TIERS = ("unit", "contract", "app", "backends", "process", "browser")
+TIERS = ("unit", "contract", "app", "backends", "process", "browser", "image")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
