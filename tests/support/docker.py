@@ -40,7 +40,8 @@ def require_docker() -> None:
     except subprocess.TimeoutExpired:
         docker_unavailable("the Docker daemon did not answer `docker info` within 30s")
     if answer.returncode != 0 or not answer.stdout.strip():
-        docker_unavailable(f"no Docker daemon answers ({answer.stderr.decode().strip().splitlines()[-1:]})")
+        said = answer.stderr.decode().strip().splitlines() or ["no answer"]
+        docker_unavailable(f"no Docker daemon answers: {said[-1]}")
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
