@@ -19,6 +19,7 @@ pyz:
 binary:
 	test -x $(BINARY_VENV)/bin/python || $(BINARY_PYTHON) -m venv $(BINARY_VENV)
 	$(BINARY_VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-build.txt
+	rm -rf build/lib  # setuptools' staging in the checkout: a module removed since must not come back from it
 	$(BINARY_VENV)/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall .
 	$(BINARY_VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath $(DIST) --workpath $(BINARY_WORK) \
 		packaging/rooms.spec
