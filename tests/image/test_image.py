@@ -4,6 +4,8 @@ published port, its data in a volume that outlives the container, and `docker st
 from __future__ import annotations
 
 import asyncio
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -57,3 +59,34 @@ async def test_the_image_turns_healthy_serves_a_room_and_stops_cleanly_keeping_i
         with container(f"{RUN_NAME}-second", *run) as second:
             await asyncio.to_thread(wait_answering, base_url, 60, lambda: is_running(second), lambda: logs(second))
             assert message_texts(base_url, room) == ["hello from the image"]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.gen_test(timeout=120)
+async def test_the_healthcheck_passes_with_allowed_hosts_set_and_metrics_follow_the_mounted_config(
+    rooms_image, tmp_path
+):
+    """The HEALTHCHECK asks from inside the container (loopback), so a config that names the public host does
+    not turn it unhealthy; the host's own requests come from the Docker network's gateway, which the operator
+    adds to ``metrics_allowed`` as docs/operating.md says."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        'server:\n  allowed_hosts: ["chat.example.org"]\n'
+        '  metrics_allowed: ["127.0.0.1/8", "::1", "172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8"]\n'
+    )
+    config.chmod(0o644)  # read by the container's user
+    port = free_port()
+    run = (
+        "--publish", f"127.0.0.1:{port}:8000",
+        "--volume", f"{config}:/etc/rooms/config.yaml:ro", "--env", "ROOMS_CONFIG=/etc/rooms/config.yaml",
+        # The image's own check, asked every second rather than every ten: the test need not wait for it.
+        "--health-interval", "1s",
+        rooms_image,
+    )  # fmt: skip
+    with container(f"{RUN_NAME}-hosts", *run) as name:
+        await asyncio.to_thread(wait_healthy, name)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/lobby/", timeout=5)
+        assert refused.value.code == 400  # not the configured host
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as metrics:
+            assert metrics.status == 200
