@@ -28,7 +28,7 @@ MakeBackend = Callable[..., Awaitable[Backend]]
 SERVED_BACKEND = pytest.StashKey[Backend]()
 TESTS = Path(__file__).parent
 # A test's tier is the folder it is in; pyproject.toml registers each tier, and each backend, as a marker.
-TIERS = ("unit", "contract", "app", "backends", "process", "proxy", "browser")
+TIERS = ("unit", "contract", "app", "backends", "process", "proxy", "browser", "image")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
