@@ -57,6 +57,7 @@ from backends.sql.migrations import prepare_schema
 from backends.sql.moderation import ModerationStore
 from backends.sql.options import SQLOptions, read_options
 from backends.sql.retention import Retention
+from backends.sql.settling import first_line, settle, settle_exception
 from backends.sql.tables import build_schema
 from backends.sql.writer import MessageWriter, StoreOutcome
 
@@ -265,9 +266,9 @@ class SQLBackend(Backend):
             try:
                 result = self._guarded(operation, query, idempotent)
             except BaseException as exc:
-                self._call_on_loop(_settle_exception, future, exc)
+                self._call_on_loop(settle_exception, future, exc)
             else:
-                self._call_on_loop(_settle, future, result)
+                self._call_on_loop(settle, future, result)
 
         jobs.put(job)
         return await future
@@ -282,19 +283,19 @@ class SQLBackend(Backend):
         target = self._target
         for (request, future), result in zip(batch, results, strict=True):
             if isinstance(result, (QuotaExceeded, MessageDeleted)):
-                _settle_exception(future, result)
+                settle_exception(future, result)
                 continue
             if not result.duplicate:
                 self._finished_through = int(result.message.id)
                 if target is not None and request.room in self._subscribed:
                     target.deliver(result.message)
-            _settle(future, result)
+            settle(future, result)
         if self._deletions_due:
             self._tell_deletions(self._finished_through)
 
     def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
         for _, future in batch:
-            _settle_exception(future, BackendUnavailable(reason))
+            settle_exception(future, BackendUnavailable(reason))
         if self._deletions_due:
             # A batch that failed at COMMIT may have stored what it is never to deliver: nothing to wait for.
             self._tell_deletions(None)
@@ -331,7 +332,7 @@ class SQLBackend(Backend):
             if idempotent and reused_connection and not isinstance(exc, peewee.IntegrityError):
                 # It may have died while idle; a read can simply be asked again on a new one.
                 return self._guarded(operation, query)
-            raise BackendUnavailable(f"{self.kind} {operation} failed: {_first_line(exc)}") from exc
+            raise BackendUnavailable(f"{self.kind} {operation} failed: {first_line(exc)}") from exc
 
     def _write_loop(self) -> None:
         try:
@@ -355,7 +356,7 @@ class SQLBackend(Backend):
         finally:
             self._database.drop_connection()
             if self._writer_done is not None:
-                self._call_on_loop(_settle, self._writer_done, None)
+                self._call_on_loop(settle, self._writer_done, None)
 
     def _commit(self, batch: list[_Pending]) -> None:
         requests = [request for request, _ in batch]
@@ -382,18 +383,3 @@ class SQLBackend(Backend):
 
 def _now() -> str:
     return ban_timestamp(datetime.now(UTC))
-
-
-def _settle(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
