@@ -34,6 +34,10 @@ A backend stores messages, reads history and pushes each newly stored message to
   to list (``audit_page``), newest first; each entry gets an id greater than every earlier one's (a whole
   number, on every backend), and the store's time. Only the newest ``audit_keep`` entries are kept: the
   log never grows past that, however long the deployment runs.
+* **Search finds the same messages on every backend.** ``search`` answers the messages of a room that
+  ``SearchQuery.matches`` (``backends/search.py``, the one definition of a word), newest first; deleted
+  and pruned messages are never found. How a store narrows them down is its own affair (the SQL engines'
+  full-text indexes, a bounded read for memory and Redis).
 * **Storage grows with messages and moderators' actions only.** A room is written with its first
   message; reading a room that has none stores nothing; locking a room stores the lock, not the room.
 """
@@ -65,6 +69,7 @@ from backends.records import (
     combined_presence,
     utc_timestamp,
 )
+from backends.search import SearchPage, SearchQuery
 
 # The contract's values live in ``backends.records``; they are named here too, beside the contract.
 __all__ = [
@@ -167,6 +172,12 @@ class Backend(abc.ABC):
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         """Up to ``limit`` messages, oldest first: the newest (optionally older than ``before``), or
         the oldest newer than ``after``. Ids are validated by :meth:`id_key` first."""
+
+    @abc.abstractmethod
+    async def search(self, room: str, query: SearchQuery, limit: int, before: str | None = None) -> SearchPage:
+        """Up to ``limit`` of the room's messages that ``query`` matches, newest first, older than
+        ``before`` if given (validated by :meth:`id_key` first); never one deleted or pruned. A query
+        with no word (``SearchQuery.is_empty``) finds nothing."""
 
     @abc.abstractmethod
     async def replay(self, room: str, since: str, limit: int) -> Replay:

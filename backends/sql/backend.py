@@ -16,8 +16,8 @@ A query that fails drops its connection and raises ``BackendUnavailable``; the n
 again, so the backend mends itself once the database is back.
 
 This module runs the threads; the queries they run are synchronous, each kind in a module of its own:
-``writer.py`` (stores), ``history.py`` (reads), ``retention.py`` (prunes and expiry), ``moderation.py``
-(deletions, bans, locks) and ``audit.py`` (the audit log).
+``writer.py`` (stores), ``history.py`` (reads), ``search.py`` (searches), ``retention.py`` (prunes and
+expiry), ``moderation.py`` (deletions, bans, locks) and ``audit.py`` (the audit log).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from backends.base import (
 )
 from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
+from backends.search import SearchPage, SearchQuery
 from backends.sql.audit import AuditLog
 from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
@@ -57,6 +58,7 @@ from backends.sql.migrations import prepare_schema
 from backends.sql.moderation import ModerationStore
 from backends.sql.options import SQLOptions, read_options
 from backends.sql.retention import Retention
+from backends.sql.search import SearchReader
 from backends.sql.settling import first_line, settle, settle_exception
 from backends.sql.tables import build_schema
 from backends.sql.writer import MessageWriter, StoreOutcome
@@ -81,6 +83,7 @@ class SQLBackend(Backend):
         self._database = RoomsDatabase(database, build_schema(database), self.kind)
         self._writer = MessageWriter(self._database, options.retain_per_room, options.quota)
         self._history = HistoryReader(self._database)
+        self._search = SearchReader(self._database)
         self._retention = Retention(self._database, options.retain_per_room)
         self._moderation = ModerationStore(self._database)
         self._audit = AuditLog(self._database, options.audit_keep)
@@ -140,6 +143,7 @@ class SQLBackend(Backend):
     def _prepare(self) -> None:
         prepare_schema(self._database.db, self._database.tables)
         self._writer.prepare()
+        self._search.prepare()
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         # Daemon threads: a backend that was never closed cannot keep the process alive.
@@ -169,6 +173,10 @@ class SQLBackend(Backend):
         if after_id is not None and after_id >= MAX_ID:
             return HistoryPage([], False)
         return await self._read("history read", lambda: self._history.history(room, limit, before_id, after_id))
+
+    async def search(self, room: str, query: SearchQuery, limit: int, before: str | None = None) -> SearchPage:
+        before_id = None if before is None else min(parse_integer_id(before), MAX_ID)
+        return await self._read("search", lambda: self._search.search(room, query, limit, before_id))
 
     async def replay(self, room: str, since: str, limit: int) -> Replay:
         since_id = min(parse_integer_id(since), MAX_ID)
