@@ -56,6 +56,7 @@ class MessageTable(peewee.Model):
     user_id = peewee.TextField(null=True)
     moderator = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
     # The message's words as the full-text index reads them (``backends/sql/search.py``); NULL for a tombstone.
+    # Whatever changes a message's text sets them again, or searches would find its old words.
     search_words = peewee.TextField(null=True)
 
 
