@@ -179,15 +179,15 @@ def _backfill_search_words(database: peewee.Database) -> None:
         rows = list(
             execute(
                 database,
-                "SELECT id, message FROM messages WHERE search_words IS NULL AND deleted = 0"
+                "SELECT id, room_id, message FROM messages WHERE search_words IS NULL AND deleted = 0"
                 f" ORDER BY id LIMIT {BACKFILL_CHUNK}",
             )
         )
-        for message_id, text in rows:
+        for message_id, room_id, text in rows:
             execute(
                 database,
                 f"UPDATE messages SET search_words = {param} WHERE id = {param}",
-                [search_words(text), message_id],
+                [search_words(room_id, text), message_id],
             )
         if len(rows) < BACKFILL_CHUNK:
             return

@@ -218,7 +218,7 @@ class MessageWriter:
                 request.client_id,
                 request.user,
                 request.moderator,
-                search_words(request.message),
+                search_words(room_id, request.message),
             )
         ]
         all_rows = columns + ", ".join([row_params] * len(rows))
