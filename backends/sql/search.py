@@ -38,13 +38,12 @@ ROOM_MARK = "room"  # then the room's id: never a word's token, which starts wit
 MAX_TOKEN_BYTES = 41  # the mark and two letters a byte: 83 characters, within InnoDB's 84
 MIN_TOKEN_CHARS = 3  # the shortest word token: the mark and one byte
 MAX_TOKEN_CHARS = len(TOKEN_MARK) + 2 * MAX_TOKEN_BYTES
-_LETTERS = "abcdefghijklmnop"
+_HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 
 def word_token(word: str) -> str:
     """A word (case-folded) as the index holds it."""
-    data = word.encode("utf-8")[:MAX_TOKEN_BYTES]
-    return TOKEN_MARK + "".join(_LETTERS[byte >> 4] + _LETTERS[byte & 15] for byte in data)
+    return TOKEN_MARK + word.encode("utf-8")[:MAX_TOKEN_BYTES].hex().translate(_HEX_TO_LETTERS)
 
 
 def room_token(room_id: int) -> str:
@@ -55,8 +54,8 @@ def room_token(room_id: int) -> str:
 def search_words(room_id: int, text: str) -> str:
     """``messages.search_words`` of a message: its room's token and its words' tokens, each once, between
     spaces (and a space at each end, so that ``LIKE '% token %'`` finds the first and the last)."""
-    tokens = dict.fromkeys(word_token(word) for word in words_of(text))
-    return f" {room_token(room_id)} {' '.join(tokens)} "
+    tokens = " ".join(map(word_token, dict.fromkeys(words_of(text))))
+    return f" {room_token(room_id)} {tokens} "
 
 
 class SearchReader:
