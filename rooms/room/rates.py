@@ -81,7 +81,7 @@ class RatePolicy:
         has made ``searches_per_minute`` (times the block's factor) in the last minute's worth."""
         now = self._clock()
         buckets = [self._searches.of(block, now) for block in self._blocks.of(limit_key(address))]
-        if not all([bucket.has_token(now) for bucket in buckets]):
+        if not all(bucket.has_token(now) for bucket in buckets):
             return False
         for bucket in buckets:
             bucket.spend()

@@ -30,13 +30,19 @@ async def search(http_client, port, room: str, query: str | None = None, token=N
 
 
 class TestFinding:
+    """On every backend: the same answers over HTTP, whichever store finds them."""
+
     @pytest.fixture
     def config(self):
         return moderated_config()
 
+    @pytest.fixture
+    def app(self, app_on_each_backend):
+        return app_on_each_backend
+
     @pytest.mark.gen_test(timeout=20)
     async def test_matches_come_newest_first_shaped_as_in_the_messages_route_and_page_on_with_before(
-        self, http_server, http_port, http_client
+        self, backend_name, http_server, http_port, http_client
     ):
         for n in range(7):
             await say(http_client, http_port, "lobby", "ann", f"Release note {n}" if n % 2 else f"chatter {n}")
@@ -64,7 +70,7 @@ class TestFinding:
         )
 
     @pytest.mark.gen_test(timeout=20)
-    async def test_a_deleted_message_is_never_found(self, http_server, http_port, http_client):
+    async def test_a_deleted_message_is_never_found(self, backend_name, http_server, http_port, http_client):
         _, first = await say(http_client, http_port, "lobby", "ann", "the launch code is 1234")
         _, second = await say(http_client, http_port, "lobby", "ann", "the launch is at noon")
         status, _ = await call(http_client, http_port, "DELETE", f"/api/rooms/lobby/messages/{first['id']}")
@@ -74,7 +80,7 @@ class TestFinding:
         assert (await search(http_client, http_port, "lobby", "code 1234"))[1]["messages"] == []
 
     @pytest.mark.gen_test(timeout=20)
-    async def test_the_limits_of_q_and_limit_are_inclusive(self, http_server, http_port, http_client):
+    async def test_the_limits_of_q_and_limit_are_inclusive(self, backend_name, http_server, http_port, http_client):
         text = "x" * 90 + " padding1"
         _, posted = await say(http_client, http_port, "lobby", "ann", text)
         assert len(text + " ") == 100
