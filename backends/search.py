@@ -4,7 +4,7 @@ Defined once, here, so that every backend finds the same messages: a **word** is
 characters (letters, digits, ``_``: Python's ``\\w``) in the text put in NFC, compared after Unicode case
 folding (``str.casefold``: ``Straße`` holds the word ``strasse``). A message matches a query when it holds
 every word of the query as a whole word, except that the query's last word may be the start of one
-(``SearchQuery.last_is_prefix``). The SQL backends narrow the candidates with their own full-text index
+(``SearchQuery.prefix``). The SQL backends narrow the candidates with their own full-text index
 and then keep those this matcher accepts; the memory and Redis backends read their messages newest first
 and keep those it accepts.
 """
