@@ -61,6 +61,11 @@ class SearchQuery:
         """Whether a message's text holds every word of the query."""
         if self.is_empty:
             return False
+        # Each word a message holds is part of its whole text folded, so a text that lacks one of the
+        # query's words even as a part is no match: most texts are told so without being split into words.
+        folded = text.lower() if text.isascii() else unicodedata.normalize("NFC", text).casefold()
+        if not all(word in folded for word in self.whole_words) or (self.prefix or "") not in folded:
+            return False
         held = set(words_of(text))
         if not all(word in held for word in self.whole_words):
             return False

@@ -58,3 +58,17 @@ def test_folding_keeps_a_word_whole():
     assert words_of("İstanbul'da ÇAĞ") == ["i̇stanbul", "da", "çağ"]
     assert words_of("Straße e\u0301te\u0301") == ["strasse", "été"]  # NFC: é as one character
     assert SearchQuery.parse("ISTANBUL").matches("istanbul") and not SearchQuery.parse("stanbul").matches("İstanbul")
+
+
+@given(texts, st.data())
+def test_matching_is_the_definition_whatever_shortcut_it_takes(text, data):
+    # Queries cut from the text itself (so that many match), and any others.
+    query_text = data.draw(st.one_of(st.just(text[: len(text) // 2]), st.just(text[len(text) // 3 :]), texts))
+    query = SearchQuery.parse(query_text)
+    held = set(words_of(text))
+    expected = (
+        not query.is_empty
+        and all(word in held for word in query.whole_words)
+        and (query.prefix is None or any(word.startswith(query.prefix) for word in held))
+    )
+    assert query.matches(text) == expected
