@@ -3,13 +3,14 @@ through the shared ``make_backend`` fixture: every backend finds exactly the sam
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from backends.base import Backend, StoredMessage
-from backends.search import SearchQuery
-from tests.support.messages import store
+from backends.search import SEARCH_SCAN_MESSAGES, SearchQuery
+from tests.support.messages import store, store_soon
 from tests.support.waiting import eventually
 
 TEXTS = [
@@ -163,3 +164,17 @@ async def test_an_expired_room_finds_nothing_and_its_next_messages_are_found(mak
     assert await found(backend, "lobby", "news") == []
     fresh = (await store(backend, "lobby", "ann", "new news")).message
     assert await found(backend, "lobby", "news") == [fresh.message]
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_past_the_read_bound_an_index_finds_old_matches_and_a_bounded_read_says_more_may_exist(make_backend):
+    backend = await make_backend(retain_per_room=0)
+    oldest = (await store(backend, "lobby", "ann", "needle in a haystack")).message
+    for start in range(0, SEARCH_SCAN_MESSAGES + 10, 1000):
+        count = min(1000, SEARCH_SCAN_MESSAGES + 10 - start)
+        await asyncio.gather(*(store_soon(backend, "lobby", "ann", f"hay {start + n}") for n in range(count)))
+    page = await backend.search("lobby", SearchQuery.parse("needle"), 5)
+    if backend.kind in ("sqlite", "postgresql", "mysql"):  # a full-text index: exact however far back
+        assert (page.messages, page.has_more) == ([oldest], False)
+    else:
+        assert (page.messages, page.has_more) == ([], True)  # the newest 10,000 read, none of them a match
