@@ -130,6 +130,12 @@ def _migrate_to_7(database: peewee.Database) -> None:
     MariaDB/MySQL an InnoDB FULLTEXT index. The messages stored before are given their words here, in
     place (on SQLite through the triggers, so the FTS5 table learns them too); tombstones get none.
     """
+    if isinstance(database, peewee.SqliteDatabase):
+        (fts5,) = execute(database, "SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone() or (0,)
+        if not fts5:
+            raise BackendConfigError(
+                "backend.url: this Python's SQLite library was built without FTS5, which searching needs"
+            )
     _add_columns(database, [build_schema(database).message.search_words])
     if isinstance(database, peewee.SqliteDatabase):
         for statement in SQLITE_SEARCH_SCHEMA:
