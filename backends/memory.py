@@ -34,11 +34,13 @@ from backends.base import (
 from backends.errors import MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
 from backends.quota import NewRoomQuota
+from backends.search import SEARCH_SCAN_MESSAGES, SearchPage, SearchQuery
 
 # History is kept as plain tuples of strings (and a bool), which the garbage collector stops tracking: as
 # objects, a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
 # Fields in StoredMessage's order: id, room, handle, message, timestamp, client id, user, moderator.
 _Row = tuple[str, str, str, str, str, str | None, str | None, bool]
+_TEXT: Final = 3  # a row's message
 _CLIENT_ID: Final = 5  # a row's client id
 
 
@@ -164,6 +166,21 @@ class MemoryBackend(Backend):
         end = len(state.ids) if before is None else bisect.bisect_left(state.ids, parse_integer_id(before))
         start = max(0, end - limit)
         return HistoryPage(_messages(state.rows[start:end]), start > 0)
+
+    async def search(self, room: str, query: SearchQuery, limit: int, before: str | None = None) -> SearchPage:
+        state = self._rooms.get(room) or _Room()
+        end = len(state.ids) if before is None else bisect.bisect_left(state.ids, parse_integer_id(before))
+        start = max(0, end - SEARCH_SCAN_MESSAGES)
+        found: list[StoredMessage] = []
+        if query.is_empty:
+            return SearchPage(found, False)
+        for index in range(end - 1, start - 1, -1):
+            row = state.rows[index]
+            if query.matches(row[_TEXT]):
+                if len(found) == limit:
+                    return SearchPage(found, True)
+                found.append(StoredMessage._make(row))
+        return SearchPage(found, start > 0)  # older messages were left unread: there may be more
 
     async def replay(self, room: str, since: str, limit: int) -> Replay:
         since_id = parse_integer_id(since)

@@ -1,8 +1,9 @@
 """Token buckets: how fast a sender may do something, with a burst allowed at once; and a bucket per
 block of client addresses (``backends.address_blocks``), for the blocks seen last.
 
-The room layer takes them for messages (per socket, per address); the stores of one process for new
-rooms per address. The Redis backend keeps its address buckets in Redis, where every process shares them.
+The room layer takes them for messages (per socket, per address) and searches (per address); the stores
+of one process for new rooms per address. The Redis backend keeps its address buckets in Redis, where
+every process shares them.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ class TokenBucket:
 
     __slots__ = ("_rate", "_tokens", "_updated", "capacity")
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, now: float | None = None) -> None:
         self._rate = rate
         self.capacity = float(burst)
         self._tokens = float(burst)
-        self._updated = time.monotonic()
+        self._updated = time.monotonic() if now is None else now
 
     def take(self) -> bool:
         """Spend one token if there is one; False means the caller is over the limit."""
@@ -53,10 +54,11 @@ class AddressBuckets:
         self._burst = burst
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
-    def of(self, block: Block) -> TokenBucket:
+    def of(self, block: Block, now: float | None = None) -> TokenBucket:
+        """The block's bucket; one made now starts full as of ``now`` (the clock the caller reads)."""
         bucket = self._buckets.get(block.key)
         if bucket is None:
-            bucket = self._buckets[block.key] = TokenBucket(self._rate * block.factor, self._burst * block.factor)
+            bucket = self._buckets[block.key] = TokenBucket(self._rate * block.factor, self._burst * block.factor, now)
             if len(self._buckets) > MAX_ADDRESSES:
                 self._buckets.popitem(last=False)
         else:

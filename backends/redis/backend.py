@@ -5,9 +5,10 @@ Lua script, so the order of pub/sub is the order of the stream on every process;
 (``backends.redis.stores``). Fan-out is sharded pub/sub (``SPUBLISH``/``SSUBSCRIBE``, whose channels a
 Redis Cluster keeps on their slot's shard) through one connection per process, or per master of a
 cluster (``backends.redis.subscriber``), which refills from the stream after every reconnect. Reads of
-history are ``backends.redis.history``; deleting messages, bans and locks are
-``backends.redis.moderation``; the audit log, ``backends.redis.audit``. Where Redis is (one server,
-Sentinel, Cluster) is ``backends.redis.deployment``; the URL and its options, ``backends.redis.options``.
+history are ``backends.redis.history``, searches ``backends.redis.search``; deleting messages, bans and
+locks are ``backends.redis.moderation``; the audit log, ``backends.redis.audit``. Where Redis is (one
+server, Sentinel, Cluster) is ``backends.redis.deployment``; the URL and its options,
+``backends.redis.options``.
 Needs Redis 7.0 or newer.
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
@@ -50,10 +51,12 @@ from backends.redis.options import parse_redis_url
 from backends.redis.presence import RedisPresence
 from backends.redis.refusals import refusal_reason
 from backends.redis.scripts import load_scripts
+from backends.redis.search import search_stream
 from backends.redis.signals import SignalRelay
 from backends.redis.stores import StoreBatcher
 from backends.redis.subscriber import Subscriber
 from backends.redis.tasks import cancel_and_wait
+from backends.search import SearchPage, SearchQuery
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,9 @@ class RedisBackend(Backend):
 
     async def history(self, room: str, limit: int, before: str | None = None, after: str | None = None) -> HistoryPage:
         return await read_history(self._redis, self._keys, room, limit, before, after)
+
+    async def search(self, room: str, query: SearchQuery, limit: int, before: str | None = None) -> SearchPage:
+        return await search_stream(self._redis, self._keys, room, query, limit, before)
 
     async def replay(self, room: str, since: str, limit: int) -> Replay:
         return await read_replay(self._redis, self._keys, room, since, limit)

@@ -16,8 +16,8 @@ A query that fails drops its connection and raises ``BackendUnavailable``; the n
 again, so the backend mends itself once the database is back.
 
 This module runs the threads; the queries they run are synchronous, each kind in a module of its own:
-``writer.py`` (stores), ``history.py`` (reads), ``retention.py`` (prunes and expiry), ``moderation.py``
-(deletions, bans, locks) and ``audit.py`` (the audit log).
+``writer.py`` (stores), ``history.py`` (reads), ``search.py`` (searches), ``retention.py`` (prunes and
+expiry), ``moderation.py`` (deletions, bans, locks) and ``audit.py`` (the audit log).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from backends.base import (
 )
 from backends.errors import BackendRefused, BackendUnavailable, MessageDeleted, QuotaExceeded
 from backends.ids import parse_integer_id
+from backends.search import SearchPage, SearchQuery
 from backends.sql.audit import AuditLog
 from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
@@ -58,6 +59,8 @@ from backends.sql.moderation import ModerationStore
 from backends.sql.options import SQLOptions, read_options
 from backends.sql.refusals import first_line, refusal_reason
 from backends.sql.retention import Retention
+from backends.sql.search import SearchReader
+from backends.sql.settling import settle, settle_exception
 from backends.sql.tables import build_schema
 from backends.sql.writer import MessageWriter, StoreOutcome
 
@@ -81,6 +84,7 @@ class SQLBackend(Backend):
         self._database = RoomsDatabase(database, build_schema(database), self.kind)
         self._writer = MessageWriter(self._database, options.retain_per_room, options.quota)
         self._history = HistoryReader(self._database)
+        self._search = SearchReader(self._database)
         self._retention = Retention(self._database, options.retain_per_room)
         self._moderation = ModerationStore(self._database)
         self._audit = AuditLog(self._database, options.audit_keep)
@@ -146,6 +150,7 @@ class SQLBackend(Backend):
     def _prepare(self) -> None:
         prepare_schema(self._database.db, self._database.tables)
         self._writer.prepare()
+        self._search.prepare()
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         # Daemon threads: a backend that was never closed cannot keep the process alive.
@@ -175,6 +180,10 @@ class SQLBackend(Backend):
         if after_id is not None and after_id >= MAX_ID:
             return HistoryPage([], False)
         return await self._read("history read", lambda: self._history.history(room, limit, before_id, after_id))
+
+    async def search(self, room: str, query: SearchQuery, limit: int, before: str | None = None) -> SearchPage:
+        before_id = None if before is None else min(parse_integer_id(before), MAX_ID)
+        return await self._read("search", lambda: self._search.search(room, query, limit, before_id))
 
     async def replay(self, room: str, since: str, limit: int) -> Replay:
         since_id = min(parse_integer_id(since), MAX_ID)
@@ -272,9 +281,9 @@ class SQLBackend(Backend):
             try:
                 result = self._guarded(operation, query, idempotent)
             except BaseException as exc:
-                self._call_on_loop(_settle_exception, future, exc)
+                self._call_on_loop(settle_exception, future, exc)
             else:
-                self._call_on_loop(_settle, future, result)
+                self._call_on_loop(settle, future, result)
 
         jobs.put(job)
         return await future
@@ -289,19 +298,19 @@ class SQLBackend(Backend):
         target = self._target
         for (request, future), result in zip(batch, results, strict=True):
             if isinstance(result, (QuotaExceeded, MessageDeleted)):
-                _settle_exception(future, result)
+                settle_exception(future, result)
                 continue
             if not result.duplicate:
                 self._finished_through = int(result.message.id)
                 if target is not None and request.room in self._subscribed:
                     target.deliver(result.message)
-            _settle(future, result)
+            settle(future, result)
         if self._deletions_due:
             self._tell_deletions(self._finished_through)
 
     def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
         for _, future in batch:
-            _settle_exception(future, BackendUnavailable(reason))
+            settle_exception(future, BackendUnavailable(reason))
         if self._deletions_due:
             # A batch that failed at COMMIT may have stored what it is never to deliver: nothing to wait for.
             self._tell_deletions(None)
@@ -362,7 +371,7 @@ class SQLBackend(Backend):
         finally:
             self._database.drop_connection()
             if self._writer_done is not None:
-                self._call_on_loop(_settle, self._writer_done, None)
+                self._call_on_loop(settle, self._writer_done, None)
 
     def _commit(self, batch: list[_Pending]) -> None:
         requests = [request for request, _ in batch]
@@ -389,13 +398,3 @@ class SQLBackend(Backend):
 
 def _now() -> str:
     return ban_timestamp(datetime.now(UTC))
-
-
-def _settle(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)

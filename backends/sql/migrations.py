@@ -3,7 +3,8 @@
 ``schema_version`` holds one row. Version 2: on SQLite, a trigger keeps the rooms' message counts.
 Version 3: on MySQL, client ids compare trailing spaces too. Version 4: moderation (``messages.deleted``,
 ``bans``, ``locked_rooms``). Version 5: who sent a message (``messages.user_id``, ``messages.moderator``).
-Version 6: the moderators' audit log (``audit_log``).
+Version 6: the moderators' audit log (``audit_log``). Version 7: search (``messages.search_words`` and each
+engine's full-text index of it).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import peewee
 
 from backends.errors import BackendConfigError
 from backends.sql.database import counts_by_trigger, execute
+from backends.sql.search import search_words
 from backends.sql.tables import Schema, build_schema
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+# Messages given their search words per statement, as version 7 indexes those stored before it.
+BACKFILL_CHUNK = 1000
 
 
 def prepare_schema(database: peewee.Database, schema: Schema) -> int:
@@ -111,8 +115,95 @@ def _migrate_to_5(database: peewee.Database) -> None:
     no rows on PostgreSQL 11+, MariaDB 10.3+ and MySQL 8, and SQLite only edits its schema.
     """
     message = build_schema(database).message
+    _add_columns(database, [message.user_id, message.moderator])
+
+
+def _migrate_to_6(database: peewee.Database) -> None:
+    """The audit log: ``audit_log`` is a new table, made by ``prepare_schema`` as for every database, so
+    there is nothing to change in the tables already there."""
+
+
+def _migrate_to_7(database: peewee.Database) -> None:
+    """Search: ``messages.search_words``, each message's words as tokens (``backends/sql/search.py``), and
+    the engine's full-text index of them: on SQLite an FTS5 table with ``messages`` as its external
+    content, kept in step by triggers; on PostgreSQL a GIN index of ``to_tsvector('simple', ...)``; on
+    MariaDB/MySQL an InnoDB FULLTEXT index. The messages stored before are given their words here, in
+    place (on SQLite through the triggers, so the FTS5 table learns them too); tombstones get none.
+    """
+    if isinstance(database, peewee.SqliteDatabase):
+        (fts5,) = execute(database, "SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone() or (0,)
+        if not fts5:
+            raise BackendConfigError(
+                "backend.url: this Python's SQLite library was built without FTS5, which searching needs"
+            )
+    _add_columns(database, [build_schema(database).message.search_words])
+    if isinstance(database, peewee.SqliteDatabase):
+        for statement in SQLITE_SEARCH_SCHEMA:
+            execute(database, statement)
+    _backfill_search_words(database)
+    if isinstance(database, peewee.PostgresqlDatabase):
+        execute(
+            database,
+            "CREATE INDEX IF NOT EXISTS messages_search_words ON messages"
+            " USING GIN (to_tsvector('simple', search_words))",
+        )
+    elif isinstance(database, peewee.MySQLDatabase):
+        if not list(execute(database, "SHOW INDEX FROM messages WHERE Key_name = 'messages_search_words'")):
+            # Tokens are never stopwords (``backends/sql/search.py``); a server's own stopword table is not asked.
+            execute(database, "SET SESSION innodb_ft_enable_stopword = OFF")
+            execute(database, "ALTER TABLE messages ADD FULLTEXT INDEX messages_search_words (search_words)")
+
+
+# The FTS5 table reads its text from ``messages`` (external content: stored once) and holds only the index;
+# the triggers keep it in step with every insert, change and delete (prunes, expiry, moderators' deletions).
+SQLITE_SEARCH_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS message_words USING fts5(search_words, content='messages',"
+    " content_rowid='id', tokenize='ascii')",
+    "CREATE TRIGGER IF NOT EXISTS message_words_added AFTER INSERT ON messages"
+    " WHEN NEW.search_words IS NOT NULL BEGIN"
+    " INSERT INTO message_words (rowid, search_words) VALUES (NEW.id, NEW.search_words); END",
+    "CREATE TRIGGER IF NOT EXISTS message_words_removed AFTER DELETE ON messages"
+    " WHEN OLD.search_words IS NOT NULL BEGIN"
+    " INSERT INTO message_words (message_words, rowid, search_words) VALUES ('delete', OLD.id, OLD.search_words);"
+    " END",
+    # Two triggers for a change: FTS5 takes a row out only if it holds it (a tombstone's NULL it never did,
+    # nor a message from before version 7), and telling it to take out one it does not hold breaks it.
+    "CREATE TRIGGER IF NOT EXISTS message_words_unset AFTER UPDATE OF search_words ON messages"
+    " WHEN OLD.search_words IS NOT NULL BEGIN"
+    " INSERT INTO message_words (message_words, rowid, search_words) VALUES ('delete', OLD.id, OLD.search_words);"
+    " END",
+    "CREATE TRIGGER IF NOT EXISTS message_words_set AFTER UPDATE OF search_words ON messages"
+    " WHEN NEW.search_words IS NOT NULL BEGIN"
+    " INSERT INTO message_words (rowid, search_words) VALUES (NEW.id, NEW.search_words); END",
+)
+
+
+def _backfill_search_words(database: peewee.Database) -> None:
+    """Give every message stored without search words (before version 7) its words, a chunk at a time."""
+    param = database.param
+    while True:
+        rows = list(
+            execute(
+                database,
+                "SELECT id, room_id, message FROM messages WHERE search_words IS NULL AND deleted = 0"
+                f" ORDER BY id LIMIT {BACKFILL_CHUNK}",
+            )
+        )
+        for message_id, room_id, text in rows:
+            execute(
+                database,
+                f"UPDATE messages SET search_words = {param} WHERE id = {param}",
+                [search_words(room_id, text), message_id],
+            )
+        if len(rows) < BACKFILL_CHUNK:
+            return
+
+
+def _add_columns(database: peewee.Database, fields: list[peewee.Field]) -> None:
+    """Add each column as a new table declares it (its own DDL, so a migrated database and a new one are
+    alike), unless it is there already."""
     present = _columns(database, "messages")
-    for field in (message.user_id, message.moderator):
+    for field in fields:
         if field.column_name not in present:
             context = database.get_sql_context()
             column = field.ddl(context)
@@ -121,11 +212,6 @@ def _migrate_to_5(database: peewee.Database) -> None:
             )
             sql, params = context.sql(ddl).query()  # type: ignore[no-untyped-call]
             execute(database, sql, params)
-
-
-def _migrate_to_6(database: peewee.Database) -> None:
-    """The audit log: ``audit_log`` is a new table, made by ``prepare_schema`` as for every database, so
-    there is nothing to change in the tables already there."""
 
 
 def _columns(database: peewee.Database, table: str) -> set[str]:
@@ -140,4 +226,5 @@ MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     4: _migrate_to_4,
     5: _migrate_to_5,
     6: _migrate_to_6,
+    7: _migrate_to_7,
 }

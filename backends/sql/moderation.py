@@ -25,7 +25,9 @@ class ModerationStore:
             return False
         with self._database.atomic():
             live = (msg.id == message_id) & (msg.room == room_id) & (msg.deleted == 0)
-            changed = int(msg.update(deleted=1, handle="", message="", user_id=None).where(live).execute())
+            changed = int(
+                msg.update(deleted=1, handle="", message="", user_id=None, search_words=None).where(live).execute()
+            )
             if changed:
                 room.update(message_count=room.message_count - 1).where(room.id == room_id).execute()
         return changed > 0

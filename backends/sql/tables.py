@@ -9,7 +9,8 @@ Tables:
   "before id" and "after id" index range scans, and the unique ``(room_id, client_id)`` is the
   ``client_id`` dedup that outlives the process. A message a moderator deleted stays as a tombstone
   (``deleted`` 1, its handle, text and user emptied) until retention prunes it: see
-  ``migrations._migrate_to_4``.
+  ``migrations._migrate_to_4``. ``search_words`` holds the message's words for each engine's full-text
+  index (``backends/sql/search.py``; on SQLite the FTS5 table ``message_words``).
 * ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
   deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
   ``rooms``, so that locking a room never writes the room itself.
@@ -54,6 +55,9 @@ class MessageTable(peewee.Model):
     # the rows written before version 5.
     user_id = peewee.TextField(null=True)
     moderator = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    # The message's words as the full-text index reads them (``backends/sql/search.py``); NULL for a tombstone.
+    # Whatever changes a message's text sets them again, or searches would find its old words.
+    search_words = peewee.TextField(null=True)
 
 
 class BanTable(peewee.Model):

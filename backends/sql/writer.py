@@ -16,6 +16,7 @@ from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult, 
 from backends.errors import MessageDeleted, QuotaExceeded
 from backends.quota import NewRoomQuota
 from backends.sql.database import RoomsDatabase, execute, select_rows
+from backends.sql.search import search_words
 
 # Room ids the writer keeps; past this it starts again (one SELECT per room of its next batches).
 MAX_CACHED_ROOMS = 10_000
@@ -25,7 +26,7 @@ StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted
 # A client id's earlier message, or None for one a moderator deleted (its tombstone).
 _Earlier = dict[tuple[str, str], StoredMessage | None]
 # The values of a message's row the writer's INSERT names.
-_INSERTED = 7
+_INSERTED = 8
 
 
 class MessageWriter:
@@ -202,7 +203,8 @@ class MessageWriter:
         if not rows:
             return []
         columns = (
-            f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id, user_id, moderator) VALUES "
+            f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id, user_id, moderator,"
+            " search_words) VALUES "
         )
         row_params = f"({self._params(_INSERTED)})"
         values = [
@@ -216,6 +218,7 @@ class MessageWriter:
                 request.client_id,
                 request.user,
                 request.moderator,
+                search_words(room_id, request.message),
             )
         ]
         all_rows = columns + ", ".join([row_params] * len(rows))

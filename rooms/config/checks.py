@@ -42,6 +42,7 @@ _MINIMUM = {
     "limits.address_messages_per_second": 0.001,
     "limits.address_burst": 1,
     "limits.new_rooms_per_hour": 1,
+    "limits.searches_per_minute": 1,
     "limits.ipv6_56_factor": 1,
     "limits.ipv6_48_factor": 1,
     "history.expire_after_days": 0,

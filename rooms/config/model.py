@@ -62,6 +62,7 @@ class LimitsConfig:
     address_messages_per_second: float | None = None
     address_burst: int | None = None
     new_rooms_per_hour: int = 60
+    searches_per_minute: int = 30
     ipv6_56_factor: int = 4
     ipv6_48_factor: int = 16
 

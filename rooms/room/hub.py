@@ -1,7 +1,7 @@
 """The room layer: the one door between the handlers and the backend.
 
 Every way in (socket, HTTP POST) posts through here under the same rate policy, every read (the room
-page, the API, a socket's replay from ``since``) goes through here, and every stored message comes back
+page, the API, a search, a socket's replay from ``since``) goes through here, and every stored message comes back
 out through the local fan-out to this process's sockets. No handler touches the backend.
 """
 
@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from backends.audit import AuditEntry
 from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
 from backends.errors import BackendUnavailable
+from backends.search import SearchPage, SearchQuery
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
@@ -99,6 +100,15 @@ class RoomHub:
             if message_id is not None:
                 self.id_key(message_id)
         return await self._backend.history(room, limit, before=before, after=after)
+
+    async def search(self, room: str, text: str, limit: int, before: str | None, address: str) -> SearchPage:
+        """The room's messages holding every word of ``text`` (``SearchQuery.parse``), newest first;
+        ``InvalidMessageId`` for a bad ``before``, then ``RateLimited`` past the address's searches."""
+        if before is not None:
+            self.id_key(before)
+        if not self.rates.take_search(address):
+            raise RateLimited("too many searches from this address; wait a little")
+        return await self._backend.search(room, SearchQuery.parse(text), limit, before)
 
     async def busiest_rooms(self) -> list[RoomSummary]:
         """The busiest rooms anyone may see listed: never a private one (``unlisted``)."""

@@ -1,5 +1,5 @@
 """The rate policy every way in shares: token buckets per socket and per client address, and how many
-sockets an address holds open.
+sockets an address holds open; and how many searches an address makes a minute.
 
 An address's bucket is shared by all its sockets and POSTs, and outlives them: reconnecting does not
 refill it. An IPv6 client counts in its /64, its /56 and its /48 alike (``AddressBlocks``), each with a
@@ -9,11 +9,15 @@ bucket and a count of open sockets of its own, a multiple of one address's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from backends.address_blocks import AddressBlocks
 from backends.token_bucket import AddressBuckets, TokenBucket
 from rooms.access.addresses import limit_key
+
+DEFAULT_SEARCHES_PER_MINUTE = 30
+SECONDS_PER_MINUTE = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +49,17 @@ class RatePolicy:
         address_burst: int,
         connections_per_address: int,
         blocks: AddressBlocks,
+        searches_per_minute: int = DEFAULT_SEARCHES_PER_MINUTE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._rate = messages_per_second
         self._burst = burst
         self._max_connections = connections_per_address
         self._blocks = blocks
         self._by_address = AddressBuckets(address_messages_per_second, address_burst)
+        # A minute's searches at once, refilled over the minute; ``clock`` is the searches' only.
+        self._searches = AddressBuckets(searches_per_minute / SECONDS_PER_MINUTE, searches_per_minute)
+        self._clock = clock
         # Only blocks with a socket open: an entry goes when its last socket closes.
         self._connections: dict[str, int] = {}
 
@@ -66,6 +75,17 @@ class RatePolicy:
 
     def _address_buckets(self, key: str) -> tuple[TokenBucket, ...]:
         return tuple(self._by_address.of(block) for block in self._blocks.of(key))
+
+    def take_search(self, address: str) -> bool:
+        """Count a search of ``address`` in each of its blocks; False (nothing counted) when one of them
+        has made ``searches_per_minute`` (times the block's factor) in the last minute's worth."""
+        now = self._clock()
+        buckets = [self._searches.of(block, now) for block in self._blocks.of(limit_key(address))]
+        if not all(bucket.has_token(now) for bucket in buckets):
+            return False
+        for bucket in buckets:
+            bucket.spend()
+        return True
 
     def open_connection(self, address: str) -> bool:
         """Count a socket of ``address`` as open in each of its blocks; False (and nothing counted) when

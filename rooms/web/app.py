@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import tornado.httputil
@@ -26,6 +28,7 @@ from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHan
 from rooms.web.handlers.invites import InvitesApiHandler
 from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, MessageDeleteHandler, RoomApiHandler
 from rooms.web.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
+from rooms.web.handlers.search import SearchApiHandler
 from rooms.web.handlers.socket import ChatSocketHandler
 from rooms.web.keepalive import Keepalive
 from rooms.web.origins import AllowedHosts, AllowedOrigins
@@ -47,7 +50,7 @@ def asset_folder(name: str) -> str:
 class RoomsApplication(tornado.web.Application):
     """The application and the room layer its handlers share (``hub``)."""
 
-    def __init__(self, config: Config, backend: Backend) -> None:
+    def __init__(self, config: Config, backend: Backend, clock: Callable[[], float] = time.monotonic) -> None:
         limits = config.limits
         self.max_body_bytes = limits.max_frame_bytes  # what the server lets a request's body hold
         self.addresses = ClientAddresses(config.server.trusted_proxies, config.server.client_address_header)
@@ -63,6 +66,8 @@ class RoomsApplication(tornado.web.Application):
                 limits.address_bucket,
                 limits.connections_per_address,
                 limits.address_blocks,
+                limits.searches_per_minute,
+                clock,
             ),
             config.history.page_size,
             config.history.expire_after_days,
@@ -93,6 +98,7 @@ class RoomsApplication(tornado.web.Application):
             (r"/metrics", MetricsHandler, "/metrics"),
             (r"/api/rooms/([^/]+)/messages", MessagesApiHandler, "/api/rooms/{label}/messages"),
             (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageDeleteHandler, "/api/rooms/{label}/messages/{id}"),
+            (r"/api/rooms/([^/]+)/search", SearchApiHandler, "/api/rooms/{label}/search"),
             (r"/api/rooms/([^/]+)/invites", InvitesApiHandler, "/api/rooms/{label}/invites"),
             (r"/api/rooms/([^/]+)", RoomApiHandler, "/api/rooms/{label}"),
             (r"/api/bans", BansApiHandler, "/api/bans"),
@@ -129,6 +135,7 @@ class RoomsApplication(tornado.web.Application):
         return super().find_handler(request, **kwargs)
 
 
-def make_app(config: Config, backend: Backend) -> RoomsApplication:
-    """The application, with its room layer at ``app.hub``. The backend is started by the caller."""
-    return RoomsApplication(config, backend)
+def make_app(config: Config, backend: Backend, clock: Callable[[], float] = time.monotonic) -> RoomsApplication:
+    """The application, with its room layer at ``app.hub``. The backend is started by the caller. ``clock``
+    is what the per-address search limit reads the time from (a test moves it on by a minute)."""
+    return RoomsApplication(config, backend, clock)

@@ -50,6 +50,7 @@ async def test_reading_labels_every_way_stores_nothing_and_sockets_leave_nothing
             f"/api/rooms/{room}/messages",
             f"/chat/{room}/",
             f"/api/rooms/{room}/messages?after=0",
+            f"/api/rooms/{room}/search?q=hello",
         ):
             await http_client.fetch(base + path, raise_error=False)
         with pytest.raises(HTTPClientError):

@@ -1,0 +1,136 @@
+"""A database of schema version 6 (before search) gains ``messages.search_words`` and its engine's full-text
+index in place, with every message it held searchable, on SQLite, PostgreSQL and MariaDB; and SQLite's FTS5
+table, kept by triggers, stays in step with the messages through deletions, prunes and expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from backends.search import SearchQuery
+from backends.sql.database import open_database
+from backends.sql.migrations import SCHEMA_VERSION
+from backends.sql.search import word_token
+from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
+from tests.support.messages import store
+from tests.support.waiting import eventually
+
+FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
+
+# What each engine had at version 6: no search words, no index of them.
+BACK_TO_VERSION_6 = {
+    "sqlite": (
+        "DROP TRIGGER message_words_added",
+        "DROP TRIGGER message_words_removed",
+        "DROP TRIGGER message_words_unset",
+        "DROP TRIGGER message_words_set",
+        "DROP TABLE message_words",
+        "ALTER TABLE messages DROP COLUMN search_words",
+    ),
+    "postgresql": ("DROP INDEX messages_search_words", "ALTER TABLE messages DROP COLUMN search_words"),
+    "mysql": ("ALTER TABLE messages DROP INDEX messages_search_words", "ALTER TABLE messages DROP COLUMN search_words"),
+}
+# Where each engine keeps the index, once migrated.
+THE_INDEX = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE name = 'message_words'",
+    "postgresql": "SELECT indexname FROM pg_indexes WHERE indexname = 'messages_search_words'",
+    "mysql": "SELECT index_name FROM information_schema.statistics WHERE table_schema = DATABASE()"
+    " AND index_name = 'messages_search_words' AND index_type = 'FULLTEXT'",
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def engine(request, io_loop):
+    factory = FACTORIES[request.param]()
+    yield request.param, factory
+    io_loop.run_sync(factory.dispose, timeout=30)
+
+
+def run(url: str, *statements: str) -> list[tuple]:
+    database = open_database(url)
+    try:
+        rows: list[tuple] = []
+        for statement in statements:
+            cursor = database.execute_sql(statement)
+            rows = list(cursor.fetchall()) if cursor.description else []
+        return rows
+    finally:
+        database.close()
+
+
+async def found(backend, room: str, q: str) -> list[str]:
+    return [message.message for message in (await backend.search(room, SearchQuery.parse(q), 50)).messages]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_version_6_database_gains_search_in_place_and_finds_what_it_held(engine):
+    name, factory = engine
+    url = factory.new_url()
+    backend = sql_backend(url)
+    await backend.start()
+    try:
+        kept = [(await store(backend, "lobby", "ann", f"Old message {n} of Straße")).message for n in range(5)]
+        gone = (await store(backend, "lobby", "ann", "old message, deleted")).message
+        assert await backend.delete_message("lobby", gone.id)
+        elsewhere = (await store(backend, "other", "bob", "old message elsewhere")).message
+    finally:
+        await backend.close()
+    run(url, *BACK_TO_VERSION_6[name], "UPDATE schema_version SET version = 6")
+
+    migrated = sql_backend(url)
+    await migrated.start()
+    try:
+        assert (await migrated.history("lobby", 10)).messages == kept  # history as it was
+        assert await found(migrated, "lobby", "old MESSAGE strasse") == [m.message for m in reversed(kept)]
+        assert await found(migrated, "lobby", "deleted") == []
+        assert await found(migrated, "other", "elsewh") == [elsewhere.message]
+        newer = (await store(migrated, "lobby", "ann", "a new message")).message
+        assert await found(migrated, "lobby", "message") == [newer.message, *(m.message for m in reversed(kept))]
+        assert await migrated.delete_message("lobby", kept[0].id)
+        assert await found(migrated, "lobby", "0") == []
+    finally:
+        await migrated.close()
+    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(7,)]
+    assert len(run(url, THE_INDEX[name])) == 1
+    if name == "sqlite":
+        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_starting_again_on_version_7_changes_nothing(engine):
+    _, factory = engine
+    url = factory.new_url()
+    for text in ("first start", "second start"):
+        backend = sql_backend(url)
+        await backend.start()
+        try:
+            await store(backend, "lobby", "ann", text)
+            assert len(await found(backend, "lobby", "start")) == (1 if text == "first start" else 2)
+        finally:
+            await backend.close()
+    assert run(url, "SELECT version FROM schema_version") == [(7,)]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_sqlite_index_stays_in_step_through_deletions_prunes_and_expiry():
+    factory = SQLiteFactory()
+    url = factory.new_url()
+    backend = sql_backend(url, retain_per_room=3)
+    await backend.start()
+    try:
+        stored = [(await store(backend, "lobby", "ann", f"word {n}")).message for n in range(12)]
+        for message in stored[-2:]:
+            assert await backend.delete_message("lobby", message.id)  # tombstones, pruned with the rest later
+        for n in range(12, 20):
+            await store(backend, "lobby", "ann", f"word {n}")
+        await eventually(lambda: run(url, "SELECT COUNT(*) FROM messages WHERE deleted = 1") == [(0,)], timeout=10)
+        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
+        assert await backend.expire_rooms("9999-12-31T00:00:00+00:00") == 1
+        assert await found(backend, "lobby", "word") == []
+        # The index holds no token of any message any more: the MATCH itself finds nothing.
+        assert run(url, f"SELECT COUNT(*) FROM message_words WHERE message_words MATCH '{word_token('word')}'") == [
+            (0,)
+        ]
+        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")
+    finally:
+        await backend.close()
+        await factory.dispose()
