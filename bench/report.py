@@ -97,6 +97,61 @@ HEADER = (
 )
 
 
+SEARCH_QUERIES = ("rare", "common", "two-words", "prefix", "nothing", "paging")
+SEARCH_HEADER = (
+    "| server | filled | fill messages/s | searches | "
+    + " | ".join(SEARCH_QUERIES)
+    + " | all queries | server CPU ms/search |\n"
+    + "|---" * (len(SEARCH_QUERIES) + 6)
+    + "|"
+)
+
+
+def search_row(name: str, result: Result | None) -> str:
+    columns = len(SEARCH_QUERIES) + 5
+    if result is None:
+        return f"| {name} | not run |" + " |" * (columns - 1)
+    if not ok(result):
+        reason = result.get("skipped") or result.get("error")
+        return f"| {name} | {'skipped' if 'skipped' in result else 'failed'}: {reason} |" + " |" * (columns - 1)
+
+    def latency(figures: dict[str, float]) -> str:
+        return " / ".join(_ms(figures[key]) for key in ("p50", "p99", "max"))
+
+    cells = [
+        name,
+        f"{result['fill']['messages']:,}",
+        f"{result['fill']['messages_per_s']:,}",
+        f"{result['searches']:,}",
+        *(latency(result["latency_ms"][query]) for query in SEARCH_QUERIES),
+        latency(result["overall_ms"]),
+        _ms(result["server_cpu_ms_per_search"]),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def search_notes(results: Results) -> list[str]:
+    """What the queries asked for and what their first page held, from the first server measured."""
+    measured = [result for result in results.values() if ok(result)]
+    if not measured:
+        return []
+    words, found = measured[0]["words"], measured[0]["first_page_matches"]
+    asked = {
+        "rare": repr(words["rare"] + " "),
+        "common": repr(words["common"] + " "),
+        "two-words": repr(f"{words['common']} {words['middling']} "),
+        "prefix": repr(words["prefix"]),
+        "nothing": repr(words["missing"] + " "),
+        "paging": f"{words['middling'] + ' '!r}, each page before the last",
+    }
+    listed = ", ".join(f"{query} {asked[query]} ({found[query]} on its first page)" for query in SEARCH_QUERIES)
+    return [
+        f"Latency in ms, p50 / p99 / max, from request to the whole answer, {measured[0]['limit']} a page. "
+        f"Queries: {listed}.",
+        "",
+    ]
+
+
 def signals_line(signals: dict[str, Any]) -> str:
     """The presence and typing frames a run's clients received while measuring."""
     return (
@@ -141,9 +196,12 @@ def render(
     lines.append("")
     all_targets: list[Target] = []
     for scenario, results in runs:
-        lines += [f"### {scenario.title}", "", HEADER]
-        lines += [result_row(name, results.get(name)) for name in scenario.servers]
-        lines.append("")
+        lines += [f"### {scenario.title}", ""]
+        if scenario.kind == "search":
+            lines += [SEARCH_HEADER, *(search_row(name, results.get(name)) for name in scenario.servers), ""]
+            lines += search_notes(results)
+        else:
+            lines += [HEADER, *(result_row(name, results.get(name)) for name in scenario.servers), ""]
         for name, result in results.items():
             for key, values in result.get("rounds", {}).items():
                 lines.append(f"{name}: median of {len(values)} rounds by {key} ({', '.join(map(str, values))}).")
@@ -155,7 +213,14 @@ def render(
                 lines.append("")
         commands = [(name, r["command"]) for name, r in results.items() if ok(r) and "command" in r]
         if commands:
-            lines.append("Load generator: `" + commands[0][1] + "` (port, PID and a fresh room prefix per server).")
+            if scenario.kind == "search":
+                lines.append(
+                    "Each server's store filled through the backend before it started; then: `"
+                    + commands[0][1]
+                    + "` (port, PID and a fresh room label per server)."
+                )
+            else:
+                lines.append("Load generator: `" + commands[0][1] + "` (port, PID and a fresh room prefix per server).")
             for name, command in commands[1:]:
                 if command != commands[0][1] and name in scenario.variants:
                     lines.append(f"For {name}: `{command}`.")

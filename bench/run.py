@@ -22,6 +22,7 @@ from typing import Any
 from bench.procstat import raise_open_file_limit
 from bench.report import RESULTS_PAGE, ROOT, announce, render, write
 from bench.scenarios import SCENARIOS, Result, Results, Scenario
+from bench.search_corpus import fill
 from bench.servers import PYTHON, SERVERS, Unavailable, stop
 
 LOADGEN_TIMEOUT = 300
@@ -58,6 +59,8 @@ def shown(command: list[str]) -> str:
 
 
 def run_one(scenario: Scenario, row: str, quick: bool, workdir: Path) -> Result:
+    if scenario.kind == "search":
+        return run_search(scenario, row, quick, workdir)
     spec = SERVERS[scenario.server_of(row)]
     load = scenario.load_of(row, quick)
     try:
@@ -85,6 +88,45 @@ def run_one(scenario: Scenario, row: str, quick: bool, workdir: Path) -> Result:
         stop(started)
 
 
+def run_search(scenario: Scenario, row: str, quick: bool, workdir: Path) -> Result:
+    """Fill one room through the backend, start the server on it, and time the searches client."""
+    spec = SERVERS[scenario.server_of(row)]
+    load = scenario.load_of(row, quick)
+    room = f"search{uuid.uuid4().hex[:8]}"
+    filled: dict[str, float] = {}
+
+    def fill_room(url: str) -> None:
+        filled.update(fill(url, room, load["messages"]))
+
+    try:
+        # Every message kept (retention would prune the room to 10,000 on the next store).
+        started = spec.start(workdir, before_start=fill_room, history={"retain_per_room": 0})
+    except Unavailable as exc:
+        return {"skipped": str(exc)}
+    try:
+        arguments = {"--url": f"http://127.0.0.1:{started.ports[0]}", "--room": room, "--rounds": load["rounds"]}
+        arguments["--server-pid"] = started.pids[0]
+        command = [PYTHON, "-m", "bench.searchload", *(str(word) for pair in arguments.items() for word in pair)]
+        try:
+            finished = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=LOADGEN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {"error": f"search client did not finish within {LOADGEN_TIMEOUT}s"}
+        if finished.returncode != 0:
+            tail = finished.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            return {"error": f"search client exited {finished.returncode}: {tail[0][:300]}"}
+        result: Result = json.loads(finished.stdout.decode().strip().splitlines()[-1])
+        result["fill"] = filled
+        shown_arguments = {**arguments, "--url": "http://127.0.0.1:PORT", "--room": "LABEL", "--server-pid": "PID"}
+        result["command"] = shlex.join(
+            ["python", "-m", "bench.searchload", *map(str, sum(shown_arguments.items(), ()))]
+        )
+        if started.processes[0].poll() is not None:
+            result["error"] = f"server exited with status {started.processes[0].returncode} during the run"
+        return result
+    finally:
+        stop(started)
+
+
 def median_round(scenario: Scenario, rounds: list[Result]) -> Result:
     """The round whose ``scenario.median_of`` is the median, with every round's value beside it."""
     measured = [r for r in rounds if r.get(scenario.median_of) is not None]
@@ -102,6 +144,12 @@ def summary(result: Result) -> str:
         return f"skipped: {result['skipped']}"
     if "error" in result:
         return f"failed: {result['error']}"
+    if "overall_ms" in result:
+        overall = result["overall_ms"]
+        return (
+            f"filled {result['fill']['messages']} messages at {result['fill']['messages_per_s']}/s, "
+            f"{result['searches']} searches, p50 {overall['p50']} / p99 {overall['p99']} / max {overall['max']} ms"
+        )
     latency = result["latency_ms"]
     line = (
         f"{result['joined']}/{result['clients']} joined, {result['deliveries_received']}/"

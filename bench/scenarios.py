@@ -42,6 +42,9 @@ class Scenario:
     repeat: int = 1
     median_of: str = "server_cpu_us_per_delivery"
     variants: dict[str, Variant] = field(default_factory=dict)
+    # "sockets": the load generator's clients (bench.loadgen); "search": a filled room searched over HTTP
+    # (bench.search_corpus, bench.searchload).
+    kind: str = "sockets"
 
     def server_of(self, row: str) -> str:
         variant = self.variants.get(row)
@@ -245,6 +248,23 @@ def cluster_targets(results: Results) -> list[Target]:
     ]
 
 
+SEARCH_P99_MS = 50
+
+
+def search_targets(results: Results) -> list[Target]:
+    targets = []
+    for name in ("rooms-sqlite", "rooms-postgresql"):
+        what = f"{name}: search p99 <= {SEARCH_P99_MS} ms, over every query"
+        result = results.get(name)
+        if not ok(result):
+            targets.append(Target(what, "not run", None))
+            continue
+        assert result is not None
+        measured = result["overall_ms"]["p99"]
+        targets.append(Target(what, f"{measured:g} ms", measured <= SEARCH_P99_MS))
+    return targets
+
+
 FANOUT = {"rooms": 1, "clients": 500, "senders": 5, "window": 10}
 # Every client asks for presence and typing and announces a handle (spread over the measurement, so the
 # room's presence keeps changing), 10% of them type every 2 s (see bench.loadgen): 2.05 s apart as sent,
@@ -351,5 +371,14 @@ SCENARIOS: list[Scenario] = [
         {**ECHO, "duration": 2},
         cluster_targets,
         repeat=3,
+    ),
+    Scenario(
+        "search",
+        "Search: one room of 100,000 messages, six kinds of query asked one after another from one client",
+        ("rooms-sqlite", "rooms-postgresql"),
+        {"messages": 100_000, "rounds": 200},
+        {"messages": 2_000, "rounds": 10},
+        search_targets,
+        kind="search",
     ),
 ]

@@ -42,6 +42,7 @@ BENCH_LIMITS = {
     "send_buffer_bytes": 64 * 1024 * 1024,
     "connections_per_address": 1_000_000,
     "new_rooms_per_hour": 1_000_000,
+    "searches_per_minute": 1_000_000,
 }
 
 
@@ -92,10 +93,22 @@ class ServerSpec:
         if service is not None and not port_open(service):
             raise Unavailable(f"{scheme} does not answer on 127.0.0.1:{service}")
 
-    def start(self, workdir: Path) -> Started:
+    def backend_url(self, workdir: Path) -> str:
+        return self.backend.replace("{workdir}", str(workdir))
+
+    def start(
+        self,
+        workdir: Path,
+        before_start: Callable[[str], None] | None = None,
+        history: dict[str, int] | None = None,
+    ) -> Started:
+        """Start the server's processes; ``before_start`` is given the backend URL once the store is
+        prepared and before any process starts (to fill it), ``history`` goes into the config."""
         self.check_available()
         if self.prepare is not None:
             self.prepare()
+        if before_start is not None:
+            before_start(self.backend_url(workdir))
         processes, ports, logs = [], [], []
         cluster = None
         try:
@@ -110,7 +123,7 @@ class ServerSpec:
                 with open(log, "wb") as output:
                     processes.append(
                         subprocess.Popen(
-                            self._command(port, workdir, index, cluster),
+                            self._command(port, workdir, index, cluster, history),
                             cwd=ROOT,
                             stdout=output,
                             stderr=subprocess.STDOUT,
@@ -125,7 +138,9 @@ class ServerSpec:
             raise
         return Started(processes, ports, logs, cluster)
 
-    def _command(self, port: int, workdir: Path, index: int, cluster: RedisClusterNodes | None) -> list[str]:
+    def _command(
+        self, port: int, workdir: Path, index: int, cluster: RedisClusterNodes | None, history: dict[str, int] | None
+    ) -> list[str]:
         if self.kind == "baseline":
             command = [PYTHON, "-m", "bench.baseline_server", "--port", str(port)]
             if self.uvloop:
@@ -133,7 +148,7 @@ class ServerSpec:
             if self.sqlite_commit_each:
                 command += ["--sqlite", str(workdir / f"{self.name}.db")]
             return command
-        backend = self.backend.replace("{workdir}", str(workdir))
+        backend = self.backend_url(workdir)
         if cluster is not None:
             backend = backend.replace(CLUSTER_HOSTS, cluster.hosts)
         config = {
@@ -145,6 +160,7 @@ class ServerSpec:
             },
             "backend": {"url": backend, "connect_timeout": 5},
             "limits": BENCH_LIMITS,
+            **({"history": history} if history else {}),
         }
         path = workdir / f"{self.name}-{index}.yaml"
         path.write_text(yaml.safe_dump(config))

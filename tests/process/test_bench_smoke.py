@@ -102,3 +102,26 @@ def test_the_soak_runs_briefly_and_reports_its_curve(tmp_path):
     assert churn["bad_frames"] > 0 and churn["stalled_readers"] > 0
     assert churn["failures"] == {}
     assert plot_path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_search_scenario_fills_a_room_and_times_every_query(tmp_path):
+    """The search scenario in quick mode on SQLite (2,000 messages filled through the backend, 10 rounds):
+    every query is asked and answered, the fill is counted, and the results page gets its table."""
+    page, raw = tmp_path / "bench.md", tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench.run", "--quick", "--only", "search", "--servers", "rooms-sqlite"]
+    finished = subprocess.run(
+        [*command, "--output", str(page), "--json", str(raw)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(raw.read_text())["search"]["rooms-sqlite"]
+
+    assert "error" not in result and "skipped" not in result, result
+    assert result["fill"]["messages"] == 2_000 and result["fill"]["messages_per_s"] > 0
+    queries = {"rare", "common", "two-words", "prefix", "nothing", "paging"}
+    assert set(result["latency_ms"]) == queries
+    assert result["searches"] == 10 * len(queries)
+    found = result["first_page_matches"]
+    assert found["nothing"] == 0 and found["rare"] >= 1
+    assert found["common"] == found["two-words"] == found["prefix"] == found["paging"] == result["limit"]
+    assert result["paging_pages_read"] == 11  # the warm-up round's page and one a round, each before the last
+    assert "### Search" in page.read_text() and "rooms-sqlite: search p99" in page.read_text()
