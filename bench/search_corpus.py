@@ -90,8 +90,9 @@ async def _store_all(url: str, room: str, texts: Iterator[str]) -> int:
 
 
 def fill(url: str, room: str, count: int) -> dict[str, float]:
-    """Store ``count`` of the corpus's messages in ``room``; how long it took and how many a second.
-    A SQLite file is started afresh, so that the room is measured alone whatever ran before."""
+    """Store ``count`` of the corpus's messages in ``room``; how long it took and how many a second (and,
+    on PostgreSQL, how long ``analyze`` took after it). A SQLite file is started afresh, so that the room
+    is measured alone whatever ran before."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
