@@ -96,11 +96,12 @@ function handleHue(handle) {
   return hash % 360;
 }
 
-// Also for an item that got a new neighbour above it (older messages loaded before it). Joins and leaves
-// shown after the previous item part the two.
+// Also for an item that got a new neighbour above it (older messages loaded before it). What is not a
+// message between them (joins and leaves, the "New" divider) parts the two.
 export function groupWithPrevious(item) {
+  if (item.tagName !== "LI") return;
   const prev = item.previousElementSibling;
-  if (!prev || prev.querySelector(".notes")) {
+  if (!prev || prev.tagName !== "LI") {
     item.classList.remove("cont");
     return;
   }

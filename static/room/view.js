@@ -103,43 +103,46 @@ export class View {
   // The text of the first message at least partly in view, or null.
   firstOnScreen() {
     const logTop = this.log.getBoundingClientRect().top;
-    for (const item of this.chat.children) {
+    for (const item of this.chat.querySelectorAll(":scope > li")) {
       if (item.getBoundingClientRect().bottom > logTop) return item.querySelector(".text");
     }
     return null;
   }
 
   // A moderator deleted a message (from the socket's delete frame, or this page's own Delete), live or in the
-  // history the server rendered. Its id stays known, so a replay cannot bring it back; the joins and leaves
-  // shown after it move to the message before it.
+  // history the server rendered. Its id stays known, so a replay cannot bring it back.
   removeMessage(id) {
     this.shownIds.add(id);
     const item = this.chat.querySelector(`:scope > li[data-id="${CSS.escape(id)}"]`);
     if (!item) return;
-    const notes = item.querySelector(":scope > .notes");
     const prev = item.previousElementSibling;
     const next = item.nextElementSibling;
     item.remove();
-    if (notes) {
-      const into = prev ? prev.querySelector(":scope > .notes") : this.notesBefore;
-      if (into) into.append(...notes.children);
-      else prev.append(notes);
+    // Notes that now follow no message, or follow other notes, join the group before them.
+    if (next && next.classList.contains("notes")) {
+      const into = !prev ? this.notesBefore : prev.classList.contains("notes") ? prev : null;
+      if (into) {
+        into.append(...next.children);
+        next.remove();
+      }
     }
-    if (next) groupWithPrevious(next);
-    if (!this.chat.childElementCount && !this.notesBefore.childElementCount) this.emptyNote.hidden = false;
+    const after = prev ? prev.nextElementSibling : this.chat.firstElementChild;
+    if (after) groupWithPrevious(after);
+    if (!this.chat.querySelector(":scope > li") && !this.notesBefore.childElementCount) this.emptyNote.hidden = false;
   }
 
-  // A join or leave: a small line after the newest message (nodes are its parts). Not a message: lastId,
-  // unread counts and the outbox never hear of it.
+  // A join or leave: a small line after the newest message (nodes are its parts), in a group of notes of
+  // its own between messages, never inside a message's item, whose mention highlight is not the note's. The
+  // group is a <div>, so that the list's items are the messages alone. Not a message: lastId, unread counts
+  // and the outbox never hear of it.
   showNote(...nodes) {
-    const newest = this.chat.lastElementChild;
     let notes = this.notesBefore;
-    if (newest) {
-      notes = newest.querySelector(":scope > .notes");
-      if (!notes) {
+    if (this.chat.querySelector(":scope > li")) {
+      notes = this.chat.lastElementChild;
+      if (!notes.classList.contains("notes")) {
         notes = document.createElement("div");
         notes.className = "notes";
-        newest.append(notes);
+        this.chat.append(notes);
       }
     }
     const note = document.createElement("p");
@@ -155,7 +158,7 @@ export class View {
   // The reader's handle changed (pattern: mentions.js's test for it): every message is looked at again.
   highlightMentions(pattern) {
     this.mentionPattern = pattern;
-    for (const item of this.chat.children) markMention(item, pattern);
+    for (const item of this.chat.querySelectorAll(":scope > li")) markMention(item, pattern);
   }
 
   // After a gap the server may start again from a store that was reset, reusing ids: only what arrives from

@@ -10,10 +10,20 @@ import urllib.error
 import urllib.request
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from rooms.protocol import ProtocolError, _check_handle
-from tests.support.browser import RECONNECT_WAIT_MS, WAIT_MS, ProxyThread, RoomsServer, open_room, send
+from tests.support.browser import (
+    RECONNECT_WAIT_MS,
+    WAIT_MS,
+    ProxyThread,
+    RoomsServer,
+    hide,
+    named,
+    open_room,
+    send,
+    show,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -34,31 +44,6 @@ def post_many(server: RoomsServer, room: str, texts: list[str], handle: str = "a
                 time.sleep(0.1)
         else:
             raise AssertionError(f"still rate limited posting {text!r}")
-
-
-def named(page: Page, handle: str) -> None:
-    """Types a name and leaves the field, as a reader does: the page announces it (hello) on change."""
-    page.fill("#handle", handle)
-    page.press("#handle", "Enter")
-
-
-def hide(page: Page) -> None:
-    """Headless Chromium cannot hide a tab: the page is told it is hidden, as the browser would tell it."""
-    page.evaluate(
-        """() => {
-            Object.defineProperty(document, "visibilityState", { get: () => "hidden", configurable: true });
-            document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
-
-
-def show(page: Page) -> None:
-    page.evaluate(
-        """() => {
-            Object.defineProperty(document, "visibilityState", { get: () => "visible", configurable: true });
-            document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
 
 
 def test_two_pages_see_each_other_online_and_a_closed_page_leaves(new_context, server, room):
@@ -118,7 +103,7 @@ def test_a_join_after_a_message_is_noted_after_it_and_the_log_stays_in_order(new
     expect(ann.locator("#chat > li .text")).to_have_text(["before bob"])
     bob = open_room(new_context(), server.url, room)
     named(bob, "bob")
-    expect(ann.locator("#chat > li").last.locator(".note")).to_have_text(["bob joined"], timeout=PRESENCE_WAIT_MS)
+    expect(ann.locator("#chat > .notes").last.locator(".note")).to_have_text(["bob joined"], timeout=PRESENCE_WAIT_MS)
     send(bob, "bob", "hello, I am bob")
     expect(ann.locator("#chat > li .text")).to_have_text(["before bob", "hello, I am bob"])
     # Bob's first message keeps its header: the note parts it from what came before.

@@ -121,3 +121,28 @@ def send(page: Page, handle: str, message: str) -> None:
     page.fill("#handle", handle)
     page.fill("#message", message)
     page.press("#message", "Enter")
+
+
+def named(page: Page, handle: str) -> None:
+    """Types a name and leaves the field, as a reader does: the page announces it (hello) on change."""
+    page.fill("#handle", handle)
+    page.press("#handle", "Enter")
+
+
+def hide(page: Page) -> None:
+    """Headless Chromium cannot hide a tab: the page is told it is hidden, as the browser would tell it."""
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "visibilityState", { get: () => "hidden", configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+
+
+def show(page: Page) -> None:
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "visibilityState", { get: () => "visible", configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
