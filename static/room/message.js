@@ -2,8 +2,8 @@
 // with it, and the page carries a blank copy in <template id="message-template"> that messageItem() clones.
 //
 // What a person typed goes in with textContent, never as HTML: the server hands back handles and messages
-// exactly as they were sent. Web addresses in it become links (linkify.js), built as nodes too.
-import { linkify } from "./linkify.js";
+// exactly as they were sent. Its formatting and web addresses become elements (format.js), built as nodes too.
+import { format, sourceOf } from "./format.js";
 
 // A message that follows one by the same handle within this long drops its header, as chat apps do.
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
@@ -76,8 +76,8 @@ export function localTime(timeEl) {
   timeEl.title = fullDate.format(when);
 }
 
-// For an item already in its list: local time, a colour per handle, links, and grouping with the item
-// before it. History rendered by the server goes through here too, so its links and marks are made the same way.
+// For an item already in its list: local time, a colour per handle, formatting and links, and grouping with
+// the item before it. History rendered by the server goes through here too, so its text is formatted the same way.
 export function decorate(item) {
   const handleEl = item.querySelector(".handle");
   const timeEl = item.querySelector("time");
@@ -86,7 +86,8 @@ export function decorate(item) {
   item.style.setProperty("--hue", String(handleHue(handleEl.textContent)));
   markSender(item);
   localTime(timeEl);
-  linkify(item.querySelector(".text"));
+  const textEl = item.querySelector(".text");
+  format(textEl, sourceOf(textEl));
   groupWithPrevious(item);
 }
 

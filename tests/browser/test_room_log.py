@@ -37,3 +37,62 @@ def test_a_join_is_a_note_of_its_own_not_part_of_the_message_before_it(new_conte
     expect(ann.locator("#chat > li .text")).to_have_text(["@ann are you there?", "after the join"])
     expect(ann.locator("#chat > li").last.locator(".handle")).to_be_visible()
     assert ann.locator("#chat > li").last.evaluate("li => li.classList.contains('cont')") is False
+
+
+# Each message the reader sends, and what its text becomes: (selector inside .text, texts of those elements).
+FORMS: list[tuple[str, str, list[str]]] = [
+    ("a **bold** word", "strong", ["bold"]),
+    ("an *italic* word", "em", ["italic"]),
+    ("run `ls *.txt*` now", "code", ["ls *.txt*"]),
+    ("```\nfirst line\n**not bold** <b>\n```", "pre > code", ["first line\n**not bold** <b>"]),
+    ("~~gone~~ here", "s", ["gone"]),
+    ("> quoted **loud**\n> and more\nthe answer", "blockquote", ["quoted loud\nand more"]),
+    ("**see https://example.org/a_(b)** @dan", "strong > a", ["https://example.org/a_(b)"]),
+    ("2 * 3 * 4, **open, ~~half, `tick and *star", "strong, em, code, s, blockquote, pre", []),
+    (
+        "<img src=x onerror=\"document.body.dataset.xss='i'\"> **<script>document.body.dataset.xss='s'</script>**",
+        "strong",
+        ["<script>document.body.dataset.xss='s'</script>"],
+    ),
+]
+# What each message reads as, its markers gone.
+SHOWN = [
+    "a bold word",
+    "an italic word",
+    "run ls *.txt* now",
+    "first line\n**not bold** <b>",
+    "gone here",
+    "quoted loud\nand morethe answer",
+    "see https://example.org/a_(b) @dan",
+    FORMS[7][0],
+    "<img src=x onerror=\"document.body.dataset.xss='i'\"> <script>document.body.dataset.xss='s'</script>",
+]
+
+
+def test_the_formatting_subset_is_built_as_elements_and_markup_stays_text(new_context, server, room):
+    context = new_context()
+    violations: list[str] = []
+    context.on("console", lambda line: violations.append(line.text) if "Content Security Policy" in line.text else None)
+    page = open_room(context, server.url, room)
+    named(page, "dan")
+    for sent, (text, _, _) in enumerate(FORMS, start=1):
+        page.fill("#message", text)
+        page.press("#message", "Enter")
+        expect(page.locator("#chat > li")).to_have_count(sent)
+    for shown in ("live", "rendered by the server"):
+        items = page.locator("#chat > li")
+        expect(items).to_have_count(len(FORMS))
+        for n, (text, selector, inner) in enumerate(FORMS):
+            item = items.nth(n)
+            assert item.locator(".text").evaluate("el => el.textContent") == SHOWN[n], (shown, text)
+            found = item.locator(".text").locator(selector)
+            assert found.evaluate_all("els => els.map((el) => el.textContent)") == inner, (shown, text)
+        # Links and mentions as before: the address is whole, and the mention marks its message.
+        link = items.nth(6).locator(".text a")
+        assert link.get_attribute("href") == "https://example.org/a_(b)"
+        expect(items.nth(6)).to_have_class(re.compile(r"\bmention\b"))
+        assert page.locator("#chat script, #chat img, #chat b").count() == 0
+        assert page.evaluate("document.body.dataset.xss") is None
+        page.reload()
+        expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    assert violations == []
