@@ -4,12 +4,13 @@ of a wide screen and the author key the page sends."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
-from tests.support.browser import named, open_room
+from tests.support.browser import named, open_room, send
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -96,3 +97,41 @@ def test_the_formatting_subset_is_built_as_elements_and_markup_stays_text(new_co
         page.reload()
         expect(page.locator("#status")).to_have_attribute("data-state", "live")
     assert violations == []
+
+
+AUTHOR_KEY = re.compile(r"^[A-Za-z0-9_-]{32}$")
+
+
+def sent_frames(page: Page) -> list[dict]:
+    """Every JSON frame the page sends on its sockets, from now on."""
+    frames: list[dict] = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: frames.append(json.loads(payload))))
+    return frames
+
+
+def test_each_message_carries_the_browser_s_author_key_made_once_and_kept(new_context, server, room):
+    context = new_context()
+    page = context.new_page()
+    frames = sent_frames(page)
+    page.goto(f"{server.url}/{room}/")
+    expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    send(page, "ann", "first")
+    expect(page.locator("#chat > li")).to_have_count(1)
+    page.reload()
+    expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    send(page, "ann", "after a reload")
+    expect(page.locator("#chat > li")).to_have_count(2)
+    other = open_room(new_context(), server.url, room)
+    other_frames = sent_frames(other)
+    send(other, "bob", "another browser")
+    expect(other.locator("#chat > li")).to_have_count(3)
+
+    messages = [frame for frame in frames if "message" in frame]
+    assert [frame["message"] for frame in messages] == ["first", "after a reload"]  # each sent once
+    keys = {frame["author_key"] for frame in messages}
+    assert len(keys) == 1 and AUTHOR_KEY.match(keys.pop() or "")
+    assert page.evaluate("localStorage.getItem('rooms:author-key')") == messages[0]["author_key"]
+    assert [frame["author_key"] for frame in other_frames if "message" in frame] != [messages[0]["author_key"]]
+    # The server never sends the key back.
+    for item in page.locator("#chat > li").all():
+        assert messages[0]["author_key"] not in item.evaluate("li => li.outerHTML")
