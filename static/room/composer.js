@@ -1,6 +1,7 @@
 // The form under the log: checks what was typed, sends on Enter (Shift+Enter makes a new line), grows the
 // message field with its text, and remembers the handle for every room.
 import { handleProblem } from "./handle.js";
+import { NameField } from "./name-field.js";
 import * as storage from "./storage.js";
 
 const HANDLE_KEY = "rooms:handle";
@@ -46,6 +47,7 @@ export class Composer {
     document.getElementById("send").addEventListener("mousedown", (event) => event.preventDefault());
 
     this.handleInput.value = this.handleInput.value || storage.load(HANDLE_KEY) || "";
+    this.nameField = new NameField(() => Boolean(this.handle));
   }
 
   // The name in the field, trimmed, when the server would take it; else "".

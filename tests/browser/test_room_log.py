@@ -135,3 +135,41 @@ def test_each_message_carries_the_browser_s_author_key_made_once_and_kept(new_co
     # The server never sends the key back.
     for item in page.locator("#chat > li").all():
         assert messages[0]["author_key"] not in item.evaluate("li => li.outerHTML")
+
+
+def test_the_name_field_folds_away_once_set_and_change_name_brings_it_back(new_context, server, room):
+    page = open_room(new_context(), server.url, room)
+    box = page.locator(".composer-handle")
+    message_width = "() => document.getElementById('message').getBoundingClientRect().width"
+    narrow = page.evaluate(message_width)
+    expect(box).not_to_have_class(re.compile(r"\bfolded\b"))
+    expect(page.locator("#change-name")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "handle"
+
+    named(page, "ann")  # Enter leaves the name for the message field
+    expect(box).to_have_class(re.compile(r"\bfolded\b"))
+    expect(page.locator("#change-name")).to_be_visible()
+    assert page.locator("#handle").evaluate("el => getComputedStyle(el).borderTopColor") in TRANSPARENT
+    assert page.evaluate(message_width) > narrow + 50  # the message field took the name's room
+    expect(page.locator(".composer-handle")).to_contain_text("as")
+
+    page.click("#change-name")
+    expect(box).not_to_have_class(re.compile(r"\bfolded\b"))
+    assert page.evaluate("document.activeElement.id") == "handle"
+    page.keyboard.type("bob")
+    page.keyboard.press("Enter")
+    expect(box).to_have_class(re.compile(r"\bfolded\b"))
+    expect(page.locator("#handle")).to_have_value("bob")
+    # A name the server would refuse does not fold.
+    page.click("#change-name")
+    page.fill("#handle", " ")
+    page.click("#message")
+    expect(box).not_to_have_class(re.compile(r"\bfolded\b"))
+    page.fill("#handle", "carl")
+    page.click("#message")
+    # Kept for the next visit, folded from the start.
+    page.reload()
+    expect(page.locator("#handle")).to_have_value("carl")
+    expect(box).to_have_class(re.compile(r"\bfolded\b"))
+    send(page, "carl", "the name can still be typed into")
+    expect(page.locator("#chat > li .handle")).to_have_text(["carl"])
