@@ -173,3 +173,19 @@ def test_the_name_field_folds_away_once_set_and_change_name_brings_it_back(new_c
     expect(box).to_have_class(re.compile(r"\bfolded\b"))
     send(page, "carl", "the name can still be typed into")
     expect(page.locator("#chat > li .handle")).to_have_text(["carl"])
+
+
+@pytest.mark.parametrize("width", [1600, 2200])
+def test_on_a_wide_screen_the_log_uses_the_width(browser, server, room, width):
+    server.post(room, "ann", "a line as long as the room lets it be " * 12)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = open_room(context, server.url, room)
+        log = page.locator("#log").bounding_box()
+        text = page.locator("#chat > li .text").bounding_box()
+        assert log is not None and text is not None
+        assert log["width"] >= 0.85 * min(width, 1920), log
+        assert text["width"] >= 0.8 * log["width"], (text, log)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
