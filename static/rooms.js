@@ -1,10 +1,11 @@
 // The room page's live client: one WebSocket to /chat/<room>/ (room/connection.js), the outbox that keeps what
 // the reader sent until the server echoes it back (room/outbox.js), the form (room/composer.js), the log and
 // header (room/view.js), who is here and who is typing (room/presence.js, room/typing.js), older messages
-// (room/scrollback.js), and what tells the reader of new ones: the tab's title (room/unread.js), mentions
-// (room/mentions.js, room/alerts.js) and screen readers (room/announcer.js); and, for a moderator, the header's
-// "Moderate" panel (room/moderation.js, with the token and API in room/moderator.js) and each message's Delete
-// and Ban (room/message-tools.js). This module only wires them together and reads the server's frames.
+// (room/scrollback.js), and what tells the reader of new ones: the tab's title (room/unread.js), the "New" line
+// in the log (room/new-divider.js), mentions (room/mentions.js, room/alerts.js) and screen readers
+// (room/announcer.js); and, for a moderator, the header's "Moderate" panel (room/moderation.js, with the token
+// and API in room/moderator.js) and each message's Delete and Ban (room/message-tools.js). This module only
+// wires them together and reads the server's frames.
 import "./room/access.js"; // first: takes ?token= and ?invite= out of the address bar, kept for the tab
 import { MentionAlerts } from "./room/alerts.js";
 import { Announcer } from "./room/announcer.js";
@@ -13,6 +14,7 @@ import { Connection } from "./room/connection.js";
 import { RoomLock } from "./room/lock.js";
 import { mentionPattern, mentions } from "./room/mentions.js";
 import { MessageTools } from "./room/message-tools.js";
+import { NewDivider } from "./room/new-divider.js";
 import { ModerationNote, ModerationPanel } from "./room/moderation.js";
 import { Moderator } from "./room/moderator.js";
 import { Outbox } from "./room/outbox.js";
@@ -26,6 +28,7 @@ const chat = document.getElementById("chat");
 const room = chat.dataset.room;
 const view = new View();
 const unread = new UnreadTitle();
+const newDivider = new NewDivider(room, chat);
 const announcer = new Announcer(document.getElementById("announcer"));
 const alerts = new MentionAlerts(document.getElementById("notify-mentions"), room);
 const connection = new Connection(room, () => view.lastId, {
@@ -166,6 +169,7 @@ function received(msg) {
   if (sentHere && outbox.acknowledge(msg.client_id)) composer.showError("");
   if (!view.showMessage(msg)) return;
   typingLine.stopped(msg.handle);
+  newDivider.shown(msg.id, !sentHere && !isReader(msg.handle));
   if (sentHere || isReader(msg.handle)) return;
   unread.arrived();
   announcer.message(msg.handle, msg.message);
@@ -201,6 +205,7 @@ view.highlightMentions(mentionPattern(composer.handle));
 new Scrollback(room, view, chat.dataset.hasMore === "true");
 outbox.notify();
 view.scrollToNewest();
+newDivider.reveal(view.log);
 composer.focus();
 connection.start();
 moderator.resume(); // a token kept for the tab, or the tab's sign-in token, may make the reader a moderator

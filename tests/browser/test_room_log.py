@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import named, open_room, send
+from tests.support.browser import hide, named, open_room, send, show
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -189,3 +189,69 @@ def test_on_a_wide_screen_the_log_uses_the_width(browser, server, room, width):
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         context.close()
+
+
+def texts_after_divider(page: Page) -> list[str]:
+    """The texts of the messages after the "New" line, in order."""
+    return page.evaluate(
+        """() => {
+            const line = document.querySelector("#chat > .new-divider");
+            const texts = [];
+            for (let el = line && line.nextElementSibling; el; el = el.nextElementSibling) {
+                if (el.matches("li")) texts.push(el.querySelector(".text").textContent);
+            }
+            return texts;
+        }"""
+    )
+
+
+def test_coming_back_to_the_tab_shows_new_before_what_came_while_away(new_context, server, room):
+    reader = open_room(new_context(), server.url, room)
+    named(reader, "dan")
+    server.post(room, "ann", "read")
+    expect(reader.locator("#chat > li")).to_have_count(1)
+    expect(reader.locator(".new-divider")).to_have_count(0)
+    hide(reader)
+    send(reader, "dan", "my own")  # the reader's own message is not new to them
+    server.post(room, "ann", "while away")
+    server.post(room, "ann", "and more")
+    expect(reader.locator("#chat > li")).to_have_count(4)
+    show(reader)
+    divider = reader.locator("#chat > .new-divider")
+    expect(divider).to_have_count(1)
+    expect(divider).to_have_text("New")
+    assert divider.get_attribute("role") == "separator"
+    assert texts_after_divider(reader) == ["while away", "and more"]
+    expect(reader.locator("#chat > li").nth(2).locator(".handle")).to_be_visible()  # after the line, a header
+    # Read while looking: the line stays; away again, it moves to the next run.
+    server.post(room, "ann", "read as it came")
+    expect(reader.locator("#chat > li")).to_have_count(5)
+    assert texts_after_divider(reader) == ["while away", "and more", "read as it came"]
+    hide(reader)
+    server.post(room, "bob", "second absence")
+    expect(reader.locator("#chat > li")).to_have_count(6)
+    show(reader)
+    expect(reader.locator("#chat > .new-divider")).to_have_count(1)
+    assert texts_after_divider(reader) == ["second absence"]
+
+
+def test_a_reload_shows_new_before_the_messages_this_browser_had_not_seen(new_context, server, room):
+    context = new_context()
+    reader = open_room(context, server.url, room)
+    server.post(room, "ann", "seen")
+    expect(reader.locator("#chat > li")).to_have_count(1)
+    reader.close()
+    server.post(room, "ann", "unseen one")
+    server.post(room, "bob", "unseen two")
+    reader = open_room(context, server.url, room)
+    expect(reader.locator("#chat > .new-divider")).to_have_count(1)
+    assert texts_after_divider(reader) == ["unseen one", "unseen two"]
+    # Seen now: the next visit has nothing new.
+    reader.reload()
+    expect(reader.locator("#status")).to_have_attribute("data-state", "live")
+    expect(reader.locator("#chat > li")).to_have_count(3)
+    expect(reader.locator("#chat > .new-divider")).to_have_count(0)
+    # Another browser, never here before, has no line either.
+    stranger = open_room(new_context(), server.url, room)
+    expect(stranger.locator("#chat > li")).to_have_count(3)
+    expect(stranger.locator("#chat > .new-divider")).to_have_count(0)
