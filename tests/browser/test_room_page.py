@@ -10,20 +10,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from rooms.protocol import ProtocolError, _check_handle
-from tests.support.browser import (
-    RECONNECT_WAIT_MS,
-    WAIT_MS,
-    ProxyThread,
-    RoomsServer,
-    hide,
-    named,
-    open_room,
-    send,
-    show,
-)
+from tests.support.browser import RECONNECT_WAIT_MS, WAIT_MS, ProxyThread, RoomsServer, open_room, send
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -44,6 +34,31 @@ def post_many(server: RoomsServer, room: str, texts: list[str], handle: str = "a
                 time.sleep(0.1)
         else:
             raise AssertionError(f"still rate limited posting {text!r}")
+
+
+def named(page: Page, handle: str) -> None:
+    """Types a name and leaves the field, as a reader does: the page announces it (hello) on change."""
+    page.fill("#handle", handle)
+    page.press("#handle", "Enter")
+
+
+def hide(page: Page) -> None:
+    """Headless Chromium cannot hide a tab: the page is told it is hidden, as the browser would tell it."""
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "visibilityState", { get: () => "hidden", configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+
+
+def show(page: Page) -> None:
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "visibilityState", { get: () => "visible", configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
 
 
 def test_two_pages_see_each_other_online_and_a_closed_page_leaves(new_context, server, room):

@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import threading
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 
@@ -31,6 +33,8 @@ CHROMIUM_FLAGS = [
 WAIT_MS = 15_000
 # After a server restart the page waits out its backoff (a few seconds at most for the first tries).
 RECONNECT_WAIT_MS = 40_000
+# The server coalesces presence frames to two a second; a page that closed leaves at once.
+PRESENCE_WAIT_MS = 3_000
 
 
 def chromium_executable() -> str:
@@ -121,6 +125,21 @@ def send(page: Page, handle: str, message: str) -> None:
     page.fill("#handle", handle)
     page.fill("#message", message)
     page.press("#message", "Enter")
+
+
+def post_many(server: RoomsServer, room: str, texts: list[str], handle: str = "ann") -> None:
+    """Posts each text in order, waiting out the per-address limit (429) where a long run meets it."""
+    for text in texts:
+        for _ in range(200):
+            try:
+                server.post(room, handle, text)
+                break
+            except urllib.error.HTTPError as refused:
+                if refused.code != 429:
+                    raise
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"still rate limited posting {text!r}")
 
 
 def named(page: Page, handle: str) -> None:
