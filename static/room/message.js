@@ -16,8 +16,10 @@ const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeSty
 
 // A filled clone of the template's item; without an id (an item not stored yet) it has no data-id. A message
 // from the server may say who sent it beyond the handle: "user" (a signed token's subject: a verified
-// handle) and "moderator": true.
-export function messageItem(template, { id, handle, message, timestamp, user, moderator }) {
+// handle) and "moderator": true; and how it changed: "edited" (when), "reply_to" (the id it answers) and
+// "reactions" (counts per emoji).
+export function messageItem(template, { id, handle, message, timestamp, user, moderator, edited, reply_to: replyTo,
+  reactions }) {
   const item = template.content.firstElementChild.cloneNode(true);
   if (id === undefined) item.removeAttribute("data-id");
   else item.dataset.id = id;
@@ -28,7 +30,38 @@ export function messageItem(template, { id, handle, message, timestamp, user, mo
   item.querySelector(".text").textContent = message;
   if (typeof user === "string" && user) item.dataset.user = user;
   if (moderator === true) item.dataset.moderator = "true";
+  if (typeof edited === "string" && edited) item.dataset.edited = edited;
+  if (typeof replyTo === "string" && replyTo) item.dataset.replyTo = replyTo;
+  if (reactions && typeof reactions === "object") item.dataset.reactions = JSON.stringify(reactions);
   return item;
+}
+
+// The row of buttons over an item (its own actions, a moderator's tools), made on first use.
+export function messageBar(item) {
+  let bar = item.querySelector(":scope > .msg-bar");
+  if (!bar) {
+    bar = document.createElement("div");
+    bar.className = "msg-bar";
+    item.querySelector(".text").after(bar);
+  }
+  return bar;
+}
+
+// "(edited)" after the text of an item with data-edited, with the time of the edit on hover.
+export function showEdited(item) {
+  let mark = item.querySelector(":scope > .edited-mark");
+  if (!item.dataset.edited) {
+    if (mark) mark.remove();
+    return;
+  }
+  if (!mark) {
+    mark = document.createElement("span");
+    mark.className = "edited-mark";
+    mark.textContent = "(edited)";
+    item.querySelector(".text").after(mark);
+  }
+  const when = new Date(item.dataset.edited);
+  mark.title = Number.isNaN(when.getTime()) ? "Edited" : "Edited " + fullDate.format(when);
 }
 
 // Who sent an item, as its attributes say (set above for live messages, by templates/message.html for the

@@ -22,8 +22,11 @@ export class Outbox {
     this.retryTimer = null;
   }
 
-  add(handle, message) {
-    this.items.push({ client_id: newClientId(), handle, message, created: new Date().toISOString() });
+  // replyTo: the id of the message this one answers, or null.
+  add(handle, message, replyTo = null) {
+    const item = { client_id: newClientId(), handle, message, created: new Date().toISOString() };
+    if (replyTo) item.reply_to = replyTo;
+    this.items.push(item);
     this.save();
     this.notify();
     this.sendNext();
@@ -35,6 +38,7 @@ export class Outbox {
     if (this.inFlight || !this.items.length) return;
     const next = this.items[0];
     const frame = { handle: next.handle, message: next.message, client_id: next.client_id, author_key: authorKey() };
+    if (typeof next.reply_to === "string") frame.reply_to = next.reply_to;
     if (!this.transmit(frame)) return;
     this.inFlight = next;
     this.notify();
