@@ -4,13 +4,13 @@ of a wide screen and the author key the page sends."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.browser import PRESENCE_WAIT_MS, hide, named, open_room, send, show
+from tests.support.room_page import sent_frames
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -99,13 +99,6 @@ def test_the_formatting_subset_is_built_as_elements_and_markup_stays_text(new_co
 
 
 AUTHOR_KEY = re.compile(r"^[A-Za-z0-9_-]{32}$")
-
-
-def sent_frames(page: Page) -> list[dict]:
-    """Every JSON frame the page sends on its sockets, from now on."""
-    frames: list[dict] = []
-    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: frames.append(json.loads(payload))))
-    return frames
 
 
 def test_each_message_carries_the_browser_s_author_key_made_once_and_kept(new_context, server, room):
