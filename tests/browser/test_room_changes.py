@@ -97,7 +97,7 @@ def test_a_reply_names_the_message_it_answers(new_context, server, room):
     # The next message is no reply.
     send(page, "ann", "and tomorrow")
     expect(page.locator("#chat > li")).to_have_count(3)
-    assert "reply_to" not in [frame for frame in frames if frame.get("message") == "and tomorrow"][0]
+    assert "reply_to" not in next(frame for frame in frames if frame.get("message") == "and tomorrow")
 
 
 def test_the_picker_sends_one_reaction_frame(new_context, server, room):
@@ -200,7 +200,7 @@ def test_a_reply_quotes_what_it_answers_and_the_quote_opens_it_even_when_not_loa
     expect(message(ann, "the question")).to_have_class(re.compile(r"\bflash\b"))
     ann.reload()
     expect(message(ann, "the answer").locator(".reply-quote")).to_contain_text("an earlier message")
-    assert [f for f in bob_frames if f.get("message") == "the answer"][0]["reply_to"] == question_id
+    assert next(f for f in bob_frames if f.get("message") == "the answer")["reply_to"] == question_id
 
 
 def test_reactions_are_chips_with_counts_on_every_page(new_context, server, room):
