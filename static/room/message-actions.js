@@ -36,6 +36,11 @@ export class MessageActions {
       const asking = event.target.closest("button[data-confirm]");
       if (asking) unask(asking);
     });
+    // A picker closes when the reader goes on elsewhere.
+    document.addEventListener("click", (event) => {
+      if (event.target.closest(".reaction-picker, button[data-action=react]")) return;
+      for (const open of chat.querySelectorAll(".reaction-picker")) this.closePicker(open.closest("li"));
+    });
     chat.addEventListener("keydown", (event) => {
       if (event.key !== "Escape") return;
       const open = event.target.closest("li[data-id]");
