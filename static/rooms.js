@@ -132,6 +132,9 @@ function connected() {
 
 function disconnected() {
   postedInFlight = null;
+  // A reaction on its way may or may not have been counted: the frames of the next socket will say.
+  if (reacting) clearTimeout(reacting.timer);
+  reacting = null;
   outbox.connectionLost();
   presence.disconnected();
   typingLine.clear();

@@ -27,11 +27,13 @@ export class OwnReactions {
   }
 }
 
-// The counts an item holds (data-reactions, JSON), only entries with a positive count.
+// The counts an item holds (data-reactions: JSON, an object of counts by emoji, or a list of [emoji, count]
+// pairs), only entries with a positive count.
 export function countsOf(item) {
   try {
     const counts = JSON.parse(item.dataset.reactions || "{}");
-    return Object.entries(counts).filter(([emoji, n]) => typeof emoji === "string" && Number.isInteger(n) && n > 0);
+    const entries = Array.isArray(counts) ? counts.filter((pair) => Array.isArray(pair)) : Object.entries(counts);
+    return entries.filter(([emoji, n]) => typeof emoji === "string" && Number.isInteger(n) && n > 0);
   } catch (err) {
     return [];
   }

@@ -237,6 +237,7 @@ export class View {
             handle: entry.handle, message: entry.message, timestamp: entry.created,
           });
           item.classList.add("pending");
+          format(item.querySelector(".text"), entry.message);
           item.dataset.clientId = entry.client_id;
           localTime(item.querySelector("time"));
           const state = document.createElement("span");
