@@ -8,9 +8,10 @@ import { findLink, linkNodes } from "./linkify.js";
 const FENCE_OPEN = /^ {0,3}```[^`]*$/u;
 const FENCE_CLOSE = /^ {0,3}```\s*$/u;
 const QUOTE = /^>[ \t]?/u;
-// On one line each. The code span comes first: what is inside it is not formatted. Bold and strike need text
+// On one line each. The code span comes first: what is inside it is not formatted (and it neither starts nor
+// ends with a backtick, so a lone ``` stays as typed). Bold and strike need text
 // that does not start or end with a space, italic too, so "2 * 3 * 4" stays as it is.
-const INLINE = /(`+)([^\n]+?)\1(?!`)|\*\*(?=\S)([^\n]*?\S)\*\*|~~(?=\S)([^\n]*?\S)~~|\*(?=[^\s*])([^\n]*?[^\s*])\*/gu;
+const INLINE = /(`+)([^`\n]|[^`\n][^\n]*?[^`\n])\1(?!`)|\*\*(?=\S)([^\n]*?\S)\*\*|~~(?=\S)([^\n]*?\S)~~|\*(?=[^\s*])([^\n]*?[^\s*])\*/gu;
 const SPAN_TAGS = [null, null, "code", "strong", "s", "em"];
 
 // The text each formatted element was made from: what an edit starts from.
@@ -42,11 +43,16 @@ function blocks(text) {
       nodes.push(element("pre", [element("code", [document.createTextNode(lines.slice(i + 1, close).join("\n"))])]));
       i = close;
     } else if (QUOTE.test(lines[i])) {
-      endPlain();
-      const quoted = [];
-      for (; i < lines.length && QUOTE.test(lines[i]); i += 1) quoted.push(lines[i].replace(QUOTE, ""));
-      i -= 1;
-      nodes.push(element("blockquote", inline(quoted.join("\n"))));
+      let end = i;
+      while (end < lines.length && QUOTE.test(lines[end])) end += 1;
+      const quoted = lines.slice(i, end).map((line) => line.replace(QUOTE, "")).join("\n");
+      if (quoted.trim()) {
+        endPlain();
+        nodes.push(element("blockquote", inline(quoted)));
+      } else {
+        plain.push(...lines.slice(i, end)); // ">" and nothing else quotes nothing: it stays as typed
+      }
+      i = end - 1;
     } else {
       plain.push(lines[i]);
     }

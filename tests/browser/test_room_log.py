@@ -49,6 +49,7 @@ FORMS: list[tuple[str, str, list[str]]] = [
     ("> quoted **loud**\n> and more\nthe answer", "blockquote", ["quoted loud\nand more"]),
     ("**see https://example.org/a_(b)** @dan", "strong > a", ["https://example.org/a_(b)"]),
     ("2 * 3 * 4, **open, ~~half, `tick and *star", "strong, em, code, s, blockquote, pre", []),
+    ("```\n>", "strong, em, code, s, blockquote, pre", []),
     (
         "<img src=x onerror=\"document.body.dataset.xss='i'\"> **<script>document.body.dataset.xss='s'</script>**",
         "strong",
@@ -65,6 +66,7 @@ SHOWN = [
     "quoted loud\nand morethe answer",
     "see https://example.org/a_(b) @dan",
     FORMS[7][0],
+    "```\n>",
     "<img src=x onerror=\"document.body.dataset.xss='i'\"> <script>document.body.dataset.xss='s'</script>",
 ]
 
