@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import RoomsServer, named, open_room, post_many, send
+from tests.support.browser import RECONNECT_WAIT_MS, ProxyThread, RoomsServer, named, open_room, post_many, send
 from tests.support.room_page import message, sent_frames
 from tests.support.server_features import missing
 
@@ -259,3 +259,46 @@ def test_search_finds_messages_and_a_result_opens_it_in_the_log(new_context, ser
     page.fill("#search-q", "nowhere-to-be-found")
     page.keyboard.press("Enter")
     expect(page.locator("#search-state")).to_have_text("No message holds all of these words.")
+
+
+def test_a_page_that_was_offline_catches_up_on_edits_reactions_and_deletions(new_context, server, room):
+    for feature in ("edits", "reactions", "author deletes"):
+        needs(server, feature)
+    proxy = ProxyThread(server.port)
+    try:
+        ann, _ = own_page(new_context, server, room, "ann")
+        send(ann, "ann", "to be edited")
+        send(ann, "ann", "to be deleted")
+        send(ann, "ann", "to be liked")
+        away = open_room(new_context(), proxy.url, room)
+        expect(away.locator("#chat > li")).to_have_count(3)
+
+        proxy.cut()
+        expect(away.locator("#status")).not_to_have_attribute("data-state", "live")
+        first = message(ann, "to be edited")
+        first.hover()
+        first.get_by_role("button", name="Edit your message").click()
+        ann.fill("#message", "edited while you were away")
+        ann.keyboard.press("Enter")
+        expect(message(ann, "edited while you were away")).to_have_count(1)
+        second = message(ann, "to be deleted")
+        second.hover()
+        second.get_by_role("button", name="Delete your message").click()
+        second.get_by_role("button", name="Press again to delete your message").click()
+        expect(second).to_have_count(0)
+        third = message(ann, "to be liked")
+        third.hover()
+        third.get_by_role("button", name="React to this message").click()
+        third.get_by_role("button", name=THUMBS_UP, exact=True).click()
+        expect(third.locator(".reaction")).to_have_text([f"{THUMBS_UP}1"])
+        send(ann, "ann", "marker after the changes")
+
+        proxy.restore()
+        expect(away.locator("#status")).to_have_attribute("data-state", "live", timeout=RECONNECT_WAIT_MS)
+        expect(away.locator("#chat > li .text")).to_have_text(
+            ["edited while you were away", "to be liked", "marker after the changes"]
+        )
+        expect(message(away, "edited while you were away").locator(".edited-mark")).to_have_text("(edited)")
+        expect(message(away, "to be liked").locator(".reaction")).to_have_text([f"{THUMBS_UP}1"])
+    finally:
+        proxy.close()
