@@ -1,4 +1,4 @@
-// Each message's own actions, shown on hover or when the keyboard reaches them (always on a touch screen):
+// Each message's own actions, shown on hover or when the keyboard reaches them (on a touch screen, a tap):
 // Reply and React for every message, Edit and Delete for the reader's own. React opens a small picker. The
 // buttons sit in the item's bar (messageBar), beside a moderator's tools. They are out of the Tab order, so
 // that a long log is not hundreds of stops: the keyboard reaches a message first (log-keys.js), then its
@@ -54,6 +54,7 @@ export class MessageActions {
   // A message now in the log; again when it became the reader's own (its echo arrived).
   attach(item) {
     if (!item.dataset.id || item.classList.contains("pending")) return;
+    item.tabIndex = -1; // a tap gives it the focus, which shows its buttons on a touch screen
     const bar = messageBar(item);
     let actions = bar.querySelector(".msg-actions");
     if (!actions) {

@@ -134,6 +134,22 @@ def test_messages_are_reached_by_keyboard_and_then_their_buttons(new_context, se
     expect(page.locator("#compose-mode")).to_contain_text("Replying to bob: two")
 
 
+def test_on_a_touch_screen_a_tap_shows_a_message_s_buttons(browser, server, room):
+    server.post(room, "bob", "one")
+    server.post(room, "bob", "two")
+    context = browser.new_context(viewport={"width": 390, "height": 700}, is_mobile=True, has_touch=True)
+    try:
+        page = open_room(context, server.url, room)
+        expect(page.locator("#chat .msg-actions button")).to_have_count(4)
+        expect(page.locator("#chat .msg-bar").first).to_be_hidden()
+        expect(page.locator("#chat .msg-bar").last).to_be_hidden()
+        message(page, "two").locator(".text").tap()
+        expect(message(page, "two").get_by_role("button", name="Reply to bob")).to_be_visible()
+        expect(message(page, "one").locator(".msg-bar")).to_be_hidden()
+    finally:
+        context.close()
+
+
 # -- what needs the server's side -----------------------------------------------------------------------
 
 
