@@ -1,16 +1,25 @@
 // The form under the log: checks what was typed, sends on Enter (Shift+Enter makes a new line), grows the
-// message field with its text, and remembers the handle for every room.
+// message field with its text, and remembers the handle for every room. It may be in a mode, said above the
+// field: editing one of the reader's messages (↑ in the empty field edits the last one), or replying to a
+// message; Escape or Cancel leaves it.
 import { handleProblem } from "./handle.js";
+import { NameField } from "./name-field.js";
 import * as storage from "./storage.js";
 
 const HANDLE_KEY = "rooms:handle";
 
 export class Composer {
-  // The handlers in `on`: send(handle, message) with each message that passed the checks;
-  // handleChanged(handle) when the name field was changed and left (its valid handle, or ""); typing() on
-  // every edit of the message field.
+  // The handlers in `on`: send(handle, message, replyTo) with each message that passed the checks (replyTo:
+  // an id, or null); edit(id, message) with the new text of a message being edited; editLast() for ↑ in the
+  // empty field; handleChanged(handle) when the name field was changed and left (its valid handle, or "");
+  // typing() on every edit of the message field.
   constructor(form, on) {
     this.on = on;
+    // null, or { kind: "edit" | "reply", id }.
+    this.mode = null;
+    this.modeBox = document.getElementById("compose-mode");
+    this.modeText = document.getElementById("compose-mode-text");
+    document.getElementById("compose-mode-cancel").addEventListener("click", () => this.leaveMode(true));
     this.handleInput = document.getElementById("handle");
     this.messageInput = document.getElementById("message");
     this.error = document.getElementById("form-error");
@@ -22,9 +31,16 @@ export class Composer {
       this.submit();
     });
     this.messageInput.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      if (event.isComposing) return;
+      if (event.key === "Enter" && !event.shiftKey) {
         event.preventDefault();
         this.submit();
+      } else if (event.key === "ArrowUp" && !this.messageInput.value && !this.mode) {
+        event.preventDefault();
+        this.on.editLast();
+      } else if (event.key === "Escape" && this.mode) {
+        event.preventDefault();
+        this.leaveMode(true);
       }
     });
     this.messageInput.addEventListener("input", () => {
@@ -46,6 +62,7 @@ export class Composer {
     document.getElementById("send").addEventListener("mousedown", (event) => event.preventDefault());
 
     this.handleInput.value = this.handleInput.value || storage.load(HANDLE_KEY) || "";
+    this.nameField = new NameField(() => Boolean(this.handle));
   }
 
   // The name in the field, trimmed, when the server would take it; else "".
@@ -77,9 +94,51 @@ export class Composer {
     this.fitMessageInput();
   }
 
+  // Edits a message: its text goes in the field. label says which message, for the line above the field.
+  startEdit(id, text, label) {
+    this.enterMode({ kind: "edit", id }, label);
+    this.messageInput.value = text;
+    this.fitMessageInput();
+    this.messageInput.setSelectionRange(text.length, text.length);
+  }
+
+  startReply(id, label) {
+    if (this.mode && this.mode.kind === "edit") this.leaveMode(true);
+    this.enterMode({ kind: "reply", id }, label);
+  }
+
+  enterMode(mode, label) {
+    this.mode = mode;
+    this.modeText.textContent = label;
+    this.modeBox.dataset.kind = mode.kind;
+    this.modeBox.hidden = false;
+    this.showError("");
+    this.messageInput.focus();
+  }
+
+  // cancelled: by the reader, so an edit's text leaves the field with it.
+  leaveMode(cancelled) {
+    if (cancelled && this.mode && this.mode.kind === "edit") {
+      this.messageInput.value = "";
+      this.fitMessageInput();
+    }
+    this.mode = null;
+    this.modeBox.hidden = true;
+    if (cancelled) this.messageInput.focus();
+  }
+
   submit() {
     const handle = this.handleInput.value.trim();
     const message = this.messageInput.value;
+    if (this.mode && this.mode.kind === "edit") {
+      if (!message.trim()) {
+        this.showError("Type the new text, or Cancel (Escape) to keep the message as it is.");
+        return;
+      }
+      this.showError("");
+      this.on.edit(this.mode.id, message);
+      return;
+    }
     const problem = this.problem(handle, message);
     if (problem) {
       const [field, text] = problem;
@@ -92,7 +151,9 @@ export class Composer {
     storage.save(HANDLE_KEY, handle);
     this.messageInput.value = "";
     this.fitMessageInput();
-    this.on.send(handle, message);
+    const replyTo = this.mode && this.mode.kind === "reply" ? this.mode.id : null;
+    if (replyTo) this.leaveMode(false);
+    this.on.send(handle, message, replyTo);
   }
 
   // What keeps this message from being sent, if anything: the field to fix, and why.

@@ -10,8 +10,8 @@ const HEALTHY_AFTER_MS = 10000;
 // A handshake into a network black hole can hang for minutes before the browser gives up on it.
 const CONNECT_TIMEOUT_MS = 10000;
 // The frames beyond messages this page understands (docs/protocol.md, "Frames from the server"): a socket
-// that does not ask gets messages only.
-const FEATURES = "presence,typing,deletes";
+// that does not ask gets messages only, and a server that does not know a name ignores it.
+const FEATURES = "presence,typing,deletes,edits,reactions";
 
 export class Connection {
   // since() is the last id seen, read at each connect. The handlers in `on`:

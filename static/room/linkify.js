@@ -1,27 +1,33 @@
 // Web addresses in a message become links. Only http:// and https://: the pattern cannot match another
 // scheme (javascript:, data:, ...), and each match is parsed again before it becomes an href. Everything is
-// built as DOM nodes from the element's own text, so what people typed stays text.
+// built as DOM nodes, so what people typed stays text.
 
 const URL_LIKE = /\bhttps?:\/\/[^\s<>"]+/giu;
 // Punctuation that ends a sentence around an address rather than the address itself.
 const TRAILING = /[.,;:!?'"*_~\]}>»”’…]$/u;
 
-// Replaces the element's text with text nodes and links; an element without an address is left as it is.
-export function linkify(element) {
-  const text = element.textContent;
-  const parts = [];
-  let last = 0;
-  for (const match of text.matchAll(URL_LIKE)) {
+// The first web address in text at or after `from`: { index, text, href }, or null.
+export function findLink(text, from = 0) {
+  URL_LIKE.lastIndex = from;
+  for (let match = URL_LIKE.exec(text); match; match = URL_LIKE.exec(text)) {
     const address = trimmed(match[0]);
     const href = webAddress(address);
-    if (!href) continue;
-    if (match.index > last) parts.push(document.createTextNode(text.slice(last, match.index)));
-    parts.push(link(href, address));
-    last = match.index + address.length;
+    if (href) return { index: match.index, text: address, href };
   }
-  if (!parts.length) return;
-  if (last < text.length) parts.push(document.createTextNode(text.slice(last)));
-  element.replaceChildren(...parts);
+  return null;
+}
+
+// Text as text nodes and links.
+export function linkNodes(text) {
+  const nodes = [];
+  let last = 0;
+  for (let found = findLink(text); found; found = findLink(text, last)) {
+    if (found.index > last) nodes.push(document.createTextNode(text.slice(last, found.index)));
+    nodes.push(link(found.href, found.text));
+    last = found.index + found.text.length;
+  }
+  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
+  return nodes;
 }
 
 // Drops what trails an address: "see https://example.org/a." links to /a. A closing bracket stays when

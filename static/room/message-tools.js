@@ -2,6 +2,7 @@
 // reader moderates (and to each one that arrives), shown on hover or when the keyboard reaches them, and always
 // on a touch screen, which has no hover. Delete asks first; Ban asks where, for how long and why. Both ask in a
 // <dialog> of the page (templates/room.html), which keeps the keyboard inside it until it closes.
+import { messageBar } from "./message.js";
 import { ApiError } from "./moderator.js";
 import { problem } from "./moderation.js";
 
@@ -43,7 +44,7 @@ export class MessageTools {
     if (this.moderator.active) {
       for (const item of this.chat.children) this.attach(item);
     } else {
-      for (const tools of this.chat.querySelectorAll(":scope > li > .msg-tools")) tools.remove();
+      for (const tools of this.chat.querySelectorAll(":scope > li .msg-tools")) tools.remove();
       this.deleteDialog.close();
       this.banDialog.close();
     }
@@ -51,7 +52,7 @@ export class MessageTools {
 
   // A message now in the log (live, older, or the history the server rendered).
   attach(item) {
-    if (!this.moderator.active || !item.dataset.id || item.querySelector(":scope > .msg-tools")) return;
+    if (!this.moderator.active || !item.dataset.id || item.querySelector(".msg-tools")) return;
     const handle = item.dataset.handle || "";
     const tools = document.createElement("div");
     tools.className = "msg-tools";
@@ -59,7 +60,7 @@ export class MessageTools {
     tools.setAttribute("aria-label", "Moderate");
     tools.append(toolButton("delete", "Delete", "Delete the message of " + handle),
       toolButton("ban", "Ban", "Ban " + handle));
-    item.querySelector(".text").after(tools);
+    messageBar(item).append(tools);
   }
 
   askDelete(item, opener) {

@@ -2,8 +2,8 @@
 // with it, and the page carries a blank copy in <template id="message-template"> that messageItem() clones.
 //
 // What a person typed goes in with textContent, never as HTML: the server hands back handles and messages
-// exactly as they were sent. Web addresses in it become links (linkify.js), built as nodes too.
-import { linkify } from "./linkify.js";
+// exactly as they were sent. Its formatting and web addresses become elements (format.js), built as nodes too.
+import { format, sourceOf } from "./format.js";
 
 // A message that follows one by the same handle within this long drops its header, as chat apps do.
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
@@ -16,8 +16,10 @@ const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeSty
 
 // A filled clone of the template's item; without an id (an item not stored yet) it has no data-id. A message
 // from the server may say who sent it beyond the handle: "user" (a signed token's subject: a verified
-// handle) and "moderator": true.
-export function messageItem(template, { id, handle, message, timestamp, user, moderator }) {
+// handle) and "moderator": true; and how it changed: "edited" (when), "reply_to" (the id it answers) and
+// "reactions" (counts per emoji).
+export function messageItem(template, { id, handle, message, timestamp, user, moderator, edited, reply_to: replyTo,
+  reactions }) {
   const item = template.content.firstElementChild.cloneNode(true);
   if (id === undefined) item.removeAttribute("data-id");
   else item.dataset.id = id;
@@ -28,7 +30,38 @@ export function messageItem(template, { id, handle, message, timestamp, user, mo
   item.querySelector(".text").textContent = message;
   if (typeof user === "string" && user) item.dataset.user = user;
   if (moderator === true) item.dataset.moderator = "true";
+  if (typeof edited === "string" && edited) item.dataset.edited = edited;
+  if (typeof replyTo === "string" && replyTo) item.dataset.replyTo = replyTo;
+  if (reactions && typeof reactions === "object") item.dataset.reactions = JSON.stringify(reactions);
   return item;
+}
+
+// The row of buttons over an item (its own actions, a moderator's tools), made on first use.
+export function messageBar(item) {
+  let bar = item.querySelector(":scope > .msg-bar");
+  if (!bar) {
+    bar = document.createElement("div");
+    bar.className = "msg-bar";
+    item.querySelector(".text").after(bar);
+  }
+  return bar;
+}
+
+// "(edited)" after the text of an item with data-edited, with the time of the edit on hover.
+export function showEdited(item) {
+  let mark = item.querySelector(":scope > .edited-mark");
+  if (!item.dataset.edited) {
+    if (mark) mark.remove();
+    return;
+  }
+  if (!mark) {
+    mark = document.createElement("span");
+    mark.className = "edited-mark";
+    mark.textContent = "(edited)";
+    item.querySelector(".text").after(mark);
+  }
+  const when = new Date(item.dataset.edited);
+  mark.title = Number.isNaN(when.getTime()) ? "Edited" : "Edited " + fullDate.format(when);
 }
 
 // Who sent an item, as its attributes say (set above for live messages, by templates/message.html for the
@@ -76,8 +109,8 @@ export function localTime(timeEl) {
   timeEl.title = fullDate.format(when);
 }
 
-// For an item already in its list: local time, a colour per handle, links, and grouping with the item
-// before it. History rendered by the server goes through here too, so its links and marks are made the same way.
+// For an item already in its list: local time, a colour per handle, formatting and links, and grouping with
+// the item before it. History rendered by the server goes through here too, so its text is formatted the same way.
 export function decorate(item) {
   const handleEl = item.querySelector(".handle");
   const timeEl = item.querySelector("time");
@@ -86,7 +119,8 @@ export function decorate(item) {
   item.style.setProperty("--hue", String(handleHue(handleEl.textContent)));
   markSender(item);
   localTime(timeEl);
-  linkify(item.querySelector(".text"));
+  const textEl = item.querySelector(".text");
+  format(textEl, sourceOf(textEl));
   groupWithPrevious(item);
 }
 
@@ -96,11 +130,12 @@ function handleHue(handle) {
   return hash % 360;
 }
 
-// Also for an item that got a new neighbour above it (older messages loaded before it). Joins and leaves
-// shown after the previous item part the two.
+// Also for an item that got a new neighbour above it (older messages loaded before it). What is not a
+// message between them (joins and leaves, the "New" divider) parts the two.
 export function groupWithPrevious(item) {
+  if (item.tagName !== "LI") return;
   const prev = item.previousElementSibling;
-  if (!prev || prev.querySelector(".notes")) {
+  if (!prev || prev.tagName !== "LI") {
     item.classList.remove("cont");
     return;
   }

@@ -1,5 +1,7 @@
 // What the reader sent that the server has not echoed back yet. It is kept in localStorage, so it survives a
 // reload or a closed tab, and each item carries a client_id, so an item sent again after a drop is stored once.
+// Each goes with the browser's author key, which makes it this browser's to edit or delete.
+import { authorKey } from "./author-key.js";
 import * as storage from "./storage.js";
 
 const RETRY_SEND_MS = 2000;
@@ -20,8 +22,11 @@ export class Outbox {
     this.retryTimer = null;
   }
 
-  add(handle, message) {
-    this.items.push({ client_id: newClientId(), handle, message, created: new Date().toISOString() });
+  // replyTo: the id of the message this one answers, or null.
+  add(handle, message, replyTo = null) {
+    const item = { client_id: newClientId(), handle, message, created: new Date().toISOString() };
+    if (replyTo) item.reply_to = replyTo;
+    this.items.push(item);
     this.save();
     this.notify();
     this.sendNext();
@@ -32,7 +37,9 @@ export class Outbox {
     clearTimeout(this.retryTimer);
     if (this.inFlight || !this.items.length) return;
     const next = this.items[0];
-    if (!this.transmit({ handle: next.handle, message: next.message, client_id: next.client_id })) return;
+    const frame = { handle: next.handle, message: next.message, client_id: next.client_id, author_key: authorKey() };
+    if (typeof next.reply_to === "string") frame.reply_to = next.reply_to;
+    if (!this.transmit(frame)) return;
     this.inFlight = next;
     this.notify();
   }

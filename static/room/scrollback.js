@@ -16,6 +16,7 @@ export class Scrollback {
     this.failure = document.getElementById("older-failed");
     this.start = document.getElementById("room-start");
     this.state = "";
+    this.pending = Promise.resolve();
     this.set(hasMore ? "more" : "done");
 
     this.button.addEventListener("click", () => this.load());
@@ -26,8 +27,15 @@ export class Scrollback {
     this.fillShortLog();
   }
 
-  async load() {
-    if (this.state !== "more" && this.state !== "failed") return;
+  // The page being loaded, or a new one when there is more; settles once it is shown (or failed).
+  load() {
+    if (this.state === "loading") return this.pending;
+    if (this.state !== "more" && this.state !== "failed") return Promise.resolve();
+    this.pending = this.loadPage();
+    return this.pending;
+  }
+
+  async loadPage() {
     const before = this.view.oldestId;
     if (before === null) return;
     this.set("loading");
@@ -43,6 +51,16 @@ export class Scrollback {
       this.set(page.hasMore ? "more" : "done");
     });
     this.fillShortLog();
+  }
+
+  // Loads older messages until the one of this id is shown, or the room's beginning; whether it is shown.
+  async loadUntil(id) {
+    while (!this.view.find(id) && ["more", "loading", "failed"].includes(this.state)) {
+      const before = this.view.oldestId;
+      await this.load();
+      if (this.state === "failed" || (this.state !== "loading" && this.view.oldestId === before)) break;
+    }
+    return this.view.find(id) !== null;
   }
 
   // A log too short to scroll has no top to scroll to: fill it while there is more.

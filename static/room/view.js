@@ -2,8 +2,11 @@
 // (or not, for a reader who scrolled up), older messages put above them without moving the reader, the
 // joins and leaves between messages, mentions, the connection status, the gap notice and the copy-link
 // button.
-import { decorate, groupWithPrevious, localTime, messageItem } from "./message.js";
+import { format } from "./format.js";
+import { decorate, groupWithPrevious, localTime, messageItem, showEdited } from "./message.js";
 import { markMention } from "./mentions.js";
+import { showReactions } from "./reactions.js";
+import { showReplyQuote } from "./reply.js";
 
 const NEAR_BOTTOM_PX = 80;
 // Joins and leaves kept after one message: a busy doorway should not push the conversation away.
@@ -11,7 +14,8 @@ const NOTES_PER_ITEM = 10;
 const STATUS_TEXT = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live" };
 
 export class View {
-  constructor() {
+  // ownReaction(id, emoji): whether the reader added this reaction to the message of this id.
+  constructor(ownReaction) {
     this.log = document.getElementById("log");
     this.chat = document.getElementById("chat");
     this.outboxList = document.getElementById("outbox");
@@ -29,13 +33,15 @@ export class View {
     // arrived: the server sends one room's messages in order.
     this.shownIds = new Set();
     this.lastId = this.chat.dataset.newestId || "0";
-    // Told of each message item put in the log after the history the server rendered (a moderator's tools).
+    // Told of each message item put in the log after the history the server rendered (its buttons).
     this.added = () => {};
+    this.ownReaction = ownReaction;
 
     for (const item of this.chat.children) {
       this.shownIds.add(item.dataset.id);
       decorate(item);
     }
+    for (const item of this.chat.children) this.dress(item);
     this.log.addEventListener("scroll", () => {
       if (this.nearBottom()) this.jumpButton.hidden = true;
     });
@@ -55,10 +61,61 @@ export class View {
     this.withScroll(() => {
       this.chat.append(item);
       decorate(item);
+      this.dress(item);
       markMention(item, this.mentionPattern);
       this.added(item);
       this.emptyNote.hidden = true;
     });
+    return true;
+  }
+
+  // What changed a message, drawn from its data- attributes: "(edited)", the quote it answers, reactions.
+  dress(item) {
+    showEdited(item);
+    showReplyQuote(item, (id) => this.find(id));
+    showReactions(item, (emoji) => this.ownReaction(item.dataset.id, emoji));
+  }
+
+  // The item of the message of this id, if it is shown.
+  find(id) {
+    return this.chat.querySelector(`:scope > li[data-id="${CSS.escape(id)}"]`);
+  }
+
+  // A change frame arrived: where the socket resumes from now.
+  changed(at) {
+    if (typeof at === "string" && at) this.lastId = at;
+  }
+
+  // A message's new text (an edit frame, or the answer to the reader's own edit), with when it was edited.
+  showEdit(id, text, edited) {
+    const item = this.find(id);
+    if (!item) return;
+    format(item.querySelector(".text"), text);
+    item.dataset.edited = edited || item.dataset.edited || new Date().toISOString();
+    showEdited(item);
+    markMention(item, this.mentionPattern);
+    for (const reply of this.chat.querySelectorAll(`:scope > li[data-reply-to="${CSS.escape(id)}"]`)) {
+      showReplyQuote(reply, (answered) => this.find(answered));
+    }
+  }
+
+  showReactions(id, counts) {
+    const item = this.find(id);
+    if (!item) return;
+    item.dataset.reactions = JSON.stringify(counts);
+    showReactions(item, (emoji) => this.ownReaction(id, emoji));
+  }
+
+  // Scrolls to a shown message and marks it for a moment; the keyboard's focus goes there too.
+  jumpTo(id) {
+    const item = this.find(id);
+    if (!item) return false;
+    item.tabIndex = -1;
+    item.focus({ preventScroll: true });
+    item.scrollIntoView({ block: "center" });
+    item.classList.remove("flash");
+    void item.offsetWidth; // starts the highlight again when it is already on
+    item.classList.add("flash");
     return true;
   }
 
@@ -80,6 +137,7 @@ export class View {
     this.chat.prepend(...items);
     for (const item of items) {
       decorate(item);
+      this.dress(item);
       markMention(item, this.mentionPattern);
       this.added(item);
     }
@@ -103,43 +161,49 @@ export class View {
   // The text of the first message at least partly in view, or null.
   firstOnScreen() {
     const logTop = this.log.getBoundingClientRect().top;
-    for (const item of this.chat.children) {
+    for (const item of this.chat.querySelectorAll(":scope > li")) {
       if (item.getBoundingClientRect().bottom > logTop) return item.querySelector(".text");
     }
     return null;
   }
 
   // A moderator deleted a message (from the socket's delete frame, or this page's own Delete), live or in the
-  // history the server rendered. Its id stays known, so a replay cannot bring it back; the joins and leaves
-  // shown after it move to the message before it.
+  // history the server rendered. Its id stays known, so a replay cannot bring it back.
   removeMessage(id) {
     this.shownIds.add(id);
-    const item = this.chat.querySelector(`:scope > li[data-id="${CSS.escape(id)}"]`);
+    const item = this.find(id);
     if (!item) return;
-    const notes = item.querySelector(":scope > .notes");
     const prev = item.previousElementSibling;
     const next = item.nextElementSibling;
     item.remove();
-    if (notes) {
-      const into = prev ? prev.querySelector(":scope > .notes") : this.notesBefore;
-      if (into) into.append(...notes.children);
-      else prev.append(notes);
+    // Notes that now follow no message, or follow other notes, join the group before them.
+    if (next && next.classList.contains("notes")) {
+      const into = !prev ? this.notesBefore : prev.classList.contains("notes") ? prev : null;
+      if (into) {
+        into.append(...next.children);
+        next.remove();
+      }
     }
-    if (next) groupWithPrevious(next);
-    if (!this.chat.childElementCount && !this.notesBefore.childElementCount) this.emptyNote.hidden = false;
+    for (const reply of this.chat.querySelectorAll(`:scope > li[data-reply-to="${CSS.escape(id)}"]`)) {
+      showReplyQuote(reply, (answered) => this.find(answered));
+    }
+    const after = prev ? prev.nextElementSibling : this.chat.firstElementChild;
+    if (after) groupWithPrevious(after);
+    if (!this.chat.querySelector(":scope > li") && !this.notesBefore.childElementCount) this.emptyNote.hidden = false;
   }
 
-  // A join or leave: a small line after the newest message (nodes are its parts). Not a message: lastId,
-  // unread counts and the outbox never hear of it.
+  // A join or leave: a small line after the newest message (nodes are its parts), in a group of notes of
+  // its own between messages, never inside a message's item, whose mention highlight is not the note's. The
+  // group is a <div>, so that the list's items are the messages alone. Not a message: lastId, unread counts
+  // and the outbox never hear of it.
   showNote(...nodes) {
-    const newest = this.chat.lastElementChild;
     let notes = this.notesBefore;
-    if (newest) {
-      notes = newest.querySelector(":scope > .notes");
-      if (!notes) {
+    if (this.chat.querySelector(":scope > li")) {
+      notes = this.chat.lastElementChild;
+      if (!notes.classList.contains("notes")) {
         notes = document.createElement("div");
         notes.className = "notes";
-        newest.append(notes);
+        this.chat.append(notes);
       }
     }
     const note = document.createElement("p");
@@ -155,7 +219,7 @@ export class View {
   // The reader's handle changed (pattern: mentions.js's test for it): every message is looked at again.
   highlightMentions(pattern) {
     this.mentionPattern = pattern;
-    for (const item of this.chat.children) markMention(item, pattern);
+    for (const item of this.chat.querySelectorAll(":scope > li")) markMention(item, pattern);
   }
 
   // After a gap the server may start again from a store that was reset, reusing ids: only what arrives from
@@ -173,6 +237,7 @@ export class View {
             handle: entry.handle, message: entry.message, timestamp: entry.created,
           });
           item.classList.add("pending");
+          format(item.querySelector(".text"), entry.message);
           item.dataset.clientId = entry.client_id;
           localTime(item.querySelector("time"));
           const state = document.createElement("span");

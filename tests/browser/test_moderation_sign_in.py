@@ -118,6 +118,8 @@ def test_the_token_goes_only_as_authorization_to_the_api(new_context, server, ro
     page = new_context().new_page()
     seen: list[tuple[str, str | None]] = []
     page.on("request", lambda request: seen.append((request.url, request.headers.get("authorization"))))
+    posted: list[dict] = []
+    page.on("request", lambda request: posted.append(request.post_data_json) if request.method == "POST" else None)
     page.goto(f"{server.base_url}/{room}/")
     expect(page.locator("#status")).to_have_attribute("data-state", "live")
     sign_in(page)
@@ -126,8 +128,9 @@ def test_the_token_goes_only_as_authorization_to_the_api(new_context, server, ro
     expect(page.locator("#chat > li")).to_have_count(1)
     with_token = [url for url, authorization in seen if authorization == f"Bearer {MODERATOR_TOKEN}"]
     assert with_token and all(url.startswith(server.base_url + "/api/") for url in with_token), seen
-    # The moderator's message went by POST with it, so that it is a moderator's.
+    # The moderator's message went by POST with it, so that it is a moderator's, and with the browser's author key.
     assert f"{server.base_url}/api/rooms/{room}/messages" in with_token
+    assert posted and posted[0]["author_key"] == page.evaluate("localStorage.getItem('rooms:author-key')"), posted
 
 
 def test_a_moderator_s_message_is_marked_and_a_picked_name_cannot_pass_for_it(new_context, server, room):

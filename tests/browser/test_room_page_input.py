@@ -20,7 +20,7 @@ def test_the_page_asks_the_socket_for_its_features(new_context, server, room):
     page.goto(f"{server.url}/{room}/")
     expect(page.locator("#status")).to_have_attribute("data-state", "live")
     assert len(sockets) == 1
-    assert f"/chat/{room}/?features=presence,typing,deletes&since=0" in sockets[0]
+    assert f"/chat/{room}/?features=presence,typing,deletes,edits,reactions&since=0" in sockets[0]
 
 
 def test_the_room_works_by_keyboard_alone(new_context, server, room):

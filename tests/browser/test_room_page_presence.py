@@ -82,7 +82,7 @@ def test_a_join_after_a_message_is_noted_after_it_and_the_log_stays_in_order(new
     expect(ann.locator("#chat > li .text")).to_have_text(["before bob"])
     bob = open_room(new_context(), server.url, room)
     named(bob, "bob")
-    expect(ann.locator("#chat > li").last.locator(".note")).to_have_text(["bob joined"], timeout=PRESENCE_WAIT_MS)
+    expect(ann.locator("#chat > .notes").last.locator(".note")).to_have_text(["bob joined"], timeout=PRESENCE_WAIT_MS)
     send(bob, "bob", "hello, I am bob")
     expect(ann.locator("#chat > li .text")).to_have_text(["before bob", "hello, I am bob"])
     # Bob's first message keeps its header: the note parts it from what came before.
