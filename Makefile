@@ -26,10 +26,11 @@ pyz:
 binary:
 	test -x $(BINARY_VENV)/bin/python || $(BINARY_PYTHON) -m venv $(BINARY_VENV)
 	$(BINARY_VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt -r packaging/binary-requirements.txt
-	rm -rf build/lib  # setuptools' staging in the checkout: a module removed since must not come back from it
-	$(BINARY_VENV)/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall .
+	# From a copy of the sources, as for the one-file app: pip's build leaves nothing in the checkout.
+	rm -rf build/binary-src && mkdir -p build/binary-src && cp -R $(SOURCES) build/binary-src/
+	$(BINARY_VENV)/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall build/binary-src
 	$(BINARY_VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath $(DIST) --workpath $(BINARY_WORK) \
 		packaging/rooms.spec
 
 clean:
-	rm -rf $(BUILD) $(DIST) $(BINARY_VENV) $(BINARY_WORK)
+	rm -rf $(BUILD) $(DIST) $(BINARY_VENV) $(BINARY_WORK) build/binary-src

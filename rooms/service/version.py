@@ -14,9 +14,10 @@ UNKNOWN = "unknown"
 
 @functools.cache
 def rooms_version() -> str:
-    """The installed package's version (pip install, the one-file app), else the git revision of the
-    checkout it runs from (``git describe --always --dirty``), else "unknown"."""
-    return _installed_version() or _checkout_revision() or UNKNOWN
+    """The git revision of the checkout it runs from (``git describe --always --dirty``), else the installed
+    package's version (pip install, the one-file app, the binary), else "unknown". A checkout comes first: a
+    build run in it (``pip install .``) leaves package metadata beside the code that names no revision."""
+    return _checkout_revision() or _installed_version() or UNKNOWN
 
 
 def _installed_version() -> str | None:

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from backends.errors import BackendUnavailable
+from backends.errors import BackendRefused, BackendUnavailable
 from tests.support.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory, sql_backend
 from tests.support.messages import store
 from tests.support.tcp_proxy import TCPProxy
@@ -40,10 +40,11 @@ async def test_idle_connections_killed_while_idle_do_not_fail_the_next_store(kin
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_sqlite_start_raises_unavailable_when_the_file_cannot_be_opened():
+async def test_sqlite_start_refuses_a_file_that_cannot_be_opened():
     with tempfile.TemporaryDirectory() as directory:
         backend = sql_backend(f"sqlite:///{os.path.join(directory, 'missing', 'rooms.db')}")
-        with pytest.raises(BackendUnavailable, match="sqlite"):
+        # A directory that is not there is not mended by retrying: refused at once (exit 2 in server.py).
+        with pytest.raises(BackendRefused, match="does not exist"):
             await backend.start()
         await backend.close()
         with pytest.raises(BackendUnavailable):
