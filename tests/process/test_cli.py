@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives import serialization
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from rooms.access.tokens import LEEWAY_SECONDS
 from tests.support.clients import receive_json, send_json
 from tests.support.processes import ROOT, ServerProcess, clean_environment, free_port
 from tests.support.tokens import SECRET, private_key, public_pem
@@ -158,15 +157,15 @@ def test_a_minted_token_carries_the_claims_asked_for(server):
     assert before + 900 <= claims["exp"] <= int(time.time()) + 900
 
 
-@pytest.mark.timeout(120)
-def test_a_minted_token_past_its_ttl_is_refused(server):
-    token = mint(server, "--sub", "ann", "--ttl", "1s")
+def test_a_minted_token_lives_exactly_its_ttl(server):
     url = f"{server.base_url}/api/rooms/lobby/messages"
-    assert request(url, token, {"handle": "x", "message": "in time"})[0] == 201
-    # The server forgives clocks LEEWAY_SECONDS apart, so the token is refused only that long after it expires.
-    time.sleep(jwt.decode(token, SECRET, algorithms=["HS256"])["exp"] + LEEWAY_SECONDS + 1 - time.time())
-    status, body = request(url, token, {"handle": "x", "message": "too late"})
-    assert status == 401 and "expired" in str(body)
+    for ttl, seconds in (("90s", 90), ("15m", 900), ("2h", 7200), ("7d", 604800)):
+        token = mint(server, "--sub", "ann", "--ttl", ttl)
+        claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+        assert claims["exp"] - claims["iat"] == seconds
+        assert request(url, token, {"handle": "x", "message": f"within {ttl}"})[0] == 201
+    # Past its exp (and the leeway) the server refuses it: tests/app/test_identity.py proves that for any token,
+    # so here only the claim the command writes is checked, without waiting out the leeway.
 
 
 @pytest.mark.parametrize("algorithm", ["EdDSA", "RS256", "ES256"])
