@@ -118,6 +118,9 @@ def test_rooms_runs_as_an_enabled_service_on_its_socket_with_its_files_kept_priv
     listening = site.shown("rooms.socket", "SubState", "Listen")
     assert listening == {"SubState": "running", "Listen": "127.0.0.1:8000 (Stream)"}
     assert json.loads(machine.sh("curl -s http://127.0.0.1:8000/healthz")) == {"status": "ok", "backend": "sqlite"}
+    # The STATUS line `systemctl status rooms` shows, as the guide says: sockets, rooms, backend.
+    status = site.shown("rooms.service", "StatusText")["StatusText"]
+    assert re.fullmatch(r"\d+ sockets in \d+ rooms, backend sqlite", status), status
     # The config for rooms' group only, the secrets for root only, the database rooms' own.
     assert machine.sh("stat -c '%a %U:%G' /etc/rooms/config.yaml /etc/rooms/rooms.env").split("\n")[:2] == [
         "640 root:rooms",
