@@ -49,12 +49,31 @@ def run_binary(
     )  # fmt: skip
 
 
+def project_version() -> str:
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
+        version: str = tomllib.load(handle)["project"]["version"]
+    return version
+
+
 def test_the_binary_carries_the_package_metadata_for_its_version(binary):
     viewer = Path(ROOT, "build", "binary-venv", "bin", "pyi-archive_viewer")
     listed = subprocess.run([viewer, "--list", "--brief", binary], capture_output=True, text=True, timeout=60)
-    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
-        version = tomllib.load(handle)["project"]["version"]
-    assert f"rooms-{version}.dist-info/METADATA" in listed.stdout.split()
+    assert f"rooms-{project_version()}.dist-info/METADATA" in listed.stdout.split()
+
+
+def test_rooms_version_in_the_binary_reads_the_metadata_it_carries(binary):
+    """In a container without Python or a checkout, so the version can only come from the frozen metadata."""
+    answered = docker(
+        "run", "--rm", "--user", NOBODY, "--volume", f"{binary}:/usr/local/bin/rooms:ro",
+        "debian:bookworm-slim", "rooms", "--version",
+    )  # fmt: skip
+    assert answered.stdout.strip() == f"rooms {project_version()}"
+    # It answers before any config is read: one that does not exist is no matter.
+    answered = docker(
+        "run", "--rm", "--user", NOBODY, "--volume", f"{binary}:/usr/local/bin/rooms:ro",
+        "debian:bookworm-slim", "rooms", "--config", "/nonexistent.yaml", "--version",
+    )  # fmt: skip
+    assert answered.stdout.strip() == f"rooms {project_version()}"
 
 
 @pytest.mark.timeout(600)
