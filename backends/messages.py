@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from backends.changes import MessageChange, Reactions
+
 
 # Both are made for every message on the hot path, so named tuples: a third of a frozen dataclass's cost.
 class NewMessage(NamedTuple):
@@ -23,6 +25,10 @@ class NewMessage(NamedTuple):
     # (``Identity.author``) only, never from what a client sent. None and False: a handle picked freely.
     user: str | None = None
     moderator: bool = False
+    # The id of a message of the same room it answers; the store refuses one its room does not hold.
+    reply_to: str | None = None
+    # Who may change it (``backends.changes``): set by the room layer only, never sent to a client.
+    author: str | None = None
 
 
 class StoredMessage(NamedTuple):
@@ -37,6 +43,11 @@ class StoredMessage(NamedTuple):
     # As the message was sent (see ``NewMessage``): stored with it, and returned exactly by every read.
     user: str | None = None
     moderator: bool = False
+    reply_to: str | None = None
+    author: str | None = None  # never sent to a client
+    # As it now stands: when it was last edited (its text is the latest), and its reactions.
+    edited: str | None = None
+    reactions: Reactions = ()
 
 
 class StoreResult(NamedTuple):
@@ -66,6 +77,9 @@ class Replay:
     gap: bool
     after: str
     page: HistoryPage
+    # Asked for with ``origin``: the changes after ``after`` to messages at or before ``origin``, up to
+    # where the page ends (the room's newest position when it has no more), in the room's order.
+    changes: tuple[MessageChange, ...] = ()
 
 
 def utc_timestamp() -> str:

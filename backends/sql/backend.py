@@ -169,7 +169,7 @@ class SQLBackend(Backend):
             return HistoryPage([], False)
         return await self._read("history read", lambda: self._history.history(room, limit, before_id, after_id))
 
-    async def replay(self, room: str, since: str, limit: int) -> Replay:
+    async def replay(self, room: str, since: str, limit: int, origin: str | None = None) -> Replay:
         since_id = min(parse_integer_id(since), MAX_ID)
         return await self._read("replay read", lambda: self._history.replay(room, since_id, limit))
 
@@ -193,7 +193,7 @@ class SQLBackend(Backend):
 
     # -- moderation -------------------------------------------------------------------------------
 
-    async def delete_message(self, room: str, message_id: str) -> bool:
+    async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
         key = parse_integer_id(message_id)
         if not 0 < key <= MAX_ID:
             return False

@@ -14,17 +14,18 @@ from datetime import UTC, datetime, timedelta
 
 from backends.audit import AuditEntry
 from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
-from backends.errors import BackendUnavailable
+from backends.errors import BackendUnavailable, InvalidMessageId
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.protocol import ErrorCode, Feature
+from rooms.protocol import ErrorCode, Feature, ProtocolError
 from rooms.room.audit import read_page
-from rooms.room.deletions import DeleteNotices
+from rooms.room.changes import MessageChanges
 from rooms.room.delivery import RoomDelivery
 from rooms.room.fanout import LocalFanout, Member
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.moderation import Closable, RoomModeration
+from rooms.room.notices import ChangeNotices
 from rooms.room.presence import LocalPresence
 from rooms.room.rates import RatePolicy, Sender
 from rooms.room.replay import Replays
@@ -61,11 +62,12 @@ class RoomHub:
         self.fanout = LocalFanout(backend, metrics)
         self.presence = LocalPresence(backend, metrics)
         self.typing_relay = TypingRelay(backend, metrics)
-        self.deletions = DeleteNotices()
+        self.notices = ChangeNotices(self.fanout)
         self.moderation = RoomModeration(backend)
+        self.changes = MessageChanges(backend, self.refusal)
         self._replays = Replays(backend, self.fanout)
         backend.set_delivery_target(
-            RoomDelivery(self.fanout, self.presence, self.typing_relay, self.deletions, self.moderation.changed)
+            RoomDelivery(self.fanout, self.presence, self.typing_relay, self.notices, self.moderation.changed)
         )
         self._in_flight = 0
         # Why the last store failed, while none has succeeded since: the store answers, yet takes no writes
@@ -133,6 +135,13 @@ class RoomHub:
             refused: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
             refused.set_exception(ShuttingDown("the server is shutting down; this message was not sent"))
             return refused
+        if message.reply_to is not None:
+            try:
+                self.id_key(message.reply_to)
+            except InvalidMessageId:
+                raise ProtocolError(
+                    ErrorCode.INVALID_MESSAGE, f"field 'reply_to': no message {message.reply_to!r}"
+                ) from None
         authored = identity.author(message)
         refusal = self.refusal(identity, authored.room, authored.handle, sender.address)
         if refusal is not None:
@@ -176,6 +185,21 @@ class RoomHub:
         else:
             self.metrics.messages_stored.inc()
 
+    # -- changes by a message's author (``rooms.room.changes`` says what each checks) ------------------
+
+    async def edit(
+        self, room: str, message_id: str, text: str, key: str | None, identity: Identity, address: str
+    ) -> StoredMessage:
+        return await self.changes.edit(room, message_id, text, key, identity, address)
+
+    async def delete_own(self, room: str, message_id: str, key: str | None, identity: Identity, address: str) -> None:
+        await self.changes.delete(room, message_id, key, identity, address)
+
+    async def react(
+        self, room: str, message_id: str, emoji: str, on: bool, reactor: str | None, identity: Identity, sender: Sender
+    ) -> None:
+        await self.changes.react(room, message_id, emoji, on, reactor, identity, sender)
+
     # -- sockets --------------------------------------------------------------------------------
 
     async def join(self, member: Member, room: str, features: frozenset[Feature] = frozenset()) -> None:
@@ -185,15 +209,17 @@ class RoomHub:
         await self.fanout.join(member, room)
         self.presence.join(member, room, features)
         self.typing_relay.join(member, room, features)
-        self.deletions.join(member, room, features)
+        self.notices.join(member, room, features)
 
-    async def go_live(self, member: Member, room: str, since: str | None) -> None:
-        """With ``since``, first replay what the socket missed; then send it what was held back since
-        ``join`` (no gap, no duplicate) and deliver to it live from here on."""
+    async def go_live(
+        self, member: Member, room: str, since: str | None, features: frozenset[Feature] = frozenset()
+    ) -> None:
+        """With ``since``, first replay what the socket missed (and the changes its ``features`` ask for);
+        then send it what was held back since ``join`` (no gap, no duplicate) and deliver to it live."""
         seen_through: str | None = None
         try:
             if since is not None:
-                seen_through = await self._replays.send(member, room, since)
+                seen_through = await self._replays.send(member, room, since, features)
         except BaseException:
             self.leave(member, room)
             raise
@@ -204,7 +230,7 @@ class RoomHub:
         self.fanout.leave(member, room)
         self.presence.leave(member, room)
         self.typing_relay.leave(member, room)
-        self.deletions.leave(member, room)
+        self.notices.leave(member, room)
 
     def leave_too_slow(self, member: Member, room: str) -> None:
         """``leave``, for a socket that fell too far behind (it closes with 1013)."""

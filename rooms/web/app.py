@@ -22,7 +22,8 @@ from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHan
 from rooms.web.handlers.audit import AuditApiHandler
 from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
 from rooms.web.handlers.invites import InvitesApiHandler
-from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, MessageDeleteHandler, RoomApiHandler
+from rooms.web.handlers.message import MessageHandler
+from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, RoomApiHandler
 from rooms.web.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
 from rooms.web.handlers.socket import ChatSocketHandler
 from rooms.web.keepalive import Keepalive
@@ -88,7 +89,7 @@ class RoomsApplication(tornado.web.Application):
             (r"/healthz", HealthHandler, deps),
             (r"/metrics", MetricsHandler, deps),
             (r"/api/rooms/([^/]+)/messages", MessagesApiHandler, deps),
-            (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageDeleteHandler, deps),
+            (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageHandler, deps),
             (r"/api/rooms/([^/]+)/invites", InvitesApiHandler, deps),
             (r"/api/rooms/([^/]+)", RoomApiHandler, deps),
             (r"/api/bans", BansApiHandler, deps),
