@@ -3,7 +3,7 @@
 ``schema_version`` holds one row. Version 2: on SQLite, a trigger keeps the rooms' message counts.
 Version 3: on MySQL, client ids compare trailing spaces too. Version 4: moderation (``messages.deleted``,
 ``bans``, ``locked_rooms``). Version 5: who sent a message (``messages.user_id``, ``messages.moderator``).
-Version 6: the moderators' audit log (``audit_log``).
+Version 6: the moderators' audit log (``audit_log``). Version 7: the room's log (``_migrate_message_log``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from backends.errors import BackendConfigError
 from backends.sql.database import counts_by_trigger, execute
 from backends.sql.tables import Schema, build_schema
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def prepare_schema(database: peewee.Database, schema: Schema) -> int:
@@ -111,8 +111,13 @@ def _migrate_to_5(database: peewee.Database) -> None:
     no rows on PostgreSQL 11+, MariaDB 10.3+ and MySQL 8, and SQLite only edits its schema.
     """
     message = build_schema(database).message
+    _add_columns(database, (message.user_id, message.moderator))
+
+
+def _add_columns(database: peewee.Database, fields: tuple[peewee.Field, ...]) -> None:
+    """Add each of ``fields`` to ``messages`` as a new table declares it, unless it is there already."""
     present = _columns(database, "messages")
-    for field in (message.user_id, message.moderator):
+    for field in fields:
         if field.column_name not in present:
             context = database.get_sql_context()
             column = field.ddl(context)
@@ -128,6 +133,32 @@ def _migrate_to_6(database: peewee.Database) -> None:
     there is nothing to change in the tables already there."""
 
 
+def _migrate_message_log(database: peewee.Database) -> None:
+    """The room's log: edits, deletions by their author, replies and reactions.
+
+    ``messages`` gains ``author``, ``reply_to``, ``edited`` and ``reactions`` for a message, and
+    ``change_of`` and ``change_data`` for a change, which is a row of its own (``deleted`` 2) so that it
+    takes an id in the room's order; every column is nullable, so no row is rewritten. An index on
+    ``change_of`` (made here: a table's model cannot declare one on a column an older table lacks) finds a
+    message's changes. SQLite's count trigger counts messages only (no ``change_of``) from here on.
+    """
+    message = build_schema(database).message
+    _add_columns(
+        database,
+        (message.author, message.reply_to, message.edited, message.reactions, message.change_of, message.change_data),
+    )
+    if "messages_change_of" not in {index.name for index in database.get_indexes("messages")}:
+        execute(database, "CREATE INDEX messages_change_of ON messages (change_of)")
+    if counts_by_trigger(database):
+        execute(database, "DROP TRIGGER IF EXISTS messages_count_in_room")
+        execute(
+            database,
+            "CREATE TRIGGER messages_count_in_room AFTER INSERT ON messages WHEN NEW.change_of IS NULL BEGIN"
+            ' UPDATE rooms SET message_count = message_count + 1, last_active = NEW."timestamp"'
+            " WHERE id = NEW.room_id; END",
+        )
+
+
 def _columns(database: peewee.Database, table: str) -> set[str]:
     """The names of a table's columns, lower case."""
     cursor = execute(database, f"SELECT * FROM {table} WHERE 1 = 0")
@@ -140,4 +171,5 @@ MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     4: _migrate_to_4,
     5: _migrate_to_5,
     6: _migrate_to_6,
+    7: _migrate_message_log,
 }

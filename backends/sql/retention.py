@@ -39,6 +39,8 @@ class Retention:
                 newest = msg.select(peewee.fn.MAX(msg.id)).where(in_room & (msg.id <= through) & (msg.deleted == 0))
                 pruned_through = newest.scalar()
                 msg.delete().where(in_room & (msg.id <= through)).execute()
+                # The changes made since to the messages pruned go with them.
+                msg.delete().where(in_room & (msg.change_of <= through)).execute()
                 if pruned_through is not None:
                     marked = (room.id == room_id) & (room.pruned_through < pruned_through)
                     room.update(pruned_through=pruned_through).where(marked).execute()

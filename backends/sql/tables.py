@@ -9,7 +9,8 @@ Tables:
   "before id" and "after id" index range scans, and the unique ``(room_id, client_id)`` is the
   ``client_id`` dedup that outlives the process. A message a moderator deleted stays as a tombstone
   (``deleted`` 1, its handle, text and user emptied) until retention prunes it: see
-  ``migrations._migrate_to_4``.
+  ``migrations._migrate_to_4``. A change to a message (an edit, a deletion, reactions) is a row too
+  (``deleted`` 2), so that it takes a position among the ids (``backends/sql/changes.py``).
 * ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
   deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
   ``rooms``, so that locking a room never writes the room itself.
@@ -54,6 +55,16 @@ class MessageTable(peewee.Model):
     # the rows written before version 5.
     user_id = peewee.TextField(null=True)
     moderator = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    # The room's log (``backends/sql/changes.py``). A message: who may change it (never sent), the message
+    # it answers, when it was last edited, and its reactions as JSON (each emoji with who reacted). A change
+    # takes a row of its own (``deleted`` 2, so no read of messages sees it), for its position in the ids:
+    # the message it changed and what it says, as JSON. ``change`` is a keyword in MySQL.
+    author = peewee.TextField(null=True)
+    reply_to = peewee.BigIntegerField(null=True)
+    edited = peewee.CharField(max_length=40, null=True)
+    reactions = peewee.TextField(null=True)
+    change_of = peewee.BigIntegerField(null=True)
+    change_data = peewee.TextField(null=True)
 
 
 class BanTable(peewee.Model):

@@ -59,5 +59,5 @@ async def test_a_version_5_database_gains_the_audit_log_in_place(sql_factory):
         assert await migrated.audit_page(10) == list(reversed(recorded[1:]))
     finally:
         await migrated.close()
-    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(6,)]
+    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     assert read_database(url, "SELECT COUNT(*) FROM audit_log") == [(2,)]
