@@ -298,3 +298,31 @@ async def test_bans_and_locks_hold_for_changes(http_server, http_port, http_clie
     await send_json(other, {"type": "hello", "handle": "carol"})
     assert (await error_of(other, {"type": "react", "id": message["id"], "emoji": "👍"}))["code"] == "forbidden"
     assert (await history(http_client, http_port))[0]["message"] == "spam"
+
+
+# -- what a socket that asked for nothing sees ---------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_a_socket_that_asked_for_no_feature_sees_exactly_the_frames_it_saw_before(
+    http_server, http_port, http_client
+):
+    seed = await connect(http_port, "lobby")  # the 2016 client: {"handle", "message"} in, message rows out
+    ann = await connect(http_port, "lobby")
+    await send_json(seed, {"handle": "old", "message": "from 2016"})
+    from_seed = await receive_json(seed)
+    assert set(from_seed) == {"type", "id", "room", "handle", "message", "timestamp"}
+    await receive_json(ann)
+    mine = await said(ann, "ann", "changing", author_key=ANN_KEY)
+    assert set(mine) == {"type", "id", "room", "handle", "message", "timestamp"}  # the key is never sent
+    assert await receive_json(seed) == mine
+    await send_json(ann, {"type": "hello", "handle": "ann"})
+    await send_json(ann, {"type": "edit", "id": mine["id"], "message": "changed", "author_key": ANN_KEY})
+    await send_json(ann, {"type": "react", "id": from_seed["id"], "emoji": "👍"})
+    await send_json(ann, {"type": "delete", "id": mine["id"], "author_key": ANN_KEY})
+    marker = await assert_next_is_marker(seed, lambda text: send_json(ann, {"handle": "m", "message": text}))
+    assert set(marker) == {"type", "id", "room", "handle", "message", "timestamp"}
+    # Resuming, it gets the messages after its id as they now stand, and not one change frame.
+    back = await connect(http_port, "lobby", since=from_seed["id"])
+    assert await receive_json(back) == marker
+    await assert_next_is_marker(back)
