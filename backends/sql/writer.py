@@ -148,7 +148,9 @@ class MessageWriter:
             self._count_messages(stored_per_room, last_active)
         return [result for result in results if result is not None]
 
-    def _resolve_rooms(self, batch: list[NewMessage], room_ids: dict[str, int]) -> dict[int, QuotaExceeded]:
+    def _resolve_rooms(
+        self, batch: list[NewMessage], room_ids: dict[str, int]
+    ) -> dict[int, QuotaExceeded | ReplyToMissing]:
         """Fill ``room_ids`` for the batch's rooms, writing the new ones whose senders may make them; the
         messages refused for it, by their index in the batch."""
         labels = {request.room for request in batch}
@@ -156,12 +158,15 @@ class MessageWriter:
         if labels - room_ids.keys():
             room_ids.update(self._select_room_ids(labels - room_ids.keys()))
         missing = labels - room_ids.keys()
-        refused: dict[int, QuotaExceeded] = {}
+        refused: dict[int, QuotaExceeded | ReplyToMissing] = {}
         if not missing:
             return refused
         admitted: set[str] = set()
         for index, request in enumerate(batch):
-            if request.room in missing and request.room not in admitted:
+            if request.room in missing and request.reply_to is not None:
+                # A room with no history holds nothing to reply to: refused, and no room is made for it.
+                refused[index] = ReplyToMissing(f"this room holds no message {request.reply_to}")
+            elif request.room in missing and request.room not in admitted:
                 try:
                     self._new_rooms.charge(request.sender)
                     admitted.add(request.room)

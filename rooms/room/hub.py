@@ -20,7 +20,7 @@ from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
 from rooms.protocol import ErrorCode, Feature, ProtocolError
 from rooms.room.audit import read_page
-from rooms.room.changes import MessageChanges
+from rooms.room.changes import MessageChanges, no_such_message
 from rooms.room.delivery import RoomDelivery
 from rooms.room.fanout import LocalFanout, Member
 from rooms.room.metrics import RoomsMetrics
@@ -193,6 +193,11 @@ class RoomHub:
         return await self.changes.edit(room, message_id, text, key, identity, address)
 
     async def delete_own(self, room: str, message_id: str, key: str | None, identity: Identity, address: str) -> None:
+        """Its author deletes a message; a moderator of the room (a socket's token) any message, as the API's."""
+        if identity.moderator:
+            if not await self.delete_message(room, message_id, identity):
+                raise no_such_message(message_id)
+            return
         await self.changes.delete(room, message_id, key, identity, address)
 
     async def react(

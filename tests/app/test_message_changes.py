@@ -326,3 +326,16 @@ async def test_a_socket_that_asked_for_no_feature_sees_exactly_the_frames_it_saw
     back = await connect(http_port, "lobby", since=from_seed["id"])
     assert await receive_json(back) == marker
     await assert_next_is_marker(back)
+
+
+@pytest.mark.gen_test
+async def test_a_moderator_s_socket_deletes_any_message_and_the_audit_log_keeps_it(http_server, http_port, http_client):
+    ann, watcher = await connect(http_port, "lobby"), await connect(http_port, "lobby", features="deletes")
+    message = await said(ann, "ann", "no key at all")
+    await receive_json(watcher)
+    moderator = await connect(http_port, "lobby", headers={"Authorization": f"Bearer {MODERATOR_TOKEN}"})
+    await send_json(moderator, {"type": "delete", "id": message["id"]})
+    assert_delete_frame(await receive_json(watcher), message["id"])
+    assert (await error_of(moderator, {"type": "delete", "id": message["id"]}))["code"] == "not_found"
+    code, audit = await call(http_client, http_port, "GET", "/api/audit")
+    assert code == 200 and (audit["audit"][0]["action"], audit["audit"][0]["message_id"]) == ("delete", message["id"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.base import Backend, NewMessage, StoredMessage, utc_timestamp
+from backends.base import AddressQuota, Backend, NewMessage, StoredMessage, utc_timestamp
 from backends.changes import MAX_REACTION_KINDS, ChangeKind, MessageChange
 from backends.errors import InvalidMessageId, MessageNotFound, NotAuthor, ReplyToMissing, TooManyReactions
 from tests.support.recorder import Recorder
@@ -206,3 +206,16 @@ async def test_an_expired_room_takes_its_changes_with_it(make_backend):
     assert (await backend.replay("lobby", "0", 10, origin="0")).changes == ()
     fresh = await said(backend, "new again")
     assert fresh.reactions == () and (await backend.history("lobby", 10)).messages == [fresh]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_reply_in_a_room_with_no_history_stores_nothing_not_even_the_room(make_backend):
+    quota = AddressQuota(new_rooms_per_hour=1, messages_per_second=1000, burst=1000)
+    backend, _ = await changing_backend(make_backend, quota=quota)
+    elsewhere = await said(backend, "elsewhere", room="other", sender="192.0.2.9")  # spends no room of 192.0.2.7
+    with pytest.raises(ReplyToMissing):
+        await said(backend, "into nothing", room="empty", reply_to=elsewhere.id, sender="192.0.2.7")
+    # The refused reply made no room: the address may still make its one new room.
+    fresh = await said(backend, "a first message", room="fresh", sender="192.0.2.7")
+    assert (await backend.history("fresh", 10)).messages == [fresh]
+    assert sorted(room.label for room in await backend.busiest_rooms(10)) == ["fresh", "other"]
