@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from backends.base import Backend, StoredMessage
 from backends.changes import ChangeKind, MessageChange
@@ -49,6 +49,13 @@ class Member(Protocol):
 
     def close_too_slow(self) -> None:
         """Leave its room and close with 1013: it fell too far behind."""
+
+
+class Replayed(NamedTuple):
+    """What a replay sent: up to which position, and which changes (by position) among it."""
+
+    seen_through: str
+    changes: frozenset[str]
 
 
 class _RoomState:
@@ -132,9 +139,11 @@ class LocalFanout:
             if entry in state.waiting:
                 state.waiting.remove(entry)
 
-    def go_live(self, member: Member, room: str, seen_through: str | None) -> None:
-        """Send a held socket what was delivered while it was held, past ``seen_through`` (the last id it
-        has, if any), and deliver to it live from here on."""
+    def go_live(self, member: Member, room: str, replayed: Replayed | None) -> None:
+        """Send a held socket what was delivered while it was held, past what its replay sent (if it had
+        one), and deliver to it live from here on. A change held back goes out unless the replay sent it:
+        one made during a long replay to a message the replay had read before may lie behind where the
+        replay ended, and its frame must not be lost (at worst it repeats what the message already said)."""
         state = self._rooms.get(room)
         if state is None or member not in state.catching_up:
             return  # it left meanwhile
@@ -142,9 +151,14 @@ class LocalFanout:
         self._flush_room(state)
         backlog = state.catching_up.pop(member)
         state.held_bytes.pop(member, None)
-        if seen_through is not None:
-            seen = self._backend.id_key(seen_through)
-            backlog = [item for item in backlog if self._backend.id_key(item_position(item)) > seen]
+        if replayed is not None:
+            seen = self._backend.id_key(replayed.seen_through)
+            backlog = [
+                item
+                for item in backlog
+                if self._backend.id_key(item_position(item)) > seen
+                or (isinstance(item, MessageChange) and item.at not in replayed.changes)
+            ]
         if backlog:
             member.send_frames(b"".join(text_frame(encode_item(item)) for item in backlog))
         state.live.add(member)

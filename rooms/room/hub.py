@@ -221,14 +221,14 @@ class RoomHub:
     ) -> None:
         """With ``since``, first replay what the socket missed (and the changes its ``features`` ask for);
         then send it what was held back since ``join`` (no gap, no duplicate) and deliver to it live."""
-        seen_through: str | None = None
+        replayed = None
         try:
             if since is not None:
-                seen_through = await self._replays.send(member, room, since, features)
+                replayed = await self._replays.send(member, room, since, features)
         except BaseException:
             self.leave(member, room)
             raise
-        self.fanout.go_live(member, room, seen_through)
+        self.fanout.go_live(member, room, replayed)
 
     def leave(self, member: Member, room: str) -> None:
         """Out of the room and its presence; safe to repeat."""
