@@ -1,6 +1,7 @@
-"""A database of schema version 6 (before search) gains ``messages.search_words`` and its engine's full-text
-index in place, with every message it held searchable, on SQLite, PostgreSQL and MariaDB; and SQLite's FTS5
-table, kept by triggers, stays in step with the messages through deletions, prunes and expiry."""
+"""A database of schema version 6 (before search and the room's log) gains ``messages.search_words`` and its
+engine's full-text index in place (version 7), then the room's log (version 8), with every message it held
+searchable, on SQLite, PostgreSQL and MariaDB; and SQLite's FTS5 table, kept by triggers, stays in step
+with the messages through deletions, prunes and expiry."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import pytest
 from backends.search import SearchQuery
 from backends.sql.database import open_database
 from backends.sql.migrations import SCHEMA_VERSION
-from backends.sql.search import word_token
+from backends.sql.tokens import word_token
 from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.support.messages import store
 from tests.support.waiting import eventually
 
 FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
 
-# What each engine had at version 6: no search words, no index of them.
+# What each engine had at version 6: no search words, no index of them, and no room's log (version 8): no
+# change rows, none of the log's columns or its index, and SQLite's count trigger counting every row.
+LOG_COLUMNS = ("author", "reply_to", "edited", "reactions", "change_of", "change_data")
+NO_LOG = ("DELETE FROM messages WHERE deleted = 2", *(f"ALTER TABLE messages DROP COLUMN {c}" for c in LOG_COLUMNS))
 BACK_TO_VERSION_6 = {
     "sqlite": (
         "DROP TRIGGER message_words_added",
@@ -25,9 +29,25 @@ BACK_TO_VERSION_6 = {
         "DROP TRIGGER message_words_set",
         "DROP TABLE message_words",
         "ALTER TABLE messages DROP COLUMN search_words",
+        "DROP TRIGGER messages_count_in_room",
+        "CREATE TRIGGER messages_count_in_room AFTER INSERT ON messages BEGIN"
+        ' UPDATE rooms SET message_count = message_count + 1, last_active = NEW."timestamp"'
+        " WHERE id = NEW.room_id; END",
+        "DROP INDEX messages_change_of",
+        *NO_LOG,
     ),
-    "postgresql": ("DROP INDEX messages_search_words", "ALTER TABLE messages DROP COLUMN search_words"),
-    "mysql": ("ALTER TABLE messages DROP INDEX messages_search_words", "ALTER TABLE messages DROP COLUMN search_words"),
+    "postgresql": (
+        "DROP INDEX messages_search_words",
+        "ALTER TABLE messages DROP COLUMN search_words",
+        "DROP INDEX messages_change_of",
+        *NO_LOG,
+    ),
+    "mysql": (
+        "ALTER TABLE messages DROP INDEX messages_search_words",
+        "ALTER TABLE messages DROP COLUMN search_words",
+        "DROP INDEX messages_change_of ON messages",
+        *NO_LOG,
+    ),
 }
 # Where each engine keeps the index, once migrated.
 THE_INDEX = {
@@ -89,14 +109,14 @@ async def test_a_version_6_database_gains_search_in_place_and_finds_what_it_held
         assert await found(migrated, "lobby", "0") == []
     finally:
         await migrated.close()
-    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(7,)]
+    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(8,)]
     assert len(run(url, THE_INDEX[name])) == 1
     if name == "sqlite":
         run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_starting_again_on_version_7_changes_nothing(engine):
+async def test_starting_again_on_the_newest_version_changes_nothing(engine):
     _, factory = engine
     url = factory.new_url()
     for text in ("first start", "second start"):
@@ -107,7 +127,7 @@ async def test_starting_again_on_version_7_changes_nothing(engine):
             assert len(await found(backend, "lobby", "start")) == (1 if text == "first start" else 2)
         finally:
             await backend.close()
-    assert run(url, "SELECT version FROM schema_version") == [(7,)]
+    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 @pytest.mark.gen_test(timeout=60)
