@@ -222,7 +222,10 @@ def _migrate_message_log(database: peewee.Database) -> None:
     takes an id in the room's order; every column is nullable, so no row is rewritten. An index on
     ``change_of`` (made here: a table's model cannot declare one on a column an older table lacks) finds a
     message's changes. SQLite's count trigger counts messages only (no ``change_of``) from here on. A
-    change's row holds no ``search_words``, so no full-text index (nor SQLite's ``message_words``) holds it.
+    change's row holds no ``search_words``, so no full-text index holds it; SQLite's ``message_words`` also
+    takes no row with a ``change_of``, and an edit's new words replace its old ones in one trigger, old out
+    first (two triggers fire in no order SQLite promises, and FTS5 taking out the old words after the new
+    went in would take out the words both hold).
     """
     message = build_schema(database).message
     _add_columns(
@@ -239,6 +242,23 @@ def _migrate_message_log(database: peewee.Database) -> None:
             ' UPDATE rooms SET message_count = message_count + 1, last_active = NEW."timestamp"'
             " WHERE id = NEW.room_id; END",
         )
+        for statement in SQLITE_LOG_SEARCH_SCHEMA:
+            execute(database, statement)
+
+
+SQLITE_LOG_SEARCH_SCHEMA = (
+    "DROP TRIGGER IF EXISTS message_words_added",
+    "CREATE TRIGGER message_words_added AFTER INSERT ON messages"
+    " WHEN NEW.search_words IS NOT NULL AND NEW.change_of IS NULL BEGIN"
+    " INSERT INTO message_words (rowid, search_words) VALUES (NEW.id, NEW.search_words); END",
+    "DROP TRIGGER IF EXISTS message_words_unset",
+    "DROP TRIGGER IF EXISTS message_words_set",
+    "CREATE TRIGGER IF NOT EXISTS message_words_changed AFTER UPDATE OF search_words ON messages BEGIN"
+    " INSERT INTO message_words (message_words, rowid, search_words)"
+    " SELECT 'delete', OLD.id, OLD.search_words WHERE OLD.search_words IS NOT NULL;"
+    " INSERT INTO message_words (rowid, search_words) SELECT NEW.id, NEW.search_words"
+    " WHERE NEW.search_words IS NOT NULL; END",
+)
 
 
 def _columns(database: peewee.Database, table: str) -> set[str]:
