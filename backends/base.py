@@ -17,6 +17,14 @@ A backend stores messages, reads history and pushes each newly stored message to
   process, and tells every process subscribed to its room (``DeliveryTarget.deleted``), after that
   message's own delivery. A deletion is not a gap: replays and reconnects report none for it, and ids
   keep increasing past a deleted one, the newest included.
+* **A room's history is a log.** A change to a message (``edit_message``, ``delete_message``, ``react``)
+  takes the next position in its room's order, as a message takes its id, and reaches every subscribed
+  process (``DeliveryTarget.changed``) in that order among the messages. Reads show each message as it
+  now stands (latest text with ``edited``, ``reply_to``, reactions); ``replay`` with ``origin`` also
+  answers the changes made after a position to the messages at or before ``origin``. A change to a
+  message that is gone (never stored, pruned, deleted) is refused (``MessageNotFound``) and stores
+  nothing; so is one by someone not its author (``NotAuthor``). Changes never count as messages (busiest
+  rooms, retention, expiry) and go with their message when it is pruned or its room expires.
 * **Reads are plain reads.** ``history`` and ``replay`` show what is stored, which may run a moment
   ahead of what has been delivered here; the room hub, which knows what it delivered, holds a joining
   socket until delivery has caught up with what it replayed.
@@ -35,9 +43,10 @@ A backend stores messages, reads history and pushes each newly stored message to
   number, on every backend), and the store's time. Only the newest ``audit_keep`` entries are kept: the
   log never grows past that, however long the deployment runs.
 * **Search finds the same messages on every backend.** ``search`` answers the messages of a room that
-  ``SearchQuery.matches`` (``backends/search.py``, the one definition of a word), newest first; deleted
-  and pruned messages are never found. How a store narrows them down is its own affair (the SQL engines'
-  full-text indexes, a bounded read for memory and Redis).
+  ``SearchQuery.matches`` (``backends/search.py``, the one definition of a word), as they now stand, newest
+  first; deleted and pruned messages are never found, and an edited one by its current text only. How a
+  store narrows them down is its own affair (the SQL engines' full-text indexes, a bounded read for memory
+  and Redis).
 * **Storage grows with messages and moderators' actions only.** A room is written with its first
   message; reading a room that has none stores nothing; locking a room stores the lock, not the room.
 """
@@ -51,27 +60,16 @@ from typing import Protocol, Self
 from prometheus_client.registry import Collector
 
 from backends.audit import AuditAction, AuditEntry
-from backends.records import (
-    MAX_PRESENCE_HANDLES,
-    AddressQuota,
-    BackendOptions,
-    Ban,
-    HistoryPage,
-    NewMessage,
-    Replay,
-    RoomPresence,
-    RoomSummary,
-    StoredMessage,
-    StoreResult,
-    ban_term,
-    ban_timestamp,
-    check_ban,
-    combined_presence,
-    utc_timestamp,
-)
+from backends.bans import Ban, ban_term, ban_timestamp, check_ban
+from backends.changes import MessageChange
+from backends.errors import BackendUnavailable
+from backends.messages import HistoryPage, NewMessage, Replay, StoredMessage, StoreResult, utc_timestamp
+from backends.presence import MAX_PRESENCE_HANDLES, RoomPresence, combined_presence
+from backends.records import AddressQuota, BackendOptions, RoomSummary
 from backends.search import SearchPage, SearchQuery
 
-# The contract's values live in ``backends.records``; they are named here too, beside the contract.
+# The contract's types live in modules of their own (messages, bans, presence, records); they are named here
+# too, so that a store or the room layer imports the whole contract from one place.
 __all__ = [
     "MAX_PRESENCE_HANDLES",
     "AddressQuota",
@@ -80,6 +78,7 @@ __all__ = [
     "Ban",
     "DeliveryTarget",
     "HistoryPage",
+    "MessageChange",
     "NewMessage",
     "Replay",
     "RoomPresence",
@@ -112,6 +111,12 @@ class DeliveryTarget(Protocol):
     def deleted(self, room: str, message_id: str) -> None:
         """A moderator deleted a message of ``room``, a room this process is subscribed to (on any
         process; this one included). Comes after that message's ``deliver``, if it was delivered here."""
+
+    def changed(self, change: MessageChange) -> None:
+        """A message of a room this process is subscribed to was edited, deleted (by a moderator or its
+        author) or reacted to, on any process (this one included): in the room's order, after that
+        message's own delivery. A store that keeps no positions for changes tells deletions through
+        ``deleted`` instead."""
 
     def moderation_changed(self) -> None:
         """Bans or room locks changed on some process (this one included), or notices of such changes
@@ -180,9 +185,34 @@ class Backend(abc.ABC):
         with no word (``SearchQuery.is_empty``) finds nothing."""
 
     @abc.abstractmethod
-    async def replay(self, room: str, since: str, limit: int) -> Replay:
+    async def replay(self, room: str, since: str, limit: int, origin: str | None = None) -> Replay:
         """What a client that last saw ``since`` missed, in one read of the store: whether history
-        still holds all of it, and its first ``limit`` messages."""
+        still holds all of it, and its first ``limit`` messages as they now stand. With ``origin`` (the
+        position the client resumed from, at or before ``since``), also the changes made after ``since``
+        to messages at or before ``origin``, up to where the page ends (``Replay.changes``)."""
+
+    async def message(self, room: str, message_id: str) -> StoredMessage | None:
+        """The message ``message_id`` of ``room`` as it now stands; None when the room holds no such
+        message (never stored, pruned, deleted). The id is validated by :meth:`id_key` first."""
+        raise BackendUnavailable(f"the {self.kind} backend does not read single messages")
+
+    # Whether this store keeps changes to messages (edits, reactions, deletions with a position).
+    keeps_changes = False
+
+    async def edit_message(
+        self, room: str, message_id: str, text: str, edited: str, authors: frozenset[str]
+    ) -> MessageChange:
+        """Give a message of ``room`` the text ``text``, edited at ``edited``, if its ``author`` is one
+        of ``authors``; the change takes the room's next position and is delivered (``changed``). Raises
+        ``InvalidMessageId``, ``MessageNotFound`` or ``NotAuthor`` and changes nothing."""
+        raise BackendUnavailable(f"the {self.kind} backend does not keep edits")
+
+    async def react(self, room: str, message_id: str, reactor: str, emoji: str, on: bool) -> MessageChange | None:
+        """Add (``on``) or take back ``reactor``'s reaction ``emoji`` to a message of ``room``: the change
+        takes the room's next position and is delivered (``changed``), with every count after it; None
+        (nothing stored, nobody told) when it changes nothing. Raises ``InvalidMessageId``,
+        ``MessageNotFound``, or ``TooManyReactions`` past ``MAX_REACTION_KINDS`` different emoji."""
+        raise BackendUnavailable(f"the {self.kind} backend does not keep reactions")
 
     @abc.abstractmethod
     async def subscribe(self, room: str) -> str:
@@ -198,9 +228,11 @@ class Backend(abc.ABC):
         """Stop delivering ``room``'s messages to this process; idempotent."""
 
     @abc.abstractmethod
-    async def delete_message(self, room: str, message_id: str) -> bool:
+    async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
         """Delete a message of ``room``; ``False`` when the room holds no such message (never stored,
         pruned, or deleted already). The id is validated by :meth:`id_key` first (``InvalidMessageId``).
+        ``authors`` None: a moderator deletes it; else its author must be one of them (``NotAuthor``). A
+        store that ``keeps_changes`` gives the deletion a position and tells it through ``changed``.
 
         From the moment this returns, ``history`` and ``replay`` never return the message, on any
         process. Every process subscribed to the room (this one included) is told through

@@ -31,3 +31,19 @@ class QuotaExceeded(BackendError):
 
 class MessageDeleted(BackendError):
     """A message's ``client_id`` names a message a moderator deleted: it was not stored again."""
+
+
+class MessageNotFound(BackendError):
+    """A change names a message its room does not hold (never stored, pruned, deleted, another room's)."""
+
+
+class NotAuthor(BackendError):
+    """A change to a message is asked by someone who is not its author."""
+
+
+class TooManyReactions(BackendError):
+    """A reaction would give a message more than ``MAX_REACTION_KINDS`` different emoji."""
+
+
+class ReplyToMissing(BackendError):
+    """A message replies to a message its room does not hold; it was not stored."""

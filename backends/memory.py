@@ -31,21 +31,31 @@ from backends.base import (
     ban_timestamp,
     check_ban,
 )
-from backends.errors import MessageDeleted, QuotaExceeded
+from backends.changes import MAX_REACTION_KINDS, ChangeKind, MessageChange, Reactions, count_reactions
+from backends.errors import MessageDeleted, MessageNotFound, NotAuthor, QuotaExceeded, ReplyToMissing, TooManyReactions
 from backends.ids import parse_integer_id
 from backends.quota import NewRoomQuota
 from backends.search import SEARCH_SCAN_MESSAGES, SearchPage, SearchQuery
 
 # History is kept as plain tuples of strings (and a bool), which the garbage collector stops tracking: as
 # objects, a big history would be rescanned at every full collection, a pause of tens of milliseconds for all.
-# Fields in StoredMessage's order: id, room, handle, message, timestamp, client id, user, moderator.
-_Row = tuple[str, str, str, str, str, str | None, str | None, bool]
-_TEXT: Final = 3  # a row's message
+# Fields in StoredMessage's order: id, room, handle, message, timestamp, client id, user, moderator, reply
+# to, author, edited, reactions.
+_Row = tuple[str, str, str, str, str, str | None, str | None, bool, str | None, str | None, str | None, Reactions]
+_TEXT: Final = 3  # a row's message, as it now stands
 _CLIENT_ID: Final = 5  # a row's client id
+_AUTHOR: Final = 9
 
 
 def _messages(rows: list[_Row]) -> list[StoredMessage]:
     return list(map(StoredMessage._make, rows))
+
+
+def _index(state: _Room, message_id: str) -> int | None:
+    """Where the room holds the message ``message_id``, if it does."""
+    key = parse_integer_id(message_id)
+    index = bisect.bisect_left(state.ids, key)
+    return index if index < len(state.ids) and state.ids[index] == key else None
 
 
 @dataclass
@@ -59,10 +69,15 @@ class _Room:
     pruned_through: int = 0
     total: int = 0  # messages stored and not deleted, pruned ones included (busiest rooms)
     last_active: str = ""  # the timestamp of the newest message ever stored, deleted or not
+    # The room's log of changes, in its order, with their positions; and who reacted with what, per message.
+    changes: list[MessageChange] = field(default_factory=list)
+    change_ats: list[int] = field(default_factory=list)
+    reactors: dict[int, dict[str, set[str]]] = field(default_factory=dict)
 
 
 class MemoryBackend(Backend):
     kind = "memory"
+    keeps_changes = True
 
     def __init__(
         self, retain_per_room: int = 10000, quota: AddressQuota | None = None, audit_keep: int = DEFAULT_AUDIT_KEEP
@@ -101,20 +116,23 @@ class MemoryBackend(Backend):
         future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
         try:
             future.set_result(self._store_now(message))
-        except (QuotaExceeded, MessageDeleted) as exc:
+        except (QuotaExceeded, MessageDeleted, ReplyToMissing) as exc:
             future.set_exception(exc)
         return future
 
     def _store_now(self, message: NewMessage) -> StoreResult:
         room, client_id = message.room, message.client_id
         state = self._rooms.get(room)
+        if client_id is not None and state is not None:
+            if client_id in state.by_client_id:
+                return StoreResult(StoredMessage._make(state.by_client_id[client_id]), duplicate=True)
+            if client_id in state.deleted_client_ids:
+                raise MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
+        if message.reply_to is not None and (state is None or _index(state, message.reply_to) is None):
+            raise ReplyToMissing(f"this room holds no message {message.reply_to}")
         if state is None:  # not setdefault: that would build a _Room for every message
             self._new_rooms.charge(message.sender)
             state = self._rooms[room] = _Room()
-        if client_id is not None and client_id in state.by_client_id:
-            return StoreResult(StoredMessage._make(state.by_client_id[client_id]), duplicate=True)
-        if client_id is not None and client_id in state.deleted_client_ids:
-            raise MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
         self._last_id = next(self._next_id)
         row: _Row = (
             str(self._last_id),
@@ -125,6 +143,10 @@ class MemoryBackend(Backend):
             client_id,
             message.user,
             message.moderator,
+            message.reply_to,
+            message.author,
+            None,
+            (),
         )
         stored = StoredMessage._make(row)
         state.ids.append(self._last_id)
@@ -149,6 +171,13 @@ class MemoryBackend(Backend):
         state.pruned_through = state.ids[excess - 1]
         del state.rows[:excess]
         del state.ids[:excess]
+        for message_id in [key for key in state.reactors if key <= state.pruned_through]:
+            del state.reactors[message_id]
+        # A change goes with its message: a client that held the message hears of the gap instead.
+        kept = [change for change in state.changes if int(change.id) > state.pruned_through]
+        if len(kept) < len(state.changes):
+            state.changes = kept
+            state.change_ats = [int(change.at) for change in kept]
         if state.deleted_client_ids:
             state.deleted_client_ids = {
                 client_id: message_id
@@ -182,13 +211,21 @@ class MemoryBackend(Backend):
                 found.append(StoredMessage._make(row))
         return SearchPage(found, start > 0)  # older messages were left unread: there may be more
 
-    async def replay(self, room: str, since: str, limit: int) -> Replay:
+    async def replay(self, room: str, since: str, limit: int, origin: str | None = None) -> Replay:
         since_id = parse_integer_id(since)
         state = self._rooms.get(room) or _Room()
         if since_id > self._last_id or 0 < since_id <= self._first_id:
             # The client saw ids this process never issued: the store was reset under it.
             return Replay(gap=True, after="0", page=self._history(state, limit, None, "0"))
-        return Replay(gap=since_id < state.pruned_through, after=since, page=self._history(state, limit, None, since))
+        page = self._history(state, limit, None, since)
+        changes: tuple[MessageChange, ...] = ()
+        if origin is not None:
+            origin_id = parse_integer_id(origin)
+            end = int(page.messages[-1].id) if page.has_more else self._last_id
+            first = bisect.bisect_right(state.change_ats, since_id)
+            last = bisect.bisect_right(state.change_ats, end)
+            changes = tuple(change for change in state.changes[first:last] if int(change.id) <= origin_id)
+        return Replay(gap=since_id < state.pruned_through, after=since, page=page, changes=changes)
 
     async def subscribe(self, room: str) -> str:
         self._subscribed.add(room)
@@ -213,14 +250,14 @@ class MemoryBackend(Backend):
 
     # -- moderation -------------------------------------------------------------------------------
 
-    async def delete_message(self, room: str, message_id: str) -> bool:
+    async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
         key = parse_integer_id(message_id)
         state = self._rooms.get(room)
-        if state is None:
+        index = None if state is None else _index(state, message_id)
+        if state is None or index is None:
             return False
-        index = bisect.bisect_left(state.ids, key)
-        if index == len(state.ids) or state.ids[index] != key:
-            return False
+        if authors is not None and state.rows[index][_AUTHOR] not in authors:
+            raise NotAuthor("only its author may delete this message")
         row = state.rows.pop(index)
         del state.ids[index]
         state.total -= 1
@@ -228,10 +265,74 @@ class MemoryBackend(Backend):
         if client_id is not None:
             del state.by_client_id[client_id]
             state.deleted_client_ids[client_id] = key
+        state.reactors.pop(key, None)
+        # Its earlier changes are moot now: a replay tells only that it is gone, never its text again.
+        if any(change.id == message_id for change in state.changes):
+            state.changes = [change for change in state.changes if change.id != message_id]
+            state.change_ats = [int(change.at) for change in state.changes]
         # Delivered as it is deleted, as messages are as they are stored: after the message itself.
-        if room in self._subscribed and self._target is not None:
-            self._target.deleted(room, message_id)
+        self._log(state, MessageChange(room, message_id, "", ChangeKind.DELETE))
         return True
+
+    async def edit_message(
+        self, room: str, message_id: str, text: str, edited: str, authors: frozenset[str]
+    ) -> MessageChange:
+        state, index = self._found(room, message_id)
+        row = state.rows[index]
+        if row[_AUTHOR] is None or row[_AUTHOR] not in authors:
+            raise NotAuthor("only its author may edit this message")
+        self._replace(state, index, (*row[:3], text, *row[4:10], edited, row[11]))
+        return self._log(state, MessageChange(room, message_id, "", ChangeKind.EDIT, message=text, edited=edited))
+
+    async def react(self, room: str, message_id: str, reactor: str, emoji: str, on: bool) -> MessageChange | None:
+        state, index = self._found(room, message_id)
+        reactors = state.reactors.setdefault(int(message_id), {})
+        who = reactors.get(emoji)
+        if on:
+            if who is None and sum(1 for users in reactors.values() if users) >= MAX_REACTION_KINDS:
+                raise TooManyReactions(f"a message has at most {MAX_REACTION_KINDS} different reactions")
+            if who is not None and reactor in who:
+                return None
+            reactors.setdefault(emoji, set()).add(reactor)
+        else:
+            if who is None or reactor not in who:
+                return None
+            who.discard(reactor)
+            if not who:
+                del reactors[emoji]
+        counts = count_reactions(reactors)
+        row = state.rows[index]
+        self._replace(state, index, (*row[:11], counts))
+        return self._log(state, MessageChange(room, message_id, "", ChangeKind.REACTIONS, reactions=counts))
+
+    async def message(self, room: str, message_id: str) -> StoredMessage | None:
+        parse_integer_id(message_id)
+        state = self._rooms.get(room)
+        index = None if state is None else _index(state, message_id)
+        return None if state is None or index is None else StoredMessage._make(state.rows[index])
+
+    def _found(self, room: str, message_id: str) -> tuple[_Room, int]:
+        parse_integer_id(message_id)
+        state = self._rooms.get(room)
+        index = None if state is None else _index(state, message_id)
+        if state is None or index is None:
+            raise MessageNotFound(f"this room holds no message {message_id}")
+        return state, index
+
+    def _replace(self, state: _Room, index: int, row: _Row) -> None:
+        state.rows[index] = row
+        if row[_CLIENT_ID] is not None:
+            state.by_client_id[row[_CLIENT_ID]] = row
+
+    def _log(self, state: _Room, change: MessageChange) -> MessageChange:
+        """Give ``change`` the room's next position, keep it in the room's log and deliver it."""
+        self._last_id = next(self._next_id)
+        change = change._replace(at=str(self._last_id))
+        state.changes.append(change)
+        state.change_ats.append(self._last_id)
+        if change.room in self._subscribed and self._target is not None:
+            self._target.changed(change)
+        return change
 
     async def add_ban(
         self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from backends.records import StoredMessage
+from backends.messages import StoredMessage
 
 WORD = re.compile(r"\w+")
 

@@ -7,6 +7,7 @@ codes), so the handlers stay thin and the HTTP POST and the WebSocket accept exa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import struct
@@ -22,6 +23,7 @@ LABEL_PATTERN = r"[A-Za-z0-9_-]{1,50}"
 _LABEL = re.compile(LABEL_PATTERN)
 RESERVED_LABELS = frozenset({"new", "api", "chat", "static", "healthz", "metrics", "admin"})
 _FIELDS = ("handle", "message")
+_AUTHOR_KEY = re.compile(r"[A-Za-z0-9_-]{22,64}")
 # Surrogates cannot be encoded to UTF-8 and NUL is refused by PostgreSQL: refusing both here gives
 # every backend the same answer.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -45,7 +47,8 @@ class ErrorCode(StrEnum):
     INVALID_MESSAGE = "invalid_message"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
-    FORBIDDEN = "forbidden"  # a moderator's decision stands in the way (docs/protocol.md, "Moderation")
+    FORBIDDEN = "forbidden"  # a moderator's decision stands in the way, or a change by someone not the author
+    NOT_FOUND = "not_found"  # a change to a message its room does not hold
 
 
 class Feature(StrEnum):
@@ -54,6 +57,8 @@ class Feature(StrEnum):
     PRESENCE = "presence"
     TYPING = "typing"
     DELETES = "deletes"
+    EDITS = "edits"
+    REACTIONS = "reactions"
 
 
 _FEATURES = {feature.value: feature for feature in Feature}
@@ -110,7 +115,11 @@ def decode_client_frame(frame: str | bytes, room: str, limits: Limits, sender: s
     raise :class:`ProtocolError`."""
     if isinstance(frame, bytes):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "binary frames are not accepted; send JSON text")
-    data = load_json(frame)
+    return decode_client_data(load_json(frame), room, limits, sender)
+
+
+def decode_client_data(data: Any, room: str, limits: Limits, sender: str = "") -> ClientFrame:
+    """``decode_client_frame`` of a frame's JSON, decoded already."""
     if isinstance(data, dict):
         kind = data.get("type")
         if kind == "hello":
@@ -159,13 +168,41 @@ def validate_client_object(data: Any, room: str, limits: Limits, sender: str = "
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'client_id' must be 1 to 64 characters")
         if _UNSTORABLE.search(client_id) or any(unicodedata.category(char) == "Cc" for char in client_id):
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'client_id' must not contain control characters")
-    return NewMessage(room, handle, message, client_id, utc_timestamp(), sender)
+    reply_to = data.get("reply_to")
+    if reply_to is not None and not isinstance(reply_to, str):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"field 'reply_to' must be a string, got {_json_type(reply_to)}")
+    author = key_author(data["author_key"]) if data.get("author_key") is not None else None
+    return NewMessage(room, handle, message, client_id, utc_timestamp(), sender, reply_to=reply_to, author=author)
+
+
+def key_author(author_key: Any) -> str:
+    """The ``author`` a message sent with ``author_key`` keeps: a hash of the key, never the key itself
+    (the key is 22 to 64 random characters, so one fast hash is as hard to reverse as it is to guess)."""
+    if not isinstance(author_key, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, f"field 'author_key' must be a string, got {_json_type(author_key)}"
+        )
+    if _AUTHOR_KEY.fullmatch(author_key) is None:
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, "field 'author_key' must be 22 to 64 characters of A-Z a-z 0-9 _ -"
+        )
+    return "key:" + hashlib.sha256(author_key.encode("ascii")).hexdigest()
+
+
+def user_author(user: str) -> str:
+    """The ``author`` a message sent with a token of ``sub`` ``user`` keeps."""
+    return "sub:" + user
 
 
 def check_handle(handle: str, max_chars: int) -> str:
     """A handle as stored (NFC, without the white space around it), or ``ProtocolError``: what a message's
     handle must be, for a handle that comes from elsewhere (a token's name, a ban)."""
     return _check_handle(handle, max_chars)
+
+
+def check_message_text(text: str, max_chars: int) -> str:
+    """A message's text as stored, or ``ProtocolError``: for a text that comes in another frame (an edit)."""
+    return _check_text("message", text, max_chars)
 
 
 def _check_handle_field(value: Any, max_chars: int) -> str:
@@ -245,6 +282,11 @@ def _control_in_handle() -> ProtocolError:
     return ProtocolError(ErrorCode.INVALID_MESSAGE, "field 'handle' must not contain control characters")
 
 
+def json_type(value: Any) -> str:
+    """How an error names a JSON value's type."""
+    return _json_type(value)
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -270,8 +312,9 @@ def encode(payload: dict[str, Any]) -> str:
 
 def message_payload(message: StoredMessage) -> dict[str, Any]:
     """The JSON object docs/protocol.md gives for a message (``client_id`` only when the sender set one;
-    ``user`` only when a token named the sender, ``moderator`` only when true: a message without them
-    reads exactly as it did before there were tokens)."""
+    ``user`` only when a token named the sender, ``moderator`` only when true; ``reply_to``, ``edited`` and
+    ``reactions`` only when it has them: a message without them reads exactly as it did before). Its
+    ``author`` is never sent."""
     wire: dict[str, Any] = {
         "type": "message",
         "id": message.id,
@@ -286,6 +329,12 @@ def message_payload(message: StoredMessage) -> dict[str, Any]:
         wire["user"] = message.user
     if message.moderator:
         wire["moderator"] = True
+    if message.reply_to is not None:
+        wire["reply_to"] = message.reply_to
+    if message.edited is not None:
+        wire["edited"] = message.edited
+    if message.reactions:
+        wire["reactions"] = dict(message.reactions)
     return wire
 
 
@@ -308,7 +357,7 @@ def encode_typing(handle: str) -> str:
 
 
 def encode_delete(message_id: str) -> str:
-    """A moderator deleted the message ``message_id`` (for the sockets that asked for ``deletes``)."""
+    """A deletion told by a store that keeps no positions for changes (``encode_change`` otherwise)."""
     return _ENCODER.encode({"type": "delete", "id": message_id})
 
 

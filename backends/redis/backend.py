@@ -152,7 +152,8 @@ class RedisBackend(Backend):
     async def search(self, room: str, query: SearchQuery, limit: int, before: str | None = None) -> SearchPage:
         return await search_stream(self._redis, self._keys, room, query, limit, before)
 
-    async def replay(self, room: str, since: str, limit: int) -> Replay:
+    async def replay(self, room: str, since: str, limit: int, origin: str | None = None) -> Replay:
+        # It keeps no changes (``keeps_changes`` is false): a replay answers messages only.
         return await read_replay(self._redis, self._keys, room, since, limit)
 
     # -- fan-out ---------------------------------------------------------------------------------
@@ -216,7 +217,9 @@ class RedisBackend(Backend):
 
     # -- moderation (backends.redis.moderation) ----------------------------------------------------
 
-    async def delete_message(self, room: str, message_id: str) -> bool:
+    async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
+        if authors is not None:
+            raise BackendUnavailable("the redis backend does not keep who wrote a message")
         return await self._moderation.delete_message(room, message_id)
 
     async def add_ban(

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from backends.errors import BackendUnavailable
-from backends.records import StoredMessage
+from backends.messages import StoredMessage
 from backends.redis.entries import ZERO_ID, entry_message, format_stream_id, parse_stream_id
 from backends.redis.keys import RedisKeys
 from backends.search import SEARCH_SCAN_MESSAGES, SearchPage, SearchQuery

@@ -9,15 +9,18 @@ connection (peewee keeps one per thread):
   message is a committed message, and one writer means SQLite never waits on its own file lock.
 * **Reader threads** serve history, replays, busiest rooms and health beside the writer, never behind it.
 * **A pruner thread** deletes what retention no longer keeps, in short transactions of its own, so no
-  sender waits for a prune. Moderators' writes (a deletion, a ban, a lock) and the reads of bans, which
-  drop the expired ones, run there too: rare, and never in a sender's way.
+  sender waits for a prune. Moderators' writes (a ban, a lock) and the reads of bans, which drop the
+  expired ones, run there too: rare, and never in a sender's way. Changes to messages (edits, reactions,
+  deletions) run on the writer thread instead, after the stores queued before them, so they take positions
+  in the room's order.
 
 A query that fails drops its connection and raises ``BackendUnavailable``; the next query connects
 again, so the backend mends itself once the database is back.
 
 This module runs the threads; the queries they run are synchronous, each kind in a module of its own:
-``writer.py`` (stores), ``history.py`` (reads), ``search.py`` (searches), ``retention.py`` (prunes and
-expiry), ``moderation.py`` (deletions, bans, locks) and ``audit.py`` (the audit log).
+``writer.py`` (stores), ``history.py`` (reads), ``search.py`` (searches), ``changes.py`` (edits, reactions,
+deletions), ``retention.py`` (prunes and expiry), ``moderation.py`` (bans, locks) and ``audit.py`` (the audit
+log).
 """
 
 from __future__ import annotations
@@ -29,32 +32,30 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
 import peewee
 
-from backends.audit import AuditAction, AuditEntry
 from backends.base import (
-    Backend,
     BackendOptions,
-    Ban,
     HistoryPage,
     NewMessage,
     Replay,
     RoomSummary,
+    StoredMessage,
     StoreResult,
-    ban_term,
-    ban_timestamp,
-    check_ban,
+    utc_timestamp,
 )
-from backends.errors import BackendRefused, BackendUnavailable, MessageDeleted, QuotaExceeded
+from backends.changes import MessageChange
+from backends.errors import BackendRefused, BackendUnavailable, MessageNotFound
 from backends.ids import parse_integer_id
 from backends.search import SearchPage, SearchQuery
 from backends.sql.audit import AuditLog
+from backends.sql.changes import ChangeStore
 from backends.sql.database import RoomsDatabase, open_database
 from backends.sql.history import HistoryReader
 from backends.sql.migrations import prepare_schema
+from backends.sql.moderated import SQLModeration
 from backends.sql.moderation import ModerationStore
 from backends.sql.options import SQLOptions, read_options
 from backends.sql.refusals import first_line, refusal_reason
@@ -76,7 +77,9 @@ _Pending = tuple[NewMessage, asyncio.Future[StoreResult]]
 _Job = Callable[[], None]
 
 
-class SQLBackend(Backend):
+class SQLBackend(SQLModeration):
+    keeps_changes = True
+
     def __init__(self, options: SQLOptions) -> None:
         super().__init__()
         self.kind = options.kind
@@ -87,11 +90,12 @@ class SQLBackend(Backend):
         self._search = SearchReader(self._database)
         self._retention = Retention(self._database, options.retain_per_room)
         self._moderation = ModerationStore(self._database)
+        self._changes = ChangeStore(self._database)
         self._audit = AuditLog(self._database, options.audit_keep)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
-        self._writes: queue.SimpleQueue[list[_Pending] | object] = queue.SimpleQueue()
+        self._writes: queue.SimpleQueue[list[_Pending] | _Job | object] = queue.SimpleQueue()
         self._outbox: list[_Pending] = []
         self._reads: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._prunes: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
@@ -101,8 +105,6 @@ class SQLBackend(Backend):
         self._subscribed: set[str] = set()
         # The greatest id the loop has delivered (or, for rooms nobody here listens to, passed over).
         self._finished_through = 0
-        # Deletions of messages whose batch the loop has not finished yet: (id, room), told once it has.
-        self._deletions_due: list[tuple[int, str]] = []
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
@@ -185,9 +187,10 @@ class SQLBackend(Backend):
         before_id = None if before is None else min(parse_integer_id(before), MAX_ID)
         return await self._read("search", lambda: self._search.search(room, query, limit, before_id))
 
-    async def replay(self, room: str, since: str, limit: int) -> Replay:
+    async def replay(self, room: str, since: str, limit: int, origin: str | None = None) -> Replay:
         since_id = min(parse_integer_id(since), MAX_ID)
-        return await self._read("replay read", lambda: self._history.replay(room, since_id, limit))
+        origin_id = None if origin is None else min(parse_integer_id(origin), MAX_ID)
+        return await self._read("replay read", lambda: self._history.replay(room, since_id, limit, origin_id))
 
     async def subscribe(self, room: str) -> str:
         self._subscribed.add(room)
@@ -209,60 +212,65 @@ class SQLBackend(Backend):
 
     # -- moderation -------------------------------------------------------------------------------
 
-    async def delete_message(self, room: str, message_id: str) -> bool:
+    async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
         key = parse_integer_id(message_id)
         if not 0 < key <= MAX_ID:
             return False
-        if not await self._moderate("deletion", lambda: self._moderation.delete_message(room, key)):
-            return False
-        # The writer commits a batch before the loop delivers it, and a deletion can be read and made in
-        # between: it is told after its message, once the loop has finished that batch.
-        self._deletions_due.append((key, room))
-        self._tell_deletions(self._finished_through)
-        return True
+        change = await self._change("deletion", lambda: self._changes.delete(room, key, authors, utc_timestamp()))
+        return change is not None
 
-    async def add_ban(
-        self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str
-    ) -> Ban:
-        check_ban(handle, address, seconds)
-        created, expires = ban_term(seconds)
-        ban = await self._moderate(
-            "ban", lambda: self._moderation.add_ban(handle, address, room, reason, created, expires)
+    async def edit_message(
+        self, room: str, message_id: str, text: str, edited: str, authors: frozenset[str]
+    ) -> MessageChange:
+        key = self._change_key(message_id)
+        change = await self._change("edit", lambda: self._changes.edit(room, key, text, edited, authors))
+        assert change is not None  # an edit always changes
+        return change
+
+    async def react(self, room: str, message_id: str, reactor: str, emoji: str, on: bool) -> MessageChange | None:
+        key = self._change_key(message_id)
+        return await self._change(
+            "reaction", lambda: self._changes.react(room, key, reactor, emoji, on, utc_timestamp())
         )
-        self._moderation_changed()
-        return ban
 
-    async def bans(self) -> list[Ban]:
-        return await self._moderate("bans read", lambda: self._moderation.bans(_now()))
+    async def message(self, room: str, message_id: str) -> StoredMessage | None:
+        key = parse_integer_id(message_id)
+        return None if key > MAX_ID else await self._read("message read", lambda: self._changes.message(room, key))
 
-    async def lift_ban(self, ban_id: str) -> bool:
-        if not (ban_id.isascii() and ban_id.isdigit() and 0 < int(ban_id) <= MAX_ID):
-            return False  # not an id this store issues
-        lifted = await self._moderate("ban lift", lambda: self._moderation.lift_ban(int(ban_id), _now()))
-        if lifted:
-            self._moderation_changed()
-        return lifted
+    def _change_key(self, message_id: str) -> int:
+        key = parse_integer_id(message_id)
+        if key > MAX_ID:
+            raise MessageNotFound(f"this room holds no message {message_id}")
+        return key
 
-    async def set_locked(self, room: str, locked: bool) -> None:
-        if await self._moderate("lock", lambda: self._moderation.set_locked(room, locked)):
-            self._moderation_changed()
+    async def _change(self, operation: str, query: Callable[[], MessageChange | None]) -> MessageChange | None:
+        """Run a change on the writer thread, after the stores queued before it; deliver it in that order."""
+        if self._closed or self._loop is None or self._writer_done is None:
+            raise BackendUnavailable(f"the {self.kind} backend is not running")
+        future: asyncio.Future[MessageChange | None] = self._loop.create_future()
 
-    async def locked_rooms(self) -> frozenset[str]:
-        return await self._read("locks read", self._moderation.locked_rooms)
+        def job() -> None:
+            try:
+                change = self._guarded(operation, query)
+            except BaseException as exc:
+                self._call_on_loop(settle_exception, future, exc)
+            else:
+                self._call_on_loop(self._finish_change, future, change)
 
-    async def record_audit(self, action: AuditAction) -> AuditEntry:
-        return await self._moderate("audit entry", lambda: self._audit.record(action, _now()))
+        self._hand_over()  # the stores queued before it go first
+        self._writes.put(job)
+        return await future
 
-    async def audit_page(self, limit: int, before: int | None = None) -> list[AuditEntry]:
-        return await self._read("audit read", lambda: self._audit.page(limit, before))
+    def _finish_change(self, future: asyncio.Future[MessageChange | None], change: MessageChange | None) -> None:
+        if change is not None:
+            self._finished_through = max(self._finished_through, int(change.at))
+            if self._target is not None and change.room in self._subscribed:
+                self._target.changed(change)
+        settle(future, change)
 
     async def _moderate(self, operation: str, query: Callable[[], T]) -> T:
         # On the pruner's thread: a write in a transaction of its own, beside the writer.
         return await self._run_on(self._prunes, operation, query, idempotent=False)
-
-    def _moderation_changed(self) -> None:
-        if self._target is not None and self._loop is not None:
-            self._loop.call_soon(self._target.moderation_changed)
 
     # -- loop side ----------------------------------------------------------------------------------
 
@@ -297,7 +305,7 @@ class SQLBackend(Backend):
         """On the loop, in commit order: deliver each new message, then answer its sender."""
         target = self._target
         for (request, future), result in zip(batch, results, strict=True):
-            if isinstance(result, (QuotaExceeded, MessageDeleted)):
+            if isinstance(result, Exception):  # refused (a quota, a deleted client id, a reply to nothing)
                 settle_exception(future, result)
                 continue
             if not result.duplicate:
@@ -305,23 +313,10 @@ class SQLBackend(Backend):
                 if target is not None and request.room in self._subscribed:
                     target.deliver(result.message)
             settle(future, result)
-        if self._deletions_due:
-            self._tell_deletions(self._finished_through)
 
     def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
         for _, future in batch:
             settle_exception(future, BackendUnavailable(reason))
-        if self._deletions_due:
-            # A batch that failed at COMMIT may have stored what it is never to deliver: nothing to wait for.
-            self._tell_deletions(None)
-
-    def _tell_deletions(self, through: int | None) -> None:
-        """Tell the deletions of messages delivered (or passed over) up to ``through`` (``None``: all)."""
-        due = [entry for entry in self._deletions_due if through is None or entry[0] <= through]
-        self._deletions_due = [entry for entry in self._deletions_due if entry not in due]
-        for message_id, room in due:
-            if self._target is not None and room in self._subscribed:
-                self._target.deleted(room, str(message_id))
 
     # -- worker threads -------------------------------------------------------------------------
 
@@ -355,7 +350,11 @@ class SQLBackend(Backend):
             while not stopping:
                 batch: list[_Pending] = []
                 handed = self._writes.get()
+                change: _Job | None = None
                 while True:
+                    if callable(handed):  # a change: after the stores queued before it, in its own transaction
+                        change = handed
+                        break
                     if not isinstance(handed, list):  # _STOP: close() queues nothing after it
                         stopping = True
                         break
@@ -368,6 +367,8 @@ class SQLBackend(Backend):
                         break
                 if batch:
                     self._commit(batch)
+                if change is not None:
+                    change()
         finally:
             self._database.drop_connection()
             if self._writer_done is not None:
@@ -394,7 +395,3 @@ class SQLBackend(Backend):
             self._guarded("prune", lambda: self._retention.prune_room(room_id))
         except BackendUnavailable as exc:
             log.warning("pruning room id %d failed: %s", room_id, exc)
-
-
-def _now() -> str:
-    return ban_timestamp(datetime.now(UTC))

@@ -99,6 +99,8 @@ class RoomsDatabase:
         # the servers run a transaction of an INSERT and an UPDATE.
         self.counts_by_trigger = counts_by_trigger(database)
         self.timestamp = "".join((database.quote[0], "timestamp", database.quote[1]))  # a keyword in some SQL
+        # Locks a row read for a change against a prune or expiry beside it (SQLite's writers take turns).
+        self.for_update = "" if kind == "sqlite" else " FOR UPDATE"
         # Rooms expiry removed (pruner thread); when it moves, the writer forgets the room ids it keeps.
         self.rooms_removed = 0
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import peewee
 
-from backends.base import HistoryPage, Replay, RoomSummary, StoredMessage
+from backends.base import HistoryPage, Replay, RoomSummary
+from backends.changes import MessageChange
+from backends.sql.changes import MESSAGE_COLUMNS, ChangeStore, stored_message
 from backends.sql.database import RoomsDatabase, execute, select_rows
 
 
@@ -18,11 +20,24 @@ class HistoryReader:
         self.db = database.db
         self._room, self._msg = database.tables.room, database.tables.message
         self._timestamp = database.timestamp
+        self._changes = ChangeStore(database)
 
     def history_query(self, room_id: int, limit: int, before_id: int | None, after_id: int | None) -> peewee.Select:
         """Up to ``limit`` rows: the oldest after ``after_id``, else the newest (before ``before_id``)."""
         msg = self._msg
-        query = msg.select(msg.id, msg.handle, msg.message, msg.timestamp, msg.client_id, msg.user_id, msg.moderator)
+        query = msg.select(
+            msg.id,
+            msg.handle,
+            msg.message,
+            msg.timestamp,
+            msg.client_id,
+            msg.user_id,
+            msg.moderator,
+            msg.reply_to,
+            msg.author,
+            msg.edited,
+            msg.reactions,
+        )
         query = query.where((msg.room == room_id) & (msg.deleted == 0))
         if after_id is not None:
             return query.where(msg.id > after_id).order_by(msg.id).limit(limit)
@@ -42,19 +57,15 @@ class HistoryReader:
         rows = list(self.history_query(room_id, limit + 1, before_id, after_id).tuples())
         has_more = len(rows) > limit
         rows = rows[:limit] if after_id is not None else rows[:limit][::-1]
-        messages = [
-            StoredMessage(str(message_id), label, handle, text, stamp, client_id, user, bool(moderator))
-            for message_id, handle, text, stamp, client_id, user, moderator in rows
-        ]
-        return HistoryPage(messages, has_more)
+        return HistoryPage([stored_message(label, row) for row in rows], has_more)
 
-    def replay(self, label: str, since_id: int, limit: int) -> Replay:
+    def replay(self, label: str, since_id: int, limit: int, origin: int | None = None) -> Replay:
         """What a client that last saw ``since_id`` missed: its first page and the room's bounds, in one
         statement, so from one snapshot of the database whatever a prune (or expiry) commits meanwhile. A
         prune moves ``pruned_through`` in the transaction that deletes, so the page misses a message after
         ``since_id`` exactly when ``pruned_through`` lies past it: a gap, and never one otherwise."""
         param = self.db.param
-        columns = ("id", "handle", "message", self._timestamp, "client_id", "user_id", "moderator")
+        columns = MESSAGE_COLUMNS.format(ts=self._timestamp).split(", ")
         sql = (
             "SELECT rooms.pruned_through, (SELECT MAX(id) FROM messages WHERE room_id = rooms.id), "
             + ", ".join(f"missed.{column}" for column in columns)
@@ -70,12 +81,14 @@ class HistoryReader:
             # The client saw an id this room never had: the database was replaced under it.
             return Replay(gap=True, after="0", page=self.history(label, limit, None, 0))
         found = [row[2:] for row in rows if row[2] is not None]  # else the room's row alone: nothing after since_id
-        messages = [
-            StoredMessage(str(message_id), label, handle, text, stamp, client_id, user, bool(moderator))
-            for message_id, handle, text, stamp, client_id, user, moderator in found[:limit]
-        ]
-        page = HistoryPage(messages, len(found) > limit)
-        return Replay(gap=since_id < pruned_through, after=str(since_id), page=page)
+        page = HistoryPage([stored_message(label, row) for row in found[:limit]], len(found) > limit)
+        changes: tuple[MessageChange, ...] = ()
+        if origin is not None:
+            # Read after the page (a change made between the two is told again live: the same frame twice,
+            # never one missed); up to where the page ends, so the next page's read goes on from there.
+            through = int(page.messages[-1].id) if page.has_more else None
+            changes = self._changes.changes(label, since_id, through, origin)
+        return Replay(gap=since_id < pruned_through, after=str(since_id), page=page, changes=changes)
 
     def newest_id(self) -> int:
         """The greatest message id stored in any room (0 for none); every id issued later is greater."""

@@ -4,7 +4,7 @@
 Version 3: on MySQL, client ids compare trailing spaces too. Version 4: moderation (``messages.deleted``,
 ``bans``, ``locked_rooms``). Version 5: who sent a message (``messages.user_id``, ``messages.moderator``).
 Version 6: the moderators' audit log (``audit_log``). Version 7: search (``messages.search_words`` and each
-engine's full-text index of it).
+engine's full-text index of it). Version 8: the room's log (``_migrate_message_log``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import peewee
 
 from backends.errors import BackendConfigError
 from backends.sql.database import counts_by_trigger, execute
-from backends.sql.search import search_words
 from backends.sql.tables import Schema, build_schema
+from backends.sql.tokens import search_words
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # Messages given their search words per statement, as version 7 indexes those stored before it.
 BACKFILL_CHUNK = 1000
 
@@ -124,7 +124,7 @@ def _migrate_to_6(database: peewee.Database) -> None:
 
 
 def _migrate_to_7(database: peewee.Database) -> None:
-    """Search: ``messages.search_words``, each message's words as tokens (``backends/sql/search.py``), and
+    """Search: ``messages.search_words``, each message's words as tokens (``backends/sql/tokens.py``), and
     the engine's full-text index of them: on SQLite an FTS5 table with ``messages`` as its external
     content, kept in step by triggers; on PostgreSQL a GIN index of ``to_tsvector('simple', ...)``; on
     MariaDB/MySQL an InnoDB FULLTEXT index. The messages stored before are given their words here, in
@@ -149,7 +149,7 @@ def _migrate_to_7(database: peewee.Database) -> None:
         )
     elif isinstance(database, peewee.MySQLDatabase):
         if not list(execute(database, "SHOW INDEX FROM messages WHERE Key_name = 'messages_search_words'")):
-            # Tokens are never stopwords (``backends/sql/search.py``); a server's own stopword table is not asked.
+            # Tokens are never stopwords (``backends/sql/tokens.py``); a server's own stopword table is not asked.
             execute(database, "SET SESSION innodb_ft_enable_stopword = OFF")
             execute(database, "ALTER TABLE messages ADD FULLTEXT INDEX messages_search_words (search_words)")
 
@@ -214,6 +214,53 @@ def _add_columns(database: peewee.Database, fields: list[peewee.Field]) -> None:
             execute(database, sql, params)
 
 
+def _migrate_message_log(database: peewee.Database) -> None:
+    """The room's log: edits, deletions by their author, replies and reactions.
+
+    ``messages`` gains ``author``, ``reply_to``, ``edited`` and ``reactions`` for a message, and
+    ``change_of`` and ``change_data`` for a change, which is a row of its own (``deleted`` 2) so that it
+    takes an id in the room's order; every column is nullable, so no row is rewritten. An index on
+    ``change_of`` (made here: a table's model cannot declare one on a column an older table lacks) finds a
+    message's changes. SQLite's count trigger counts messages only (no ``change_of``) from here on. A
+    change's row holds no ``search_words``, so no full-text index holds it; SQLite's ``message_words`` also
+    takes no row with a ``change_of``, and an edit's new words replace its old ones in one trigger, old out
+    first (two triggers fire in no order SQLite promises, and FTS5 taking out the old words after the new
+    went in would take out the words both hold).
+    """
+    message = build_schema(database).message
+    _add_columns(
+        database,
+        [message.author, message.reply_to, message.edited, message.reactions, message.change_of, message.change_data],
+    )
+    if "messages_change_of" not in {index.name for index in database.get_indexes("messages")}:
+        execute(database, "CREATE INDEX messages_change_of ON messages (change_of)")
+    if counts_by_trigger(database):
+        execute(database, "DROP TRIGGER IF EXISTS messages_count_in_room")
+        execute(
+            database,
+            "CREATE TRIGGER messages_count_in_room AFTER INSERT ON messages WHEN NEW.change_of IS NULL BEGIN"
+            ' UPDATE rooms SET message_count = message_count + 1, last_active = NEW."timestamp"'
+            " WHERE id = NEW.room_id; END",
+        )
+        for statement in SQLITE_LOG_SEARCH_SCHEMA:
+            execute(database, statement)
+
+
+SQLITE_LOG_SEARCH_SCHEMA = (
+    "DROP TRIGGER IF EXISTS message_words_added",
+    "CREATE TRIGGER message_words_added AFTER INSERT ON messages"
+    " WHEN NEW.search_words IS NOT NULL AND NEW.change_of IS NULL BEGIN"
+    " INSERT INTO message_words (rowid, search_words) VALUES (NEW.id, NEW.search_words); END",
+    "DROP TRIGGER IF EXISTS message_words_unset",
+    "DROP TRIGGER IF EXISTS message_words_set",
+    "CREATE TRIGGER IF NOT EXISTS message_words_changed AFTER UPDATE OF search_words ON messages BEGIN"
+    " INSERT INTO message_words (message_words, rowid, search_words)"
+    " SELECT 'delete', OLD.id, OLD.search_words WHERE OLD.search_words IS NOT NULL;"
+    " INSERT INTO message_words (rowid, search_words) SELECT NEW.id, NEW.search_words"
+    " WHERE NEW.search_words IS NOT NULL; END",
+)
+
+
 def _columns(database: peewee.Database, table: str) -> set[str]:
     """The names of a table's columns, lower case."""
     cursor = execute(database, f"SELECT * FROM {table} WHERE 1 = 0")
@@ -227,4 +274,5 @@ MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     5: _migrate_to_5,
     6: _migrate_to_6,
     7: _migrate_to_7,
+    8: _migrate_message_log,
 }

@@ -1,4 +1,4 @@
-"""The SQL backend's moderation storage: deleted messages (tombstones), bans and room locks.
+"""The SQL backend's moderation storage: bans and room locks (deletions are changes: ``changes.py``).
 
 Moderators' writes run on the pruner's thread, each in a transaction of its own: rare, and never in a
 sender's way. Locks are read on the reader threads.
@@ -13,24 +13,7 @@ from backends.sql.database import RoomsDatabase, select_rows
 class ModerationStore:
     def __init__(self, database: RoomsDatabase) -> None:
         self._database = database
-        self._room, self._msg = database.tables.room, database.tables.message
         self._ban, self._lock = database.tables.ban, database.tables.lock
-
-    def delete_message(self, label: str, message_id: int) -> bool:
-        """Make a message of the room a tombstone (see ``migrations._migrate_to_4``) and count it out of
-        the room's messages; whether the room held it."""
-        msg, room = self._msg, self._room
-        room_id = room.select(room.id).where(room.label == label).scalar()
-        if room_id is None:
-            return False
-        with self._database.atomic():
-            live = (msg.id == message_id) & (msg.room == room_id) & (msg.deleted == 0)
-            changed = int(
-                msg.update(deleted=1, handle="", message="", user_id=None, search_words=None).where(live).execute()
-            )
-            if changed:
-                room.update(message_count=room.message_count - 1).where(room.id == room_id).execute()
-        return changed > 0
 
     def add_ban(
         self, handle: str | None, address: str | None, room: str | None, reason: str, created: str, expires: str | None

@@ -39,6 +39,14 @@ class Retention:
                 newest = msg.select(peewee.fn.MAX(msg.id)).where(in_room & (msg.id <= through) & (msg.deleted == 0))
                 pruned_through = newest.scalar()
                 msg.delete().where(in_room & (msg.id <= through)).execute()
+                # The changes made since to the messages pruned go with them: found by a plain read, then
+                # deleted by their ids, so that no range of the change_of index is locked (MariaDB would lock
+                # the gap new messages are inserted into, and deadlock with the writer).
+                orphans = [
+                    row[0] for row in select_rows(msg.select(msg.id).where(in_room & (msg.change_of <= through)))
+                ]
+                if orphans:
+                    msg.delete().where(msg.id.in_(orphans)).execute()
                 if pruned_through is not None:
                     marked = (room.id == room_id) & (room.pruned_through < pruned_through)
                     room.update(pruned_through=pruned_through).where(marked).execute()

@@ -10,7 +10,9 @@ Tables:
   ``client_id`` dedup that outlives the process. A message a moderator deleted stays as a tombstone
   (``deleted`` 1, its handle, text and user emptied) until retention prunes it: see
   ``migrations._migrate_to_4``. ``search_words`` holds the message's words for each engine's full-text
-  index (``backends/sql/search.py``; on SQLite the FTS5 table ``message_words``).
+  index (``backends/sql/tokens.py``; on SQLite the FTS5 table ``message_words``). A change to a message
+  (an edit, a deletion, reactions) is a row too (``deleted`` 2, no search words), so that it takes a
+  position among the ids (``backends/sql/changes.py``).
 * ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
   deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
   ``rooms``, so that locking a room never writes the room itself.
@@ -55,9 +57,20 @@ class MessageTable(peewee.Model):
     # the rows written before version 5.
     user_id = peewee.TextField(null=True)
     moderator = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
-    # The message's words as the full-text index reads them (``backends/sql/search.py``); NULL for a tombstone.
+    # The message's words as the full-text index reads them (``backends/sql/tokens.py``); NULL for a tombstone
+    # and for a change's row.
     # Whatever changes a message's text sets them again, or searches would find its old words.
     search_words = peewee.TextField(null=True)
+    # The room's log (``backends/sql/changes.py``). A message: who may change it (never sent), the message
+    # it answers, when it was last edited, and its reactions as JSON (each emoji with who reacted). A change
+    # takes a row of its own (``deleted`` 2, so no read of messages sees it), for its position in the ids:
+    # the message it changed and what it says, as JSON. ``change`` is a keyword in MySQL.
+    author = peewee.TextField(null=True)
+    reply_to = peewee.BigIntegerField(null=True)
+    edited = peewee.CharField(max_length=40, null=True)
+    reactions = peewee.TextField(null=True)
+    change_of = peewee.BigIntegerField(null=True)
+    change_data = peewee.TextField(null=True)
 
 
 class BanTable(peewee.Model):

@@ -13,20 +13,21 @@ from typing import Any
 import peewee
 
 from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult, utc_timestamp
-from backends.errors import MessageDeleted, QuotaExceeded
+from backends.errors import MessageDeleted, QuotaExceeded, ReplyToMissing
 from backends.quota import NewRoomQuota
+from backends.sql.changes import MESSAGE_COLUMNS, stored_message
 from backends.sql.database import RoomsDatabase, execute, select_rows
-from backends.sql.search import search_words
+from backends.sql.tokens import search_words
 
 # Room ids the writer keeps; past this it starts again (one SELECT per room of its next batches).
 MAX_CACHED_ROOMS = 10_000
 # What a batch's message came to: stored (or found stored), or refused (its sender's quota, or its
 # client id names a message a moderator deleted).
-StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted
+StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted | ReplyToMissing
 # A client id's earlier message, or None for one a moderator deleted (its tombstone).
 _Earlier = dict[tuple[str, str], StoredMessage | None]
 # The values of a message's row the writer's INSERT names.
-_INSERTED = 8
+_INSERTED = 10
 
 
 class MessageWriter:
@@ -115,6 +116,11 @@ class MessageWriter:
                     continue
                 first_in_batch[key] = index
             fresh.append((index, request))
+        if any(request.reply_to is not None for _, request in fresh):
+            missing = self._missing_replies(room_ids, fresh)
+            for index in missing:
+                results[index] = ReplyToMissing(f"this room holds no message {batch[index].reply_to}")
+            fresh = [(index, request) for index, request in fresh if index not in missing]
         ids = self._insert_messages([(room_ids[request.room], request) for _, request in fresh])
         stored_per_room: Counter[int] = Counter()
         last_active: dict[int, str] = {}
@@ -129,6 +135,8 @@ class MessageWriter:
                     request.client_id,
                     request.user,
                     request.moderator,
+                    request.reply_to,
+                    request.author,
                 )
             )
             stored_per_room[room_ids[request.room]] += 1
@@ -141,7 +149,9 @@ class MessageWriter:
             self._count_messages(stored_per_room, last_active)
         return [result for result in results if result is not None]
 
-    def _resolve_rooms(self, batch: list[NewMessage], room_ids: dict[str, int]) -> dict[int, QuotaExceeded]:
+    def _resolve_rooms(
+        self, batch: list[NewMessage], room_ids: dict[str, int]
+    ) -> dict[int, QuotaExceeded | ReplyToMissing]:
         """Fill ``room_ids`` for the batch's rooms, writing the new ones whose senders may make them; the
         messages refused for it, by their index in the batch."""
         labels = {request.room for request in batch}
@@ -149,12 +159,15 @@ class MessageWriter:
         if labels - room_ids.keys():
             room_ids.update(self._select_room_ids(labels - room_ids.keys()))
         missing = labels - room_ids.keys()
-        refused: dict[int, QuotaExceeded] = {}
+        refused: dict[int, QuotaExceeded | ReplyToMissing] = {}
         if not missing:
             return refused
         admitted: set[str] = set()
         for index, request in enumerate(batch):
-            if request.room in missing and request.room not in admitted:
+            if request.room in missing and request.reply_to is not None:
+                # A room with no history holds nothing to reply to: refused, and no room is made for it.
+                refused[index] = ReplyToMissing(f"this room holds no message {request.reply_to}")
+            elif request.room in missing and request.room not in admitted:
                 try:
                     self._new_rooms.charge(request.sender)
                     admitted.add(request.room)
@@ -182,21 +195,31 @@ class MessageWriter:
             return {}
         wanted_ids = sorted({request.client_id for request in stores if request.client_id is not None})
         sql = (
-            f"SELECT id, room_id, handle, message, {self._timestamp}, client_id, user_id, moderator, deleted"
+            f"SELECT room_id, deleted, {MESSAGE_COLUMNS.format(ts=self._timestamp)}"
             f" FROM messages WHERE room_id IN ({self._params(len(wanted_rooms))})"
             f" AND client_id IN ({self._params(len(wanted_ids))})"
         )
         labels = {room_id: label for label, room_id in room_ids.items()}
         found: _Earlier = {}
-        rows = execute(self.db, sql, [*wanted_rooms, *wanted_ids])
-        for message_id, room_id, handle, text, stamp, client_id, user, moderator, deleted in rows:
-            label = labels[room_id]
-            found[(label, client_id)] = (
-                None
-                if deleted
-                else StoredMessage(str(message_id), label, handle, text, stamp, client_id, user, bool(moderator))
-            )
+        for room_id, deleted, *columns in execute(self.db, sql, [*wanted_rooms, *wanted_ids]):
+            message = stored_message(labels[room_id], tuple(columns))
+            found[(message.room, message.client_id or "")] = None if deleted else message
         return found
+
+    def _missing_replies(self, room_ids: dict[str, int], fresh: list[tuple[int, NewMessage]]) -> set[int]:
+        """The indexes of the batch's messages that reply to a message their room does not hold."""
+        wanted = {(room_ids[request.room], int(request.reply_to or 0)) for _, request in fresh if _replies(request)}
+        held: set[tuple[int, int]] = set()
+        if wanted:
+            ids = sorted({message_id for _, message_id in wanted})
+            sql = f"SELECT room_id, id FROM messages WHERE deleted = 0 AND id IN ({self._params(len(ids))})"
+            held = {(int(room_id), int(message_id)) for room_id, message_id in execute(self.db, sql, ids)}
+        return {
+            index
+            for index, request in fresh
+            if request.reply_to is not None
+            and (not _replies(request) or (room_ids[request.room], int(request.reply_to or 0)) not in held)
+        }
 
     def _insert_messages(self, rows: list[tuple[int, NewMessage]]) -> list[int]:
         """Insert in order; return the ids given, in the same order."""
@@ -204,7 +227,7 @@ class MessageWriter:
             return []
         columns = (
             f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id, user_id, moderator,"
-            " search_words) VALUES "
+            " reply_to, author, search_words) VALUES "
         )
         row_params = f"({self._params(_INSERTED)})"
         values = [
@@ -218,6 +241,8 @@ class MessageWriter:
                 request.client_id,
                 request.user,
                 request.moderator,
+                None if request.reply_to is None else int(request.reply_to),
+                request.author,
                 search_words(room_id, request.message),
             )
         ]
@@ -275,6 +300,12 @@ class MessageWriter:
             if due >= self._prune_every:
                 due_rooms.append(room_id)
         return due_rooms
+
+
+def _replies(request: NewMessage) -> bool:
+    """Whether a message replies to an id this store could have issued (any other names no message)."""
+    reply_to = request.reply_to
+    return reply_to is not None and reply_to.isascii() and reply_to.isdigit() and 0 < int(reply_to) < 2**63
 
 
 def _deleted_resend() -> MessageDeleted:

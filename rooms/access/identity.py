@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from backends.base import NewMessage
 from rooms.access.room_patterns import EVERY_ROOM, RoomPatterns
+from rooms.protocol import user_author
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,16 @@ class Identity:
         ``moderator`` the message came with is replaced, so nobody without a token passes for someone with
         one (``ANONYMOUS`` sends as nobody in particular, and not as a moderator)."""
         handle = message.handle if self.name is None else self.name
-        if handle == message.handle and self.user == message.user and self.moderator == message.moderator:
+        # A token's sub makes its holder the author, whatever author key came along.
+        author = message.author if self.user is None else user_author(self.user)
+        if (
+            handle == message.handle
+            and self.user == message.user
+            and self.moderator == message.moderator
+            and author == message.author
+        ):
             return message
-        return message._replace(handle=handle, user=self.user, moderator=self.moderator)
+        return message._replace(handle=handle, user=self.user, moderator=self.moderator, author=author)
 
 
 ANONYMOUS = Identity()

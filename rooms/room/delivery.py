@@ -6,30 +6,31 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backends.base import StoredMessage
-from rooms.room.deletions import DeleteNotices
+from backends.changes import MessageChange
 from rooms.room.fanout import LocalFanout
+from rooms.room.notices import ChangeNotices
 from rooms.room.presence import LocalPresence
 from rooms.room.typing import TypingRelay
 
 
 class RoomDelivery:
     """The backend's delivery target: messages and gaps go to the fan-out, presence changes, typing and
-    deletions to what tells them to the sockets, moderation changes to the moderation in force."""
+    changes to messages to what tells them to the sockets, moderation changes to the moderation in force."""
 
-    __slots__ = ("_deletions", "_fanout", "_moderation_changed", "_presence", "_typing")
+    __slots__ = ("_changes", "_fanout", "_moderation_changed", "_presence", "_typing")
 
     def __init__(
         self,
         fanout: LocalFanout,
         presence: LocalPresence,
         typing: TypingRelay,
-        deletions: DeleteNotices,
+        changes: ChangeNotices,
         moderation_changed: Callable[[], None],
     ) -> None:
         self._fanout = fanout
         self._presence = presence
         self._typing = typing
-        self._deletions = deletions
+        self._changes = changes
         self._moderation_changed = moderation_changed
 
     def deliver(self, message: StoredMessage) -> None:
@@ -45,10 +46,10 @@ class RoomDelivery:
         self._presence.presence_changed(room)
 
     def deleted(self, room: str, message_id: str) -> None:
-        # The fan-out first: its broadcasts waiting to go out (the deleted message among them, maybe) must
-        # reach the sockets before the deletion does.
-        self._fanout.deleted(room, message_id)
-        self._deletions.deleted(room, message_id)
+        self._changes.deleted(room, message_id)
+
+    def changed(self, change: MessageChange) -> None:
+        self._changes.changed(change)
 
     def moderation_changed(self) -> None:
         self._moderation_changed()

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from backends.base import Backend, StoredMessage
+from backends.changes import ChangeKind, MessageChange
+from rooms.change_frames import encode_change
 from rooms.protocol import GAP, encode_message, text_frame
 from rooms.room.metrics import RoomsMetrics
 
@@ -49,6 +51,13 @@ class Member(Protocol):
         """Leave its room and close with 1013: it fell too far behind."""
 
 
+class Replayed(NamedTuple):
+    """What a replay sent: up to which position, and which changes (by position) among it."""
+
+    seen_through: str
+    changes: frozenset[str]
+
+
 class _RoomState:
     __slots__ = (
         "anchor",
@@ -65,7 +74,7 @@ class _RoomState:
     def __init__(self) -> None:
         self.live: set[Member] = set()
         # Members not live yet: what is delivered meanwhile waits here.
-        self.catching_up: dict[Member, list[StoredMessage]] = {}
+        self.catching_up: dict[Member, list[StoredMessage | MessageChange]] = {}
         # The framed size of each held member's backlog (a message deleted from it stays counted).
         self.held_bytes: dict[Member, int] = {}
         self.pending: list[bytes] = []
@@ -135,9 +144,11 @@ class LocalFanout:
             if entry in state.waiting:
                 state.waiting.remove(entry)
 
-    def go_live(self, member: Member, room: str, seen_through: str | None) -> None:
-        """Send a held socket what was delivered while it was held, past ``seen_through`` (the last id it
-        has, if any), and deliver to it live from here on."""
+    def go_live(self, member: Member, room: str, replayed: Replayed | None) -> None:
+        """Send a held socket what was delivered while it was held, past what its replay sent (if it had
+        one), and deliver to it live from here on. A change held back goes out unless the replay sent it:
+        one made during a long replay to a message the replay had read before may lie behind where the
+        replay ended, and its frame must not be lost (at worst it repeats what the message already said)."""
         state = self._rooms.get(room)
         if state is None or member not in state.catching_up:
             return  # it left meanwhile
@@ -145,11 +156,16 @@ class LocalFanout:
         self._flush_room(state)
         backlog = state.catching_up.pop(member)
         state.held_bytes.pop(member, None)
-        if seen_through is not None:
-            seen = self._backend.id_key(seen_through)
-            backlog = [message for message in backlog if self._backend.id_key(message.id) > seen]
+        if replayed is not None:
+            seen = self._backend.id_key(replayed.seen_through)
+            backlog = [
+                item
+                for item in backlog
+                if self._backend.id_key(item_position(item)) > seen
+                or (isinstance(item, MessageChange) and item.at not in replayed.changes)
+            ]
         if backlog:
-            member.send_frames(b"".join(text_frame(encode_message(message)) for message in backlog), len(backlog))
+            member.send_frames(b"".join(text_frame(encode_item(item)) for item in backlog), len(backlog))
         state.live.add(member)
 
     def leave(self, member: Member, room: str) -> None:
@@ -262,17 +278,36 @@ class LocalFanout:
         for member in [*state.live, *state.catching_up]:
             member.send_frames(frame)
 
-    def deleted(self, room: str, message_id: str) -> None:
-        """A moderator deleted a message: write the room's broadcasts waiting here first (so that a
-        deletion told next reaches each socket after the message), and keep the message from the
-        sockets still held, which have not been sent it yet."""
-        state = self._rooms.get(room)
+    def changed(self, change: MessageChange) -> None:
+        """A message changed (a change's frame is then told by ``rooms.room.notices``): write the room's
+        broadcasts waiting here first, so that the change reaches each socket after the message; count
+        delivery here past its position; and keep a deleted message from the sockets still held, which
+        have not been sent it yet."""
+        state = self._rooms.get(change.room)
         if state is None:
             return
         self._flush_room(state)
+        if change.at:  # a store that keeps no positions for changes tells deletions without one
+            state.last_delivered = change.at
+            if state.waiting:
+                self._release_waiting(state, self._backend.id_key(change.at))
+        if change.kind is not ChangeKind.DELETE:
+            return
         for member, backlog in state.catching_up.items():
-            if any(message.id == message_id for message in backlog):
-                state.catching_up[member] = [message for message in backlog if message.id != message_id]
+            if any(isinstance(item, StoredMessage) and item.id == change.id for item in backlog):
+                state.catching_up[member] = [
+                    item for item in backlog if not (isinstance(item, StoredMessage) and item.id == change.id)
+                ]
+
+    def hold_change(self, member: Member, change: MessageChange, size: int) -> None:
+        """Keep a change's frame for a held socket that asked for it, sent in order once it goes live."""
+        state = self._rooms.get(change.room)
+        if state is None or member not in state.catching_up:
+            return
+        state.catching_up[member].append(change)
+        held = state.held_bytes[member] = state.held_bytes.get(member, 0) + size
+        if held > member.send_room():
+            member.close_too_slow()
 
     def encoded(self, message: StoredMessage) -> str:
         """``message``'s JSON, encoded once: the broadcast's, when it was the room's last one here."""
@@ -313,3 +348,12 @@ class LocalFanout:
         for member in members:
             member.send_frames(data, count)
         self._metrics.deliveries.inc(count * len(members))
+
+
+def item_position(item: StoredMessage | MessageChange) -> str:
+    """Where a message or a change stands in its room's order."""
+    return item.at if isinstance(item, MessageChange) else item.id
+
+
+def encode_item(item: StoredMessage | MessageChange) -> str:
+    return encode_change(item) if isinstance(item, MessageChange) else encode_message(item)

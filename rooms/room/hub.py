@@ -1,41 +1,37 @@
 """The room layer: the one door between the handlers and the backend.
 
 Every way in (socket, HTTP POST) posts through here under the same rate policy, every read (the room
-page, the API, a search, a socket's replay from ``since``) goes through here, and every stored message comes back
-out through the local fan-out to this process's sockets. No handler touches the backend.
+page, the API, a search, a socket's replay from ``since``) goes through here, and every stored message
+comes back out through the local fan-out to this process's sockets. No handler touches the backend.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 from backends.audit import AuditEntry
 from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
-from backends.errors import BackendUnavailable
+from backends.errors import BackendUnavailable, InvalidMessageId
 from backends.search import SearchPage, SearchQuery
 from rooms.access.identity import ANONYMOUS, Identity
 from rooms.access.room_patterns import NO_ROOM, RoomPatterns
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
-from rooms.protocol import ErrorCode, Feature
+from rooms.protocol import ErrorCode, Feature, ProtocolError
 from rooms.room.audit import read_page
-from rooms.room.deletions import DeleteNotices
+from rooms.room.changes import MessageChanges, no_such_message
 from rooms.room.delivery import RoomDelivery
+from rooms.room.expiry import RoomExpiry
 from rooms.room.fanout import LocalFanout, Member
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.moderation import Closable, RoomModeration
+from rooms.room.notices import ChangeNotices
 from rooms.room.presence import LocalPresence
 from rooms.room.rates import RatePolicy, Sender
 from rooms.room.replay import Replays
 from rooms.room.typing import TypingRelay
 
-log = logging.getLogger(__name__)
-
-MIN_EXPIRY_INTERVAL = 1.0
-MAX_EXPIRY_INTERVAL = 3600.0
 BUSIEST_ROOMS_SHOWN = 10
 # With private rooms, the busiest ones are read this many times over, so that the public ones among
 # them still fill the list unless nearly all the busy rooms are private.
@@ -54,8 +50,7 @@ class RoomHub:
     ) -> None:
         self._backend = backend
         self._unlisted = unlisted
-        self._expire_after = timedelta(days=expire_after_days)
-        self._expiry: asyncio.Task[None] | None = None
+        self._expiry = RoomExpiry(backend, metrics, expire_after_days)
         # The hub's parts: the web layer and the sessions call the hub's methods, never these.
         self.metrics = metrics
         self.rates = rates
@@ -63,11 +58,12 @@ class RoomHub:
         self.fanout = LocalFanout(backend, metrics)
         self.presence = LocalPresence(backend, metrics)
         self.typing_relay = TypingRelay(backend, metrics)
-        self.deletions = DeleteNotices()
+        self.notices = ChangeNotices(self.fanout)
         self.moderation = RoomModeration(backend)
+        self.changes = MessageChanges(backend, self.refusal)
         self._replays = Replays(backend, self.fanout)
         backend.set_delivery_target(
-            RoomDelivery(self.fanout, self.presence, self.typing_relay, self.deletions, self.moderation.changed)
+            RoomDelivery(self.fanout, self.presence, self.typing_relay, self.notices, self.moderation.changed)
         )
         self._in_flight = 0
         # Why the last store failed, while none has succeeded since: the store answers, yet takes no writes
@@ -149,6 +145,13 @@ class RoomHub:
             refused: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
             refused.set_exception(ShuttingDown("the server is shutting down; this message was not sent"))
             return refused
+        if message.reply_to is not None:
+            try:
+                self.id_key(message.reply_to)
+            except InvalidMessageId:
+                raise ProtocolError(
+                    ErrorCode.INVALID_MESSAGE, f"field 'reply_to': no message {message.reply_to!r}"
+                ) from None
         authored = identity.author(message)
         refusal = self.refusal(identity, authored.room, authored.handle, sender.address)
         if refusal is not None:
@@ -194,6 +197,26 @@ class RoomHub:
         else:
             self.metrics.messages_stored.inc()
 
+    # -- changes by a message's author (``rooms.room.changes`` says what each checks) ------------------
+
+    async def edit(
+        self, room: str, message_id: str, text: str, key: str | None, identity: Identity, address: str
+    ) -> StoredMessage:
+        return await self.changes.edit(room, message_id, text, key, identity, address)
+
+    async def delete_own(self, room: str, message_id: str, key: str | None, identity: Identity, address: str) -> None:
+        """Its author deletes a message; a moderator of the room (a socket's token) any message, as the API's."""
+        if identity.moderator:
+            if not await self.delete_message(room, message_id, identity):
+                raise no_such_message(message_id)
+            return
+        await self.changes.delete(room, message_id, key, identity, address)
+
+    async def react(
+        self, room: str, message_id: str, emoji: str, on: bool, reactor: str | None, identity: Identity, sender: Sender
+    ) -> None:
+        await self.changes.react(room, message_id, emoji, on, reactor, identity, sender)
+
     # -- sockets --------------------------------------------------------------------------------
 
     async def join(self, member: Member, room: str, features: frozenset[Feature] = frozenset()) -> None:
@@ -203,26 +226,28 @@ class RoomHub:
         await self.fanout.join(member, room)
         self.presence.join(member, room, features)
         self.typing_relay.join(member, room, features)
-        self.deletions.join(member, room, features)
+        self.notices.join(member, room, features)
 
-    async def go_live(self, member: Member, room: str, since: str | None) -> None:
-        """With ``since``, first replay what the socket missed; then send it what was held back since
-        ``join`` (no gap, no duplicate) and deliver to it live from here on."""
-        seen_through: str | None = None
+    async def go_live(
+        self, member: Member, room: str, since: str | None, features: frozenset[Feature] = frozenset()
+    ) -> None:
+        """With ``since``, first replay what the socket missed (and the changes its ``features`` ask for);
+        then send it what was held back since ``join`` (no gap, no duplicate) and deliver to it live."""
+        replayed = None
         try:
             if since is not None:
-                seen_through = await self._replays.send(member, room, since)
+                replayed = await self._replays.send(member, room, since, features)
         except BaseException:
             self.leave(member, room)
             raise
-        self.fanout.go_live(member, room, seen_through)
+        self.fanout.go_live(member, room, replayed)
 
     def leave(self, member: Member, room: str) -> None:
         """Out of the room and its presence; safe to repeat."""
         self.fanout.leave(member, room)
         self.presence.leave(member, room)
         self.typing_relay.leave(member, room)
-        self.deletions.leave(member, room)
+        self.notices.leave(member, room)
 
     def leave_too_slow(self, member: Member, room: str) -> None:
         """``leave``, for a socket that fell too far behind (it closes with 1013)."""
@@ -332,27 +357,9 @@ class RoomHub:
         """The metrics, as Prometheus scrapes them."""
         return self.metrics.exposition()
 
-    # -- expiry ---------------------------------------------------------------------------------
-
     def start(self) -> None:
         """Start removing idle rooms, if ``history.expire_after_days`` asks for it (on the running loop)."""
-        if self._expire_after and self._expiry is None:
-            self._expiry = asyncio.create_task(self._expire_idle_rooms(), name="rooms-expiry")
-
-    async def _expire_idle_rooms(self) -> None:
-        # Checked several times per period, so a room goes at most a small fraction past its time.
-        interval = min(MAX_EXPIRY_INTERVAL, max(MIN_EXPIRY_INTERVAL, self._expire_after.total_seconds() / 24))
-        while True:
-            await asyncio.sleep(interval)
-            idle_since = (datetime.now(UTC) - self._expire_after).isoformat()
-            try:
-                removed = await self._backend.expire_rooms(idle_since)
-            except BackendUnavailable as exc:
-                log.warning("idle rooms not removed, will try again: %s", exc)
-                continue
-            if removed:
-                self.metrics.rooms_expired.inc(removed)
-                log.info("removed %d rooms with no message since %s", removed, idle_since)
+        self._expiry.start()
 
     # -- shutdown -------------------------------------------------------------------------------
 
@@ -365,8 +372,7 @@ class RoomHub:
         await self._idle.wait()
 
     def close_all(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
+        self._expiry.close()
         self.moderation.close()
         self.fanout.close_all()
         self.presence.close()

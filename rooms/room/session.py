@@ -23,8 +23,9 @@ from enum import Enum, auto
 from typing import Protocol
 
 from backends.base import NewMessage, StoreResult
-from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
+from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded, ReplyToMissing
 from rooms.access.identity import ANONYMOUS, Identity
+from rooms.change_frames import ChangeFrame, Delete, Edit, React, decode_frame
 from rooms.errors import Forbidden, RateLimited, ShuttingDown, TooManyConnections
 from rooms.protocol import (
     PING_FRAME,
@@ -35,7 +36,6 @@ from rooms.protocol import (
     Limits,
     ProtocolError,
     Typing,
-    decode_client_frame,
     encode_error,
     encode_message,
     text_frame,
@@ -188,7 +188,7 @@ class SocketSession:
                 # What waited for it while its handshake was answered outgrew its send buffer.
                 self._socket.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
                 return
-            await self._hub.go_live(self._socket, self._room, self._since)
+            await self._hub.go_live(self._socket, self._room, self._since, self._features)
         except BackendUnavailable:
             self._socket.close(CloseCode.TRY_AGAIN_LATER, "storage unavailable, try again later")
 
@@ -246,7 +246,9 @@ class SocketSession:
     def receive(self, frame: str | bytes) -> Awaitable[None] | None:
         """Handle one frame; what it returns must be awaited before the next frame is read."""
         try:
-            message = decode_client_frame(frame, self._room, self._limits, self._sender.address)
+            message = decode_frame(frame, self._room, self._limits, self._sender.address)
+            if isinstance(message, (Edit, Delete, React)):
+                return self._change(message)
             if not isinstance(message, NewMessage):
                 return self._signal(message)
             if self._typed_at > -TYPING_INTERVAL:  # it has typed: a typing frame held for a batch goes first
@@ -290,6 +292,28 @@ class SocketSession:
             self._hub.typing(self._socket, self._room, handle)
         return None
 
+    async def _change(self, frame: ChangeFrame) -> None:
+        """An edit, a deletion or a reaction, made once the messages sent before it are answered; its
+        frame reaches the room's sockets that asked for it, and only an error is answered here."""
+        await self._stores_answered(asyncio.ALL_COMPLETED)
+        room, identity, address = self._room, self._identity, self._sender.address
+        try:
+            if isinstance(frame, Edit):
+                await self._hub.edit(room, frame.id, frame.message, frame.author, identity, address)
+            elif isinstance(frame, Delete):
+                await self._hub.delete_own(room, frame.id, frame.author, identity, address)
+            else:
+                await self._hub.react(room, frame.id, frame.emoji, frame.on, self._handle, identity, self._sender)
+                self._refused_in_a_row = 0
+        except ProtocolError as exc:
+            self.reply_error(exc.code, exc.reason)
+        except RateLimited as exc:
+            self._refuse_in_turn(str(exc))  # nothing is in flight now: answered (or closed) at once
+        except Forbidden as exc:
+            self.reply_error(ErrorCode.FORBIDDEN, str(exc))
+        except BackendUnavailable:
+            self.reply_error(ErrorCode.UNAVAILABLE, "storage unavailable; nothing was changed")
+
     def _store_answered(self, store: asyncio.Future[StoreResult]) -> None:
         self._stores.discard(store)
         if store.cancelled():
@@ -302,6 +326,8 @@ class SocketSession:
                 self._hub.send_in_turn(self._socket, self._room, text_frame(encode_message(result.message)))
         elif isinstance(error, QuotaExceeded):
             self.reply_error(ErrorCode.RATE_LIMITED, f"{error}; this message was not sent")
+        elif isinstance(error, ReplyToMissing):
+            self.reply_error(ErrorCode.INVALID_MESSAGE, f"field 'reply_to': {error}; this message was not sent")
         elif isinstance(error, MessageDeleted):
             self.reply_error(ErrorCode.FORBIDDEN, str(error))
         elif isinstance(error, ShuttingDown):

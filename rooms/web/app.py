@@ -26,7 +26,8 @@ from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHan
 from rooms.web.handlers.audit import AuditApiHandler
 from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
 from rooms.web.handlers.invites import InvitesApiHandler
-from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, MessageDeleteHandler, RoomApiHandler
+from rooms.web.handlers.message import MessageHandler
+from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, RoomApiHandler
 from rooms.web.handlers.pages import HomeHandler, NewRoomHandler, RoomPageHandler, RoomRedirectHandler, StaticFiles
 from rooms.web.handlers.search import SearchApiHandler
 from rooms.web.handlers.socket import ChatSocketHandler
@@ -97,7 +98,7 @@ class RoomsApplication(tornado.web.Application):
             (r"/healthz", HealthHandler, "/healthz"),
             (r"/metrics", MetricsHandler, "/metrics"),
             (r"/api/rooms/([^/]+)/messages", MessagesApiHandler, "/api/rooms/{label}/messages"),
-            (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageDeleteHandler, "/api/rooms/{label}/messages/{id}"),
+            (r"/api/rooms/([^/]+)/messages/([^/]+)", MessageHandler, "/api/rooms/{label}/messages/{id}"),
             (r"/api/rooms/([^/]+)/search", SearchApiHandler, "/api/rooms/{label}/search"),
             (r"/api/rooms/([^/]+)/invites", InvitesApiHandler, "/api/rooms/{label}/invites"),
             (r"/api/rooms/([^/]+)", RoomApiHandler, "/api/rooms/{label}"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.changes import assert_delete_frame
 from tests.support.clients import assert_next_is_marker, connect, receive_json, send_json
 from tests.support.messages import post as post_message
 from tests.support.moderation import (
@@ -52,6 +53,10 @@ NOT_MODERATORS = {
 async def test_every_moderation_route_is_401_without_a_moderators_token(http_server, http_port, http_client, who):
     for method, path, payload in ROUTES:
         code, answer = await call(http_client, http_port, method, path, payload, NOT_MODERATORS[who])
+        if who == "user" and method == "DELETE" and "/messages/" in path:
+            # A user's token may delete the messages its sub wrote: this one names none.
+            assert code == 404, (method, path, answer)
+            continue
         assert code == 401, (method, path, answer)
         assert answer["error"]
     basic = {"Authorization": f"Basic {MODERATOR_TOKEN}"}
@@ -131,7 +136,7 @@ async def test_a_deleted_message_is_gone_from_history_the_page_and_the_sockets(
         headers={"Authorization": f"Bearer {MODERATOR_TOKEN}"},
     )
     assert response.code == 204 and response.body == b""
-    assert await receive_json(watcher) == {"type": "delete", "id": doomed["id"]}
+    assert_delete_frame(await receive_json(watcher), doomed["id"])
     await assert_next_is_marker(plain)  # the socket that did not ask for deletes gets no frame
     code, page = await call(http_client, http_port, "GET", "/api/rooms/lobby/messages", token=None)
     assert code == 200 and [m["id"] for m in page["messages"]][:1] == [kept["id"]]
@@ -206,7 +211,7 @@ async def test_a_room_route_for_what_is_not_a_room_is_404(http_server, http_port
 @pytest.mark.gen_test
 async def test_options_name_each_routes_methods(http_server, http_port, http_client):
     for path, allowed in (
-        ("/api/rooms/lobby/messages/1", "DELETE, OPTIONS"),
+        ("/api/rooms/lobby/messages/1", "PATCH, DELETE, OPTIONS"),
         ("/api/rooms/lobby", "GET, PATCH, OPTIONS"),
         ("/api/bans", "GET, POST, OPTIONS"),
         ("/api/bans/1", "DELETE, OPTIONS"),

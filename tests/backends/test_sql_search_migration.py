@@ -1,34 +1,55 @@
-"""A database of schema version 6 (before search) gains ``messages.search_words`` and its engine's full-text
-index in place, with every message it held searchable, on SQLite, PostgreSQL and MariaDB; and SQLite's FTS5
-table, kept by triggers, stays in step with the messages through deletions, prunes and expiry."""
+"""A database of schema version 6 (before search and the room's log) gains ``messages.search_words`` and its
+engine's full-text index in place (version 7), then the room's log (version 8), with every message it held
+searchable by its current text, on SQLite, PostgreSQL and MariaDB; and SQLite's FTS5 table, kept by
+triggers, stays in step with the messages through edits, reactions, deletions, prunes and expiry."""
 
 from __future__ import annotations
 
 import pytest
 
+from backends.base import NewMessage, utc_timestamp
 from backends.search import SearchQuery
 from backends.sql.database import open_database
 from backends.sql.migrations import SCHEMA_VERSION
-from backends.sql.search import word_token
+from backends.sql.tokens import room_token, word_token
 from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
 from tests.support.messages import store
 from tests.support.waiting import eventually
 
 FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
 
-# What each engine had at version 6: no search words, no index of them.
+# What each engine had at version 6: no search words, no index of them, and no room's log (version 8): no
+# change rows, none of the log's columns or its index, and SQLite's count trigger counting every row.
+LOG_COLUMNS = ("author", "reply_to", "edited", "reactions", "change_of", "change_data")
+NO_LOG = ("DELETE FROM messages WHERE deleted = 2", *(f"ALTER TABLE messages DROP COLUMN {c}" for c in LOG_COLUMNS))
 BACK_TO_VERSION_6 = {
     "sqlite": (
         "DROP TRIGGER message_words_added",
         "DROP TRIGGER message_words_removed",
-        "DROP TRIGGER message_words_unset",
-        "DROP TRIGGER message_words_set",
+        "DROP TRIGGER message_words_changed",  # version 8's; version 7 made message_words_unset and _set
         "DROP TABLE message_words",
         "ALTER TABLE messages DROP COLUMN search_words",
+        "DROP TRIGGER messages_count_in_room",
+        "CREATE TRIGGER messages_count_in_room AFTER INSERT ON messages BEGIN"
+        ' UPDATE rooms SET message_count = message_count + 1, last_active = NEW."timestamp"'
+        " WHERE id = NEW.room_id; END",
+        "DROP INDEX messages_change_of",
+        *NO_LOG,
     ),
-    "postgresql": ("DROP INDEX messages_search_words", "ALTER TABLE messages DROP COLUMN search_words"),
-    "mysql": ("ALTER TABLE messages DROP INDEX messages_search_words", "ALTER TABLE messages DROP COLUMN search_words"),
+    "postgresql": (
+        "DROP INDEX messages_search_words",
+        "ALTER TABLE messages DROP COLUMN search_words",
+        "DROP INDEX messages_change_of",
+        *NO_LOG,
+    ),
+    "mysql": (
+        "ALTER TABLE messages DROP INDEX messages_search_words",
+        "ALTER TABLE messages DROP COLUMN search_words",
+        "DROP INDEX messages_change_of ON messages",
+        *NO_LOG,
+    ),
 }
+KEY = "key:" + "c" * 64
 # Where each engine keeps the index, once migrated.
 THE_INDEX = {
     "sqlite": "SELECT name FROM sqlite_master WHERE name = 'message_words'",
@@ -87,16 +108,22 @@ async def test_a_version_6_database_gains_search_in_place_and_finds_what_it_held
         assert await found(migrated, "lobby", "message") == [newer.message, *(m.message for m in reversed(kept))]
         assert await migrated.delete_message("lobby", kept[0].id)
         assert await found(migrated, "lobby", "0") == []
+        # The room's log came with version 8: an edit is found by its new words only.
+        authored = NewMessage("lobby", "ann", "a message to change", None, utc_timestamp(), author=KEY)
+        mine = (await migrated.store(authored)).message
+        await migrated.edit_message("lobby", mine.id, "now reworded", utc_timestamp(), frozenset({KEY}))
+        assert await found(migrated, "lobby", "change") == []
+        assert await found(migrated, "lobby", "reworded") == ["now reworded"]
     finally:
         await migrated.close()
-    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(7,)]
+    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(8,)]
     assert len(run(url, THE_INDEX[name])) == 1
     if name == "sqlite":
         run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_starting_again_on_version_7_changes_nothing(engine):
+async def test_starting_again_on_the_newest_version_changes_nothing(engine):
     _, factory = engine
     url = factory.new_url()
     for text in ("first start", "second start"):
@@ -107,7 +134,7 @@ async def test_starting_again_on_version_7_changes_nothing(engine):
             assert len(await found(backend, "lobby", "start")) == (1 if text == "first start" else 2)
         finally:
             await backend.close()
-    assert run(url, "SELECT version FROM schema_version") == [(7,)]
+    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -131,6 +158,33 @@ async def test_the_sqlite_index_stays_in_step_through_deletions_prunes_and_expir
             (0,)
         ]
         run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")
+    finally:
+        await backend.close()
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_sqlite_index_holds_messages_as_they_now_stand_and_never_a_change():
+    factory = SQLiteFactory()
+    url = factory.new_url()
+    backend = sql_backend(url)
+    await backend.start()
+    try:
+        first, second, third = [
+            (await backend.store(NewMessage("lobby", "ann", text, None, utc_timestamp(), author=KEY))).message
+            for text in ("alpha one", "beta two", "gamma three")
+        ]
+        await backend.edit_message("lobby", first.id, "delta one", utc_timestamp(), frozenset({KEY}))
+        assert await backend.react("lobby", second.id, "sub:bob", "👍", True) is not None
+        assert await backend.delete_message("lobby", third.id, frozenset({KEY}))
+        assert run(url, "SELECT COUNT(*) FROM messages WHERE deleted = 2") == [(3,)]  # the edit, reaction, deletion
+        ((room_id,),) = run(url, "SELECT id FROM rooms WHERE label = 'lobby'")
+        indexed = run(url, f"SELECT rowid FROM message_words WHERE message_words MATCH '{room_token(room_id)}'")
+        assert sorted(row[0] for row in indexed) == [int(first.id), int(second.id)]
+        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
+        assert await found(backend, "lobby", "alpha") == []
+        assert await found(backend, "lobby", "one") == ["delta one"]
+        assert await found(backend, "lobby", "gamma") == []
     finally:
         await backend.close()
         await factory.dispose()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backends.base import Backend, StoredMessage
+from backends.base import Backend, NewMessage, StoredMessage, utc_timestamp
 from backends.search import SEARCH_SCAN_MESSAGES, SearchQuery
 from tests.support.messages import store, store_soon
 from tests.support.waiting import eventually
@@ -137,6 +137,35 @@ async def test_a_deleted_message_is_never_found(make_backend):
     assert await found(backend, "lobby", "two") == []
     later = (await store(backend, "lobby", "ann", "secret plan four")).message
     assert await found(backend, "lobby", "secret") == [later.message, stored[0].message]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_edited_message_matches_its_current_text_only_and_a_change_never_matches(make_backend):
+    backend = await make_backend()
+    if not backend.keeps_changes:
+        pytest.skip(f"the {backend.kind} backend keeps no changes to messages yet")
+    author = "key:" + "a" * 64
+    first = (
+        await backend.store(NewMessage("lobby", "ann", "the original wording", None, utc_timestamp(), author=author))
+    ).message
+    other = (await store(backend, "lobby", "bob", "original too")).message
+    edit = await backend.edit_message("lobby", first.id, "a revised wording", utc_timestamp(), frozenset({author}))
+    assert await backend.react("lobby", other.id, "sub:carol", "👍", True) is not None
+    assert await found(backend, "lobby", "original") == ["original too"]
+    assert await found(backend, "lobby", "revised") == await found(backend, "lobby", "wording") == ["a revised wording"]
+    # Found as they now stand, as history reads them; a change's position pages like an id.
+    page = await backend.search("lobby", SearchQuery.parse("wording too"), 10)
+    assert page.messages == []
+    both = (await backend.search("lobby", SearchQuery.parse("a"), 10)).messages + (
+        await backend.search("lobby", SearchQuery.parse("original"), 10)
+    ).messages
+    assert both == [await backend.message("lobby", first.id), await backend.message("lobby", other.id)]
+    assert both[0] is not None and both[0].edited == edit.edited and both[1].reactions == (("👍", 1),)
+    assert await found(backend, "lobby", "wording", before=edit.at) == ["a revised wording"]
+    assert await found(backend, "lobby", "original", before=first.id) == []
+    # Deleted by its author, it is found by neither text.
+    assert await backend.delete_message("lobby", first.id, frozenset({author}))
+    assert await found(backend, "lobby", "wording") == await found(backend, "lobby", "original wording") == []
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from backends.base import Backend, StoredMessage
+from backends.changes import ChangeKind, MessageChange
 
 
 class Recorder:
@@ -18,6 +19,7 @@ class Recorder:
         self.signals: list[tuple[str, str]] = []
         self.presence_changes: list[str] = []
         self.deletions: list[tuple[str, str]] = []
+        self.changes: list[MessageChange] = []
         self.moderation_changes = 0
         # Deliveries and deletions in the order they came: ("deliver" | "deleted", room, id).
         self.events: list[tuple[str, str, str]] = []
@@ -31,6 +33,14 @@ class Recorder:
     def deleted(self, room: str, message_id: str) -> None:
         self.deletions.append((room, message_id))
         self.events.append(("deleted", room, message_id))
+
+    def changed(self, change: MessageChange) -> None:
+        # A deletion with a position is still a deletion to a test that reads ``deletions``.
+        self.changes.append(change)
+        if change.kind is ChangeKind.DELETE:
+            self.deleted(change.room, change.id)
+        else:
+            self.events.append((change.kind.value, change.room, change.id))
 
     def moderation_changed(self) -> None:
         self.moderation_changes += 1

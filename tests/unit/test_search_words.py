@@ -1,5 +1,5 @@
 """What a word is and how a query matches (``backends/search.py``), and the SQL index's tokens
-(``backends/sql/search.py``): a word starts with a prefix exactly when its token starts with the prefix's, and
+(``backends/sql/tokens.py``): a word starts with a prefix exactly when its token starts with the prefix's, and
 every token is one word, of the sizes every engine indexes, to every engine."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backends.search import SearchQuery, words_of
-from backends.sql.search import MAX_TOKEN_BYTES, MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, search_words, word_token
+from backends.sql.tokens import MAX_TOKEN_BYTES, MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, search_words, word_token
 
 words = st.text(st.characters(categories=("L", "N", "Pc")), min_size=1, max_size=60).map(lambda w: w.casefold())
 texts = st.text(max_size=200)

@@ -6,7 +6,7 @@ import logging
 
 from tornado.web import HTTPError
 
-from backends.errors import BackendUnavailable, InvalidMessageId, MessageDeleted, QuotaExceeded
+from backends.errors import BackendUnavailable, InvalidMessageId, MessageDeleted, QuotaExceeded, ReplyToMissing
 from rooms.errors import Forbidden, RateLimited, ShuttingDown
 from rooms.protocol import ProtocolError, message_payload, validate_client_object
 from rooms.web.handlers.base import JSONHandler, RoomsHandler, admit, bearer_credential, not_found, room_label
@@ -78,6 +78,8 @@ class MessagesApiHandler(JSONBodyHandler):
             result = await self.hub.post(message, sender, self.identity)
         except ProtocolError as exc:
             return self.write_json({"error": exc.reason}, 400)
+        except ReplyToMissing as exc:
+            return self.write_json({"error": f"field 'reply_to': {exc}"}, 400)
         except (RateLimited, QuotaExceeded) as exc:
             return self.write_json({"error": str(exc)}, 429)
         except (MessageDeleted, Forbidden) as exc:

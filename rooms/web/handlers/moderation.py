@@ -1,4 +1,4 @@
-"""The moderation API (docs/protocol.md, "Moderation"): deleting messages, bans, room locks.
+"""The moderation API (docs/protocol.md, "Moderation"): bans, room locks (and, in ``message``, deletions).
 
 Every route takes a moderator's credential in ``Authorization: Bearer``: a token of ``moderation.tokens``
 (every room), or a signed token with ``mod: true`` (the rooms it covers). Without one that moderates
@@ -91,29 +91,6 @@ class ModeratorHandler(JSONBodyHandler):
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
         return body
-
-
-class MessageDeleteHandler(ModeratorHandler):
-    """``DELETE /api/rooms/<label>/messages/<id>``: 204, or 404 for no such message (an id that is not
-    one included: it names none)."""
-
-    label_args = 1
-
-    def prepare(self) -> None:
-        super().prepare()
-        if self.request.method == "DELETE":
-            self.identity = self.require(room_label(self.path_args[0]))
-
-    async def delete(self, label: str, message_id: str) -> None:
-        room = room_label(label)
-        try:
-            deleted = await self.hub.delete_message(room, message_id, self.identity)
-        except BackendUnavailable as exc:
-            return self.storage_unavailable(f"deleting a message of {room}", exc)
-        if not deleted:
-            raise not_found()
-        self.set_status(204)
-        self.finish()
 
 
 class RoomApiHandler(ModeratorHandler):
