@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 # How long a change's answer waits for this process to deliver it (as a store's does, see ``stores``).
 DELIVERY_WAIT_SECONDS = 2.0
-NOT_FOUND, NOT_AUTHOR, CHANGED, TOO_MANY = 0, 1, 2, 3
+# What the change scripts answer first when they changed nothing (2: changed, then its position).
+NOT_FOUND, NOT_AUTHOR, TOO_MANY, UNCHANGED = 0, 1, 3, 4
 
 
 def message_key(message_id: str) -> str | None:
@@ -67,7 +68,7 @@ class RedisLog:
         reply = await self._change(room, REACT, args)
         if int(reply[0]) == TOO_MANY:
             raise TooManyReactions(f"a message has at most {MAX_REACTION_KINDS} different reactions")
-        if int(reply[0]) == NOT_AUTHOR:  # react.lua's "nothing changed"
+        if int(reply[0]) == UNCHANGED:
             return None
         self._refuse(reply, message_id, "react to")
         counts = tuple((str(symbol), int(count)) for symbol, count in json.loads(reply[2]) or ())

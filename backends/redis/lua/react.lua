@@ -1,6 +1,6 @@
 -- (after log.lua) Adds or takes back one reactor's reaction. ARGV: message id, channel, reactor, emoji,
 -- '1' to add ('' to take back), the most different emoji a message takes. Returns {0} for no such message,
--- {1} when nothing changed, {3} past the most emoji, {2, at, counts as JSON} once changed.
+-- {4} when nothing changed, {3} past the most emoji, {2, at, counts as JSON} once changed.
 if not message_fields() then return {0} end
 local reactor, emoji, on = ARGV[3], ARGV[4], ARGV[5] == '1'
 local who_field = ARGV[1] .. ':who'
@@ -22,14 +22,14 @@ if on then
     if #who >= tonumber(ARGV[6]) then return {3} end
     who[#who + 1] = {emoji, {reactor}}
   elseif position_in(who[found][2]) then
-    return {1}
+    return {4}
   else
     table.insert(who[found][2], reactor)
   end
 else
-  if not found then return {1} end
+  if not found then return {4} end
   local at = position_in(who[found][2])
-  if not at then return {1} end
+  if not at then return {4} end
   table.remove(who[found][2], at)
   if #who[found][2] == 0 then table.remove(who, found) end
 end
