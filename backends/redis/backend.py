@@ -5,10 +5,10 @@ Lua script, so the order of pub/sub is the order of the stream on every process;
 (``backends.redis.stores``). Fan-out is sharded pub/sub (``SPUBLISH``/``SSUBSCRIBE``, whose channels a
 Redis Cluster keeps on their slot's shard) through one connection per process, or per master of a
 cluster (``backends.redis.subscriber``), which refills from the stream after every reconnect. Reads of
-history are ``backends.redis.history``, searches ``backends.redis.search``; deleting messages, bans and
-locks are ``backends.redis.moderation``; the audit log, ``backends.redis.audit``. Where Redis is (one
-server, Sentinel, Cluster) is ``backends.redis.deployment``; the URL and its options,
-``backends.redis.options``.
+history are ``backends.redis.history``, searches ``backends.redis.search``; the room's log (edits,
+deletions, reactions), ``backends.redis.log``; bans and locks, ``backends.redis.moderation``; the audit
+log, ``backends.redis.audit``. Where Redis is (one server, Sentinel, Cluster) is
+``backends.redis.deployment``; the URL and its options, ``backends.redis.options``.
 Needs Redis 7.0 or newer.
 
 Redis must not evict keys (``maxmemory-policy noeviction``): an evicted stream is lost history.
@@ -32,10 +32,12 @@ from backends.base import (
     Ban,
     DeliveryTarget,
     HistoryPage,
+    MessageChange,
     NewMessage,
     Replay,
     RoomPresence,
     RoomSummary,
+    StoredMessage,
     StoreResult,
 )
 from backends.errors import BackendConfigError, BackendRefused, BackendUnavailable
@@ -44,7 +46,8 @@ from backends.redis.delivery import Delivery
 from backends.redis.deployment import open_deployment
 from backends.redis.entries import format_stream_id, parse_stream_id
 from backends.redis.expiry import expire_idle_rooms
-from backends.redis.history import read_history, read_replay
+from backends.redis.history import read_history, read_message, read_replay
+from backends.redis.log import RedisLog
 from backends.redis.metrics import ClusterCounters
 from backends.redis.moderation import RedisModeration
 from backends.redis.options import parse_redis_url
@@ -65,6 +68,7 @@ MIN_REDIS_VERSION = (7, 0)
 
 class RedisBackend(Backend):
     kind = "redis"
+    keeps_changes = True
 
     def __init__(
         self,
@@ -90,6 +94,7 @@ class RedisBackend(Backend):
         self._audit = RedisAuditLog(self._redis, self._keys, audit_keep)
         self._subscriber = Subscriber(self._deployment, self._delivery, self._ping_interval)
         self._stores = StoreBatcher(self._deployment, self._subscriber, retain_per_room, options.dedup_seconds, quota)
+        self._log = RedisLog(self._deployment, self._subscriber)
         self._counters = ClusterCounters(self._subscriber)
         self._refresher: asyncio.Task[None] | None = None
         self._closed = False
@@ -153,8 +158,21 @@ class RedisBackend(Backend):
         return await search_stream(self._redis, self._keys, room, query, limit, before)
 
     async def replay(self, room: str, since: str, limit: int, origin: str | None = None) -> Replay:
-        # It keeps no changes (``keeps_changes`` is false): a replay answers messages only.
-        return await read_replay(self._redis, self._keys, room, since, limit)
+        return await read_replay(self._redis, self._keys, room, since, limit, origin)
+
+    async def message(self, room: str, message_id: str) -> StoredMessage | None:
+        return await read_message(self._redis, self._keys, room, message_id)
+
+    async def edit_message(
+        self, room: str, message_id: str, text: str, edited: str, authors: frozenset[str]
+    ) -> MessageChange:
+        return await self._log.edit(room, message_id, text, edited, authors)
+
+    async def react(self, room: str, message_id: str, reactor: str, emoji: str, on: bool) -> MessageChange | None:
+        return await self._log.react(room, message_id, reactor, emoji, on)
+
+    async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
+        return await self._log.delete(room, message_id, authors)
 
     # -- fan-out ---------------------------------------------------------------------------------
 
@@ -216,11 +234,6 @@ class RedisBackend(Backend):
         return parse_stream_id(message_id)
 
     # -- moderation (backends.redis.moderation) ----------------------------------------------------
-
-    async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
-        if authors is not None:
-            raise BackendUnavailable("the redis backend does not keep who wrote a message")
-        return await self._moderation.delete_message(room, message_id)
 
     async def add_ban(
         self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str

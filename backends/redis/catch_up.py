@@ -1,15 +1,21 @@
-"""Reading what a room missed while its session was away: the stream past the last message delivered,
-then the deletions past the last one told, in one transaction with the stream's facts, so that a gap is
-told exactly when one happened (pruned past, a failover that lost the last stores, a stream made again).
+"""Reading what a room missed while its session was away: the stream's messages and the room's changes
+past the last position delivered, merged in the room's order, each page of both in one transaction (the
+first with the stream's facts), so that a gap is told exactly when one happened (pruned past, a failover
+that lost the last stores, a stream made again) and no change falls between two pages of messages.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 
+from backends.redis.channel import stream_change
 from backends.redis.delivery import Delivery, Feed
 from backends.redis.entries import (
+    MAX_ID,
     ZERO_ID,
+    StreamId,
     entry_message,
     format_stream_id,
     is_missing_stream,
@@ -22,18 +28,18 @@ CATCH_UP_PAGE = 500
 
 
 async def catch_up(commands: Redis, keys: RedisKeys, delivery: Delivery, room: str, feed: Feed) -> None:
-    """Deliver what ``room``'s stream holds past ``feed.last``, and the deletions past ``feed.deletions``."""
-    stream, deleted = keys.stream(room), keys.deleted(room)
+    """Deliver the messages and changes ``room`` holds past ``feed.last``, in the room's order."""
+    stream, changes = keys.stream(room), keys.changes(room)
     # One transaction: the deletions counted are those the stream's facts know of.
     pipe = commands.pipeline(transaction=True)
     pipe.xinfo_stream(stream)
-    pipe.zcard(deleted)
-    pipe.xrange(stream, f"({format_stream_id(feed.last)}" if feed.last != ZERO_ID else "-", "+", CATCH_UP_PAGE)
-    pipe.zrangebyscore(deleted, f"({feed.deletions}", "+inf", withscores=True)
+    pipe.zcard(keys.deleted(room))
+    pipe.xrange(stream, _after(feed.last), "+", CATCH_UP_PAGE)
+    pipe.xrange(changes, _after(feed.last), "+", CATCH_UP_PAGE)
     pipe.get(keys.room_epoch(room))
     pipe.get(keys.pruned(room))
-    info, deletions, entries, missed, epoch, newest_pruned = await pipe.execute(raise_on_error=False)
-    for reply in (deletions, entries, missed, epoch, newest_pruned):
+    info, deletions, entries, changed, epoch, newest_pruned = await pipe.execute(raise_on_error=False)
+    for reply in (deletions, entries, changed, epoch, newest_pruned):
         if isinstance(reply, Exception):
             raise reply
     if isinstance(info, Exception) and not is_missing_stream(info):
@@ -62,15 +68,35 @@ async def catch_up(commands: Redis, keys: RedisKeys, delivery: Delivery, room: s
     if lost:
         # Pruned past what we last delivered (a very busy room while we were away): some are gone.
         delivery.gap(room)
-    while entries:
-        for entry_id, fields in entries:
-            delivery.deliver(feed, parse_stream_id(entry_id), entry_message(room, entry_id, fields))
-            delivery.stats.caught_up += 1
-        if len(entries) < CATCH_UP_PAGE:
+    while _deliver_page(delivery, room, feed, entries, changed):
+        pipe = commands.pipeline(transaction=True)
+        pipe.xrange(stream, _after(feed.last), "+", CATCH_UP_PAGE)
+        pipe.xrange(changes, _after(feed.last), "+", CATCH_UP_PAGE)
+        entries, changed = await pipe.execute()
+    # An unsubscribe while reading takes effect from here on; what was delivered above was already owed.
+
+
+def _after(position: StreamId) -> str:
+    return f"({format_stream_id(position)}" if position != ZERO_ID else "-"
+
+
+def _deliver_page(delivery: Delivery, room: str, feed: Feed, entries: Any, changed: Any) -> bool:
+    """Deliver a page of messages and one of changes, read together, in the room's order, up to where the
+    shorter of the full pages ends (what lies past it is read next); whether there is more to read."""
+    through = MAX_ID
+    for page in (entries, changed):
+        if len(page) == CATCH_UP_PAGE:
+            through = min(through, parse_stream_id(page[-1][0]))
+    merged = sorted(
+        [(parse_stream_id(entry_id), True, entry_id, fields) for entry_id, fields in entries]
+        + [(parse_stream_id(at), False, at, fields) for at, fields in changed]
+    )
+    for key, is_message, position, fields in merged:
+        if key > through:
             break
-        entries = await commands.xrange(stream, f"({format_stream_id(feed.last)}", "+", CATCH_UP_PAGE)
-    # Deletions made while this process was away, after the messages (a message deleted meanwhile was
-    # not read above; one delivered before it went away is told of now).
-    for message_id, number in missed:
-        delivery.deleted(room, feed, int(number), str(message_id))
-    # An unsubscribe while reading takes effect from here on; the messages above were already owed.
+        if is_message:
+            delivery.deliver(feed, key, entry_message(room, position, fields))
+            delivery.stats.caught_up += 1
+        else:
+            delivery.changed(feed, key, stream_change(room, position, fields))
+    return through != MAX_ID

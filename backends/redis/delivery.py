@@ -11,7 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from backends.base import DeliveryTarget, StoredMessage
+from backends.base import DeliveryTarget, MessageChange, StoredMessage
 from backends.redis.channel import PresenceChange, Signal
 from backends.redis.entries import ZERO_ID, StreamId, format_stream_id
 
@@ -22,9 +22,8 @@ log = logging.getLogger(__name__)
 class Feed:
     """One subscribed room: where its delivery stands."""
 
+    # The room's last position delivered: a message's id or a change's.
     last: StreamId = ZERO_ID
-    # The number (in the room) of the last deletion told or known of when subscribing.
-    deletions: int = 0
     # Whether ``last`` is known: false until the first subscription has read where the stream ended.
     anchored: bool = False
     # The room's epoch (``RedisKeys.room_epoch``) when last read: '' for a room without one, None before.
@@ -36,7 +35,7 @@ class Feed:
 
     def start_over(self) -> None:
         """The stream delivered from is gone: deliver the room from its new beginning."""
-        self.last, self.deletions = ZERO_ID, 0
+        self.last = ZERO_ID
         release(self.waiters)  # the ids they wait for will never come
         self.waiters.clear()
 
@@ -79,7 +78,7 @@ def release(waiters: list[tuple[StreamId, asyncio.Future[None]]]) -> None:
 
 
 class Delivery:
-    """What reaches this process's hub: messages, deletions, gaps, signals and notices."""
+    """What reaches this process's hub: messages, changes to them, gaps, signals and notices."""
 
     def __init__(self, origin: str) -> None:
         self.target: DeliveryTarget | None = None
@@ -91,19 +90,21 @@ class Delivery:
         feed.last = key
         if self.target is not None:
             self.target.deliver(message)
+        self._release(feed, key)
+
+    @staticmethod
+    def _release(feed: Feed, key: StreamId) -> None:
         if feed.waiters:
             reached = [entry for entry in feed.waiters if entry[0] <= key]
             for entry in reached:
                 feed.waiters.remove(entry)
             release(reached)
 
-    def deleted(self, room: str, feed: Feed, number: int, message_id: str) -> None:
-        # Numbers only grow: one at or below the last told was read by a catch-up already.
-        if number <= feed.deletions:
-            return
-        feed.deletions = number
+    def changed(self, feed: Feed, key: StreamId, change: MessageChange) -> None:
+        feed.last = key
         if self.target is not None:
-            self.target.deleted(room, message_id)
+            self.target.changed(change)
+        self._release(feed, key)
 
     def gap(self, room: str) -> None:
         self.stats.gaps += 1

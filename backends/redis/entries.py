@@ -3,13 +3,14 @@ they read as messages and pages, and what the stream's facts say of what it lost
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
 
 from redis.exceptions import ResponseError
 
-from backends.base import HistoryPage, StoredMessage
+from backends.base import StoredMessage
 from backends.errors import InvalidMessageId
 
 StreamId = tuple[int, int]
@@ -40,15 +41,34 @@ def format_stream_id(key: StreamId) -> str:
 
 
 def entry_message(room: str, entry_id: str, fields: dict[str, str]) -> StoredMessage:
-    """A stream entry (as redis-py returns it) as a message; ``c``, ``u`` and ``mod`` only when set."""
+    """A stream entry (as redis-py returns it) as a message as it was stored; ``c``, ``u``, ``mod``, ``re``
+    and ``a`` only when set."""
     return StoredMessage(
-        entry_id, room, fields["h"], fields["m"], fields["t"], fields.get("c"), fields.get("u"), "mod" in fields
+        entry_id,
+        room,
+        fields["h"],
+        fields["m"],
+        fields["t"],
+        fields.get("c"),
+        fields.get("u"),
+        "mod" in fields,
+        fields.get("re"),
+        fields.get("a"),
     )
 
 
 def flat_entry_message(room: str, entry_id: str, flat: list[str]) -> StoredMessage:
     """A stream entry as a Lua script returns it (field, value, field, value...)."""
     return entry_message(room, entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+def as_it_stands(message: StoredMessage, state: str | None) -> StoredMessage:
+    """``message`` with its changes (``RedisKeys.current``: its text and when edited, its reactions), if any."""
+    if not state:
+        return message
+    current = json.loads(state)
+    reactions = tuple((str(emoji), int(count)) for emoji, count in current.get("r") or ())
+    return message._replace(message=current.get("m", message.message), edited=current.get("e"), reactions=reactions)
 
 
 def stream_facts(info: Any, deletions: int) -> tuple[StreamId, StreamId, bool]:
@@ -72,16 +92,3 @@ def is_missing_stream(error: Exception) -> bool:
 def unix_seconds(timestamp: str) -> str:
     """A message's ISO 8601 timestamp as the score of its room in the ``active`` set."""
     return repr(datetime.fromisoformat(timestamp).timestamp())
-
-
-def page_of_entries(room: str, entries: Any, limit: int, newest_first: bool = False) -> HistoryPage:
-    """Entries read with one more than ``limit`` as a page, oldest first (``newest_first``: read with
-    XREVRANGE, so the extra entry is the oldest)."""
-    if not isinstance(entries, list):  # the stream does not exist
-        return HistoryPage([], False)
-    if newest_first:
-        entries = entries[::-1]
-    has_more = len(entries) > limit
-    if has_more:
-        entries = entries[1:] if newest_first else entries[:limit]
-    return HistoryPage([entry_message(room, entry_id, fields) for entry_id, fields in entries], has_more)

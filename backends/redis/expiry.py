@@ -39,7 +39,14 @@ async def expire_idle_rooms(redis: Redis, keys: RedisKeys, idle_since: str) -> i
                 continue
             last = str(info["last-generated-id"]) if isinstance(info, dict) else ""
             gone.append(room)
-            room_keys = [keys.stream(room), keys.deleted(room), keys.room_epoch(room), keys.pruned(room)]
+            room_keys = [
+                keys.stream(room),
+                keys.deleted(room),
+                keys.room_epoch(room),
+                keys.pruned(room),
+                keys.changes(room),
+                keys.current(room),
+            ]
             removals.append((EXPIRE, room_keys, [last]))
         replies = await run_scripts(redis, removals)
         for reply in replies:

@@ -62,6 +62,16 @@ class RedisKeys:
         as it trims: a client that saw an older one missed messages, one that saw it (or later) did not."""
         return f"{self._room(room)}pruned"
 
+    def changes(self, room: str) -> str:
+        """Stream: the changes to the room's messages (edits, deletions, reactions), each entry's id its
+        position in the room's order (see ``lua/log.lua``)."""
+        return f"{self._room(room)}changes"
+
+    def current(self, room: str) -> str:
+        """Hash: the room's changed messages as they now stand (text, edited, reactions; and who reacted
+        with what), by message id (see ``lua/log.lua``)."""
+        return f"{self._room(room)}current"
+
     def room_epoch(self, room: str) -> str:
         """A token set when the room's stream is made: another token means the stream was lost (or
         removed) and made again since, and what was delivered from the earlier one is not history."""

@@ -1,12 +1,11 @@
-"""Moderation on Redis: deleting messages, bans and room locks, shared by every process of a deployment.
+"""Moderation on Redis: bans and room locks, shared by every process of a deployment.
 
-* **Deleting** a message is ``XDEL`` on its room's stream, in one script with the notice on the room's
-  channel (``-<n> <id>``, see ``backends.redis.channel``). Each deletion is
-  also kept in the room's deleted set (``RedisKeys.deleted``) under its number ``n`` in the room, which
-  serves three ends: its size tells pruning (a gap) from deletions (none) in ``stream_facts``; a
-  replay from a deleted id knows the id was once a message; and a process that was away from pub/sub
-  reads the deletions it missed (numbered past the last it heard) when it catches up. The set grows
-  with moderators' deletions only, and goes with the room.
+* **Deleting** a message (a moderator's or its author's) is a change in the room's log
+  (``backends.redis.log``): ``XDEL`` on its room's stream, and the deletion kept in the room's deleted
+  set (``RedisKeys.deleted``) under its number in the room, which serves three ends: its size tells
+  pruning (a gap) from deletions (none) in ``stream_facts``; a replay from a deleted id knows the id was
+  once a message; and a resend of its client id is refused. The set grows with deletions only, and goes
+  with the room.
 * **Bans** are one hash, ban id -> ``"<created> <expires or -> <json>"``, times in microseconds of
   Redis's own clock, so that every process agrees on when a ban ends. Every script that touches bans
   drops the expired ones first: the hash never keeps a ban that ran out past the next call.
@@ -27,9 +26,8 @@ from redis.exceptions import RedisError
 
 from backends.base import Ban, ban_timestamp, check_ban
 from backends.errors import BackendUnavailable
-from backends.redis.entries import MAX_ID, ZERO_ID, format_stream_id, parse_stream_id
 from backends.redis.keys import RedisKeys
-from backends.redis.scripts import ADD_BAN, BANS, DELETE, LIFT_BAN, LOCK, LuaScript, run_script
+from backends.redis.scripts import ADD_BAN, BANS, LIFT_BAN, LOCK, LuaScript, run_script
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -57,20 +55,6 @@ class RedisModeration:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
         self._keys = keys
-
-    async def delete_message(self, room: str, message_id: str) -> bool:
-        key = parse_stream_id(message_id)
-        if key in (ZERO_ID, MAX_ID):
-            return False
-        keys = [self._keys.stream(room), self._keys.deleted(room)]
-        args: list[str | int] = [format_stream_id(key), self._keys.channel(room)]
-        if not await self._run("message not deleted", DELETE, keys, args):
-            return False
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zincrby(self._keys.busiest, -1, room)
-        pipe.zremrangebyscore(self._keys.busiest, "-inf", 0)  # a room with no message left is not listed
-        await self._call("message deleted, its room's count not lowered", pipe.execute())
-        return True
 
     async def add_ban(
         self, handle: str | None, address: str | None, room: str | None, seconds: float | None, reason: str

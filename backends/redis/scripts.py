@@ -41,14 +41,34 @@ STORE = _load("store")
 QUOTA = _load("quota")
 PRESENCE = _load("presence")
 ANCHOR = _load("anchor")
-DELETE = _load("delete")
+DELETE = _load("log", "delete")
+EDIT = _load("log", "edit")
+REACT = _load("log", "react")
+PAGE = _load("page")
+CHANGES = _load("changes")
 ADD_BAN = _load("live_bans", "add_ban")
 BANS = _load("live_bans", "bans")
 LIFT_BAN = _load("live_bans", "lift_ban")
 LOCK = _load("lock")
 EXPIRE = _load("expire")
 AUDIT = _load("audit")
-ALL_SCRIPTS = (STORE, QUOTA, PRESENCE, ANCHOR, DELETE, ADD_BAN, BANS, LIFT_BAN, LOCK, EXPIRE, AUDIT)
+ALL_SCRIPTS = (
+    STORE,
+    QUOTA,
+    PRESENCE,
+    ANCHOR,
+    DELETE,
+    EDIT,
+    REACT,
+    PAGE,
+    CHANGES,
+    ADD_BAN,
+    BANS,
+    LIFT_BAN,
+    LOCK,
+    EXPIRE,
+    AUDIT,
+)
 
 # A script, its keys and its arguments.
 Run = tuple[LuaScript, list[str], list[str | int]]

@@ -26,10 +26,10 @@ Redis coming back empty is noticed by the store's epoch (``backends.redis.epoch`
 room's epoch (``RedisKeys.room_epoch``), read with the stream's end and at every catch-up, and carried by
 the message that made the stream.
 
-Moderators' deletions come the same way as messages (``backends.redis.moderation``): live on the room's
-channel, and on a resubscription the ones numbered past the last heard, read with the catch-up. One
-session listens to the moderation channel; a session after the first tells the hub
-``moderation_changed`` once it listens, since notices may have gone by while it was away.
+Changes to messages (``backends.redis.log``) come as messages do: live on the room's channel, and on a
+resubscription with the catch-up, in the room's one order. One session listens to the moderation
+channel; a session after the first tells the hub ``moderation_changed`` once it listens, since notices
+may have gone by while it was away.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ from redis.asyncio.connection import AbstractConnection
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
+from backends.changes import MessageChange
 from backends.errors import BackendUnavailable
 from backends.redis.catch_up import catch_up
-from backends.redis.channel import Deletion, Payload, PresenceChange, Published, Signal, decode
+from backends.redis.channel import Payload, PresenceChange, Published, Signal, decode
 from backends.redis.delivery import Delivery, Feed, release
 from backends.redis.entries import StreamId, parse_stream_id
 from backends.redis.scripts import ANCHOR
@@ -201,7 +202,7 @@ class PubSubSession:
         if conn is None:
             return  # the next session asks
         self._anchors.append((room, feed))
-        keys = [self._keys.stream(room), self._keys.deleted(room), self._keys.room_epoch(room)]
+        keys = [self._keys.stream(room), self._keys.room_epoch(room)]
         try:
             await conn.send_command(*ANCHOR.command(keys, []), check_health=False)
         except (RedisError, OSError) as exc:
@@ -214,10 +215,9 @@ class PubSubSession:
         room, feed = self._anchors.popleft()
         if self._feeds.get(room) is not feed:
             return  # unsubscribed meanwhile
-        last, deletions, epoch = answer
+        last, epoch = answer
         if last:
             feed.last = max(feed.last, parse_stream_id(str(last)))
-        feed.deletions = max(feed.deletions, int(str(deletions)))
         feed.epoch = str(epoch)
         feed.anchored = feed.live = True
         feed.ready.set()
@@ -317,11 +317,10 @@ class PubSubSession:
     async def _handle(self, reply: object) -> None:
         # Pushes: ["smessage", channel, data] or ["ssubscribe" | "sunsubscribe", channel, count] for the
         # rooms' shard channels, the same without "s" for the moderation channel. Answers: a
-        # stream end asked for (lua/anchor.lua: [last id, deletions, epoch]), or a PING's "PONG".
-        if not isinstance(reply, list) or len(reply) != 3:
-            return
-        if reply[0] not in _PUSH_KINDS:
+        # stream end asked for (lua/anchor.lua: [last id, epoch]), or a PING's "PONG".
+        if isinstance(reply, list) and len(reply) == 2:
             self._anchor(reply)
+        if not isinstance(reply, list) or len(reply) != 3 or reply[0] not in _PUSH_KINDS:
             return
         kind, channel, data = reply
         if channel == self._keys.moderation_channel:
@@ -371,8 +370,9 @@ class PubSubSession:
                 key = parse_stream_id(message.id)
                 if key > feed.last:
                     self._delivery.deliver(feed, key, message)
-            case Deletion(number, message_id):
-                self._delivery.deleted(room, feed, number, message_id)
+            case MessageChange(at=at):
+                if feed.live and (key := parse_stream_id(at)) > feed.last:
+                    self._delivery.changed(feed, key, payload)
             case Signal() | PresenceChange():
                 self._delivery.notice(room, payload)
 

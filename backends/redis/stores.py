@@ -13,9 +13,16 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from backends.address_blocks import AddressBlocks
 from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult
-from backends.errors import BackendUnavailable, MessageDeleted, QuotaExceeded
+from backends.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidMessageId,
+    MessageDeleted,
+    QuotaExceeded,
+    ReplyToMissing,
+)
 from backends.redis.deployment import Deployment
-from backends.redis.entries import StreamId, flat_entry_message, parse_stream_id, unix_seconds
+from backends.redis.entries import StreamId, as_it_stands, flat_entry_message, parse_stream_id, unix_seconds
 from backends.redis.scripts import QUOTA, STORE, Run
 from backends.redis.subscriber import Subscriber
 
@@ -34,11 +41,14 @@ DELIVERY_WAIT_SECONDS = 2.0
 OVER_MESSAGE_QUOTA = 3
 OVER_ROOM_QUOTA = 4
 DELETED_BEFORE = 5
+REPLY_TO_MISSING = 6
 QUOTA_OVER, QUOTA_NO_NEW_ROOM, QUOTA_OK = "0", "1", "2"
 
 
-def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaExceeded | MessageDeleted:
+def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | BackendError:
     status = int(reply[0])
+    if status == REPLY_TO_MISSING:
+        return ReplyToMissing(f"this room holds no message {message.reply_to}")
     if status == DELETED_BEFORE:
         return MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
     if status == OVER_MESSAGE_QUOTA:
@@ -57,9 +67,12 @@ def store_result(message: NewMessage, reply: list[Any]) -> StoreResult | QuotaEx
                 message.client_id,
                 message.user,
                 message.moderator,
+                message.reply_to,
+                message.author,
             )
         )
-    return StoreResult(flat_entry_message(message.room, entry_id, reply[2]), duplicate=status == 1)
+    earlier = as_it_stands(flat_entry_message(message.room, entry_id, reply[2]), reply[3] or None)
+    return StoreResult(earlier, duplicate=status == 1)
 
 
 # A message to store and its attempt token, which lets a retried call find its own first attempt
@@ -117,6 +130,12 @@ class StoreBatcher:
         if self._closed:
             future.set_exception(BackendUnavailable("the Redis backend is closed"))
             return future
+        if message.reply_to is not None:
+            try:
+                parse_stream_id(message.reply_to)
+            except InvalidMessageId:
+                future.set_exception(ReplyToMissing(f"this room holds no message {message.reply_to}"))
+                return future
         self._store_queue.append(((message, secrets.token_hex(8)), future))
         if self._store_sender is None:
             self._store_sender = asyncio.create_task(self._send_stores(), name="redis-stores")
@@ -262,6 +281,8 @@ class StoreBatcher:
             self._keys.deleted(room),
             self._keys.room_epoch(room),
             self._keys.pruned(room),
+            self._keys.changes(room),
+            self._keys.current(room),
         ]
         args: list[str | int] = [
             message.handle,
@@ -276,5 +297,7 @@ class StoreBatcher:
             verdict,
             message.user or "",
             "1" if message.moderator else "",
+            message.reply_to or "",
+            message.author or "",
         ]
         return keys, args

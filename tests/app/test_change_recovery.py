@@ -2,8 +2,8 @@
 and "Recovery"): resuming with ``?since=X`` and the change features, it gets, in the room's order, a frame
 for each change made after X to a message at or before X, and the messages after X as they now stand; a
 socket that asked for none of them gets exactly the messages, as before there were changes. Through the
-whole application, on the memory, SQLite and Redis backends (every backend keeps the contract suite's
-``replay`` tests of changes)."""
+whole application, on the memory, SQLite and Redis (one server, Sentinel, Cluster) backends (every backend
+keeps the contract suite's ``replay`` tests of changes)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.support.moderation import moderated_config
 ALL = "edits,deletes,reactions"
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-sentinel", "redis-cluster"])
 def backend_name(request):
     return request.param
 

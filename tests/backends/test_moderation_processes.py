@@ -88,7 +88,12 @@ async def test_on_redis_a_moderator_on_one_process_reaches_the_sockets_and_histo
         await watcher.wait_until(lambda peer: len(peer.messages()) == 2)
         doomed, kept = (message["id"] for message in watcher.messages())
         assert (await call(a.port, "DELETE", f"/api/rooms/lobby/messages/{doomed}"))[0] == 204
-        await watcher.wait_until(lambda peer: {"type": "delete", "id": doomed} in peer.frames)
+        # The deletion has its position in the room's log, as on every store.
+        await watcher.wait_until(
+            lambda peer: any(frame == {"type": "delete", "id": doomed, "at": frame.get("at")} for frame in peer.frames)
+        )
+        [deletion] = [frame for frame in watcher.frames if frame.get("type") == "delete"]
+        assert [int(part) for part in deletion["at"].split("-")] > [int(part) for part in kept.split("-")]
         assert await history_ids(b.port, "lobby") == [kept]
         # A ban made on A closes the banned address's socket on B, and B refuses it from then on.
         code, made = await call(a.port, "POST", "/api/bans", {"address": BANNED, "room": "lobby"})

@@ -66,11 +66,11 @@ async def test_store_script_retried_with_the_same_attempt_stores_once_and_is_not
             call = {
                 "keys": [
                     *(keys.stream("lobby"), dedup_key, keys.deleted("lobby"), keys.room_epoch("lobby")),
-                    keys.pruned("lobby"),
+                    *(keys.pruned("lobby"), keys.changes("lobby"), keys.current("lobby")),
                 ],
                 "args": [
                     *("ann", "hi", "2026-01-01T00:00:00+00:00", client_id, "a1", 60, 0, 1, keys.channel("lobby")),
-                    *("", "", ""),
+                    *("", "", "", "", ""),
                 ],
             }
             first = await script(**call)

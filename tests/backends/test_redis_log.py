@@ -1,0 +1,117 @@
+"""The room's log on Redis beyond the shared contract (tests/contract/test_message_log.py): what it keeps
+in Redis and for how long, and changes reaching a process that was away from pub/sub, in the room's order
+with the messages."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as redis
+
+from backends.base import NewMessage, StoredMessage, utc_timestamp
+from backends.changes import ChangeKind
+from backends.redis.backend import RedisBackend
+from backends.redis.keys import RedisKeys
+from tests.support.factories.redis import RedisFactory
+from tests.support.recorder import Recorder
+from tests.support.redis import REDIS_URL, redis_address, require_redis, through_proxy
+from tests.support.tcp_proxy import TCPProxy
+from tests.support.waiting import eventually
+
+ANN = "sub:ann"
+EDITED = "2026-12-06T12:00:00+00:00"
+
+
+async def said(backend: RedisBackend, text: str) -> StoredMessage:
+    return (await backend.store(NewMessage("lobby", "ann", text, None, utc_timestamp(), author=ANN))).message
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_pruning_takes_the_pruned_messages_state_and_changes_out_of_redis():
+    factory = RedisFactory()
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    keys = RedisKeys(factory.prefix)
+    backend = await factory.create(retain_per_room=5)
+    try:
+        old = await said(backend, "old")
+        await backend.edit_message("lobby", old.id, "old!", EDITED, frozenset({ANN}))
+        await backend.react("lobby", old.id, "sub:bob", "👍", True)
+        assert await client.hkeys(keys.current("lobby")) == [old.id, f"{old.id}:who"]
+        stored = [await said(backend, f"message {n}") for n in range(12)]
+        await backend.react("lobby", stored[-1].id, "sub:bob", "👍", True)
+        pruned = await client.get(keys.pruned("lobby"))
+        assert pruned is not None and backend.id_key(old.id) <= backend.id_key(pruned)
+        assert await client.hkeys(keys.current("lobby")) == [stored[-1].id, f"{stored[-1].id}:who"]
+        # The changes made before the newest pruned message went with it; the last one stays.
+        changes = await client.xrange(keys.changes("lobby"))
+        assert [fields["i"] for _, fields in changes] == [stored[-1].id]
+    finally:
+        await backend.close()
+        await client.aclose()
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_deleted_or_expired_message_leaves_no_state_behind():
+    factory = RedisFactory()
+    client = redis.from_url(REDIS_URL, decode_responses=True)
+    keys = RedisKeys(factory.prefix)
+    backend = await factory.create()
+    try:
+        first, second = await said(backend, "one"), await said(backend, "two")
+        for message in (first, second):
+            await backend.react("lobby", message.id, "sub:bob", "🎉", True)
+        assert await backend.delete_message("lobby", first.id, frozenset({ANN}))
+        assert await client.hkeys(keys.current("lobby")) == [second.id, f"{second.id}:who"]
+        assert await backend.expire_rooms("9999-01-01T00:00:00+00:00") == 1
+        assert await client.exists(keys.changes("lobby"), keys.current("lobby"), keys.stream("lobby")) == 0
+    finally:
+        await backend.close()
+        await client.aclose()
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_process_away_from_pub_sub_hears_the_changes_it_missed_in_the_room_s_order():
+    """While its connections are cut, another process stores, edits, reacts and deletes. Back, it hears
+    each once, messages and changes in the room's one order, and the next change live."""
+    await require_redis()
+    factory = RedisFactory()
+    proxy = await TCPProxy(*redis_address()).start()
+    away = RedisBackend(through_proxy(proxy.port), key_prefix=factory.prefix, ping_interval=0.2)
+    recorder = Recorder()
+    made: list[RedisBackend] = [away]
+    try:
+        await away.start()
+        away.set_delivery_target(recorder)
+        await away.subscribe("lobby")
+        writer = await factory.create()
+        made.append(writer)
+        before = await said(writer, "before")
+        await recorder.wait_for(1)
+        proxy.cut()
+        await eventually(lambda: not away._subscriber.is_live, timeout=10)
+        edit = await writer.edit_message("lobby", before.id, "before!", EDITED, frozenset({ANN}))
+        during = await said(writer, "during")
+        reaction = await writer.react("lobby", during.id, "sub:bob", "👍", True)
+        assert await writer.delete_message("lobby", before.id)
+        proxy.restore()
+        expected = [
+            ("deliver", "lobby", before.id),
+            ("edit", "lobby", before.id),
+            ("deliver", "lobby", during.id),
+            ("reactions", "lobby", during.id),
+            ("deleted", "lobby", before.id),
+        ]
+        await eventually(lambda: len(recorder.events) >= len(expected), timeout=20)
+        assert recorder.events == expected and recorder.gaps == []
+        assert recorder.changes[:2] == [edit, reaction]
+        live = await writer.edit_message("lobby", during.id, "during!", EDITED, frozenset({ANN}))
+        marker = await said(writer, "marker")  # after the edit: a second notice of any change would precede it
+        await recorder.wait_for(3)
+        assert recorder.events[len(expected) :] == [("edit", "lobby", during.id), ("deliver", "lobby", marker.id)]
+        assert recorder.changes[-1] == live and recorder.changes[-2].kind is ChangeKind.DELETE
+    finally:
+        for backend in made:
+            await backend.close()
+        await proxy.close()
+        await factory.dispose()
