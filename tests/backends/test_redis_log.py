@@ -11,6 +11,8 @@ from backends.base import NewMessage, StoredMessage, utc_timestamp
 from backends.changes import ChangeKind
 from backends.redis.backend import RedisBackend
 from backends.redis.keys import RedisKeys
+from backends.redis.search import CHUNK
+from backends.search import SearchQuery
 from tests.support.factories.redis import RedisFactory
 from tests.support.recorder import Recorder
 from tests.support.redis import REDIS_URL, redis_address, require_redis, through_proxy
@@ -67,6 +69,32 @@ async def test_a_deleted_or_expired_message_leaves_no_state_behind():
     finally:
         await backend.close()
         await client.aclose()
+        await factory.dispose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_search_reads_each_chunk_as_it_now_stands_on_another_process():
+    """The edited message lies past the first chunk a search reads, and another process searches: it is
+    found by its latest text only, once, as history reads it, and none of its changes is a result."""
+    factory = RedisFactory()
+    backend = await factory.create()
+    other = await factory.create()  # another process: what it finds is read from Redis
+    try:
+        first = await said(backend, "the original wording")
+        for n in range(CHUNK + 20):
+            await backend.store(NewMessage("lobby", "bob", f"filler {n}", None, utc_timestamp()))
+        for n in range(30):
+            await backend.edit_message("lobby", first.id, f"a revised wording {n}", EDITED, frozenset({ANN}))
+        await backend.react("lobby", first.id, "sub:bob", "👍", True)
+        page = await other.search("lobby", SearchQuery.parse("wording"), 10)
+        assert page.has_more is False
+        assert page.messages == [await other.message("lobby", first.id)]
+        assert page.messages[0].message == "a revised wording 29" and page.messages[0].reactions == (("👍", 1),)
+        assert (await other.search("lobby", SearchQuery.parse("original"), 10)).messages == []
+        assert (await other.search("lobby", SearchQuery.parse("revised 3"), 10)).messages == []
+    finally:
+        await backend.close()
+        await other.close()
         await factory.dispose()
 
 
