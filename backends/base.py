@@ -62,7 +62,6 @@ from prometheus_client.registry import Collector
 from backends.audit import AuditAction, AuditEntry
 from backends.bans import Ban, ban_term, ban_timestamp, check_ban
 from backends.changes import MessageChange
-from backends.errors import BackendUnavailable
 from backends.messages import HistoryPage, NewMessage, Replay, StoredMessage, StoreResult, utc_timestamp
 from backends.presence import MAX_PRESENCE_HANDLES, RoomPresence, combined_presence
 from backends.records import AddressQuota, BackendOptions, RoomSummary
@@ -191,28 +190,25 @@ class Backend(abc.ABC):
         position the client resumed from, at or before ``since``), also the changes made after ``since``
         to messages at or before ``origin``, up to where the page ends (``Replay.changes``)."""
 
+    @abc.abstractmethod
     async def message(self, room: str, message_id: str) -> StoredMessage | None:
         """The message ``message_id`` of ``room`` as it now stands; None when the room holds no such
         message (never stored, pruned, deleted). The id is validated by :meth:`id_key` first."""
-        raise BackendUnavailable(f"the {self.kind} backend does not read single messages")
 
-    # Whether this store keeps changes to messages (edits, reactions, deletions with a position).
-    keeps_changes = False
-
+    @abc.abstractmethod
     async def edit_message(
         self, room: str, message_id: str, text: str, edited: str, authors: frozenset[str]
     ) -> MessageChange:
         """Give a message of ``room`` the text ``text``, edited at ``edited``, if its ``author`` is one
         of ``authors``; the change takes the room's next position and is delivered (``changed``). Raises
         ``InvalidMessageId``, ``MessageNotFound`` or ``NotAuthor`` and changes nothing."""
-        raise BackendUnavailable(f"the {self.kind} backend does not keep edits")
 
+    @abc.abstractmethod
     async def react(self, room: str, message_id: str, reactor: str, emoji: str, on: bool) -> MessageChange | None:
         """Add (``on``) or take back ``reactor``'s reaction ``emoji`` to a message of ``room``: the change
         takes the room's next position and is delivered (``changed``), with every count after it; None
         (nothing stored, nobody told) when it changes nothing. Raises ``InvalidMessageId``,
         ``MessageNotFound``, or ``TooManyReactions`` past ``MAX_REACTION_KINDS`` different emoji."""
-        raise BackendUnavailable(f"the {self.kind} backend does not keep reactions")
 
     @abc.abstractmethod
     async def subscribe(self, room: str) -> str:
@@ -231,8 +227,8 @@ class Backend(abc.ABC):
     async def delete_message(self, room: str, message_id: str, authors: frozenset[str] | None = None) -> bool:
         """Delete a message of ``room``; ``False`` when the room holds no such message (never stored,
         pruned, or deleted already). The id is validated by :meth:`id_key` first (``InvalidMessageId``).
-        ``authors`` None: a moderator deletes it; else its author must be one of them (``NotAuthor``). A
-        store that ``keeps_changes`` gives the deletion a position and tells it through ``changed``.
+        ``authors`` None: a moderator deletes it; else its author must be one of them (``NotAuthor``). The
+        deletion takes the room's next position and is told through ``changed``.
 
         From the moment this returns, ``history`` and ``replay`` never return the message, on any
         process. Every process subscribed to the room (this one included) is told through

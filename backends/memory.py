@@ -77,7 +77,6 @@ class _Room:
 
 class MemoryBackend(Backend):
     kind = "memory"
-    keeps_changes = True
 
     def __init__(
         self, retain_per_room: int = 10000, quota: AddressQuota | None = None, audit_keep: int = DEFAULT_AUDIT_KEEP

@@ -68,7 +68,6 @@ MIN_REDIS_VERSION = (7, 0)
 
 class RedisBackend(Backend):
     kind = "redis"
-    keeps_changes = True
 
     def __init__(
         self,

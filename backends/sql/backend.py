@@ -78,8 +78,6 @@ _Job = Callable[[], None]
 
 
 class SQLBackend(SQLModeration):
-    keeps_changes = True
-
     def __init__(self, options: SQLOptions) -> None:
         super().__init__()
         self.kind = options.kind
