@@ -8,6 +8,8 @@ with the server), which works for any server that echoes the message field as JS
 With ``--features presence,typing`` a client also reads and counts the presence and typing frames it is
 sent (by their first bytes, as rooms encodes them: compact JSON, ``type`` first), so that they cost the
 load generator little and no client falls behind by accident; ``Typist`` sends ``{"type":"typing"}``.
+With ``--features edits,reactions`` it counts the reactions frames and checks that their ``at`` increases
+(rooms' stores number positions with integers); the clients that react are ``bench.reactions``'.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ MARK = b"bench:"
 PRESENCE_PREFIX = b'{"type":"presence"'
 TYPING_PREFIX = b'{"type":"typing"'
 TYPING_FRAME = b'{"type":"typing"}'
+REACTIONS_PREFIX = b'{"type":"reactions"'
+AT_FIELD = b'"at":"'
+ID_FIELD = b'"id":"'
 monotonic_ns = time.monotonic_ns
 
 
@@ -53,6 +58,10 @@ class Run:
         self.presence_frames = 0
         self.typing_frames = 0
         self.typing_sent = 0
+        # Reactions sent, reactions frames received while measuring, and those whose at did not increase.
+        self.reactions_sent = 0
+        self.reactions_received = 0
+        self.reactions_out_of_order = 0
 
 
 class Client(WSListener):
@@ -67,6 +76,9 @@ class Client(WSListener):
         self.sender: Sender | None = None
         self.handle: str | None = None  # announced with hello
         self.hello_on_connect = False
+        self.watch_ids = False  # keep latest_id: the id of the last measured message received (a reactor)
+        self.latest_id: bytes | None = None
+        self.last_at = 0
         # Per sender: the next sequence number expected, and numbers skipped that may still come late.
         self.next_seq: dict[int, int] = {}
         self.holes: dict[int, set[int]] = {}
@@ -102,6 +114,8 @@ class Client(WSListener):
             elif data.startswith(PRESENCE_PREFIX):
                 if self.run.measuring:
                     self.run.presence_frames += 1
+            elif data.startswith(REACTIONS_PREFIX):
+                self._reactions(data)
             else:
                 self._other(data)
             return
@@ -125,6 +139,9 @@ class Client(WSListener):
         run.last_delivery_ns = now
         if self.sender is not None and number == self.sender.number:
             self.sender.on_echo()
+        if self.watch_ids:
+            id_start = data.find(ID_FIELD) + len(ID_FIELD)
+            self.latest_id = data[id_start : data.find(b'"', id_start)]
 
     def _unexpected(self, sender: int, seq: int, expected: int) -> bool:
         """Account for a sequence number other than the next one; True if it is a first arrival."""
@@ -139,6 +156,15 @@ class Client(WSListener):
             return True
         self.run.duplicated += 1
         return False
+
+    def _reactions(self, data: bytes) -> None:
+        start = data.find(AT_FIELD) + len(AT_FIELD)
+        at = int(data[start : data.find(b'"', start)])
+        if at <= self.last_at:
+            self.run.reactions_out_of_order += 1
+        self.last_at = max(at, self.last_at)
+        if self.run.measuring:
+            self.run.reactions_received += 1
 
     def _other(self, data: bytes) -> None:
         try:

@@ -18,6 +18,10 @@ sending time, in a shuffled order, so the room's presence changes all through th
 room's worst case: a presence frame every half second to every socket); with ``--hello connect`` all
 announce on connecting and presence is steady while measuring. The presence and typing frames received
 while measuring are counted, apart from the deliveries (which count messages only).
+
+Reactions (``--features edits,reactions --react-fraction 0.1 --react-interval 0.2``, see
+``bench.reactions``): the reactions frames received are counted apart from the messages, and both count
+as deliveries in the CPU and load-generator figures per delivery.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from picows import ws_connect
 
 from bench.clients import TEXT, Client, Run, Sender, Typist, monotonic_ns
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
+from bench.reactions import Reactor, expected_reactions, plan_reactors, reaction_figures
 
 
 def room_url(options: argparse.Namespace, room: int, index: int) -> str:
@@ -113,7 +118,12 @@ async def announce_spread(run: Run, clients: list[Client], seconds: float) -> No
 
 
 async def measure(
-    run: Run, rooms: list[list[Client]], senders: list[Sender], typists: list[Typist], late_hellos: list[Client]
+    run: Run,
+    rooms: list[list[Client]],
+    senders: list[Sender],
+    typists: list[Typist],
+    late_hellos: list[Client],
+    reactors: list[Reactor],
 ) -> tuple[int, float]:
     """Send for ``--duration`` seconds (or ``--messages`` each), then wait for the deliveries to land.
 
@@ -124,6 +134,7 @@ async def measure(
     run.sending = True
     started = monotonic_ns()
     tasks = [asyncio.ensure_future(typist.loop()) for typist in typists]
+    tasks += [asyncio.ensure_future(reactor.loop()) for reactor in reactors]
     if late_hellos:
         tasks.append(asyncio.ensure_future(announce_spread(run, late_hellos, options.duration)))
     if options.rate is not None:
@@ -142,10 +153,15 @@ async def measure(
     drain_started = time.monotonic()
     last_progress, last_received = drain_started, -1
     while True:
-        complete = run.received >= expected_deliveries(rooms, senders) and not any(s.in_flight for s in senders)
+        complete = (
+            run.received >= expected_deliveries(rooms, senders)
+            and not any(s.in_flight for s in senders)
+            and run.reactions_received >= expected_reactions(rooms, reactors)
+        )
         now = time.monotonic()
-        if run.received != last_received:
-            last_progress, last_received = now, run.received
+        received = run.received + run.reactions_received
+        if received != last_received:
+            last_progress, last_received = now, received
         if complete or now - last_progress > options.drain_idle:
             break
         await asyncio.sleep(0.05)
@@ -176,6 +192,7 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
             senders.append(client.sender)
     clients = [client for room in rooms for client in room]
     typists, late_hellos = plan_signals(options, rooms)
+    reactors = plan_reactors(options, rooms) if options.react_fraction else []
 
     connect_started = time.monotonic()
     failures = await connect_all(run, clients)
@@ -189,7 +206,7 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
 
     server_cpu_before = total_cpu_seconds(pids) if pids else 0.0
     own_cpu_before = own_cpu_seconds()
-    started_ns, drain_seconds = await measure(run, rooms, senders, typists, late_hellos)
+    started_ns, drain_seconds = await measure(run, rooms, senders, typists, late_hellos, reactors)
     measured_seconds = (monotonic_ns() - started_ns) / 1e9
     server_cpu = (total_cpu_seconds(pids) - server_cpu_before) if pids else None
     own_cpu = own_cpu_seconds() - own_cpu_before
@@ -199,6 +216,7 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
     accepted = sum(sender.accepted for sender in senders)
     elapsed = max(run.last_delivery_ns - started_ns, 1) / 1e9 if run.received else None
     ordered = sorted(run.latencies_ns)
+    deliveries = run.received + run.reactions_received  # message frames and reactions frames
     result: dict[str, Any] = {
         "clients": len(clients),
         "connected": connected,
@@ -231,18 +249,20 @@ async def run_load(options: argparse.Namespace) -> dict[str, Any]:
         },
         "server_cpu_s": round(server_cpu, 3) if server_cpu is not None else None,
         "server_cpu_us_per_delivery": (
-            round(server_cpu * 1e6 / run.received, 3) if server_cpu is not None and run.received else None
+            round(server_cpu * 1e6 / deliveries, 3) if server_cpu is not None and deliveries else None
         ),
         "server_rss_kib": {"before": rss_before, "connected": rss_connected, "after": rss_after},
         "server_kib_per_connection": (
             round((rss_connected - rss_before) / connected, 2) if pids and connected else None  # type: ignore[operator]
         ),
         "loadgen_cpu_s": round(own_cpu, 3),
-        "loadgen_cpu_us_per_delivery": round(own_cpu * 1e6 / run.received, 3) if run.received else None,
+        "loadgen_cpu_us_per_delivery": round(own_cpu * 1e6 / deliveries, 3) if deliveries else None,
         "loadgen_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
-    if options.features:
+    if {"presence", "typing"} & set(options.features.split(",")):
         result["signals"] = signal_figures(run, rooms, typists, connected, measured_seconds)
+    if reactors:
+        result["reactions"] = reaction_figures(run, rooms, reactors, options.duration or measured_seconds)
     for client in clients:
         if client.transport is not None:
             client.transport.disconnect()
@@ -320,6 +340,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--typing-fraction", type=float, default=0.0, help="share of each room's clients that type")
     parser.add_argument("--typing-interval", type=float, default=2.0, help="seconds between a typist's frames")
+    parser.add_argument("--react-fraction", type=float, default=0.0, help="share of each room's clients that react")
+    parser.add_argument("--react-interval", type=float, default=0.2, help="seconds between a reactor's frames")
     options = parser.parse_args(argv)
     if not options.duration and options.messages is None:
         options.messages = 0

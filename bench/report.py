@@ -14,7 +14,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios import Result, Results, Scenario, Target, ok
+from bench.scenarios import Scenario
+from bench.targets import Result, Results, Target, ok
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
@@ -163,6 +164,16 @@ def signals_line(signals: dict[str, Any]) -> str:
     )
 
 
+def reactions_line(reactions: dict[str, Any]) -> str:
+    """The reactions a run's clients sent and the reactions frames they received while measuring."""
+    return (
+        f"{reactions['reactors']} clients sent {reactions['sent']:,} reactions ({reactions['sent_per_s']:g}/s, "
+        f"one each every {reactions['interval_s']:g} s); {reactions['frames_received']:,} of the "
+        f"{reactions['frames_expected']:,} reactions frames arrived, {reactions['at_not_increasing']} with an "
+        "`at` not above the one before; server CPU per delivery counts messages and reactions frames."
+    )
+
+
 def target_row(target: Target) -> str:
     verdict = {True: "met", False: "**missed**", None: "not judged"}[target.met]
     return f"| {target.what} | {target.measured} | {verdict} |"
@@ -210,6 +221,9 @@ def render(
         for name, result in results.items():
             if ok(result) and "signals" in result:
                 lines.append(f"{name}: {signals_line(result['signals'])}")
+                lines.append("")
+            if ok(result) and "reactions" in result:
+                lines.append(f"{name}: {reactions_line(result['reactions'])}")
                 lines.append("")
         commands = [(name, r["command"]) for name, r in results.items() if ok(r) and "command" in r]
         if commands:

@@ -21,9 +21,10 @@ from typing import Any
 
 from bench.procstat import raise_open_file_limit
 from bench.report import RESULTS_PAGE, ROOT, announce, render, write
-from bench.scenarios import SCENARIOS, Result, Results, Scenario
+from bench.scenarios import SCENARIOS, Scenario
 from bench.search_corpus import fill
 from bench.servers import PYTHON, SERVERS, Unavailable, stop
+from bench.targets import Result, Results
 
 LOADGEN_TIMEOUT = 300
 OPEN_FILES = 20_000
@@ -163,6 +164,12 @@ def summary(result: Result) -> str:
             f", per client per second {signals['presence_per_client_s']} presence and "
             f"{signals['typing_per_client_s']} typing frames, typing {signals['typing_received']}/"
             f"{signals['typing_expected']}"
+        )
+    reactions = result.get("reactions")
+    if reactions:
+        line += (
+            f", {reactions['sent']} reactions, frames {reactions['frames_received']}/{reactions['frames_expected']}"
+            f", at not increasing {reactions['at_not_increasing']}"
         )
     return line
 

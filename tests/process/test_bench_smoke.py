@@ -125,3 +125,36 @@ def test_the_search_scenario_fills_a_room_and_times_every_query(tmp_path):
     assert found["common"] == found["two-words"] == found["prefix"] == found["paging"] == result["limit"]
     assert result["paging_pages_read"] == 11  # the warm-up round's page and one a round, each before the last
     assert "### Search" in page.read_text() and "rooms-sqlite: search p99" in page.read_text()
+
+
+def test_the_reactions_scenario_counts_reactions_frames_beside_the_messages(tmp_path):
+    """The reactions scenario in quick mode on the memory store (500 clients, 50 of them react): every
+    message and every reactions frame reaches every client, each client's ``at`` increases, and CPU per
+    delivery counts both kinds of frame; the plain row runs beside it and the page gets its lines."""
+    page, raw = tmp_path / "bench.md", tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench.run", "--quick", "--only", "reactions", "--servers", "rooms"]
+    finished = subprocess.run(
+        [*command, "--output", str(page), "--json", str(raw)], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert finished.returncode == 0, finished.stderr
+    results = json.loads(raw.read_text())["reactions"]
+    assert set(results) == {"rooms", "rooms+reactions"}
+    plain, reacting = results["rooms"], results["rooms+reactions"]
+
+    for result in (plain, reacting):
+        assert "error" not in result and "skipped" not in result, result
+        assert result["joined"] == 500
+        assert result["deliveries_expected"] == result["deliveries_received"] > 0
+        assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+        assert result["errors"] == {} and result["unrecognised_frames"] == 0
+    assert "reactions" not in plain
+    reactions = reacting["reactions"]
+    assert reactions["reactors"] == 50 and reactions["sent"] > 0
+    # Each reaction is a real change (on, then off on the same message), so it reaches all 500 sockets.
+    assert reactions["frames_received"] == reactions["frames_expected"] == 500 * reactions["sent"]
+    assert reactions["at_not_increasing"] == 0
+    server_cpu_us = reacting["server_cpu_s"] * 1e6
+    deliveries = reacting["deliveries_received"] + reactions["frames_received"]
+    assert reacting["server_cpu_us_per_delivery"] == pytest.approx(server_cpu_us / deliveries, abs=0.001)
+    text = page.read_text()
+    assert "### Fan-out with reactions" in text and "rooms+reactions CPU per delivery <= 1.3x" in text
