@@ -107,15 +107,10 @@ class DeliveryTarget(Protocol):
     def presence_changed(self, room: str) -> None:
         """Another process's share of ``room``'s presence changed (or expired): read it again."""
 
-    def deleted(self, room: str, message_id: str) -> None:
-        """A moderator deleted a message of ``room``, a room this process is subscribed to (on any
-        process; this one included). Comes after that message's ``deliver``, if it was delivered here."""
-
     def changed(self, change: MessageChange) -> None:
         """A message of a room this process is subscribed to was edited, deleted (by a moderator or its
         author) or reacted to, on any process (this one included): in the room's order, after that
-        message's own delivery. A store that keeps no positions for changes tells deletions through
-        ``deleted`` instead."""
+        message's own delivery."""
 
     def moderation_changed(self) -> None:
         """Bans or room locks changed on some process (this one included), or notices of such changes

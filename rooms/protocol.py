@@ -356,11 +356,6 @@ def encode_typing(handle: str) -> str:
     return _ENCODER.encode({"type": "typing", "handle": handle})
 
 
-def encode_delete(message_id: str) -> str:
-    """A deletion told by a store that keeps no positions for changes (``encode_change`` otherwise)."""
-    return _ENCODER.encode({"type": "delete", "id": message_id})
-
-
 def ban_payload(ban: Ban) -> dict[str, Any]:
     """A ban as the moderation API shows it: every field, ``null`` where it has none."""
     return {

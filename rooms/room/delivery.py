@@ -45,9 +45,6 @@ class RoomDelivery:
     def presence_changed(self, room: str) -> None:
         self._presence.presence_changed(room)
 
-    def deleted(self, room: str, message_id: str) -> None:
-        self._changes.deleted(room, message_id)
-
     def changed(self, change: MessageChange) -> None:
         self._changes.changed(change)
 

@@ -7,9 +7,9 @@ into the backlog of a socket still held, which is sent it in order once it goes 
 
 from __future__ import annotations
 
-from backends.changes import ChangeKind, MessageChange
+from backends.changes import MessageChange
 from rooms.change_frames import CHANGE_FEATURE_SET, CHANGE_FEATURES, encode_change
-from rooms.protocol import Feature, encode_delete, text_frame
+from rooms.protocol import Feature, text_frame
 from rooms.room.fanout import LocalFanout, Member
 
 
@@ -47,15 +47,4 @@ class ChangeNotices:
             if self._fanout.is_held(member, change.room):
                 self._fanout.hold_change(member, change, len(frame))
             else:
-                member.send_frames(frame)
-
-    def deleted(self, room: str, message_id: str) -> None:
-        """A deletion from a store that keeps no positions for changes: told at once, without ``at``."""
-        self._fanout.changed(MessageChange(room, message_id, "", ChangeKind.DELETE))
-        listeners = self._rooms.get(room)
-        if not listeners:
-            return
-        frame = text_frame(encode_delete(message_id))
-        for member, asked in list(listeners.items()):
-            if Feature.DELETES in asked:
                 member.send_frames(frame)

@@ -30,15 +30,12 @@ class Recorder:
         self.events.append(("deliver", message.room, message.id))
         self.arrived.set()
 
-    def deleted(self, room: str, message_id: str) -> None:
-        self.deletions.append((room, message_id))
-        self.events.append(("deleted", room, message_id))
-
     def changed(self, change: MessageChange) -> None:
         # A deletion with a position is still a deletion to a test that reads ``deletions``.
         self.changes.append(change)
         if change.kind is ChangeKind.DELETE:
-            self.deleted(change.room, change.id)
+            self.deletions.append((change.room, change.id))
+            self.events.append(("deleted", change.room, change.id))
         else:
             self.events.append((change.kind.value, change.room, change.id))
 
