@@ -1,7 +1,5 @@
 """Messages that change, from the room page, in a real headless Chromium against ``server.py``: editing (and
-↑ for the last one), deleting one's own, replying, reactions and search. What the page sends is tested
-against today's server; what needs the server's side of "Messages that change" and "Search" skips, saying
-which feature, until the server has it (asked of the server itself: tests/support/server_features.py)."""
+↑ for the last one), deleting one's own, replying, reactions and search, each against the server's side."""
 
 from __future__ import annotations
 
@@ -12,17 +10,10 @@ from playwright.sync_api import Page, expect
 
 from tests.support.browser import RECONNECT_WAIT_MS, ProxyThread, RoomsServer, named, open_room, post_many, send
 from tests.support.room_page import message, sent_frames
-from tests.support.server_features import missing
 
 pytestmark = pytest.mark.timeout(180)
 
 THUMBS_UP = "\N{THUMBS UP SIGN}"
-
-
-def needs(server: RoomsServer, feature: str) -> None:
-    reason = missing(server.url, server.port, feature)
-    if reason:
-        pytest.skip(reason)
 
 
 def own_page(new_context, server: RoomsServer, room: str, handle: str) -> tuple[Page, list[dict]]:
@@ -154,7 +145,6 @@ def test_on_a_touch_screen_a_tap_shows_a_message_s_buttons(browser, server, room
 
 
 def test_an_edit_shows_on_every_page_marked_edited_and_stays_after_a_reload(new_context, server, room):
-    needs(server, "edits")
     ann, _ = own_page(new_context, server, room, "ann")
     bob = open_room(new_context(), server.url, room)
     send(ann, "ann", "helo wrold")
@@ -176,7 +166,6 @@ def test_an_edit_shows_on_every_page_marked_edited_and_stays_after_a_reload(new_
 
 
 def test_deleting_one_s_own_message_asks_once_and_every_page_loses_it(new_context, server, room):
-    needs(server, "author deletes")
     ann, _ = own_page(new_context, server, room, "ann")
     bob = open_room(new_context(), server.url, room)
     send(ann, "ann", "oops, wrong room")
@@ -194,7 +183,6 @@ def test_deleting_one_s_own_message_asks_once_and_every_page_loses_it(new_contex
 
 
 def test_a_reply_quotes_what_it_answers_and_the_quote_opens_it_even_when_not_loaded(new_context, server, room):
-    needs(server, "replies")
     post_many(server, room, ["the question"] + [f"chatter {n}" for n in range(59)], "bob")
     ann, _ = own_page(new_context, server, room, "ann")
     expect(ann.locator("#chat > li")).to_have_count(50)
@@ -220,7 +208,6 @@ def test_a_reply_quotes_what_it_answers_and_the_quote_opens_it_even_when_not_loa
 
 
 def test_reactions_are_chips_with_counts_on_every_page(new_context, server, room):
-    needs(server, "reactions")
     server.post(room, "carl", "release is out")
     ann, _ = own_page(new_context, server, room, "ann")
     bob, _ = own_page(new_context, server, room, "bob")
@@ -253,7 +240,6 @@ def test_reactions_are_chips_with_counts_on_every_page(new_context, server, room
 
 
 def test_search_finds_messages_and_a_result_opens_it_in_the_log(new_context, server, room):
-    needs(server, "search")
     post_many(server, room, ["the deploy key is rotated"] + [f"filler {n}" for n in range(59)], "bob")
     server.post(room, "carl", "Deploying now")
     page = open_room(new_context(), server.url, room)
@@ -278,8 +264,6 @@ def test_search_finds_messages_and_a_result_opens_it_in_the_log(new_context, ser
 
 
 def test_a_page_that_was_offline_catches_up_on_edits_reactions_and_deletions(new_context, server, room):
-    for feature in ("edits", "reactions", "author deletes"):
-        needs(server, feature)
     proxy = ProxyThread(server.port)
     try:
         ann, _ = own_page(new_context, server, room, "ann")
