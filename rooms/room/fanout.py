@@ -1,7 +1,9 @@
 """Local fan-out: the sockets of this process in each room, and the messages the backend delivers to them.
 
 Built for big rooms: each message is encoded to JSON and framed once, and all the frames a room produces
-within one event-loop iteration go to each socket in a single write.
+within one event-loop iteration go to each socket in a single write. A change to a message (an edit, a
+deletion, reactions) joins the same batch in its place, and goes only to the sockets that asked for its
+feature (``rooms.room.audience``).
 
 A socket joins before its handshake is answered and is *held* until it goes live: what is delivered
 meanwhile waits in its backlog, so a client that has connected misses nothing. A socket that replays
@@ -20,7 +22,8 @@ from typing import NamedTuple, Protocol
 from backends.base import Backend, StoredMessage
 from backends.changes import ChangeKind, MessageChange
 from rooms.change_frames import encode_change
-from rooms.protocol import GAP, encode_message, text_frame
+from rooms.protocol import GAP, Feature, encode_message, text_frame
+from rooms.room.audience import write_by_audience
 from rooms.room.metrics import RoomsMetrics
 
 log = logging.getLogger(__name__)
@@ -61,12 +64,14 @@ class Replayed(NamedTuple):
 class _RoomState:
     __slots__ = (
         "anchor",
+        "asked",
         "catching_up",
         "held_bytes",
         "last_delivered",
         "last_encoded",
         "live",
         "pending",
+        "pending_changes",
         "subscribed",
         "waiting",
     )
@@ -78,6 +83,10 @@ class _RoomState:
         # The framed size of each held member's backlog (a message deleted from it stays counted).
         self.held_bytes: dict[Member, int] = {}
         self.pending: list[bytes] = []
+        # The feature of each change frame in ``pending``, by index: empty when it holds messages only.
+        self.pending_changes: dict[int, Feature] = {}
+        # The change features each member that asked for one asked for.
+        self.asked: dict[Member, frozenset[Feature]] = {}
         self.subscribed: asyncio.Future[None] | None = None
         # Delivery here has passed every id up to the greater of these two.
         self.anchor: IdKey = (0,)
@@ -175,6 +184,7 @@ class LocalFanout:
         state.live.discard(member)
         state.catching_up.pop(member, None)
         state.held_bytes.pop(member, None)
+        state.asked.pop(member, None)
         if state.live or state.catching_up:
             return
         del self._rooms[room]
@@ -251,12 +261,15 @@ class LocalFanout:
         state.last_encoded = (message.id, encoded)
         state.pending.append(frame)
         if not self._flush_scheduled:
-            self._flush_scheduled = True
-            # Flush one loop iteration later than the next: the callbacks of the next iteration's reads
-            # (other senders' frames that arrived meanwhile) then join this batch, so a busy room writes
-            # more frames per system call. An idle loop turns over in microseconds, so latency barely moves.
-            loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, self._flush)
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        self._flush_scheduled = True
+        # Flush one loop iteration later than the next: the callbacks of the next iteration's reads
+        # (other senders' frames that arrived meanwhile) then join this batch, so a busy room writes
+        # more frames per system call. An idle loop turns over in microseconds, so latency barely moves.
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._flush)
 
     def _hold(self, state: _RoomState, message: StoredMessage, size: int) -> None:
         behind = []
@@ -278,32 +291,47 @@ class LocalFanout:
         for member in [*state.live, *state.catching_up]:
             member.send_frames(frame)
 
-    def changed(self, change: MessageChange) -> None:
-        """A message changed (a change's frame is then told by ``rooms.room.notices``): write the room's
-        broadcasts waiting here first, so that the change reaches each socket after the message; count
-        delivery here past its position; and keep a deleted message from the sockets still held, which
-        have not been sent it yet."""
+    def ask_changes(self, member: Member, room: str, features: frozenset[Feature]) -> None:
+        """Let a socket in ``room`` hear the changes of the change ``features`` it asked for."""
+        state = self._rooms.get(room)
+        if state is not None and features:
+            state.asked[member] = features
+
+    def changed(self, change: MessageChange, feature: Feature, frame: bytes) -> None:
+        """A message changed: count delivery here past the change's position; keep a deleted message from
+        the sockets still held, which have not been sent it yet; and send its ``frame`` to the sockets that
+        asked for its ``feature``: into the room's batch, after the messages and changes before it, for a
+        live one; into its backlog for a held one."""
         state = self._rooms.get(change.room)
         if state is None:
             return
-        self._flush_room(state)
         if change.at:  # a store that keeps no positions for changes tells deletions without one
             state.last_delivered = change.at
             if state.waiting:
                 self._release_waiting(state, self._backend.id_key(change.at))
-        if change.kind is not ChangeKind.DELETE:
-            return
-        for member, backlog in state.catching_up.items():
-            if any(isinstance(item, StoredMessage) and item.id == change.id for item in backlog):
-                state.catching_up[member] = [
-                    item for item in backlog if not (isinstance(item, StoredMessage) and item.id == change.id)
-                ]
+        if change.kind is ChangeKind.DELETE:
+            for member, backlog in state.catching_up.items():
+                if any(isinstance(item, StoredMessage) and item.id == change.id for item in backlog):
+                    state.catching_up[member] = [
+                        item for item in backlog if not (isinstance(item, StoredMessage) and item.id == change.id)
+                    ]
+        heard_live = False
+        for member, asked in list(state.asked.items()):  # a member may leave as its backlog overflows
+            if feature not in asked:
+                continue
+            if member in state.catching_up:
+                self._hold_change(state, member, change, len(frame))
+            elif member in state.live:
+                heard_live = True
+        if heard_live:
+            if not state.pending:
+                self._dirty.append(state)
+            state.pending_changes[len(state.pending)] = feature
+            state.pending.append(frame)
+            if not self._flush_scheduled:
+                self._schedule_flush()
 
-    def hold_change(self, member: Member, change: MessageChange, size: int) -> None:
-        """Keep a change's frame for a held socket that asked for it, sent in order once it goes live."""
-        state = self._rooms.get(change.room)
-        if state is None or member not in state.catching_up:
-            return
+    def _hold_change(self, state: _RoomState, member: Member, change: MessageChange, size: int) -> None:
         state.catching_up[member].append(change)
         held = state.held_bytes[member] = state.held_bytes.get(member, 0) + size
         if held > member.send_room():
@@ -340,11 +368,17 @@ class LocalFanout:
     def _flush_room(self, state: _RoomState) -> None:
         if not state.pending:
             return
+        # A member may leave (and so change the set) when a write fails.
+        members = list(state.live)
+        if state.pending_changes:
+            frames, changes = state.pending, state.pending_changes
+            state.pending, state.pending_changes = [], {}
+            write_by_audience(frames, changes, members, state.asked)
+            self._metrics.deliveries.inc((len(frames) - len(changes)) * len(members))
+            return
         data = b"".join(state.pending) if len(state.pending) > 1 else state.pending[0]
         count = len(state.pending)
         state.pending = []
-        # A member may leave (and so change the set) when a write fails.
-        members = list(state.live)
         for member in members:
             member.send_frames(data, count)
         self._metrics.deliveries.inc(count * len(members))

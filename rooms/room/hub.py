@@ -247,7 +247,6 @@ class RoomHub:
         self.fanout.leave(member, room)
         self.presence.leave(member, room)
         self.typing_relay.leave(member, room)
-        self.notices.leave(member, room)
 
     def leave_too_slow(self, member: Member, room: str) -> None:
         """``leave``, for a socket that fell too far behind (it closes with 1013)."""
