@@ -14,46 +14,28 @@ from backends.redis.channel import published_message
 from backends.redis.keys import RedisKeys
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import store
-from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
-from tests.support.redis import REDIS_URL, delete_prefix, redis_address, require_redis, through_proxy, unique_prefix
-from tests.support.tcp_proxy import TCPProxy
-from tests.support.waiting import eventually
+from tests.support.redis import REDIS_URL, delete_prefix, require_redis, unique_prefix
+from tests.support.redis_away import away_from_pub_sub
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_user_and_moderator_reach_another_process_live_and_after_it_was_away():
     """Live, a message comes to the other process as the store script publishes it; after a cut, as its
     stream entry, read in the catch-up: who sent it comes along both ways."""
-    await require_redis()
-    factory = RedisFactory()
-    proxy = await TCPProxy(*redis_address()).start()
-    away = RedisBackend(through_proxy(proxy.port), key_prefix=factory.prefix, ping_interval=0.2)
-    recorder = Recorder()
-    made: list[RedisBackend] = [away]
     senders = [(None, False), ("user-7 ü", False), ("mod-1", True), (None, True)]
-    try:
-        await away.start()
-        away.set_delivery_target(recorder)
-        await away.subscribe("lobby")
-        writer = await factory.create()
-        made.append(writer)
+    async with away_from_pub_sub() as away:
+        recorder, writer = away.recorder, away.writer
         live = [(await store(writer, "lobby", "ann", "live", None, *sender)).message for sender in senders]
         await recorder.wait_for(4)
-        proxy.cut()
-        await eventually(lambda: backend_sample(away, "rooms_redis_pubsub_up") == 0, timeout=10)
+        await away.cut()
         missed = [(await store(writer, "lobby", "ann", "missed", None, *sender)).message for sender in senders]
-        proxy.restore()
+        away.restore()
         await recorder.wait_for(8, timeout=20)
         assert recorder.delivered == [*live, *missed] and recorder.gaps == []
         for message in recorder.delivered:
             assert type(message.moderator) is bool
         assert [(m.user, m.moderator) for m in recorder.delivered] == senders * 2
-    finally:
-        for backend in made:
-            await backend.close()
-        await proxy.close()
-        await factory.dispose()
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -14,9 +14,8 @@ from backends.redis.keys import RedisKeys
 from backends.redis.search import CHUNK
 from backends.search import SearchQuery
 from tests.support.factories.redis import RedisFactory
-from tests.support.recorder import Recorder
-from tests.support.redis import REDIS_URL, redis_address, require_redis, through_proxy
-from tests.support.tcp_proxy import TCPProxy
+from tests.support.redis import REDIS_URL
+from tests.support.redis_away import away_from_pub_sub
 from tests.support.waiting import eventually
 
 ANN = "sub:ann"
@@ -102,27 +101,16 @@ async def test_search_reads_each_chunk_as_it_now_stands_on_another_process():
 async def test_a_process_away_from_pub_sub_hears_the_changes_it_missed_in_the_room_s_order():
     """While its connections are cut, another process stores, edits, reacts and deletes. Back, it hears
     each once, messages and changes in the room's one order, and the next change live."""
-    await require_redis()
-    factory = RedisFactory()
-    proxy = await TCPProxy(*redis_address()).start()
-    away = RedisBackend(through_proxy(proxy.port), key_prefix=factory.prefix, ping_interval=0.2)
-    recorder = Recorder()
-    made: list[RedisBackend] = [away]
-    try:
-        await away.start()
-        away.set_delivery_target(recorder)
-        await away.subscribe("lobby")
-        writer = await factory.create()
-        made.append(writer)
+    async with away_from_pub_sub() as away:
+        recorder, writer = away.recorder, away.writer
         before = await said(writer, "before")
         await recorder.wait_for(1)
-        proxy.cut()
-        await eventually(lambda: not away._subscriber.is_live, timeout=10)
+        await away.cut()
         edit = await writer.edit_message("lobby", before.id, "before!", EDITED, frozenset({ANN}))
         during = await said(writer, "during")
         reaction = await writer.react("lobby", during.id, "sub:bob", "👍", True)
         assert await writer.delete_message("lobby", before.id)
-        proxy.restore()
+        away.restore()
         expected = [
             ("deliver", "lobby", before.id),
             ("edit", "lobby", before.id),
@@ -138,8 +126,3 @@ async def test_a_process_away_from_pub_sub_hears_the_changes_it_missed_in_the_ro
         await recorder.wait_for(3)
         assert recorder.events[len(expected) :] == [("edit", "lobby", during.id), ("deliver", "lobby", marker.id)]
         assert recorder.changes[-1] == live and recorder.changes[-2].kind is ChangeKind.DELETE
-    finally:
-        for backend in made:
-            await backend.close()
-        await proxy.close()
-        await factory.dispose()

@@ -15,10 +15,9 @@ from backends.redis.backend import RedisBackend
 from backends.redis.keys import RedisKeys
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import store
-from tests.support.metrics import backend_sample
 from tests.support.recorder import Recorder
-from tests.support.redis import REDIS_URL, redis_address, require_redis, through_proxy
-from tests.support.tcp_proxy import TCPProxy
+from tests.support.redis import REDIS_URL
+from tests.support.redis_away import away_from_pub_sub
 from tests.support.waiting import eventually
 
 
@@ -122,27 +121,16 @@ async def test_a_process_away_from_pub_sub_hears_what_it_missed_of_deletions_and
     """While its connections are cut, another process deletes every message it had delivered (no gap when
     it is back, though the stream now starts past them: they were deleted, not pruned) and bans someone.
     Back, it is told of each deletion once, and to read moderation again."""
-    await require_redis()
-    factory = RedisFactory()
-    proxy = await TCPProxy(*redis_address()).start()
-    away = RedisBackend(through_proxy(proxy.port), key_prefix=factory.prefix, ping_interval=0.2)
-    recorder = Recorder()
-    made: list[RedisBackend] = [away]
-    try:
-        await away.start()
-        away.set_delivery_target(recorder)
-        await away.subscribe("lobby")
-        writer = await factory.create()
-        made.append(writer)
+    async with away_from_pub_sub() as away:
+        recorder, writer = away.recorder, away.writer
         stored = [(await store(writer, "lobby", "ann", f"m{n}", None)).message for n in range(3)]
         await recorder.wait_for(3)
-        proxy.cut()
-        await eventually(lambda: backend_sample(away, "rooms_redis_pubsub_up") == 0, timeout=10)
+        await away.cut()
         for message in stored:
             assert await writer.delete_message("lobby", message.id)
         await writer.add_ban("ann", None, None, None, "")
         later = (await store(writer, "lobby", "ann", "while away", None)).message
-        proxy.restore()
+        away.restore()
         missed = [("lobby", message.id) for message in stored]
         await eventually(lambda: recorder.deletions == missed, timeout=20)
         await eventually(lambda: recorder.moderation_changes >= 1)
@@ -156,11 +144,6 @@ async def test_a_process_away_from_pub_sub_hears_what_it_missed_of_deletions_and
         await store(writer, "lobby", "ann", "marker", None)
         await recorder.wait_for(5)
         assert recorder.deletions == [*missed, ("lobby", later.id)]
-    finally:
-        for backend in made:
-            await backend.close()
-        await proxy.close()
-        await factory.dispose()
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -16,17 +16,12 @@ import pytest
 
 from backends.address_blocks import AddressBlocks
 from backends.base import Backend, Replay, StoredMessage
-from backends.redis.backend import RedisBackend
 from rooms.room.hub import RoomHub
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
 from rooms.room.replay import FIRST_REPLAY_PAGE
-from tests.support.factories.redis import RedisFactory
 from tests.support.messages import post, store, store_soon
-from tests.support.metrics import backend_sample
-from tests.support.recorder import Recorder
-from tests.support.redis import redis_address, require_redis, through_proxy
-from tests.support.tcp_proxy import TCPProxy
+from tests.support.redis_away import away_from_pub_sub
 from tests.support.waiting import eventually
 
 ROOM = "edge"
@@ -79,32 +74,16 @@ async def test_a_replay_at_the_prune_edge_is_a_gap_exactly_when_a_later_message_
 async def test_a_redis_process_back_on_pub_sub_hears_of_a_gap_exactly_when_a_message_it_missed_is_gone(later, gaps):
     """While its pub/sub connection is cut, another process stores ``later`` messages in a room keeping 5: with
     5, the last message it delivered is the newest pruned and it missed nothing; with 6, one it missed is gone."""
-    await require_redis()
-    factory = RedisFactory()
-    proxy = await TCPProxy(*redis_address()).start()
-    away = RedisBackend(through_proxy(proxy.port), retain_per_room=5, key_prefix=factory.prefix, ping_interval=0.2)
-    recorder = Recorder()
-    made: list[Backend] = [away]
-    try:
-        await away.start()
-        away.set_delivery_target(recorder)
-        await away.subscribe("lobby")
-        writer = await factory.create(retain_per_room=5)
-        made.append(writer)
+    async with away_from_pub_sub(retain_per_room=5) as away:
+        recorder, writer = away.recorder, away.writer
         delivered = [(await store(writer, "lobby", "ann", f"m{n}")).message for n in range(3)]
         await recorder.wait_for(3)
-        proxy.cut()
-        await eventually(lambda: backend_sample(away, "rooms_redis_pubsub_up") == 0, timeout=10)
+        await away.cut()
         missed = [(await store(writer, "lobby", "ann", f"missed {n}")).message for n in range(later)]
-        proxy.restore()
+        away.restore()
         await recorder.wait_for(3 + 5, timeout=20)
         assert recorder.delivered == [*delivered, *missed[-5:]]
         assert recorder.gaps == gaps
-    finally:
-        for backend in made:
-            await backend.close()
-        await proxy.close()
-        await factory.dispose()
 
 
 class PausedSocket:
