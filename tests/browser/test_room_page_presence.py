@@ -21,8 +21,11 @@ from tests.support.browser import (
     send,
     show,
 )
+from tests.support.room_page import message
 
 pytestmark = pytest.mark.timeout(180)
+
+THUMBS_UP = "\N{THUMBS UP SIGN}"
 
 
 def test_two_pages_see_each_other_online_and_a_closed_page_leaves(new_context, server, room):
@@ -139,15 +142,13 @@ def test_the_typing_line_names_two_and_counts_the_rest(new_context, server, room
 
 
 def test_screenshots_of_a_room_with_presence_and_typing(browser, server, tmp_path):
-    """The pictures in the README: a room with a few messages, three people in it, one of them typing.
-    They are written to a temporary directory, or with ``ROOMS_SCREENSHOTS=docs`` to the README's own."""
+    """The pictures in the README: a room with a few messages (a reply, formatting, an edit, reactions), three
+    people in it, one of them typing. They are written to a temporary directory, or with
+    ``ROOMS_SCREENSHOTS=docs`` to the README's own."""
     room = "release-day"
     shots = os.environ.get("ROOMS_SCREENSHOTS") or str(tmp_path)
     os.makedirs(shots, exist_ok=True)
     post_many(server, room, ["Morning! Is the deploy still on for today?"], "ann")
-    post_many(server, room, ["Yes, at 15:00. Notes are on https://example.org/runbook."], "bob")
-    post_many(server, room, ["@carl can you watch the dashboards while it rolls out?"], "ann")
-    post_many(server, room, ["On it.", "I'll post here if anything looks odd."], "carl")
     contexts = []
     try:
         for handle in ("ann", "bob"):
@@ -156,6 +157,28 @@ def test_screenshots_of_a_room_with_presence_and_typing(browser, server, tmp_pat
             contexts.append(context)
             named(open_room(context, server.url, room), handle)
         ann, bob = (context.pages[0] for context in contexts)
+        question = message(bob, "Morning! Is the deploy still on for today?")
+        question.hover()
+        question.get_by_role("button", name="Reply to ann").click()
+        bob.keyboard.type("Yes, at **15:00**. Notes are on https://example.org/runbook.")
+        bob.keyboard.press("Enter")
+        send(ann, "ann", "@carl can you watch the dashbords while it rolls out?")
+        expect(message(ann, "@carl can you watch the dashbords while it rolls out?")).to_have_count(1)
+        ann.focus("#message")
+        ann.keyboard.press("ArrowUp")
+        ann.fill("#message", "@carl can you watch the dashboards while it rolls out?")
+        ann.keyboard.press("Enter")
+        post_many(
+            server, room, ["On it, `api-latency` and `errors` are up.", "I'll post here if anything looks odd."], "carl"
+        )
+        for page in (ann, bob):
+            on_it = message(page, "On it, api-latency and errors are up.")
+            on_it.hover()
+            on_it.get_by_role("button", name="React to this message").click()
+            on_it.get_by_role("button", name=THUMBS_UP, exact=True).click()
+        expect(message(ann, "On it, api-latency and errors are up.").locator(".reaction")).to_have_text(
+            [f"{THUMBS_UP}2"]
+        )
         for name, viewport, scheme, mobile in (
             ("room-desktop.png", {"width": 1200, "height": 800}, "light", False),
             ("room-phone.png", {"width": 390, "height": 844}, "dark", True),
@@ -172,6 +195,9 @@ def test_screenshots_of_a_room_with_presence_and_typing(browser, server, tmp_pat
             bob.keyboard.type("Rolling out now")
             expect(carl.locator("#typing")).to_have_text("bob is typing…")
             expect(carl.locator("#chat > li.mention")).to_have_count(1)
+            expect(carl.locator("#chat > li .edited-mark")).to_have_count(1)
+            expect(carl.locator("#chat > li .reply-quote")).to_have_count(1)
+            expect(carl.locator("#chat > li .reaction")).to_have_text([f"{THUMBS_UP}2"])
             expect(carl.locator("#chat > li .text a")).to_have_attribute("href", "https://example.org/runbook")
             assert carl.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             carl.screenshot(path=os.path.join(shots, name))
