@@ -19,12 +19,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 
 from rooms.access.invites import Invite, InviteSigner, invite_key
 from rooms.access.tokens import (
-    EC_ALGORITHMS,
-    MIN_RSA_BITS,
     PublicKey,
     TokenKey,
     TokenVerifier,
+    key_for_tokens,
     load_public_key,
+    read_key_file,
     secret_key,
 )
 from rooms.config.model import Config
@@ -84,25 +84,15 @@ def _key_pair(config: Config) -> tuple[PrivateKey, TokenKey]:
 
 def load_private_key(path: str) -> PrivateKey:
     """The PEM private key at ``path`` (unencrypted), or ``ConfigError`` saying why not."""
-    try:
-        with open(path, "rb") as handle:
-            pem = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"{PRIVATE_KEY}: cannot read {path}: {exc.strerror or exc}") from None
+    pem = read_key_file(PRIVATE_KEY, path)
     try:
         key = load_pem_private_key(pem, password=None)
     except TypeError:
         raise ConfigError(f"{PRIVATE_KEY}: {path} is encrypted; give an unencrypted PEM private key") from None
     except (ValueError, UnsupportedAlgorithm):
         raise ConfigError(f"{PRIVATE_KEY}: {path} is not a PEM private key") from None
-    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
-        raise ConfigError(f"{PRIVATE_KEY}: an RSA key of {key.key_size} bits; use {MIN_RSA_BITS} or more")
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name not in EC_ALGORITHMS:
-        raise ConfigError(f"{PRIVATE_KEY}: an EC key on {key.curve.name}; use P-256 (ES256), P-384 or P-521")
-    if not isinstance(
-        key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)
-    ):
-        raise ConfigError(f"{PRIVATE_KEY}: {path} holds a key tokens are not signed with; use RSA, EC or Ed25519")
+    key_for_tokens(PRIVATE_KEY, path, key.public_key())  # the same kinds, sizes and curves as a public key
+    assert isinstance(key, PrivateKey)  # as key_for_tokens found
     return key
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from rooms.access.room_patterns import PatternError, RoomPatterns
@@ -51,27 +52,39 @@ def secret_key(secret: str) -> TokenKey:
 
 def load_public_key(path: str) -> TokenKey:
     """The PEM public key at ``path`` (``auth.jwt_public_key``), or ``ConfigError`` saying why not."""
-    try:
-        with open(path, "rb") as handle:
-            pem = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"auth.jwt_public_key: cannot read {path}: {exc.strerror or exc}") from None
+    setting = "auth.jwt_public_key"
+    pem = read_key_file(setting, path)
     try:
         key = load_pem_public_key(pem)
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ConfigError(f"auth.jwt_public_key: {path} is not a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
+        raise ConfigError(f"{setting}: {path} is not a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
+    return key_for_tokens(setting, path, key)
+
+
+def read_key_file(setting: str, path: str) -> bytes:
+    """The bytes of the key file ``path`` that ``setting`` names, or ``ConfigError`` saying why not."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def key_for_tokens(setting: str, path: str, key: PublicKeyTypes) -> TokenKey:
+    """``key`` with the algorithms that fit it, or ``ConfigError`` for a key tokens are not signed with
+    (another kind, an RSA key too short, an EC key on a curve JWS does not name)."""
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
-            raise ConfigError(f"auth.jwt_public_key: an RSA key of {key.key_size} bits; use {MIN_RSA_BITS} or more")
+            raise ConfigError(f"{setting}: an RSA key of {key.key_size} bits; use {MIN_RSA_BITS} or more")
         return TokenKey(key, RSA_ALGORITHMS)
     if isinstance(key, ec.EllipticCurvePublicKey):
         algorithm = EC_ALGORITHMS.get(key.curve.name)
         if algorithm is None:
-            raise ConfigError(f"auth.jwt_public_key: an EC key on {key.curve.name}; use P-256 (ES256), P-384 or P-521")
+            raise ConfigError(f"{setting}: an EC key on {key.curve.name}; use P-256 (ES256), P-384 or P-521")
         return TokenKey(key, (algorithm,))
     if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
         return TokenKey(key, EDDSA_ALGORITHMS)
-    raise ConfigError(f"auth.jwt_public_key: {path} holds a key tokens are not signed with; use RSA, EC or Ed25519")
+    raise ConfigError(f"{setting}: {path} holds a key tokens are not signed with; use RSA, EC or Ed25519")
 
 
 @dataclass(frozen=True)
