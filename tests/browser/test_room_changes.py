@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.browser import RECONNECT_WAIT_MS, ProxyThread, RoomsServer, named, open_room, post_many, send
-from tests.support.room_page import message, sent_frames
+from tests.support.room_page import edit_last_own, message, sent_frames
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -149,10 +149,7 @@ def test_an_edit_shows_on_every_page_marked_edited_and_stays_after_a_reload(new_
     bob = open_room(new_context(), server.url, room)
     send(ann, "ann", "helo wrold")
     expect(message(bob, "helo wrold")).to_have_count(1)
-    ann.focus("#message")
-    ann.keyboard.press("ArrowUp")
-    ann.fill("#message", "hello **world**")
-    ann.keyboard.press("Enter")
+    edit_last_own(ann, "hello **world**")
     for page in (ann, bob):
         item = message(page, "hello world")
         expect(item).to_have_count(1)

@@ -21,7 +21,7 @@ from tests.support.browser import (
     send,
     show,
 )
-from tests.support.room_page import message
+from tests.support.room_page import edit_last_own, message
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -164,10 +164,7 @@ def test_screenshots_of_a_room_with_presence_and_typing(browser, server, tmp_pat
         bob.keyboard.press("Enter")
         send(ann, "ann", "@carl can you watch the dashbords while it rolls out?")
         expect(message(ann, "@carl can you watch the dashbords while it rolls out?")).to_have_count(1)
-        ann.focus("#message")
-        ann.keyboard.press("ArrowUp")
-        ann.fill("#message", "@carl can you watch the dashboards while it rolls out?")
-        ann.keyboard.press("Enter")
+        edit_last_own(ann, "@carl can you watch the dashboards while it rolls out?")
         post_many(
             server, room, ["On it, `api-latency` and `errors` are up.", "I'll post here if anything looks odd."], "carl"
         )

@@ -19,3 +19,11 @@ def sent_frames(page: Page) -> list[dict[str, Any]]:
 def message(page: Page, text: str) -> Locator:
     """The log's item whose text reads exactly ``text``."""
     return page.locator("#chat > li").filter(has=page.locator(".text", has_text=re.compile(f"^{re.escape(text)}$")))
+
+
+def edit_last_own(page: Page, text: str) -> None:
+    """Edits the page's last own message to ``text`` as a reader does: ↑ in the empty field, new text, Enter."""
+    page.focus("#message")
+    page.keyboard.press("ArrowUp")
+    page.fill("#message", text)
+    page.keyboard.press("Enter")
