@@ -24,7 +24,7 @@ from rooms.web.access_log import NO_ROUTE, BytesSent, RequestLog
 from rooms.web.client_addresses import ClientAddresses
 from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.web.handlers.audit import AuditApiHandler
-from rooms.web.handlers.base import NotFoundHandler, SiteOptions, UnknownHostHandler
+from rooms.web.handlers.base import ApiNotFoundHandler, NotFoundHandler, SiteOptions, UnknownHostHandler
 from rooms.web.handlers.invites import InvitesApiHandler
 from rooms.web.handlers.message import MessageHandler
 from rooms.web.handlers.moderation import BanApiHandler, BansApiHandler, RoomApiHandler
@@ -105,6 +105,7 @@ class RoomsApplication(tornado.web.Application):
             (r"/api/bans", BansApiHandler, "/api/bans"),
             (r"/api/bans/([^/]+)", BanApiHandler, "/api/bans/{id}"),
             (r"/api/audit", AuditApiHandler, "/api/audit"),
+            (r"/api/.*", ApiNotFoundHandler, NO_ROUTE),
             (r"/chat/([^/]+)/?", ChatSocketHandler, "/chat/{label}/"),
             (rf"/{label}", RoomRedirectHandler, "/{label}"),
             (rf"/{label}/", RoomPageHandler, "/{label}/"),

@@ -95,6 +95,14 @@ async def test_invalid_label_in_api_is_404(http_server, http_port, http_client, 
 
 
 @pytest.mark.gen_test
+@pytest.mark.parametrize("path", ["/api/", "/api/nothing", "/api/rooms/lobby/nothing", "/api/rooms/lobby/messages/1/x"])
+async def test_an_unknown_api_path_is_a_json_404(http_server, http_port, http_client, path):
+    response = await get(http_client, http_port, path)
+    assert (response.code, response.headers["Content-Type"]) == (404, "application/json; charset=utf-8")
+    assert body(response) == {"error": "Not found"}
+
+
+@pytest.mark.gen_test
 async def test_post_stores_and_returns_201(http_server, http_port, http_client):
     response = await post(http_client, http_port, "/api/rooms/lobby/messages", '{"handle": "bot", "message": "hi"}')
     assert response.code == 201

@@ -188,3 +188,10 @@ class JSONHandler(RoomsHandler):
             sent = self.request.headers.get("Authorization") is not None
             self.set_header("WWW-Authenticate", 'Bearer realm="rooms"' + (', error="invalid_token"' if sent else ""))
         self.write_json({"error": error_text(status_code, **kwargs)}, status_code)
+
+
+class ApiNotFoundHandler(JSONHandler):
+    """Any other path under ``/api/``: an API client gets its 404 as JSON, as every API route answers."""
+
+    def prepare(self) -> None:
+        raise not_found()
