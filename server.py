@@ -26,6 +26,7 @@ from rooms.errors import ConfigError
 from rooms.service import cli
 from rooms.service.cli import parse_args
 from rooms.service.commands import check_config, config_error, print_invite, print_token
+from rooms.service.descriptors import log_descriptor_limit
 from rooms.service.logformat import configure_logging
 from rooms.service.startup import EXIT_BACKEND_UNREACHABLE, report_backend_failure, start_backend
 from rooms.service.systemd import Notifier, listening_sockets
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         backup_to, restore_from = (args.path, None) if args.command == cli.BACKUP else (None, args.path)
         return sqlite_backup.run(config.backend.url, backup_to=backup_to, restore_from=restore_from)
     configure_logging(config.server.log_level, config.server.log_format)
+    log_descriptor_limit()
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))
