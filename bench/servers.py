@@ -1,4 +1,5 @@
-"""The servers a benchmark scenario runs: the baseline and rooms on each backend, each as its own process.
+"""The servers a benchmark scenario runs: the baseline, Node.js ``ws`` and rooms on each backend, each as its
+own process.
 
 A server is started on a free loopback port with a config of its own in a temporary directory, waited
 for until its port accepts connections, and stopped with SIGTERM (then SIGKILL) afterwards. A server
@@ -10,6 +11,7 @@ it after them.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +26,8 @@ import yaml
 from bench.redis_cluster import ClusterDown, RedisClusterNodes, available
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE_SERVER = ROOT / "bench" / "node" / "server.js"
+NODE_WS_PACKAGE = ROOT / "bench" / "node" / "node_modules" / "ws" / "package.json"
 PYTHON = sys.executable
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -68,7 +72,7 @@ class Started:
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """One server configuration: ``kind`` is "baseline" or "rooms"; ``backend`` a rooms backend URL."""
+    """One server configuration: ``kind`` is "baseline", "node" or "rooms"; ``backend`` a rooms backend URL."""
 
     name: str
     kind: str
@@ -81,6 +85,12 @@ class ServerSpec:
     def check_available(self) -> None:
         if self.uvloop and importlib.util.find_spec("uvloop") is None:
             raise Unavailable("uvloop is not installed")
+        if self.kind == "node":
+            if shutil.which("node") is None:
+                raise Unavailable("node is not installed")
+            if not NODE_WS_PACKAGE.exists():
+                raise Unavailable("the ws package is not installed: npm ci --prefix bench/node")
+            return
         if self.kind != "rooms" or self.backend.startswith("memory:"):
             return
         if CLUSTER_HOSTS in self.backend and not available():
@@ -141,6 +151,8 @@ class ServerSpec:
     def _command(
         self, port: int, workdir: Path, index: int, cluster: RedisClusterNodes | None, history: dict[str, int] | None
     ) -> list[str]:
+        if self.kind == "node":
+            return ["node", str(NODE_SERVER), "--port", str(port)]
         if self.kind == "baseline":
             command = [PYTHON, "-m", "bench.baseline_server", "--port", str(port)]
             if self.uvloop:
@@ -248,6 +260,7 @@ SERVERS: dict[str, ServerSpec] = {
     for spec in (
         ServerSpec("baseline", "baseline"),
         ServerSpec("baseline+uvloop", "baseline", uvloop=True),
+        ServerSpec("node-ws", "node"),
         ServerSpec("rooms", "rooms"),
         ServerSpec("rooms+uvloop", "rooms", uvloop=True),
         ServerSpec("baseline-sqlite-commit-each", "baseline", sqlite_commit_each=True),
