@@ -210,7 +210,7 @@ async def run_rounds(options: argparse.Namespace) -> dict[str, Any]:
     own_before = own_cpu_seconds()
     figures: dict[str, Any] = {"clients": options.clients, "checkpoint": options.checkpoint, "rss_empty_kib": rss_empty}
     rounds = [await one_round(options, number, pids, empty_descriptors, figures) for number in range(options.rounds)]
-    figures["rounds"] = rounds
+    figures["join_leave_rounds"] = rounds
     figures["descriptors_empty"] = empty_descriptors
     first, last = rounds[0], rounds[-1]
     figures["joined"] = first["joined"]

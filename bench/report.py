@@ -172,7 +172,7 @@ def bigroom_row(name: str, result: Result | None) -> str:
     def latency(figures: dict[str, Any]) -> str:
         return " / ".join(_ms(figures["latency_ms"][key]) for key in ("p50", "p99", "max"))
 
-    first = result["rounds"][0]
+    first = result["join_leave_rounds"][0]
     cells = [
         name,
         f"{result['joined']:,}/{result['clients']:,}",
@@ -183,8 +183,8 @@ def bigroom_row(name: str, result: Result | None) -> str:
         f"{result['lost']}/{result['duplicated']}/{result['out_of_order']}",
         f"{_mib(result['rss_empty_kib'])} / {_mib(first['rss_joined_kib'])} / {_mib(first['rss_left_kib'])}",
         f"{result['left_percent_of_empty']:g}%",
-        " / ".join(_mib(r["rss_left_kib"]) for r in result["rounds"]),
-        " / ".join(f"{r['join_seconds']:.1f}" for r in result["rounds"]),
+        " / ".join(_mib(r["rss_left_kib"]) for r in result["join_leave_rounds"]),
+        " / ".join(f"{r['join_seconds']:.1f}" for r in result["join_leave_rounds"]),
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -237,7 +237,7 @@ def bigroom_targets(results: Results) -> list[Target]:
         return [*targets, *(Target(what, "not run", None) for what in LEFT_TARGETS)]
     assert rooms is not None
     left = rooms["left_percent_of_empty"]
-    rounds = " -> ".join(f"{r['rss_left_kib'] / 1024:.0f}" for r in rooms["rounds"])
+    rounds = " -> ".join(f"{r['rss_left_kib'] / 1024:.0f}" for r in rooms["join_leave_rounds"])
     growth = rooms["left_growth_percent"]
     targets.append(Target(LEFT_TARGETS[0], f"{left:g}% of the empty process", left <= 200))
     targets.append(Target(LEFT_TARGETS[1], f"{rounds} MiB: {growth:+g}%", growth <= LEFT_GROWTH_PERCENT))
