@@ -28,6 +28,7 @@ import sys
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from picows import ws_connect
@@ -48,8 +49,9 @@ def open_descriptors(pids: list[int]) -> int:
 class Room:
     """One round's clients in the room, with their shared counters."""
 
-    def __init__(self, options: argparse.Namespace) -> None:
+    def __init__(self, options: argparse.Namespace, make_client: Callable[[Run], Client] | None = None) -> None:
         self.options = options
+        self.make_client = make_client or (lambda run: Client(run, 0))
         # Sender reads window, messages and rate: the burst goes out at once, one message before it.
         self.run = Run(argparse.Namespace(window=options.burst, messages=1, rate=None))
         self.clients: list[Client] = []
@@ -57,7 +59,8 @@ class Room:
 
     @property
     def url(self) -> str:
-        return f"{self.options.url.rstrip('/')}/chat/{self.options.room}/"
+        query = f"?features={self.options.features}" if self.options.features else ""
+        return f"{self.options.url.rstrip('/')}/chat/{self.options.room}/{query}"
 
     def connected(self) -> list[Client]:
         return [c for c in self.clients if c.transport is not None and not c.transport.is_disconnected]
@@ -67,7 +70,7 @@ class Room:
         options = self.options
         gate = asyncio.Semaphore(options.connect_concurrency)
         first = len(self.clients)
-        batch = [Client(self.run, 0) for _ in range(count)]
+        batch = [self.make_client(self.run) for _ in range(count)]
         self.clients += batch
 
         async def connect(client: Client, index: int) -> None:
@@ -237,6 +240,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=10, help="messages sent at once after the single one")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of joining and leaving")
     parser.add_argument("--room-prefix", default="big")
+    parser.add_argument("--features", default="", help="?features= on every socket URL, e.g. presence,typing")
     parser.add_argument("--connect-concurrency", type=int, default=100)
     parser.add_argument("--sources", type=int, default=SPREAD, help="loopback source addresses (bench.sources)")
     parser.add_argument("--handshake-timeout", type=float, default=60)

@@ -184,3 +184,21 @@ def test_the_big_room_load_joins_reaches_and_leaves_every_round(rooms_server: tu
     assert all(r["descriptors_left"] <= result["descriptors_empty"] + 8 for r in result["join_leave_rounds"])
     assert result["join_cpu_us"] is not None and result["kib_per_connection"] is not None
     assert set(result["burst"]["latency_ms"]) == {"p50", "p99", "max"}
+
+
+def test_the_restart_brings_every_page_back_caught_up_with_since(tmp_path):
+    """The restart measurement at a small size (40 pages on SQLite): the first process closes every socket
+    with 1001, and every page comes back to the new one and receives the messages sent after it, once each,
+    in order, without the ones it had before the restart again."""
+    raw = tmp_path / "restart.json"
+    command = [sys.executable, "-m", "bench.restart", "--pages", "40", "--messages", "3", "--json", str(raw)]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(raw.read_text())
+
+    assert result["joined"] == 40
+    assert result["before_restart"]["deliveries_received"] == result["before_restart"]["deliveries_expected"] == 41 * 3
+    assert result["close_codes"] == {"1001": 41}
+    assert result["back"] == result["caught_up"] == 40
+    assert (result["duplicated"], result["out_of_order"], result["gaps"]) == (0, 0, 0)
+    assert result["caught_up_seconds"]["last"] is not None
