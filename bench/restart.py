@@ -2,7 +2,7 @@
 
 ``python -m bench.restart --pages 19000`` starts rooms on SQLite (the ``rooms-sqlite`` server of
 ``bench.servers``) and opens the pages' sockets in one room as the room page does
-(``?features=presence,typing,deletes,edits,reactions``), from the spread loopback addresses
+(``?features=presence,typing,deletes,edits,reactions``, or ``--features``), from the spread loopback addresses
 (``bench.sources``). One more socket sends ``--messages`` messages, which every page receives, keeping the
 id of the last. Then the server gets SIGTERM and closes every socket with 1001, and a new process starts
 on the same port and the same SQLite file. Each page comes back as the room page does
@@ -69,8 +69,9 @@ class Comeback:
         task.add_done_callback(self.tasks.discard)
 
     async def _connect(self, page: Page) -> None:
-        since = f"&since={page.latest_id.decode()}" if page.latest_id else ""
-        url = f"{self.url}?features={PAGE_FEATURES}{since}"
+        query = [f"features={self.options.features}"] if self.options.features else []
+        query += [f"since={page.latest_id.decode()}"] if page.latest_id else []
+        url = f"{self.url}?{'&'.join(query)}" if query else self.url
         async with self.gate:
             try:
                 await ws_connect(
@@ -212,6 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=19_000)
     parser.add_argument("--messages", type=int, default=5, help="sent before the restart, and again after it")
     parser.add_argument("--server", default="rooms-sqlite", choices=sorted(SERVERS))
+    parser.add_argument("--features", default=PAGE_FEATURES, help="?features= on every socket URL (the page's)")
     parser.add_argument("--connect-concurrency", type=int, default=500)
     parser.add_argument("--sources", type=int, default=SPREAD, help="loopback source addresses (bench.sources)")
     parser.add_argument("--handshake-timeout", type=float, default=60, help="for the first joins")
@@ -220,7 +222,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the result here")
     options = parser.parse_args(argv)
     options.room = f"restart{random.randrange(16**8):08x}"
-    options.features = PAGE_FEATURES
     options.burst = options.messages  # the sender's window: each batch goes at once
     return options
 
