@@ -39,6 +39,8 @@ log = logging.getLogger("rooms")
 async def serve(config: Config) -> None:
     systemd = Notifier()
     backend = await start_backend(config)
+    # After the backend answered (a start that fails says so in one line, and only that), before listening.
+    log_descriptor_limit()
     app = make_app(config, backend)
     await app.hub.load_moderation()  # bans and locks hold from the first request on
     app.hub.start()
@@ -121,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         backup_to, restore_from = (args.path, None) if args.command == cli.BACKUP else (None, args.path)
         return sqlite_backup.run(config.backend.url, backup_to=backup_to, restore_from=restore_from)
     configure_logging(config.server.log_level, config.server.log_format)
-    log_descriptor_limit()
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve(config))
