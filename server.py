@@ -26,6 +26,7 @@ from rooms.errors import ConfigError
 from rooms.service import cli
 from rooms.service.cli import parse_args
 from rooms.service.commands import check_config, config_error, print_invite, print_token
+from rooms.service.descriptors import log_descriptor_limit
 from rooms.service.logformat import configure_logging
 from rooms.service.startup import EXIT_BACKEND_UNREACHABLE, report_backend_failure, start_backend
 from rooms.service.systemd import Notifier, listening_sockets
@@ -38,6 +39,8 @@ log = logging.getLogger("rooms")
 async def serve(config: Config) -> None:
     systemd = Notifier()
     backend = await start_backend(config)
+    # After the backend answered (a start that fails says so in one line, and only that), before listening.
+    log_descriptor_limit()
     app = make_app(config, backend)
     await app.hub.load_moderation()  # bans and locks hold from the first request on
     app.hub.start()

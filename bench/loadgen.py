@@ -41,6 +41,7 @@ from picows import ws_connect
 from bench.clients import TEXT, Client, Run, Sender, Typist, monotonic_ns
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
 from bench.reactions import Reactor, expected_reactions, plan_reactors, reaction_figures
+from bench.sources import SPREAD, local_addr
 
 
 def room_url(options: argparse.Namespace, room: int, index: int) -> str:
@@ -54,7 +55,8 @@ async def connect_all(run: Run, clients: list[Client]) -> Counter[str]:
     gate = asyncio.Semaphore(options.connect_concurrency)
     failures: Counter[str] = Counter()
 
-    async def connect(client: Client, url: str) -> None:
+    async def connect(client: Client, url: str, index: int) -> None:
+        source = local_addr(url, index, options.sources)
         async with gate:
             try:
                 await ws_connect(
@@ -63,13 +65,14 @@ async def connect_all(run: Run, clients: list[Client]) -> Counter[str]:
                     websocket_handshake_timeout=options.handshake_timeout,
                     read_buffer_init_size=4096,
                     enable_auto_pong=True,
+                    local_addr=source,
                 )
             except Exception as exc:
                 failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
 
     per_room = options.clients
     await asyncio.gather(
-        *(connect(client, room_url(options, client.room, i % per_room)) for i, client in enumerate(clients))
+        *(connect(client, room_url(options, client.room, i % per_room), i) for i, client in enumerate(clients))
     )
     return failures
 
@@ -326,6 +329,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="server process(es) to measure")
     parser.add_argument("--room-prefix", default="bench")
     parser.add_argument("--connect-concurrency", type=int, default=100)
+    parser.add_argument(
+        "--sources",
+        type=int,
+        default=SPREAD,
+        help=f"spread clients over this many loopback source addresses from 127.0.0.2 (max {SPREAD}; 0: kernel's)",
+    )
     parser.add_argument("--handshake-timeout", type=float, default=30)
     parser.add_argument("--warmup-timeout", type=float, default=60)
     parser.add_argument("--settle", type=float, default=0.5, help="pause after warm-up before reading RSS")

@@ -153,6 +153,42 @@ def search_notes(results: Results) -> list[str]:
     ]
 
 
+def bigroom_header(results: Results) -> str:
+    measured = next((result for result in results.values() if ok(result)), {"checkpoint": 0, "clients": 0})
+    checkpoint, clients = f"{measured['checkpoint']:,}", f"{measured['clients']:,}"
+    return (
+        f"| server | joined | server CPU us/join | KiB/conn at {checkpoint} / {clients} "
+        "| one message to all, ms p50 / p99 / max | burst to all, ms p50 / p99 / max | lost/dup/ooo "
+        "| server RSS MiB empty / joined / all left | all left, % of empty | RSS MiB after leaving, by round "
+        "| joining s |\n" + "|---" * 11 + "|"
+    )
+
+
+def bigroom_row(name: str, result: Result | None) -> str:
+    if result is None or not ok(result):
+        reason = "not run" if result is None else result.get("skipped") or result.get("error")
+        return f"| {name} | {reason} |" + " |" * 9
+
+    def latency(figures: dict[str, Any]) -> str:
+        return " / ".join(_ms(figures["latency_ms"][key]) for key in ("p50", "p99", "max"))
+
+    first = result["join_leave_rounds"][0]
+    cells = [
+        name,
+        f"{result['joined']:,}/{result['clients']:,}",
+        _ms(result["join_cpu_us"]),
+        f"{_ms(result.get('kib_per_connection_checkpoint'))} / {_ms(result.get('kib_per_connection'))}",
+        latency(result["one_message"]),
+        latency(result["burst"]),
+        f"{result['lost']}/{result['duplicated']}/{result['out_of_order']}",
+        f"{_mib(result['rss_empty_kib'])} / {_mib(first['rss_joined_kib'])} / {_mib(first['rss_left_kib'])}",
+        f"{result['left_percent_of_empty']:g}%",
+        " / ".join(_mib(r["rss_left_kib"]) for r in result["join_leave_rounds"]),
+        " / ".join(f"{r['join_seconds']:.1f}" for r in result["join_leave_rounds"]),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
 def signals_line(signals: dict[str, Any]) -> str:
     """The presence and typing frames a run's clients received while measuring."""
     return (
@@ -211,6 +247,8 @@ def render(
         if scenario.kind == "search":
             lines += [SEARCH_HEADER, *(search_row(name, results.get(name)) for name in scenario.servers), ""]
             lines += search_notes(results)
+        elif scenario.kind == "bigroom":
+            lines += [bigroom_header(results), *(bigroom_row(name, results.get(name)) for name in scenario.servers), ""]
         else:
             lines += [HEADER, *(result_row(name, results.get(name)) for name in scenario.servers), ""]
         for name, result in results.items():
@@ -234,7 +272,8 @@ def render(
                     + "` (port, PID and a fresh room label per server)."
                 )
             else:
-                lines.append("Load generator: `" + commands[0][1] + "` (port, PID and a fresh room prefix per server).")
+                client = "Clients" if scenario.kind == "bigroom" else "Load generator"
+                lines.append(f"{client}: `{commands[0][1]}` (port, PID and a fresh room prefix per server).")
             for name, command in commands[1:]:
                 if command != commands[0][1] and name in scenario.variants:
                     lines.append(f"For {name}: `{command}`.")

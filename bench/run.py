@@ -30,8 +30,14 @@ LOADGEN_TIMEOUT = 300
 OPEN_FILES = 20_000
 
 
-def loadgen_command(load: dict[str, Any], urls: list[str], pids: list[int], prefix: str) -> list[str]:
-    command = [PYTHON, "-m", "bench.loadgen"]
+# The client process of each kind of socket scenario.
+LOAD_MODULES = {"sockets": "bench.loadgen", "bigroom": "bench.bigroom"}
+
+
+def loadgen_command(
+    load: dict[str, Any], urls: list[str], pids: list[int], prefix: str, module: str = "bench.loadgen"
+) -> list[str]:
+    command = [PYTHON, "-m", module]
     for url in urls:
         command += ["--url", url]
     for pid in pids:
@@ -71,7 +77,7 @@ def run_one(scenario: Scenario, row: str, quick: bool, workdir: Path) -> Result:
     try:
         # Labels unique per run: a store kept between runs (Redis, SQL) never mixes two runs' messages.
         prefix = f"{scenario.name.replace('-', '')}{uuid.uuid4().hex[:8]}r"
-        command = loadgen_command(load, started.urls, started.pids, prefix)
+        command = loadgen_command(load, started.urls, started.pids, prefix, LOAD_MODULES[scenario.kind])
         try:
             finished = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=LOADGEN_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -150,6 +156,14 @@ def summary(result: Result) -> str:
         return (
             f"filled {result['fill']['messages']} messages at {result['fill']['messages_per_s']}/s, "
             f"{result['searches']} searches, p50 {overall['p50']} / p99 {overall['p99']} / max {overall['max']} ms"
+        )
+    if "join_cpu_us" in result:
+        return (
+            f"{result['joined']}/{result['clients']} joined, {result['join_cpu_us']} us CPU per join, "
+            f"KiB/conn {result.get('kib_per_connection_checkpoint')} / {result.get('kib_per_connection')}, "
+            f"p99 one {result['one_message']['latency_ms']['p99']} ms, burst {result['burst']['latency_ms']['p99']} "
+            f"ms, lost {result['lost']}, left {result['left_percent_of_empty']}% of empty "
+            f"({result['left_growth_percent']:+g}% over the rounds)"
         )
     latency = result["latency_ms"]
     line = (

@@ -16,6 +16,7 @@ from bench.targets import (
     Target,
     backend_targets,
     big_targets,
+    bigroom_targets,
     chatty_targets,
     cluster_targets,
     echo_targets,
@@ -49,7 +50,7 @@ class Scenario:
     median_of: str = "server_cpu_us_per_delivery"
     variants: dict[str, Variant] = field(default_factory=dict)
     # "sockets": the load generator's clients (bench.loadgen); "search": a filled room searched over HTTP
-    # (bench.search_corpus, bench.searchload).
+    # (bench.search_corpus, bench.searchload); "bigroom": one room joined, reached and left (bench.bigroom).
     kind: str = "sockets"
 
     def server_of(self, row: str) -> str:
@@ -140,6 +141,16 @@ SCENARIOS: list[Scenario] = [
         {"rooms": 1, "clients": 10_000, "senders": 1, "window": 1, "messages": 3, "drain-idle": 20},
         {"rooms": 1, "clients": 10_000, "senders": 1, "window": 1, "messages": 1, "drain-idle": 20},
         big_targets,
+    ),
+    Scenario(
+        "bigroom",
+        "A big room: 19,000 clients join one room on one process and stay idle, one message and a burst of 10 "
+        "reach them all, all leave; three rounds of joining and leaving",
+        ("rooms", "baseline", "node-ws"),
+        {"clients": 19_000, "checkpoint": 2_000, "burst": 10, "rounds": 3},
+        {"clients": 2_000, "checkpoint": 500, "burst": 10, "rounds": 2},
+        bigroom_targets,
+        kind="bigroom",
     ),
     Scenario(
         "fanout-backends",

@@ -1,4 +1,5 @@
-"""The servers a benchmark scenario runs: the baseline and rooms on each backend, each as its own process.
+"""The servers a benchmark scenario runs: the baseline, Node.js ``ws`` and rooms on each backend, each as its
+own process.
 
 A server is started on a free loopback port with a config of its own in a temporary directory, waited
 for until its port accepts connections, and stopped with SIGTERM (then SIGKILL) afterwards. A server
@@ -10,6 +11,7 @@ it after them.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +26,8 @@ import yaml
 from bench.redis_cluster import ClusterDown, RedisClusterNodes, available
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE_SERVER = ROOT / "bench" / "node" / "server.js"
+NODE_WS_PACKAGE = ROOT / "bench" / "node" / "node_modules" / "ws" / "package.json"
 PYTHON = sys.executable
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -34,8 +38,8 @@ BENCH_REDIS_URL = "redis://127.0.0.1:6379/9"
 CLUSTER_HOSTS = "{cluster}"
 BENCH_REDIS_CLUSTER_URL = f"redis+cluster://{CLUSTER_HOSTS}/"
 
-# rooms' own limits, raised so they do not throttle the load (the baseline has none at all): every client
-# of the load generator comes from one address, 127.0.0.1.
+# rooms' own limits, raised so they do not throttle the load (the baseline has none at all): the load
+# generator's clients come from 249 loopback addresses (bench.sources), 77 each at 19,000, past the default 50.
 BENCH_LIMITS = {
     "messages_per_second": 1_000_000,
     "burst": 1_000_000,
@@ -68,7 +72,7 @@ class Started:
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """One server configuration: ``kind`` is "baseline" or "rooms"; ``backend`` a rooms backend URL."""
+    """One server configuration: ``kind`` is "baseline", "node" or "rooms"; ``backend`` a rooms backend URL."""
 
     name: str
     kind: str
@@ -81,6 +85,12 @@ class ServerSpec:
     def check_available(self) -> None:
         if self.uvloop and importlib.util.find_spec("uvloop") is None:
             raise Unavailable("uvloop is not installed")
+        if self.kind == "node":
+            if shutil.which("node") is None:
+                raise Unavailable("node is not installed")
+            if not NODE_WS_PACKAGE.exists():
+                raise Unavailable("the ws package is not installed: npm ci --prefix bench/node")
+            return
         if self.kind != "rooms" or self.backend.startswith("memory:"):
             return
         if CLUSTER_HOSTS in self.backend and not available():
@@ -101,9 +111,11 @@ class ServerSpec:
         workdir: Path,
         before_start: Callable[[str], None] | None = None,
         history: dict[str, int] | None = None,
+        fixed_ports: list[int] | None = None,
     ) -> Started:
         """Start the server's processes; ``before_start`` is given the backend URL once the store is
-        prepared and before any process starts (to fill it), ``history`` goes into the config."""
+        prepared and before any process starts (to fill it), ``history`` goes into the config, ``fixed_ports``
+        (one per process) replace free ones, as for a restart."""
         self.check_available()
         if self.prepare is not None:
             self.prepare()
@@ -118,7 +130,7 @@ class ServerSpec:
                 except ClusterDown as exc:
                     raise Unavailable(f"the Redis Cluster did not start: {exc}") from None
             for index in range(self.processes):
-                port = free_port()
+                port = fixed_ports[index] if fixed_ports else free_port()
                 log = workdir / f"{self.name}-{index}.log"
                 with open(log, "wb") as output:
                     processes.append(
@@ -141,6 +153,8 @@ class ServerSpec:
     def _command(
         self, port: int, workdir: Path, index: int, cluster: RedisClusterNodes | None, history: dict[str, int] | None
     ) -> list[str]:
+        if self.kind == "node":
+            return ["node", str(NODE_SERVER), "--port", str(port)]
         if self.kind == "baseline":
             command = [PYTHON, "-m", "bench.baseline_server", "--port", str(port)]
             if self.uvloop:
@@ -248,6 +262,7 @@ SERVERS: dict[str, ServerSpec] = {
     for spec in (
         ServerSpec("baseline", "baseline"),
         ServerSpec("baseline+uvloop", "baseline", uvloop=True),
+        ServerSpec("node-ws", "node"),
         ServerSpec("rooms", "rooms"),
         ServerSpec("rooms+uvloop", "rooms", uvloop=True),
         ServerSpec("baseline-sqlite-commit-each", "baseline", sqlite_commit_each=True),

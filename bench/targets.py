@@ -179,6 +179,79 @@ def big_targets(results: Results) -> list[Target]:
     return targets
 
 
+def bigroom_targets(results: Results) -> list[Target]:
+    """rooms against Node.js ws: joining, holding and reaching a big room, and memory given back after it."""
+    rooms = results.get("rooms")
+    measured = next((result for result in results.values() if ok(result)), None)
+    checkpoint = f"{measured['checkpoint']:,}" if measured else "the checkpoint"
+    everyone = f"{measured['clients']:,}" if measured else "all"
+    targets = [
+        ratio_target(
+            "rooms CPU per join <= node-ws",
+            results,
+            "rooms",
+            "node-ws",
+            lambda r: r.get("join_cpu_us"),
+            1.0,
+            unit=" us",
+        ),
+        ratio_target(
+            f"rooms KiB per idle connection at {checkpoint} <= node-ws",
+            results,
+            "rooms",
+            "node-ws",
+            lambda r: r.get("kib_per_connection_checkpoint"),
+            at_most=1.0,
+            unit=" KiB",
+        ),
+        ratio_target(
+            f"rooms KiB per idle connection at {everyone} <= node-ws",
+            results,
+            "rooms",
+            "node-ws",
+            lambda r: r.get("kib_per_connection"),
+            at_most=1.0,
+            unit=" KiB",
+        ),
+        ratio_target(
+            "rooms one message to all, p99 below node-ws",
+            results,
+            "rooms",
+            "node-ws",
+            lambda r: r["one_message"]["latency_ms"]["p99"],
+            at_most=1.0,
+            unit=" ms",
+        ),
+        ratio_target(
+            "rooms burst to all, p99 below node-ws",
+            results,
+            "rooms",
+            "node-ws",
+            lambda r: r["burst"]["latency_ms"]["p99"],
+            at_most=1.0,
+            unit=" ms",
+        ),
+        exact_target("rooms", results),
+    ]
+    if not ok(rooms):
+        return [*targets, *(Target(what, "not run", None) for what in LEFT_TARGETS)]
+    assert rooms is not None
+    left = rooms["left_percent_of_empty"]
+    rounds = " -> ".join(f"{r['rss_left_kib'] / 1024:.0f}" for r in rooms["join_leave_rounds"])
+    growth = rooms["left_growth_percent"]
+    targets.append(Target(LEFT_TARGETS[0], f"{left:g}% of the empty process", left <= 200))
+    targets.append(Target(LEFT_TARGETS[1], f"{rounds} MiB: {growth:+g}%", growth <= LEFT_GROWTH_PERCENT))
+    return targets
+
+
+# Allocator noise between rounds: RSS after leaving may move by a percent or so with nothing kept.
+LEFT_GROWTH_PERCENT = 2
+LEFT_TARGETS = (
+    "rooms RSS after all left <= 2x the empty process",
+    f"rooms RSS after all left grows at most {LEFT_GROWTH_PERCENT}% from the first round to the last",
+)
+
+
 def backend_targets(results: Results) -> list[Target]:
     return [
         ratio_target(

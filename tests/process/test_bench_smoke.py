@@ -158,3 +158,47 @@ def test_the_reactions_scenario_counts_reactions_frames_beside_the_messages(tmp_
     assert reacting["server_cpu_us_per_delivery"] == pytest.approx(server_cpu_us / deliveries, abs=0.001)
     text = page.read_text()
     assert "### Fan-out with reactions" in text and "rooms+reactions CPU per delivery <= 1.3x" in text
+
+
+def test_the_big_room_load_joins_reaches_and_leaves_every_round(rooms_server: tuple[str, int]) -> None:
+    """The bigroom scenario's client at a small size (60 clients from many loopback addresses, 20 at the
+    checkpoint, two rounds): everyone joins, one message and a burst of 10 reach everyone once each in order,
+    and the server holds no more descriptors after each round than it did empty."""
+    url, pid = rooms_server
+    command = [
+        sys.executable, "-m", "bench.bigroom", "--url", url, "--server-pid", str(pid),
+        "--clients", "60", "--checkpoint", "20", "--burst", "10", "--rounds", "2", "--settle", "0",
+        "--room-prefix", "smokebig",
+    ]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(finished.stdout)
+
+    assert result["joined"] == result["checkpoint_joined"] * 3 == 60
+    assert [r["joined"] for r in result["join_leave_rounds"]] == [60, 60]
+    assert all(r["connect_failures"] == {} for r in result["join_leave_rounds"])
+    assert result["one_message"]["deliveries_expected"] == result["one_message"]["deliveries_received"] == 60
+    assert result["burst"]["deliveries_expected"] == result["burst"]["deliveries_received"] == 600
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+    assert result["errors"] == {}
+    assert all(r["descriptors_left"] <= result["descriptors_empty"] + 8 for r in result["join_leave_rounds"])
+    assert result["join_cpu_us"] is not None and result["kib_per_connection"] is not None
+    assert set(result["burst"]["latency_ms"]) == {"p50", "p99", "max"}
+
+
+def test_the_restart_brings_every_page_back_caught_up_with_since(tmp_path):
+    """The restart measurement at a small size (40 pages on SQLite): the first process closes every socket
+    with 1001, and every page comes back to the new one and receives the messages sent after it, once each,
+    in order, without the ones it had before the restart again."""
+    raw = tmp_path / "restart.json"
+    command = [sys.executable, "-m", "bench.restart", "--pages", "40", "--messages", "3", "--json", str(raw)]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(raw.read_text())
+
+    assert result["joined"] == 40
+    assert result["before_restart"]["deliveries_received"] == result["before_restart"]["deliveries_expected"] == 41 * 3
+    assert result["close_codes"] == {"1001": 41}
+    assert result["back"] == result["caught_up"] == 40
+    assert (result["duplicated"], result["out_of_order"], result["gaps"]) == (0, 0, 0)
+    assert result["caught_up_seconds"]["last"] is not None

@@ -19,8 +19,8 @@ IDLE_CONNECTIONS = 100  # well past what 64 descriptors leave for connections, a
 
 
 def limit_open_files() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, hard))
+    # The hard limit too: the server lifts its soft limit to the hard one at start.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
 
 
 def cpu_seconds(pid: int) -> float:
