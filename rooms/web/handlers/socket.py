@@ -113,11 +113,12 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         return self.site.allowed_origins.allow(origin)
 
     async def open(self, label: str) -> None:
-        # The handshake is over: the HTTP connection object (the stream is detached from it), the request
+        # The handshake is over: the HTTP connection objects (the stream is detached from them), the request
         # and response headers (a browser's cookies and user agent run to kilobytes) and the template namespace are
         # never used again, yet would stay in memory as long as the socket. The headers are emptied in
-        # place because Tornado's suspended WebSocketHandler.get still holds them.
+        # place because Tornado's WebSocketHandler.get, not yet returned, still holds them.
         self.request.connection = None
+        self.request.server_connection = None  # with the Task that served its requests
         self.request.headers.clear()
         self._headers.clear()  # the response's, sent with the 101
         self._transforms = []  # what the 101 went through (compression, the count of bytes sent)
