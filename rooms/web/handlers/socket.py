@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable
 
+from tornado.httputil import HTTPHeaders
 from tornado.util import ObjectDict
 from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, _WebSocketParams
@@ -112,21 +113,22 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         operator lists the public origin in ``server.allowed_origins``."""
         return self.site.allowed_origins.allow(origin)
 
-    async def open(self, label: str) -> None:
+    def open(self, label: str) -> Awaitable[None]:
         # The handshake is over: the HTTP connection objects (the stream is detached from them), the request
-        # and response headers (a browser's cookies and user agent run to kilobytes) and the template namespace are
-        # never used again, yet would stay in memory as long as the socket. The headers are emptied in
-        # place because Tornado's WebSocketHandler.get, not yet returned, still holds them.
-        self.request.connection = None
-        self.request.server_connection = None  # with the Task that served its requests
-        self.request.headers.clear()
-        self._headers.clear()  # the response's, sent with the 101
+        # and response headers (a browser's cookies and user agent run to kilobytes), the query's arguments
+        # and the template namespace are never used again, yet would stay in memory as long as the socket.
+        request = self.request
+        request.connection = None
+        request.server_connection = None  # with the Task that served its requests
+        request.headers = self._headers = HTTPHeaders()  # the response's were sent with the 101
+        request.arguments.clear()
+        request.query_arguments.clear()
         self._transforms = []  # what the 101 went through (compression, the count of bytes sent)
         self.ui = ObjectDict()
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
         self.set_nodelay(True)
-        await self.session.open()
+        return self.session.open()
 
     def on_message(self, frame: str | bytes) -> Awaitable[None] | None:
         # A plain method: Tornado wraps a coroutine in a Task and a Future of its own for every frame,
