@@ -40,6 +40,9 @@ class FrameBudgetProtocol(WebSocketProtocol13):
     A frame that is not masked fails the connection with 1002, as RFC 6455 requires of a server (Tornado
     would take it)."""
 
+    # In slots, as for the handler (``ChatSocketHandler``): Tornado's attributes nearly fill the shared dict.
+    __slots__ = ("_frames", "_header", "_read_at_yield", "_work")
+
     def __init__(self, handler: WebSocketHandler, params: _WebSocketParams, frames: TokenBucket) -> None:
         super().__init__(handler, False, params)
         self._frames = frames
