@@ -100,7 +100,7 @@ class FrameBudgetProtocol(WebSocketProtocol13):
             awaited = frame.send(None)
         except StopIteration:
             return True
-        except StreamClosedError:
+        except (StreamClosedError, asyncio.CancelledError):  # as Tornado's read loop and accept: torn down
             self._ended(closed=True)
         except ValueError:  # as Tornado's accept: a malformed frame (its compressed data, say)
             gen_log.debug("Malformed WebSocket request received", exc_info=True)
