@@ -6,6 +6,7 @@ of addresses and networks the config names. Which address a request comes from i
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Generic, TypeVar
@@ -36,6 +37,9 @@ def parse_address(text: str) -> IPAddress | None:
     return address
 
 
+# A socket's key is looked up for its sender, as it is counted and as it closes, and parsing the address
+# is the dearest part of each: parsed once for them all (and for the next sockets of that address).
+@functools.lru_cache(maxsize=1024)
 def limit_key(address: str) -> str:
     """What per-address limits count by: the IPv4 address, or the /64 an IPv6 address is in."""
     parsed = parse_address(address)

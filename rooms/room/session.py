@@ -193,9 +193,12 @@ class SocketSession:
             self._socket.close(CloseCode.TRY_AGAIN_LATER, "storage unavailable, try again later")
 
     def handshake_ended(self) -> None:
-        """The handshake's request is over: refused or failed before the socket opened, or the socket's
-        connection is done. Out of its room either way (leaving twice is harmless); a socket that never
-        opened never closes, so its address's count is given back here."""
+        """The handshake's request is over: the socket is open, or it was refused or failed before it
+        opened (or as it did). An open socket stays in its room until it closes; any other leaves it here
+        (leaving twice is harmless), and a socket that never opened never closes, so its address's count
+        is given back here."""
+        if self.state is State.OPEN and not self._socket.is_closing():
+            return
         self._hub.leave(self._socket, self._room)
         if self.state is State.JOINING:
             self._hub.close_connection(self.address)

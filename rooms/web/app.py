@@ -92,7 +92,10 @@ class RoomsApplication(tornado.web.Application):
         self.deps = deps
         label = f"({LABEL_PATTERN})"
         # Each route's pattern as the metrics name it: never the path, which is unbounded.
+        # The socket's first: every join is a request, the one a busy server answers most, and each route
+        # before it would be one more pattern tried (no other route's pattern matches its paths).
         routes: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
+            (r"/chat/([^/]+)/?", ChatSocketHandler, "/chat/{label}/"),
             (r"/", HomeHandler, "/"),
             (r"/new/?", NewRoomHandler, "/new"),
             (r"/healthz", HealthHandler, "/healthz"),
@@ -106,7 +109,6 @@ class RoomsApplication(tornado.web.Application):
             (r"/api/bans/([^/]+)", BanApiHandler, "/api/bans/{id}"),
             (r"/api/audit", AuditApiHandler, "/api/audit"),
             (r"/api/.*", ApiNotFoundHandler, NO_ROUTE),
-            (r"/chat/([^/]+)/?", ChatSocketHandler, "/chat/{label}/"),
             (rf"/{label}", RoomRedirectHandler, "/{label}"),
             (rf"/{label}/", RoomPageHandler, "/{label}/"),
         ]

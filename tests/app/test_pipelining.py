@@ -13,6 +13,7 @@ import tornado.web
 
 from rooms.config.model import Config
 from rooms.room.session import MAX_STORES_IN_FLIGHT
+from rooms.web.frame_protocol import FRAME_COST, YIELD_AFTER
 from tests.support.apps import app_config
 from tests.support.clients import assert_next_is_marker, connect, receive_json, receive_messages
 
@@ -50,6 +51,17 @@ async def test_messages_sent_back_to_back_are_echoed_once_each_in_order_and_are_
     response = await http_client.fetch(f"http://127.0.0.1:{http_port}/api/rooms/lobby/messages?limit=200")
     stored = [m["message"] for m in json.loads(response.body)["messages"]]
     assert stored == [*(f"m{n}" for n in range(count)), marker["message"]]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_more_frames_than_one_turn_reads_are_all_answered_in_order(backend_name, app, http_server, http_port):
+    count = YIELD_AFTER // FRAME_COST + 50  # the socket lets the rest of the server run, then reads on
+    ann, bob = await connect(http_port, "lobby"), await connect(http_port, "lobby")
+    send_without_waiting(ann, [json.dumps({"handle": "ann", "message": f"m{n}"}) for n in range(count)])
+    for ws in (ann, bob):
+        received = await receive_messages(ws, count)
+        assert [m["message"] for m in received] == [f"m{n}" for n in range(count)]
+    await assert_next_is_marker(ann)
 
 
 @pytest.mark.gen_test(timeout=20)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
-from typing import Any, cast
+from collections.abc import Awaitable
 
-from tornado.iostream import StreamClosedError
+from tornado.httputil import HTTPHeaders
 from tornado.util import ObjectDict
 from tornado.web import HTTPError
-from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13, _WebSocketParams
+from tornado.websocket import WebSocketHandler, WebSocketProtocol, _WebSocketParams
 
 from backends.errors import InvalidMessageId
-from backends.token_bucket import TokenBucket
 from rooms.access.policy import AccessPolicy
 from rooms.errors import TooManyConnections
 from rooms.protocol import CloseCode, parse_features
@@ -21,11 +19,10 @@ from rooms.room.hub import RoomHub
 from rooms.room.moderation import BANNED_ADDRESS
 from rooms.room.session import TOO_SLOW, SocketSession, State
 from rooms.service.lograte import SOCKET_LOG
+from rooms.web.frame_protocol import FrameBudgetProtocol
 from rooms.web.frame_writer import FrameWriter
 from rooms.web.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
 
-# The bit of a frame's second byte that says its payload is masked (RFC 6455, section 5.2).
-MASKED = 0x80
 # What a socket's end is reported with when no close frame was sent or received (RFC 6455, 7.1.5).
 ABNORMAL_CLOSURE = 1006
 socket_log = logging.getLogger(SOCKET_LOG)
@@ -33,41 +30,12 @@ socket_log = logging.getLogger(SOCKET_LOG)
 SOCKET_END_LINE = "socket closed: room %s, %s, %.1fs, code %d%s, frames sent %d, received %d"
 
 
-class FrameBudgetProtocol(WebSocketProtocol13):
-    """Tornado's protocol, charging every frame read (pings and empty continuations included) to a
-    bucket: one that sends frames faster than any client needs is closed with 1008 and read no further.
-    A frame that is not masked fails the connection with 1002, as RFC 6455 requires of a server (Tornado
-    would take it)."""
-
-    def __init__(self, handler: WebSocketHandler, params: _WebSocketParams, frames: TokenBucket) -> None:
-        super().__init__(handler, False, params)
-        self._frames = frames
-        self._frame_starts = False
-
-    def _receive_frame(self) -> Coroutine[Any, Any, None]:
-        # Not a coroutine itself: the read loop awaits Tornado's own, with no frame more per frame read.
-        if self._frames.take():
-            self._frame_starts = True
-            return super()._receive_frame()
-        return self._refuse(CloseCode.POLICY, "too many frames")
-
-    async def _read_bytes(self, n: int) -> bytes:
-        data = await super()._read_bytes(n)
-        if self._frame_starts:  # Tornado reads a frame's first two bytes, its header, first
-            self._frame_starts = False
-            if not data[1] & MASKED:
-                await self._refuse(CloseCode.PROTOCOL_ERROR, "client frames must be masked")
-        return data
-
-    async def _refuse(self, code: CloseCode, reason: str) -> None:
-        cast(WebSocketHandler, self.handler).close(code, reason)  # the handler's: it keeps the code for the log
-        assert self.stream is not None  # reading: the stream is there
-        await self.stream.write(b"")  # resolves once the close frame is written (or the stream is gone)
-        raise StreamClosedError()  # ends Tornado's read loop, which aborts the stream and calls on_close
-
-
 class ChatSocketHandler(SafeHeaders, WebSocketHandler):
     """Translates between the wire and the socket's session (``rooms.room.session``), which holds its life."""
+
+    # In slots, not the instance's dict: Tornado's own attributes nearly fill the dict Python shares
+    # between instances, and these would make every socket carry a full dict of its own (about 1.6 KiB).
+    __slots__ = ("access", "frames_received", "frames_sent", "hub", "session", "site", "writer")
 
     def initialize(self, hub: RoomHub, site: SiteOptions, access: AccessPolicy) -> None:
         self.hub = hub
@@ -149,20 +117,22 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         operator lists the public origin in ``server.allowed_origins``."""
         return self.site.allowed_origins.allow(origin)
 
-    async def open(self, label: str) -> None:
-        # The handshake is over: the HTTP connection object (the stream is detached from it), the request
-        # and response headers (a browser's cookies and user agent run to kilobytes) and the template namespace are
-        # never used again, yet would stay in memory as long as the socket. The headers are emptied in
-        # place because Tornado's suspended WebSocketHandler.get still holds them.
-        self.request.connection = None
-        self.request.headers.clear()
-        self._headers.clear()  # the response's, sent with the 101
+    def open(self, label: str) -> Awaitable[None]:
+        # The handshake is over: the HTTP connection objects (the stream is detached from them), the request
+        # and response headers (a browser's cookies and user agent run to kilobytes), the query's arguments
+        # and the template namespace are never used again, yet would stay in memory as long as the socket.
+        request = self.request
+        request.connection = None
+        request.server_connection = None  # with the Task that served its requests
+        request.headers = self._headers = HTTPHeaders()  # the response's were sent with the 101
+        request.arguments.clear()
+        request.query_arguments.clear()
         self._transforms = []  # what the 101 went through (compression, the count of bytes sent)
         self.ui = ObjectDict()
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
         self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
         self.set_nodelay(True)
-        await self.session.open()
+        return self.session.open()
 
     def on_message(self, frame: str | bytes) -> Awaitable[None] | None:
         # A plain method: Tornado wraps a coroutine in a Task and a Future of its own for every frame,
