@@ -13,7 +13,8 @@ holds more than its share of descriptors; together their clients come from every
 - **Held.** RSS of each server, each client process and Redis (``used_memory_rss``) once all joined and
   after ``--settle`` seconds, against before; the machine's memory in use (MemTotal - MemAvailable) the same.
 - **Reaching all.** One client sends one message; every joined client's latency from the send to reading it,
-  over all processes: p50 / p99 / max, and how many were lost or came twice.
+  over all processes: p50 / p99 / max, and how many were lost or came twice; the servers' and the client
+  processes' CPU from the send to the last reading.
 """
 
 from __future__ import annotations
@@ -156,7 +157,6 @@ def reach_all(clients: ClientProcesses, options: argparse.Namespace) -> dict[str
             "p99": percentile_ms(ordered, 0.99),
             "max": round(ordered[-1] / 1e6, 3) if ordered else None,
         },
-        "client_cpu_s": [a["cpu_s"] for a in answers],
     }
 
 
@@ -194,7 +194,13 @@ def run_crowd(options: argparse.Namespace) -> dict[str, Any]:
         figures["client_rss_kib_per_client"] = per_client(sum(client_rss), figures["joined"])
         figures["redis_rss_kib"] = {"empty": redis_empty, "joined": redis_joined}
         figures["machine_memory_kib"] = {"before": machine_empty, "joined": machine_joined}
+        cpu_before = [cpu_seconds(pid) for pid in pids + clients.pids]
         figures["one_message"] = reach_all(clients, options)
+        reach_cpu = [cpu_seconds(pid) - before for pid, before in zip(pids + clients.pids, cpu_before, strict=True)]
+        figures["reach_cpu_s"] = {
+            "servers": round(sum(reach_cpu[: len(pids)]), 3),
+            "clients": round(sum(reach_cpu[len(pids) :]), 3),
+        }
         figures["lost"] = figures["one_message"]["lost"]
         figures["duplicated"] = figures["one_message"]["duplicated"]
         figures["out_of_order"] = figures["one_message"]["out_of_order"]

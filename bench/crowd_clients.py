@@ -27,7 +27,6 @@ from typing import Any
 from picows import ws_connect
 
 from bench.clients import TEXT, Client, Run, monotonic_ns
-from bench.loadgen import own_cpu_seconds
 from bench.procstat import raise_open_file_limit
 from bench.sources import SPREAD, local_addr
 
@@ -115,7 +114,6 @@ class Share:
             "errors": dict(run.errors),
             "dropped": sum(1 for c in self.clients if c.ready and c.transport and c.transport.is_disconnected),
             "latencies_ns": list(run.latencies_ns),
-            "cpu_s": round(own_cpu_seconds(), 3),
         }
 
     def close(self) -> None:
