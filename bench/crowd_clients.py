@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from picows import ws_connect
+from picows import WSTransport, ws_connect
 
 from bench.clients import TEXT, Client, Run, monotonic_ns
 from bench.procstat import raise_open_file_limit
@@ -72,7 +72,7 @@ class Share:
             "seconds": round(time.monotonic() - began, 3),
         }
 
-    def first_transport(self) -> Any:
+    def first_transport(self) -> WSTransport | None:
         connected = self.connected()
         return connected[0].transport if connected else None
 
