@@ -189,6 +189,38 @@ def bigroom_row(name: str, result: Result | None) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+CROWD_HEADER = (
+    "| server | joined | joining s | server CPU us/join | KiB/conn | server RSS MiB empty / joined, each "
+    "| client process RSS MiB, each | Redis RSS MiB empty / joined | machine memory in use GiB before / joined "
+    "| one message to all, ms p50 / p99 / max | lost/dup/ooo | CPU s while reaching all, servers / clients |\n"
+    + "|---" * 12
+    + "|"
+)
+
+
+def crowd_row(name: str, result: Result | None) -> str:
+    if result is None or not ok(result):
+        reason = "not run" if result is None else result.get("skipped") or result.get("error")
+        return f"| {name} | {reason} |" + " |" * 10
+    rss, redis, machine = result["server_rss_kib"], result["redis_rss_kib"], result["machine_memory_kib"]
+    latency = result["one_message"]["latency_ms"]
+    cells = [
+        name,
+        f"{result['joined']:,}/{result['clients']:,}",
+        f"{result['join_seconds']:.1f}",
+        _ms(result["join_cpu_us"]),
+        _ms(result["kib_per_connection"]),
+        f"{_mib(min(rss['empty']))}-{_mib(max(rss['empty']))} / {_mib(min(rss['joined']))}-{_mib(max(rss['joined']))}",
+        f"{_mib(min(result['client_rss_kib']))}-{_mib(max(result['client_rss_kib']))}",
+        f"{_mib(redis['empty'])} / {_mib(redis['joined'])}",
+        f"{machine['before'] / 1024**2:.2f} / {machine['joined'] / 1024**2:.2f}",
+        " / ".join(_ms(latency[key]) for key in ("p50", "p99", "max")),
+        f"{result['lost']}/{result['duplicated']}/{result['out_of_order']}",
+        f"{result['reach_cpu_s']['servers']:g} / {result['reach_cpu_s']['clients']:g}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
 def signals_line(signals: dict[str, Any]) -> str:
     """The presence and typing frames a run's clients received while measuring."""
     return (
@@ -249,6 +281,8 @@ def render(
             lines += search_notes(results)
         elif scenario.kind == "bigroom":
             lines += [bigroom_header(results), *(bigroom_row(name, results.get(name)) for name in scenario.servers), ""]
+        elif scenario.kind == "crowd":
+            lines += [CROWD_HEADER, *(crowd_row(name, results.get(name)) for name in scenario.servers), ""]
         else:
             lines += [HEADER, *(result_row(name, results.get(name)) for name in scenario.servers), ""]
         for name, result in results.items():
@@ -272,7 +306,7 @@ def render(
                     + "` (port, PID and a fresh room label per server)."
                 )
             else:
-                client = "Clients" if scenario.kind == "bigroom" else "Load generator"
+                client = "Clients" if scenario.kind in ("bigroom", "crowd") else "Load generator"
                 lines.append(f"{client}: `{commands[0][1]}` (port, PID and a fresh room prefix per server).")
             for name, command in commands[1:]:
                 if command != commands[0][1] and name in scenario.variants:

@@ -26,12 +26,11 @@ from bench.search_corpus import fill
 from bench.servers import PYTHON, SERVERS, Unavailable, stop
 from bench.targets import Result, Results
 
-LOADGEN_TIMEOUT = 300
 OPEN_FILES = 20_000
 
 
 # The client process of each kind of socket scenario.
-LOAD_MODULES = {"sockets": "bench.loadgen", "bigroom": "bench.bigroom"}
+LOAD_MODULES = {"sockets": "bench.loadgen", "bigroom": "bench.bigroom", "crowd": "bench.crowd"}
 
 
 def loadgen_command(
@@ -79,9 +78,9 @@ def run_one(scenario: Scenario, row: str, quick: bool, workdir: Path) -> Result:
         prefix = f"{scenario.name.replace('-', '')}{uuid.uuid4().hex[:8]}r"
         command = loadgen_command(load, started.urls, started.pids, prefix, LOAD_MODULES[scenario.kind])
         try:
-            finished = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=LOADGEN_TIMEOUT)
+            finished = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=scenario.timeout)
         except subprocess.TimeoutExpired:
-            return {"error": f"load generator did not finish within {LOADGEN_TIMEOUT}s"}
+            return {"error": f"load generator did not finish within {scenario.timeout}s"}
         if finished.returncode != 0:
             tail = finished.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             return {"error": f"load generator exited {finished.returncode}: {tail[0][:300]}"}
@@ -115,9 +114,9 @@ def run_search(scenario: Scenario, row: str, quick: bool, workdir: Path) -> Resu
         arguments["--server-pid"] = started.pids[0]
         command = [PYTHON, "-m", "bench.searchload", *(str(word) for pair in arguments.items() for word in pair)]
         try:
-            finished = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=LOADGEN_TIMEOUT)
+            finished = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=scenario.timeout)
         except subprocess.TimeoutExpired:
-            return {"error": f"search client did not finish within {LOADGEN_TIMEOUT}s"}
+            return {"error": f"search client did not finish within {scenario.timeout}s"}
         if finished.returncode != 0:
             tail = finished.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             return {"error": f"search client exited {finished.returncode}: {tail[0][:300]}"}
@@ -156,6 +155,12 @@ def summary(result: Result) -> str:
         return (
             f"filled {result['fill']['messages']} messages at {result['fill']['messages_per_s']}/s, "
             f"{result['searches']} searches, p50 {overall['p50']} / p99 {overall['p99']} / max {overall['max']} ms"
+        )
+    if "redis_rss_kib" in result:
+        return (
+            f"{result['joined']}/{result['clients']} joined in {result['join_seconds']:g} s, "
+            f"{result['join_cpu_us']} us CPU per join, KiB/conn {result['kib_per_connection']}, one message p99 "
+            f"{result['one_message']['latency_ms']['p99']} ms, lost {result['lost']}"
         )
     if "join_cpu_us" in result:
         return (

@@ -19,6 +19,7 @@ from bench.targets import (
     bigroom_targets,
     chatty_targets,
     cluster_targets,
+    crowd_targets,
     echo_targets,
     fanout_targets,
     idle_targets,
@@ -50,8 +51,10 @@ class Scenario:
     median_of: str = "server_cpu_us_per_delivery"
     variants: dict[str, Variant] = field(default_factory=dict)
     # "sockets": the load generator's clients (bench.loadgen); "search": a filled room searched over HTTP
-    # (bench.search_corpus, bench.searchload); "bigroom": one room joined, reached and left (bench.bigroom).
+    # (bench.search_corpus, bench.searchload); "bigroom": one room joined, reached and left (bench.bigroom);
+    # "crowd": one room over several processes, joined and reached (bench.crowd).
     kind: str = "sockets"
+    timeout: int = 300  # seconds one row's client process may take
 
     def server_of(self, row: str) -> str:
         variant = self.variants.get(row)
@@ -151,6 +154,18 @@ SCENARIOS: list[Scenario] = [
         {"clients": 2_000, "checkpoint": 500, "burst": 10, "rounds": 2},
         bigroom_targets,
         kind="bigroom",
+    ),
+    # Six processes hold 16,667 each, within a process's 20,000 descriptors; one client process per server.
+    Scenario(
+        "hundred-thousand",
+        "100,000 in one room on six processes: six rooms processes on one Redis, 100,000 clients join one room "
+        "(16,667 each), one message reaches them all",
+        ("rooms-redis-x6", "rooms-redis-x6+uvloop"),
+        {"clients": 100_000},
+        {"clients": 3_000},
+        crowd_targets,
+        kind="crowd",
+        timeout=600,
     ),
     Scenario(
         "fanout-backends",

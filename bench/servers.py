@@ -271,6 +271,8 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("rooms-mariadb", "rooms", backend=MARIADB_URL, prepare=fresh_sql_database("mysql")),
         ServerSpec("rooms-redis", "rooms", backend=BENCH_REDIS_URL),
         ServerSpec("rooms-redis-x2", "rooms", backend=BENCH_REDIS_URL, processes=2),
+        ServerSpec("rooms-redis-x6", "rooms", backend=BENCH_REDIS_URL, processes=6),
+        ServerSpec("rooms-redis-x6+uvloop", "rooms", backend=BENCH_REDIS_URL, uvloop=True, processes=6),
         ServerSpec("rooms-redis-cluster-x2", "rooms", backend=BENCH_REDIS_CLUSTER_URL, processes=2),
     )
 }

@@ -244,6 +244,29 @@ def bigroom_targets(results: Results) -> list[Target]:
     return targets
 
 
+CROWD_P99_MS = 2_000
+CROWD_TARGETS = ("every client joined", f"one message to all, p99 <= {CROWD_P99_MS / 1000:g} s")
+
+
+def crowd_targets(results: Results) -> list[Target]:
+    """For every row: every client in the room, one message reaching them all in time, none lost."""
+    targets = []
+    for name, result in results.items():
+        if not ok(result):
+            targets += [Target(f"{name}: {what}", "not run", None) for what in CROWD_TARGETS]
+            targets.append(exact_target(name, results))
+            continue
+        p99_ms = result["one_message"]["latency_ms"]["p99"]
+        joined = f"{result['joined']:,}/{result['clients']:,} in {result['join_seconds']:g} s"
+        targets.append(Target(f"{name}: {CROWD_TARGETS[0]}", joined, result["joined"] == result["clients"]))
+        if p99_ms is None:
+            targets.append(Target(f"{name}: {CROWD_TARGETS[1]}", "no delivery", False))
+        else:
+            targets.append(Target(f"{name}: {CROWD_TARGETS[1]}", f"{p99_ms:g} ms", p99_ms <= CROWD_P99_MS))
+        targets.append(exact_target(name, results))
+    return targets
+
+
 # Allocator noise between rounds: RSS after leaving may move by a percent or so with nothing kept.
 LEFT_GROWTH_PERCENT = 2
 LEFT_TARGETS = (
