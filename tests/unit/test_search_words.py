@@ -72,3 +72,9 @@ def test_matching_is_the_definition_whatever_shortcut_it_takes(text, data):
         and (query.prefix is None or any(word.startswith(query.prefix) for word in held))
     )
     assert query.matches(text) == expected
+
+
+@given(texts)
+def test_a_message_s_tokens_are_its_words_tokens_in_order_each_word_once(text):
+    # ``search_words`` writes every token at once; each must be the word's own ``word_token``.
+    assert search_words(5, text).split()[1:] == [word_token(word) for word in dict.fromkeys(words_of(text))]
