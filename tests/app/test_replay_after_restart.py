@@ -146,3 +146,19 @@ async def test_a_replay_asked_for_while_a_read_is_in_flight_gets_a_read_of_its_o
     assert [message.id for message in second.page.messages] == [later.id]
     assert [message.id for message in (await first).page.messages] in ([], [later.id])
     assert restarted.reads == 2
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_replay_given_up_while_waiting_for_a_shared_read_leaves_the_read_to_the_others(
+    restarted, before_restart
+):
+    reads = SharedReplayReads(restarted)
+    since = before_restart[4].id
+    gone = asyncio.ensure_future(reads.replay(ROOM, since, 20, None))
+    staying = asyncio.ensure_future(reads.replay(ROOM, since, 20, None))
+    await asyncio.sleep(0)
+    gone.cancel()
+    answer = await staying
+    assert gone.cancelled()
+    assert [message.message for message in answer.page.messages] == [m.message for m in before_restart[5:]]
+    assert restarted.reads == 1
