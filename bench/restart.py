@@ -40,6 +40,7 @@ from bench.sources import SPREAD, local_addr
 # As static/room/connection.js.
 PAGE_FEATURES = "presence,typing,deletes,edits,reactions"
 BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_GROWTH = 2.0
 BACKOFF_MAX_SECONDS = 30.0
 HEALTHY_AFTER_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -59,7 +60,7 @@ class Comeback:
         self.tasks: set[asyncio.Future[None]] = set()
 
     def schedule(self, page: Page) -> None:
-        ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2**page.attempts)
+        ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * self.options.backoff_growth**page.attempts)
         page.attempts += 1
         asyncio.get_running_loop().call_later(ceiling / 2 + random.random() * ceiling / 2, self._start, page)
 
@@ -174,6 +175,8 @@ async def restart_under_load(options: argparse.Namespace, started: list[Started]
     caught_up = seconds_after([page.caught_up_at for page in pages], listening)
     return {
         "pages": options.pages,
+        "features": options.features,
+        "backoff_growth": options.backoff_growth,
         "messages": options.messages,
         "joined": room.run.ready - 1,
         "join_seconds": round(join_seconds, 3),
@@ -214,6 +217,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=5, help="sent before the restart, and again after it")
     parser.add_argument("--server", default="rooms-sqlite", choices=sorted(SERVERS))
     parser.add_argument("--features", default=PAGE_FEATURES, help="?features= on every socket URL (the page's)")
+    parser.add_argument(
+        "--backoff-growth", type=float, default=BACKOFF_GROWTH, help="each wait's ceiling over the last (the page's)"
+    )
     parser.add_argument("--connect-concurrency", type=int, default=500)
     parser.add_argument("--sources", type=int, default=SPREAD, help="loopback source addresses (bench.sources)")
     parser.add_argument("--handshake-timeout", type=float, default=60, help="for the first joins")

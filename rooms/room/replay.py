@@ -12,6 +12,7 @@ from backends.changes import MessageChange
 from rooms.change_frames import CHANGE_FEATURE_SET, CHANGE_FEATURES
 from rooms.protocol import GAP, Feature, text_frame
 from rooms.room.fanout import LocalFanout, Member, Replayed, encode_item, item_position
+from rooms.room.replay_reads import SharedReplayReads
 
 REPLAY_PAGE = 200  # messages a replay reads at most at once
 # Messages of a replay's first read, before it has seen how large the room's messages are.
@@ -24,6 +25,7 @@ class Replays:
     def __init__(self, backend: Backend, fanout: LocalFanout) -> None:
         self._backend = backend
         self._fanout = fanout
+        self._reads = SharedReplayReads(backend)
 
     async def send(self, member: Member, room: str, since: str, features: frozenset[Feature] = frozenset()) -> Replayed:
         """Send the socket what it missed after ``since``; the last position it then has. A socket that
@@ -47,7 +49,7 @@ class Replays:
         # Every page is a replay of its own, not a history read: pruning can take what follows ``since``
         # while the socket drains the page before, and the client must then hear of the gap.
         member, room = replay.member, replay.room
-        read = await self._backend.replay(room, since, limit, replay.origin)
+        read = await self._reads.replay(room, since, limit, replay.origin)
         if read.gap:
             member.send_frames(text_frame(GAP))
         if read.after != since:
