@@ -6,36 +6,9 @@ from __future__ import annotations
 import pytest
 
 from backends.audit import AuditAction
-from backends.sql.database import open_database
 from backends.sql.migrations import SCHEMA_VERSION
-from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
+from tests.support.factories.sql import run_sql, sql_backend
 from tests.support.messages import store
-
-FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
-
-
-@pytest.fixture(params=sorted(FACTORIES))
-def sql_factory(request, io_loop):
-    factory = FACTORIES[request.param]()
-    yield factory
-    io_loop.run_sync(factory.dispose, timeout=30)
-
-
-def change(url: str, *statements: str) -> None:
-    database = open_database(url)
-    try:
-        for statement in statements:
-            database.execute_sql(statement)
-    finally:
-        database.close()
-
-
-def read_database(url: str, sql: str) -> list[tuple]:
-    database = open_database(url)
-    try:
-        return list(database.execute_sql(sql).fetchall())
-    finally:
-        database.close()
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -48,7 +21,7 @@ async def test_a_version_5_database_gains_the_audit_log_in_place(sql_factory):
         ban = await backend.add_ban("spammer", None, None, None, "spam")
     finally:
         await backend.close()
-    change(url, "DROP TABLE audit_log", "UPDATE schema_version SET version = 5")  # what version 5 left
+    run_sql(url, "DROP TABLE audit_log", "UPDATE schema_version SET version = 5")  # what version 5 left
 
     migrated = sql_backend(url, audit_keep=2)
     await migrated.start()
@@ -59,5 +32,5 @@ async def test_a_version_5_database_gains_the_audit_log_in_place(sql_factory):
         assert await migrated.audit_page(10) == list(reversed(recorded[1:]))
     finally:
         await migrated.close()
-    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
-    assert read_database(url, "SELECT COUNT(*) FROM audit_log") == [(2,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert run_sql(url, "SELECT COUNT(*) FROM audit_log") == [(2,)]

@@ -17,31 +17,14 @@ from backends.sql.migrations import SCHEMA_VERSION
 from backends.sql.options import kind_of, read_options
 from backends.sql.tables import build_schema
 from rooms.config.loading import load_config
-from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
+from tests.support.factories.sql import MariaDBFactory, SQLiteFactory, run_sql, sql_backend
 from tests.support.messages import store, store_soon
-
-FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
-
-
-@pytest.fixture(params=sorted(FACTORIES))
-def sql_factory(request, io_loop):
-    factory = FACTORIES[request.param]()
-    yield factory
-    io_loop.run_sync(factory.dispose, timeout=30)
 
 
 async def started(url: str, **options) -> SQLBackend:
     backend = sql_backend(url, **options)
     await backend.start()
     return backend
-
-
-def read_database(url: str, sql: str) -> list[tuple]:
-    database = open_database(url)
-    try:
-        return list(database.execute_sql(sql).fetchall())
-    finally:
-        database.close()
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -89,7 +72,7 @@ async def test_schema_is_created_on_an_empty_database_with_its_version_and_index
     url = sql_factory.new_url()
     backend = await started(url)
     await backend.close()
-    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     database = open_database(url)
     try:
         indexes = {tuple(index.columns): index.unique for index in database.get_indexes("messages")}
@@ -145,7 +128,7 @@ async def test_a_version_1_database_is_migrated_in_place_and_keeps_its_history_a
         assert summary.last_active == stored[-1].message.timestamp
     finally:
         await backend.close()
-    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -179,9 +162,9 @@ async def test_a_version_3_database_gains_moderation_in_place(sql_factory):
         assert (await backend.bans(), await backend.locked_rooms()) == ([ban], {"lobby"})
     finally:
         await backend.close()
-    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     # The tombstone, the message after it, and the deletion's own row in the room's log.
-    assert read_database(url, "SELECT deleted FROM messages ORDER BY id") == [(1,), (0,), (2,)]
+    assert run_sql(url, "SELECT deleted FROM messages ORDER BY id") == [(1,), (0,), (2,)]
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -208,7 +191,7 @@ async def test_a_version_4_database_gains_who_sent_each_message_in_place(sql_fac
         signed = (await store(backend, "lobby", "bob", "signed", "c-new", "user-7", True)).message
     finally:
         await backend.close()
-    assert read_database(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     assert message_columns(url) == fresh_columns  # migrated as a new table is made
     database = open_database(url)
     try:  # a writer that names no sender (as version 4 wrote) still stores: the columns have defaults
@@ -238,9 +221,7 @@ async def test_a_deleted_messages_tombstone_keeps_nothing_of_who_sent_it(sql_fac
     finally:
         await backend.close()
     # Its row, besides the deletion's own row in the room's log (deleted 2).
-    tombstone = read_database(
-        url, "SELECT handle, message, user_id, client_id, deleted FROM messages WHERE deleted < 2"
-    )
+    tombstone = run_sql(url, "SELECT handle, message, user_id, client_id, deleted FROM messages WHERE deleted < 2")
     assert tombstone == [("", "", None, "c-1", 1)]  # the client id stays: a resend is refused, not stored
 
 
@@ -296,7 +277,7 @@ async def test_mysql_tables_are_utf8mb4_with_binary_collation():
     try:
         url = factory.new_url()
         await (await started(url)).close()
-        rows = read_database(
+        rows = run_sql(
             url,
             "SELECT table_name, table_collation FROM information_schema.tables"
             " WHERE table_schema = DATABASE() ORDER BY table_name",

@@ -9,10 +9,9 @@ import signal
 import pytest
 
 from tests.support.clients import connect
-from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
+from tests.support.factories.sql import FACTORIES, sql_backend
 from tests.support.processes import ServerProcess
 
-FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
 SENT = 300
 KILL_AFTER_ECHOES = 200
 # Rate limits out of the way: this test is about durability, one socket sends as fast as it can.

@@ -13,12 +13,10 @@ from backends.base import NewMessage, utc_timestamp
 from backends.changes import ChangeKind
 from backends.errors import NotAuthor
 from backends.search import SearchQuery
-from backends.sql.database import open_database
 from backends.sql.migrations import SCHEMA_VERSION, SQLITE_SEARCH_SCHEMA
-from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
+from tests.support.factories.sql import run_sql, sql_backend
 from tests.support.messages import store
 
-FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
 LOG_COLUMNS = ("author", "reply_to", "edited", "reactions", "change_of", "change_data")
 KEY = "key:" + "b" * 64
 BEFORE_THE_LOG = 7  # search's version
@@ -30,25 +28,6 @@ EARLIER_TRIGGER = (
 )
 
 
-@pytest.fixture(params=sorted(FACTORIES))
-def sql_factory(request, io_loop):
-    factory = FACTORIES[request.param]()
-    yield factory
-    io_loop.run_sync(factory.dispose, timeout=30)
-
-
-def run(url: str, *statements: str) -> list[tuple]:
-    database = open_database(url)
-    try:
-        rows: list[tuple] = []
-        for statement in statements:
-            cursor = database.execute_sql(statement)
-            rows = list(cursor.fetchall()) if cursor.description else []
-        return rows
-    finally:
-        database.close()
-
-
 def as_the_earlier_release_left_it(url: str) -> None:
     sqlite = url.startswith("sqlite")
     drop_index = "DROP INDEX messages_change_of" + ("" if sqlite or url.startswith("postgresql") else " ON messages")
@@ -56,7 +35,7 @@ def as_the_earlier_release_left_it(url: str) -> None:
     if sqlite:  # version 7's triggers of the search index, which knew no change rows
         statements += ["DROP TRIGGER message_words_added", "DROP TRIGGER message_words_changed", *SQLITE_SEARCH_SCHEMA]
     statements += [drop_index, *(f"ALTER TABLE messages DROP COLUMN {column}" for column in LOG_COLUMNS)]
-    run(url, *statements, f"UPDATE schema_version SET version = {BEFORE_THE_LOG}")
+    run_sql(url, *statements, f"UPDATE schema_version SET version = {BEFORE_THE_LOG}")
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -99,4 +78,4 @@ async def test_a_database_of_the_version_before_gains_the_room_s_log_in_place(sq
         assert [room.message_count for room in await migrated.busiest_rooms(5)] == [2]
     finally:
         await migrated.close()
-    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(BEFORE_THE_LOG + 1,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(BEFORE_THE_LOG + 1,)]

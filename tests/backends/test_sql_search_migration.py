@@ -9,14 +9,11 @@ import pytest
 
 from backends.base import NewMessage, utc_timestamp
 from backends.search import SearchQuery
-from backends.sql.database import open_database
 from backends.sql.migrations import SCHEMA_VERSION
 from backends.sql.tokens import room_token, word_token
-from tests.support.factories.sql import MariaDBFactory, PostgreSQLFactory, SQLiteFactory, sql_backend
+from tests.support.factories.sql import SQLiteFactory, run_sql, sql_backend
 from tests.support.messages import store
 from tests.support.waiting import eventually
-
-FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
 
 # What each engine had at version 6: no search words, no index of them, and no room's log (version 8): no
 # change rows, none of the log's columns or its index, and SQLite's count trigger counting every row.
@@ -61,23 +58,9 @@ THE_INDEX = {
 }
 
 
-@pytest.fixture(params=sorted(FACTORIES))
-def engine(request, io_loop):
-    factory = FACTORIES[request.param]()
-    yield request.param, factory
-    io_loop.run_sync(factory.dispose, timeout=30)
-
-
-def run(url: str, *statements: str) -> list[tuple]:
-    database = open_database(url)
-    try:
-        rows: list[tuple] = []
-        for statement in statements:
-            cursor = database.execute_sql(statement)
-            rows = list(cursor.fetchall()) if cursor.description else []
-        return rows
-    finally:
-        database.close()
+@pytest.fixture
+def engine(sql_factory, request):
+    return request.node.callspec.params["sql_factory"], sql_factory
 
 
 async def found(backend, room: str, q: str) -> list[str]:
@@ -97,7 +80,7 @@ async def test_a_version_6_database_gains_search_in_place_and_finds_what_it_held
         elsewhere = (await store(backend, "other", "bob", "old message elsewhere")).message
     finally:
         await backend.close()
-    run(url, *BACK_TO_VERSION_6[name], "UPDATE schema_version SET version = 6")
+    run_sql(url, *BACK_TO_VERSION_6[name], "UPDATE schema_version SET version = 6")
 
     migrated = sql_backend(url)
     await migrated.start()
@@ -118,10 +101,10 @@ async def test_a_version_6_database_gains_search_in_place_and_finds_what_it_held
         assert await found(migrated, "lobby", "reworded") == ["now reworded"]
     finally:
         await migrated.close()
-    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(8,)]
-    assert len(run(url, THE_INDEX[name])) == 1
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(8,)]
+    assert len(run_sql(url, THE_INDEX[name])) == 1
     if name == "sqlite":
-        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
+        run_sql(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -136,7 +119,7 @@ async def test_starting_again_on_the_newest_version_changes_nothing(engine):
             assert len(await found(backend, "lobby", "start")) == (1 if text == "first start" else 2)
         finally:
             await backend.close()
-    assert run(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -151,15 +134,15 @@ async def test_the_sqlite_index_stays_in_step_through_deletions_prunes_and_expir
             assert await backend.delete_message("lobby", message.id)  # tombstones, pruned with the rest later
         for n in range(12, 20):
             await store(backend, "lobby", "ann", f"word {n}")
-        await eventually(lambda: run(url, "SELECT COUNT(*) FROM messages WHERE deleted = 1") == [(0,)], timeout=10)
-        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
+        await eventually(lambda: run_sql(url, "SELECT COUNT(*) FROM messages WHERE deleted = 1") == [(0,)], timeout=10)
+        run_sql(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
         assert await backend.expire_rooms("9999-12-31T00:00:00+00:00") == 1
         assert await found(backend, "lobby", "word") == []
         # The index holds no token of any message any more: the MATCH itself finds nothing.
-        assert run(url, f"SELECT COUNT(*) FROM message_words WHERE message_words MATCH '{word_token('word')}'") == [
+        assert run_sql(url, f"SELECT COUNT(*) FROM message_words WHERE message_words MATCH '{word_token('word')}'") == [
             (0,)
         ]
-        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")
+        run_sql(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")
     finally:
         await backend.close()
         await factory.dispose()
@@ -179,11 +162,11 @@ async def test_the_sqlite_index_holds_messages_as_they_now_stand_and_never_a_cha
         await backend.edit_message("lobby", first.id, "delta one", utc_timestamp(), frozenset({KEY}))
         assert await backend.react("lobby", second.id, "sub:bob", "👍", True) is not None
         assert await backend.delete_message("lobby", third.id, frozenset({KEY}))
-        assert run(url, "SELECT COUNT(*) FROM messages WHERE deleted = 2") == [(3,)]  # the edit, reaction, deletion
-        ((room_id,),) = run(url, "SELECT id FROM rooms WHERE label = 'lobby'")
-        indexed = run(url, f"SELECT rowid FROM message_words WHERE message_words MATCH '{room_token(room_id)}'")
+        assert run_sql(url, "SELECT COUNT(*) FROM messages WHERE deleted = 2") == [(3,)]  # the edit, reaction, deletion
+        ((room_id,),) = run_sql(url, "SELECT id FROM rooms WHERE label = 'lobby'")
+        indexed = run_sql(url, f"SELECT rowid FROM message_words WHERE message_words MATCH '{room_token(room_id)}'")
         assert sorted(row[0] for row in indexed) == [int(first.id), int(second.id)]
-        run(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
+        run_sql(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step
         assert await found(backend, "lobby", "alpha") == []
         assert await found(backend, "lobby", "one") == ["delta one"]
         assert await found(backend, "lobby", "gamma") == []

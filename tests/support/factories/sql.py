@@ -19,6 +19,7 @@ import pymysql
 from backends import create_backend
 from backends.base import BackendOptions
 from backends.sql.backend import SQLBackend
+from backends.sql.database import open_database
 from tests.support.factories import service_unreachable
 
 POSTGRESQL = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
@@ -136,3 +137,17 @@ class MariaDBFactory:
 
 
 FACTORIES = {"sqlite": SQLiteFactory, "postgresql": PostgreSQLFactory, "mysql": MariaDBFactory}
+
+
+def run_sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
+    """Runs ``statements`` in order on the database at ``url``, outside any backend (as an earlier release,
+    or an operator, would); the rows of the last one (none if it returns none)."""
+    database = open_database(url)
+    try:
+        rows: list[tuple[Any, ...]] = []
+        for statement in statements:
+            cursor = database.execute_sql(statement)
+            rows = list(cursor.fetchall()) if cursor.description else []
+        return rows
+    finally:
+        database.close()
