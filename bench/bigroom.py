@@ -31,12 +31,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from picows import ws_connect
-
-from bench.clients import TEXT, Client, Run, Sender, monotonic_ns
+from bench.clients import TEXT, Client, Run, Sender, connect_spread, monotonic_ns
 from bench.loadgen import own_cpu_seconds, percentile_ms
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
-from bench.sources import SPREAD, local_addr
+from bench.sources import SPREAD
 
 MARKER_RESEND_SECONDS = 20.0  # a marker is sent again only if some client still has none by then
 FD_SLACK = 8  # descriptors the server may hold beyond its empty count once all have left (a log, a timer)
@@ -67,27 +65,10 @@ class Room:
 
     async def join(self, count: int) -> None:
         """Connect ``count`` more clients, then wait until every connected one has received a marker."""
-        options = self.options
-        gate = asyncio.Semaphore(options.connect_concurrency)
         first = len(self.clients)
         batch = [self.make_client(self.run) for _ in range(count)]
         self.clients += batch
-
-        async def connect(client: Client, index: int) -> None:
-            async with gate:
-                try:
-                    await ws_connect(
-                        lambda: client,
-                        self.url,
-                        websocket_handshake_timeout=options.handshake_timeout,
-                        read_buffer_init_size=4096,
-                        enable_auto_pong=True,
-                        local_addr=local_addr(self.url, index, options.sources),
-                    )
-                except Exception as exc:
-                    self.failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
-
-        await asyncio.gather(*(connect(client, first + i) for i, client in enumerate(batch)))
+        await connect_spread(batch, self.url, first, self.options, self.failures)
         await self.marker()
 
     async def marker(self) -> None:

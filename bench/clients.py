@@ -22,7 +22,9 @@ import time
 from array import array
 from collections import Counter
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from bench.sources import local_addr
 
 TEXT = WSMsgType.TEXT
 CLOSE = WSMsgType.CLOSE
@@ -267,3 +269,28 @@ class Typist:
             self.sent += 1
             self.run.typing_sent += 1
             await asyncio.sleep(self.interval)
+
+
+async def connect_spread(
+    clients: list[Client], url: str, first: int, options: argparse.Namespace, failures: Counter[str]
+) -> None:
+    """Connects each of ``clients`` to ``url``, client ``i`` from the loopback source of index ``first + i``
+    (``options.sources`` of them), at most ``options.connect_concurrency`` handshakes at a time; a client that
+    fails is counted in ``failures`` by its error."""
+    gate = asyncio.Semaphore(options.connect_concurrency)
+
+    async def connect(client: Client, index: int) -> None:
+        async with gate:
+            try:
+                await ws_connect(
+                    lambda: client,
+                    url,
+                    websocket_handshake_timeout=options.handshake_timeout,
+                    read_buffer_init_size=4096,
+                    enable_auto_pong=True,
+                    local_addr=local_addr(url, index, options.sources),
+                )
+            except Exception as exc:
+                failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
+
+    await asyncio.gather(*(connect(client, first + i) for i, client in enumerate(clients)))

@@ -24,11 +24,11 @@ import time
 from collections import Counter
 from typing import Any
 
-from picows import WSTransport, ws_connect
+from picows import WSTransport
 
-from bench.clients import TEXT, Client, Run, monotonic_ns
+from bench.clients import TEXT, Client, Run, connect_spread, monotonic_ns
 from bench.procstat import raise_open_file_limit
-from bench.sources import SPREAD, local_addr
+from bench.sources import SPREAD
 
 POLL_SECONDS = 0.01
 
@@ -47,25 +47,8 @@ class Share:
         return [c for c in self.clients if c.transport is not None and not c.transport.is_disconnected]
 
     async def connect(self) -> dict[str, Any]:
-        options = self.options
-        gate = asyncio.Semaphore(options.connect_concurrency)
         began = time.monotonic()
-
-        async def connect(client: Client, index: int) -> None:
-            async with gate:
-                try:
-                    await ws_connect(
-                        lambda: client,
-                        self.url,
-                        websocket_handshake_timeout=options.handshake_timeout,
-                        read_buffer_init_size=4096,
-                        enable_auto_pong=True,
-                        local_addr=local_addr(self.url, index, options.sources),
-                    )
-                except Exception as exc:
-                    self.failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
-
-        await asyncio.gather(*(connect(c, options.first + i) for i, c in enumerate(self.clients)))
+        await connect_spread(self.clients, self.url, self.options.first, self.options, self.failures)
         return {
             "connected": len(self.connected()),
             "failures": dict(self.failures.most_common(5)),
