@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from bench.clients import TEXT, Client, Run, Sender, connect_spread, monotonic_ns
+from bench.clients import TEXT, Client, Run, Sender, connect_spread, monotonic_ns, run_on_fastest_loop
 from bench.loadgen import own_cpu_seconds, percentile_ms
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
 from bench.sources import SPREAD
@@ -68,7 +68,7 @@ class Room:
         first = len(self.clients)
         batch = [self.make_client(self.run) for _ in range(count)]
         self.clients += batch
-        await connect_spread(batch, self.url, first, self.options, self.failures)
+        await connect_spread(batch, [self.url] * count, first, self.options, self.failures)
         await self.marker()
 
     async def marker(self) -> None:
@@ -234,12 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     raise_open_file_limit(options.clients + 1024)
-    try:
-        import uvloop
-    except ImportError:
-        result = asyncio.run(run_rounds(options))
-    else:
-        result = uvloop.run(run_rounds(options))
+    result = run_on_fastest_loop(run_rounds(options))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -21,10 +21,14 @@ import random
 import time
 from array import array
 from collections import Counter
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from bench.sources import local_addr
+
+T = TypeVar("T")
 
 TEXT = WSMsgType.TEXT
 CLOSE = WSMsgType.CLOSE
@@ -272,14 +276,14 @@ class Typist:
 
 
 async def connect_spread(
-    clients: list[Client], url: str, first: int, options: argparse.Namespace, failures: Counter[str]
+    clients: Sequence[Client], urls: Sequence[str], first: int, options: argparse.Namespace, failures: Counter[str]
 ) -> None:
-    """Connects each of ``clients`` to ``url``, client ``i`` from the loopback source of index ``first + i``
+    """Connects each of ``clients`` to its URL of ``urls``, client ``i`` from the loopback source of index ``first + i``
     (``options.sources`` of them), at most ``options.connect_concurrency`` handshakes at a time; a client that
     fails is counted in ``failures`` by its error."""
     gate = asyncio.Semaphore(options.connect_concurrency)
 
-    async def connect(client: Client, index: int) -> None:
+    async def connect(client: Client, url: str, index: int) -> None:
         async with gate:
             try:
                 await ws_connect(
@@ -293,4 +297,15 @@ async def connect_spread(
             except Exception as exc:
                 failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
 
-    await asyncio.gather(*(connect(client, first + i) for i, client in enumerate(clients)))
+    await asyncio.gather(
+        *(connect(client, url, first + i) for i, (client, url) in enumerate(zip(clients, urls, strict=True)))
+    )
+
+
+def run_on_fastest_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Runs ``main`` on uvloop where it is installed (the load's own loop costs less CPU), else on asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)

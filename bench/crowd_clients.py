@@ -26,7 +26,7 @@ from typing import Any
 
 from picows import WSTransport
 
-from bench.clients import TEXT, Client, Run, connect_spread, monotonic_ns
+from bench.clients import TEXT, Client, Run, connect_spread, monotonic_ns, run_on_fastest_loop
 from bench.procstat import raise_open_file_limit
 from bench.sources import SPREAD
 
@@ -48,7 +48,9 @@ class Share:
 
     async def connect(self) -> dict[str, Any]:
         began = time.monotonic()
-        await connect_spread(self.clients, self.url, self.options.first, self.options, self.failures)
+        await connect_spread(
+            self.clients, [self.url] * len(self.clients), self.options.first, self.options, self.failures
+        )
         return {
             "connected": len(self.connected()),
             "failures": dict(self.failures.most_common(5)),
@@ -145,12 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     raise_open_file_limit(options.clients + 1024)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(options))
-    else:
-        uvloop.run(serve(options))
+    run_on_fastest_loop(serve(options))
     return 0
 
 

@@ -36,12 +36,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from picows import ws_connect
-
-from bench.clients import TEXT, Client, Run, Sender, Typist, monotonic_ns
+from bench.clients import TEXT, Client, Run, Sender, Typist, connect_spread, monotonic_ns
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
 from bench.reactions import Reactor, expected_reactions, plan_reactors, reaction_figures
-from bench.sources import SPREAD, local_addr
+from bench.sources import SPREAD
 
 
 def room_url(options: argparse.Namespace, room: int, index: int) -> str:
@@ -52,28 +50,9 @@ def room_url(options: argparse.Namespace, room: int, index: int) -> str:
 
 async def connect_all(run: Run, clients: list[Client]) -> Counter[str]:
     options = run.options
-    gate = asyncio.Semaphore(options.connect_concurrency)
     failures: Counter[str] = Counter()
-
-    async def connect(client: Client, url: str, index: int) -> None:
-        source = local_addr(url, index, options.sources)
-        async with gate:
-            try:
-                await ws_connect(
-                    lambda: client,
-                    url,
-                    websocket_handshake_timeout=options.handshake_timeout,
-                    read_buffer_init_size=4096,
-                    enable_auto_pong=True,
-                    local_addr=source,
-                )
-            except Exception as exc:
-                failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
-
-    per_room = options.clients
-    await asyncio.gather(
-        *(connect(client, room_url(options, client.room, i % per_room), i) for i, client in enumerate(clients))
-    )
+    urls = [room_url(options, client.room, i % options.clients) for i, client in enumerate(clients)]
+    await connect_spread(clients, urls, 0, options, failures)
     return failures
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from picows import WSFrame, WSTransport, ws_connect
 
 from bench.bigroom import Room
-from bench.clients import Client, Run, Sender
+from bench.clients import Client, Run, Sender, run_on_fastest_loop
 from bench.procstat import cpu_seconds, raise_open_file_limit, rss_kib
 from bench.servers import SERVERS, Started, stop
 from bench.sources import SPREAD, local_addr
@@ -235,12 +235,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     raise_open_file_limit(options.pages + 1024)
-    try:
-        import uvloop
-    except ImportError:
-        result = asyncio.run(run(options))
-    else:
-        result = uvloop.run(run(options))
+    result = run_on_fastest_loop(run(options))
     text = json.dumps(result)
     if options.json:
         options.json.write_text(text + "\n")
