@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 from tornado.log import gen_log
-from tornado.websocket import WebSocketHandler, WebSocketProtocol13, _WebSocketParams
+from tornado.websocket import WebSocketProtocol13, _WebSocketDelegate, _WebSocketParams
 
 from backends.token_bucket import TokenBucket
 from rooms.protocol import CloseCode
@@ -34,16 +34,23 @@ FRAME_COST = 1024
 Frame = Coroutine[Any, Any, None]
 
 
+class FrameHandler(_WebSocketDelegate, Protocol):
+    """What the protocol calls: Tornado's handler interface, and the close that keeps its code for the log."""
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
 class FrameBudgetProtocol(WebSocketProtocol13):
     """Tornado's protocol, charging every frame read (pings and empty continuations included) to a
     bucket: one that sends frames faster than any client needs is closed with 1008 and read no further.
     A frame that is not masked fails the connection with 1002, as RFC 6455 requires of a server (Tornado
     would take it)."""
 
-    # In slots, as for the handler (``ChatSocketHandler``): Tornado's attributes nearly fill the shared dict.
+    # In slots, not the instance's dict: Tornado's attributes nearly fill the dict it shares with its class.
     __slots__ = ("_frames", "_header", "_read_at_yield", "_work")
+    handler: FrameHandler
 
-    def __init__(self, handler: WebSocketHandler, params: _WebSocketParams, frames: TokenBucket) -> None:
+    def __init__(self, handler: FrameHandler, params: _WebSocketParams, frames: TokenBucket) -> None:
         super().__init__(handler, False, params)
         self._frames = frames
         self._header: bytes | None = None  # a frame's first two bytes, read while the socket was idle
@@ -106,7 +113,7 @@ class FrameBudgetProtocol(WebSocketProtocol13):
             gen_log.debug("Malformed WebSocket request received", exc_info=True)
             self._ended(closed=True)
         except Exception:
-            cast(WebSocketHandler, self.handler).log_exception(*sys.exc_info())
+            self.handler.log_exception(*sys.exc_info())
             self._ended(closed=True)
         else:
             if awaited is None:  # a bare yield (asyncio.sleep(0)): go on at the loop's next turn
@@ -134,7 +141,7 @@ class FrameBudgetProtocol(WebSocketProtocol13):
         return await super()._read_bytes(n)
 
     async def _refuse(self, code: CloseCode, reason: str) -> None:
-        cast(WebSocketHandler, self.handler).close(code, reason)  # the handler's: it keeps the code for the log
+        self.handler.close(code, reason)  # the handler's: it keeps the code for the log
         assert self.stream is not None  # reading: the stream is there
         await self.stream.write(b"")  # resolves once the close frame is written (or the stream is gone)
         raise StreamClosedError()  # ends the reading, which aborts the stream and calls on_close

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from rooms.room.session import SocketSession
-from rooms.web.handlers.socket import ChatSocketHandler
+from rooms.web.chat_socket import ChatSocket
 from tests.support.apps import app_config
 from tests.support.clients import CLOSE, PING, raw_handshake, read_until_close_frame
 from tests.support.messages import post
@@ -44,7 +44,7 @@ async def fill(app: Any, count: int = MESSAGES) -> list[str]:
     return [(await post(app.hub, ROOM, "ann", f"m{n} " + "x" * TEXT)).message.id for n in range(count)]
 
 
-def held_sockets(app: Any) -> list[ChatSocketHandler]:
+def held_sockets(app: Any) -> list[ChatSocket]:
     return app.hub.fanout.held(ROOM)
 
 
@@ -212,7 +212,7 @@ async def test_sockets_that_never_read_leave_nothing_behind_when_they_go(http_se
     census = [
         type(o).__name__
         for o in gc.get_objects()
-        if (isinstance(o, ChatSocketHandler) and o.application is app)
+        if (isinstance(o, ChatSocket) and o.site is app.deps["site"])
         or (isinstance(o, SocketSession) and not any(o is session for session in earlier))
     ]
     assert census == []

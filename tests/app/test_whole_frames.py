@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from rooms.web.handlers.socket import ChatSocketHandler
+from rooms.web.chat_socket import ChatSocket
 from tests.support.apps import app_config
 from tests.support.clients import CLOSE, TEXT, raw_handshake, read_until_closed
 from tests.support.messages import post
@@ -29,9 +29,9 @@ def config():
 async def test_a_frame_that_overflows_the_send_buffer_is_sent_whole_before_the_close(http_server, http_port, app):
     sock = await raw_handshake(http_port, f"/chat/{ROOM}/")  # reads nothing until the end
     await eventually(lambda: app.hub.fanout.online(ROOM) == 1)
-    (handler,) = [o for o in gc.get_objects() if isinstance(o, ChatSocketHandler) and o.application is app]
+    (chat_socket,) = [o for o in gc.get_objects() if isinstance(o, ChatSocket) and o.site is app.deps["site"]]
     # The kernel takes the head of the frame and no more: what is left is over the send buffer.
-    handler.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    chat_socket.connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     await post(app.hub, ROOM, "ann", "x" * BIG)
     try:
         frames = await read_until_closed(sock)

@@ -1,50 +1,36 @@
-"""The WebSocket at ``/chat/<label>/``: the handshake, and the translation between Tornado and a session."""
+"""The WebSocket at ``/chat/<label>/`` as Tornado's handler answers it: every handshake the server does
+not answer itself (``rooms.web.chat_handshake``), which are those it refuses, and ``OPTIONS``."""
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Awaitable
 
-from tornado.httputil import HTTPHeaders
-from tornado.util import ObjectDict
 from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, _WebSocketParams
 
 from backends.errors import InvalidMessageId
 from rooms.access.policy import AccessPolicy
 from rooms.errors import TooManyConnections
-from rooms.protocol import CloseCode, parse_features
+from rooms.protocol import parse_features
 from rooms.room.hub import RoomHub
 from rooms.room.moderation import BANNED_ADDRESS
-from rooms.room.session import TOO_SLOW, SocketSession, State
-from rooms.service.lograte import SOCKET_LOG
+from rooms.room.session import SocketSession
+from rooms.web.chat_socket import ChatSocket
 from rooms.web.frame_protocol import FrameBudgetProtocol
-from rooms.web.frame_writer import FrameWriter
 from rooms.web.handlers.base import SafeHeaders, SiteOptions, admit, allowed_methods, bearer_credential, room_label
-
-# What a socket's end is reported with when no close frame was sent or received (RFC 6455, 7.1.5).
-ABNORMAL_CLOSURE = 1006
-socket_log = logging.getLogger(SOCKET_LOG)
-# The line's fields (``extra``, so JSON shows them as keys); the text line shows them all too.
-SOCKET_END_LINE = "socket closed: room %s, %s, %.1fs, code %d%s, frames sent %d, received %d"
 
 
 class ChatSocketHandler(SafeHeaders, WebSocketHandler):
-    """Translates between the wire and the socket's session (``rooms.room.session``), which holds its life."""
+    """Checks a handshake and answers it; once it is answered, the socket (``ChatSocket``) holds its life."""
 
     # In slots, not the instance's dict: Tornado's own attributes nearly fill the dict Python shares
-    # between instances, and these would make every socket carry a full dict of its own (about 1.6 KiB).
-    __slots__ = ("access", "frames_received", "frames_sent", "hub", "session", "site", "writer")
+    # between instances, and these would make it carry a full dict of its own (about 1.6 KiB).
+    __slots__ = ("access", "hub", "session", "site", "socket")
 
     def initialize(self, hub: RoomHub, site: SiteOptions, access: AccessPolicy) -> None:
         self.hub = hub
         self.site = site
         self.access = access
-        self.writer: FrameWriter | None = None  # once open
-        # Counted for the line its end writes; two ints are all a socket spends on it.
-        self.frames_sent = 0
-        self.frames_received = 0
 
     def options(self, *labels: str) -> None:
         for label in labels:
@@ -64,10 +50,11 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
                 self.hub.id_key(since)
             except InvalidMessageId:
                 raise HTTPError(400, reason="'since' is not a message id") from None
-        self.session = SocketSession(
+        self.socket = ChatSocket(self.site, self.request._start_time)
+        self.session = self.socket.session = SocketSession(
             self.hub,
             room,
-            self,
+            self.socket,
             self.site.limits,
             self.site.burst,
             self.request.remote_ip or "",
@@ -108,7 +95,9 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
             max_message_size=self.max_message_size,
             compression_options=self.get_compression_options(),
         )
-        return FrameBudgetProtocol(self, params, self.site.frame_budget())
+        # The frames go to the socket, not to this handler, which is let go once the socket is open.
+        self.socket.connection = FrameBudgetProtocol(self.socket, params, self.site.frame_budget())
+        return self.socket.connection
 
     def check_origin(self, origin: str) -> bool:
         """Called only for cross-origin handshakes (Tornado already let through the ones whose Origin is
@@ -118,112 +107,11 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         return self.site.allowed_origins.allow(origin)
 
     def open(self, label: str) -> Awaitable[None]:
-        # The handshake is over: the HTTP connection objects (the stream is detached from them), the request
-        # and response headers (a browser's cookies and user agent run to kilobytes), the query's arguments
-        # and the template namespace are never used again, yet would stay in memory as long as the socket.
-        request = self.request
-        request.connection = None
-        request.server_connection = None  # with the Task that served its requests
-        request.headers = self._headers = HTTPHeaders()  # the response's were sent with the 101
-        request.arguments.clear()
-        request.query_arguments.clear()
-        self._transforms = []  # what the 101 went through (compression, the count of bytes sent)
-        self.ui = ObjectDict()
-        assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
-        self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
-        self.set_nodelay(True)
-        return self.session.open()
-
-    def on_message(self, frame: str | bytes) -> Awaitable[None] | None:
-        # A plain method: Tornado wraps a coroutine in a Task and a Future of its own for every frame,
-        # and reads nothing more until it ends. What this returns is awaited only when it must wait.
-        self.frames_received += 1
-        return self.session.receive(frame)
-
-    def is_closing(self) -> bool:
-        connection = self.ws_connection
-        return connection is None or connection.is_closing()
-
-    def send_frames(self, data: bytes, frames: int = 1) -> None:
-        if self.is_closing():
-            return  # nothing may follow a close frame
-        assert self.writer is not None  # a connection that is not closing is open
-        self.frames_sent += frames
-        self.writer.write(data)
-
-    def send_room(self) -> int:
-        if self.writer is None or self.session.state is not State.OPEN:
-            return self.site.send_buffer_bytes  # nothing written yet
-        return self.site.send_buffer_bytes - self.writer.buffered
-
-    async def drained(self) -> bool:
-        assert self.writer is not None  # a replay runs once open
-        if not await self.writer.drained():
-            return False
-        # It takes what it is sent, the ping among it: as good as a pong, which is not read during a replay.
-        self.session.peer_answered()
-        return True
-
-    def close_too_slow(self) -> None:
-        if self.writer is not None and self.session.state is State.OPEN:
-            self.writer.give_up()  # calls _close_slow_reader
-        else:  # its handshake is being answered: the session's open closes it, finding it out of the room
-            self.session.left_too_slow()
-
-    def _close_slow_reader(self) -> None:
-        self.session.left_too_slow()
-        self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
-
-    def on_pong(self, data: bytes) -> None:
-        self.frames_received += 1
-        self.session.peer_answered()
-
-    def close_going_away(self) -> None:
-        self.close(CloseCode.GOING_AWAY, "server shutting down")
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        if not self.is_closing():
-            # The first close frame is the socket's end, whoever sends it. Tornado keeps only the peer's,
-            # in these same attributes: this side's is kept there until the connection is over.
-            self.close_code = 1000 if code is None and reason is not None else code
-            self.close_reason = reason
-        super().close(code, reason)
-
-    def on_ws_connection_close(self, close_code: int | None = None, close_reason: str | None = None) -> None:
-        if self.close_code is not None:  # this side closed first: the peer's frame only echoes it
-            close_code, close_reason = self.close_code, self.close_reason
-        super().on_ws_connection_close(close_code, close_reason)
+        assert self.socket.connection is not None  # the 101 is sent: the protocol has the stream
+        return self.socket.open(self.socket.connection)
 
     def on_close(self) -> None:
-        # A request refused before its session was made (a bad label, a visitor not admitted) holds nothing.
+        # The HTTP connection closed before the socket opened; a request refused before its session was
+        # made (a bad label, a visitor not admitted) holds nothing.
         if hasattr(self, "session"):
             self.session.close()
-        if self.writer is not None:  # it opened
-            self._log_end()
-
-    def _log_end(self) -> None:
-        if not socket_log.isEnabledFor(logging.INFO):
-            return
-        code = ABNORMAL_CLOSURE if self.close_code is None else self.close_code
-        reason = self.close_reason or ""
-        seconds = round(time.time() - self.request._start_time, 3)  # since the handshake's request came
-        fields = {
-            "room": self.session.room,
-            "client": self.session.address,
-            "duration_s": seconds,
-            "close_code": code,
-            "close_reason": reason,
-            "frames_sent": self.frames_sent,
-            "frames_received": self.frames_received,
-        }
-        socket_log.info(
-            SOCKET_END_LINE,
-            self.session.room,
-            self.session.address,
-            seconds,
-            code,
-            f" {reason!r}" if reason else "",
-            self.frames_sent,
-            self.frames_received,
-            extra=fields,
-        )
