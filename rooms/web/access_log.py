@@ -65,18 +65,27 @@ class RequestLog:
 
     def __call__(self, handler: RequestHandler) -> None:
         request = handler.request
-        status = handler.get_status()
-        seconds = request.request_time()
-        method = request.method or ""
-        self._series(self.route_of(handler), method if method in METHODS else OTHER_METHOD, status).observe(seconds)
+        self.record(
+            self.route_of(handler),
+            request.method or "",
+            handler.get_status(),
+            request.request_time(),
+            request.uri or "",
+            bytes_sent(handler),
+            request.remote_ip or "",
+            request.headers.get("User-Agent", ""),
+        )
+
+    def record(
+        self, route: str, method: str, status: int, seconds: float, uri: str, sent: int, client: str, agent: str
+    ) -> None:
+        """One request answered: ``sent`` bytes of body, ``seconds`` after it came."""
+        self._series(route, method if method in METHODS else OTHER_METHOD, status).observe(seconds)
         level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
         if not ACCESS_LOG.isEnabledFor(level):
             return
-        path = escape_controls_in(mask_credentials_in(request.uri or ""))
+        path = escape_controls_in(mask_credentials_in(uri))
         duration_ms = round(seconds * 1000.0, 2)
-        sent = bytes_sent(handler)
-        client = request.remote_ip or ""
-        agent = request.headers.get("User-Agent", "")
         fields = {
             "method": method,
             "path": path,

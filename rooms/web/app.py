@@ -21,6 +21,7 @@ from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
 from rooms.service.version import rooms_version
 from rooms.web.access_log import NO_ROUTE, BytesSent, RequestLog
+from rooms.web.chat_handshake import ChatHandshakes
 from rooms.web.client_addresses import ClientAddresses
 from rooms.web.handlers.api import HealthHandler, MessagesApiHandler, MetricsHandler
 from rooms.web.handlers.audit import AuditApiHandler
@@ -115,6 +116,11 @@ class RoomsApplication(tornado.web.Application):
         route_names: dict[type[tornado.web.RequestHandler], str] = {handler: name for _, handler, name in routes}
         route_names[NotFoundHandler] = NO_ROUTE
         route_names[UnknownHostHandler] = UNKNOWN_HOST
+        request_log = RequestLog(self.hub.metrics, route_names)
+        # The handshakes the server answers itself, before Tornado's HTTP code (``make_http_server``).
+        self.head_route = ChatHandshakes(
+            self.hub, site, self.access, self.addresses, self.allowed_hosts, request_log, limits.max_frame_bytes
+        )
         super().__init__(
             [(pattern, handler, deps) for pattern, handler, _ in routes],
             template_path=asset_folder("templates"),
@@ -124,7 +130,7 @@ class RoomsApplication(tornado.web.Application):
             default_handler_class=NotFoundHandler,
             default_handler_args=deps,
             compress_response=True,
-            log_function=RequestLog(self.hub.metrics, route_names),
+            log_function=request_log,
         )
         self.add_transform(BytesSent)  # after compression: it counts what is sent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tornado.httputil import HTTPServerRequest
+from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
 from rooms.access.addresses import FORWARDED_FOR, REAL_IP, AddressList, parse_address
 
@@ -20,19 +20,21 @@ class ClientAddresses:
         self._header = header
 
     def of(self, request: HTTPServerRequest) -> str:
+        return self.resolve(request.remote_ip or "", request.headers)
+
+    def resolve(self, peer: str, headers: HTTPHeaders) -> str:
         """The client's address: the peer's, unless the peer is a trusted proxy whose header names another."""
-        peer = request.remote_ip or ""
         if peer not in self._trusted:
             return peer
         if self._header == REAL_IP:
             # The proxy sets it, replacing what the client sent: the last one is the proxy's.
-            named = request.headers.get_list("X-Real-IP")
+            named = headers.get_list("X-Real-IP")
             real_ip = parse_address(named[-1]) if named else None
             return str(real_ip) if real_ip is not None else peer
-        return self._forwarded_for(request, peer)
+        return self._forwarded_for(headers, peer)
 
-    def _forwarded_for(self, request: HTTPServerRequest, peer: str) -> str:
-        forwarded = request.headers.get_list("X-Forwarded-For")
+    def _forwarded_for(self, headers: HTTPHeaders, peer: str) -> str:
+        forwarded = headers.get_list("X-Forwarded-For")
         hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
         # Each proxy appends the peer it saw: the first hop from the right that is not a trusted proxy is
         # the client (anything further left was written by the client itself).

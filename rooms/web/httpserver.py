@@ -30,11 +30,12 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.httputil
-from tornado.http1connection import HTTP1Connection
+from tornado.http1connection import HTTP1Connection, HTTP1ServerConnection
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.log import access_log
 
+from rooms.web.first_request import FirstRequest, HeadRoute
 from rooms.web.lingering import close_gently
 from rooms.web.listener import accept_connections
 
@@ -95,6 +96,12 @@ class RequestStream(IOStream):
     def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
         self._reading_headers = False  # a chunk-size line, whose overflow is not a header's
         return super().read_until(delimiter, max_bytes)
+
+    def unread(self, data: bytes) -> None:
+        """Put ``data``, read already, back in front of what the stream holds, to be read again."""
+        self._reading_headers = False
+        self._read_buffer[:0] = data
+        self._read_buffer_size += len(data)
 
     def write(self, data: bytes | memoryview) -> Future[None]:
         self.bytes_written += len(data)
@@ -232,7 +239,8 @@ def _over(content_length: str, limit: int) -> bool:
 
 class RoomsHTTPServer(tornado.httpserver.HTTPServer):
     """Plain HTTP (TLS is the reverse proxy's), accepting through ``rooms.web.listener``, with the first
-    request of each connection under its own header deadline and every body under ``max_body_bytes``."""
+    request of each connection under its own header deadline and every body under ``max_body_bytes``.
+    With a ``head_route``, each connection's first head is offered to it first (``rooms.web.first_request``)."""
 
     def initialize(  # type: ignore[override]
         self,
@@ -241,6 +249,7 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
         header_seconds: float = HEADER_SECONDS,
         body_seconds: float = BODY_SECONDS,
         idle_seconds: float = IDLE_SECONDS,
+        head_route: HeadRoute | None = None,
     ) -> None:
         super().initialize(
             request_callback,
@@ -255,6 +264,9 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
         self._first_request_params = copy.copy(self.conn_params)
         self._first_request_params.header_timeout = header_seconds
         self._served: weakref.WeakSet[object] = weakref.WeakSet()
+        self._head_route = head_route
+        self._header_seconds = header_seconds
+        self._unread: set[FirstRequest] = set()
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         for sock in sockets:
@@ -263,7 +275,26 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
 
     def _on_accepted(self, connection: socket.socket, address: Any) -> None:
         stream = RequestStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
-        self.handle_stream(stream, address)
+        if self._head_route is None:
+            self.handle_stream(stream, address)
+        else:
+            FirstRequest(
+                stream, address, self._head_route, self._serve, self._header_seconds, MAX_HEADER_BYTES, self._unread
+            )
+
+    def _serve(self, stream: RequestStream, address: Any, first: bool) -> None:
+        """Tornado's HTTP/1 connection serves ``stream`` from here on, from its ``first`` request or a later one."""
+        context = tornado.httpserver._HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
+        connection = HTTP1ServerConnection(stream, self.conn_params, context)
+        if not first:  # its next request is a kept-alive connection's: the idle deadline, not the first's
+            self._served.add(connection)
+        self._connections.add(connection)
+        connection.start_serving(self)
+
+    async def close_all_connections(self) -> None:
+        for unread in list(self._unread):
+            unread.close()
+        await super().close_all_connections()
 
     def start_request(
         self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
@@ -287,11 +318,13 @@ def make_http_server(
     idle_seconds: float = IDLE_SECONDS,
 ) -> RoomsHTTPServer:
     """The server ``server.py`` listens with (and the tests serve the app with), its bodies held to
-    ``max_body_bytes`` (``limits.max_frame_bytes``); the timeouts are parameters so tests can shorten them."""
+    ``max_body_bytes`` (``limits.max_frame_bytes``), and its first heads offered to the app's ``head_route``
+    if it has one; the timeouts are parameters so tests can shorten them."""
     return RoomsHTTPServer(
         app,
         max_body_bytes=max_body_bytes,
         header_seconds=header_seconds,
         body_seconds=body_seconds,
         idle_seconds=idle_seconds,
+        head_route=getattr(app, "head_route", None),
     )

@@ -3,6 +3,7 @@ headers every response carries."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http.client import responses
 from typing import Any
@@ -68,7 +69,11 @@ def allowed_methods(handler: RequestHandler) -> str:
 def carries_url_credential(request: HTTPServerRequest) -> bool:
     """Whether the URL holds a ``?token=`` or an ``?invite=``, however it was percent-encoded (the names
     are compared decoded, as the handlers read them)."""
-    return any(name.lower() in CREDENTIAL_PARAMETERS for name in request.query_arguments)
+    return names_a_credential(request.query_arguments)
+
+
+def names_a_credential(query_names: Iterable[str]) -> bool:
+    return any(name.lower() in CREDENTIAL_PARAMETERS for name in query_names)
 
 
 def room_label(label: str) -> str:
