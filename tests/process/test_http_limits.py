@@ -111,6 +111,15 @@ async def test_a_first_request_gets_the_header_deadline_not_the_idle_one(serve):
 
 
 @pytest.mark.gen_test(timeout=15)
+async def test_a_handshake_whose_head_stops_coming_is_closed_at_the_header_deadline(serve):
+    port = serve(header_seconds=0.5, idle_seconds=5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /chat/lobby/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+    assert 0.4 <= await seconds_until_closed(reader) < 3
+    writer.close()
+
+
+@pytest.mark.gen_test(timeout=15)
 async def test_a_body_that_stops_coming_is_closed_at_the_body_deadline(serve):
     port = serve(body_seconds=0.5)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
