@@ -176,4 +176,3 @@ async def test_a_429_is_answered_as_every_refusal_and_the_connection_serves_its_
     assert (await answer_head(reader))[0] == "HTTP/1.1 200 OK"
     for _, held_writer in [*held, (reader, writer)]:
         held_writer.close()
-
