@@ -13,18 +13,23 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
 from rooms.access.addresses import FORWARDED_FOR, REAL_IP, AddressList, parse_address
 
+MAX_REMEMBERED = 1024  # peers whose verdict is kept; past it the memo starts again
+
 
 class ClientAddresses:
     def __init__(self, trusted_proxies: Iterable[str], header: str = FORWARDED_FOR) -> None:
         self._trusted = AddressList(trusted_proxies)
         self._header = header
+        # Whether a peer is a trusted proxy, as found: parsing its address costs more than the rest of the
+        # lookup, and a server sees the same few peers (or its proxy) again and again.
+        self._found: dict[str, bool] = {}
 
     def of(self, request: HTTPServerRequest) -> str:
         return self.resolve(request.remote_ip or "", request.headers)
 
     def resolve(self, peer: str, headers: HTTPHeaders) -> str:
         """The client's address: the peer's, unless the peer is a trusted proxy whose header names another."""
-        if peer not in self._trusted:
+        if not self._is_trusted(peer):
             return peer
         if self._header == REAL_IP:
             # The proxy sets it, replacing what the client sent: the last one is the proxy's.
@@ -32,6 +37,15 @@ class ClientAddresses:
             real_ip = parse_address(named[-1]) if named else None
             return str(real_ip) if real_ip is not None else peer
         return self._forwarded_for(headers, peer)
+
+    def _is_trusted(self, peer: str) -> bool:
+        trusted = self._found.get(peer)
+        if trusted is None:
+            trusted = peer in self._trusted
+            if len(self._found) >= MAX_REMEMBERED:
+                self._found.clear()
+            self._found[peer] = trusted
+        return trusted
 
     def _forwarded_for(self, headers: HTTPHeaders, peer: str) -> str:
         forwarded = headers.get_list("X-Forwarded-For")
