@@ -138,15 +138,19 @@ class ChatHandshakes:
             try:
                 await session.join()
             except TooManyConnections as exc:
-                self._refuse(stream, head, accepted, TOO_MANY, str(exc))
+                try:
+                    self._refuse(stream, head, accepted, TOO_MANY, str(exc))
+                except StreamClosedError:
+                    return  # gone while it waited
                 to_http()
                 return
             connection = FrameBudgetProtocol(socket, self._params, self._site.frame_budget())
+            # Logged as Tornado logs it, even for a client gone while it joined (its write is then refused).
+            self._record(head, accepted, 101, 0)
             try:
                 stream.write(self._switching(head, accepted))
             except StreamClosedError:
-                return  # gone while it joined
-            self._record(head, accepted, 101, 0)
+                return
             connection.stream = stream
             socket.connection = connection
             try:
@@ -240,8 +244,8 @@ class ChatHandshakes:
             f"Date: {format_timestamp(head.started)}\r\n{_SAFETY}{NO_STORE if accepted.url_credential else ''}"
             f"Content-Length: {len(body)}\r\n{VARY}{body}"
         )
-        stream.write(answer.encode("latin-1"))
         self._record(head, accepted, status, len(body))
+        stream.write(answer.encode("latin-1"))
 
     def _record(self, head: RequestHead, accepted: Accepted, status: int, sent: int) -> None:
         seconds = time.time() - head.started
