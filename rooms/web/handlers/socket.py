@@ -130,7 +130,7 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
         self._transforms = []  # what the 101 went through (compression, the count of bytes sent)
         self.ui = ObjectDict()
         assert self.ws_connection is not None and self.ws_connection.stream is not None  # open: both exist
-        self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes, self._close_slow_reader)
+        self.writer = FrameWriter(self.ws_connection.stream, self.site.send_buffer_bytes)
         self.set_nodelay(True)
         return self.session.open()
 
@@ -149,7 +149,8 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
             return  # nothing may follow a close frame
         assert self.writer is not None  # a connection that is not closing is open
         self.frames_sent += frames
-        self.writer.write(data)
+        if not self.writer.write(data):
+            self._close_slow_reader()
 
     def send_room(self) -> int:
         if self.writer is None or self.session.state is not State.OPEN:
@@ -166,7 +167,8 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
 
     def close_too_slow(self) -> None:
         if self.writer is not None and self.session.state is State.OPEN:
-            self.writer.give_up()  # calls _close_slow_reader
+            self.writer.give_up()
+            self._close_slow_reader()
         else:  # its handshake is being answered: the session's open closes it, finding it out of the room
             self.session.left_too_slow()
 
