@@ -1,0 +1,91 @@
+"""The collector policy of a server process (``rooms.service.collector``): full collections wait for their
+timer however many objects pile up, the young generations are still collected, and a cycle that grew old is
+freed by the timed collection."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rooms.service.collector import (
+    FULL_COLLECTION_SECONDS,
+    MemoryPolicy,
+    hold_off_full_collections,
+)
+
+# Objects that live on, as a room's sockets do: far more than a quarter of what the test process holds.
+PILE = 400_000
+
+
+@pytest.fixture
+def collections() -> Iterator[list[int]]:
+    """The generation of every collection that runs meanwhile; Python's thresholds restored afterwards."""
+    thresholds = gc.get_threshold()
+    runs: list[int] = []
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            runs.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(record)
+    try:
+        yield runs
+    finally:
+        gc.callbacks.remove(record)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pile_up() -> list[list[int]]:
+    return [[n] for n in range(PILE)]
+
+
+def test_objects_piling_up_run_full_collections_under_pythons_thresholds(collections):
+    kept = pile_up()
+    assert 2 in collections  # what the policy is for: without it, the pile alone runs full collections
+    del kept
+
+
+def test_objects_piling_up_run_no_full_collection_under_the_policy(collections):
+    hold_off_full_collections()
+    kept = pile_up()
+    assert 2 not in collections
+    assert 0 in collections  # young objects are still collected as they come
+    del kept
+
+
+def test_an_old_cycle_is_freed_by_the_timed_full_collection(collections):
+    clock = Clock()
+    policy = MemoryPolicy(clock=clock)
+    hold_off_full_collections()
+
+    class Node:
+        other: Node
+
+    node = Node()
+    node.other = node
+    gone = weakref.ref(node)
+    gc.collect(1)  # while still in use it grows old: into the oldest generation
+    del node
+    kept = pile_up()  # young collections meanwhile leave the oldest generation alone
+    clock.now += FULL_COLLECTION_SECONDS - 1
+    policy.check()
+    assert gone() is not None
+    clock.now += 1
+    policy.check()
+    assert gone() is None
+    assert policy.full_collections == 1
+    del kept
