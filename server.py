@@ -24,7 +24,7 @@ from rooms.config.model import Config
 from rooms.errors import ConfigError
 from rooms.service import cli
 from rooms.service.cli import parse_args
-from rooms.service.collector import MemoryPolicy
+from rooms.service.collector import MemoryPolicy, glibc_malloc_trim
 from rooms.service.commands import check_config, config_error, print_invite, print_token
 from rooms.service.descriptors import log_descriptor_limit
 from rooms.service.logformat import configure_logging
@@ -50,8 +50,8 @@ async def serve(config: Config) -> None:
         server.add_sockets(activated)
     else:
         server.listen(config.server.port, config.server.host)
-    # Full collections on a timer, not as sockets pile up.
-    memory = MemoryPolicy()
+    # Full collections on a timer, not as sockets pile up; memory given back after many leave.
+    memory = MemoryPolicy(lambda: app.hub.fanout.counts()[0], glibc_malloc_trim())
     memory.start()
     if activated:
         log.info("rooms serving %d sockets from systemd (backend: %s)", len(activated), backend.kind)

@@ -1,6 +1,6 @@
 """The collector policy of a server process (``rooms.service.collector``): full collections wait for their
-timer however many objects pile up, the young generations are still collected, and a cycle that grew old is
-freed by the timed collection."""
+timer however many objects pile up, the young generations are still collected, a cycle that grew old is
+freed by the timed collection, and memory is trimmed once many sockets have left."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytest
 
 from rooms.service.collector import (
     FULL_COLLECTION_SECONDS,
+    TRIM_AFTER_LEAVING,
     MemoryPolicy,
+    glibc_malloc_trim,
     hold_off_full_collections,
 )
 
@@ -69,7 +71,7 @@ def test_objects_piling_up_run_no_full_collection_under_the_policy(collections):
 
 def test_an_old_cycle_is_freed_by_the_timed_full_collection(collections):
     clock = Clock()
-    policy = MemoryPolicy(clock=clock)
+    policy = MemoryPolicy(lambda: 0, clock=clock)
     hold_off_full_collections()
 
     class Node:
@@ -89,3 +91,30 @@ def test_an_old_cycle_is_freed_by_the_timed_full_collection(collections):
     assert gone() is None
     assert policy.full_collections == 1
     del kept
+
+
+def test_memory_is_trimmed_once_half_the_sockets_and_enough_of_them_left(collections):
+    real_trim = glibc_malloc_trim()
+    assert real_trim is not None  # the test machine's C library is glibc
+    trimmed: list[int] = []
+
+    def trim() -> int:
+        trimmed.append(real_trim())
+        return trimmed[-1]
+
+    sockets = [0]
+    policy = MemoryPolicy(lambda: sockets[0], trim, clock=Clock())
+    many = 5 * TRIM_AFTER_LEAVING
+    for count, trims in [
+        (many, 0),
+        (many - TRIM_AFTER_LEAVING, 0),  # enough left, but not half
+        (many // 2, 1),
+        (many // 2 - TRIM_AFTER_LEAVING // 2, 1),  # too few left since the last trim
+        (0, 2),
+        (TRIM_AFTER_LEAVING // 2, 2),  # a room of fewer comes and goes: too few to trim for
+        (0, 2),
+    ]:
+        sockets[0] = count
+        policy.check()
+        assert (count, len(trimmed), policy.trims) == (count, trims, trims)
+    assert policy.full_collections == 2  # each trim comes after a full collection
