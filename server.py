@@ -11,7 +11,6 @@ mends those.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -25,6 +24,7 @@ from rooms.config.model import Config
 from rooms.errors import ConfigError
 from rooms.service import cli
 from rooms.service.cli import parse_args
+from rooms.service.collector import MemoryPolicy, glibc_malloc_trim
 from rooms.service.commands import check_config, config_error, print_invite, print_token
 from rooms.service.descriptors import log_descriptor_limit
 from rooms.service.logformat import configure_logging
@@ -50,9 +50,9 @@ async def serve(config: Config) -> None:
         server.add_sockets(activated)
     else:
         server.listen(config.server.port, config.server.host)
-    # Everything loaded so far (modules, classes, templates) lives as long as the process: keep it out
-    # of the garbage collector's full passes, which otherwise pause every client to rescan it.
-    gc.freeze()
+    # Full collections on a timer, not as sockets pile up; memory given back after many leave.
+    memory = MemoryPolicy(lambda: app.hub.fanout.counts()[0], glibc_malloc_trim())
+    memory.start()
     if activated:
         log.info("rooms serving %d sockets from systemd (backend: %s)", len(activated), backend.kind)
     else:
@@ -87,6 +87,7 @@ async def serve(config: Config) -> None:
         log.info("some clients did not answer the close handshake in time")
     await server.close_all_connections()
     await backend.close()
+    memory.stop()
     systemd.close()
     log.info("stopped")
 

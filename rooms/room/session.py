@@ -67,6 +67,38 @@ class Socket(Member, Protocol):
         """Whether a close frame was sent or received (or the connection is gone)."""
 
 
+class _ClosedSocket:
+    """What a session holds once its life is over, instead of its socket: frames to it go nowhere. A
+    session and its socket refer to each other, and letting go of the socket breaks that cycle, so both
+    are freed as soon as the last callback holding either has run, without the cycle collector."""
+
+    __slots__ = ()
+
+    def send_frames(self, data: bytes, frames: int = 1) -> None:
+        pass
+
+    def close_going_away(self) -> None:
+        pass
+
+    def send_room(self) -> int:
+        return 0
+
+    async def drained(self) -> bool:
+        return False
+
+    def close_too_slow(self) -> None:
+        pass
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return True
+
+
+CLOSED_SOCKET = _ClosedSocket()
+
+
 class Keepalive(Protocol):
     """The timer that visits every open socket's session once per ping interval."""
 
@@ -89,6 +121,7 @@ class SocketSession:
         "_awaiting_pong",
         "_features",
         "_handle",
+        "_handshake_over",
         "_hub",
         "_identity",
         "_invalid_times",
@@ -133,6 +166,7 @@ class SocketSession:
         self._since = since  # the last message id the client has, if any: it is sent what followed
         self._keepalive = keepalive
         self.state = State.NEW
+        self._handshake_over = False
         self._storage_error: BackendUnavailable | None = None  # storage unreachable as it joined
         self._watched = False  # a ban of its address closes it (never a moderator's)
         self._awaiting_pong = False
@@ -197,12 +231,15 @@ class SocketSession:
         opened (or as it did). An open socket stays in its room until it closes; any other leaves it here
         (leaving twice is harmless), and a socket that never opened never closes, so its address's count
         is given back here."""
+        self._handshake_over = True
         if self.state is State.OPEN and not self._socket.is_closing():
             return
         self._hub.leave(self._socket, self._room)
         if self.state is State.JOINING:
             self._hub.close_connection(self.address)
             self.state = State.CLOSED
+        if self.state is State.CLOSED:
+            self._socket = CLOSED_SOCKET
 
     def close(self) -> None:
         """The socket closed: its address's count given back, no longer watched for bans, out of its room
@@ -218,6 +255,8 @@ class SocketSession:
             if self._keepalive is not None:
                 self._keepalive.discard(self)
         self.state = State.CLOSED
+        if self._handshake_over:  # else the handshake's end still takes it out of its room
+            self._socket = CLOSED_SOCKET
 
     def left_too_slow(self) -> None:
         """It fell too far behind: out of its room (the socket closes with 1013, or is refused as it opens)."""

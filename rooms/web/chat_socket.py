@@ -61,7 +61,7 @@ class ChatSocket:
         """The 101 is sent: frames may come and go on ``connection``."""
         stream = connection.stream
         assert stream is not None  # the handshake's answer handed it the stream
-        self.writer = FrameWriter(stream, self.site.send_buffer_bytes, self._close_slow_reader)
+        self.writer = FrameWriter(stream, self.site.send_buffer_bytes)
         stream.set_nodelay(True)
         return self.session.open()
 
@@ -92,7 +92,8 @@ class ChatSocket:
             return  # nothing may follow a close frame
         assert self.writer is not None  # a connection that is not closing is open
         self.frames_sent += frames
-        self.writer.write(data)
+        if not self.writer.write(data):
+            self._close_slow_reader()
 
     def send_room(self) -> int:
         if self.writer is None or self.session.state is not State.OPEN:
@@ -109,7 +110,8 @@ class ChatSocket:
 
     def close_too_slow(self) -> None:
         if self.writer is not None and self.session.state is State.OPEN:
-            self.writer.give_up()  # calls _close_slow_reader
+            self.writer.give_up()
+            self._close_slow_reader()
         else:  # its handshake is being answered: the session's open closes it, finding it out of the room
             self.session.left_too_slow()
 

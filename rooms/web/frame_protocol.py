@@ -87,11 +87,12 @@ class FrameBudgetProtocol(WebSocketProtocol13):
 
     def _frame_begun(self, header: asyncio.Future[bytes]) -> bool:
         """Read the frame whose header came; whether it is over (False: it waits, or the socket ended)."""
-        try:
-            data = header.result()
-        except StreamClosedError:
+        # Asked, not raised: a raised error's traceback would keep this frame, and with it the future that
+        # keeps the error, a cycle that would leave the closed socket's objects to the cycle collector.
+        if isinstance(header.exception(), StreamClosedError):
             self._ended(closed=True)
             return False
+        data = header.result()
         self._wire_bytes_in += 2
         self._work += FRAME_COST
         if not self._frames.take():
@@ -131,6 +132,10 @@ class FrameBudgetProtocol(WebSocketProtocol13):
         """Reading is over: the connection torn down if it ended with an error, and the handler told."""
         if closed:
             self._abort()
+        if self.stream is not None and self.stream.error is not None:
+            # The error the stream ended with (a reset, say) keeps the frames it was raised through, and
+            # they the stream: a cycle only the collector would free. Its traceback is never shown.
+            self.stream.error.__traceback__ = None
         self.handler.on_ws_connection_close(self.close_code, self.close_reason)
 
     async def _read_bytes(self, n: int) -> bytes:

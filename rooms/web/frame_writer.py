@@ -7,7 +7,6 @@ every client of a room: the broadcast builds each frame once instead of once per
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 
 from tornado.iostream import IOStream, SSLIOStream, StreamBufferFullError, StreamClosedError
 
@@ -15,20 +14,21 @@ from tornado.iostream import IOStream, SSLIOStream, StreamBufferFullError, Strea
 class FrameWriter:
     """Writes complete frames to one socket's stream, behind anything Tornado itself queued there.
 
-    Past ``max_buffered`` bytes waiting to be sent, the peer is too slow: ``on_overflow`` is called once
-    and the frame dropped (the caller closes the socket).
+    Past ``max_buffered`` bytes waiting to be sent, the peer is too slow: ``write`` says so and drops the
+    frame (the caller closes the socket). It holds nothing of its caller's, so that a closed socket's
+    objects are freed as soon as they are unused, without the cycle collector.
     """
 
-    __slots__ = ("_direct", "_on_overflow", "_stream")
+    __slots__ = ("_direct", "_stream")
 
-    def __init__(self, stream: IOStream, max_buffered: int, on_overflow: Callable[[], None]) -> None:
+    def __init__(self, stream: IOStream, max_buffered: int) -> None:
         stream.max_write_buffer_size = max_buffered
         self._stream = stream
         # TLS streams must go through SSLIOStream.write (a partial SSL write has to be retried as is).
         self._direct = not isinstance(stream, SSLIOStream)
-        self._on_overflow = on_overflow
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
+        """Write whole frames; False when the peer is too slow to take them (the frame is dropped)."""
         stream = self._stream
         begun = False
         if self._direct and not stream.writing():
@@ -41,7 +41,7 @@ class FrameWriter:
             except OSError:
                 sent = 0  # a full socket, or a dead one: the stream's own write handles both as always
             if sent == len(data):
-                return
+                return True
             begun = sent > 0
             data = data[sent:]
         try:
@@ -54,14 +54,15 @@ class FrameWriter:
                 with contextlib.suppress(StreamClosedError):
                     stream.write(data)
             self.give_up()
+            return False
         except StreamClosedError:
             pass
+        return True
 
     def give_up(self) -> None:
-        """The peer is too slow: ``on_overflow`` (which closes the socket)."""
+        """The peer is too slow: the socket is about to be closed."""
         # The close frame must still fit in the buffer; Tornado aborts the stream if no reply comes.
         self._stream.max_write_buffer_size = None
-        self._on_overflow()
 
     @property
     def buffered(self) -> int:

@@ -1,0 +1,108 @@
+"""The cycle collector and the C heap, set for a process that holds many long-lived sockets.
+
+Python runs a full collection, a pass over every object of the process, each time its oldest generation has
+grown by a quarter: as a room fills, its sockets trigger pass after pass, each longer than the last (at
+19,000 sockets, 16 of them took a fifth of the joins' CPU). A closed socket's objects are freed by
+reference counting (tests/app/test_closed_sockets_freed.py), so the collector is left only the cycles
+other code makes, which do not grow with the sockets: here full collections run on a timer instead, at
+most one every ``FULL_COLLECTION_SECONDS``, and the young generations are collected as before.
+
+Memory freed when many sockets leave is not given back by itself: glibc keeps the C heap's free pages
+(dicts, buffers and other objects over 512 bytes), and Python's allocator keeps each 1 MiB arena of small
+objects while any object in it lives. Once the sockets here have fallen by half (and by
+``TRIM_AFTER_LEAVING`` at least), a full collection and glibc's ``malloc_trim(0)`` give the C heap's free
+pages back; arenas that still hold an object stay (docs/benchmarks.md, "Closed sockets freed without the
+cycle collector, and memory after leaving"). Where the C library is not glibc (musl, macOS) there is no
+such call and nothing is trimmed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import time
+from collections.abc import Callable
+
+from tornado.ioloop import PeriodicCallback
+
+# The oldest generation's threshold: far beyond what a process reaches between two timed collections,
+# so that only the timer starts a full one.
+OLDEST_GENERATION_THRESHOLD = 1_000_000
+FULL_COLLECTION_SECONDS = 60.0
+# Sockets that must have left since the last trim (and half of those there were) before trimming: a
+# trim walks the whole heap, worth it only when much was freed.
+TRIM_AFTER_LEAVING = 1000
+# How often the sockets are counted: a trim follows soon after the leaving that earned it.
+CHECK_SECONDS = 0.5
+
+
+def hold_off_full_collections() -> None:
+    """Leave full collections to the timer, and everything made so far out of them."""
+    # What exists now (modules, classes, templates) lives as long as the process: frozen, it is never
+    # scanned again.
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, OLDEST_GENERATION_THRESHOLD)
+
+
+def glibc_malloc_trim() -> Callable[[], int] | None:
+    """glibc's ``malloc_trim(0)`` (returns 1 when it gave memory back), or None without glibc."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: int(trim(0))
+
+
+class MemoryPolicy:
+    """Full collections on a timer, and memory given back after many sockets have left.
+
+    ``sockets`` counts the process's open sockets; ``trim`` gives free heap memory back (None: nothing to
+    call). ``start`` sets it going on the running loop; ``check`` is what each tick does."""
+
+    def __init__(
+        self,
+        sockets: Callable[[], int],
+        trim: Callable[[], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sockets = sockets
+        self._trim = trim
+        self._clock = clock
+        self._most_since_trim = 0
+        self._last_full = clock()
+        self._timer: PeriodicCallback | None = None
+        self.full_collections = 0
+        self.trims = 0
+
+    def start(self) -> None:
+        hold_off_full_collections()
+        self._last_full = self._clock()
+        self._timer = PeriodicCallback(self.check, CHECK_SECONDS * 1000)
+        self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def check(self) -> None:
+        """Trim if enough sockets left since the last trim; else collect in full if it is time."""
+        sockets = self._sockets()
+        self._most_since_trim = max(self._most_since_trim, sockets)
+        left = self._most_since_trim - sockets
+        if left >= TRIM_AFTER_LEAVING and left * 2 >= self._most_since_trim:
+            self._collect()
+            if self._trim is not None:
+                self._trim()
+                self.trims += 1
+            self._most_since_trim = sockets
+        elif self._clock() - self._last_full >= FULL_COLLECTION_SECONDS:
+            self._collect()
+
+    def _collect(self) -> None:
+        gc.collect()
+        self.full_collections += 1
+        self._last_full = self._clock()

@@ -1,0 +1,121 @@
+"""The collector policy of a server process (``rooms.service.collector``): full collections wait for their
+timer however many objects pile up, the young generations are still collected, a cycle that grew old is
+freed by the timed collection, and memory is trimmed once many sockets have left."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rooms.service.collector import (
+    FULL_COLLECTION_SECONDS,
+    TRIM_AFTER_LEAVING,
+    MemoryPolicy,
+    glibc_malloc_trim,
+    hold_off_full_collections,
+)
+
+# Objects that live on, as a room's sockets do: at least this many, and more than the oldest generation
+# already holds (Python runs a full collection once it has grown by a quarter).
+PILE = 400_000
+
+
+@pytest.fixture
+def collections() -> Iterator[list[int]]:
+    """The generation of every collection that runs meanwhile; Python's thresholds restored afterwards."""
+    thresholds = gc.get_threshold()
+    runs: list[int] = []
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            runs.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(record)
+    try:
+        yield runs
+    finally:
+        gc.callbacks.remove(record)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pile_up() -> list[list[int]]:
+    return [[n] for n in range(max(PILE, len(gc.get_objects(generation=2)) + 1))]
+
+
+def test_objects_piling_up_run_full_collections_under_pythons_thresholds(collections):
+    kept = pile_up()
+    assert 2 in collections  # what the policy is for: without it, the pile alone runs full collections
+    del kept
+
+
+def test_objects_piling_up_run_no_full_collection_under_the_policy(collections):
+    hold_off_full_collections()
+    kept = pile_up()
+    assert 2 not in collections
+    assert 0 in collections  # young objects are still collected as they come
+    del kept
+
+
+def test_an_old_cycle_is_freed_by_the_timed_full_collection(collections):
+    clock = Clock()
+    policy = MemoryPolicy(lambda: 0, clock=clock)
+    hold_off_full_collections()
+
+    class Node:
+        other: Node
+
+    node = Node()
+    node.other = node
+    gone = weakref.ref(node)
+    gc.collect(1)  # while still in use it grows old: into the oldest generation
+    del node
+    kept = pile_up()  # young collections meanwhile leave the oldest generation alone
+    clock.now += FULL_COLLECTION_SECONDS - 1
+    policy.check()
+    assert gone() is not None
+    clock.now += 1
+    policy.check()
+    assert gone() is None
+    assert policy.full_collections == 1
+    del kept
+
+
+def test_memory_is_trimmed_once_half_the_sockets_and_enough_of_them_left(collections):
+    real_trim = glibc_malloc_trim()
+    assert real_trim is not None  # the test machine's C library is glibc
+    trimmed: list[int] = []
+
+    def trim() -> int:
+        trimmed.append(real_trim())
+        return trimmed[-1]
+
+    sockets = [0]
+    policy = MemoryPolicy(lambda: sockets[0], trim, clock=Clock())
+    many = 5 * TRIM_AFTER_LEAVING
+    for count, trims in [
+        (many, 0),
+        (many - TRIM_AFTER_LEAVING, 0),  # enough left, but not half
+        (many // 2, 1),
+        (many // 2 - TRIM_AFTER_LEAVING // 2, 1),  # too few left since the last trim
+        (0, 2),
+        (TRIM_AFTER_LEAVING // 2, 2),  # a room of fewer comes and goes: too few to trim for
+        (0, 2),
+    ]:
+        sockets[0] = count
+        policy.check()
+        assert (count, len(trimmed), policy.trims) == (count, trims, trims)
+    assert policy.full_collections == 2  # each trim comes after a full collection
