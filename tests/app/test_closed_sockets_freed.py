@@ -88,6 +88,12 @@ async def test_a_closed_sockets_objects_are_freed_without_the_cycle_collector(
         await send(closing, client_frame(CLOSE, struct.pack("!H", 1000)))
         await read_until_closed(closing)
         closing.close()
+        # The same through Tornado's handler, which answers what the server's own handshake leaves to it
+        # (here a label percent-encoded).
+        through_tornado = await raw_handshake(http_port, f"/chat/{ROOM[:-1]}%{ord(ROOM[-1]):X}/")
+        await send(through_tornado, client_frame(CLOSE, struct.pack("!H", 1000)))
+        await read_until_closed(through_tornado)
+        through_tornado.close()
         # A client that vanishes without a close frame.
         vanishing = await raw_handshake(http_port, f"/chat/{ROOM}/")
         await eventually(lambda: app.hub.online(ROOM) == 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from tornado.util import ObjectDict
 from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, _WebSocketParams
 
@@ -108,6 +109,13 @@ class ChatSocketHandler(SafeHeaders, WebSocketHandler):
 
     def open(self, label: str) -> Awaitable[None]:
         assert self.socket.connection is not None  # the 101 is sent: the protocol has the stream
+        # The handler is done once the socket is open. Its request's HTTP connection leads back to it (through
+        # the delegate that made it), as do the protocol it kept and its templates' namespace: let go of them,
+        # so that it is freed by reference counting as its handshake ends, not left to the cycle collector.
+        self.request.connection = None
+        self.request.server_connection = None
+        self.ws_connection = None
+        self.ui = ObjectDict()
         return self.socket.open(self.socket.connection)
 
     def on_close(self) -> None:
