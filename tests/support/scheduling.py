@@ -1,25 +1,28 @@
 """How pytest-xdist shares the suite out among its workers (``--dist loadfile``, pyproject.toml's addopts): a
 test file at a time, so that a module's fixtures are made once and its tests run in their order, with the
-files that share a session's build on one worker, and the slowest files first, so that no long one starts
-last and runs alone at the end."""
+image tier's files on one worker, and the slowest files first, so that no long one starts last and runs
+alone at the end."""
 
 from __future__ import annotations
 
 import pytest
 from xdist.scheduler import LoadFileScheduling
 
-# Files whose session-scoped fixture builds something: on one worker it is built once.
+# The image tier, one file after another on one worker: test_image.py and test_compose.py share the session's
+# build of the rooms image, and the tier's builds (docker build, PyInstaller, the walk-through's apt-get and
+# make pyz) run outside the workers, so that three at once would take both cores from every other worker.
 TOGETHER = {
-    "tests/image/test_image.py": "the rooms image",
-    "tests/image/test_compose.py": "the rooms image",
+    f"tests/image/{name}.py": "the image tier"
+    for name in ("test_compose", "test_image", "test_operating_guide_walkthrough", "test_binary", "test_hadolint")
 }
 # The files that take longest, the longest first, as measured on two cores with three workers (seconds of
 # their tests' setup, call and teardown); every other file follows in the order of collection.
 SLOWEST_FIRST = (
-    "tests/image/test_compose.py",  # with test_image.py: 110, building the rooms image
+    "tests/image/test_compose.py",  # the image tier: 275 in all, building the rooms image
     "tests/image/test_image.py",
     "tests/image/test_operating_guide_walkthrough.py",  # 90
     "tests/image/test_binary.py",  # 75
+    "tests/image/test_hadolint.py",
     "tests/browser/test_browser.py",  # 72
     "tests/browser/test_room_changes.py",  # 53
     "tests/process/test_bench_smoke.py",  # 52
