@@ -22,7 +22,7 @@ from rooms.web.app import make_app  # noqa: E402
 from rooms.web.httpserver import make_http_server  # noqa: E402
 from tests.support.apps import app_config, backend_settings, shut_down  # noqa: E402
 from tests.support.factories import all_factories  # noqa: E402
-from tests.support.scheduling import FileScheduling, slowest_first  # noqa: E402
+from tests.support.scheduling import FileScheduling, run_order  # noqa: E402
 
 FACTORIES = all_factories()
 MakeBackend = Callable[..., Awaitable[Backend]]
@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if callspec is not None and "backend_name" in callspec.params:
             item.add_marker(callspec.params["backend_name"])
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        slowest_first(items)
+        run_order(items)
 
 
 @pytest.hookimpl(optionalhook=True)
