@@ -22,6 +22,7 @@ from rooms.web.app import make_app  # noqa: E402
 from rooms.web.httpserver import make_http_server  # noqa: E402
 from tests.support.apps import app_config, backend_settings, shut_down  # noqa: E402
 from tests.support.factories import all_factories  # noqa: E402
+from tests.support.scheduling import FileScheduling, run_order  # noqa: E402
 
 FACTORIES = all_factories()
 MakeBackend = Callable[..., Awaitable[Backend]]
@@ -42,6 +43,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "backend_name" in callspec.params:
             item.add_marker(callspec.params["backend_name"])
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_order(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> FileScheduling | None:
+    """``--dist loadfile`` as tests/support/scheduling.py refines it; any other ``--dist`` as xdist has it."""
+    return FileScheduling(config, log) if config.getoption("dist") == "loadfile" else None
 
 
 @pytest.fixture(params=sorted(FACTORIES))

@@ -35,9 +35,13 @@ class Retention:
             with self._database.atomic():
                 # ``pruned_through`` moves in the transaction that deletes, to the newest message (not
                 # tombstone) deleted: a replay, which reads it with its page, then sees a gap exactly when
-                # a message after its id is gone.
+                # a message after its id is gone. It moves first: the room's row is then locked before any
+                # message, as the writer locks it (MariaDB), and the two take turns instead of deadlocking.
                 newest = msg.select(peewee.fn.MAX(msg.id)).where(in_room & (msg.id <= through) & (msg.deleted == 0))
                 pruned_through = newest.scalar()
+                if pruned_through is not None:
+                    marked = (room.id == room_id) & (room.pruned_through < pruned_through)
+                    room.update(pruned_through=pruned_through).where(marked).execute()
                 msg.delete().where(in_room & (msg.id <= through)).execute()
                 # The changes made since to the messages pruned go with them: found by a plain read, then
                 # deleted by their ids, so that no range of the change_of index is locked (MariaDB would lock
@@ -47,9 +51,6 @@ class Retention:
                 ]
                 if orphans:
                     msg.delete().where(msg.id.in_(orphans)).execute()
-                if pruned_through is not None:
-                    marked = (room.id == room_id) & (room.pruned_through < pruned_through)
-                    room.update(pruned_through=pruned_through).where(marked).execute()
             if end is None or end >= cutoff:
                 return
 

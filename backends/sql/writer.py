@@ -28,6 +28,9 @@ StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted | ReplyToMissing
 _Earlier = dict[tuple[str, str], StoredMessage | None]
 # The values of a message's row the writer's INSERT names.
 _INSERTED = 10
+# MariaDB's error for a transaction it rolled back to break a deadlock, and how often a batch is written again.
+_DEADLOCK = 1213
+DEADLOCK_RETRIES = 3
 
 
 class MessageWriter:
@@ -67,6 +70,7 @@ class MessageWriter:
             self._room_ids.clear()
             self._unpruned.clear()
         retried_integrity = retried_connection = False
+        deadlocks = 0
         while True:
             reused_connection = not self.db.is_closed()
             room_ids: dict[str, int] = {}
@@ -82,7 +86,12 @@ class MessageWriter:
                 retried_integrity = True
                 self._room_ids.clear()
                 continue
-            except (peewee.OperationalError, peewee.InterfaceError):
+            except (peewee.OperationalError, peewee.InterfaceError) as exc:
+                if _is_deadlock(exc) and deadlocks < DEADLOCK_RETRIES:
+                    # MariaDB broke a deadlock (with a pruner holding the gap before the next room's messages)
+                    # by rolling this whole transaction back: nothing was stored, so the batch is written again.
+                    deadlocks += 1
+                    continue
                 # A connection that died while idle (server restarted, link cut) fails before COMMIT, so
                 # nothing was stored: try once more on a new one. A failure at COMMIT may have stored the
                 # batch, and a fresh connection that fails means the server is down: no retry then.
@@ -121,9 +130,13 @@ class MessageWriter:
             for index in missing:
                 results[index] = ReplyToMissing(f"this room holds no message {batch[index].reply_to}")
             fresh = [(index, request) for index, request in fresh if index not in missing]
+        if fresh and not self._one_statement:
+            # Before the INSERT: on MariaDB the new rows' foreign key takes their room's row shared, and an
+            # UPDATE after it, wanting the row exclusive, deadlocks with the pruner's UPDATE of pruned_through
+            # waiting for it. Taken exclusive first, the row is the writer's or the pruner's, one at a time.
+            stored_per_room = Counter(room_ids[request.room] for _, request in fresh)
+            self._count_messages(stored_per_room, {room_ids[request.room]: request.timestamp for _, request in fresh})
         ids = self._insert_messages([(room_ids[request.room], request) for _, request in fresh])
-        stored_per_room: Counter[int] = Counter()
-        last_active: dict[int, str] = {}
         for (index, request), message_id in zip(fresh, ids, strict=True):
             results[index] = StoreResult(
                 StoredMessage(
@@ -139,14 +152,10 @@ class MessageWriter:
                     request.author,
                 )
             )
-            stored_per_room[room_ids[request.room]] += 1
-            last_active[room_ids[request.room]] = request.timestamp
         for index, first in repeats:
             first_result = results[first]
             assert isinstance(first_result, StoreResult)
             results[index] = StoreResult(first_result.message, duplicate=True)
-        if stored_per_room and not self._one_statement:
-            self._count_messages(stored_per_room, last_active)
         return [result for result in results if result is not None]
 
     def _resolve_rooms(
@@ -310,3 +319,8 @@ def _replies(request: NewMessage) -> bool:
 
 def _deleted_resend() -> MessageDeleted:
     return MessageDeleted("a moderator deleted the message with this client_id; it is not stored again")
+
+
+def _is_deadlock(error: peewee.PeeweeException) -> bool:
+    """peewee's error carries the driver's arguments: pymysql's error code first."""
+    return bool(error.args) and error.args[0] == _DEADLOCK

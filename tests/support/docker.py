@@ -4,10 +4,12 @@ v1's ``docker-compose``), and the health Docker reports."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -19,6 +21,7 @@ import pytest
 from tests.support.processes import ROOT
 
 BASE_IMAGE = "debian:bookworm-slim"
+BASE_IMAGE_LOCK = os.path.join(tempfile.gettempdir(), "rooms-test-base-image.lock")
 # Every image, container, volume and Compose project a run makes carries this, so runs never meet.
 RUN_NAME = f"rooms-test-{uuid.uuid4().hex[:8]}"
 BUILD_SECONDS = 900
@@ -52,15 +55,18 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 
 def ensure_base_image() -> None:
-    """``debian:bookworm-slim``, made from Debian's archive by packaging/debian-base.sh when Docker lacks it."""
-    if docker("image", "inspect", BASE_IMAGE, check=False).returncode == 0:
-        return
-    made = subprocess.run(
-        [os.path.join(ROOT, "packaging", "debian-base.sh"), BASE_IMAGE],
-        capture_output=True,
-        text=True,
-        timeout=BUILD_SECONDS,
-    )
+    """``debian:bookworm-slim``, made from Debian's archive by packaging/debian-base.sh when Docker lacks it:
+    by one test process at a time (xdist's workers, or another run), so that it is made once."""
+    with open(BASE_IMAGE_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if docker("image", "inspect", BASE_IMAGE, check=False).returncode == 0:
+            return
+        made = subprocess.run(
+            [os.path.join(ROOT, "packaging", "debian-base.sh"), BASE_IMAGE],
+            capture_output=True,
+            text=True,
+            timeout=BUILD_SECONDS,
+        )
     assert made.returncode == 0, f"packaging/debian-base.sh failed:\n{made.stdout}\n{made.stderr}"
 
 
