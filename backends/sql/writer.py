@@ -17,7 +17,7 @@ from backends.errors import MessageDeleted, QuotaExceeded, ReplyToMissing
 from backends.quota import NewRoomQuota
 from backends.sql.changes import MESSAGE_COLUMNS, stored_message
 from backends.sql.database import RoomsDatabase, execute, select_rows
-from backends.sql.tokens import search_words
+from backends.sql.tokens import search_words_for
 
 # Room ids the writer keeps; past this it starts again (one SELECT per room of its next batches).
 MAX_CACHED_ROOMS = 10_000
@@ -46,6 +46,7 @@ class MessageWriter:
         self._consecutive_ids = False
         self._one_statement = database.counts_by_trigger
         self._timestamp = database.timestamp
+        self._search_words = search_words_for(database.kind)
         # Writer thread only: label -> rooms.id; messages since a room's last prune. Both are forgotten when
         # they grow past MAX_CACHED_ROOMS or rooms were removed (``RoomsDatabase.rooms_removed``).
         self._room_ids: dict[str, int] = {}
@@ -230,6 +231,7 @@ class MessageWriter:
             " reply_to, author, search_words) VALUES "
         )
         row_params = f"({self._params(_INSERTED)})"
+        search_words = self._search_words
         values = [
             value
             for room_id, request in rows
