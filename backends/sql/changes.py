@@ -19,7 +19,7 @@ from backends.base import StoredMessage
 from backends.changes import MAX_REACTION_KINDS, ChangeKind, MessageChange, Reactions
 from backends.errors import MessageNotFound, NotAuthor, TooManyReactions
 from backends.sql.database import RoomsDatabase, execute
-from backends.sql.tokens import search_words
+from backends.sql.tokens import search_words_for
 
 CHANGE_ROW = 2  # ``messages.deleted`` of a change's row
 # A message's columns as reads select them, in ``stored_message``'s order (``{ts}``: the quoted timestamp).
@@ -54,6 +54,7 @@ class ChangeStore:
         self.db = database.db
         self._room, self._msg = database.tables.room, database.tables.message
         self._columns = MESSAGE_COLUMNS.format(ts=database.timestamp)
+        self._search_words = search_words_for(database.kind)
 
     # -- reads (reader threads) -------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ class ChangeStore:
                 raise NotAuthor("only its author may edit this message")
             msg = self._msg
             # Its words go with its text: a search finds the message by its current text only.
-            words = search_words(room_id, text)
+            words = self._search_words(room_id, text)
             msg.update(message=text, edited=edited, search_words=words).where(msg.id == message_id).execute()
             change = MessageChange(label, str(message_id), "", ChangeKind.EDIT, message=text, edited=edited)
             return self._log(room_id, change, edited)

@@ -4,7 +4,10 @@ now stands. Run on the reader threads.
 
 * SQLite: an FTS5 table, ``message_words``, with ``messages`` as its external content, kept in step by
   triggers on insert, update and delete (so edits, prunes, expiry and deletions too), read newest first a
-  batch at a time.
+  batch at a time. A message in ASCII holds its own words there, any other its words' tokens
+  (``tokens.sqlite_search_words``), so an ASCII word is asked for in either form. A message's text may
+  hold a word that is another room's token: the index's hits are counted before the room's messages are
+  kept, so that such a message never ends a search early.
 * PostgreSQL: a GIN index on ``to_tsvector('simple', search_words)``, asked with ``to_tsquery``
   (``w...:*`` for the prefix).
 * MariaDB/MySQL: an InnoDB FULLTEXT index, asked in BOOLEAN MODE (``+w... +w...*``). A server whose
@@ -60,47 +63,50 @@ class SearchReader:
             return SearchPage(found, False)
         batch = limit + 1
         while True:
-            rows = self._candidates(room_id, query, before_id, batch)
+            rows, older = self._candidates(room_id, query, before_id, batch)
             for row in rows:
                 if query.matches(row[2]):  # the text, as it now stands
                     if len(found) == limit:
                         return SearchPage(found, True)
                     found.append(stored_message(label, row))
-            if len(rows) < batch:
+            if older is None:
                 return SearchPage(found, False)
-            before_id = int(rows[-1][0])
+            before_id = older
 
-    def _candidates(self, room_id: int, query: SearchQuery, before_id: int | None, batch: int) -> list[tuple[Any, ...]]:
-        """Up to ``batch`` of the room's messages, newest first, whose tokens hold the room's and the query's."""
+    def _candidates(
+        self, room_id: int, query: SearchQuery, before_id: int | None, batch: int
+    ) -> tuple[list[tuple[Any, ...]], int | None]:
+        """The room's messages, newest first, among the next ``batch`` the index finds holding the query's
+        tokens (and the room's), and the id to read on before (None: the index holds none older)."""
         param = self.db.param
-        whole = [room_token(room_id), *(word_token(word) for word in query.whole_words)]
-        prefix = None if query.prefix is None else word_token(query.prefix)
         older = [] if before_id is None else [before_id]
         columns = ", ".join(f"m.{column}" for column in MESSAGE_COLUMNS.format(ts=self._timestamp).split(", "))
         in_room = f"m.room_id = {param} AND m.deleted = 0"
         if self.kind == "sqlite":
-            # FTS5 walks its index newest first and stops at the batch (the room's token keeps it to the
-            # room); the messages are then read by their ids.
-            terms = " ".join([*whole, *([f"{prefix}*"] if prefix else [])])
+            # FTS5 walks its index newest first and stops at the batch; the messages are then read by
+            # their ids, and a hit of another room (its text held this room's token) reads as NULLs.
             hits = (
                 f"SELECT rowid AS hit FROM message_words WHERE message_words MATCH {param}"
                 + ("" if before_id is None else f" AND rowid < {param}")
                 + f" ORDER BY rowid DESC LIMIT {param}"
             )
             sql = (
-                f"SELECT {columns} FROM ({hits}) hits JOIN messages m ON m.id = hits.hit WHERE {in_room}"
-                " ORDER BY m.id DESC"
+                f"SELECT hits.hit, {columns} FROM ({hits}) hits LEFT JOIN messages m ON m.id = hits.hit"
+                f" AND {in_room} ORDER BY hits.hit DESC"
             )
-            params: list[Any] = [terms, *older, batch, room_id]
-        else:
-            condition, params = self._condition(whole, prefix)
-            sql = (
-                f"SELECT {columns} FROM messages m WHERE {condition} AND {in_room}"
-                + ("" if before_id is None else f" AND m.id < {param}")
-                + f" ORDER BY m.id DESC LIMIT {param}"
-            )
-            params += [room_id, *older, batch]
-        return [tuple(row) for row in execute(self.db, sql, params)]
+            found = list(execute(self.db, sql, [_sqlite_match(room_id, query), *older, batch, room_id]))
+            rows = [tuple(row[1:]) for row in found if row[1] is not None]
+            return rows, int(found[-1][0]) if len(found) == batch else None
+        whole = [room_token(room_id), *(word_token(word) for word in query.whole_words)]
+        prefix = None if query.prefix is None else word_token(query.prefix)
+        condition, params = self._condition(whole, prefix)
+        sql = (
+            f"SELECT {columns} FROM messages m WHERE {condition} AND {in_room}"
+            + ("" if before_id is None else f" AND m.id < {param}")
+            + f" ORDER BY m.id DESC LIMIT {param}"
+        )
+        rows = [tuple(row) for row in execute(self.db, sql, [*params, room_id, *older, batch])]
+        return rows, int(rows[-1][0]) if len(rows) == batch else None
 
     def _condition(self, whole: list[str], prefix: str | None) -> tuple[str, list[Any]]:
         """The server's condition on a message row (``m``) for its tokens to hold ``whole`` and a token
@@ -115,3 +121,17 @@ class SearchReader:
         # The room is the query's own condition: its token need not be looked for.
         patterns = [f"% {token} %" for token in whole[1:]] + ([f"% {prefix}%"] if prefix else [])
         return " AND ".join([f"m.search_words LIKE {param}"] * len(patterns)), patterns
+
+
+def _sqlite_match(room_id: int, query: SearchQuery) -> str:
+    """The FTS5 query for a room's messages that hold the query's words: each ASCII word as itself or as
+    its token, any other as its token (``tokens.sqlite_search_words``), all quoted."""
+
+    def either(word: str, prefix: str = "") -> str:
+        token = f'"{word_token(word)}"{prefix}'
+        return f'("{word}"{prefix} OR {token})' if word.isascii() else token
+
+    terms = [f'"{room_token(room_id)}"', *(either(word) for word in query.whole_words)]
+    if query.prefix is not None:
+        terms.append(either(query.prefix, "*"))
+    return " AND ".join(terms)

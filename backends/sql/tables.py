@@ -10,9 +10,9 @@ Tables:
   ``client_id`` dedup that outlives the process. A message a moderator deleted stays as a tombstone
   (``deleted`` 1, its handle, text and user emptied) until retention prunes it: see
   ``migrations._migrate_to_4``. ``search_words`` holds the message's words for each engine's full-text
-  index (``backends/sql/tokens.py``; on SQLite the FTS5 table ``message_words``). A change to a message
-  (an edit, a deletion, reactions) is a row too (``deleted`` 2, no search words), so that it takes a
-  position among the ids (``backends/sql/changes.py``).
+  index (``backends/sql/tokens.py``; on SQLite the FTS5 table ``message_words``, and a message in ASCII
+  holds its own text). A change to a message (an edit, a deletion, reactions) is a row too (``deleted``
+  2, no search words), so that it takes a position among the ids (``backends/sql/changes.py``).
 * ``bans``: the moderators' bans, each with its expiry (``NULL``: until lifted); expired ones are
   deleted when bans are next read or added. ``locked_rooms``: one row per locked label, apart from
   ``rooms``, so that locking a room never writes the room itself.

@@ -11,11 +11,18 @@ token starts with the prefix's token. So the index finds every message that matc
 whose long word was cut also holds a near miss, which the matcher drops. Each message also holds its
 room's token (``room<id>``), so that the index itself keeps to the room searched. A tombstone and a
 change's row hold none.
+
+On SQLite a message in ASCII holds its own text instead, beside its room's token (``sqlite_search_words``):
+its FTS5 index reads ASCII words with the ``ascii`` tokenizer and ``_`` as a word character, which finds
+exactly the words ``words_of`` does, folded alike, and spares the writer the tokens of nearly every
+message. A message with any other character holds tokens as above, so a search asks for each ASCII word
+in both forms (``backends/sql/search.py``).
 """
 
 from __future__ import annotations
 
 from binascii import hexlify
+from collections.abc import Callable
 
 from backends.search import words_of
 
@@ -53,3 +60,16 @@ def search_words(room_id: int, text: str) -> str:
     if max(map(len, letters)) > _MAX_LETTERS:
         letters = [token[:_MAX_LETTERS] for token in letters]
     return f" {room_token(room_id)} {TOKEN_MARK}{f' {TOKEN_MARK}'.join(letters)} "
+
+
+def sqlite_search_words(room_id: int, text: str) -> str:
+    """``messages.search_words`` of a message on SQLite: its room's token and, for a text in ASCII, the text
+    itself (its words are what the index's tokenizer reads), else ``search_words``'s tokens."""
+    if text.isascii():
+        return f" {room_token(room_id)} {text} "
+    return search_words(room_id, text)
+
+
+def search_words_for(kind: str) -> Callable[[int, str], str]:
+    """What the writer stores in ``messages.search_words`` on a database of ``kind``."""
+    return sqlite_search_words if kind == "sqlite" else search_words

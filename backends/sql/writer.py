@@ -17,7 +17,7 @@ from backends.errors import MessageDeleted, QuotaExceeded, ReplyToMissing
 from backends.quota import NewRoomQuota
 from backends.sql.changes import MESSAGE_COLUMNS, stored_message
 from backends.sql.database import RoomsDatabase, execute, select_rows
-from backends.sql.tokens import search_words
+from backends.sql.tokens import search_words_for
 
 # Room ids the writer keeps; past this it starts again (one SELECT per room of its next batches).
 MAX_CACHED_ROOMS = 10_000
@@ -26,8 +26,9 @@ MAX_CACHED_ROOMS = 10_000
 StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted | ReplyToMissing
 # A client id's earlier message, or None for one a moderator deleted (its tombstone).
 _Earlier = dict[tuple[str, str], StoredMessage | None]
-# The values of a message's row the writer's INSERT names.
-_INSERTED = 10
+# The columns a message may leave at their defaults, in ``_optional_values``'s order, and those defaults.
+_OPTIONAL_COLUMNS = ("client_id", "user_id", "moderator", "reply_to", "author")
+_OPTIONAL_DEFAULTS = (None, None, False, None, None)
 # MariaDB's error for a transaction it rolled back to break a deadlock, and how often a batch is written again.
 _DEADLOCK = 1213
 DEADLOCK_RETRIES = 3
@@ -49,6 +50,7 @@ class MessageWriter:
         self._consecutive_ids = False
         self._one_statement = database.counts_by_trigger
         self._timestamp = database.timestamp
+        self._search_words = search_words_for(database.kind)
         # Writer thread only: label -> rooms.id; messages since a room's last prune. Both are forgotten when
         # they grow past MAX_CACHED_ROOMS or rooms were removed (``RoomsDatabase.rooms_removed``).
         self._room_ids: dict[str, int] = {}
@@ -234,27 +236,29 @@ class MessageWriter:
         """Insert in order; return the ids given, in the same order."""
         if not rows:
             return []
+        search_words = self._search_words
+        extras = [_optional_values(request) for _, request in rows]
+        # A value bound as None or a bool costs Python's sqlite3 an AttributeError raised and cleared (it
+        # looks for an adapter): the optional columns no message of the batch sets keep their defaults.
+        named = [n for n, default in enumerate(_OPTIONAL_DEFAULTS) if any(extra[n] is not default for extra in extras)]
         columns = (
-            f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, client_id, user_id, moderator,"
-            " reply_to, author, search_words) VALUES "
+            f"INSERT INTO messages (room_id, handle, message, {self._timestamp}, search_words"
+            + "".join(f", {_OPTIONAL_COLUMNS[n]}" for n in named)
+            + ") VALUES "
         )
-        row_params = f"({self._params(_INSERTED)})"
-        values = [
-            value
-            for room_id, request in rows
-            for value in (
+        width = 5 + len(named)
+        row_params = f"({self._params(width)})"
+        values: list[object] = []
+        for (room_id, request), extra in zip(rows, extras, strict=True):
+            values += (
                 room_id,
                 request.handle,
                 request.message,
                 request.timestamp,
-                request.client_id,
-                request.user,
-                request.moderator,
-                None if request.reply_to is None else int(request.reply_to),
-                request.author,
                 search_words(room_id, request.message),
             )
-        ]
+            if named:
+                values += [extra[n] for n in named]
         all_rows = columns + ", ".join([row_params] * len(rows))
         if self.kind == "sqlite":
             # The one writer holds the write lock, and each row of an INSERT takes the largest rowid plus
@@ -270,8 +274,8 @@ class MessageWriter:
             first = int(execute(self.db, all_rows, values).lastrowid)
             return list(range(first, first + len(rows)))
         return [
-            int(execute(self.db, columns + row_params, values[n : n + _INSERTED]).lastrowid)
-            for n in range(0, len(values), _INSERTED)
+            int(execute(self.db, columns + row_params, values[n : n + width]).lastrowid)
+            for n in range(0, len(values), width)
         ]
 
     def _count_messages(self, stored_per_room: Counter[int], last_active: dict[int, str]) -> None:
@@ -309,6 +313,11 @@ class MessageWriter:
             if due >= self._prune_every:
                 due_rooms.append(room_id)
         return due_rooms
+
+
+def _optional_values(request: NewMessage) -> tuple[object, ...]:
+    reply_to = None if request.reply_to is None else int(request.reply_to)
+    return (request.client_id, request.user, request.moderator, reply_to, request.author)
 
 
 def _replies(request: NewMessage) -> bool:

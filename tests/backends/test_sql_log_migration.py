@@ -78,4 +78,4 @@ async def test_a_database_of_the_version_before_gains_the_room_s_log_in_place(sq
         assert [room.message_count for room in await migrated.busiest_rooms(5)] == [2]
     finally:
         await migrated.close()
-    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(BEFORE_THE_LOG + 1,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]

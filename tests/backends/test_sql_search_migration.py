@@ -101,7 +101,7 @@ async def test_a_version_6_database_gains_search_in_place_and_finds_what_it_held
         assert await found(migrated, "lobby", "reworded") == ["now reworded"]
     finally:
         await migrated.close()
-    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(8,)]
+    assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(9,)]
     assert len(run_sql(url, THE_INDEX[name])) == 1
     if name == "sqlite":
         run_sql(url, "INSERT INTO message_words (message_words) VALUES ('integrity-check')")  # raises if out of step

@@ -242,6 +242,31 @@ async def test_a_message_without_user_or_moderator_has_neither(make_backend):
 
 
 @pytest.mark.gen_test
+async def test_stores_started_together_each_keep_the_fields_they_set_and_only_those(make_backend):
+    backend = await make_backend()
+    earlier = (await store(backend, "lobby", "ann", "first")).message
+    key = "key:" + "e" * 64
+
+    def sent(text: str, **fields: object) -> NewMessage:
+        return NewMessage("lobby", "bob", text, None, utc_timestamp())._replace(**fields)
+
+    batches = [
+        [sent("plain"), sent("id", client_id="c-1"), sent("plain again")],
+        [sent("who", user="user-1", moderator=True), sent("reply", reply_to=earlier.id), sent("authored", author=key)],
+        [sent("all", client_id="c-2", user="user-2", moderator=True, reply_to=earlier.id, author=key), sent("none")],
+        [sent("none either"), sent("nor this")],
+    ]
+    for batch in batches:  # each started in one go, so the SQL writer stores it as one batch
+        stored = [result.message for result in await asyncio.gather(*(backend.store_soon(m) for m in batch))]
+        fields = [(m.message, m.client_id, m.user, m.moderator, m.reply_to, m.author) for m in stored]
+        assert fields == [(m.message, m.client_id, m.user, m.moderator, m.reply_to, m.author) for m in batch]
+    history = (await backend.history("lobby", 20)).messages
+    assert [m.message for m in history] == ["first", *(m.message for batch in batches for m in batch)]
+    assert [(m.user, m.moderator, m.reply_to) for m in history if m.message == "all"] == [("user-2", True, earlier.id)]
+    assert all((m.client_id, m.user, m.moderator, m.reply_to) == (None, None, False, None) for m in history[-3:])
+
+
+@pytest.mark.gen_test
 async def test_malformed_ids_are_refused(make_backend):
     backend = await make_backend()
     for bad in ["", "abc", "-1", "1.5", "1 ", "１２", "x" * 100]:

@@ -1,16 +1,28 @@
 """What a word is and how a query matches (``backends/search.py``), and the SQL index's tokens
 (``backends/sql/tokens.py``): a word starts with a prefix exactly when its token starts with the prefix's, and
-every token is one word, of the sizes every engine indexes, to every engine."""
+every token is one word, of the sizes every engine indexes, to every engine; SQLite's index (an in-memory
+database) reads an ASCII text's own words exactly as ``words_of`` finds them."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from backends.search import SearchQuery, words_of
-from backends.sql.tokens import MAX_TOKEN_BYTES, MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, search_words, word_token
+from backends.sql.migrations import SQLITE_INDEX
+from backends.sql.tokens import (
+    MAX_TOKEN_BYTES,
+    MAX_TOKEN_CHARS,
+    MIN_TOKEN_CHARS,
+    room_token,
+    search_words,
+    sqlite_search_words,
+    word_token,
+)
 
 words = st.text(st.characters(categories=("L", "N", "Pc")), min_size=1, max_size=60).map(lambda w: w.casefold())
 texts = st.text(max_size=200)
@@ -78,3 +90,18 @@ def test_matching_is_the_definition_whatever_shortcut_it_takes(text, data):
 def test_a_message_s_tokens_are_its_words_tokens_in_order_each_word_once(text):
     # ``search_words`` writes every token at once; each must be the word's own ``word_token``.
     assert search_words(5, text).split()[1:] == [word_token(word) for word in dict.fromkeys(words_of(text))]
+
+
+@given(st.text(st.characters(max_codepoint=127), max_size=200) | texts)
+def test_sqlite_s_index_reads_an_ascii_text_s_own_words_as_words_of_finds_them(text):
+    with closing(sqlite3.connect(":memory:")) as database:
+        database.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY, search_words TEXT)")
+        database.execute(SQLITE_INDEX)
+        database.execute("CREATE VIRTUAL TABLE terms USING fts5vocab(message_words, 'row')")
+        words = sqlite_search_words(7, text)
+        database.execute("INSERT INTO message_words (rowid, search_words) VALUES (1, ?)", [words])
+        terms = {term for (term,) in database.execute("SELECT term FROM terms")}
+    if text.isascii():
+        assert terms == {room_token(7), *words_of(text)}
+    else:
+        assert words == search_words(7, text) and terms == set(words.split())
