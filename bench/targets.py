@@ -185,51 +185,21 @@ def bigroom_targets(results: Results) -> list[Target]:
     measured = next((result for result in results.values() if ok(result)), None)
     checkpoint = f"{measured['checkpoint']:,}" if measured else "the checkpoint"
     everyone = f"{measured['clients']:,}" if measured else "all"
-    targets = [
-        ratio_target(
-            "rooms CPU per join <= node-ws",
-            results,
-            "rooms",
-            "node-ws",
-            lambda r: r.get("join_cpu_us"),
-            1.0,
-            unit=" us",
-        ),
-        ratio_target(
+    against_node: list[tuple[str, Callable[[Result], float | None], str]] = [
+        ("rooms CPU per join <= node-ws", lambda r: r.get("join_cpu_us"), " us"),
+        (
             f"rooms KiB per idle connection at {checkpoint} <= node-ws",
-            results,
-            "rooms",
-            "node-ws",
             lambda r: r.get("kib_per_connection_checkpoint"),
-            at_most=1.0,
-            unit=" KiB",
+            " KiB",
         ),
-        ratio_target(
-            f"rooms KiB per idle connection at {everyone} <= node-ws",
-            results,
-            "rooms",
-            "node-ws",
-            lambda r: r.get("kib_per_connection"),
-            at_most=1.0,
-            unit=" KiB",
-        ),
-        ratio_target(
-            "rooms one message to all, p99 below node-ws",
-            results,
-            "rooms",
-            "node-ws",
-            lambda r: r["one_message"]["latency_ms"]["p99"],
-            at_most=1.0,
-            unit=" ms",
-        ),
-        ratio_target(
-            "rooms burst to all, p99 below node-ws",
-            results,
-            "rooms",
-            "node-ws",
-            lambda r: r["burst"]["latency_ms"]["p99"],
-            at_most=1.0,
-            unit=" ms",
+        (f"rooms KiB per idle connection at {everyone} <= node-ws", lambda r: r.get("kib_per_connection"), " KiB"),
+        ("rooms one message to all, p99 below node-ws", lambda r: r["one_message"]["latency_ms"]["p99"], " ms"),
+        ("rooms burst to all, p99 below node-ws", lambda r: r["burst"]["latency_ms"]["p99"], " ms"),
+    ]
+    targets = [
+        *(
+            ratio_target(what, results, "rooms", "node-ws", key, at_most=1.0, unit=unit)
+            for what, key, unit in against_node
         ),
         exact_target("rooms", results),
     ]
