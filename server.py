@@ -86,6 +86,7 @@ async def serve(config: Config) -> None:
     except TimeoutError:
         log.info("some clients did not answer the close handshake in time")
     await server.close_all_connections()
+    await hub.wait_closed()
     await backend.close()
     memory.stop()
     systemd.close()

@@ -379,3 +379,7 @@ class RoomHub:
 
     async def wait_empty(self) -> None:
         await self.fanout.wait_empty()
+
+    async def wait_closed(self) -> None:
+        """Return once what ``close_all`` stopped has ended (the presence ticks under way)."""
+        await self.presence.wait_closed()

@@ -188,3 +188,8 @@ class LocalPresence:
                 state.timer = None
         for task in self._ticks:
             task.cancel()
+
+    async def wait_closed(self) -> None:
+        """Return once the ticks ``close`` cancelled have ended: a tick left suspended in the backend's call
+        as the loop stops would be torn down by the garbage collector, in whatever comes next."""
+        await asyncio.gather(*self._ticks, return_exceptions=True)

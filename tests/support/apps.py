@@ -28,5 +28,6 @@ async def shut_down(application: RoomsApplication, backend: Backend) -> None:
     """What ``server.py`` does on SIGTERM, for an app a test made: nothing of it outlives the test."""
     application.hub.close_all()
     await application.hub.wait_idle()
+    await application.hub.wait_closed()
     await backend.close()
     await asyncio.sleep(0)  # the last leaves' unsubscribes start (and find the backend closed), not left unrun
