@@ -17,7 +17,7 @@ import tornado.web
 from backends.base import NewMessage, StoredMessage, StoreResult
 from backends.memory import MemoryBackend
 from rooms.web.app import make_app
-from tests.support.apps import app_config
+from tests.support.apps import app_config, shut_down
 from tests.support.clients import connect, receive_json
 from tests.support.messages import post
 
@@ -59,8 +59,9 @@ def backend() -> LateDelivery:
 @pytest.fixture
 def app(backend: LateDelivery, io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.web.Application]:
     io_loop.run_sync(backend.start)
-    yield make_app(app_config(), backend)
-    io_loop.run_sync(backend.close)
+    application = make_app(app_config(), backend)
+    yield application
+    io_loop.run_sync(lambda: shut_down(application, backend))
 
 
 @pytest.mark.gen_test

@@ -12,7 +12,7 @@ import tornado.web
 from redis.asyncio.connection import AbstractConnection
 
 from rooms.web.app import make_app
-from tests.support.apps import app_config
+from tests.support.apps import app_config, shut_down
 from tests.support.clients import connect, receive_messages
 from tests.support.factories.redis import RedisFactory
 from tests.support.messages import post
@@ -60,8 +60,9 @@ def app(io_loop: Any) -> Iterator[tornado.web.Application]:
     factory = RedisFactory()
     # Pings and counter refreshes only every minute, so nothing else talks to Redis during a test.
     backend = io_loop.run_sync(lambda: factory.create(ping_interval=60))
-    yield make_app(app_config(), backend)
-    io_loop.run_sync(backend.close)
+    application = make_app(app_config(), backend)
+    yield application
+    io_loop.run_sync(lambda: shut_down(application, backend))
     io_loop.run_sync(factory.dispose)
 
 

@@ -20,6 +20,7 @@ from rooms.room.hub import RoomHub
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
 from rooms.room.replay import FIRST_REPLAY_PAGE
+from tests.support.apps import stop_hub
 from tests.support.messages import post, store, store_soon
 from tests.support.redis_away import away_from_pub_sub
 from tests.support.waiting import eventually
@@ -158,3 +159,4 @@ async def test_pruning_between_two_pages_of_a_replay_is_told_as_a_gap(make_backe
     assert start > stored.index(next_unsent.id) and sent == stored[start:]
     assert held <= set(sent)
     hub.leave(socket, ROOM)
+    await stop_hub(hub)

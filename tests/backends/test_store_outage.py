@@ -20,7 +20,7 @@ from backends.base import Backend
 from backends.errors import BackendUnavailable
 from backends.redis.backend import RedisBackend
 from rooms.web.app import make_app
-from tests.support.apps import app_config
+from tests.support.apps import app_config, stop_hub
 from tests.support.clients import connect, receive_json, send_json, wait_closed
 from tests.support.factories.redis import REDIS_URL, delete_prefix, unique_prefix
 from tests.support.factories.sql import MARIADB, POSTGRESQL, MariaDBFactory, PostgreSQLFactory, sql_backend
@@ -167,9 +167,11 @@ def proxied_backend(outage, io_loop):
 
 
 @pytest.fixture
-def app(proxied_backend):
+def app(proxied_backend, io_loop):
     """The application on the proxied backend (this module's tests take the store away)."""
-    return make_app(app_config(), proxied_backend)
+    application = make_app(app_config(), proxied_backend)
+    yield application
+    io_loop.run_sync(lambda: stop_hub(application.hub), timeout=30)
 
 
 async def fetch(port: int, path: str) -> tuple[int, Any]:

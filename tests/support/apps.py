@@ -9,6 +9,7 @@ from typing import Any
 from backends.base import Backend
 from rooms.config.loading import load_config
 from rooms.config.model import Config
+from rooms.room.hub import RoomHub
 from rooms.web.app import RoomsApplication
 
 
@@ -26,8 +27,14 @@ def backend_settings(config: Config) -> dict[str, Any]:
 
 async def shut_down(application: RoomsApplication, backend: Backend) -> None:
     """What ``server.py`` does on SIGTERM, for an app a test made: nothing of it outlives the test."""
-    application.hub.close_all()
-    await application.hub.wait_idle()
-    await application.hub.wait_closed()
+    await stop_hub(application.hub)
     await backend.close()
     await asyncio.sleep(0)  # the last leaves' unsubscribes start (and find the backend closed), not left unrun
+
+
+async def stop_hub(hub: RoomHub) -> None:
+    """The room layer's part of the shutdown, for a test that closes its backend itself: no presence tick
+    or timer of the hub is left to run, or to be collected half-run, in a later test."""
+    hub.close_all()
+    await hub.wait_idle()
+    await hub.wait_closed()

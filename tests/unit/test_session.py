@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+from collections.abc import Iterator
 
 import pytest
+import tornado.ioloop
 
 from backends.address_blocks import AddressBlocks
 from backends.memory import MemoryBackend
@@ -15,6 +18,7 @@ from rooms.room.metrics import RoomsMetrics
 from rooms.room.rates import RatePolicy
 from rooms.room.session import SocketSession
 from rooms.room.typing import TYPING_BATCH_SECONDS
+from tests.support.apps import stop_hub
 from tests.support.messages import post
 from tests.support.waiting import eventually
 
@@ -55,7 +59,16 @@ class FakeSocket:
         self.closed = (code, reason)
 
 
-async def session(burst: int = 20) -> tuple[SocketSession, FakeSocket, RoomHub]:
+@pytest.fixture
+def hubs(io_loop: tornado.ioloop.IOLoop) -> Iterator[list[RoomHub]]:
+    """The hubs a test made, stopped after it: none of their presence ticks is left for a later test."""
+    made: list[RoomHub] = []
+    yield made
+    for hub in made:
+        io_loop.run_sync(functools.partial(stop_hub, hub))
+
+
+async def session(hubs: list[RoomHub], burst: int = 20) -> tuple[SocketSession, FakeSocket, RoomHub]:
     backend = MemoryBackend()
     await backend.start()
     hub = RoomHub(
@@ -71,6 +84,7 @@ async def session(burst: int = 20) -> tuple[SocketSession, FakeSocket, RoomHub]:
         ),
         page_size=50,
     )
+    hubs.append(hub)
     socket = FakeSocket()
     await hub.join(socket, "lobby")
     await hub.go_live(socket, "lobby", None)
@@ -96,8 +110,8 @@ async def sent_back(hub: RoomHub, socket: FakeSocket, count: int) -> list[dict[s
 
 
 @pytest.mark.gen_test
-async def test_messages_and_errors_are_answered_in_the_order_sent():
-    handler, socket, hub = await session()
+async def test_messages_and_errors_are_answered_in_the_order_sent(hubs):
+    handler, socket, hub = await session(hubs)
     frames: list[str | bytes] = [
         json.dumps({"handle": "ann", "message": "one"}),
         "not json",
@@ -117,18 +131,18 @@ async def test_messages_and_errors_are_answered_in_the_order_sent():
 
 
 @pytest.mark.gen_test
-async def test_over_the_rate_is_refused_then_closed_with_1008_if_it_keeps_on():
-    handler, socket, hub = await session(burst=3)
+async def test_over_the_rate_is_refused_then_closed_with_1008_if_it_keeps_on(hubs):
+    handler, socket, hub = await session(hubs, burst=3)
     await receive_all(handler, [json.dumps({"handle": "ann", "message": f"m{n}"}) for n in range(7)])
     kinds = [f.get("message") or f.get("code") for f in await sent_back(hub, socket, 6)]
     assert kinds == ["m0", "m1", "m2", "rate_limited", "rate_limited", "rate_limited"]
     assert socket.closed == (1008, "rate limit exceeded")
 
 
-async def typing_room(typists: int) -> tuple[list[FakeSocket], list[SocketSession]]:
+async def typing_room(hubs: list[RoomHub], typists: int) -> tuple[list[FakeSocket], list[SocketSession]]:
     """A room of a watcher (the first socket) and ``typists`` sessions, all asking for typing, the
     sessions announced as t0, t1, ..."""
-    _, _, hub = await session()
+    _, _, hub = await session(hubs)
     sockets = [FakeSocket() for _ in range(typists + 1)]
     for socket in sockets:
         await hub.join(socket, "lobby", frozenset({Feature.TYPING}))
@@ -149,8 +163,8 @@ async def iterations(count: int) -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_quiet_rooms_typing_goes_out_at_once_a_busy_rooms_in_one_write_per_batch():
-    sockets, typists = await typing_room(5)
+async def test_a_quiet_rooms_typing_goes_out_at_once_a_busy_rooms_in_one_write_per_batch(hubs):
+    sockets, typists = await typing_room(hubs, 5)
     watcher = sockets[0]
     loop = asyncio.get_running_loop()
     await receive_all(typists[0], [json.dumps({"type": "typing"})])
@@ -171,8 +185,8 @@ async def test_a_quiet_rooms_typing_goes_out_at_once_a_busy_rooms_in_one_write_p
 
 
 @pytest.mark.gen_test
-async def test_a_typing_frame_held_for_a_batch_goes_out_before_its_typists_message():
-    sockets, typists = await typing_room(2)
+async def test_a_typing_frame_held_for_a_batch_goes_out_before_its_typists_message(hubs):
+    sockets, typists = await typing_room(hubs, 2)
     watcher = sockets[0]
     await receive_all(typists[0], [json.dumps({"type": "typing"})])
     await iterations(2)
