@@ -33,6 +33,11 @@ from rooms.service.systemd import Notifier, listening_sockets
 from rooms.web.app import make_app
 from rooms.web.httpserver import make_http_server
 
+# Connections waiting to be accepted, as systemd/rooms.socket's Backlog= (the kernel caps it at
+# net.core.somaxconn): a big room's pages coming back together after a restart overflow Tornado's 128, and a
+# connection dropped there waits for the client to send its SYN again, 1 s after the first, then 3 s and 7 s.
+LISTEN_BACKLOG = 4096
+
 log = logging.getLogger("rooms")
 
 
@@ -49,7 +54,7 @@ async def serve(config: Config) -> None:
     if activated:
         server.add_sockets(activated)
     else:
-        server.listen(config.server.port, config.server.host)
+        server.listen(config.server.port, config.server.host, backlog=LISTEN_BACKLOG)
     # Full collections on a timer, not as sockets pile up; memory given back after many leave.
     memory = MemoryPolicy(lambda: app.hub.fanout.counts()[0], glibc_malloc_trim())
     memory.start()

@@ -6,14 +6,15 @@
 (``bench.sources``). One more socket sends ``--messages`` messages, which every page receives, keeping the
 id of the last. Then the server gets SIGTERM and closes every socket with 1001, and a new process starts
 on the same port and the same SQLite file. Each page comes back as the room page does
-(``static/room/connection.js``): after 0.5-1 s, then 1-2 s, 2-4 s and so on while refused (exponential
-backoff from 1 s with jitter, at most 30 s; a handshake given up after 10 s), with ``?since=`` the last id
-it saw. The sender comes back the same way and, once back, sends ``--messages`` more. A page is caught up
-when it has received those, once each and in order, and none of the first ones again.
+(``static/room/connection.js``): after a 1001 close, every 0.5-1 s while refused for 20 s (the restart's
+window, ``--restart-window``), then 1-2 s, 2-4 s and so on (exponential backoff from 1 s with jitter, at
+most 30 s; a handshake given up after 10 s), with ``?since=`` the last id it saw. The sender comes back the
+same way and, once back, sends ``--messages`` more. A page is caught up when it has received those, once
+each and in order, and none of the first ones again.
 
 Prints one JSON object: seconds from the new process listening to the last page back and to the last
-page caught up (the target: within 10 s), how long the old process took to stop, the new one's CPU over
-the catch-up, and the pages' failed tries.
+page caught up (the target: within 10 s), how long the old process took to stop, the new one's CPU and
+this process's (all the pages) over the catch-up, and the pages' failed tries.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import tempfile
@@ -29,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from picows import WSFrame, WSTransport, ws_connect
+from picows import WSCloseCode, WSFrame, WSMsgType, WSTransport, ws_connect
 
 from bench.bigroom import Room
 from bench.clients import Client, Run, Sender, run_on_fastest_loop
@@ -44,6 +46,7 @@ BACKOFF_GROWTH = 2.0
 BACKOFF_MAX_SECONDS = 30.0
 HEALTHY_AFTER_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 10.0
+RESTART_WINDOW_SECONDS = 20.0
 CAUGHT_UP_WITHIN_SECONDS = 10.0
 
 
@@ -60,8 +63,11 @@ class Comeback:
         self.tasks: set[asyncio.Future[None]] = set()
 
     def schedule(self, page: Page) -> None:
-        ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * self.options.backoff_growth**page.attempts)
-        page.attempts += 1
+        restarting = time.monotonic() < page.restart_window_ends
+        steps = 0 if restarting else page.backoff_steps
+        ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * self.options.backoff_growth**steps)
+        if not restarting:
+            page.backoff_steps += 1
         asyncio.get_running_loop().call_later(ceiling / 2 + random.random() * ceiling / 2, self._start, page)
 
     def _start(self, page: Page) -> None:
@@ -97,7 +103,9 @@ class Page(Client):
         self.watch_ids = True
         self.comeback = comeback
         self.index = index
-        self.attempts = 0
+        self.backoff_steps = 0
+        self.restart_window_ends = 0.0  # 0: no restart's window since the last healthy connection
+        self.going_away = False  # the last close frame was 1001
         self.opened_at = 0.0
         self.back_at = 0.0
         self.caught_up_at = 0.0
@@ -109,6 +117,8 @@ class Page(Client):
             self.back_at = self.opened_at
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.CLOSE:
+            self.going_away = frame.get_close_code() == WSCloseCode.GOING_AWAY
         super().on_ws_frame(transport, frame)
         target = self.comeback.caught_up_at_seq
         if target and not self.caught_up_at and self.next_seq.get(0, 0) >= target:
@@ -118,8 +128,13 @@ class Page(Client):
         super().on_ws_disconnected(transport)
         if not self.comeback.active:
             return
-        if self.opened_at and time.monotonic() - self.opened_at > HEALTHY_AFTER_SECONDS:
-            self.attempts = 0
+        now = time.monotonic()
+        if self.opened_at and now - self.opened_at > HEALTHY_AFTER_SECONDS:
+            self.backoff_steps = 0
+            self.restart_window_ends = 0.0
+        if self.going_away and not self.restart_window_ends:
+            self.restart_window_ends = now + self.comeback.options.restart_window
+        self.going_away = False
         self.opened_at = 0.0
         self.comeback.schedule(page=self)
 
@@ -161,6 +176,7 @@ async def restart_under_load(options: argparse.Namespace, started: list[Started]
     listening = time.monotonic()
     pid = started[0].pids[0]
     cpu_listening = cpu_seconds(pid)
+    client_cpu_listening = cpu_seconds(os.getpid())
     comeback.caught_up_at_seq = 2 * options.messages
     deadline = listening + options.step_timeout
     while not (sender_page.back_at and sender_page.opened_at) and time.monotonic() < deadline:
@@ -171,12 +187,14 @@ async def restart_under_load(options: argparse.Namespace, started: list[Started]
     while time.monotonic() < deadline and not all(page.caught_up_at for page in pages):
         await asyncio.sleep(0.02)
     cpu_caught_up = cpu_seconds(pid)
+    client_cpu_caught_up = cpu_seconds(os.getpid())
     back = seconds_after([page.back_at for page in pages], listening)
     caught_up = seconds_after([page.caught_up_at for page in pages], listening)
     return {
         "pages": options.pages,
         "features": options.features,
         "backoff_growth": options.backoff_growth,
+        "restart_window": options.restart_window,
         "messages": options.messages,
         "joined": room.run.ready - 1,
         "join_seconds": round(join_seconds, 3),
@@ -196,6 +214,8 @@ async def restart_under_load(options: argparse.Namespace, started: list[Started]
         "gaps": room.run.gaps,
         "failed_tries": dict(comeback.failures),
         "server_cpu_s_listening_to_caught_up": round(cpu_caught_up - cpu_listening, 3),
+        # The pages are this one process: on a machine of two cores it and the server share them.
+        "client_cpu_s_listening_to_caught_up": round(client_cpu_caught_up - client_cpu_listening, 3),
         "server_rss_kib_after": rss_kib(pid),
     }
 
@@ -219,6 +239,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--features", default=PAGE_FEATURES, help="?features= on every socket URL (the page's)")
     parser.add_argument(
         "--backoff-growth", type=float, default=BACKOFF_GROWTH, help="each wait's ceiling over the last (the page's)"
+    )
+    parser.add_argument(
+        "--restart-window",
+        type=float,
+        default=RESTART_WINDOW_SECONDS,
+        help="seconds after a 1001 close with every wait the first one's (the page's; 0: backoff at once)",
     )
     parser.add_argument("--connect-concurrency", type=int, default=500)
     parser.add_argument("--sources", type=int, default=SPREAD, help="loopback source addresses (bench.sources)")

@@ -6,6 +6,11 @@ across processes by the backend. A room's presence is worked out at most once pe
 frame goes out only when it differs from the last one, so a big room with people coming and going costs
 a few frames a second. A socket that asked for presence gets the room's presence at the first tick after
 it joined, changed or not.
+
+A change goes to every socket that asked at most once per ``broadcast_interval``: half a second, longer in
+a room so big that its frames to everyone would pass ``PRESENCE_WRITES_PER_SECOND`` (thousands rejoining
+after a restart change the count at every tick). A change held back meanwhile goes out at the first tick
+the interval allows, so once the room is quiet every socket has its exact presence.
 """
 
 from __future__ import annotations
@@ -28,13 +33,22 @@ PRESENCE_INTERVAL = 0.5
 FIRST_TICK_DELAY = 0.02
 # How long a room whose presence the backend could not record waits before trying again.
 RETRY_SECONDS = 2.0
+# Frames a room's changes of presence may write each second, to all its sockets that asked, on this process.
+PRESENCE_WRITES_PER_SECOND = 4000
+
+
+def broadcast_interval(listeners: int) -> float:
+    """Seconds between a room's presence frames to all of its ``listeners``: each change writes one to each."""
+    return max(PRESENCE_INTERVAL, listeners / PRESENCE_WRITES_PER_SECOND)
 
 
 class _Room:
     __slots__ = (
         "again",
+        "ahead",
         "fresh",
         "handles",
+        "last_broadcast",
         "last_frame",
         "last_tick",
         "listeners",
@@ -49,8 +63,11 @@ class _Room:
         self.handles: Counter[str] = Counter()
         self.listeners: set[Member] = set()  # asked for presence
         self.fresh: set[Member] = set()  # asked for presence and have not been sent it yet
+        # Fresh sockets sent a frame newer than the last that went to all, with the frame each was sent.
+        self.ahead: dict[Member, bytes] = {}
         self.recorded: RoomPresence | None = None  # this process's share, as the backend last recorded it
-        self.last_frame: bytes | None = None
+        self.last_frame: bytes | None = None  # the last frame that went to every socket that asked
+        self.last_broadcast = -math.inf
         self.last_tick = -math.inf
         self.timer: asyncio.TimerHandle | None = None
         self.ticking = False
@@ -106,6 +123,7 @@ class LocalPresence:
             self._forget_handle(state, handle)
         state.listeners.discard(member)
         state.fresh.discard(member)
+        state.ahead.pop(member, None)
         self._schedule(state, room)
 
     def has_room(self, room: str) -> bool:
@@ -158,7 +176,7 @@ class LocalPresence:
         else:
             state.recorded = share
             state.last_tick = loop.time()
-            self._send_presence(state, text_frame(encode_presence(presence)))
+            self._send_presence(state, text_frame(encode_presence(presence)), state.last_tick)
         finally:
             state.ticking = False
         if state.again:
@@ -167,12 +185,22 @@ class LocalPresence:
         elif not state.members and self._rooms.get(room) is state:
             del self._rooms[room]  # its last socket left and the backend knows: nothing is kept for it
 
-    def _send_presence(self, state: _Room, frame: bytes) -> None:
-        if frame != state.last_frame:
+    def _send_presence(self, state: _Room, frame: bytes, now: float) -> None:
+        if frame == state.last_frame:
+            # Unchanged for the room: the fresh sockets get it, and those sent a change since undone get it back.
+            receivers = [*state.fresh, *state.ahead]
+            state.ahead.clear()
+        elif now >= state.last_broadcast + broadcast_interval(len(state.listeners)):
             state.last_frame = frame
-            receivers = list(state.listeners)
+            state.last_broadcast = now
+            ahead = state.ahead
+            receivers = [member for member in state.listeners if ahead.get(member) != frame]
+            ahead.clear()
         else:
+            # Held back from the others until the interval allows; the fresh sockets get it now.
             receivers = list(state.fresh)
+            state.ahead.update(dict.fromkeys(receivers, frame))
+            state.again = True
         state.fresh.clear()
         for member in receivers:
             member.send_frames(frame)

@@ -9,6 +9,12 @@ const BACKOFF_MAX_MS = 30000;
 const HEALTHY_AFTER_MS = 10000;
 // A handshake into a network black hole can hang for minutes before the browser gives up on it.
 const CONNECT_TIMEOUT_MS = 10000;
+// A server stopping closes its sockets with 1001, and a restarted one listens again within seconds: for this
+// long after that close every wait is the first one's (0.5-1 s), and the backoff starts only after it. A
+// refused try costs the server nothing, and the jitter still spreads a big room's return. One such window
+// per healthy connection, so a server that keeps closing with 1001 is backed off from like any other.
+const GOING_AWAY = 1001;
+const RESTART_WINDOW_MS = 20000;
 // The frames beyond messages this page understands (docs/protocol.md, "Frames from the server"): a socket
 // that does not ask gets messages only, and a server that does not know a name ignores it.
 const FEATURES = "presence,typing,deletes,edits,reactions";
@@ -23,7 +29,9 @@ export class Connection {
     this.since = since;
     this.on = on;
     this.socket = null;
-    this.attempts = 0;
+    this.attempts = 0; // tries since the last healthy connection
+    this.backoffSteps = 0; // of those, the ones that doubled the wait
+    this.restartWindowEnds = 0; // while Date.now() is before it, waits stay short; 0: none since healthy
     this.openedAt = 0;
     this.reconnectTimer = null;
     this.countdownTimer = null;
@@ -59,11 +67,14 @@ export class Connection {
       const frame = parse(event.data);
       if (frame) this.on.message(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       clearTimeout(giveUp);
       if (this.socket !== ws) return;
       this.socket = null;
-      if (this.openedAt && Date.now() - this.openedAt > HEALTHY_AFTER_MS) this.attempts = 0;
+      if (this.openedAt && Date.now() - this.openedAt > HEALTHY_AFTER_MS) {
+        this.attempts = this.backoffSteps = this.restartWindowEnds = 0;
+      }
+      if (event.code === GOING_AWAY && !this.restartWindowEnds) this.restartWindowEnds = Date.now() + RESTART_WINDOW_MS;
       this.openedAt = 0;
       this.on.close();
       this.scheduleReconnect();
@@ -81,11 +92,15 @@ export class Connection {
       "/?features=" + FEATURES + "&since=" + encodeURIComponent(this.since());
   }
 
-  // Exponential backoff with jitter, so a restarted server is not hit by every reader at the same instant.
+  // Exponential backoff with jitter, so a restarted server is not hit by every reader at the same instant;
+  // within a restart's window, the first wait again and again.
   scheduleReconnect() {
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempts);
+    const restarting = Date.now() < this.restartWindowEnds;
+    const steps = restarting ? 0 : this.backoffSteps;
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** steps);
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.attempts += 1;
+    if (!restarting) this.backoffSteps += 1;
     const due = Date.now() + delay;
     const tick = () => this.on.status("waiting", Math.max(1, Math.ceil((due - Date.now()) / 1000)));
     tick();

@@ -210,3 +210,78 @@ async def test_presence_frames_and_typing_are_counted_on_metrics(http_server, ht
     assert float(counted["rooms_presence_frames_total"]) >= 2  # at least the one that reached each
     for peer in (ann, bob):
         await peer.close()
+
+
+def shown(peer: Peer) -> list[tuple[int, list[str]]]:
+    return [(frame["online"], frame["handles"]) for frame in presence(peer)]
+
+
+async def said(peer: Peer, text: str) -> None:
+    await peer.wait_until(lambda seen: any(frame["message"] == text for frame in seen.messages()))
+
+
+@pytest.mark.gen_test
+async def test_in_a_room_past_its_writes_a_change_waits_for_everyone_and_a_newcomer_gets_it_at_once(
+    http_server, http_port, monkeypatch
+):
+    # At 0.05 writes a second, a frame to two listening sockets waits 40 s after the last one.
+    monkeypatch.setattr(presence_module, "PRESENCE_WRITES_PER_SECOND", 0.05)
+    ann = await Peer.join(http_port, "lobby", "ann", since=None, features="presence")
+    await eventually(lambda: shown(ann) == [(1, [])])  # a room's first frame goes out at once
+    bob = await Peer.join(http_port, "lobby", "bob", since=None, features="presence")
+    await eventually(lambda: shown(bob) == [(2, [])])  # at its first tick, itself counted
+    # The same tick held the change back from ann: a message sent after it reaches her with no presence before.
+    await send_json(bob.ws, {"handle": "bob", "message": "after bob's presence"})
+    await said(ann, "after bob's presence")
+    assert shown(ann) == [(1, [])]
+    # Once the interval allows, the held change reaches ann, and bob, who has it, is not sent it again.
+    monkeypatch.setattr(presence_module, "PRESENCE_WRITES_PER_SECOND", 4000)
+    await eventually(lambda: shown(ann) == [(1, []), (2, [])])
+    await send_json(ann.ws, {"handle": "ann", "message": "after ann's presence"})
+    await said(bob, "after ann's presence")
+    assert shown(bob) == [(2, [])]
+    for peer in (ann, bob):
+        await peer.close()
+
+
+@pytest.mark.gen_test
+async def test_a_newcomer_sent_a_change_held_back_gets_the_rooms_frame_again_when_the_change_is_undone(
+    http_server, http_port, monkeypatch
+):
+    monkeypatch.setattr(presence_module, "PRESENCE_WRITES_PER_SECOND", 0.05)
+    silent = await connect(http_port, "lobby")
+    ann = await Peer.join(http_port, "lobby", "ann", since=None, features="presence")
+    await eventually(lambda: shown(ann) == [(2, [])])
+    bob = await Peer.join(http_port, "lobby", "bob", since=None, features="presence")
+    await eventually(lambda: shown(bob) == [(3, [])])
+    silent.close()
+    await eventually(lambda: shown(bob) == [(3, []), (2, [])])  # what ann has shown all along
+    await send_json(bob.ws, {"handle": "bob", "message": "after the count went back"})
+    await said(ann, "after the count went back")
+    assert shown(ann) == [(2, [])]
+    for peer in (ann, bob):
+        await peer.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_crowd_coming_and_going_in_a_big_room_costs_at_most_its_writes_and_ends_exact(
+    http_server, http_port, monkeypatch
+):
+    # 20 listening sockets at 10 writes a second: a frame to all of them at most every 2 s.
+    monkeypatch.setattr(presence_module, "PRESENCE_WRITES_PER_SECOND", 10)
+    watcher = await Peer.join(http_port, "lobby", "watcher", since=None, features="presence")
+    crowd = [await connect(http_port, "lobby", features="presence") for _ in range(19)]
+    await eventually(lambda: presence(watcher))
+    loop = asyncio.get_running_loop()
+    start, before = loop.time(), len(presence(watcher))
+    while loop.time() - start < 3.0:
+        crowd.append(await connect(http_port, "lobby", features="presence"))
+        crowd.pop(0).close()
+        await asyncio.sleep(0.01)
+    elapsed = loop.time() - start
+    sent = len(presence(watcher)) - before
+    assert sent <= elapsed / presence_module.broadcast_interval(20) + 1, f"{sent} presence frames in {elapsed:.1f}s"
+    await eventually(lambda: last_presence(watcher) == (20, []))  # exact once the room is quiet
+    for ws in crowd:
+        ws.close()
+    await watcher.close()

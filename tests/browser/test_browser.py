@@ -210,6 +210,36 @@ def test_message_written_while_server_is_down_is_sent_once_it_is_back(new_contex
         restartable.stop()
 
 
+def test_a_server_stopping_with_1001_is_tried_again_every_second_not_with_growing_waits(new_context):
+    """A 1001 close says the server is restarting: the page's waits stay at the first one's (the status
+    counts down from 1 s each time) where the backoff would have grown to 2-4 s by the third."""
+    restartable = RoomsServer(free_port())
+    restartable.start()
+    try:
+        room = f"test-{uuid.uuid4().hex[:12]}"
+        page = open_room(new_context(), restartable.url, room)
+        expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        # The first five waits the page announces, as its status shows each when it begins.
+        page.evaluate(
+            """() => {
+              window.waitsShown = [];
+              const detail = document.getElementById("status-detail");
+              new MutationObserver(() => {
+                if (!detail.textContent || window.waitsShown.length === 5) return;
+                window.waitsShown.push(detail.textContent);
+                document.body.dataset.waitsShown = window.waitsShown.length;
+              }).observe(detail, { childList: true, characterData: true, subtree: true });
+            }"""
+        )
+        restartable.stop()
+        expect(page.locator("body")).to_have_attribute("data-waits-shown", "5", timeout=WAIT_MS)
+        assert page.evaluate("() => window.waitsShown") == [" in 1s"] * 5
+        restartable.start()
+        expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    finally:
+        restartable.stop()
+
+
 def test_a_page_whose_connection_drops_resumes_with_no_gap_and_no_duplicate(new_context, server, room):
     """The server keeps running (and keeps the room's history) while the page's path to it is cut."""
     proxy = ProxyThread(server.port)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 
 import pytest
@@ -95,6 +96,21 @@ async def test_sigterm_sigint_and_sighup_close_sockets_with_1001_and_exit_0(sign
         await eventually(lambda: server.process.poll() is not None, interval=0.1, message="server.py exited")
         assert server.process.returncode == 0
         silent.close()
+    finally:
+        server.stop()
+
+
+def test_the_listen_queue_holds_a_big_rooms_return_as_the_socket_units_do():
+    """Thousands of pages come back within a second of a restart: the listening socket queues 4096
+    connections (as systemd/rooms.socket's Backlog=, within the kernel's cap), not Tornado's 128."""
+    server = ServerProcess()
+    try:
+        server.wait_healthy()
+        listening = subprocess.run(
+            ["ss", "-Hltn", f"sport = :{server.port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        with open("/proc/sys/net/core/somaxconn") as cap:
+            assert int(listening[2]) == min(4096, int(cap.read()))  # a listening socket's Send-Q: its backlog
     finally:
         server.stop()
 
