@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from backends.base import Backend, StoredMessage
 from backends.changes import ChangeKind, MessageChange
 from rooms.change_frames import encode_change
 from rooms.protocol import GAP, Feature, encode_message, text_frame
 from rooms.room.audience import write_by_audience
+from rooms.room.member import Member
 from rooms.room.metrics import RoomsMetrics
 
 log = logging.getLogger(__name__)
@@ -33,25 +34,6 @@ log = logging.getLogger(__name__)
 DELIVERY_WAIT_SECONDS = 2.0
 
 IdKey = tuple[int, ...]
-
-
-class Member(Protocol):
-    """What the fan-out needs of a socket in a room."""
-
-    def send_frames(self, data: bytes, frames: int = 1) -> None:
-        """Write ``frames`` complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
-
-    def close_going_away(self) -> None:
-        """Close with 1001 because the server is shutting down."""
-
-    def send_room(self) -> int:
-        """Bytes that may still be written to it before it counts as too slow to keep up."""
-
-    async def drained(self) -> bool:
-        """Wait until what was written to it has gone to its socket; whether it is still open."""
-
-    def close_too_slow(self) -> None:
-        """Leave its room and close with 1013: it fell too far behind."""
 
 
 class Replayed(NamedTuple):
