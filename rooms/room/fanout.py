@@ -59,7 +59,9 @@ class _RoomState:
     )
 
     def __init__(self) -> None:
-        self.live: set[Member] = set()
+        # As an ordered set: a broadcast writes to the sockets in the order they went live (about the
+        # order they connected), which walks their memory, the kernel's included, in the order it was taken.
+        self.live: dict[Member, None] = {}
         # Members not live yet: what is delivered meanwhile waits here.
         self.catching_up: dict[Member, list[StoredMessage | MessageChange]] = {}
         # The framed size of each held member's backlog (a message deleted from it stays counted).
@@ -157,13 +159,13 @@ class LocalFanout:
             ]
         if backlog:
             member.send_frames(b"".join(text_frame(encode_item(item)) for item in backlog), len(backlog))
-        state.live.add(member)
+        state.live[member] = None
 
     def leave(self, member: Member, room: str) -> None:
         state = self._rooms.get(room)
         if state is None:
             return
-        state.live.discard(member)
+        state.live.pop(member, None)
         state.catching_up.pop(member, None)
         state.held_bytes.pop(member, None)
         state.asked.pop(member, None)
