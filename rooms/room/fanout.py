@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from backends.base import Backend, StoredMessage
 from backends.changes import ChangeKind, MessageChange
 from rooms.change_frames import encode_change
 from rooms.protocol import GAP, Feature, encode_message, text_frame
 from rooms.room.audience import write_by_audience
+from rooms.room.member import Member
 from rooms.room.metrics import RoomsMetrics
 
 log = logging.getLogger(__name__)
@@ -33,25 +34,6 @@ log = logging.getLogger(__name__)
 DELIVERY_WAIT_SECONDS = 2.0
 
 IdKey = tuple[int, ...]
-
-
-class Member(Protocol):
-    """What the fan-out needs of a socket in a room."""
-
-    def send_frames(self, data: bytes, frames: int = 1) -> None:
-        """Write ``frames`` complete, already-framed WebSocket frames; never raises for a closed or slow peer."""
-
-    def close_going_away(self) -> None:
-        """Close with 1001 because the server is shutting down."""
-
-    def send_room(self) -> int:
-        """Bytes that may still be written to it before it counts as too slow to keep up."""
-
-    async def drained(self) -> bool:
-        """Wait until what was written to it has gone to its socket; whether it is still open."""
-
-    def close_too_slow(self) -> None:
-        """Leave its room and close with 1013: it fell too far behind."""
 
 
 class Replayed(NamedTuple):
@@ -77,7 +59,9 @@ class _RoomState:
     )
 
     def __init__(self) -> None:
-        self.live: set[Member] = set()
+        # As an ordered set: a broadcast writes to the sockets in the order they went live (about the
+        # order they connected), which walks their memory, the kernel's included, in the order it was taken.
+        self.live: dict[Member, None] = {}
         # Members not live yet: what is delivered meanwhile waits here.
         self.catching_up: dict[Member, list[StoredMessage | MessageChange]] = {}
         # The framed size of each held member's backlog (a message deleted from it stays counted).
@@ -175,13 +159,13 @@ class LocalFanout:
             ]
         if backlog:
             member.send_frames(b"".join(text_frame(encode_item(item)) for item in backlog), len(backlog))
-        state.live.add(member)
+        state.live[member] = None
 
     def leave(self, member: Member, room: str) -> None:
         state = self._rooms.get(room)
         if state is None:
             return
-        state.live.discard(member)
+        state.live.pop(member, None)
         state.catching_up.pop(member, None)
         state.held_bytes.pop(member, None)
         state.asked.pop(member, None)

@@ -23,7 +23,8 @@ from rooms.room.audit import read_page
 from rooms.room.changes import MessageChanges, no_such_message
 from rooms.room.delivery import RoomDelivery
 from rooms.room.expiry import RoomExpiry
-from rooms.room.fanout import LocalFanout, Member
+from rooms.room.fanout import LocalFanout
+from rooms.room.member import Member
 from rooms.room.metrics import RoomsMetrics
 from rooms.room.moderation import Closable, RoomModeration
 from rooms.room.notices import ChangeNotices

@@ -11,7 +11,8 @@ from __future__ import annotations
 from backends.changes import MessageChange
 from rooms.change_frames import CHANGE_FEATURE_SET, CHANGE_FEATURES, encode_change
 from rooms.protocol import Feature, text_frame
-from rooms.room.fanout import LocalFanout, Member
+from rooms.room.fanout import LocalFanout
+from rooms.room.member import Member
 
 
 class ChangeNotices:

@@ -23,7 +23,7 @@ from collections import Counter
 from backends.base import MAX_PRESENCE_HANDLES, Backend, RoomPresence
 from backends.errors import BackendUnavailable
 from rooms.protocol import Feature, encode_presence, text_frame
-from rooms.room.fanout import Member
+from rooms.room.member import Member
 from rooms.room.metrics import RoomsMetrics
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from backends.base import Backend, StoredMessage
 from backends.changes import MessageChange
 from rooms.change_frames import CHANGE_FEATURE_SET, CHANGE_FEATURES
 from rooms.protocol import GAP, Feature, text_frame
-from rooms.room.fanout import LocalFanout, Member, Replayed, encode_item, item_position
+from rooms.room.fanout import LocalFanout, Replayed, encode_item, item_position
+from rooms.room.member import Member
 from rooms.room.replay_reads import SharedReplayReads
 
 REPLAY_PAGE = 200  # messages a replay reads at most at once

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rooms.room.fanout import Member
+from rooms.room.member import Member
 
 
 class Socket(Member, Protocol):

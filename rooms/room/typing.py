@@ -17,7 +17,7 @@ import math
 
 from backends.base import Backend
 from rooms.protocol import Feature, encode_typing, text_frame
-from rooms.room.fanout import Member
+from rooms.room.member import Member
 from rooms.room.metrics import RoomsMetrics
 
 # A room's typing frames go out at most once per this many seconds (the first at once), in one write per socket.

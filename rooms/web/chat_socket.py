@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable
 from types import TracebackType
 
+from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
 from rooms.protocol import CloseCode
@@ -88,11 +89,18 @@ class ChatSocket:
         return connection is None or connection.is_closing()
 
     def send_frames(self, data: bytes, frames: int = 1) -> None:
-        if self.is_closing():
+        connection = self.connection
+        # is_closing() spelled out, as a room's broadcast comes here once per socket; a stream closed
+        # before the connection heard of it is the writer's to find.
+        if connection is None or connection.server_terminated or connection.client_terminated:
             return  # nothing may follow a close frame
         assert self.writer is not None  # a connection that is not closing is open
+        try:
+            written = self.writer.write(data)
+        except StreamClosedError:
+            return  # its end is on its way
         self.frames_sent += frames
-        if not self.writer.write(data):
+        if not written:
             self._close_slow_reader()
 
     def send_room(self) -> int:

@@ -19,27 +19,30 @@ class FrameWriter:
     objects are freed as soon as they are unused, without the cycle collector.
     """
 
-    __slots__ = ("_direct", "_stream")
+    __slots__ = ("_socket", "_stream")
 
     def __init__(self, stream: IOStream, max_buffered: int) -> None:
         stream.max_write_buffer_size = max_buffered
         self._stream = stream
         # TLS streams must go through SSLIOStream.write (a partial SSL write has to be retried as is).
-        self._direct = not isinstance(stream, SSLIOStream)
+        self._socket = None if isinstance(stream, SSLIOStream) else stream.socket
 
     def write(self, data: bytes) -> bool:
-        """Write whole frames; False when the peer is too slow to take them (the frame is dropped)."""
+        """Write whole frames; False when the peer is too slow to take them (the frame is dropped).
+        Raises StreamClosedError when the stream has closed."""
         stream = self._stream
         begun = False
-        if self._direct and not stream.writing():
+        # A room's broadcast comes here once per socket: the test of Tornado's queue reads its counters
+        # rather than calling ``writing()``, whose buffer's length is a Python method too.
+        if self._socket is not None and stream._total_write_index == stream._total_write_done_index:
             # IOStream.write makes a Future, schedules its callback and slices its buffer for every call:
             # in a big room that costs more than the send itself. With nothing queued, the socket takes
             # the bytes straight away; only what it does not take is queued in the stream, and every later
             # frame then queues behind it, so order holds and the send buffer bound still applies.
             try:
-                sent = stream.socket.send(data)
+                sent = self._socket.send(data)
             except OSError:
-                sent = 0  # a full socket, or a dead one: the stream's own write handles both as always
+                sent = 0  # a full socket, or a closed one: the stream's own write handles both as always
             if sent == len(data):
                 return True
             begun = sent > 0
@@ -55,8 +58,6 @@ class FrameWriter:
                     stream.write(data)
             self.give_up()
             return False
-        except StreamClosedError:
-            pass
         return True
 
     def give_up(self) -> None:

@@ -5,6 +5,7 @@ socket's room, duration, close code and reason, frames sent and received)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import Iterator
@@ -12,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from rooms.protocol import text_frame
 from rooms.service.logformat import formatter_for
+from rooms.web.chat_socket import ChatSocket
 from tests.support.clients import connect, raw_handshake, read_until_close_frame, receive_json, send_json, wait_closed
 from tests.support.logrecords import Records, records_of
+from tests.support.waiting import eventually
 
 INVITE = "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
 ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "bytes", "client", "user_agent")
@@ -130,3 +134,17 @@ async def test_a_socket_refused_by_the_protocol_and_one_that_vanished(http_serve
     gone.close()  # no close frame at all
     end = await logged.first(lambda record: is_socket_end(record) and record.room == "vanished")
     assert (end.close_code, end.close_reason, end.frames_received) == (1006, "", 0)
+
+
+@pytest.mark.gen_test
+async def test_a_frame_to_a_stream_closed_before_its_connection_heard_is_dropped_and_not_counted(
+    http_server, http_port, app, logged
+):
+    await connect(http_port, "closing")
+    await eventually(lambda: app.hub.fanout.online("closing") == 1)
+    (chat_socket,) = [o for o in gc.get_objects() if isinstance(o, ChatSocket) and o.site is app.deps["site"]]
+    # As a failed write closes it: the connection hears of it only in a later turn of the loop.
+    chat_socket.connection.stream.close()
+    chat_socket.send_frames(text_frame('{"type":"gap"}'))
+    end = await logged.first(is_socket_end)
+    assert (end.room, end.close_code, end.frames_sent) == ("closing", 1006, 0)
