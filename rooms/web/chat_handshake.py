@@ -255,7 +255,7 @@ class ChatHandshakes:
         )
 
 
-# A 101's Date changes once a second: formatted once for every join of that second, not once for each.
+# An answer's Date changes once a second: formatted once for all the handshakes of that second.
 @functools.lru_cache(maxsize=1)
 def _http_date(second: int) -> str:
     return format_timestamp(second)
