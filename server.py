@@ -56,7 +56,7 @@ async def serve(config: Config) -> None:
     else:
         server.listen(config.server.port, config.server.host, backlog=LISTEN_BACKLOG)
     # Full collections on a timer, not as sockets pile up; memory given back after many leave.
-    memory = MemoryPolicy(lambda: app.hub.fanout.counts()[0], glibc_malloc_trim())
+    memory = MemoryPolicy(lambda: app.hub.fanout.counts()[0], glibc_malloc_trim(), release=app.forget_departed)
     memory.start()
     if activated:
         log.info("rooms serving %d sockets from systemd (backend: %s)", len(activated), backend.kind)

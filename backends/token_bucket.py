@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Container
 
 from backends.address_blocks import Block
 
@@ -44,6 +45,10 @@ class TokenBucket:
     def spend(self) -> None:
         self._tokens -= 1
 
+    def is_full(self, now: float) -> bool:
+        """Whether it holds its whole burst as of ``now``: then it is no different from a new one."""
+        return self._tokens + (now - self._updated) * self._rate >= self.capacity
+
 
 class AddressBuckets:
     """A bucket per block of addresses: ``rate`` and ``burst`` times the block's factor, for the
@@ -64,3 +69,14 @@ class AddressBuckets:
         else:
             self._buckets.move_to_end(block.key)
         return bucket
+
+    def forget_full(self, now: float, keep: Container[str] = ()) -> None:
+        """Drop the buckets full again as of ``now`` (but those of the blocks in ``keep``), since a block's
+        new bucket would start the same. The table is built anew: a dict never shrinks as keys leave it,
+        and its storage would stay the size of the crowd that has gone."""
+        self._buckets = OrderedDict(
+            (key, bucket) for key, bucket in self._buckets.items() if key in keep or not bucket.is_full(now)
+        )
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -171,6 +171,10 @@ class RoomHub:
         """A socket's sender: a bucket of its own and its address's (and its blocks')."""
         return self.rates.for_connection(address)
 
+    def forget_departed(self) -> None:
+        """Let go of the state kept for addresses that have gone (``RatePolicy.forget_idle``)."""
+        self.rates.forget_idle()
+
     def request_sender(self, address: str) -> Sender:
         """An HTTP request's sender: its address's buckets, which the address's sockets share."""
         return self.rates.for_request(address)

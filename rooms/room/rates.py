@@ -97,6 +97,20 @@ class RatePolicy:
             self._connections[key] = self._connections.get(key, 0) + 1
         return True
 
+    def forget_idle(self) -> None:
+        """Let go of what was kept for addresses that have gone: the buckets of blocks with no socket open
+        that are full again (a new one starts the same), and the addresses' keys parsed; the tables are
+        built anew, so that their storage is what is left, not what the crowd needed. Run after a crowd left
+        (``rooms.service.collector``): a bucket dropped while a request holds it takes that request's token."""
+        self._by_address.forget_full(time.monotonic(), keep=self._connections)
+        self._searches.forget_full(self._clock())
+        self._connections = dict(self._connections)
+        limit_key.cache_clear()
+
+    def addresses_remembered(self) -> int:
+        """How many blocks of addresses have a message bucket kept, with a socket open or not."""
+        return len(self._by_address)
+
     def addresses_with_sockets(self) -> int:
         """How many addresses (and blocks of them) this process counts sockets for: none once all have gone."""
         return len(self._connections)

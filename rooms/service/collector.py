@@ -10,10 +10,13 @@ most one every ``FULL_COLLECTION_SECONDS``, and the young generations are collec
 Memory freed when many sockets leave is not given back by itself: glibc keeps the C heap's free pages
 (dicts, buffers and other objects over 512 bytes), and Python's allocator keeps each 1 MiB arena of small
 objects while any object in it lives. Once the sockets here have fallen by half (and by
-``TRIM_AFTER_LEAVING`` at least), a full collection and glibc's ``malloc_trim(0)`` give the C heap's free
-pages back; arenas that still hold an object stay (docs/benchmarks.md, "Closed sockets freed without the
-cycle collector, and memory after leaving"). Where the C library is not glibc (musl, macOS) there is no
-such call and nothing is trimmed.
+``TRIM_AFTER_LEAVING`` at least), and again once the last of a crowd of them has gone, what was kept for
+the clients that left is let go (``release``: the room layer's tables of addresses), then a full
+collection and glibc's ``malloc_trim(0)`` give the C heap's free pages back; arenas that still hold an
+object stay (docs/benchmarks.md, "Closed sockets freed without the cycle collector, and memory after
+leaving", and "What survives a crowd"). The trim at the last socket is the one that finds everything of
+the crowd freed: the halvings before it come while part of it is still leaving. Where the C library is
+not glibc (musl, macOS) there is no such call and nothing is trimmed.
 """
 
 from __future__ import annotations
@@ -60,18 +63,22 @@ class MemoryPolicy:
     """Full collections on a timer, and memory given back after many sockets have left.
 
     ``sockets`` counts the process's open sockets; ``trim`` gives free heap memory back (None: nothing to
-    call). ``start`` sets it going on the running loop; ``check`` is what each tick does."""
+    call); ``release`` lets go of what the process kept for clients that left, before each trim.
+    ``start`` sets it going on the running loop; ``check`` is what each tick does."""
 
     def __init__(
         self,
         sockets: Callable[[], int],
         trim: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        release: Callable[[], None] | None = None,
     ) -> None:
         self._sockets = sockets
         self._trim = trim
         self._clock = clock
+        self._release = release
         self._most_since_trim = 0
+        self._most_since_empty = 0
         self._last_full = clock()
         self._timer: PeriodicCallback | None = None
         self.full_collections = 0
@@ -92,13 +99,20 @@ class MemoryPolicy:
         """Trim if enough sockets left since the last trim; else collect in full if it is time."""
         sockets = self._sockets()
         self._most_since_trim = max(self._most_since_trim, sockets)
+        self._most_since_empty = max(self._most_since_empty, sockets)
         left = self._most_since_trim - sockets
-        if left >= TRIM_AFTER_LEAVING and left * 2 >= self._most_since_trim:
+        halved = left >= TRIM_AFTER_LEAVING and left * 2 >= self._most_since_trim
+        emptied = sockets == 0 and self._most_since_empty >= TRIM_AFTER_LEAVING
+        if halved or emptied:
+            if self._release is not None:
+                self._release()
             self._collect()
             if self._trim is not None:
                 self._trim()
                 self.trims += 1
             self._most_since_trim = sockets
+            if sockets == 0:
+                self._most_since_empty = 0
         elif self._clock() - self._last_full >= FULL_COLLECTION_SECONDS:
             self._collect()
 

@@ -134,6 +134,12 @@ class RoomsApplication(tornado.web.Application):
         )
         self.add_transform(BytesSent)  # after compression: it counts what is sent
 
+    def forget_departed(self) -> None:
+        """Let go of what was kept for the clients that have gone: the room layer's per address, and the
+        peers found to be proxies or not."""
+        self.hub.forget_departed()
+        self.addresses.forget()
+
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
         # Every request learns its client's address once, here, before any handler or log line uses it.
         request.remote_ip = self.addresses.of(request)

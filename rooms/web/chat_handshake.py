@@ -16,6 +16,7 @@ writes it, and the connection then goes on as Tornado's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sys
 import time
@@ -229,7 +230,7 @@ class ChatHandshakes:
     def _switching(self, head: RequestHead, accepted: Accepted) -> bytes:
         accept = WebSocketProtocol13.compute_accept_value(head.headers["Sec-Websocket-Key"])
         return (
-            f"HTTP/1.1 101 Switching Protocols\r\nDate: {format_timestamp(head.started)}\r\n{_SAFETY}"
+            f"HTTP/1.1 101 Switching Protocols\r\nDate: {_http_date(int(head.started))}\r\n{_SAFETY}"
             f"{NO_STORE if accepted.no_store else ''}Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-Websocket-Accept: {accept}\r\n{VARY}"
         ).encode("latin-1")
@@ -241,7 +242,7 @@ class ChatHandshakes:
         )
         answer = (
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=UTF-8\r\n"
-            f"Date: {format_timestamp(head.started)}\r\n{_SAFETY}{NO_STORE if accepted.url_credential else ''}"
+            f"Date: {_http_date(int(head.started))}\r\n{_SAFETY}{NO_STORE if accepted.url_credential else ''}"
             f"Content-Length: {len(body)}\r\n{VARY}{body}"
         )
         self._record(head, accepted, status, len(body))
@@ -252,6 +253,12 @@ class ChatHandshakes:
         self._log.record(
             ROUTE, head.method, status, seconds, head.uri, sent, accepted.address, head.headers.get("User-Agent", "")
         )
+
+
+# An answer's Date changes once a second: formatted once for all the handshakes of that second.
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    return format_timestamp(second)
 
 
 def _argument(arguments: dict[str, list[bytes]], name: str) -> str | None:

@@ -47,6 +47,10 @@ class ClientAddresses:
             self._found[peer] = trusted
         return trusted
 
+    def forget(self) -> None:
+        """Let go of the peers remembered (a new table: a dict keeps the storage of the most it held)."""
+        self._found = {}
+
     def _forwarded_for(self, headers: HTTPHeaders, peer: str) -> str:
         forwarded = headers.get_list("X-Forwarded-For")
         hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]

@@ -43,6 +43,9 @@ class Keepalive:
         if not self._slot_of:
             # No timer outlives the last socket (tests start and stop many apps on one process).
             self._timer.stop()
+            # Sets and dicts keep the storage of the most they held: a crowd's is let go when it has gone.
+            self._slots = [set() for _ in range(SLOTS)]
+            self._slot_of = {}
 
     @property
     def running(self) -> bool:

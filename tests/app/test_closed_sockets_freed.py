@@ -1,6 +1,7 @@
 """A closed socket's objects are freed by reference counting, the moment nothing uses them any more: none
 of them waits for the cycle collector, whichever way the socket ended. The server can then run the
-collector's full passes rarely (``rooms.service.collector``) without closed sockets piling up meanwhile."""
+collector's full passes rarely (``rooms.service.collector``) without closed sockets piling up meanwhile. And
+once a crowd has gone, what was kept for its addresses is let go too."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from tornado.httputil import HTTPServerRequest
 from tornado.iostream import IOStream
 
+from rooms.access.addresses import limit_key
 from rooms.room.session import SocketSession
 from rooms.web.chat_socket import ChatSocket
 from rooms.web.frame_protocol import FrameBudgetProtocol
@@ -113,3 +115,21 @@ async def test_a_closed_sockets_objects_are_freed_without_the_cycle_collector(
         await eventually(lambda: app.hub.online(ROOM) == 0)
         slow.close()
         await eventually(lambda: census() == before, message=lambda: f"still there: {census() - before}")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_what_was_kept_for_a_crowds_addresses_is_let_go_once_it_has_gone(http_server, http_port, app):
+    crowd = [await raw_handshake(http_port, f"/chat/{ROOM}/", source=f"127.0.0.{n}") for n in range(2, 22)]
+    await eventually(lambda: app.hub.online(ROOM) == len(crowd))
+    assert app.hub.rates.addresses_remembered() == len(crowd)
+    for client in crowd:
+        client.close()
+    await eventually(lambda: app.hub.rates.addresses_with_sockets() == 0)
+    app.forget_departed()
+    assert app.hub.rates.addresses_remembered() == 0
+    assert limit_key.cache_info().currsize == 0
+    # And the limits hold as before for whoever comes next.
+    again = await raw_handshake(http_port, f"/chat/{ROOM}/", source="127.0.0.2")
+    await eventually(lambda: app.hub.online(ROOM) == 1)
+    assert app.hub.rates.addresses_remembered() == 1
+    again.close()

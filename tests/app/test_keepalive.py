@@ -1,10 +1,14 @@
-"""Pings: one timer visits every socket once per interval, a few at a time; over a real socket, a client is
-pinged and stays while it answers, and a peer that never answers is dropped."""
+"""Pings: one timer visits every socket once per interval, a few at a time, and lets go of its tables' storage
+when the last has left; over a real socket, a client is pinged and stays while it answers, and a peer that
+never answers is dropped."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
+import rooms.web.keepalive
 from rooms.web.keepalive import SLOTS, Keepalive
 from tests.support.apps import app_config
 from tests.support.clients import CLOSE, PING, connect, raw_handshake, read_until_closed, receive_json
@@ -51,6 +55,36 @@ async def test_a_socket_that_left_is_not_visited_and_the_timer_stops_with_the_la
     assert (staying.visits, leaving.visits) == (1, 0)
     keepalive.discard(staying)
     assert not keepalive.running
+
+
+def kept_by_keepalive() -> int:
+    """What the keepalive's module allocated and still holds: its tables of sockets."""
+    keepalive_file = tracemalloc.Filter(True, rooms.web.keepalive.__file__)
+    return sum(stat.size for stat in tracemalloc.take_snapshot().filter_traces([keepalive_file]).statistics("filename"))
+
+
+@pytest.mark.gen_test
+async def test_the_tables_a_crowd_filled_are_let_go_when_its_last_socket_has_left():
+    tracemalloc.start()
+    try:
+        keepalive = Keepalive(interval_seconds=60)
+        empty = kept_by_keepalive()
+        sockets = [CountingSocket() for _ in range(5000)]
+        for socket in sockets:
+            keepalive.add(socket)
+        assert kept_by_keepalive() - empty > 50 * len(sockets)
+        for socket in sockets[1:]:
+            keepalive.discard(socket)
+        assert kept_by_keepalive() - empty > 50 * len(sockets)  # sets and dicts keep what they held
+        keepalive.discard(sockets[0])
+        assert kept_by_keepalive() - empty < 4096
+        keepalive.add(sockets[0])  # and it serves the next as before
+        for _ in range(SLOTS):
+            keepalive.visit_next_slot()
+        assert sockets[0].visits == 1
+        keepalive.discard(sockets[0])
+    finally:
+        tracemalloc.stop()
 
 
 @pytest.mark.gen_test(timeout=10)

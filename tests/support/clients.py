@@ -76,12 +76,14 @@ async def wait_closed(ws: WebSocketClientConnection, timeout: float = 5) -> int 
     return ws.close_code
 
 
-async def raw_handshake(port: int, path: str) -> socket.socket:
+async def raw_handshake(port: int, path: str, source: str | None = None) -> socket.socket:
     """A client that completes the handshake and then never reads: a small receive buffer makes it
-    fall behind at once."""
+    fall behind at once. ``source``: the loopback address it connects from."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    if source is not None:
+        sock.bind((source, 0))
     sock.setblocking(False)
     await loop.sock_connect(sock, ("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()

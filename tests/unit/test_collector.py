@@ -1,6 +1,7 @@
 """The collector policy of a server process (``rooms.service.collector``): full collections wait for their
 timer however many objects pile up, the young generations are still collected, a cycle that grew old is
-freed by the timed collection, and memory is trimmed once many sockets have left."""
+freed by the timed collection, and memory is trimmed once many sockets have left, and once the last of them
+has, each time after what was kept for them is let go."""
 
 from __future__ import annotations
 
@@ -119,3 +120,29 @@ def test_memory_is_trimmed_once_half_the_sockets_and_enough_of_them_left(collect
         policy.check()
         assert (count, len(trimmed), policy.trims) == (count, trims, trims)
     assert policy.full_collections == 2  # each trim comes after a full collection
+
+
+def test_memory_is_trimmed_when_the_last_of_a_crowd_has_gone_after_what_was_kept_for_it_is_let_go(collections):
+    steps: list[str] = []
+
+    def trim() -> int:
+        steps.append("trim")
+        return 1
+
+    def release() -> None:
+        steps.append(f"release after {collections.count(2)} full collections")
+
+    sockets = [0]
+    policy = MemoryPolicy(lambda: sockets[0], trim, clock=Clock(), release=release)
+    crowd = 3 * TRIM_AFTER_LEAVING
+    for count, trims in [
+        (crowd, 0),
+        (TRIM_AFTER_LEAVING - 1, 1),  # half and enough left: the room is still emptying
+        (0, 2),  # too few left since for a halving, but the crowd has gone: what it freed last is given back
+        (TRIM_AFTER_LEAVING - 1, 2),  # fewer than a crowd come and go: nothing to trim for
+        (0, 2),
+    ]:
+        sockets[0] = count
+        policy.check()
+        assert (count, policy.trims) == (count, trims)
+    assert steps == ["release after 0 full collections", "trim", "release after 1 full collections", "trim"]
