@@ -158,9 +158,9 @@ def bigroom_header(results: Results) -> str:
     checkpoint, clients = f"{measured['checkpoint']:,}", f"{measured['clients']:,}"
     return (
         f"| server | joined | server CPU us/join | KiB/conn at {checkpoint} / {clients} "
-        "| one message to all, ms p50 / p99 / max | burst to all, ms p50 / p99 / max | lost/dup/ooo "
-        "| server RSS MiB empty / joined / all left | all left, % of empty | RSS MiB after leaving, by round "
-        "| joining s |\n" + "|---" * 11 + "|"
+        "| one message to all (the median by p99), ms p50 / p99 / max | burst to all, ms p50 / p99 / max "
+        "| lost/dup/ooo | server RSS MiB empty / joined / all left | all left, % of empty "
+        "| RSS MiB after leaving, by round | joining s |\n" + "|---" * 11 + "|"
     )
 
 

@@ -147,11 +147,11 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "bigroom",
-        "A big room: 19,000 clients join one room on one process and stay idle, one message and a burst of 10 "
-        "reach them all, all leave; three rounds of joining and leaving",
+        "A big room: 19,000 clients join one room on one process and stay idle, nine messages one at a time and "
+        "a burst of 10 reach them all, all leave; three rounds of joining and leaving",
         ("rooms", "baseline", "node-ws"),
-        {"clients": 19_000, "checkpoint": 2_000, "burst": 10, "rounds": 3},
-        {"clients": 2_000, "checkpoint": 500, "burst": 10, "rounds": 2},
+        {"clients": 19_000, "checkpoint": 2_000, "singles": 9, "burst": 10, "rounds": 3},
+        {"clients": 2_000, "checkpoint": 500, "singles": 3, "burst": 10, "rounds": 2},
         bigroom_targets,
         kind="bigroom",
     ),

@@ -162,13 +162,13 @@ def test_the_reactions_scenario_counts_reactions_frames_beside_the_messages(tmp_
 
 def test_the_big_room_load_joins_reaches_and_leaves_every_round(rooms_server: tuple[str, int]) -> None:
     """The bigroom scenario's client at a small size (60 clients from many loopback addresses, 20 at the
-    checkpoint, two rounds): everyone joins, one message and a burst of 10 reach everyone once each in order,
-    and the server holds no more descriptors after each round than it did empty."""
+    checkpoint, two rounds): everyone joins, three messages one at a time and a burst of 10 reach everyone once
+    each in order, and the server holds no more descriptors after each round than it did empty."""
     url, pid = rooms_server
     command = [
         sys.executable, "-m", "bench.bigroom", "--url", url, "--server-pid", str(pid),
-        "--clients", "60", "--checkpoint", "20", "--burst", "10", "--rounds", "2", "--settle", "0",
-        "--room-prefix", "smokebig",
+        "--clients", "60", "--checkpoint", "20", "--singles", "3", "--burst", "10", "--rounds", "2",
+        "--settle", "0", "--room-prefix", "smokebig",
     ]  # fmt: skip
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
@@ -178,6 +178,10 @@ def test_the_big_room_load_joins_reaches_and_leaves_every_round(rooms_server: tu
     assert [r["joined"] for r in result["join_leave_rounds"]] == [60, 60]
     assert all(r["connect_failures"] == {} for r in result["join_leave_rounds"])
     assert result["one_message"]["deliveries_expected"] == result["one_message"]["deliveries_received"] == 60
+    assert (
+        len(result["single_p99s_ms"]) == 3
+        and result["one_message"]["latency_ms"]["p99"] == sorted(result["single_p99s_ms"])[1]
+    )
     assert result["burst"]["deliveries_expected"] == result["burst"]["deliveries_received"] == 600
     assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
     assert result["errors"] == {}
