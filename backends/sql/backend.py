@@ -6,13 +6,13 @@ connection (peewee keeps one per thread):
 * **One writer thread** owns every write. It takes all the stores waiting at that moment, inserts them
   in one transaction and commits (group commit: one fsync for the lot), and only then hands the batch
   back to the loop, which delivers the messages in commit order and answers each sender. An acknowledged
-  message is a committed message, and one writer means SQLite never waits on its own file lock.
+  message is a committed message, and one writer means SQLite never waits on its own file lock. Changes
+  to messages (edits, reactions, deletions) join the same turn in their place among the stores.
 * **Reader threads** serve history, replays, busiest rooms and health beside the writer, never behind it.
 * **A pruner thread** deletes what retention no longer keeps, in short transactions of its own, so no
   sender waits for a prune. Moderators' writes (a ban, a lock) and the reads of bans, which drop the
-  expired ones, run there too: rare, and never in a sender's way. Changes to messages (edits, reactions,
-  deletions) run on the writer thread instead, after the stores queued before them, so they take positions
-  in the room's order.
+  expired ones, run there too: rare, and never in a sender's way. Changes to messages run on the writer
+  thread instead, after the stores queued before them, so they take positions in the room's order.
 
 A query that fails drops its connection and raises ``BackendUnavailable``; the next query connects
 again, so the backend mends itself once the database is back (``threads.py``).
@@ -30,7 +30,7 @@ import functools
 import logging
 import queue
 from collections.abc import Callable
-from typing import Self, TypeVar
+from typing import NamedTuple, Self, TypeVar
 
 from backends.base import (
     BackendOptions,
@@ -54,13 +54,13 @@ from backends.sql.migrations import prepare_schema
 from backends.sql.moderated import SQLModeration
 from backends.sql.moderation import ModerationStore
 from backends.sql.options import SQLOptions, read_options
-from backends.sql.refusals import refusal_reason
+from backends.sql.refusals import first_line, refusal_reason
 from backends.sql.retention import Retention
 from backends.sql.search import SearchReader
 from backends.sql.settling import settle, settle_exception
 from backends.sql.tables import build_schema
 from backends.sql.threads import STOP, Job, Workers
-from backends.sql.writer import MessageWriter, StoreOutcome
+from backends.sql.writer import Change, ChangeOutcome, MessageWriter, StoreOutcome
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,18 @@ READER_THREADS = 2
 MAX_ID = 2**63 - 1  # ids are BIGINT; a larger one from a client lies past every message
 
 _Pending = tuple[NewMessage, asyncio.Future[StoreResult]]
+
+
+class _ChangeJob(NamedTuple):
+    """A change to a message as the writer is handed it, and the Future its answer settles."""
+
+    operation: str
+    change: Change
+    future: asyncio.Future[MessageChange | None]
+
+
+# A part of the writer's turn: stores, or a change.
+_Part = list[_Pending] | _ChangeJob
 
 
 class SQLBackend(SQLModeration):
@@ -89,7 +101,7 @@ class SQLBackend(SQLModeration):
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
-        self._writes: queue.SimpleQueue[list[_Pending] | Job | object] = queue.SimpleQueue()
+        self._writes: queue.SimpleQueue[_Part | object] = queue.SimpleQueue()
         self._outbox: list[_Pending] = []
         self._reads: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
         self._prunes: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
@@ -228,22 +240,14 @@ class SQLBackend(SQLModeration):
             raise MessageNotFound(f"this room holds no message {message_id}")
         return key
 
-    async def _change(self, operation: str, query: Callable[[], MessageChange | None]) -> MessageChange | None:
-        """Run a change on the writer thread, after the stores queued before it; deliver it in that order."""
+    async def _change(self, operation: str, query: Change) -> MessageChange | None:
+        """Make a change on the writer thread, in its turn after the stores queued before it; deliver it in
+        that order, and answer it, once the turn is committed."""
         if self._closed or self._loop is None or self._writer_done is None:
             raise BackendUnavailable(f"the {self.kind} backend is not running")
         future: asyncio.Future[MessageChange | None] = self._loop.create_future()
-
-        def job() -> None:
-            try:
-                change = self._workers.guarded(operation, query)
-            except BaseException as exc:
-                self._workers.call_on_loop(settle_exception, future, exc)
-            else:
-                self._workers.call_on_loop(self._finish_change, future, change)
-
         self._hand_over()  # the stores queued before it go first
-        self._writes.put(job)
+        self._writes.put(_ChangeJob(operation, query, future))
         return await future
 
     def _finish_change(self, future: asyncio.Future[MessageChange | None], change: MessageChange | None) -> None:
@@ -288,9 +292,28 @@ class SQLBackend(SQLModeration):
                     target.deliver(result.message)
             settle(future, result)
 
-    def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
-        for _, future in batch:
-            settle_exception(future, BackendUnavailable(reason))
+    def _finish_turn(self, turn: list[_Part], outcomes: list[list[StoreOutcome] | ChangeOutcome]) -> None:
+        """On the loop, in commit order: each batch's messages and each change delivered and answered."""
+        for part, outcome in zip(turn, outcomes, strict=True):
+            if isinstance(part, list):
+                assert isinstance(outcome, list)
+                self._finish_batch(part, outcome)
+            elif isinstance(outcome, Exception):  # refused: no such message, not its author, too many kinds
+                settle_exception(part.future, outcome)
+            else:
+                assert not isinstance(outcome, list)
+                self._finish_change(part.future, outcome)
+
+    def _fail_turn(self, turn: list[_Part], failure: BackendUnavailable) -> None:
+        """Nothing of the turn was committed: every store and change in it fails as it would alone."""
+        cause = failure.__cause__
+        for part in turn:
+            if isinstance(part, list):
+                for _, future in part:
+                    settle_exception(future, BackendUnavailable(str(failure)))
+            else:
+                reason = f"{self.kind} {part.operation} failed" + (f": {first_line(cause)}" if cause else "")
+                settle_exception(part.future, BackendUnavailable(reason))
 
     # -- worker threads -------------------------------------------------------------------------
 
@@ -298,46 +321,53 @@ class SQLBackend(SQLModeration):
         try:
             stopping = False
             while not stopping:
-                batch: list[_Pending] = []
+                # A turn: what was handed over meanwhile, in order, stores that follow one another as one batch.
+                turn: list[_Part] = []
+                size = 0
                 handed = self._writes.get()
-                change: Job | None = None
                 while True:
-                    if callable(handed):  # a change: after the stores queued before it, in its own transaction
-                        change = handed
-                        break
-                    if not isinstance(handed, list):  # STOP: close() queues nothing after it
+                    if isinstance(handed, _ChangeJob):
+                        turn.append(handed)
+                        size += 1
+                    elif isinstance(handed, list):
+                        last = turn[-1] if turn else None
+                        if isinstance(last, list):
+                            last.extend(handed)
+                        else:
+                            turn.append(handed)
+                        size += len(handed)
+                    else:  # STOP: close() queues nothing after it
                         stopping = True
                         break
-                    batch += handed
-                    if len(batch) >= MAX_BATCH:
+                    if size >= MAX_BATCH:
                         break
                     try:
                         handed = self._writes.get_nowait()
                     except queue.Empty:
                         break
-                if batch:
-                    self._commit(batch)
-                if change is not None:
-                    change()
+                if turn:
+                    self._commit(turn)
         finally:
             self._database.drop_connection()
             if self._writer_done is not None:
                 self._workers.call_on_loop(settle, self._writer_done, None)
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        requests = [request for request, _ in batch]
+    def _commit(self, turn: list[_Part]) -> None:
+        parts = [[request for request, _ in part] if isinstance(part, list) else part.change for part in turn]
+        size = sum(len(part) if isinstance(part, list) else 1 for part in turn)
         try:
-            results = self._workers.guarded("write", lambda: self._writer.write_batch(requests))
+            outcomes = self._workers.guarded("write", lambda: self._writer.write_turn(parts))
         except BackendUnavailable as exc:
-            log.warning("a batch of %d writes failed: %s", len(batch), exc)
-            self._workers.call_on_loop(self._fail_batch, batch, str(exc))
+            log.warning("a batch of %d writes failed: %s", size, exc)
+            self._workers.call_on_loop(self._fail_turn, turn, exc)
             return
         except Exception:
-            log.exception("a batch of %d writes failed unexpectedly", len(batch))
-            self._workers.call_on_loop(self._fail_batch, batch, f"{self.kind} write failed")
+            log.exception("a batch of %d writes failed unexpectedly", size)
+            self._workers.call_on_loop(self._fail_turn, turn, BackendUnavailable(f"{self.kind} write failed"))
             return
-        self._workers.call_on_loop(self._finish_batch, batch, results)
-        for room_id in self._writer.rooms_due_for_pruning(results):
+        self._workers.call_on_loop(self._finish_turn, turn, outcomes)
+        stored = [result for outcome in outcomes if isinstance(outcome, list) for result in outcome]
+        for room_id in self._writer.rooms_due_for_pruning(stored):
             self._prunes.put(functools.partial(self._prune, room_id))
 
     def _prune(self, room_id: int) -> None:

@@ -5,9 +5,10 @@ its position in the room's order, on every database. ``change_of`` names the mes
 ``change_data`` what it says, as JSON. The message itself holds what it now stands as: its latest text
 and ``edited``, and ``reactions``, JSON of each emoji (in the order they first came) with who reacted.
 
-Every change runs on the writer thread (``backend.py``), in a transaction of its own after the batches
-before it, so changes commit (and are delivered) in the order of their ids among the messages. Reads
-run on the reader threads.
+Every change runs on the writer thread (``backend.py``), in the writer's turn: in the transaction of the
+stores queued around it, after those queued before it (``writer.py``), so changes commit (and are
+delivered) in the order of their ids among the messages. Each is made in a savepoint of its own, so one
+refused leaves nothing behind and the rest of the turn goes on. Reads run on the reader threads.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class ChangeStore:
     # -- changes (the writer thread) --------------------------------------------------------------
 
     def edit(self, label: str, message_id: int, text: str, edited: str, authors: frozenset[str]) -> MessageChange:
-        with self._database.atomic():
+        with self.db.atomic():  # a savepoint in the writer's turn
             room_id, author, _ = self._found(label, message_id)
             if author is None or author not in authors:
                 raise NotAuthor("only its author may edit this message")
@@ -96,7 +97,7 @@ class ChangeStore:
             return self._log(room_id, change, edited)
 
     def react(self, label: str, message_id: int, reactor: str, emoji: str, on: bool, now: str) -> MessageChange | None:
-        with self._database.atomic():
+        with self.db.atomic():  # a savepoint in the writer's turn
             room_id, _, stored = self._found(label, message_id)
             reactors = _reactors(stored)
             who = next((users for symbol, users in reactors if symbol == emoji), None)
@@ -124,7 +125,7 @@ class ChangeStore:
     def delete(self, label: str, message_id: int, authors: frozenset[str] | None, now: str) -> MessageChange | None:
         """Make the message a tombstone (see ``migrations._migrate_to_4``) and count it out of its room's
         messages; its earlier changes go (a replay tells only that it is gone). None: no such message."""
-        with self._database.atomic():
+        with self.db.atomic():  # a savepoint in the writer's turn
             try:
                 room_id, author, _ = self._found(label, message_id)
             except MessageNotFound:
