@@ -23,6 +23,7 @@ from rooms.protocol import (
     json_type,
     key_author,
     load_json,
+    validate_client_object,
 )
 
 # The feature a socket asks for to hear each kind of change.
@@ -68,6 +69,8 @@ def decode_frame(frame: str | bytes, room: str, limits: Limits, sender: str = ""
     data = load_json(frame)
     if isinstance(data, dict):
         kind = data.get("type")
+        if kind is None:  # a message, as most frames are (the seed's client names no type)
+            return validate_client_object(data, room, limits, sender)
         if kind == "edit":
             return decode_edit(data, limits, data.get("id"))
         if kind == "delete":

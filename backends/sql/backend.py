@@ -6,16 +6,16 @@ connection (peewee keeps one per thread):
 * **One writer thread** owns every write. It takes all the stores waiting at that moment, inserts them
   in one transaction and commits (group commit: one fsync for the lot), and only then hands the batch
   back to the loop, which delivers the messages in commit order and answers each sender. An acknowledged
-  message is a committed message, and one writer means SQLite never waits on its own file lock.
+  message is a committed message, and one writer means SQLite never waits on its own file lock. Changes
+  to messages (edits, reactions, deletions) join the same turn in their place among the stores.
 * **Reader threads** serve history, replays, busiest rooms and health beside the writer, never behind it.
 * **A pruner thread** deletes what retention no longer keeps, in short transactions of its own, so no
   sender waits for a prune. Moderators' writes (a ban, a lock) and the reads of bans, which drop the
-  expired ones, run there too: rare, and never in a sender's way. Changes to messages (edits, reactions,
-  deletions) run on the writer thread instead, after the stores queued before them, so they take positions
-  in the room's order.
+  expired ones, run there too: rare, and never in a sender's way. Changes to messages run on the writer
+  thread instead, after the stores queued before them, so they take positions in the room's order.
 
 A query that fails drops its connection and raises ``BackendUnavailable``; the next query connects
-again, so the backend mends itself once the database is back.
+again, so the backend mends itself once the database is back (``threads.py``).
 
 This module runs the threads; the queries they run are synchronous, each kind in a module of its own:
 ``writer.py`` (stores), ``history.py`` (reads), ``search.py`` (searches), ``changes.py`` (edits, reactions,
@@ -26,15 +26,11 @@ log).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import queue
-import threading
 from collections.abc import Callable
-from typing import Any, Self, TypeVar
-
-import peewee
+from typing import NamedTuple, Self, TypeVar
 
 from backends.base import (
     BackendOptions,
@@ -63,7 +59,8 @@ from backends.sql.retention import Retention
 from backends.sql.search import SearchReader
 from backends.sql.settling import settle, settle_exception
 from backends.sql.tables import build_schema
-from backends.sql.writer import MessageWriter, StoreOutcome
+from backends.sql.threads import STOP, Job, Workers
+from backends.sql.writer import Change, ChangeOutcome, MessageWriter, StoreOutcome
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +68,20 @@ T = TypeVar("T")
 MAX_BATCH = 500  # a batch may pass it by what one loop iteration queued
 READER_THREADS = 2
 MAX_ID = 2**63 - 1  # ids are BIGINT; a larger one from a client lies past every message
-_STOP = object()
 
 _Pending = tuple[NewMessage, asyncio.Future[StoreResult]]
-_Job = Callable[[], None]
+
+
+class _ChangeJob(NamedTuple):
+    """A change to a message as the writer is handed it, and the Future its answer settles."""
+
+    operation: str
+    change: Change
+    future: asyncio.Future[MessageChange | None]
+
+
+# A part of the writer's turn: stores, or a change.
+_Part = list[_Pending] | _ChangeJob
 
 
 class SQLBackend(SQLModeration):
@@ -90,14 +97,14 @@ class SQLBackend(SQLModeration):
         self._moderation = ModerationStore(self._database)
         self._changes = ChangeStore(self._database)
         self._audit = AuditLog(self._database, options.audit_keep)
+        self._workers = Workers(self._database, self.kind)
         self._loop: asyncio.AbstractEventLoop | None = None
         # The loop hands the writer what one loop iteration queued as one list (one wake-up for the
         # writer thread, which then competes once for the GIL, rather than once per message).
-        self._writes: queue.SimpleQueue[list[_Pending] | _Job | object] = queue.SimpleQueue()
+        self._writes: queue.SimpleQueue[_Part | object] = queue.SimpleQueue()
         self._outbox: list[_Pending] = []
-        self._reads: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._prunes: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._reads: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
+        self._prunes: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
         self._writer_done: asyncio.Future[None] | None = None
         self._closed = False
         self._subscribed: set[str] = set()
@@ -115,9 +122,9 @@ class SQLBackend(SQLModeration):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._workers.loop = asyncio.get_running_loop()
         for number in range(READER_THREADS):
-            self._spawn(f"rooms-sql-read-{number}", self._serve, self._reads)
+            self._workers.spawn(f"rooms-sql-read-{number}", self._workers.serve, self._reads)
         try:
             await self._read("schema setup", self._prepare)
         except BackendUnavailable as exc:
@@ -129,8 +136,8 @@ class SQLBackend(SQLModeration):
         # a socket resuming from it is not held waiting for a delivery that cannot come (see ``subscribe``).
         self._finished_through = await self._read("newest id read", self._history.newest_id)
         self._writer_done = self._loop.create_future()
-        self._spawn("rooms-sql-prune", self._serve, self._prunes)
-        self._spawn("rooms-sql-write", self._write_loop)
+        self._workers.spawn("rooms-sql-prune", self._workers.serve, self._prunes)
+        self._workers.spawn("rooms-sql-write", self._write_loop)
 
     async def close(self) -> None:
         if self._closed:
@@ -138,25 +145,17 @@ class SQLBackend(SQLModeration):
         self._closed = True
         if self._writer_done is not None:
             self._hand_over()
-            self._writes.put(_STOP)
+            self._writes.put(STOP)
             await self._writer_done  # every store queued before close is committed (or failed) and answered
-            self._prunes.put(_STOP)
+            self._prunes.put(STOP)
         for _ in range(READER_THREADS):
-            self._reads.put(_STOP)
-        threads, self._threads = self._threads, []
-        for thread in threads:
-            await asyncio.to_thread(thread.join)
+            self._reads.put(STOP)
+        await self._workers.join()
 
     def _prepare(self) -> None:
         prepare_schema(self._database.db, self._database.tables)
         self._writer.prepare()
         self._search.prepare()
-
-    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
-        # Daemon threads: a backend that was never closed cannot keep the process alive.
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
 
     # -- the contract -----------------------------------------------------------------------------
 
@@ -241,22 +240,14 @@ class SQLBackend(SQLModeration):
             raise MessageNotFound(f"this room holds no message {message_id}")
         return key
 
-    async def _change(self, operation: str, query: Callable[[], MessageChange | None]) -> MessageChange | None:
-        """Run a change on the writer thread, after the stores queued before it; deliver it in that order."""
+    async def _change(self, operation: str, query: Change) -> MessageChange | None:
+        """Make a change on the writer thread, in its turn after the stores queued before it; deliver it in
+        that order, and answer it, once the turn is committed."""
         if self._closed or self._loop is None or self._writer_done is None:
             raise BackendUnavailable(f"the {self.kind} backend is not running")
         future: asyncio.Future[MessageChange | None] = self._loop.create_future()
-
-        def job() -> None:
-            try:
-                change = self._guarded(operation, query)
-            except BaseException as exc:
-                self._call_on_loop(settle_exception, future, exc)
-            else:
-                self._call_on_loop(self._finish_change, future, change)
-
         self._hand_over()  # the stores queued before it go first
-        self._writes.put(job)
+        self._writes.put(_ChangeJob(operation, query, future))
         return await future
 
     def _finish_change(self, future: asyncio.Future[MessageChange | None], change: MessageChange | None) -> None:
@@ -277,22 +268,11 @@ class SQLBackend(SQLModeration):
         return await self._run_on(self._reads, operation, query, idempotent=True)
 
     async def _run_on(
-        self, jobs: queue.SimpleQueue[_Job | object], operation: str, query: Callable[[], T], idempotent: bool
+        self, jobs: queue.SimpleQueue[Job | object], operation: str, query: Callable[[], T], idempotent: bool
     ) -> T:
-        if self._closed or self._loop is None:
+        if self._closed:
             raise BackendUnavailable(f"the {self.kind} backend is not running")
-        future: asyncio.Future[T] = self._loop.create_future()
-
-        def job() -> None:
-            try:
-                result = self._guarded(operation, query, idempotent)
-            except BaseException as exc:
-                self._call_on_loop(settle_exception, future, exc)
-            else:
-                self._call_on_loop(settle, future, result)
-
-        jobs.put(job)
-        return await future
+        return await self._workers.run_on(jobs, operation, query, idempotent)
 
     def _hand_over(self) -> None:
         if self._outbox:
@@ -312,84 +292,86 @@ class SQLBackend(SQLModeration):
                     target.deliver(result.message)
             settle(future, result)
 
-    def _fail_batch(self, batch: list[_Pending], reason: str) -> None:
-        for _, future in batch:
-            settle_exception(future, BackendUnavailable(reason))
+    def _finish_turn(self, turn: list[_Part], outcomes: list[list[StoreOutcome] | ChangeOutcome]) -> None:
+        """On the loop, in commit order: each batch's messages and each change delivered and answered."""
+        for part, outcome in zip(turn, outcomes, strict=True):
+            if isinstance(part, list):
+                assert isinstance(outcome, list)
+                self._finish_batch(part, outcome)
+            elif isinstance(outcome, Exception):  # refused: no such message, not its author, too many kinds
+                settle_exception(part.future, outcome)
+            else:
+                assert not isinstance(outcome, list)
+                self._finish_change(part.future, outcome)
+
+    def _fail_turn(self, turn: list[_Part], failure: BackendUnavailable) -> None:
+        """Nothing of the turn was committed: every store and change in it fails as it would alone."""
+        cause = failure.__cause__
+        for part in turn:
+            if isinstance(part, list):
+                for _, future in part:
+                    settle_exception(future, BackendUnavailable(str(failure)))
+            else:
+                reason = f"{self.kind} {part.operation} failed" + (f": {first_line(cause)}" if cause else "")
+                settle_exception(part.future, BackendUnavailable(reason))
 
     # -- worker threads -------------------------------------------------------------------------
-
-    def _call_on_loop(self, callback: Callable[..., None], *args: Any) -> None:
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
-            self._loop.call_soon_threadsafe(callback, *args)
-
-    def _serve(self, jobs: queue.SimpleQueue[_Job | object]) -> None:
-        try:
-            while callable(job := jobs.get()):
-                job()
-        finally:
-            self._database.drop_connection()
-
-    def _guarded(self, operation: str, query: Callable[[], T], idempotent: bool = False) -> T:
-        reused_connection = not self._database.db.is_closed()
-        try:
-            return query()
-        except (peewee.PeeweeException, OSError) as exc:
-            # The connection may be dead (server restarted, link cut): drop it, the next query reconnects.
-            self._database.drop_connection()
-            if idempotent and reused_connection and not isinstance(exc, peewee.IntegrityError):
-                # It may have died while idle; a read can simply be asked again on a new one.
-                return self._guarded(operation, query)
-            raise BackendUnavailable(f"{self.kind} {operation} failed: {first_line(exc)}") from exc
 
     def _write_loop(self) -> None:
         try:
             stopping = False
             while not stopping:
-                batch: list[_Pending] = []
+                # A turn: what was handed over meanwhile, in order, stores that follow one another as one batch.
+                turn: list[_Part] = []
+                size = 0
                 handed = self._writes.get()
-                change: _Job | None = None
                 while True:
-                    if callable(handed):  # a change: after the stores queued before it, in its own transaction
-                        change = handed
-                        break
-                    if not isinstance(handed, list):  # _STOP: close() queues nothing after it
+                    if isinstance(handed, _ChangeJob):
+                        turn.append(handed)
+                        size += 1
+                    elif isinstance(handed, list):
+                        last = turn[-1] if turn else None
+                        if isinstance(last, list):
+                            last.extend(handed)
+                        else:
+                            turn.append(handed)
+                        size += len(handed)
+                    else:  # STOP: close() queues nothing after it
                         stopping = True
                         break
-                    batch += handed
-                    if len(batch) >= MAX_BATCH:
+                    if size >= MAX_BATCH:
                         break
                     try:
                         handed = self._writes.get_nowait()
                     except queue.Empty:
                         break
-                if batch:
-                    self._commit(batch)
-                if change is not None:
-                    change()
+                if turn:
+                    self._commit(turn)
         finally:
             self._database.drop_connection()
             if self._writer_done is not None:
-                self._call_on_loop(settle, self._writer_done, None)
+                self._workers.call_on_loop(settle, self._writer_done, None)
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        requests = [request for request, _ in batch]
+    def _commit(self, turn: list[_Part]) -> None:
+        parts = [[request for request, _ in part] if isinstance(part, list) else part.change for part in turn]
+        size = sum(len(part) if isinstance(part, list) else 1 for part in turn)
         try:
-            results = self._guarded("write", lambda: self._writer.write_batch(requests))
+            outcomes = self._workers.guarded("write", lambda: self._writer.write_turn(parts))
         except BackendUnavailable as exc:
-            log.warning("a batch of %d writes failed: %s", len(batch), exc)
-            self._call_on_loop(self._fail_batch, batch, str(exc))
+            log.warning("a batch of %d writes failed: %s", size, exc)
+            self._workers.call_on_loop(self._fail_turn, turn, exc)
             return
         except Exception:
-            log.exception("a batch of %d writes failed unexpectedly", len(batch))
-            self._call_on_loop(self._fail_batch, batch, f"{self.kind} write failed")
+            log.exception("a batch of %d writes failed unexpectedly", size)
+            self._workers.call_on_loop(self._fail_turn, turn, BackendUnavailable(f"{self.kind} write failed"))
             return
-        self._call_on_loop(self._finish_batch, batch, results)
-        for room_id in self._writer.rooms_due_for_pruning(results):
+        self._workers.call_on_loop(self._finish_turn, turn, outcomes)
+        stored = [result for outcome in outcomes if isinstance(outcome, list) for result in outcome]
+        for room_id in self._writer.rooms_due_for_pruning(stored):
             self._prunes.put(functools.partial(self._prune, room_id))
 
     def _prune(self, room_id: int) -> None:
         try:
-            self._guarded("prune", lambda: self._retention.prune_room(room_id))
+            self._workers.guarded("prune", lambda: self._retention.prune_room(room_id))
         except BackendUnavailable as exc:
             log.warning("pruning room id %d failed: %s", room_id, exc)

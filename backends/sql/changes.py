@@ -5,9 +5,10 @@ its position in the room's order, on every database. ``change_of`` names the mes
 ``change_data`` what it says, as JSON. The message itself holds what it now stands as: its latest text
 and ``edited``, and ``reactions``, JSON of each emoji (in the order they first came) with who reacted.
 
-Every change runs on the writer thread (``backend.py``), in a transaction of its own after the batches
-before it, so changes commit (and are delivered) in the order of their ids among the messages. Reads
-run on the reader threads.
+Every change runs on the writer thread (``backend.py``), in the writer's turn: in the transaction of the
+stores queued around it, after those queued before it (``writer.py``), so changes commit (and are
+delivered) in the order of their ids among the messages. Each is made in a savepoint of its own, so one
+refused leaves nothing behind and the rest of the turn goes on. Reads run on the reader threads.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ class ChangeStore:
         self.db = database.db
         self._room, self._msg = database.tables.room, database.tables.message
         self._columns = MESSAGE_COLUMNS.format(ts=database.timestamp)
+        # The statements of a reaction, written out: peewee's query builder cost more CPU than SQLite's own
+        # work (as for the writer's batches), and a reaction is as frequent as a message in a busy room.
+        param = self.db.param
+        self._set_reactions = f"UPDATE messages SET reactions = {param} WHERE id = {param}"
+        self._insert_change = (
+            f"INSERT INTO messages (room_id, handle, message, {database.timestamp}, deleted, change_of, change_data)"
+            f" VALUES ({', '.join([param] * 7)})" + (" RETURNING id" if database.kind == "postgresql" else "")
+        )
         self._search_words = search_words_for(database.kind)
 
     # -- reads (reader threads) -------------------------------------------------------------------
@@ -84,7 +93,7 @@ class ChangeStore:
     # -- changes (the writer thread) --------------------------------------------------------------
 
     def edit(self, label: str, message_id: int, text: str, edited: str, authors: frozenset[str]) -> MessageChange:
-        with self._database.atomic():
+        with self.db.atomic():  # a savepoint in the writer's turn
             room_id, author, _ = self._found(label, message_id)
             if author is None or author not in authors:
                 raise NotAuthor("only its author may edit this message")
@@ -96,7 +105,7 @@ class ChangeStore:
             return self._log(room_id, change, edited)
 
     def react(self, label: str, message_id: int, reactor: str, emoji: str, on: bool, now: str) -> MessageChange | None:
-        with self._database.atomic():
+        with self.db.atomic():  # a savepoint in the writer's turn
             room_id, _, stored = self._found(label, message_id)
             reactors = _reactors(stored)
             who = next((users for symbol, users in reactors if symbol == emoji), None)
@@ -113,9 +122,8 @@ class ChangeStore:
                     return None
                 who.remove(reactor)
                 reactors = [(symbol, users) for symbol, users in reactors if users]
-            msg = self._msg
             encoded = json.dumps(reactors, ensure_ascii=False) if reactors else None
-            msg.update(reactions=encoded).where(msg.id == message_id).execute()
+            execute(self.db, self._set_reactions, [encoded, message_id])
             counts = _counts(reactors)
             return self._log(
                 room_id, MessageChange(label, str(message_id), "", ChangeKind.REACTIONS, reactions=counts), now
@@ -124,7 +132,7 @@ class ChangeStore:
     def delete(self, label: str, message_id: int, authors: frozenset[str] | None, now: str) -> MessageChange | None:
         """Make the message a tombstone (see ``migrations._migrate_to_4``) and count it out of its room's
         messages; its earlier changes go (a replay tells only that it is gone). None: no such message."""
-        with self._database.atomic():
+        with self.db.atomic():  # a savepoint in the writer's turn
             try:
                 room_id, author, _ = self._found(label, message_id)
             except MessageNotFound:
@@ -166,16 +174,11 @@ class ChangeStore:
             data.update(message=change.message, edited=change.edited)
         elif change.kind is ChangeKind.REACTIONS:
             data.update(reactions=[list(pair) for pair in change.reactions])
-        row = dict(
-            room=room_id,
-            handle="",
-            message="",
-            timestamp=stamp,
-            deleted=CHANGE_ROW,
-            change_of=int(change.id),
-            change_data=json.dumps(data, ensure_ascii=False),
-        )
-        return change._replace(at=str(self._msg.insert(**row).execute()))
+        values = [room_id, "", "", stamp, CHANGE_ROW, int(change.id), json.dumps(data, ensure_ascii=False)]
+        cursor = execute(self.db, self._insert_change, values)
+        returned = cursor.fetchone() if self._database.kind == "postgresql" else (cursor.lastrowid,)
+        assert returned is not None  # an INSERT's RETURNING gives its row
+        return change._replace(at=str(returned[0]))
 
 
 def _reactors(stored: str | None) -> _Reactors:

@@ -2,18 +2,29 @@
 
 :class:`MessageWriter` stores what one loop iteration queued, deduplicates client ids, refuses new rooms
 past an address's quota, keeps each room's count, and holds what it needs between batches (room ids,
-what is due for pruning). Every method runs on the one writer thread (see ``backend.py``).
+what is due for pruning). The changes to messages queued among the stores (``changes.py``) are made in the
+same transaction, each in its place among them. Every method runs on the one writer thread (see
+``backend.py``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import peewee
 
 from backends.base import AddressQuota, NewMessage, StoredMessage, StoreResult, utc_timestamp
-from backends.errors import MessageDeleted, QuotaExceeded, ReplyToMissing
+from backends.changes import MessageChange
+from backends.errors import (
+    MessageDeleted,
+    MessageNotFound,
+    NotAuthor,
+    QuotaExceeded,
+    ReplyToMissing,
+    TooManyReactions,
+)
 from backends.quota import NewRoomQuota
 from backends.sql.changes import MESSAGE_COLUMNS, stored_message
 from backends.sql.database import RoomsDatabase, execute, select_rows
@@ -24,6 +35,13 @@ MAX_CACHED_ROOMS = 10_000
 # What a batch's message came to: stored (or found stored), or refused (its sender's quota, or its
 # client id names a message a moderator deleted).
 StoreOutcome = StoreResult | QuotaExceeded | MessageDeleted | ReplyToMissing
+# A change to a message, made by a query of ``changes.py``: the change, or None when nothing changed.
+Change = Callable[[], MessageChange | None]
+# What a change came to: made, nothing to change, or refused (and rolled back to before it).
+ChangeOutcome = MessageChange | None | MessageNotFound | NotAuthor | TooManyReactions
+CHANGE_REFUSALS = (MessageNotFound, NotAuthor, TooManyReactions)
+# What a turn of the writer's is made of, in order: batches of stores, and changes between them.
+TurnPart = list[NewMessage] | Change
 # A client id's earlier message, or None for one a moderator deleted (its tombstone).
 _Earlier = dict[tuple[str, str], StoredMessage | None]
 # The columns a message may leave at their defaults, in ``_optional_values``'s order, and those defaults.
@@ -64,13 +82,15 @@ class MessageWriter:
             mode = execute(self.db, "SELECT @@innodb_autoinc_lock_mode").fetchone()
             self._consecutive_ids = mode is not None and int(mode[0]) in (0, 1)
 
-    def write_batch(self, batch: list[NewMessage]) -> list[StoreOutcome]:
-        """Store a batch in one transaction; a result per message, in order."""
+    def write_turn(self, parts: Sequence[TurnPart]) -> list[list[StoreOutcome] | ChangeOutcome]:
+        """Store the batches and make the changes of one turn, in their order, in one transaction (on
+        SQLite a turn of stores alone is their one statement); what each part came to, in order."""
         removals = self._database.rooms_removed
         if removals != self._removals_seen or len(self._room_ids) > MAX_CACHED_ROOMS:
             self._removals_seen = removals
             self._room_ids.clear()
             self._unpruned.clear()
+        stores_alone = all(isinstance(part, list) for part in parts)
         retried_integrity = retried_connection = False
         deadlocks = 0
         while True:
@@ -78,8 +98,8 @@ class MessageWriter:
             room_ids: dict[str, int] = {}
             committing = False
             try:
-                with self._database.transaction():
-                    results = self._write(batch, room_ids)
+                with self._database.transaction() if stores_alone else self._database.atomic():
+                    results = [self._write(part, room_ids) if isinstance(part, list) else _made(part) for part in parts]
                     committing = True
             except peewee.IntegrityError:
                 # Another process stored one of these client ids first, or a cached room id is stale.
@@ -313,6 +333,14 @@ class MessageWriter:
             if due >= self._prune_every:
                 due_rooms.append(room_id)
         return due_rooms
+
+
+def _made(change: Change) -> ChangeOutcome:
+    """A change made in its own savepoint (``changes.py``): a refused one is rolled back alone."""
+    try:
+        return change()
+    except CHANGE_REFUSALS as refusal:
+        return refusal
 
 
 def _optional_values(request: NewMessage) -> tuple[object, ...]:

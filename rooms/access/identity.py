@@ -43,6 +43,9 @@ class Identity:
         This is where a message learns who sent it, and the only place: whatever ``user`` or
         ``moderator`` the message came with is replaced, so nobody without a token passes for someone with
         one (``ANONYMOUS`` sends as nobody in particular, and not as a moderator)."""
+        if self.user is None and self.name is None and not self.moderator and message.user is None:
+            if not message.moderator:  # nobody in particular, as the frame said: most messages, as they came
+                return message
         handle = message.handle if self.name is None else self.name
         # A token's sub makes its holder the author, whatever author key came along.
         author = message.author if self.user is None else user_author(self.user)

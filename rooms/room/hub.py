@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 
 from backends.audit import AuditEntry
 from backends.base import Backend, Ban, HistoryPage, NewMessage, RoomSummary, StoredMessage, StoreResult
@@ -159,9 +160,8 @@ class RoomHub:
             raise Forbidden(f"{refusal}; this message was not sent")
         self._in_flight += 1
         self._idle.clear()
-        started = time.perf_counter()
         store = self._backend.store_soon(authored)
-        store.add_done_callback(lambda done: self._stored(done, started))
+        store.add_done_callback(partial(self._stored, time.perf_counter()))
         return store
 
     async def post(self, message: NewMessage, sender: Sender, identity: Identity = ANONYMOUS) -> StoreResult:
@@ -184,7 +184,7 @@ class RoomHub:
         ``limit_key``): a ban or a locked room; None if it may, as a moderator always may."""
         return None if identity.moderator else self.moderation.refusal(room, handle, address)
 
-    def _stored(self, store: asyncio.Future[StoreResult], started: float) -> None:
+    def _stored(self, started: float, store: asyncio.Future[StoreResult]) -> None:
         self.metrics.store_seconds.observe(time.perf_counter() - started)
         self._in_flight -= 1
         if not self._in_flight:

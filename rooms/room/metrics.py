@@ -3,7 +3,9 @@ can live in one process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -16,6 +18,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 # The *_created samples only double the exposition; scrapers do not need them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -23,6 +27,35 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # A store or a request takes a millisecond or two when all is well: the default buckets start at 5 ms.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class LoopHistogram:
+    """A histogram without labels, observed on the event loop's thread alone: prometheus_client's takes a
+    lock for its sum and another for its bucket at every observation, which every message's store pays
+    on the loop; this one counts in a list, and builds the same samples when it is scraped."""
+
+    def __init__(self, name: str, documentation: str, buckets: Iterable[float], registry: CollectorRegistry) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds = [*buckets, math.inf]
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe(self, amount: float) -> None:
+        self._counts[bisect_left(self._bounds, amount)] += 1
+        self._sum += amount
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(self._name, self._documentation)]
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative = 0
+        buckets = []
+        for bound, count in zip(self._bounds, self._counts, strict=True):
+            cumulative += count
+            buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+        yield HistogramMetricFamily(self._name, self._documentation, buckets=buckets, sum_value=self._sum)
 
 
 class RoomsMetrics:
@@ -81,11 +114,11 @@ class RoomsMetrics:
             "1 while the backend answers and takes writes, as /healthz last saw it (each scrape looks again), else 0",
             registry=self.registry,
         )
-        self.store_seconds = Histogram(
+        self.store_seconds = LoopHistogram(
             "rooms_store_duration_seconds",
             "How long the backend took to store a message (stored, refused or failed)",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
+            self.registry,
         )
         self.http_requests = Histogram(
             "rooms_http_request_duration_seconds",

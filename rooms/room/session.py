@@ -247,9 +247,9 @@ class SocketSession:
         """Handle one frame; what it returns must be awaited before the next frame is read."""
         try:
             message = decode_frame(frame, self._room, self._limits, self._sender.address)
-            if isinstance(message, (Edit, Delete, React)):
-                return self._change(message)
             if not isinstance(message, NewMessage):
+                if isinstance(message, (Edit, Delete, React)):
+                    return self._change(message)
                 return self._signal(message)
             if self._typed_at > -TYPING_INTERVAL:  # it has typed: a typing frame held for a batch goes first
                 self._hub.before_message(self._socket, self._room)
