@@ -48,15 +48,17 @@ def chromium_executable() -> str:
 
 
 class RoomsServer:
-    """``server.py`` on a fixed port with the memory backend; can be stopped and started again."""
+    """``server.py`` on a fixed port with the memory backend (and ``config``, YAML); can be stopped and started
+    again."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, config: str = "") -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.config = config
         self.process: ServerProcess | None = None
 
     def start(self) -> None:
-        self.process = ServerProcess("memory://", port=self.port)
+        self.process = ServerProcess("memory://", port=self.port, config=self.config)
         try:
             self.process.wait_healthy()
         except AssertionError:
