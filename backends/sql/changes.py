@@ -7,8 +7,9 @@ and ``edited``, and ``reactions``, JSON of each emoji (in the order they first c
 
 Every change runs on the writer thread (``backend.py``), in the writer's turn: in the transaction of the
 stores queued around it, after those queued before it (``writer.py``), so changes commit (and are
-delivered) in the order of their ids among the messages. Each is made in a savepoint of its own, so one
-refused leaves nothing behind and the rest of the turn goes on. Reads run on the reader threads.
+delivered) in the order of their ids among the messages. Each makes all its checks before its first write,
+so one refused has written nothing and the rest of the turn goes on, with no savepoint to take and release.
+Reads run on the reader threads.
 """
 
 from __future__ import annotations
@@ -93,67 +94,64 @@ class ChangeStore:
     # -- changes (the writer thread) --------------------------------------------------------------
 
     def edit(self, label: str, message_id: int, text: str, edited: str, authors: frozenset[str]) -> MessageChange:
-        with self.db.atomic():  # a savepoint in the writer's turn
-            room_id, author, _ = self._found(label, message_id)
-            if author is None or author not in authors:
-                raise NotAuthor("only its author may edit this message")
-            msg = self._msg
-            # Its words go with its text: a search finds the message by its current text only.
-            words = self._search_words(room_id, text)
-            msg.update(message=text, edited=edited, search_words=words).where(msg.id == message_id).execute()
-            change = MessageChange(label, str(message_id), "", ChangeKind.EDIT, message=text, edited=edited)
-            return self._log(room_id, change, edited)
+        room_id, author, _ = self._found(label, message_id)
+        if author is None or author not in authors:
+            raise NotAuthor("only its author may edit this message")
+        msg = self._msg
+        # Its words go with its text: a search finds the message by its current text only.
+        words = self._search_words(room_id, text)
+        msg.update(message=text, edited=edited, search_words=words).where(msg.id == message_id).execute()
+        change = MessageChange(label, str(message_id), "", ChangeKind.EDIT, message=text, edited=edited)
+        return self._log(room_id, change, edited)
 
     def react(self, label: str, message_id: int, reactor: str, emoji: str, on: bool, now: str) -> MessageChange | None:
-        with self.db.atomic():  # a savepoint in the writer's turn
-            room_id, _, stored = self._found(label, message_id)
-            reactors = _reactors(stored)
-            who = next((users for symbol, users in reactors if symbol == emoji), None)
-            if on:
-                if who is not None and reactor in who:
-                    return None
-                if who is None:
-                    if len(reactors) >= MAX_REACTION_KINDS:
-                        raise TooManyReactions(f"a message has at most {MAX_REACTION_KINDS} different reactions")
-                    reactors.append((emoji, who := []))
-                who.append(reactor)
-            else:
-                if who is None or reactor not in who:
-                    return None
-                who.remove(reactor)
-                reactors = [(symbol, users) for symbol, users in reactors if users]
-            encoded = json.dumps(reactors, ensure_ascii=False) if reactors else None
-            execute(self.db, self._set_reactions, [encoded, message_id])
-            counts = _counts(reactors)
-            return self._log(
-                room_id, MessageChange(label, str(message_id), "", ChangeKind.REACTIONS, reactions=counts), now
-            )
+        room_id, _, stored = self._found(label, message_id)
+        reactors = _reactors(stored)
+        who = next((users for symbol, users in reactors if symbol == emoji), None)
+        if on:
+            if who is not None and reactor in who:
+                return None
+            if who is None:
+                if len(reactors) >= MAX_REACTION_KINDS:
+                    raise TooManyReactions(f"a message has at most {MAX_REACTION_KINDS} different reactions")
+                reactors.append((emoji, who := []))
+            who.append(reactor)
+        else:
+            if who is None or reactor not in who:
+                return None
+            who.remove(reactor)
+            reactors = [(symbol, users) for symbol, users in reactors if users]
+        encoded = json.dumps(reactors, ensure_ascii=False) if reactors else None
+        execute(self.db, self._set_reactions, [encoded, message_id])
+        counts = _counts(reactors)
+        return self._log(
+            room_id, MessageChange(label, str(message_id), "", ChangeKind.REACTIONS, reactions=counts), now
+        )
 
     def delete(self, label: str, message_id: int, authors: frozenset[str] | None, now: str) -> MessageChange | None:
         """Make the message a tombstone (see ``migrations._migrate_to_4``) and count it out of its room's
         messages; its earlier changes go (a replay tells only that it is gone). None: no such message."""
-        with self.db.atomic():  # a savepoint in the writer's turn
-            try:
-                room_id, author, _ = self._found(label, message_id)
-            except MessageNotFound:
-                return None
-            if authors is not None and author not in authors:
-                raise NotAuthor("only its author may delete this message")
-            msg, room = self._msg, self._room
-            gone = dict(
-                deleted=1,
-                handle="",
-                message="",
-                user_id=None,
-                author=None,
-                edited=None,
-                reactions=None,
-                search_words=None,
-            )
-            msg.update(**gone).where(msg.id == message_id).execute()
-            room.update(message_count=room.message_count - 1).where(room.id == room_id).execute()
-            msg.delete().where((msg.change_of == message_id) & (msg.deleted == CHANGE_ROW)).execute()
-            return self._log(room_id, MessageChange(label, str(message_id), "", ChangeKind.DELETE), now)
+        try:
+            room_id, author, _ = self._found(label, message_id)
+        except MessageNotFound:
+            return None
+        if authors is not None and author not in authors:
+            raise NotAuthor("only its author may delete this message")
+        msg, room = self._msg, self._room
+        gone = dict(
+            deleted=1,
+            handle="",
+            message="",
+            user_id=None,
+            author=None,
+            edited=None,
+            reactions=None,
+            search_words=None,
+        )
+        msg.update(**gone).where(msg.id == message_id).execute()
+        room.update(message_count=room.message_count - 1).where(room.id == room_id).execute()
+        msg.delete().where((msg.change_of == message_id) & (msg.deleted == CHANGE_ROW)).execute()
+        return self._log(room_id, MessageChange(label, str(message_id), "", ChangeKind.DELETE), now)
 
     def _found(self, label: str, message_id: int) -> tuple[int, str | None, str | None]:
         """The room's id, and the message's author and reactions; ``MessageNotFound`` if the room holds none."""

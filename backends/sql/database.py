@@ -115,17 +115,16 @@ class RoomsDatabase:
     def ping(self) -> None:
         execute(self.db, "SELECT 1").fetchone()
 
-    def transaction(self) -> contextlib.ExitStack:
-        """The writer's turn: a transaction, or on SQLite the one statement it commits alone."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(self._write_lock)
-        if not self.counts_by_trigger:
-            stack.enter_context(self.db.atomic())
-        return stack
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """The writer's turn: a transaction, or on SQLite the one statement it commits alone (the write lock
+        alone, held directly: every batch of stores takes it)."""
+        return self._write_lock if self.counts_by_trigger else self.atomic()
 
-    def atomic(self) -> contextlib.ExitStack:
+    def atomic(self) -> contextlib.AbstractContextManager[Any]:
         """A turn with a transaction of several statements, on every database."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(self._write_lock)
-        stack.enter_context(self.db.atomic())
-        return stack
+        return self._locked_transaction() if self.kind == "sqlite" else self.db.atomic()
+
+    @contextlib.contextmanager
+    def _locked_transaction(self) -> Iterator[None]:
+        with self._write_lock, self.db.atomic():
+            yield

@@ -336,7 +336,7 @@ class MessageWriter:
 
 
 def _made(change: Change) -> ChangeOutcome:
-    """A change made in its own savepoint (``changes.py``): a refused one is rolled back alone."""
+    """A change made in its place in the turn: a refused one has written nothing (``changes.py``)."""
     try:
         return change()
     except CHANGE_REFUSALS as refusal:
