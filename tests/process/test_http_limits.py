@@ -101,20 +101,18 @@ def test_the_defaults():
     assert (params.max_header_size, params.body_timeout, params.header_timeout) == (8192, 30, 60)
 
 
+@pytest.mark.parametrize(
+    "head_begun",
+    [
+        pytest.param(b"GET /healthz HTTP/1.1\r\n", id="a request"),
+        pytest.param(b"GET /chat/lobby/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n", id="a handshake"),
+    ],
+)
 @pytest.mark.gen_test(timeout=15)
-async def test_a_first_request_gets_the_header_deadline_not_the_idle_one(serve):
+async def test_a_first_head_that_stops_coming_gets_the_header_deadline_not_the_idle_one(serve, head_begun):
     port = serve(header_seconds=0.5, idle_seconds=5)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /healthz HTTP/1.1\r\n")
-    assert 0.4 <= await seconds_until_closed(reader) < 3
-    writer.close()
-
-
-@pytest.mark.gen_test(timeout=15)
-async def test_a_handshake_whose_head_stops_coming_is_closed_at_the_header_deadline(serve):
-    port = serve(header_seconds=0.5, idle_seconds=5)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /chat/lobby/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+    writer.write(head_begun)
     assert 0.4 <= await seconds_until_closed(reader) < 3
     writer.close()
 
