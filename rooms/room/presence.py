@@ -194,7 +194,10 @@ class LocalPresence:
             state.last_frame = frame
             state.last_broadcast = now
             ahead = state.ahead
-            receivers = [member for member in state.listeners if ahead.get(member) != frame]
+            # A lookup per listener only when some fresh socket was sent a frame ahead of the others.
+            receivers = (
+                [member for member in state.listeners if ahead.get(member) != frame] if ahead else [*state.listeners]
+            )
             ahead.clear()
         else:
             # Held back from the others until the interval allows; the fresh sockets get it now.
