@@ -23,10 +23,11 @@ from array import array
 from collections import Counter
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
-from bench.sources import local_addr
+from bench.dial import Dialer
 
 T = TypeVar("T")
 
@@ -282,18 +283,16 @@ async def connect_spread(
     (``options.sources`` of them), at most ``options.connect_concurrency`` handshakes at a time; a client that
     fails is counted in ``failures`` by its error."""
     gate = asyncio.Semaphore(options.connect_concurrency)
+    dialers: dict[str, Dialer] = {}  # one per server
 
     async def connect(client: Client, url: str, index: int) -> None:
+        server = urlsplit(url).netloc
+        dialer = dialers.get(server) or dialers.setdefault(
+            server, Dialer(url, options.sources, options.handshake_timeout)
+        )
         async with gate:
             try:
-                await ws_connect(
-                    lambda: client,
-                    url,
-                    websocket_handshake_timeout=options.handshake_timeout,
-                    read_buffer_init_size=4096,
-                    enable_auto_pong=True,
-                    local_addr=local_addr(url, index, options.sources),
-                )
+                await dialer.connect(client, url, index)
             except Exception as exc:
                 failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
 

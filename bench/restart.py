@@ -31,13 +31,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from picows import WSCloseCode, WSFrame, WSMsgType, WSTransport, ws_connect
+from picows import WSCloseCode, WSFrame, WSMsgType, WSTransport
 
 from bench.bigroom import Room
 from bench.clients import Client, Run, Sender, run_on_fastest_loop
+from bench.dial import Dialer
 from bench.procstat import cpu_seconds, raise_open_file_limit, rss_kib
 from bench.servers import SERVERS, Started, stop
-from bench.sources import SPREAD, local_addr
+from bench.sources import SPREAD
 
 # As static/room/connection.js.
 PAGE_FEATURES = "presence,typing,deletes,edits,reactions"
@@ -56,6 +57,7 @@ class Comeback:
     def __init__(self, options: argparse.Namespace, url: str) -> None:
         self.options = options
         self.url = url
+        self.dialer = Dialer(url, options.sources, CONNECT_TIMEOUT_SECONDS)
         self.active = False
         self.caught_up_at_seq = 0  # a page is caught up once it has every message before this sequence number
         self.gate = asyncio.Semaphore(options.connect_concurrency)
@@ -81,14 +83,7 @@ class Comeback:
         url = f"{self.url}?{'&'.join(query)}" if query else self.url
         async with self.gate:
             try:
-                await ws_connect(
-                    lambda: page,
-                    url,
-                    websocket_handshake_timeout=CONNECT_TIMEOUT_SECONDS,
-                    read_buffer_init_size=4096,
-                    enable_auto_pong=True,
-                    local_addr=local_addr(url, page.index, self.options.sources),
-                )
+                await self.dialer.connect(page, url, page.index)
                 return
             except Exception as exc:
                 self.failures[type(exc).__name__] += 1
