@@ -14,44 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tornado.httputil import HTTPHeaders, HTTPInputError, parse_request_start_line
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
+
+from rooms.web.request_head import RequestHead, parse_head
 
 if TYPE_CHECKING:
     from rooms.web.httpserver import RequestStream
 
 # As Tornado's HTTP/1 connection reads a head: up to the first empty line, CRLF or bare LF.
 END_OF_HEAD = b"\r?\n\r?\n"
-
-
-@dataclass(frozen=True, slots=True)
-class RequestHead:
-    method: str
-    uri: str
-    path: str
-    query: str
-    version: str
-    headers: HTTPHeaders
-    started: float  # time.time() once it was read, as Tornado stamps a request
-
-
-def parse_head(data: bytes) -> RequestHead | None:
-    """The head as Tornado's HTTP/1 connection parses it; None where Tornado would refuse it (400)."""
-    text = data.decode("latin1").lstrip("\r\n")
-    eol = text.find("\n")
-    try:
-        method, uri, version = parse_request_start_line(text[:eol].rstrip("\r"))
-        headers = HTTPHeaders.parse(text[eol:])
-    except HTTPInputError:
-        return None
-    path, _, query = uri.partition("?")
-    return RequestHead(method, uri, path, query, version, headers, time.time())
 
 
 class HeadRoute(Protocol):
