@@ -25,7 +25,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from tornado.escape import parse_qs_bytes, xhtml_escape
-from tornado.httputil import HTTPHeaders, format_timestamp
+from tornado.httputil import format_timestamp
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketProtocol13, _WebSocketParams
 
@@ -43,7 +43,7 @@ from rooms.web.frame_protocol import FrameBudgetProtocol
 from rooms.web.handlers.base import SAFETY_HEADERS, SiteOptions, names_a_credential
 from rooms.web.httpserver import RequestStream
 from rooms.web.origins import AllowedHosts
-from rooms.web.request_head import RequestHead
+from rooms.web.request_head import Headers, RequestHead
 
 ROUTE = "/chat/{label}/"
 # The route's pattern as Tornado matches it; a label that is not valid as written (percent-encoded, say)
@@ -211,7 +211,7 @@ class ChatHandshakes:
         address = self._addresses.resolve(peer, headers)
         return Accepted(room, identity, address, since, features, no_store, url_credential)
 
-    def _origin_allowed(self, headers: HTTPHeaders) -> bool:
+    def _origin_allowed(self, headers: Headers) -> bool:
         """Tornado's cross-origin check of a WebSocket, with ``server.allowed_origins``."""
         fetch_site = headers.get("Sec-Fetch-Site")
         if fetch_site in ("same-origin", "none"):
@@ -276,7 +276,7 @@ def _argument(arguments: dict[str, list[bytes]], name: str) -> str | None:
     return value
 
 
-def _bearer(headers: HTTPHeaders) -> str | None:
+def _bearer(headers: Headers) -> str | None:
     """``bearer_credential``'s credential; a header it refuses (401) is Tornado's to answer."""
     header = headers.get("Authorization")
     if header is None:
