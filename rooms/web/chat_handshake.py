@@ -20,8 +20,8 @@ import functools
 import re
 import sys
 import time
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Coroutine
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tornado.escape import parse_qs_bytes, xhtml_escape
@@ -121,8 +121,12 @@ class ChatHandshakes:
         )
         if session.address_banned():
             return False
-        # A plain done callback: Tornado's add_future would wrap it in two more callbacks per join.
-        asyncio.ensure_future(self._answer(stream, head, accepted, socket, to_http)).add_done_callback(_raise_error)
+        answer = self._answer(stream, head, accepted, socket, to_http)
+        if accepted.since is None:
+            _run_until_it_waits(answer)
+        else:  # a replay reads the store, whose clients may need a Task from their first step
+            # A plain done callback: Tornado's add_future would wrap it in two more callbacks per join.
+            asyncio.ensure_future(answer).add_done_callback(_raise_error)
         return True
 
     async def _answer(
@@ -289,3 +293,19 @@ def _bearer(headers: Headers) -> str | None:
 
 def _raise_error(future: asyncio.Future[None]) -> None:
     future.result()  # an error let out: the loop logs it
+
+
+def _run_until_it_waits(answer: Coroutine[Any, Any, None]) -> None:
+    """Run ``answer`` here, without a Task, as far as it goes without waiting: a join to a room already
+    subscribed to goes all the way, and a Task, its scheduling and its done callback cost more than the
+    rest of the answer's coroutines. If it waits (for the room's subscription), the rest runs as a Task,
+    begun once what it waits for is done, as a Task would have resumed it."""
+    try:
+        awaited = answer.send(None)
+    except StopIteration:
+        return
+    if awaited is None:  # a bare yield: the Task goes on at the loop's next turn
+        asyncio.ensure_future(answer).add_done_callback(_raise_error)
+        return
+    awaited._asyncio_future_blocking = False  # as a Task takes it
+    awaited.add_done_callback(lambda _: asyncio.ensure_future(answer).add_done_callback(_raise_error))
