@@ -35,7 +35,7 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.log import access_log
 
-from rooms.web.first_request import FirstRequest, HeadRoute
+from rooms.web.first_request import FirstHeads, HeadRoute
 from rooms.web.lingering import close_gently
 from rooms.web.listener import accept_connections
 
@@ -264,9 +264,9 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
         self._first_request_params = copy.copy(self.conn_params)
         self._first_request_params.header_timeout = header_seconds
         self._served: weakref.WeakSet[object] = weakref.WeakSet()
-        self._head_route = head_route
-        self._header_seconds = header_seconds
-        self._unread: set[FirstRequest] = set()
+        self._first_heads = (
+            None if head_route is None else FirstHeads(head_route, self._serve, header_seconds, MAX_HEADER_BYTES)
+        )
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         for sock in sockets:
@@ -275,12 +275,10 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
 
     def _on_accepted(self, connection: socket.socket, address: Any) -> None:
         stream = RequestStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
-        if self._head_route is None:
+        if self._first_heads is None:
             self.handle_stream(stream, address)
         else:
-            FirstRequest(
-                stream, address, self._head_route, self._serve, self._header_seconds, MAX_HEADER_BYTES, self._unread
-            )
+            self._first_heads.read(stream, address)
 
     def _serve(self, stream: RequestStream, address: Any, first: bool) -> None:
         """Tornado's HTTP/1 connection serves ``stream`` from here on, from its ``first`` request or a later one."""
@@ -292,8 +290,8 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
         connection.start_serving(self)
 
     async def close_all_connections(self) -> None:
-        for unread in list(self._unread):
-            unread.close()
+        if self._first_heads is not None:
+            self._first_heads.close_all()
         await super().close_all_connections()
 
     def start_request(
