@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import overload
+from typing import NamedTuple, overload
 
 from tornado.httputil import HTTPHeaders, HTTPInputError, parse_request_start_line
 
@@ -63,8 +62,7 @@ class Headers:
         return [] if value is None else [value]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHead:
+class RequestHead(NamedTuple):  # a tuple: a frozen dataclass sets each of its fields with a call
     method: str
     uri: str
     path: str
