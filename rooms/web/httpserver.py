@@ -40,6 +40,10 @@ from rooms.web.lingering import close_gently
 from rooms.web.listener import accept_connections
 
 MAX_HEADER_BYTES = 8 * 1024
+# What one read of a connection takes at most. Each read allocates a zeroed buffer of this size: Tornado's
+# 64 KiB default zeroed 64 KiB per read, three reads a join, for heads of a few hundred bytes and frames
+# mostly smaller than this (a bigger one is read over several reads, as Tornado reads any).
+READ_CHUNK_BYTES = 8 * 1024
 HEADER_SECONDS = 10.0
 BODY_SECONDS = 30.0
 IDLE_SECONDS = 60.0
@@ -274,7 +278,9 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
             self._handlers[sock.fileno()] = accept_connections(sock, self._on_accepted)
 
     def _on_accepted(self, connection: socket.socket, address: Any) -> None:
-        stream = RequestStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
+        stream = RequestStream(
+            connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size or READ_CHUNK_BYTES
+        )
         if self._first_heads is None:
             self.handle_stream(stream, address)
         else:
