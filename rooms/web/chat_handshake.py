@@ -165,6 +165,7 @@ class ChatHandshakes:
                 connection._abort()
                 return
             await connection._receive_frame_loop()
+            stream.read_in_full_chunks()  # its first frame has been read, or tried for
         finally:
             session.handshake_ended()
 

@@ -40,10 +40,12 @@ from rooms.web.lingering import close_gently
 from rooms.web.listener import accept_connections
 
 MAX_HEADER_BYTES = 8 * 1024
-# What one read of a connection takes at most. Each read allocates a zeroed buffer of this size: Tornado's
-# 64 KiB default zeroed 64 KiB per read, three reads a join, for heads of a few hundred bytes and frames
-# mostly smaller than this (a bigger one is read over several reads, as Tornado reads any).
-READ_CHUNK_BYTES = 8 * 1024
+# What one read of a connection takes at most: Tornado's default, once its first head is read (and, for a
+# WebSocket answered by the server, once it has tried to read its first frame).
+READ_CHUNK_BYTES = 64 * 1024
+# Until then: every read zeroes a buffer of its size first, and a join's three (the head, and the tries
+# that find nothing at its accept and after its 101) zeroed 64 KiB each for a head of a few hundred bytes.
+FIRST_READ_CHUNK_BYTES = 8 * 1024
 HEADER_SECONDS = 10.0
 BODY_SECONDS = 30.0
 IDLE_SECONDS = 60.0
@@ -100,6 +102,10 @@ class RequestStream(IOStream):
     def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
         self._reading_headers = False  # a chunk-size line, whose overflow is not a header's
         return super().read_until(delimiter, max_bytes)
+
+    def read_in_full_chunks(self) -> None:
+        """Its first reads are over: read as much at a time as Tornado does."""
+        self.read_chunk_size = READ_CHUNK_BYTES
 
     def unread(self, data: bytes) -> None:
         """Put ``data``, read already, back in front of what the stream holds, to be read again."""
@@ -278,9 +284,8 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
             self._handlers[sock.fileno()] = accept_connections(sock, self._on_accepted)
 
     def _on_accepted(self, connection: socket.socket, address: Any) -> None:
-        stream = RequestStream(
-            connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size or READ_CHUNK_BYTES
-        )
+        chunk = READ_CHUNK_BYTES if self._first_heads is None else FIRST_READ_CHUNK_BYTES
+        stream = RequestStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=chunk)
         if self._first_heads is None:
             self.handle_stream(stream, address)
         else:
@@ -288,6 +293,7 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
 
     def _serve(self, stream: RequestStream, address: Any, first: bool) -> None:
         """Tornado's HTTP/1 connection serves ``stream`` from here on, from its ``first`` request or a later one."""
+        stream.read_in_full_chunks()
         context = tornado.httpserver._HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         connection = HTTP1ServerConnection(stream, self.conn_params, context)
         if not first:  # its next request is a kept-alive connection's: the idle deadline, not the first's

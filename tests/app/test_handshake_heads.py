@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from rooms.config.model import Config
-from rooms.web.httpserver import READ_CHUNK_BYTES
+from rooms.web.httpserver import FIRST_READ_CHUNK_BYTES
 from tests.support.apps import app_config
 from tests.support.clients import connect, receive_json
 
@@ -130,15 +130,15 @@ async def test_frames_sent_with_the_head_are_read_after_it(http_server, http_por
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_a_frame_longer_than_a_read_of_the_connection_arrives_whole(http_server, http_port):
+async def test_a_frame_sent_with_the_head_and_longer_than_a_first_read_arrives_whole(http_server, http_port):
+    listener = await connect(http_port, ROOM)
     reader, writer = await open_connection(http_port)
-    writer.write(handshake(http_port))
+    text = "\u20ac" * 4000  # 12,000 bytes of UTF-8, over what one of a connection's first reads takes
+    frame = masked_text(json.dumps({"handle": "ann", "message": text}, ensure_ascii=False))
+    assert len(frame) > FIRST_READ_CHUNK_BYTES
+    writer.write(handshake(http_port) + frame)
     status, _ = await answer_head(reader)
     assert status == "HTTP/1.1 101 Switching Protocols"
-    text = "\u20ac" * 4000  # 12,000 bytes of UTF-8, over the 8 KiB a read takes
-    assert len(json.dumps({"handle": "ann", "message": text}, ensure_ascii=False).encode()) > READ_CHUNK_BYTES
-    listener = await connect(http_port, ROOM)
-    writer.write(masked_text(json.dumps({"handle": "ann", "message": text}, ensure_ascii=False)))
     assert (await receive_json(listener))["message"] == text
     assert (await text_frame(reader))["message"] == text
     listener.close()
