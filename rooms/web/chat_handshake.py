@@ -20,12 +20,12 @@ import functools
 import re
 import sys
 import time
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Coroutine
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tornado.escape import parse_qs_bytes, xhtml_escape
-from tornado.httputil import HTTPHeaders, format_timestamp
+from tornado.httputil import format_timestamp
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketProtocol13, _WebSocketParams
 
@@ -39,11 +39,11 @@ from rooms.room.session import SocketSession
 from rooms.web.access_log import RequestLog
 from rooms.web.chat_socket import ChatSocket
 from rooms.web.client_addresses import ClientAddresses
-from rooms.web.first_request import RequestHead
 from rooms.web.frame_protocol import FrameBudgetProtocol
 from rooms.web.handlers.base import SAFETY_HEADERS, SiteOptions, names_a_credential
 from rooms.web.httpserver import RequestStream
 from rooms.web.origins import AllowedHosts
+from rooms.web.request_head import Headers, RequestHead
 
 ROUTE = "/chat/{label}/"
 # The route's pattern as Tornado matches it; a label that is not valid as written (percent-encoded, say)
@@ -121,8 +121,12 @@ class ChatHandshakes:
         )
         if session.address_banned():
             return False
-        # A plain done callback: Tornado's add_future would wrap it in two more callbacks per join.
-        asyncio.ensure_future(self._answer(stream, head, accepted, socket, to_http)).add_done_callback(_raise_error)
+        answer = self._answer(stream, head, accepted, socket, to_http)
+        if accepted.since is None:
+            _run_until_it_waits(answer)
+        else:  # a replay reads the store, whose clients may need a Task from their first step
+            # A plain done callback: Tornado's add_future would wrap it in two more callbacks per join.
+            asyncio.ensure_future(answer).add_done_callback(_raise_error)
         return True
 
     async def _answer(
@@ -161,6 +165,7 @@ class ChatHandshakes:
                 connection._abort()
                 return
             await connection._receive_frame_loop()
+            stream.read_in_full_chunks()  # its first frame has been read, or tried for
         finally:
             session.handshake_ended()
 
@@ -211,7 +216,7 @@ class ChatHandshakes:
         address = self._addresses.resolve(peer, headers)
         return Accepted(room, identity, address, since, features, no_store, url_credential)
 
-    def _origin_allowed(self, headers: HTTPHeaders) -> bool:
+    def _origin_allowed(self, headers: Headers) -> bool:
         """Tornado's cross-origin check of a WebSocket, with ``server.allowed_origins``."""
         fetch_site = headers.get("Sec-Fetch-Site")
         if fetch_site in ("same-origin", "none"):
@@ -276,7 +281,7 @@ def _argument(arguments: dict[str, list[bytes]], name: str) -> str | None:
     return value
 
 
-def _bearer(headers: HTTPHeaders) -> str | None:
+def _bearer(headers: Headers) -> str | None:
     """``bearer_credential``'s credential; a header it refuses (401) is Tornado's to answer."""
     header = headers.get("Authorization")
     if header is None:
@@ -289,3 +294,19 @@ def _bearer(headers: HTTPHeaders) -> str | None:
 
 def _raise_error(future: asyncio.Future[None]) -> None:
     future.result()  # an error let out: the loop logs it
+
+
+def _run_until_it_waits(answer: Coroutine[Any, Any, None]) -> None:
+    """Run ``answer`` here, without a Task, as far as it goes without waiting: a join to a room already
+    subscribed to goes all the way, and a Task, its scheduling and its done callback cost more than the
+    rest of the answer's coroutines. If it waits (for the room's subscription), the rest runs as a Task,
+    begun once what it waits for is done, as a Task would have resumed it."""
+    try:
+        awaited = answer.send(None)
+    except StopIteration:
+        return
+    if awaited is None:  # a bare yield: the Task goes on at the loop's next turn
+        asyncio.ensure_future(answer).add_done_callback(_raise_error)
+        return
+    awaited._asyncio_future_blocking = False  # as a Task takes it
+    awaited.add_done_callback(lambda _: asyncio.ensure_future(answer).add_done_callback(_raise_error))

@@ -8,12 +8,19 @@ the proxy sets (``server.client_address_header``) is read: a client could write 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
-from tornado.httputil import HTTPHeaders, HTTPServerRequest
+from tornado.httputil import HTTPServerRequest
 
 from rooms.access.addresses import FORWARDED_FOR, REAL_IP, AddressList, parse_address
 
 MAX_REMEMBERED = 1024  # peers whose verdict is kept; past it the memo starts again
+
+
+class FieldLists(Protocol):
+    """A request's header fields (Tornado's ``HTTPHeaders``, or ``rooms.web.request_head.Headers``)."""
+
+    def get_list(self, name: str) -> list[str]: ...
 
 
 class ClientAddresses:
@@ -27,7 +34,7 @@ class ClientAddresses:
     def of(self, request: HTTPServerRequest) -> str:
         return self.resolve(request.remote_ip or "", request.headers)
 
-    def resolve(self, peer: str, headers: HTTPHeaders) -> str:
+    def resolve(self, peer: str, headers: FieldLists) -> str:
         """The client's address: the peer's, unless the peer is a trusted proxy whose header names another."""
         if not self._is_trusted(peer):
             return peer
@@ -51,7 +58,7 @@ class ClientAddresses:
         """Let go of the peers remembered (a new table: a dict keeps the storage of the most it held)."""
         self._found = {}
 
-    def _forwarded_for(self, headers: HTTPHeaders, peer: str) -> str:
+    def _forwarded_for(self, headers: FieldLists, peer: str) -> str:
         forwarded = headers.get_list("X-Forwarded-For")
         hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
         # Each proxy appends the peer it saw: the first hop from the right that is not a trusted proxy is

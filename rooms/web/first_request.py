@@ -13,45 +13,22 @@ as it always was.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
-import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tornado.httputil import HTTPHeaders, HTTPInputError, parse_request_start_line
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
+
+from rooms.web.request_head import RequestHead, parse_head
 
 if TYPE_CHECKING:
     from rooms.web.httpserver import RequestStream
 
 # As Tornado's HTTP/1 connection reads a head: up to the first empty line, CRLF or bare LF.
 END_OF_HEAD = b"\r?\n\r?\n"
-
-
-@dataclass(frozen=True, slots=True)
-class RequestHead:
-    method: str
-    uri: str
-    path: str
-    query: str
-    version: str
-    headers: HTTPHeaders
-    started: float  # time.time() once it was read, as Tornado stamps a request
-
-
-def parse_head(data: bytes) -> RequestHead | None:
-    """The head as Tornado's HTTP/1 connection parses it; None where Tornado would refuse it (400)."""
-    text = data.decode("latin1").lstrip("\r\n")
-    eol = text.find("\n")
-    try:
-        method, uri, version = parse_request_start_line(text[:eol].rstrip("\r"))
-        headers = HTTPHeaders.parse(text[eol:])
-    except HTTPInputError:
-        return None
-    path, _, query = uri.partition("?")
-    return RequestHead(method, uri, path, query, version, headers, time.time())
 
 
 class HeadRoute(Protocol):
@@ -61,66 +38,107 @@ class HeadRoute(Protocol):
         connection's next request is Tornado's."""
 
 
-class FirstRequest:
-    """One connection until its first head is read: then the route's, or Tornado's (``to_tornado``)."""
+class FirstHeads:
+    """Reads the first head of each of a server's connections and offers it to ``route``; what the route
+    does not take, and every request after it, is Tornado's (``to_tornado``). A connection whose first
+    head has not come within ``header_seconds`` of its accept is closed without an answer, as Tornado's
+    first-request deadline closes it.
 
-    __slots__ = ("_address", "_route", "_stream", "_timer", "_to_tornado", "_unread")
+    One timer keeps every connection's deadline, not one per connection (a timer costs a join more than
+    its head's parse): each deadline is its accept's time plus the same span, so the connections wait in
+    the order they were accepted, and the first still unread is the next to expire."""
 
     def __init__(
         self,
-        stream: RequestStream,
-        address: Any,
         route: HeadRoute,
         to_tornado: Callable[[RequestStream, Any, bool], None],
         header_seconds: float,
         max_header_bytes: int,
-        unread: set[FirstRequest],
     ) -> None:
-        self._stream = stream
+        self.route = route
+        self.to_tornado = to_tornado
+        self._header_seconds = header_seconds
+        self.max_header_bytes = max_header_bytes
+        self._waiting: deque[FirstRequest] = deque()  # by deadline; the read ones at the front let go
+        self._timer: object | None = None
+
+    def read(self, stream: RequestStream, address: Any) -> None:
+        loop = IOLoop.current()
+        request = FirstRequest(self, stream, address, loop.time() + self._header_seconds)
+        waiting = self._waiting
+        while waiting and waiting[0].stream is None:
+            waiting.popleft()
+        waiting.append(request)
+        if self._timer is None:
+            self._timer = loop.call_at(request.deadline, self._expire)
+        request.begin()
+
+    def close_all(self) -> None:
+        """Close every connection whose first head is still unread."""
+        for request in list(self._waiting):
+            request.close()
+
+    def _expire(self) -> None:
+        loop = IOLoop.current()
+        self._timer = None
+        now = loop.time()
+        waiting = self._waiting
+        while waiting:
+            request = waiting[0]
+            if request.stream is not None:
+                if request.deadline > now:
+                    self._timer = loop.call_at(request.deadline, self._expire)
+                    return
+                request.close()
+            waiting.popleft()
+
+
+class FirstRequest:
+    """One connection until its first head is read: then the route's, or Tornado's."""
+
+    __slots__ = ("_address", "_heads", "deadline", "stream")
+
+    def __init__(self, heads: FirstHeads, stream: RequestStream, address: Any, deadline: float) -> None:
+        self._heads = heads
+        self.stream: RequestStream | None = stream  # until its head is read, or it is closed
         self._address = address
-        self._route = route
-        self._to_tornado = to_tornado
-        self._unread = unread  # the server's, so that closing every connection closes these too
-        unread.add(self)
-        # As Tornado's first-request deadline: the connection is closed, without an answer.
-        self._timer = IOLoop.current().call_later(header_seconds, self.close)
+        self.deadline = deadline  # the loop's time at which it is closed if its head is still unread
+
+    def begin(self) -> None:
+        assert self.stream is not None  # just accepted
         try:
-            head = stream.read_until_regex(END_OF_HEAD, max_bytes=max_header_bytes)
+            head = self.stream.read_until_regex(END_OF_HEAD, max_bytes=self._heads.max_header_bytes)
         except StreamClosedError:
-            self._done()
+            self.stream = None
             return
         # An IOStream's read returns an asyncio Future (its annotation says Awaitable).
         assert isinstance(head, asyncio.Future)
         head.add_done_callback(self._read)
 
     def close(self) -> None:
-        self._done()
-        self._stream.close()
-
-    def _done(self) -> None:
-        IOLoop.current().remove_timeout(self._timer)
-        self._unread.discard(self)
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.close()
 
     def _read(self, future: asyncio.Future[bytes]) -> None:
-        self._done()
-        try:
-            data = future.result()
-        except StreamClosedError:  # closed: by the peer, the deadline, or a head too large (431 answered)
+        stream, self.stream = self.stream, None
+        # Asked, not raised: closed by the peer, the deadline, or a head too large (431 answered).
+        if future.exception() is not None or stream is None or stream.closed():
             return
-        stream = self._stream
-        if stream.closed():
-            return
+        data = future.result()
+        heads = self._heads
         head = parse_head(data)
-        if head is not None and self._route.serve(stream, head, self._peer(), self._served):
+        address = self._address
+        if head is not None and heads.route.serve(
+            stream, head, _peer(stream, address), functools.partial(heads.to_tornado, stream, address, False)
+        ):
             return
         stream.unread(data)
-        self._to_tornado(stream, self._address, True)
+        heads.to_tornado(stream, address, True)
 
-    def _served(self) -> None:
-        self._to_tornado(self._stream, self._address, False)
 
-    def _peer(self) -> str:
-        # What Tornado's request context calls the remote IP.
-        if self._stream.socket.family in (socket.AF_INET, socket.AF_INET6):
-            return str(self._address[0])
-        return "0.0.0.0"
+def _peer(stream: RequestStream, address: Any) -> str:
+    # What Tornado's request context calls the remote IP.
+    if stream.socket.family in (socket.AF_INET, socket.AF_INET6):
+        return str(address[0])
+    return "0.0.0.0"

@@ -35,11 +35,17 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.log import access_log
 
-from rooms.web.first_request import FirstRequest, HeadRoute
+from rooms.web.first_request import FirstHeads, HeadRoute
 from rooms.web.lingering import close_gently
 from rooms.web.listener import accept_connections
 
 MAX_HEADER_BYTES = 8 * 1024
+# What one read of a connection takes at most: Tornado's default, once its first head is read (and, for a
+# WebSocket answered by the server, once it has tried to read its first frame).
+READ_CHUNK_BYTES = 64 * 1024
+# Until then: every read zeroes a buffer of its size first, and a join's three (the head, and the tries
+# that find nothing at its accept and after its 101) zeroed 64 KiB each for a head of a few hundred bytes.
+FIRST_READ_CHUNK_BYTES = 8 * 1024
 HEADER_SECONDS = 10.0
 BODY_SECONDS = 30.0
 IDLE_SECONDS = 60.0
@@ -96,6 +102,10 @@ class RequestStream(IOStream):
     def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
         self._reading_headers = False  # a chunk-size line, whose overflow is not a header's
         return super().read_until(delimiter, max_bytes)
+
+    def read_in_full_chunks(self) -> None:
+        """Its first reads are over: read as much at a time as Tornado does."""
+        self.read_chunk_size = READ_CHUNK_BYTES
 
     def unread(self, data: bytes) -> None:
         """Put ``data``, read already, back in front of what the stream holds, to be read again."""
@@ -264,9 +274,9 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
         self._first_request_params = copy.copy(self.conn_params)
         self._first_request_params.header_timeout = header_seconds
         self._served: weakref.WeakSet[object] = weakref.WeakSet()
-        self._head_route = head_route
-        self._header_seconds = header_seconds
-        self._unread: set[FirstRequest] = set()
+        self._first_heads = (
+            None if head_route is None else FirstHeads(head_route, self._serve, header_seconds, MAX_HEADER_BYTES)
+        )
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         for sock in sockets:
@@ -274,16 +284,16 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
             self._handlers[sock.fileno()] = accept_connections(sock, self._on_accepted)
 
     def _on_accepted(self, connection: socket.socket, address: Any) -> None:
-        stream = RequestStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
-        if self._head_route is None:
+        chunk = READ_CHUNK_BYTES if self._first_heads is None else FIRST_READ_CHUNK_BYTES
+        stream = RequestStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=chunk)
+        if self._first_heads is None:
             self.handle_stream(stream, address)
         else:
-            FirstRequest(
-                stream, address, self._head_route, self._serve, self._header_seconds, MAX_HEADER_BYTES, self._unread
-            )
+            self._first_heads.read(stream, address)
 
     def _serve(self, stream: RequestStream, address: Any, first: bool) -> None:
         """Tornado's HTTP/1 connection serves ``stream`` from here on, from its ``first`` request or a later one."""
+        stream.read_in_full_chunks()
         context = tornado.httpserver._HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         connection = HTTP1ServerConnection(stream, self.conn_params, context)
         if not first:  # its next request is a kept-alive connection's: the idle deadline, not the first's
@@ -292,8 +302,8 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
         connection.start_serving(self)
 
     async def close_all_connections(self) -> None:
-        for unread in list(self._unread):
-            unread.close()
+        if self._first_heads is not None:
+            self._first_heads.close_all()
         await super().close_all_connections()
 
     def start_request(

@@ -13,6 +13,7 @@ import struct
 import pytest
 
 from rooms.config.model import Config
+from rooms.web.httpserver import FIRST_READ_CHUNK_BYTES
 from tests.support.apps import app_config
 from tests.support.clients import connect, receive_json
 
@@ -34,9 +35,12 @@ def handshake(port: int, path: str = f"/chat/{ROOM}/", extra: str = "") -> bytes
 
 def masked_text(text: str) -> bytes:
     payload = text.encode()
-    assert len(payload) < 126
+    assert len(payload) < 65536
     mask = os.urandom(4)
-    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    length = (
+        bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + struct.pack("!H", len(payload))
+    )
+    return bytes([0x81]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 async def open_connection(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -122,6 +126,22 @@ async def test_frames_sent_with_the_head_are_read_after_it(http_server, http_por
     assert status == "HTTP/1.1 101 Switching Protocols"
     assert (await receive_json(listener))["message"] == "eager"
     assert (await text_frame(reader))["message"] == "eager"
+    writer.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_frame_sent_with_the_head_and_longer_than_a_first_read_arrives_whole(http_server, http_port):
+    listener = await connect(http_port, ROOM)
+    reader, writer = await open_connection(http_port)
+    text = "\u20ac" * 4000  # 12,000 bytes of UTF-8, over what one of a connection's first reads takes
+    frame = masked_text(json.dumps({"handle": "ann", "message": text}, ensure_ascii=False))
+    assert len(frame) > FIRST_READ_CHUNK_BYTES
+    writer.write(handshake(http_port) + frame)
+    status, _ = await answer_head(reader)
+    assert status == "HTTP/1.1 101 Switching Protocols"
+    assert (await receive_json(listener))["message"] == text
+    assert (await text_frame(reader))["message"] == text
+    listener.close()
     writer.close()
 
 

@@ -118,6 +118,33 @@ async def test_a_first_head_that_stops_coming_gets_the_header_deadline_not_the_i
 
 
 @pytest.mark.gen_test(timeout=15)
+async def test_connections_accepted_at_different_times_each_get_their_own_header_deadline(serve):
+    port = serve(header_seconds=1, idle_seconds=5)
+    loop = asyncio.get_running_loop()
+    first_reader, first_writer = await asyncio.open_connection("127.0.0.1", port)
+    first_writer.write(b"GET /healthz HTTP/1.1\r\n")
+    first_opened = loop.time()
+    await asyncio.sleep(0.3)
+    # A head that comes in time is served, and its connection stays open past every other's deadline.
+    served_reader, served_writer = await asyncio.open_connection("127.0.0.1", port)
+    await get_healthz(served_reader, served_writer)
+    await asyncio.sleep(0.3)
+    second_reader, second_writer = await asyncio.open_connection("127.0.0.1", port)
+    second_writer.write(b"GET /healthz HTTP/1.1\r\n")
+    second_opened = loop.time()
+    assert await asyncio.wait_for(first_reader.read(), 5) == b""
+    first_closed = loop.time()
+    assert await asyncio.wait_for(second_reader.read(), 5) == b""
+    second_closed = loop.time()
+    assert 0.9 <= first_closed - first_opened < 3
+    assert 0.9 <= second_closed - second_opened < 3
+    assert second_closed - first_closed >= 0.5  # the second's deadline, not the first's
+    await get_healthz(served_reader, served_writer)  # still open, on the idle deadline now
+    for writer in (first_writer, served_writer, second_writer):
+        writer.close()
+
+
+@pytest.mark.gen_test(timeout=15)
 async def test_a_body_that_stops_coming_is_closed_at_the_body_deadline(serve):
     port = serve(body_seconds=0.5)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
