@@ -17,7 +17,11 @@ object stay (docs/benchmarks.md, "Closed sockets freed without the cycle collect
 leaving", and "What survives a crowd"). The trim at the last socket is the one that finds everything of
 the crowd freed: the halvings before it come while part of it is still leaving. The event loop's tables of
 descriptors (Tornado's handlers, readers and writers, the selector's map) keep the storage of the most
-sockets they held, 4 MB at 19,000: they are built anew too (``shrink_loop_tables``). Where the C library is
+sockets they held, 4 MB at 19,000: they are built anew too (``shrink_loop_tables``). And Python's cache of
+attribute lookups by type holds each name it was asked for, among them names that C code made for one call
+(``datetime.timetuple`` makes "struct_time" anew each time): up to 4,096 small strings made while the room
+was full, one here and one there in the crowd's arenas, which they keep; it is emptied before each trim.
+Where the C library is
 not glibc (musl, macOS) there is no such call and nothing is trimmed.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import sys
 import time
 from collections.abc import Callable
 
@@ -132,6 +137,7 @@ class MemoryPolicy:
                 self._release()
             if self._io_loop is not None:
                 shrink_loop_tables(self._io_loop)
+            sys._clear_type_cache()
             self._collect()
             if self._trim is not None:
                 self._trim()

@@ -6,6 +6,7 @@ has, each time after what was kept for them is let go."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 import os
 import selectors
@@ -197,3 +198,25 @@ def test_the_loops_tables_of_descriptors_are_built_anew_when_the_last_of_a_crowd
         tracemalloc.stop()
     assert left - empty > 20_000  # 400 descriptors gone, their tables' storage kept
     assert rebuilt - empty < 1_000
+
+
+def test_names_held_by_the_cache_of_attribute_lookups_are_let_go_when_the_last_of_a_crowd_has_gone(collections):
+    # A timetuple looks up time.struct_time by a name made anew for the call; the cache of lookups keeps it.
+    moments = [datetime.datetime.fromtimestamp(second, datetime.UTC) for second in range(2000)]
+    moments[0].timetuple()
+    sockets = [TRIM_AFTER_LEAVING]
+    policy = MemoryPolicy(lambda: sockets[0], clock=Clock())
+    policy.check()
+    tracemalloc.start()
+    try:
+        for moment in moments:
+            moment.timetuple()
+        here = [tracemalloc.Filter(True, __file__)]
+        kept = len(tracemalloc.take_snapshot().filter_traces(here).traces)
+        sockets[0] = 0
+        policy.check()
+        left = len(tracemalloc.take_snapshot().filter_traces(here).traces)
+    finally:
+        tracemalloc.stop()
+    assert kept > 20
+    assert left < 10  # the test's own few (the filter, the counts)
