@@ -5,12 +5,19 @@ has, each time after what was kept for them is let go."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import gc
+import os
+import selectors
+import tracemalloc
 import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import tornado.platform.asyncio
+from tornado.ioloop import IOLoop
 
 from rooms.service.collector import (
     FULL_COLLECTION_SECONDS,
@@ -146,3 +153,70 @@ def test_memory_is_trimmed_when_the_last_of_a_crowd_has_gone_after_what_was_kept
         policy.check()
         assert (count, policy.trims) == (count, trims)
     assert steps == ["release after 0 full collections", "trim", "release after 1 full collections", "trim"]
+
+
+def loop_tables_bytes() -> int:
+    """What Tornado's asyncio loop and the selector allocated and still hold: their tables of descriptors."""
+    files = [tornado.platform.asyncio.__file__, selectors.__file__]
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, name) for name in files])
+    return sum(stat.size for stat in snapshot.statistics("filename"))
+
+
+def test_the_loops_tables_of_descriptors_are_built_anew_when_the_last_of_a_crowd_has_gone(collections):
+    sockets = [0]
+
+    async def crowd_comes_and_goes() -> tuple[int, int, int]:
+        io_loop = IOLoop.current()
+        policy = MemoryPolicy(lambda: sockets[0], clock=Clock())
+        policy.start()
+        try:
+            empty = loop_tables_bytes()
+            pipes = [os.pipe() for _ in range(200)]
+            for pipe in pipes:
+                for end in pipe:
+                    io_loop.add_handler(end, lambda descriptor, events: None, IOLoop.READ)
+            sockets[0] = TRIM_AFTER_LEAVING
+            policy.check()
+            for pipe in pipes:
+                for end in pipe:
+                    io_loop.remove_handler(end)
+                    os.close(end)
+            left = loop_tables_bytes()
+            sockets[0] = 0
+            policy.check()
+            # The loop still watches what it watched before (its own wake-up pipe among them).
+            io_loop.add_callback(lambda: None)
+            await asyncio.sleep(0)
+            return empty, left, loop_tables_bytes()
+        finally:
+            policy.stop()
+
+    tracemalloc.start()
+    try:
+        empty, left, rebuilt = asyncio.run(crowd_comes_and_goes())
+    finally:
+        tracemalloc.stop()
+    assert left - empty > 20_000  # 400 descriptors gone, their tables' storage kept
+    assert rebuilt - empty < 1_000
+
+
+def test_names_held_by_the_cache_of_attribute_lookups_are_let_go_when_the_last_of_a_crowd_has_gone(collections):
+    # A timetuple looks up time.struct_time by a name made anew for the call; the cache of lookups keeps it.
+    moments = [datetime.datetime.fromtimestamp(second, datetime.UTC) for second in range(2000)]
+    moments[0].timetuple()
+    sockets = [TRIM_AFTER_LEAVING]
+    policy = MemoryPolicy(lambda: sockets[0], clock=Clock())
+    policy.check()
+    tracemalloc.start()
+    try:
+        for moment in moments:
+            moment.timetuple()
+        here = [tracemalloc.Filter(True, __file__)]
+        kept = len(tracemalloc.take_snapshot().filter_traces(here).traces)
+        sockets[0] = 0
+        policy.check()
+        left = len(tracemalloc.take_snapshot().filter_traces(here).traces)
+    finally:
+        tracemalloc.stop()
+    assert kept > 20
+    assert left < 10  # the test's own few (the filter, the counts)
