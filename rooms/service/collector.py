@@ -21,8 +21,7 @@ sockets they held, 4 MB at 19,000: they are built anew too (``shrink_loop_tables
 attribute lookups by type holds each name it was asked for, among them names that C code made for one call
 (``datetime.timetuple`` makes "struct_time" anew each time): up to 4,096 small strings made while the room
 was full, one here and one there in the crowd's arenas, which they keep; it is emptied before each trim.
-Where the C library is
-not glibc (musl, macOS) there is no such call and nothing is trimmed.
+Where the C library is not glibc (musl, macOS) there is no such call and nothing is trimmed.
 """
 
 from __future__ import annotations
