@@ -44,8 +44,10 @@ class Keepalive:
             # No timer outlives the last socket (tests start and stop many apps on one process).
             self._timer.stop()
             # Sets and dicts keep the storage of the most they held: a crowd's is let go when it has gone.
-            self._slots = [set() for _ in range(SLOTS)]
-            self._slot_of = {}
+            # Cleared, not made anew: new tables would be small blocks in the crowd's arenas, keeping them.
+            for slot in self._slots:
+                slot.clear()
+            self._slot_of.clear()
 
     @property
     def running(self) -> bool:

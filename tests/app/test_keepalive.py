@@ -76,8 +76,14 @@ async def test_the_tables_a_crowd_filled_are_let_go_when_its_last_socket_has_lef
         for socket in sockets[1:]:
             keepalive.discard(socket)
         assert kept_by_keepalive() - empty > 50 * len(sockets)  # sets and dicts keep what they held
+        before_the_last_left = tracemalloc.take_snapshot()
         keepalive.discard(sockets[0])
         assert kept_by_keepalive() - empty < 4096
+        # Nothing new is made as the last leaves: a block made then would land among the crowd's and keep
+        # their arenas from being given back.
+        made = tracemalloc.take_snapshot().compare_to(before_the_last_left, "traceback")
+        keepalive_file = rooms.web.keepalive.__file__
+        assert [diff for diff in made if diff.count_diff > 0 and diff.traceback[0].filename == keepalive_file] == []
         keepalive.add(sockets[0])  # and it serves the next as before
         for _ in range(SLOTS):
             keepalive.visit_next_slot()
