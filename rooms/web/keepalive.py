@@ -4,6 +4,11 @@ Tornado's own pinging (``websocket_ping_interval``) runs a Task per socket, abou
 is most of what a held connection costs beyond the baseline. Here the sockets are dealt into slots and
 one timer visits a slot per tick, so each socket is visited once per interval and a server with many
 sockets pings a few at a time instead of all in one loop iteration.
+
+A new socket goes into the slot visited last, so its first ping comes one interval after it opened (less
+at most a tick), as its own timer's would: a socket that has just answered its handshake is not pinged
+at once, and a crowd's joining is not filled with pings and pongs. A slot then holds the sockets that
+opened within the same tick, so pings come at the pace the sockets came, an interval later.
 """
 
 from __future__ import annotations
@@ -24,13 +29,11 @@ class Keepalive:
     def __init__(self, interval_seconds: float) -> None:
         self._slots: list[set[Pingable]] = [set() for _ in range(SLOTS)]
         self._slot_of: dict[Pingable, set[Pingable]] = {}
-        self._dealt = 0
-        self._turn = 0
+        self._turn = 0  # the slot the next tick visits
         self._timer = PeriodicCallback(self.visit_next_slot, interval_seconds * 1000 / SLOTS)
 
     def add(self, socket: Pingable) -> None:
-        slot = self._slots[self._dealt % SLOTS]
-        self._dealt += 1
+        slot = self._slots[self._turn - 1]  # visited last, so next visited an interval from now
         slot.add(socket)
         self._slot_of[socket] = slot
         if not self._timer.is_running():

@@ -1,9 +1,10 @@
-"""Pings: one timer visits every socket once per interval, a few at a time, and lets go of its tables' storage
-when the last has left; over a real socket, a client is pinged and stays while it answers, and a peer that
-never answers is dropped."""
+"""Pings: one timer visits every socket once per interval, a few at a time, a new one first an interval after
+it came, and lets go of its tables' storage when the last has left; over a real socket, a client is first
+pinged an interval after it connected and stays while it answers, and a peer that never answers is dropped."""
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 
 import pytest
@@ -32,14 +33,34 @@ class CountingSocket:
 @pytest.mark.gen_test
 async def test_every_socket_is_visited_once_per_interval_a_slot_at_a_time():
     keepalive = Keepalive(interval_seconds=60)
-    sockets = [CountingSocket() for _ in range(3 * SLOTS)]
-    for socket in sockets:
-        keepalive.add(socket)
-    keepalive.visit_next_slot()
+    # Three sockets open within each tick of an interval: each tick then visits three.
+    sockets = []
+    for _ in range(SLOTS):
+        for _ in range(3):
+            sockets.append(CountingSocket())
+            keepalive.add(sockets[-1])
+        keepalive.visit_next_slot()
     assert sum(socket.visits for socket in sockets) == 3
     for _ in range(SLOTS - 1):
         keepalive.visit_next_slot()
     assert [socket.visits for socket in sockets] == [1] * len(sockets)
+
+
+@pytest.mark.gen_test
+async def test_a_new_socket_is_first_visited_an_interval_after_it_came_not_at_the_next_tick():
+    keepalive = Keepalive(interval_seconds=60)
+    keepalive.add(CountingSocket())  # the timer runs
+    for ticks_before in (0, 1, SLOTS // 2, SLOTS - 1):
+        for _ in range(ticks_before):
+            keepalive.visit_next_slot()
+        socket = CountingSocket()
+        keepalive.add(socket)
+        for _ in range(SLOTS - 1):
+            keepalive.visit_next_slot()
+        assert socket.visits == 0, ticks_before
+        keepalive.visit_next_slot()  # a whole interval of ticks since it came
+        assert socket.visits == 1, ticks_before
+        keepalive.discard(socket)
 
 
 @pytest.mark.gen_test
@@ -102,6 +123,18 @@ async def test_a_client_is_pinged_answers_and_stays(http_server, http_port, app)
     await eventually(lambda: len(pings) >= 3, timeout=5, message=lambda: f"{len(pings)} pings reached the client")
     await post(app.hub, "lobby", "ann", "still connected")
     assert (await receive_json(ws))["message"] == "still connected"
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_client_is_first_pinged_about_an_interval_after_it_connected(http_server, http_port, config):
+    connecting = time.monotonic()
+    ws = await connect(http_port, "lobby")
+    pinged: list[float] = []
+    ws.on_ping = lambda _: pinged.append(time.monotonic())
+    await eventually(lambda: pinged, timeout=5, message="no ping reached the client")
+    # Its slot was visited at most a tick before it opened, and a load can only make the ping later.
+    interval = config.server.ping_interval
+    assert pinged[0] - connecting >= interval * (1 - 1 / SLOTS)
 
 
 @pytest.mark.gen_test(timeout=20)
