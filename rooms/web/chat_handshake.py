@@ -164,8 +164,11 @@ class ChatHandshakes:
                 socket.log_exception(*sys.exc_info())
                 connection._abort()
                 return
+            # A client's first frame comes after it has read the 101, which has only just been sent: what
+            # it sent with its head is buffered already, and anything else is waited for.
+            stream.read_when_readable()
             await connection._receive_frame_loop()
-            stream.read_in_full_chunks()  # its first frame has been read, or tried for
+            stream.read_in_full_chunks()  # its first frame has been read, or is waited for
         finally:
             session.handshake_ended()
 

@@ -41,10 +41,10 @@ from rooms.web.listener import accept_connections
 
 MAX_HEADER_BYTES = 8 * 1024
 # What one read of a connection takes at most: Tornado's default, once its first head is read (and, for a
-# WebSocket answered by the server, once it has tried to read its first frame).
+# WebSocket answered by the server, once it waits for its first frame).
 READ_CHUNK_BYTES = 64 * 1024
-# Until then: every read zeroes a buffer of its size first, and a join's three (the head, and the tries
-# that find nothing at its accept and after its 101) zeroed 64 KiB each for a head of a few hundred bytes.
+# Until then: every read zeroes a buffer of its size first, and a join's reads of its head (and the try
+# that finds nothing at its accept) zeroed 64 KiB each for a head of a few hundred bytes.
 FIRST_READ_CHUNK_BYTES = 8 * 1024
 HEADER_SECONDS = 10.0
 BODY_SECONDS = 30.0
@@ -77,11 +77,19 @@ class RequestStream(IOStream):
 
     # In slots, not the instance's dict: an IOStream's attributes fill the dict Python keeps inline in the
     # object, and five more would make every connection carry a full dict of its own (about 1.6 KiB).
-    __slots__ = ("_linger", "_reading_headers", "_request", "_written_before_request", "bytes_written")
+    __slots__ = (
+        "_linger",
+        "_reading_headers",
+        "_request",
+        "_wait_for_readable",
+        "_written_before_request",
+        "bytes_written",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._reading_headers = False
         self._linger = False
+        self._wait_for_readable = False
         super().__init__(*args, **kwargs)
         self._write_futures = ShortQueue()  # type: ignore[assignment]
         self._write_buffer._buffers = ShortQueue()  # type: ignore[assignment]
@@ -106,6 +114,24 @@ class RequestStream(IOStream):
     def read_in_full_chunks(self) -> None:
         """Its first reads are over: read as much at a time as Tornado does."""
         self.read_chunk_size = READ_CHUNK_BYTES
+
+    def read_when_readable(self) -> None:
+        """The next read takes what is buffered already, else waits for the socket to be readable: where
+        nothing can have come yet, Tornado's try at reading at once is a system call that finds nothing."""
+        self._wait_for_readable = True
+
+    def _try_inline_read(self) -> None:
+        if not self._wait_for_readable:
+            super()._try_inline_read()
+            return
+        self._wait_for_readable = False
+        pos = self._find_read_pos()
+        if pos is not None:
+            self._read_from_buffer(pos)
+            return
+        self._check_closed()
+        # Level-triggered: bytes already in the socket's buffer make it readable at once.
+        self._add_io_state(IOLoop.READ)
 
     def unread(self, data: bytes) -> None:
         """Put ``data``, read already, back in front of what the stream holds, to be read again."""

@@ -146,6 +146,27 @@ async def test_a_frame_sent_with_the_head_and_longer_than_a_first_read_arrives_w
 
 
 @pytest.mark.gen_test(timeout=20)
+async def test_frames_after_a_head_that_fills_a_first_read_are_read_from_the_socket(http_server, http_port):
+    # The head's read takes exactly the head: the frames behind it are still in the socket, not in what the
+    # server has read, when it waits for the first of them.
+    listener = await connect(http_port, ROOM)
+    reader, writer = await open_connection(http_port)
+    head = handshake(http_port, extra="X-Padding: \r\n")
+    head = handshake(http_port, extra="X-Padding: " + "a" * (FIRST_READ_CHUNK_BYTES - len(head)) + "\r\n")
+    assert len(head) == FIRST_READ_CHUNK_BYTES
+    first, second = (masked_text(json.dumps({"handle": "ann", "message": text})) for text in ("first", "second"))
+    writer.write(head + first + second[:1])  # the second's header split: it is waited for across two reads
+    status, _ = await answer_head(reader)
+    assert status == "HTTP/1.1 101 Switching Protocols"
+    assert (await receive_json(listener))["message"] == "first"
+    writer.write(second[1:])
+    assert (await receive_json(listener))["message"] == "second"
+    assert [(await text_frame(reader))["message"] for _ in range(2)] == ["first", "second"]
+    listener.close()
+    writer.close()
+
+
+@pytest.mark.gen_test(timeout=20)
 async def test_a_head_over_8_kib_on_the_socket_route_is_answered_431(http_server, http_port):
     reader, writer = await open_connection(http_port)
     writer.write(handshake(http_port, extra="X-Padding: " + "a" * 9 * 1024 + "\r\n"))
