@@ -106,6 +106,9 @@ class FirstRequest:
 
     def begin(self) -> None:
         assert self.stream is not None  # just accepted
+        # Waited for, not tried for at once: a connection is accepted as soon as it is made, and its head
+        # (sent once the client sees it made) has often not come yet.
+        self.stream.read_when_readable()
         try:
             head = self.stream.read_until_regex(END_OF_HEAD, max_bytes=self._heads.max_header_bytes)
         except StreamClosedError:
