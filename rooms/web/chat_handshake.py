@@ -153,7 +153,7 @@ class ChatHandshakes:
             # Logged as Tornado logs it, even for a client gone while it joined (its write is then refused).
             self._record(head, accepted, 101, 0)
             try:
-                stream.write(self._switching(head, accepted))
+                stream.write_now(self._switching(head, accepted))
             except StreamClosedError:
                 return
             connection.stream = stream

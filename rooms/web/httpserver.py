@@ -143,6 +143,23 @@ class RequestStream(IOStream):
         self.bytes_written += len(data)
         return super().write(data)
 
+    def write_now(self, data: bytes) -> None:
+        """``write`` without waiting to hear it is done: where nothing is queued before it, straight to the
+        socket, as ``rooms.web.frame_writer`` writes a broadcast (``write`` makes a Future, a callback and
+        a view of its buffer for every call); what the socket does not take then goes through ``write``.
+        Raises ``StreamClosedError`` when the stream has closed."""
+        self._check_closed()
+        if self._total_write_index == self._total_write_done_index:
+            try:
+                sent = self.socket.send(data)
+            except OSError:
+                sent = 0  # a full socket, or a broken one: ``write`` handles both as always
+            self.bytes_written += sent
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self.write(data)
+
     def close(self, exc_info: Any = False) -> None:
         if isinstance(exc_info, UnsatisfiableReadError) and self._reading_headers and not self.closed():
             self.write(HEADERS_TOO_LARGE)
