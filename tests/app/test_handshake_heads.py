@@ -117,6 +117,24 @@ async def test_a_head_split_over_many_packets_is_answered_once_whole(http_server
 
 
 @pytest.mark.gen_test(timeout=20)
+async def test_a_head_sent_after_its_connection_was_accepted_is_answered(http_server, http_port):
+    early_reader, early_writer = await open_connection(http_port)
+    # Connections are accepted in the order they were made: once a later one is answered, the early one
+    # has been accepted, and its head is waited for.
+    later_reader, later_writer = await open_connection(http_port)
+    later_writer.write(handshake(http_port))
+    assert (await answer_head(later_reader))[0] == "HTTP/1.1 101 Switching Protocols"
+    early_writer.write(handshake(http_port))
+    status, _ = await answer_head(early_reader)
+    assert status == "HTTP/1.1 101 Switching Protocols"
+    early_writer.write(masked_text(json.dumps({"handle": "ann", "message": "late"})))
+    assert (await text_frame(early_reader))["message"] == "late"  # read, and back to its sender
+    assert (await text_frame(later_reader))["message"] == "late"
+    later_writer.close()
+    early_writer.close()
+
+
+@pytest.mark.gen_test(timeout=20)
 async def test_frames_sent_with_the_head_are_read_after_it(http_server, http_port):
     listener = await connect(http_port, ROOM)
     reader, writer = await open_connection(http_port)
