@@ -8,16 +8,20 @@ sockets pings a few at a time instead of all in one loop iteration.
 A new socket goes into the slot visited last, so its first ping comes one interval after it opened (less
 at most a tick), as its own timer's would: a socket that has just answered its handshake is not pinged
 at once, and a crowd's joining is not filled with pings and pongs. A slot then holds the sockets that
-opened within the same tick, so pings come at the pace the sockets came, an interval later.
+opened within the same tick, so pings come at the pace the sockets came, an interval later. After a
+crowd came, a slot holds thousands: it is visited a batch per turn of the event loop, so what else the
+loop has to do (a message to the room, a join) waits for one batch, not for the whole slot.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 SLOTS = 20
+# Sockets visited in one turn of the loop: a few milliseconds of pings.
+VISIT_BATCH = 500
 
 
 class Pingable(Protocol):
@@ -60,5 +64,12 @@ class Keepalive:
         """What the timer does each tick: visit the sockets of the next slot."""
         slot = self._slots[self._turn]
         self._turn = (self._turn + 1) % SLOTS
-        for socket in list(slot):  # a visit may close a socket, which leaves the slot
-            socket.keepalive_visit()
+        self._visit(list(slot), 0)  # a visit may close a socket, which leaves the slot
+
+    def _visit(self, sockets: list[Pingable], start: int) -> None:
+        end = start + VISIT_BATCH
+        for socket in sockets[start:end]:
+            if socket in self._slot_of:  # not closed since the slot's visit began
+                socket.keepalive_visit()
+        if end < len(sockets):
+            IOLoop.current().add_callback(self._visit, sockets, end)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from asyncio import Future
+from collections.abc import Callable
 
 import pytest
+from tornado.ioloop import IOLoop
 
 import rooms.web.keepalive
-from rooms.web.keepalive import SLOTS, Keepalive
+from rooms.web.keepalive import SLOTS, VISIT_BATCH, Keepalive
 from tests.support.apps import app_config
 from tests.support.clients import CLOSE, PING, connect, raw_handshake, read_until_closed, receive_json
 from tests.support.messages import post
@@ -76,6 +79,45 @@ async def test_a_socket_that_left_is_not_visited_and_the_timer_stops_with_the_la
     assert (staying.visits, leaving.visits) == (1, 0)
     keepalive.discard(staying)
     assert not keepalive.running
+
+
+async def after_the_loops_next_two_turns(measure: Callable[[], int]) -> tuple[int, int]:
+    """``measure`` after what is already in the loop's queue has run, then after what that queued has run."""
+    loop = IOLoop.current()
+    first, second = Future[int](), Future[int]()
+
+    def first_marker() -> None:
+        first.set_result(measure())
+        loop.add_callback(lambda: second.set_result(measure()))
+
+    loop.add_callback(first_marker)
+    return await first, await second
+
+
+@pytest.mark.gen_test
+async def test_a_slot_a_crowd_filled_is_visited_a_batch_per_turn_of_the_loop():
+    keepalive = Keepalive(interval_seconds=60)
+    sockets = [CountingSocket() for _ in range(2 * VISIT_BATCH + 1)]
+    for socket in sockets:  # all opened within one tick: one slot
+        keepalive.add(socket)
+
+    def visits() -> int:
+        return sum(socket.visits for socket in sockets)
+
+    for _ in range(SLOTS):
+        keepalive.visit_next_slot()
+    assert visits() == VISIT_BATCH
+    # The second batch is queued before the first marker; the third by the second, before the second marker.
+    assert await after_the_loops_next_two_turns(visits) == (2 * VISIT_BATCH, 2 * VISIT_BATCH + 1)
+
+    # An interval later: those not visited yet when they close are not visited at all.
+    for _ in range(SLOTS):
+        keepalive.visit_next_slot()
+    assert visits() == len(sockets) + VISIT_BATCH
+    for socket in sockets:
+        if socket.visits == 1:
+            keepalive.discard(socket)
+    assert await after_the_loops_next_two_turns(visits) == (len(sockets) + VISIT_BATCH,) * 2
 
 
 def kept_by_keepalive() -> int:
