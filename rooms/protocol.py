@@ -373,6 +373,11 @@ GAP = encode({"type": "gap"})
 
 # Server-to-client WebSocket frames (RFC 6455 5.2): never masked, so one frame's bytes serve every client.
 PING_FRAME = b"\x89\x00"  # FIN, opcode 9 (ping), unmasked, no payload
+# Compiled here, not by ``struct.pack("fmt")``: that fills struct's cache of formats at a frame's first use,
+# often while a big room is full, and the cached objects then keep a crowd's memory arena from going back.
+HEADER_SHORT = struct.Struct("!BB")
+HEADER_16 = struct.Struct("!BBH")
+HEADER_64 = struct.Struct("!BBQ")
 
 
 def text_frame(payload: str) -> bytes:
@@ -380,9 +385,9 @@ def text_frame(payload: str) -> bytes:
     data = payload.encode("utf-8")
     length = len(data)
     if length < 126:
-        header = struct.pack("!BB", 0x81, length)
+        header = HEADER_SHORT.pack(0x81, length)
     elif length <= 0xFFFF:
-        header = struct.pack("!BBH", 0x81, 126, length)
+        header = HEADER_16.pack(0x81, 126, length)
     else:
-        header = struct.pack("!BBQ", 0x81, 127, length)
+        header = HEADER_64.pack(0x81, 127, length)
     return header + data

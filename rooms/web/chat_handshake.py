@@ -99,6 +99,7 @@ class ChatHandshakes:
         self._addresses = addresses
         self._hosts = hosts
         self._log = request_log
+        request_log.expect(ROUTE, "GET", 101)
         # As ChatSocketHandler makes them: no Tornado pings (rooms' keepalive pings), no compression.
         self._params = _WebSocketParams(max_message_size=max_message_size)
 

@@ -12,6 +12,7 @@ whatever it awaits (the rest of the frame, the reply to the one before); most fr
 from __future__ import annotations
 
 import asyncio
+import struct
 import sys
 from collections.abc import Coroutine
 from typing import Any, Protocol, cast
@@ -32,6 +33,20 @@ YIELD_AFTER = 256 * 1024
 FRAME_COST = 1024
 
 Frame = Coroutine[Any, Any, None]
+
+# The formats Tornado's frames are read and written with (``struct.unpack("BB", ...)``, and a close's
+# ``struct.pack(">H", ...)``): struct compiles each at its first use into a cache it keeps, and that use
+# comes while a big room is full (its first message, its first leaving), so the cached objects would keep
+# one of the crowd's memory arenas. Compiled here, before any socket.
+TORNADO_FORMATS = ("B", "BB", "!BH", "!BQ", "!H", "!Q", ">H")
+
+
+def compile_tornado_formats() -> None:
+    for format in TORNADO_FORMATS:
+        struct.calcsize(format)
+
+
+compile_tornado_formats()
 
 
 class FrameHandler(_WebSocketDelegate, Protocol):

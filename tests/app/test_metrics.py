@@ -83,6 +83,19 @@ async def test_http_requests_are_counted_by_route_pattern_method_and_status(http
 
 
 @pytest.mark.gen_test
+async def test_the_series_of_a_sockets_handshake_is_there_before_the_first_socket(http_server, http_port, http_client):
+    # Made at start, not at the first join: made during a crowd's joins, it would outlive them among the
+    # crowd's memory (docs/benchmarks.md, "What survives a crowd").
+    exposition = await scrape(http_client, http_port)
+    counts = samples(exposition, "rooms_http_request_duration_seconds_count")
+    assert counts[(("method", "GET"), ("route", "/chat/{label}/"), ("status", "101"))] == 0
+    ws = await connect(http_port, "lobby")
+    ws.close()
+    counts = samples(await scrape(http_client, http_port), "rooms_http_request_duration_seconds_count")
+    assert counts[(("method", "GET"), ("route", "/chat/{label}/"), ("status", "101"))] == 1
+
+
+@pytest.mark.gen_test
 async def test_stores_are_timed(http_server, http_port, http_client):
     await use_everything(http_client, http_port)  # two stores: the API's and the socket's
     exposition = await scrape(http_client, http_port)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import struct
+import tracemalloc
 
 import pytest
 
@@ -267,6 +269,20 @@ def test_text_frame_header_lengths(size):
     else:
         assert frame[1] == 127 and struct.unpack("!Q", frame[2:10])[0] == size
     assert frame.endswith(b"x" * size)
+
+
+def test_framing_leaves_nothing_behind_after_the_frames_are_gone():
+    # struct.pack("fmt") would cache a compiled format at its first use: made during a crowd, it outlives it.
+    struct._clearcache()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        frames = [text_frame("x" * size) for size in (1, 200, 70000)]
+        del frames
+        left = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, text_frame.__code__.co_filename)])
+    finally:
+        tracemalloc.stop()
+    assert left.statistics("lineno") == []
 
 
 def test_hello_and_typing_frames_decode():
