@@ -22,13 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
-from rooms.web.request_head import RequestHead, parse_head
+from rooms.web.request_head import END_OF_HEAD, RequestHead, parse_head
 
 if TYPE_CHECKING:
     from rooms.web.httpserver import RequestStream
-
-# As Tornado's HTTP/1 connection reads a head: up to the first empty line, CRLF or bare LF.
-END_OF_HEAD = b"\r?\n\r?\n"
 
 
 class HeadRoute(Protocol):

@@ -38,6 +38,7 @@ from tornado.log import access_log
 from rooms.web.first_request import FirstHeads, HeadRoute
 from rooms.web.lingering import close_gently
 from rooms.web.listener import accept_connections
+from rooms.web.request_head import END_OF_HEAD, end_of_head
 
 MAX_HEADER_BYTES = 8 * 1024
 # What one read of a connection takes at most: Tornado's default, once its first head is read (and, for a
@@ -132,6 +133,14 @@ class RequestStream(IOStream):
         self._check_closed()
         # Level-triggered: bytes already in the socket's buffer make it readable at once.
         self._add_io_state(IOLoop.READ)
+
+    def _find_read_pos(self) -> int | None:
+        regex = self._read_regex
+        if regex is None or regex.pattern != END_OF_HEAD or not self._read_buffer:
+            return super()._find_read_pos()
+        pos = end_of_head(self._read_buffer)  # where Tornado's search of the regex would end
+        self._check_max_bytes(regex, self._read_buffer_size if pos is None else pos)
+        return pos
 
     def unread(self, data: bytes) -> None:
         """Put ``data``, read already, back in front of what the stream holds, to be read again."""
