@@ -25,7 +25,7 @@ from tornado.iostream import StreamClosedError
 from rooms.web.request_head import END_OF_HEAD, RequestHead, parse_head
 
 if TYPE_CHECKING:
-    from rooms.web.httpserver import RequestStream
+    from rooms.web.request_stream import RequestStream
 
 
 class HeadRoute(Protocol):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from tornado.ioloop import IOLoop
 
-from rooms.web.httpserver import RequestStream
+from rooms.web.request_stream import RequestStream
 from tests.support.waiting import eventually
 
 
