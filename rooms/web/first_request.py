@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -139,6 +138,6 @@ class FirstRequest:
 
 def _peer(stream: RequestStream, address: Any) -> str:
     # What Tornado's request context calls the remote IP.
-    if stream.socket.family in (socket.AF_INET, socket.AF_INET6):
+    if stream.tcp:
         return str(address[0])
     return "0.0.0.0"

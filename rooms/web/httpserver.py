@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import socket
 import sys
@@ -178,11 +179,12 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         for sock in sockets:
             self._sockets[sock.fileno()] = sock
-            self._handlers[sock.fileno()] = accept_connections(sock, self._on_accepted)
+            tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+            self._handlers[sock.fileno()] = accept_connections(sock, functools.partial(self._on_accepted, tcp))
 
-    def _on_accepted(self, connection: socket.socket, address: Any) -> None:
+    def _on_accepted(self, tcp: bool, connection: socket.socket, address: Any) -> None:
         chunk = READ_CHUNK_BYTES if self._first_heads is None else FIRST_READ_CHUNK_BYTES
-        stream = RequestStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=chunk)
+        stream = RequestStream(connection, tcp=tcp, max_buffer_size=self.max_buffer_size, read_chunk_size=chunk)
         if self._first_heads is None:
             self.handle_stream(stream, address)
         else:

@@ -4,6 +4,8 @@ answer written straight to the socket, a head's end found without a regular expr
 
 from __future__ import annotations
 
+import errno
+import socket
 import weakref
 from asyncio import Future
 from collections.abc import Awaitable
@@ -57,9 +59,13 @@ class RequestStream(IOStream):
         "_wait_for_readable",
         "_written_before_request",
         "bytes_written",
+        "tcp",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tcp: bool, **kwargs: Any) -> None:
+        # Whether its socket is TCP, as its listening socket's family says: ``socket.family`` makes an enum
+        # of its int at each read (half a microsecond), and a join asked it twice.
+        self.tcp = tcp
         self._reading_headers = False
         self._linger = False
         self._wait_for_readable = False
@@ -113,6 +119,15 @@ class RequestStream(IOStream):
         pos = end_of_head(self._read_buffer)  # where Tornado's search of the regex would end
         self._check_max_bytes(regex, self._read_buffer_size if pos is None else pos)
         return pos
+
+    def set_nodelay(self, value: bool) -> None:
+        # Tornado's, with the family known rather than asked of the socket.
+        if self.socket is not None and self.tcp:
+            try:
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
+            except OSError as e:
+                if e.errno != errno.EINVAL and not self._is_connreset(e):  # closed at the wrong time
+                    raise
 
     def unread(self, data: bytes) -> None:
         """Put ``data``, read already, back in front of what the stream holds, to be read again."""
