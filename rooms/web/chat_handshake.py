@@ -41,9 +41,9 @@ from rooms.web.chat_socket import ChatSocket
 from rooms.web.client_addresses import ClientAddresses
 from rooms.web.frame_protocol import FrameBudgetProtocol
 from rooms.web.handlers.base import SAFETY_HEADERS, SiteOptions, names_a_credential
-from rooms.web.httpserver import RequestStream
 from rooms.web.origins import AllowedHosts
 from rooms.web.request_head import Headers, RequestHead
+from rooms.web.request_stream import RequestStream
 
 ROUTE = "/chat/{label}/"
 # The route's pattern as Tornado matches it; a label that is not valid as written (percent-encoded, say)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,13 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
-from rooms.web.request_head import RequestHead, parse_head
+from rooms.web.request_head import END_OF_HEAD, RequestHead, parse_head
 
 if TYPE_CHECKING:
-    from rooms.web.httpserver import RequestStream
-
-# As Tornado's HTTP/1 connection reads a head: up to the first empty line, CRLF or bare LF.
-END_OF_HEAD = b"\r?\n\r?\n"
+    from rooms.web.request_stream import RequestStream
 
 
 class HeadRoute(Protocol):
@@ -142,6 +138,6 @@ class FirstRequest:
 
 def _peer(stream: RequestStream, address: Any) -> str:
     # What Tornado's request context calls the remote IP.
-    if stream.socket.family in (socket.AF_INET, socket.AF_INET6):
+    if stream.tcp:
         return str(address[0])
     return "0.0.0.0"

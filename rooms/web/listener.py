@@ -42,6 +42,10 @@ class Acceptor:
         self._resume_timer: object | None = None
         self._last_report: float | None = None
         self._stopped = False
+        # What socket.accept() reads from the listening socket for every connection, each made an enum
+        # from an int (a microsecond a join); they do not change. The listening socket is non-blocking,
+        # so accept() would not make a connection blocking either.
+        self._kind = (sock.family, sock.type, sock.proto)
         self._loop.add_handler(sock, self._accept, IOLoop.READ)
 
     def stop(self) -> None:
@@ -59,7 +63,7 @@ class Acceptor:
             if self._stopped:  # a connection's callback may have stopped the server
                 return
             try:
-                connection, address = self._sock.accept()
+                descriptor, address = self._sock._accept()  # type: ignore[attr-defined]  # accept() less its lookups
             except BlockingIOError:
                 return
             except ConnectionAbortedError:  # closed by the peer while still in the listen queue
@@ -70,7 +74,7 @@ class Acceptor:
                 self._pause_after(exc)
                 return
             self._pause = 0.0
-            self._on_connection(connection, address)
+            self._on_connection(socket.socket(*self._kind, fileno=descriptor), address)
 
     def _pause_after(self, exc: OSError) -> None:
         self._pause = min(LONGEST_PAUSE_SECONDS, self._pause * 2 or FIRST_PAUSE_SECONDS)

@@ -23,6 +23,20 @@ _VCHAR = r"[\x21-\x7e\x80-\xff]"
 # Possessive, so that a line that does not match fails in linear time.
 _FIELD = rf"{_TCHAR}++:[ \t]*+(?:{_VCHAR}++(?:[ \t]++{_VCHAR}++)*+)?+[ \t]*+\r\n"
 PLAIN_HEAD = re.compile(rf"({_TCHAR}++) ({_VCHAR}++) (HTTP/1\.[0-9])\r\n((?:{_FIELD})*+)\r\n")
+# As Tornado's HTTP/1 connection reads a head: up to the first empty line, CRLF or bare LF.
+END_OF_HEAD = b"\r?\n\r?\n"
+
+
+def end_of_head(data: bytes | bytearray) -> int | None:
+    """Where ``END_OF_HEAD``'s search in ``data`` ends its match, None where it finds none. The search,
+    which has no fixed first byte to skip ahead to, tries a match at every byte; two finds do not."""
+    # Each match is a LF, then a LF or a CRLF; the first such LF starts the first match (a CR before it
+    # is the match's own) and the bytes after it say which of the two ends it.
+    lf_lf = data.find(b"\n\n")
+    lf_crlf = data.find(b"\n\r\n")
+    if lf_crlf != -1 and (lf_lf == -1 or lf_crlf < lf_lf):
+        return lf_crlf + 3
+    return None if lf_lf == -1 else lf_lf + 2
 
 
 class Headers:

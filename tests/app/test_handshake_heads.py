@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from rooms.config.model import Config
-from rooms.web.httpserver import FIRST_READ_CHUNK_BYTES
+from rooms.web.request_stream import FIRST_READ_CHUNK_BYTES
 from tests.support.apps import app_config
 from tests.support.clients import connect, receive_json
 

@@ -4,6 +4,7 @@ joined values, and no answer where Tornado's parser would refuse the head."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tornado.httputil import HTTPHeaders, HTTPInputError, parse_request_start_line
 
-from rooms.web.request_head import Headers, RequestHead, parse_head
+from rooms.web.request_head import END_OF_HEAD, Headers, RequestHead, end_of_head, parse_head
 
 pytestmark = pytest.mark.unit
 
@@ -119,3 +120,22 @@ def test_headers_made_from_tornados_answer_every_lookup_as_tornado() -> None:
     assert headers["X-A"] == parsed["X-A"] == "1,2"
     assert headers.get_list("x-A") == ["1", "2"]
     assert headers.get("Missing", "d") == "d"
+
+
+def searched_end_of_head(data: bytes) -> int | None:
+    """Where Tornado's stream ends a read of ``END_OF_HEAD`` (``IOStream._find_read_pos``)."""
+    match = re.compile(END_OF_HEAD).search(data)
+    return None if match is None else match.end()
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"a", PLAIN, b"a\n\n", b"a\r\n\n", b"a\n\r\n", b"a\r\r\n\r\n", b"\r\n\r\r\n\n", b"a\n\r\r\n"]
+)
+def test_the_end_of_a_head_is_where_tornados_search_ends(data: bytes) -> None:
+    assert end_of_head(data) == end_of_head(bytearray(data)) == searched_end_of_head(data)
+
+
+@given(st.binary(max_size=40) | st.lists(st.sampled_from([b"\r", b"\n", b"a", b"\r\n"]), max_size=20).map(b"".join))
+@settings(max_examples=1000, deadline=None)
+def test_the_end_of_any_bytes_head_is_where_tornados_search_ends(data: bytes) -> None:
+    assert end_of_head(bytearray(data)) == searched_end_of_head(data)

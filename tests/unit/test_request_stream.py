@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 from tornado.ioloop import IOLoop
 
-from rooms.web.httpserver import RequestStream
+from rooms.web.request_stream import RequestStream
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
 def pair(io_loop: IOLoop) -> Iterator[tuple[RequestStream, socket.socket]]:
     ours, theirs = socket.socketpair()
-    stream = RequestStream(ours)  # on the test's loop, which io_loop made current
+    stream = RequestStream(ours, tcp=False)  # on the test's loop, which io_loop made current
     theirs.setblocking(False)
     yield stream, theirs
     stream.close()
@@ -70,3 +70,25 @@ async def test_what_the_socket_does_not_take_is_written_by_the_stream_and_later_
     await eventually(lambda: take_all(theirs, received) == len(expected))
     assert bytes(received) == expected
     assert stream.bytes_written == len(answer + frame + more)
+
+
+def test_no_delay_is_set_on_a_tcp_stream_as_tornado_sets_it(io_loop: IOLoop) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    ours, _ = listener.accept()
+    stream = RequestStream(ours, tcp=True)
+    try:
+        stream.set_nodelay(True)
+        assert ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        stream.set_nodelay(False)
+        assert ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+    finally:
+        stream.close()
+        client.close()
+        listener.close()
+
+
+def test_no_delay_is_left_alone_on_a_unix_stream(pair: tuple[RequestStream, socket.socket]) -> None:
+    stream, _ = pair
+    stream.set_nodelay(True)  # Tornado's does nothing on a socket that is not TCP, and neither does this
+    assert not stream.closed()
