@@ -276,15 +276,17 @@ def render(
     all_targets: list[Target] = []
     for scenario, results in runs:
         lines += [f"### {scenario.title}", ""]
+        # The scenario's rows, then any run only when named (as rooms-jemalloc).
+        names = [*scenario.servers, *(name for name in results if name not in scenario.servers)]
         if scenario.kind == "search":
-            lines += [SEARCH_HEADER, *(search_row(name, results.get(name)) for name in scenario.servers), ""]
+            lines += [SEARCH_HEADER, *(search_row(name, results.get(name)) for name in names), ""]
             lines += search_notes(results)
         elif scenario.kind == "bigroom":
-            lines += [bigroom_header(results), *(bigroom_row(name, results.get(name)) for name in scenario.servers), ""]
+            lines += [bigroom_header(results), *(bigroom_row(name, results.get(name)) for name in names), ""]
         elif scenario.kind == "crowd":
-            lines += [CROWD_HEADER, *(crowd_row(name, results.get(name)) for name in scenario.servers), ""]
+            lines += [CROWD_HEADER, *(crowd_row(name, results.get(name)) for name in names), ""]
         else:
-            lines += [HEADER, *(result_row(name, results.get(name)) for name in scenario.servers), ""]
+            lines += [HEADER, *(result_row(name, results.get(name)) for name in names), ""]
         for name, result in results.items():
             for key, values in result.get("rounds", {}).items():
                 lines.append(f"{name}: median of {len(values)} rounds by {key} ({', '.join(map(str, values))}).")

@@ -193,6 +193,19 @@ def summary(result: Result) -> str:
     return line
 
 
+def rows(scenario: Scenario, servers: list[str] | None) -> list[str]:
+    """The scenario's rows ``--servers`` picks (all without it), each followed by the servers named there that
+    run alongside it (as ``rooms-jemalloc`` beside ``rooms``)."""
+    if not servers:
+        return list(scenario.servers)
+    names = []
+    for name in scenario.servers:
+        if scenario.server_of(name) in servers:
+            names.append(name)
+        names += [spec.name for spec in SERVERS.values() if spec.alongside == name and spec.name in servers]
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs that only check the tooling")
@@ -214,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in SCENARIOS:
             if args.only and scenario.name not in args.only:
                 continue
-            names = [name for name in scenario.servers if not args.servers or scenario.server_of(name) in args.servers]
+            names = rows(scenario, args.servers)
             if not names:
                 continue
             rounds: dict[str, list[Result]] = {name: [] for name in names}

@@ -5,12 +5,15 @@ A server is started on a free loopback port with a config of its own in a tempor
 for until its port accepts connections, and stopped with SIGTERM (then SIGKILL) afterwards. A server
 whose backend module is not there, or whose service does not answer, is skipped with the reason. A
 Redis Cluster row starts a cluster of its own (``bench.redis_cluster``) before its servers and removes
-it after them.
+it after them. A server with an ``Allocator`` runs with Python's small-object allocator off and a C allocator
+loaded before Python starts; it fails, saying what to install, where the library is missing.
 """
 
 from __future__ import annotations
 
+import ctypes.util
 import importlib.util
+import os
 import shutil
 import signal
 import socket
@@ -71,6 +74,29 @@ class Started:
 
 
 @dataclass(frozen=True)
+class Allocator:
+    """A C allocator for every allocation of the server, Python's objects included."""
+
+    library: str  # as ``ctypes.util.find_library`` names it
+    package: str  # the Debian package that installs it
+    config: tuple[tuple[str, str], ...] = ()  # the allocator's own environment
+
+    def environment(self) -> dict[str, str]:
+        found = ctypes.util.find_library(self.library)
+        if found is None:
+            raise Unavailable(f"lib{self.library} is not installed: apt-get install {self.package}")
+        # PYTHONMALLOC and LD_PRELOAD act only when set before Python starts, hence the environment.
+        return {"PYTHONMALLOC": "malloc", "LD_PRELOAD": found, **dict(self.config)}
+
+
+# The configuration the big room's rounds measured: freed pages go back half a second after the free, from
+# a thread of jemalloc's own, rather than at every free (see docs/benchmarks.md).
+JEMALLOC = Allocator(
+    "jemalloc", "libjemalloc2", (("MALLOC_CONF", "background_thread:true,dirty_decay_ms:500,muzzy_decay_ms:0"),)
+)
+
+
+@dataclass(frozen=True)
 class ServerSpec:
     """One server configuration: ``kind`` is "baseline", "node" or "rooms"; ``backend`` a rooms backend URL."""
 
@@ -80,9 +106,14 @@ class ServerSpec:
     uvloop: bool = False
     processes: int = 1
     sqlite_commit_each: bool = False
+    allocator: Allocator | None = None
+    # A row run only when named with ``--servers``, right after this row in every scenario that has it.
+    alongside: str | None = None
     prepare: Callable[[], None] | None = field(default=None, compare=False)
 
     def check_available(self) -> None:
+        if self.allocator is not None:
+            self.allocator.environment()
         if self.uvloop and importlib.util.find_spec("uvloop") is None:
             raise Unavailable("uvloop is not installed")
         if self.kind == "node":
@@ -121,6 +152,7 @@ class ServerSpec:
             self.prepare()
         if before_start is not None:
             before_start(self.backend_url(workdir))
+        environment = {**os.environ, **(self.allocator.environment() if self.allocator else {})}
         processes, ports, logs = [], [], []
         cluster = None
         try:
@@ -137,6 +169,7 @@ class ServerSpec:
                         subprocess.Popen(
                             self._command(port, workdir, index, cluster, history),
                             cwd=ROOT,
+                            env=environment,
                             stdout=output,
                             stderr=subprocess.STDOUT,
                         )
@@ -265,6 +298,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("node-ws", "node"),
         ServerSpec("rooms", "rooms"),
         ServerSpec("rooms+uvloop", "rooms", uvloop=True),
+        ServerSpec("rooms-jemalloc", "rooms", allocator=JEMALLOC, alongside="rooms"),
         ServerSpec("baseline-sqlite-commit-each", "baseline", sqlite_commit_each=True),
         ServerSpec("rooms-sqlite", "rooms", backend="sqlite:///{workdir}/rooms.db"),
         ServerSpec("rooms-postgresql", "rooms", backend=POSTGRESQL_URL, prepare=fresh_sql_database("postgresql")),
