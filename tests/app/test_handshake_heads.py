@@ -56,6 +56,15 @@ async def answer_head(reader: asyncio.StreamReader) -> tuple[str, list[tuple[str
     return status, [(name, value) for name, _, value in (line.partition(": ") for line in lines)]
 
 
+async def upgraded_after_sending(port: int, sent: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that sent ``sent`` (a head, and whatever follows it) and was answered 101."""
+    reader, writer = await open_connection(port)
+    writer.write(sent)
+    status, _ = await answer_head(reader)
+    assert status == "HTTP/1.1 101 Switching Protocols"
+    return reader, writer
+
+
 async def text_frame(reader: asyncio.StreamReader) -> dict[str, object]:
     opcode, length = await asyncio.wait_for(reader.readexactly(2), 5)
     assert opcode & 0x0F == 0x1  # server frames are never masked
@@ -137,11 +146,8 @@ async def test_a_head_sent_after_its_connection_was_accepted_is_answered(http_se
 @pytest.mark.gen_test(timeout=20)
 async def test_frames_sent_with_the_head_are_read_after_it(http_server, http_port):
     listener = await connect(http_port, ROOM)
-    reader, writer = await open_connection(http_port)
     frame = masked_text(json.dumps({"handle": "ann", "message": "eager"}))
-    writer.write(handshake(http_port) + frame)
-    status, _ = await answer_head(reader)
-    assert status == "HTTP/1.1 101 Switching Protocols"
+    reader, writer = await upgraded_after_sending(http_port, handshake(http_port) + frame)
     assert (await receive_json(listener))["message"] == "eager"
     assert (await text_frame(reader))["message"] == "eager"
     writer.close()
@@ -150,13 +156,10 @@ async def test_frames_sent_with_the_head_are_read_after_it(http_server, http_por
 @pytest.mark.gen_test(timeout=20)
 async def test_a_frame_sent_with_the_head_and_longer_than_a_first_read_arrives_whole(http_server, http_port):
     listener = await connect(http_port, ROOM)
-    reader, writer = await open_connection(http_port)
     text = "\u20ac" * 4000  # 12,000 bytes of UTF-8, over what one of a connection's first reads takes
     frame = masked_text(json.dumps({"handle": "ann", "message": text}, ensure_ascii=False))
     assert len(frame) > FIRST_READ_CHUNK_BYTES
-    writer.write(handshake(http_port) + frame)
-    status, _ = await answer_head(reader)
-    assert status == "HTTP/1.1 101 Switching Protocols"
+    reader, writer = await upgraded_after_sending(http_port, handshake(http_port) + frame)
     assert (await receive_json(listener))["message"] == text
     assert (await text_frame(reader))["message"] == text
     listener.close()
@@ -168,14 +171,12 @@ async def test_frames_after_a_head_that_fills_a_first_read_are_read_from_the_soc
     # The head's read takes exactly the head: the frames behind it are still in the socket, not in what the
     # server has read, when it waits for the first of them.
     listener = await connect(http_port, ROOM)
-    reader, writer = await open_connection(http_port)
     head = handshake(http_port, extra="X-Padding: \r\n")
     head = handshake(http_port, extra="X-Padding: " + "a" * (FIRST_READ_CHUNK_BYTES - len(head)) + "\r\n")
     assert len(head) == FIRST_READ_CHUNK_BYTES
     first, second = (masked_text(json.dumps({"handle": "ann", "message": text})) for text in ("first", "second"))
-    writer.write(head + first + second[:1])  # the second's header split: it is waited for across two reads
-    status, _ = await answer_head(reader)
-    assert status == "HTTP/1.1 101 Switching Protocols"
+    # The second's header split: it is waited for across two reads.
+    reader, writer = await upgraded_after_sending(http_port, head + first + second[:1])
     assert (await receive_json(listener))["message"] == "first"
     writer.write(second[1:])
     assert (await receive_json(listener))["message"] == "second"
