@@ -14,7 +14,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from rooms.errors import ConfigError
-from server import event_loop_factory
+from rooms.service.serving import event_loop_factory
 from tests.support.clients import connect, raw_handshake, receive_json, wait_closed
 from tests.support.processes import ServerProcess, free_port, run_server
 from tests.support.waiting import eventually
