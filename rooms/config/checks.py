@@ -16,12 +16,14 @@ from rooms.access.tokens import load_public_key
 from rooms.config.masking import MASK, is_secret
 from rooms.config.model import FINGERPRINT_PREFIX, Config, ModeratorToken
 from rooms.errors import ConfigError
+from rooms.service import allocator
 
 _CHOICES = {
     "auth.mode": ("open", "token"),
     "server.log_level": ("debug", "info", "warning", "error"),
     "server.log_format": ("text", "json"),
     "server.event_loop": ("asyncio", "uvloop"),
+    "server.allocator": allocator.CHOICES,
     "server.client_address_header": CLIENT_ADDRESS_HEADERS,
 }
 # The smallest value each number may take; anything lower cannot work.

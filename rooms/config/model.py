@@ -30,6 +30,8 @@ class ServerConfig:
     log_level: str = "info"
     log_format: str = "text"
     event_loop: str = "asyncio"
+    # Read before the rest of the config, by server.py (rooms/service/allocator.py); checked here like the rest.
+    allocator: str = "auto"
     # Where browsers reach rooms (``https://chat.example.org``), for the links ``rooms invite`` prints.
     public_url: str = ""
 

@@ -23,6 +23,7 @@ from rooms.config.loading import config_file, load_config
 from rooms.config.model import Config
 from rooms.errors import ConfigError
 from rooms.service import cli
+from rooms.service.allocator import check_choice, log_allocator
 from rooms.service.cli import parse_args
 from rooms.service.collector import MemoryPolicy, glibc_malloc_trim
 from rooms.service.commands import check_config, config_error, print_invite, print_token
@@ -46,6 +47,7 @@ async def serve(config: Config) -> None:
     backend = await start_backend(config)
     # After the backend answered (a start that fails says so in one line, and only that), before listening.
     log_descriptor_limit()
+    log_allocator(config.server.allocator)
     app = make_app(config, backend)
     await app.hub.load_moderation()  # bans and locks hold from the first request on
     app.hub.start()
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides={"server.host": args.host, "server.port": args.port, "backend.url": args.backend},
         )
         loop_factory = event_loop_factory(config.server.event_loop)
+        check_choice(config.server.allocator)
     except ConfigError as exc:
         return config_error(exc)
     if args.command == cli.CHECK_CONFIG:

@@ -31,6 +31,7 @@ from tests.support.waiting import eventually
         (("--backend", "redis+sentinel://s1:26379/"), "", "backend.url"),
         ((), "surprise: {}\n", "surprise"),
         ((), "server:\n  event_loop: trio\n", "server.event_loop"),
+        ((), "server:\n  allocator: tcmalloc\n", "server.allocator"),
         ((), "server:\n  trusted_proxies: [10.0.0.300]\n", "server.trusted_proxies"),
         ((), "server:\n  metrics_allowed: [everyone]\n", "server.metrics_allowed"),
         ((), "limits:\n  connections_per_address: 0\n", "limits.connections_per_address"),

@@ -136,6 +136,7 @@ def test_rooms_config_variable_names_the_file(tmp_path):
         ("limits: 7\n", "limits"),
         ("server:\n  log_level: loud\n", "server.log_level"),
         ("server:\n  event_loop: trio\n", "server.event_loop"),
+        ("server:\n  allocator: tcmalloc\n", "server.allocator"),
         ("server:\n  log_format: xml\n", "server.log_format"),
         ("server:\n  ping_interval: -1\n", "server.ping_interval"),
         ("server:\n  shutdown_grace: later\n", "server.shutdown_grace"),
