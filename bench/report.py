@@ -276,7 +276,7 @@ def render(
     all_targets: list[Target] = []
     for scenario, results in runs:
         lines += [f"### {scenario.title}", ""]
-        # The scenario's rows, then any run only when named (as rooms-jemalloc).
+        # The scenario's rows, then any run only when named (as rooms-pymalloc).
         names = [*scenario.servers, *(name for name in results if name not in scenario.servers)]
         if scenario.kind == "search":
             lines += [SEARCH_HEADER, *(search_row(name, results.get(name)) for name in names), ""]

@@ -174,7 +174,8 @@ async def restart_under_load(options: argparse.Namespace, started: list[Started]
     stopping = time.monotonic()
     await asyncio.to_thread(stop, started.pop())
     stop_seconds = time.monotonic() - stopping
-    started.append(await asyncio.to_thread(spec.start, workdir, fixed_ports=[port]))
+    # Not settled: the pages are coming back as it listens.
+    started.append(await asyncio.to_thread(spec.start, workdir, fixed_ports=[port], settle=False))
     listening = time.monotonic()
     pid = started[0].pids[0]
     cpu_listening = cpu_seconds(pid)

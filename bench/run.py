@@ -195,7 +195,7 @@ def summary(result: Result) -> str:
 
 def rows(scenario: Scenario, servers: list[str] | None) -> list[str]:
     """The scenario's rows ``--servers`` picks (all without it), each followed by the servers named there that
-    run alongside it (as ``rooms-jemalloc`` beside ``rooms``)."""
+    run alongside it (as ``rooms-pymalloc`` beside ``rooms``)."""
     if not servers:
         return list(scenario.servers)
     names = []

@@ -5,13 +5,15 @@ A server is started on a free loopback port with a config of its own in a tempor
 for until its port accepts connections, and stopped with SIGTERM (then SIGKILL) afterwards. A server
 whose backend module is not there, or whose service does not answer, is skipped with the reason. A
 Redis Cluster row starts a cluster of its own (``bench.redis_cluster``) before its servers and removes
-it after them. A server with an ``Allocator`` runs with Python's small-object allocator off and a C allocator
-loaded before Python starts; it fails, saying what to install, where the library is missing.
+it after them. rooms runs with the allocator it chooses itself (``server.allocator: auto``: jemalloc where
+libjemalloc2 is installed), or Python's own where a row says so.
+
+A started server's memory is read as settled: jemalloc gives back what starting freed about a second after
+it listens, so a figure taken against the empty process reads it once two reads a while apart agree.
 """
 
 from __future__ import annotations
 
-import ctypes.util
 import importlib.util
 import os
 import shutil
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.procstat import total_rss_kib
 from bench.redis_cluster import ClusterDown, RedisClusterNodes, available
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +36,12 @@ NODE_SERVER = ROOT / "bench" / "node" / "server.js"
 NODE_WS_PACKAGE = ROOT / "bench" / "node" / "node_modules" / "ws" / "package.json"
 PYTHON = sys.executable
 START_TIMEOUT = 30.0
+# Reads of a started server's RSS this far apart, three times jemalloc's decay (500 ms, rooms/service/allocator.py),
+# so that its giving back what starting freed falls between two of them; settled when two agree within the
+# margin, or at the last read.
+SETTLE_INTERVAL = 1.5
+SETTLE_MARGIN = 0.01
+SETTLE_READS = 8
 STOP_TIMEOUT = 10.0
 BENCH_DATABASE = "rooms_bench"
 # Redis database number for benchmark runs, apart from the default one that tests and users share.
@@ -74,29 +83,6 @@ class Started:
 
 
 @dataclass(frozen=True)
-class Allocator:
-    """A C allocator for every allocation of the server, Python's objects included."""
-
-    library: str  # as ``ctypes.util.find_library`` names it
-    package: str  # the Debian package that installs it
-    config: tuple[tuple[str, str], ...] = ()  # the allocator's own environment
-
-    def environment(self) -> dict[str, str]:
-        found = ctypes.util.find_library(self.library)
-        if found is None:
-            raise Unavailable(f"lib{self.library} is not installed: apt-get install {self.package}")
-        # PYTHONMALLOC and LD_PRELOAD act only when set before Python starts, hence the environment.
-        return {"PYTHONMALLOC": "malloc", "LD_PRELOAD": found, **dict(self.config)}
-
-
-# The configuration the big room's rounds measured: freed pages go back half a second after the free, from
-# a thread of jemalloc's own, rather than at every free (see docs/benchmarks.md).
-JEMALLOC = Allocator(
-    "jemalloc", "libjemalloc2", (("MALLOC_CONF", "background_thread:true,dirty_decay_ms:500,muzzy_decay_ms:0"),)
-)
-
-
-@dataclass(frozen=True)
 class ServerSpec:
     """One server configuration: ``kind`` is "baseline", "node" or "rooms"; ``backend`` a rooms backend URL."""
 
@@ -106,14 +92,12 @@ class ServerSpec:
     uvloop: bool = False
     processes: int = 1
     sqlite_commit_each: bool = False
-    allocator: Allocator | None = None
+    allocator: str = "auto"  # rooms' server.allocator
     # A row run only when named with ``--servers``, right after this row in every scenario that has it.
     alongside: str | None = None
     prepare: Callable[[], None] | None = field(default=None, compare=False)
 
     def check_available(self) -> None:
-        if self.allocator is not None:
-            self.allocator.environment()
         if self.uvloop and importlib.util.find_spec("uvloop") is None:
             raise Unavailable("uvloop is not installed")
         if self.kind == "node":
@@ -143,16 +127,17 @@ class ServerSpec:
         before_start: Callable[[str], None] | None = None,
         history: dict[str, int] | None = None,
         fixed_ports: list[int] | None = None,
+        settle: bool = True,
     ) -> Started:
         """Start the server's processes; ``before_start`` is given the backend URL once the store is
         prepared and before any process starts (to fill it), ``history`` goes into the config, ``fixed_ports``
-        (one per process) replace free ones, as for a restart."""
+        (one per process) replace free ones, as for a restart. Returned once they listen and, with ``settle``,
+        once their memory has settled."""
         self.check_available()
         if self.prepare is not None:
             self.prepare()
         if before_start is not None:
             before_start(self.backend_url(workdir))
-        environment = {**os.environ, **(self.allocator.environment() if self.allocator else {})}
         processes, ports, logs = [], [], []
         cluster = None
         try:
@@ -169,7 +154,7 @@ class ServerSpec:
                         subprocess.Popen(
                             self._command(port, workdir, index, cluster, history),
                             cwd=ROOT,
-                            env=environment,
+                            env=os.environ,
                             stdout=output,
                             stderr=subprocess.STDOUT,
                         )
@@ -181,7 +166,10 @@ class ServerSpec:
         except BaseException:
             stop(Started(processes, ports, logs, cluster))
             raise
-        return Started(processes, ports, logs, cluster)
+        started = Started(processes, ports, logs, cluster)
+        if settle:
+            wait_settled(started.pids)
+        return started
 
     def _command(
         self, port: int, workdir: Path, index: int, cluster: RedisClusterNodes | None, history: dict[str, int] | None
@@ -204,6 +192,7 @@ class ServerSpec:
                 "port": port,
                 "log_level": "warning",
                 "event_loop": "uvloop" if self.uvloop else "asyncio",
+                "allocator": self.allocator,
             },
             "backend": {"url": backend, "connect_timeout": 5},
             "limits": BENCH_LIMITS,
@@ -248,6 +237,21 @@ def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> No
             return
         time.sleep(0.1)
     raise Unavailable(f"server did not listen on port {port} within {START_TIMEOUT:.0f}s")
+
+
+def wait_settled(
+    pids: list[int], read: Callable[[list[int]], int] = total_rss_kib, pause: Callable[[float], None] = time.sleep
+) -> int:
+    """The processes' RSS in KiB once two reads ``SETTLE_INTERVAL`` apart agree within ``SETTLE_MARGIN``, or the
+    last of ``SETTLE_READS``."""
+    before = read(pids)
+    for _ in range(SETTLE_READS - 1):
+        pause(SETTLE_INTERVAL)
+        now = read(pids)
+        if abs(now - before) <= SETTLE_MARGIN * before:
+            return now
+        before = now
+    return before
 
 
 def stop(started: Started) -> None:
@@ -298,7 +302,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("node-ws", "node"),
         ServerSpec("rooms", "rooms"),
         ServerSpec("rooms+uvloop", "rooms", uvloop=True),
-        ServerSpec("rooms-jemalloc", "rooms", allocator=JEMALLOC, alongside="rooms"),
+        ServerSpec("rooms-pymalloc", "rooms", allocator="python", alongside="rooms"),
         ServerSpec("baseline-sqlite-commit-each", "baseline", sqlite_commit_each=True),
         ServerSpec("rooms-sqlite", "rooms", backend="sqlite:///{workdir}/rooms.db"),
         ServerSpec("rooms-postgresql", "rooms", backend=POSTGRESQL_URL, prepare=fresh_sql_database("postgresql")),
