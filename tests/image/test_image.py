@@ -1,5 +1,5 @@
-"""The Dockerfile's image, run as an operator runs it: healthy by its own HEALTHCHECK, a room served through a
-published port, its data in a volume that outlives the container, and `docker stop` a clean shutdown."""
+"""The Dockerfile's image, run as an operator runs it: healthy by its own HEALTHCHECK, on jemalloc, a room served
+through a published port, its data in a volume that outlives the container, and `docker stop` a clean shutdown."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ async def test_the_image_turns_healthy_serves_a_room_and_stops_cleanly_keeping_i
         run = ("--publish", f"127.0.0.1:{port}:8000", "--volume", f"{data}:/var/lib/rooms", rooms_image)
         with container(f"{RUN_NAME}-first", *run) as first:
             await asyncio.to_thread(wait_healthy, first)
+            # rooms, the container's first process, runs on the jemalloc the image installs, as it says at start.
+            assert "/libjemalloc.so.2" in docker("exec", first, "cat", "/proc/1/maps").stdout
+            assert "rooms allocates with jemalloc (loaded, Python's small-object allocator off)" in logs(first)
             # The socket is open through the published port: the message posted reaches it live.
             ws = await connect(port, room)
             stored = post_message(base_url, room, "ann", "hello from the image")
