@@ -128,6 +128,12 @@ def test_rooms_runs_as_an_enabled_service_on_its_socket_with_its_files_kept_priv
     ]
     assert machine.sh("stat -c '%U' /var/lib/rooms/rooms.db").strip() == "rooms"
     assert "python3 /opt/rooms/rooms.pyz" in site.shown("rooms.service", "ExecStart")["ExecStart"]
+    # The guide installs jemalloc, and rooms runs on it inside the unit's sandbox (MemoryDenyWriteExecute, the
+    # system call filter): loaded, with its thread that gives freed pages back.
+    pid = site.shown("rooms.service", "MainPID")["MainPID"]
+    assert "/libjemalloc.so.2" in machine.sh(f"cat /proc/{pid}/maps")
+    assert "jemalloc_bg_thd" in machine.sh(f"cat /proc/{pid}/task/*/comm").split()
+    assert "rooms allocates with jemalloc (loaded, Python's small-object allocator off)" in machine.journal("rooms")
     # The one file carries its package's metadata: the version of the clone's pyproject.toml.
     version = tomllib.loads(committed("pyproject.toml"))["project"]["version"]
     assert machine.sh("python3 /opt/rooms/rooms.pyz --version").strip() == f"rooms {version}"

@@ -25,29 +25,34 @@ def environment_of(pid: int) -> list[bytes]:
     return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
 
-def started(config: str) -> tuple[str, list[bytes], str]:
-    """The server's map of its memory and environment once it answers, and its log; stopped after."""
+def thread_names(pid: int) -> list[str]:
+    return [path.read_text().strip() for path in Path(f"/proc/{pid}/task").glob("*/comm")]
+
+
+def started(config: str) -> tuple[str, list[bytes], list[str], str]:
+    """The server's map of its memory, its environment and its threads once it answers, and its log."""
     server = ServerProcess(config=config)
     try:
         server.wait_healthy()
         pid = server.process.pid
-        return Path(f"/proc/{pid}/maps").read_text(), environment_of(pid), server.log()
+        return Path(f"/proc/{pid}/maps").read_text(), environment_of(pid), thread_names(pid), server.log()
     finally:
         server.stop()
 
 
 def test_auto_runs_the_server_on_jemalloc_with_python_s_allocator_off():
     require_jemalloc()
-    maps, environment, log = started("")
+    maps, environment, threads, log = started("")
     assert "/libjemalloc" in maps
     assert b"PYTHONMALLOC=malloc" in environment
     assert any(entry.startswith(b"MALLOC_CONF=background_thread:true") for entry in environment)
+    assert "jemalloc_bg_thd" in threads  # the thread that gives freed pages back
     assert "rooms allocates with jemalloc (loaded, Python's small-object allocator off)" in log
 
 
 def test_python_runs_the_server_on_python_s_own_allocator():
-    maps, environment, log = started("server:\n  allocator: python\n")
-    assert "/libjemalloc" not in maps
+    maps, environment, threads, log = started("server:\n  allocator: python\n")
+    assert "/libjemalloc" not in maps and "jemalloc_bg_thd" not in threads
     assert not any(entry.startswith(b"PYTHONMALLOC=") for entry in environment)
     assert "rooms allocates with Python's own allocator (server.allocator: python)" in log
 
