@@ -3,36 +3,29 @@ and ``rooms-pymalloc`` on Python's own allocator."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
 from bench.servers import SERVERS, stop
-from rooms.service.allocator import find_jemalloc
+from tests.support.allocator import environment_of, jemalloc_mapped, require_jemalloc
 
 
-def mapped_and_environment(name: str, workdir: Path) -> tuple[str, list[bytes]]:
+def mapped_and_environment(name: str, workdir: Path) -> tuple[bool, list[bytes]]:
     started = SERVERS[name].start(workdir)
     try:
-        pid = started.pids[0]
-        return Path(f"/proc/{pid}/maps").read_text(), Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return jemalloc_mapped(started.pids[0]), environment_of(started.pids[0])
     finally:
         stop(started)
 
 
 def test_rooms_runs_on_jemalloc_with_python_s_allocator_off(tmp_path: Path):
-    if find_jemalloc() is None:
-        if os.environ.get("CI"):
-            pytest.fail("libjemalloc2 is missing; .ci/run installs it")
-        pytest.skip("jemalloc is not installed (apt-get install libjemalloc2)")
-    maps, environment = mapped_and_environment("rooms", tmp_path)
-    assert "/libjemalloc" in maps
+    require_jemalloc()
+    mapped, environment = mapped_and_environment("rooms", tmp_path)
+    assert mapped
     assert b"PYTHONMALLOC=malloc" in environment
     assert any(entry.startswith(b"MALLOC_CONF=background_thread:true") for entry in environment)
 
 
 def test_rooms_pymalloc_runs_on_python_s_own_allocator(tmp_path: Path):
-    maps, environment = mapped_and_environment("rooms-pymalloc", tmp_path)
-    assert "/libjemalloc" not in maps
+    mapped, environment = mapped_and_environment("rooms-pymalloc", tmp_path)
+    assert not mapped
     assert not any(entry.startswith(b"PYTHONMALLOC=") for entry in environment)

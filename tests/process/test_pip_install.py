@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.allocator import jemalloc_mapped, require_jemalloc
 from tests.support.processes import ROOT, STARTUP_SECONDS, free_port
 
 # What pip install . reads (the Makefile's SOURCES): copied, so the build writes nothing into the checkout.
@@ -92,3 +93,23 @@ def test_the_installed_rooms_serves_a_room_page_and_its_assets_and_stops_with_0(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_installed_rooms_runs_on_jemalloc_where_it_is_installed(installed, tmp_path):
+    require_jemalloc()
+    port = free_port()
+    log = tmp_path / "rooms.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [installed, "--port", str(port), "--backend", "memory://"],
+            cwd=tmp_path,
+            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_healthy(process, f"http://127.0.0.1:{port}", log)
+        assert jemalloc_mapped(process.pid), log.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

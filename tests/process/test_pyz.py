@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.allocator import jemalloc_mapped, require_jemalloc
 from tests.support.clients import connect, receive_json, send_json
 from tests.support.processes import ROOT, STARTUP_SECONDS, free_port
 from tests.support.redis import REDIS_URL, delete_prefix, prefixed_url, require_redis, unique_prefix
@@ -173,6 +174,32 @@ async def test_the_pyz_serves_pages_api_and_websocket_from_an_empty_directory_an
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_pyz_runs_on_jemalloc_where_it_is_installed_and_says_why_not_under_minus_i(build):
+    """As the systemd units start it (``python3 rooms.pyz``): executed again on jemalloc. Under ``-I``, which
+    ignores PYTHONMALLOC, it stays on Python's own allocator and says so."""
+    require_jemalloc()
+    env = {"PATH": os.environ["PATH"], "HOME": str(build.scratch), "SHIV_ROOT": str(build.scratch / "shiv-runs")}
+    for isolated, mapped, said in ((False, True, "rooms allocates with jemalloc"), (True, False, "-E or -I")):
+        port = free_port()
+        log = build.scratch / f"allocator-{port}.log"
+        command = [build.python, *(["-I"] if isolated else []), str(build.pyz), "--port", str(port)]
+        with open(log, "wb") as output:
+            process = subprocess.Popen(
+                [*command, "--backend", "memory://", "--config", os.devnull],
+                cwd=build.scratch,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_healthy(process, f"http://127.0.0.1:{port}", log)
+            assert jemalloc_mapped(process.pid) is mapped, log.read_text()
+            assert said in log.read_text()
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
 
 
 @pytest.mark.timeout(600)
