@@ -143,11 +143,12 @@ def check_choice(choice: str, find: Callable[[], str | None] = find_jemalloc) ->
     """``jemalloc`` required where it cannot run is a config error, as ``uvloop`` not installed is."""
     if choice != JEMALLOC:
         return
-    if find() is None:
-        raise ConfigError(f"server.allocator: jemalloc is not installed ({LIBRARY}: {INSTALL})")
+    # First what no install mends.
     reason = cannot_switch()
     if reason is not None:
         raise ConfigError(f"server.allocator: jemalloc cannot be used: {reason}")
+    if find() is None:
+        raise ConfigError(f"server.allocator: jemalloc is not installed ({LIBRARY}: {INSTALL})")
 
 
 def jemalloc_mapped(maps_path: str = "/proc/self/maps") -> bool:
@@ -165,10 +166,10 @@ def describe(choice: str, mapped: bool, python_malloc: bool, installed: bool) ->
         return "rooms allocates with jemalloc (loaded, Python's small-object allocator off)"
     if choice == PYTHON:
         return "rooms allocates with Python's own allocator (server.allocator: python)"
-    if not installed:
+    reason = cannot_switch()
+    if reason is None and not installed:
         return f"rooms allocates with Python's own allocator: {INSTALL} for jemalloc, which gives back a crowd's memory"
-    reason = cannot_switch() or "jemalloc is installed but not loaded"
-    return f"rooms allocates with Python's own allocator: {reason}"
+    return f"rooms allocates with Python's own allocator: {reason or 'jemalloc is installed but not loaded'}"
 
 
 def log_allocator(choice: str, environ: Mapping[str, str] = os.environ) -> None:

@@ -76,6 +76,22 @@ def test_rooms_version_in_the_binary_reads_the_metadata_it_carries(binary):
     assert answered.stdout.strip() == f"rooms {project_version()}"
 
 
+def test_jemalloc_required_of_the_binary_is_a_config_error_saying_why(binary, tmp_path):
+    config = tmp_path / "rooms.yaml"
+    config.write_text("server:\n  allocator: jemalloc\n")
+    config.chmod(0o644)
+    answered = docker(
+        "run", "--rm", "--user", NOBODY, "--volume", f"{binary}:/usr/local/bin/rooms:ro",
+        "--volume", f"{config}:/etc/rooms.yaml:ro",
+        "debian:bookworm-slim", "rooms", "--config", "/etc/rooms.yaml", "check-config", check=False,
+    )  # fmt: skip
+    assert answered.returncode == 2, answered.stdout + answered.stderr
+    assert answered.stderr.strip().splitlines() == [
+        "rooms: config error: server.allocator: jemalloc cannot be used: the one-executable build's Python ignores "
+        "PYTHONMALLOC"
+    ]
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.gen_test(timeout=300)
 async def test_the_binary_serves_a_room_on_sqlite_without_python_and_stops_cleanly(binary, tmp_path):
@@ -94,6 +110,9 @@ async def test_the_binary_serves_a_room_on_sqlite_without_python_and_stops_clean
         assert python == "", f"the base image has a Python: {python}"
         health = await asyncio.to_thread(wait_answering, base_url, 60, lambda: is_running(name), lambda: logs(name))
         assert health == {"status": "ok", "backend": "sqlite"}
+        # Its frozen Python cannot be put on jemalloc: it says so, rather than how to install jemalloc.
+        said = "rooms allocates with Python's own allocator: the one-executable build's Python ignores PYTHONMALLOC"
+        assert said in logs(name)
 
         ws = await connect(port, room)
         stored = post_message(base_url, room, "ann", "hello from the binary")
