@@ -80,16 +80,20 @@ def configured_choice(argv: Sequence[str], environ: Mapping[str, str]) -> str | 
 
 
 def _config_path(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
-    """The file ``--config`` names, as the command line's parser will read it (its last, ``--config=PATH``
-    too), else ``$ROOMS_CONFIG``, else ``config.yaml`` in the working directory if it exists."""
+    """The file ``--config`` names, as the command line's parser will read it (its last; ``--config=PATH``
+    and the abbreviations argparse takes, ``--co`` on), else ``$ROOMS_CONFIG``, else ``config.yaml`` in the
+    working directory if it exists."""
     path = None
     for index, argument in enumerate(argv):
         if argument == "--":
             break
-        if argument == "--config" and index + 1 < len(argv):
+        name, equals, value = argument.partition("=")
+        if len(name) < len("--co") or not "--config".startswith(name):
+            continue
+        if equals:
+            path = value
+        elif index + 1 < len(argv):
             path = argv[index + 1]
-        elif argument.startswith("--config="):
-            path = argument.removeprefix("--config=")
     path = path or environ.get(CONFIG_VARIABLE)
     if path is None and os.path.exists(DEFAULT_FILE):
         return DEFAULT_FILE

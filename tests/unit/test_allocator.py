@@ -35,6 +35,8 @@ def test_the_choice_comes_from_the_file_the_command_line_names(tmp_path, monkeyp
     named = config(tmp_path, "server:\n  allocator: Python\n")
     assert configured_choice(["--config", named], {}) == "python"
     assert configured_choice([f"--config={named}", "serve"], {}) == "python"
+    assert configured_choice(["--conf", named], {}) == "python"  # argparse takes an abbreviation
+    assert configured_choice(["--check-config", "--config", named], {}) == "python"
     assert configured_choice(["serve"], {"ROOMS_CONFIG": named}) == "python"
     # No file anywhere: the default.
     assert configured_choice([], {}) == "auto"
