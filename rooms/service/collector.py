@@ -5,7 +5,10 @@ grown by a quarter: as a room fills, its sockets trigger pass after pass, each l
 19,000 sockets, 16 of them took a fifth of the joins' CPU). A closed socket's objects are freed by
 reference counting (tests/app/test_closed_sockets_freed.py), so the collector is left only the cycles
 other code makes, which do not grow with the sockets: here full collections run on a timer instead, at
-most one every ``FULL_COLLECTION_SECONDS``, and the young generations are collected as before.
+most one every ``FULL_COLLECTION_SECONDS``. The middle generation is collected every other time, not
+every eleventh: each object that outlives its first collection is looked at once more either way, but
+while it is still in the processor's caches, not ten collections later (half the collector's time while a
+crowd joins; docs/benchmarks.md, "A join on a 2-core AMD EPYC, ...").
 
 Memory freed when many sockets leave is not given back by itself: glibc keeps the C heap's free pages
 (dicts, buffers and other objects over 512 bytes), and Python's allocator keeps each 1 MiB arena of small
@@ -34,6 +37,9 @@ from collections.abc import Callable
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
+# The middle generation's threshold: collected whenever a young collection has run since its last one, so
+# that what it holds is the last young collection's survivors (Python's default, 10, lets ten pile up).
+MIDDLE_GENERATION_THRESHOLD = 0
 # The oldest generation's threshold: far beyond what a process reaches between two timed collections,
 # so that only the timer starts a full one.
 OLDEST_GENERATION_THRESHOLD = 1_000_000
@@ -50,8 +56,8 @@ def hold_off_full_collections() -> None:
     # What exists now (modules, classes, templates) lives as long as the process: frozen, it is never
     # scanned again.
     gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, OLDEST_GENERATION_THRESHOLD)
+    young, _, _ = gc.get_threshold()
+    gc.set_threshold(young, MIDDLE_GENERATION_THRESHOLD, OLDEST_GENERATION_THRESHOLD)
 
 
 def glibc_malloc_trim() -> Callable[[], int] | None:

@@ -81,6 +81,16 @@ def test_objects_piling_up_run_no_full_collection_under_the_policy(collections):
     del kept
 
 
+def test_the_middle_generation_is_collected_after_every_young_collection_under_the_policy(collections):
+    hold_off_full_collections()
+    kept = pile_up()
+    young, middle = collections.count(0), collections.count(1)
+    assert young > 10
+    # Each young collection's survivors are looked at again at the next collection, not ten later.
+    assert middle >= young - 1
+    del kept
+
+
 def test_an_old_cycle_is_freed_by_the_timed_full_collection(collections):
     clock = Clock()
     policy = MemoryPolicy(lambda: 0, clock=clock)
