@@ -4,11 +4,16 @@ old one's last connections are the only ones a restart could lose."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
 import time
 
+import pytest
+from tornado.testing import bind_unused_port
+
+from rooms.web.httpserver import make_http_server
 from tests.support.processes import ServerProcess
 
 HOST = b"Host: 127.0.0.1\r\n"
@@ -100,3 +105,26 @@ def test_requests_under_way_as_sigterm_comes_are_answered_and_their_connections_
         assert server.process.wait(timeout=20) == 0
     finally:
         server.stop()
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_first_head_that_never_comes_holds_the_stop_until_the_grace_ends_and_no_longer(app):
+    sock, port = bind_unused_port()
+    server = make_http_server(app, max_body_bytes=app.max_body_bytes)
+    server.add_socket(sock)
+    silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", port)
+    silent_writer.write(b"GET /healthz HTTP/1.1\r\n")
+    kept_reader, kept_writer = await asyncio.open_connection("127.0.0.1", port)
+    kept_writer.write(b"GET /healthz HTTP/1.1\r\n" + HOST + b"\r\n")
+    assert (await kept_reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")  # and the other accepted
+    loop = asyncio.get_running_loop()
+    server.stop()
+    stopped = loop.time()
+    draining = asyncio.ensure_future(server.drain(stopped + 1))
+    # A kept-alive connection between requests is closed at once; a first head is awaited until the grace ends.
+    assert json.loads(await asyncio.wait_for(kept_reader.read(), 5))["status"] == "ok"
+    await asyncio.wait_for(draining, 5)
+    assert loop.time() - stopped >= 1
+    assert await asyncio.wait_for(silent_reader.read(), 5) == b""
+    silent_writer.close()
+    kept_writer.close()
