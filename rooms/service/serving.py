@@ -92,7 +92,8 @@ async def serve(config: Config) -> None:
         await asyncio.wait_for(hub.wait_empty(), max(0.0, deadline - loop.time()))
     except TimeoutError:
         log.info("some clients did not answer the close handshake in time")
-    await server.close_all_connections()
+    # HTTP requests on their way were answered meanwhile; those still under way get what is left of the grace.
+    await server.drain(deadline)
     await hub.wait_closed()
     await backend.close()
     memory.stop()

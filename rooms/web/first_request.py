@@ -34,6 +34,16 @@ class HeadRoute(Protocol):
         connection's next request is Tornado's."""
 
 
+class _NoRoute:
+    """The route of a stopping server, which takes no request."""
+
+    def serve(self, stream: RequestStream, head: RequestHead, peer: str, to_http: Callable[[], None]) -> bool:
+        return False
+
+
+_NO_ROUTE = _NoRoute()
+
+
 class FirstHeads:
     """Reads the first head of each of a server's connections and offers it to ``route``; what the route
     does not take, and every request after it, is Tornado's (``to_tornado``). A connection whose first
@@ -68,6 +78,15 @@ class FirstHeads:
         if self._timer is None:
             self._timer = loop.call_at(request.deadline, self._expire)
         request.begin()
+
+    def stop(self) -> None:
+        """The server is stopping: every head that comes from now on is Tornado's (which answers it, then
+        closes its connection), none is taken over by the route."""
+        self.route = _NO_ROUTE
+
+    def reading(self) -> bool:
+        """Whether a connection's first head is still awaited."""
+        return any(request.stream is not None for request in self._waiting)
 
     def close_all(self) -> None:
         """Close every connection whose first head is still unread."""

@@ -13,6 +13,12 @@ is answered 413 before it is read, and nothing buffers more. The application see
 its body is read whole, so a body within the limit is read even when the answer refuses it, and the
 connection stays usable. Where the server closes a connection after an answer, it closes gently
 (``rooms.web.lingering``), never with a reset that could destroy the answer.
+
+A server that stops (``RoomsHTTPServer.stop``, then ``drain``) accepts nothing more, but answers every
+request on its way: the head of a connection it accepted is still awaited, within its header deadline; each
+request is answered as always but with ``Connection: close``, except a WebSocket's handshake, which is not
+opened into a room that is closing (503, and its client connects again, to the next process); a request
+under way is finished; a kept-alive connection is closed once it is between requests.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import copy
 import functools
 import json
+import logging
 import socket
 import sys
 import time
@@ -43,6 +50,9 @@ MAX_HEADER_BYTES = 8 * 1024
 HEADER_SECONDS = 10.0
 BODY_SECONDS = 30.0
 IDLE_SECONDS = 60.0
+# How often a stopping server looks for the connections it may close, and whether any is left.
+DRAIN_POLL_SECONDS = 0.05
+SHUTTING_DOWN = "the server is shutting down; connect again in a moment"
 
 
 class BodyLimit(tornado.httputil.HTTPMessageDelegate):
@@ -54,10 +64,13 @@ class BodyLimit(tornado.httputil.HTTPMessageDelegate):
     runs, so no handler can answer before it (a 404, a 401, a 415): the body is never left unread, and
     the connection stays usable for the next request."""
 
-    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate, connection: HTTP1Connection, limit: int) -> None:
+    def __init__(
+        self, delegate: tornado.httputil.HTTPMessageDelegate, connection: HTTP1Connection, server: RoomsHTTPServer
+    ) -> None:
         self._delegate = delegate
         self._connection = connection
-        self._limit = limit
+        self._server = server
+        self._limit = server.max_body_bytes
         self._body: bytearray | None = None  # while a body is read, what has come of it
         self._forwarded = False  # whether the application has the request
 
@@ -70,12 +83,11 @@ class BodyLimit(tornado.httputil.HTTPMessageDelegate):
         self._start_line, self._headers = start_line, headers
         self._started = time.monotonic()
         if _over(headers.get("Content-Length", ""), self._limit):
-            # Detached, so that Tornado reads no byte of the body; the stream is closed here instead.
-            stream = self._connection.detach()
-            assert isinstance(stream, RequestStream)  # the server accepts into RequestStreams
-            status, answer_headers, body = self._refusal()
-            lines = [f"HTTP/1.1 {status.code} {status.reason}", *(f"{k}: {v}" for k, v in answer_headers.get_all())]
-            stream.answer_and_close(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            self._answer_and_close(*self._too_large())
+            return None
+        if self._server.stopping and headers.get("Upgrade", "").lower() == "websocket":
+            # Not opened into a room that is closing: the client connects again, to the next process.
+            self._answer_and_close(*self._refusal(503, "Service Unavailable", SHUTTING_DOWN, {"Retry-After": "1"}))
             return None
         if "Content-Length" in headers or "Transfer-Encoding" in headers:
             self._body = bytearray()
@@ -86,7 +98,7 @@ class BodyLimit(tornado.httputil.HTTPMessageDelegate):
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         assert self._body is not None  # Tornado reads a body only where its headers announce one
         if len(self._body) + len(chunk) > self._limit:  # a chunked body, which announced no length
-            self._connection.write_headers(*self._refusal())
+            self._connection.write_headers(*self._too_large())
             self._connection.finish()  # and, as the body was not all read, closes the connection gently
         else:
             self._body += chunk
@@ -115,21 +127,38 @@ class BodyLimit(tornado.httputil.HTTPMessageDelegate):
                 await received
         self._delegate.finish()
 
-    def _refusal(self) -> tuple[tornado.httputil.ResponseStartLine, tornado.httputil.HTTPHeaders, bytes]:
-        """The 413 answer, logged as the access log logs the answers of the application."""
+    def _answer_and_close(
+        self, status: tornado.httputil.ResponseStartLine, headers: tornado.httputil.HTTPHeaders, body: bytes
+    ) -> None:
+        # Detached, so that Tornado reads no byte of a body; the stream is closed here instead.
+        stream = self._connection.detach()
+        assert isinstance(stream, RequestStream)  # the server accepts into RequestStreams
+        lines = [f"HTTP/1.1 {status.code} {status.reason}", *(f"{k}: {v}" for k, v in headers.get_all())]
+        stream.answer_and_close(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def _too_large(self) -> tuple[tornado.httputil.ResponseStartLine, tornado.httputil.HTTPHeaders, bytes]:
+        return self._refusal(413, "Content Too Large", f"request body too large: over {self._limit} bytes")
+
+    def _refusal(
+        self, code: int, reason: str, error: str, more_headers: dict[str, str] | None = None
+    ) -> tuple[tornado.httputil.ResponseStartLine, tornado.httputil.HTTPHeaders, bytes]:
+        """An answer of the server's own, ``{"error": ...}``, logged as the access log logs the answers of the
+        application."""
         context = self._connection.context
         summary = f"{self._start_line.method} {self._start_line.path} ({getattr(context, 'remote_ip', '')})"
-        access_log.warning("%d %s %.2fms", 413, summary, 1000.0 * (time.monotonic() - self._started))
-        body = json.dumps({"error": f"request body too large: over {self._limit} bytes"}).encode()
+        level = logging.WARNING if code < 500 else logging.ERROR
+        access_log.log(level, "%d %s %.2fms", code, summary, 1000.0 * (time.monotonic() - self._started))
+        body = json.dumps({"error": error}).encode()
         headers = tornado.httputil.HTTPHeaders(
             {
                 "Content-Type": "application/json; charset=utf-8",
                 "Content-Length": str(len(body)),
                 "Connection": "close",
                 "X-Content-Type-Options": "nosniff",
+                **(more_headers or {}),
             }
         )
-        return tornado.httputil.ResponseStartLine("HTTP/1.1", 413, "Content Too Large"), headers, body
+        return tornado.httputil.ResponseStartLine("HTTP/1.1", code, reason), headers, body
 
 
 def _raise_error(future: Future[None]) -> None:
@@ -169,6 +198,7 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
             max_body_size=sys.maxsize,
         )
         self.max_body_bytes = max_body_bytes
+        self.stopping = False
         self._first_request_params = copy.copy(self.conn_params)
         self._first_request_params.header_timeout = header_seconds
         self._served: weakref.WeakSet[object] = weakref.WeakSet()
@@ -200,6 +230,44 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
         self._connections.add(connection)
         connection.start_serving(self)
 
+    def stop(self) -> None:
+        """Stop accepting connections; those accepted are still answered (``drain``)."""
+        super().stop()
+        self.stopping = True
+        # Each request whose head comes from now on is its connection's last (Connection: close).
+        self.conn_params.no_keep_alive = True
+        self._first_request_params.no_keep_alive = True
+        if self._first_heads is not None:
+            self._first_heads.stop()
+
+    async def drain(self, deadline: float) -> None:
+        """After ``stop``: answer the requests on their way until ``deadline`` (the asyncio loop's time) at
+        the latest (the first head of a connection accepted is awaited within its header deadline; a
+        kept-alive connection is closed once it is between requests), then close every connection left."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            for connection in list(self._connections):
+                if self._between_requests(connection):
+                    connection.stream.close()
+            if not self._connections and not (self._first_heads is not None and self._first_heads.reading()):
+                break
+            await asyncio.sleep(min(DRAIN_POLL_SECONDS, deadline - loop.time()))
+        await self.close_all_connections()
+
+    def _between_requests(self, connection: HTTP1ServerConnection) -> bool:
+        """Whether ``connection`` waits for a later request of which nothing has come: closing it then loses
+        nothing (a request the client sends as it closes is the client's to send again, as HTTP has it)."""
+        stream = connection.stream
+        assert isinstance(stream, RequestStream)  # the server accepts into RequestStreams
+        request = stream.current_request()
+        return (
+            request is not None
+            and request.params is not self._first_request_params  # a first request is awaited
+            and request._request_start_line is None  # its head not read yet
+            and not stream.closed()
+            and not stream.holds_unread_bytes()
+        )
+
     async def close_all_connections(self) -> None:
         if self._first_heads is not None:
             self._first_heads.close_all()
@@ -215,7 +283,7 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
             request_conn.params = self._first_request_params
         if isinstance(request_conn.stream, RequestStream):
             request_conn.stream.begin_request(request_conn)
-        return BodyLimit(super().start_request(server_conn, request_conn), request_conn, self.max_body_bytes)
+        return BodyLimit(super().start_request(server_conn, request_conn), request_conn, self)
 
 
 def make_http_server(

@@ -81,6 +81,19 @@ class RequestStream(IOStream):
         self._request = weakref.ref(connection)
         self._written_before_request = self.bytes_written
 
+    def current_request(self) -> HTTP1Connection | None:
+        """The connection that reads (or answers) its current request, once one has begun."""
+        return self._request() if self._request is not None else None
+
+    def holds_unread_bytes(self) -> bool:
+        """Whether something the client sent waits unread: in the stream's buffer, or still in the socket's."""
+        if self._read_buffer_size:
+            return True
+        try:
+            return bool(self.socket.recv(1, socket.MSG_PEEK))  # b"" at the client's end of stream
+        except OSError:  # nothing yet (BlockingIOError), or a broken connection: nothing to read either way
+            return False
+
     def read_until_regex(self, regex: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
         # HTTP1Connection reads a request's headers, and only those, with read_until_regex.
         self._reading_headers = True
