@@ -15,7 +15,7 @@ connection stays usable. Where the server closes a connection after an answer, i
 (``rooms.web.lingering``), never with a reset that could destroy the answer.
 
 A server that stops (``RoomsHTTPServer.stop``, then ``drain``) accepts nothing more, but answers every
-request on its way: the head of a connection it accepted is still awaited, within its header deadline; each
+request on its way: the head of a connection it accepted is still awaited, for a second at most; each
 request is answered as always but with ``Connection: close``, except a WebSocket's handshake, which is not
 opened into a room that is closing (503, and its client connects again, to the next process); a request
 under way is finished; a kept-alive connection is closed once it is between requests.
@@ -52,6 +52,9 @@ BODY_SECONDS = 30.0
 IDLE_SECONDS = 60.0
 # How often a stopping server looks for the connections it may close, and whether any is left.
 DRAIN_POLL_SECONDS = 0.05
+# How long a stopping server awaits the first heads of connections it accepted: a client sends its head as it
+# connects, and one that has not (a browser's connection opened ahead of need) must not hold a restart.
+FIRST_HEADS_AT_STOP_SECONDS = 1.0
 SHUTTING_DOWN = "the server is shutting down; connect again in a moment"
 
 
@@ -242,14 +245,16 @@ class RoomsHTTPServer(tornado.httpserver.HTTPServer):
 
     async def drain(self, deadline: float) -> None:
         """After ``stop``: answer the requests on their way until ``deadline`` (the asyncio loop's time) at
-        the latest (the first head of a connection accepted is awaited within its header deadline; a
+        the latest (the first head of a connection accepted is awaited ``FIRST_HEADS_AT_STOP_SECONDS`` at most; a
         kept-alive connection is closed once it is between requests), then close every connection left."""
         loop = asyncio.get_running_loop()
+        heads_deadline = loop.time() + FIRST_HEADS_AT_STOP_SECONDS
         while loop.time() < deadline:
             for connection in list(self._connections):
                 if self._between_requests(connection):
                     connection.stream.close()
-            if not self._connections and not (self._first_heads is not None and self._first_heads.reading()):
+            reading = self._first_heads is not None and self._first_heads.reading() and loop.time() < heads_deadline
+            if not self._connections and not reading:
                 break
             await asyncio.sleep(min(DRAIN_POLL_SECONDS, deadline - loop.time()))
         await self.close_all_connections()
