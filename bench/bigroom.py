@@ -19,6 +19,9 @@ see whether memory comes back each time.
   (all their p99s in ``single_p99s_ms``).
 - **Leaving.** Every client closes its connection; once the server holds no more descriptors than it did
   empty, and after a settle, its RSS against the empty process's.
+- **The machine's table.** Each round says how full the kernel's connection-tracking table was as it
+  began and how many packets it dropped for want of room while the round joined (``bench.conntrack``):
+  a round whose SYNs were dropped there waited on the table, not on the server.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from bench import conntrack
 from bench.clients import TEXT, Client, Run, Sender, connect_spread, monotonic_ns, run_on_fastest_loop
 from bench.loadgen import own_cpu_seconds, percentile_ms
 from bench.procstat import raise_open_file_limit, total_cpu_seconds, total_rss_kib
@@ -153,6 +157,7 @@ async def one_round(
     room = Room(options)
     first = number == 0 and 0 < options.checkpoint < options.clients
     join_cpu, join_seconds = 0.0, 0.0
+    table_at_start, drops_before = conntrack.entries(), conntrack.dropped()
     if first:
         join_cpu, join_seconds = await timed_join(room, options.checkpoint, pids)
         figures["rss_checkpoint_kib"] = await settled_rss(pids, options.settle)
@@ -161,9 +166,12 @@ async def one_round(
     cpu, seconds = await timed_join(room, options.clients - len(room.clients), pids)
     join_cpu, join_seconds = join_cpu + cpu, join_seconds + seconds
     joined = room.run.ready
+    drops_after = conntrack.dropped()
     result: dict[str, Any] = {
         "joined": joined,
         "connect_failures": dict(room.failures.most_common(5)),
+        "conntrack_entries_at_start": table_at_start,
+        "conntrack_drops": None if drops_before is None or drops_after is None else drops_after - drops_before,
         "join_seconds": round(join_seconds, 3),
         "join_cpu_s": round(join_cpu, 3),
         "join_cpu_us": round(join_cpu * 1e6 / joined, 1) if joined else None,

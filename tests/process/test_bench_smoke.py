@@ -177,6 +177,11 @@ def test_the_big_room_load_joins_reaches_and_leaves_every_round(rooms_server: tu
     assert result["joined"] == result["checkpoint_joined"] * 3 == 60
     assert [r["joined"] for r in result["join_leave_rounds"]] == [60, 60]
     assert all(r["connect_failures"] == {} for r in result["join_leave_rounds"])
+    # Where connections are tracked, each round says how full the table was and what it dropped.
+    assert all(
+        (r["conntrack_entries_at_start"] is None) == (r["conntrack_drops"] is None) for r in result["join_leave_rounds"]
+    )
+    assert all((r["conntrack_drops"] or 0) >= 0 for r in result["join_leave_rounds"])
     assert result["one_message"]["deliveries_expected"] == result["one_message"]["deliveries_received"] == 60
     assert (
         len(result["single_p99s_ms"]) == 3
